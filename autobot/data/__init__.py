@@ -1,0 +1,1 @@
+"""Market data: loading OHLCV bars from files and generating the synthetic example data."""

@@ -1,0 +1,182 @@
+"""Pydantic models of the three document kinds: strategy, regimes and policy.
+
+Models check shape only (keys, kinds of values); the meaning of expressions,
+ranges and cross-references is checked by the compiler, which can point at the
+exact column. ``schema/*.json`` is generated from these models (``autobot schema``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+
+def _expression_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    raise ValueError("expected an expression (text or a number)")
+
+
+Expression = Annotated[
+    str,
+    BeforeValidator(_expression_text),
+    WithJsonSchema({"type": ["string", "number", "boolean"],
+                    "description": "An expression of the AutoBot language (see docs/language.md)."}),
+]
+Share = Annotated[
+    str,
+    BeforeValidator(_expression_text),
+    WithJsonSchema({"type": ["string", "number"], "pattern": r"^\s*\d+(\.\d+)?\s*%?\s*$",
+                    "description": "A share of capital: a percentage like '60%' or a fraction like 0.6."}),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParamSpec(_Model):
+    """A tunable number: its default and the range optimisation may explore."""
+
+    default: float = Field(description="Value used unless overridden.")
+    min: float | None = Field(None, description="Smallest value optimisation may try.")
+    max: float | None = Field(None, description="Largest value optimisation may try.")
+    step: float | None = Field(None, description="Step between tried values (integers when omitted and the "
+                                                 "default is whole).")
+    description: str = Field("", description="What the parameter controls.")
+
+
+def _param_spec(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"default": value}
+    return value
+
+
+Param = Annotated[
+    ParamSpec,
+    BeforeValidator(_param_spec),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"$ref": "#/$defs/ParamSpec"}],
+                    "description": "A number, or {default, min, max, step}."}),
+]
+
+
+class Market(_Model):
+    """What the strategy trades."""
+
+    instrument: str = Field(description="Nautilus InstrumentId, e.g. BTCUSDT.BINANCE (CLI/policy may override).",
+                            pattern=r"^[^.\s]+\.[^.\s]+$")
+    bar: str = Field(description="Bar size: 1m 5m 15m 1h 4h 1d, or a Nautilus bar spec like 1-HOUR-LAST.")
+
+
+class Sides(_Model):
+    """A condition per side; a side left out is not traded."""
+
+    long: Expression | None = Field(None, description="Condition for the long side.")
+    short: Expression | None = Field(None, description="Condition for the short side.")
+
+
+class Risk(_Model):
+    """Protective orders, as a price distance (expression) or a percentage of the entry price."""
+
+    stop_loss: Expression | None = Field(None, description="e.g. '2 * atr(14)' or '1.5%'; 'none' for no stop.")
+    take_profit: Expression | None = Field(None, description="e.g. '4%' or '3 * atr(14)'; 'none' for none.")
+    trailing_stop: Expression | None = Field(None, description="Trailing distance; 'none' for none.")
+
+
+class Sizing(_Model):
+    """How big each entry is: exactly one of the three."""
+
+    risk_per_trade: Expression | None = Field(None, description="Share of equity risked over the stop distance, "
+                                                               "e.g. '0.5%'. Needs risk.stop_loss.")
+    equity_pct: Expression | None = Field(None, description="Position value as a share of equity, e.g. '20%'.")
+    fixed_qty: Expression | None = Field(None, description="A fixed quantity in the instrument's units.")
+
+
+class Quote(_Model):
+    """Market making: two-sided quotes as expressions of the book and inventory."""
+
+    bid_price: Expression = Field(description="Bid price.")
+    ask_price: Expression = Field(description="Ask price.")
+    bid_size: Expression = Field(description="Bid quantity.")
+    ask_size: Expression = Field(description="Ask quantity.")
+
+
+class StrategyDocument(_Model):
+    """A trading strategy (``strategies/*.yaml``)."""
+
+    strategy: str = Field(description="Strategy id, unique in a policy.", pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+    description: str = Field("", description="One line on what it does.")
+    market: Market = Field(description="Instrument and bar size.")
+    params: dict[str, Param] = Field(default_factory=dict, description="Tunable numbers, usable by name.")
+    indicators: dict[str, Expression] = Field(default_factory=dict,
+                                              description="Named expressions usable in every rule.")
+    entry: Sides | None = Field(None, description="When to open a position.")
+    exit: Sides | None = Field(None, description="When to close a position.")
+    quote: Quote | None = Field(None, description="Market-making quotes, instead of entry/exit.")
+    confidence: Expression | None = Field(None, description="Optional condition that must hold for any entry.")
+    risk: Risk = Field(default_factory=Risk, description="Stops and targets.")
+    sizing: Sizing = Field(default_factory=Sizing, description="Position sizing.")
+
+
+class RegimeMarket(_Model):
+    """Where regimes are computed when it differs from the strategies' own market."""
+
+    instrument: str | None = Field(None, description="Instrument whose bars decide the regime.",
+                                   pattern=r"^[^.\s]+\.[^.\s]+$")
+    bar: str | None = Field(None, description="Bar size for the regime, e.g. 4h.")
+
+
+class RegimesDocument(_Model):
+    """Market regimes (``regimes/*.yaml``): the first matching regime wins, in order."""
+
+    regimes: dict[str, Expression] = Field(description="Regime name -> condition, tried in order.",
+                                           min_length=1)
+    confirm_bars: int = Field(1, ge=1, description="Bars a new regime must hold before it counts.")
+    params: dict[str, Param] = Field(default_factory=dict, description="Tunable numbers, usable by name.")
+    indicators: dict[str, Expression] = Field(default_factory=dict, description="Named expressions.")
+    market: RegimeMarket | None = Field(None, description="Compute regimes on another instrument or bar size.")
+
+
+class PolicyRisk(_Model):
+    """Portfolio limits and circuit breakers."""
+
+    max_drawdown: Share | None = Field(None, description="From the equity peak: flatten and halt.")
+    daily_loss_limit: Share | None = Field(None, description="Flatten and pause until the next UTC day.")
+    max_gross_exposure: Share | None = Field(None, description="Gross position value over equity.")
+    max_position: Share | None = Field(None, description="Largest position value per strategy over equity.")
+    max_open_positions: int | None = Field(None, ge=1, description="Open positions across the portfolio.")
+    max_consecutive_losses: int | None = Field(None, ge=1, description="Pause after this many losing trades.")
+
+
+class Challenge(_Model):
+    """The paper-trading challenge that decides what may go live."""
+
+    paper_days: int = Field(14, ge=1, description="Days of paper trading.")
+    promote_when: Expression = Field(
+        "sharpe > 1.5 and max_drawdown < 5% and win_rate > 55% and trades >= 20",
+        description="Condition over the paper results' metrics.")
+
+
+class PolicyDocument(_Model):
+    """The autonomous portfolio (``policy.yaml``)."""
+
+    policy: str = Field(description="Policy name.")
+    regimes: str = Field(description="Path of the regimes document, relative to this file.")
+    strategies: list[str] = Field(default_factory=lambda: ["strategies/*.yaml"],
+                                  description="Strategy files or globs, relative to this file.")
+    allocations: dict[str, dict[str, Share]] = Field(description="Regime -> strategy -> share of capital.")
+    allocation_method: Literal["fixed", "inverse_volatility", "performance"] = Field(
+        "fixed", description="How shares are set: as written, risk parity, or tilted to recent performance.")
+    capital: float | None = Field(None, gt=0, description="Starting capital for backtests and paper trading.")
+    risk: PolicyRisk = Field(default_factory=PolicyRisk, description="Limits and circuit breakers.")
+    challenge: Challenge = Field(default_factory=Challenge, description="Paper challenge criteria.")
+
+
+DOCUMENT_MODELS: dict[str, type[_Model]] = {
+    "strategy": StrategyDocument,
+    "regimes": RegimesDocument,
+    "policy": PolicyDocument,
+}

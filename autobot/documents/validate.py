@@ -1,0 +1,161 @@
+"""Check a loaded YAML document against its pydantic model, with diagnostics at the right spot."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from autobot.diagnostics import Diagnostic, did_you_mean
+from autobot.documents.load import SourceFile, YNode
+from autobot.documents.models import DOCUMENT_MODELS
+
+_KIND_KEYS = ("strategy", "policy", "regimes")
+
+
+def document_kind(source: SourceFile) -> str | None:
+    """``strategy``, ``policy`` or ``regimes`` from the document's top-level keys."""
+    root = source.root
+    if root is None or root.kind != "mapping":
+        return None
+    for key in _KIND_KEYS:
+        if key in root.value:
+            return key
+    return None
+
+
+def validate_document(source: SourceFile, kind: str | None = None) -> tuple[BaseModel | None, list[Diagnostic]]:
+    """Validate against the model of ``kind`` (detected when None); returns the model or diagnostics."""
+    root = source.root
+    if root is None or root.kind != "mapping":
+        node = root
+        start, end = (node.start, node.end) if node is not None else (0, 1)
+        return None, [source.diagnostic(start, end, "document-kind",
+                                        "not an AutoBot document: expected a mapping with a 'strategy', "
+                                        "'regimes' or 'policy' key",
+                                        "start the file with 'strategy: <id>', 'regimes:' or 'policy: <name>'")]
+    kind = kind or document_kind(source)
+    if kind is None:
+        keys = list(root.value)
+        first = root.keys[keys[0]] if keys else root
+        guess = did_you_mean(keys[0], _KIND_KEYS) if keys else ""
+        return None, [source.diagnostic(first.start, first.end, "document-kind",
+                                        f"not an AutoBot document: no 'strategy', 'regimes' or 'policy' key{guess}",
+                                        "start the file with 'strategy: <id>', 'regimes:' or 'policy: <name>'")]
+    model = DOCUMENT_MODELS[kind]
+    try:
+        return model.model_validate(root.plain()), []
+    except ValidationError as exc:
+        return None, _diagnostics(source, model, exc)
+
+
+def _diagnostics(source: SourceFile, model: type[BaseModel], exc: ValidationError) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    seen: set[tuple[Any, ...]] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        if loc in seen:
+            continue
+        seen.add(loc)
+        out.append(_one(source, model, err, loc))
+    return out
+
+
+def _one(source: SourceFile, model: type[BaseModel], err: dict[str, Any], loc: tuple[Any, ...]) -> Diagnostic:
+    etype = err["type"]
+    where = ".".join(str(p) for p in loc) or "document"
+    if etype == "extra_forbidden":
+        parent, _ = source.node_at(loc[:-1])
+        key = str(loc[-1])
+        allowed = _allowed_keys(model, loc[:-1])
+        node = parent.keys.get(key) if parent is not None and parent.kind == "mapping" else None
+        node = node or parent or source.root
+        assert node is not None
+        hint = "allowed keys here: " + ", ".join(allowed) if allowed else ""
+        return source.diagnostic(node.start, node.end, "unknown-key",
+                                 f"unknown key '{key}'{did_you_mean(key, allowed)}", hint)
+    if etype == "missing":
+        parent, _ = source.node_at(loc[:-1])
+        node = _key_node(source, loc[:-1]) or parent or source.root
+        assert node is not None
+        end = node.end if node.kind == "scalar" else node.start + 1
+        where_parent = ".".join(str(p) for p in loc[:-1])
+        return source.diagnostic(node.start, end, "missing-key",
+                                 f"missing required key '{loc[-1]}'" + (f" in '{where_parent}'" if where_parent else ""),
+                                 f"add '{loc[-1]}:' here")
+    node, found = source.node_at(loc)
+    node = node or source.root
+    assert node is not None
+    msg = err["msg"]
+    if etype in ("dict_type", "model_type", "model_attributes_type"):
+        msg = f"'{where}' must be a mapping of keys to values, got {_kind(node)}"
+    elif etype == "list_type":
+        msg = f"'{where}' must be a list, got {_kind(node)}"
+    elif etype.startswith("string"):
+        msg = f"'{where}': {msg.lower()}" if etype != "string_type" else f"'{where}' must be text, got {_kind(node)}"
+    elif etype == "value_error":
+        msg = f"'{where}': {str(err.get('ctx', {}).get('error', msg))}"
+    else:
+        msg = f"'{where}': {msg[0].lower() + msg[1:] if msg else msg}"
+    return source.diagnostic(node.start, node.end, "invalid-value", msg, _hint(etype, loc))
+
+
+def _hint(etype: str, loc: tuple[Any, ...]) -> str:
+    if etype == "string_pattern_mismatch" and loc and loc[-1] == "instrument":
+        return "write SYMBOL.VENUE, e.g. BTCUSDT.BINANCE"
+    if etype == "string_pattern_mismatch" and loc and loc[-1] == "strategy":
+        return "use letters, digits, '_' and '-', starting with a letter"
+    if etype == "literal_error":
+        return "pick one of the listed values"
+    return ""
+
+
+def _kind(node: YNode) -> str:
+    if node.kind == "mapping":
+        return "a mapping"
+    if node.kind == "sequence":
+        return "a list"
+    if node.value is None:
+        return "nothing"
+    return f"{type(node.value).__name__} {node.value!r}"
+
+
+def _key_node(source: SourceFile, path: tuple[Any, ...]) -> YNode | None:
+    if not path:
+        return None
+    parent, found = source.node_at(path[:-1])
+    if found and parent is not None and parent.kind == "mapping":
+        return parent.keys.get(str(path[-1]))
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if arg is not type(None):
+                return _unwrap(arg)
+    return annotation
+
+
+def _allowed_keys(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    annotation: Any = model
+    for part in path:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []

@@ -1,0 +1,390 @@
+"""Streaming evaluator: one closed bar at a time, O(1) work per bar.
+
+Each TA-Lib call is one ``talib.stream`` handle; everything else is a small closure
+writing into a flat list of slots. It agrees with :mod:`autobot.evaluate.batch`
+bit for bit (see ``tests/test_evaluators_agree.py``). The engines of the backtest
+and live runs drive this class from their ``on_bar``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from autobot.evaluate.semantics import NAN, clock_value, external_default, undefined
+from autobot.language import plan as P
+from autobot.language.functions import TA_FUNCTIONS
+from autobot.language.talib_import import stream as ta_stream
+from autobot.language.talib_import import talib
+
+_SOURCE_POS = {"open": 0, "high": 1, "low": 2, "close": 3, "volume": 4}
+Step = Callable[[], None]
+
+
+class StreamEvaluator:
+    """Evaluates a :class:`Plan` bar by bar; read values with :meth:`value` and :meth:`rule`."""
+
+    def __init__(self, plan: P.Plan):
+        self.plan = plan
+        self.bar_index = -1
+        n = len(plan.nodes)
+        self.slot = list(range(n))
+        self.values: list[Any] = [undefined(t) for t in plan.types]
+        self._tick = [-1]
+        self._sources: list[tuple[int, int]] = []
+        self._externals: list[tuple[int, str, Any]] = []
+        self._clocks: list[tuple[int, str]] = []
+        self.steps: list[Step] = []
+        outputs: dict[int, list[tuple[int, int]]] = {}
+        for i, node in enumerate(plan.nodes):
+            if isinstance(node, P.Output):
+                outputs.setdefault(node.call, []).append((node.index, i))
+        for i, node in enumerate(plan.nodes):
+            if isinstance(node, P.Output) and len(TA_FUNCTIONS[plan.nodes[node.call].function].outputs) == 1:  # type: ignore[union-attr]
+                self.slot[i] = self.slot[node.call]
+        for i, node in enumerate(plan.nodes):
+            self._build(i, node, outputs.get(i, []))
+        self._rules = {name: (self.slot[node], plan.warmup[node]) for name, node in plan.rules.items()}
+
+    # ------------------------------------------------------------------ API
+    def update(self, ts: int, o: float, h: float, l: float, c: float, v: float,
+               externals: Mapping[str, Any] | None = None) -> None:
+        """Feed one closed bar (and this bar's external values) and evaluate every node."""
+        self.bar_index += 1
+        self._tick[0] = self.bar_index
+        vals = self.values
+        bar = (o, h, l, c, v)
+        for slot, pos in self._sources:
+            vals[slot] = bar[pos]
+        if externals is None:
+            for slot, _, default in self._externals:
+                vals[slot] = default
+        else:
+            for slot, name, default in self._externals:
+                vals[slot] = externals.get(name, default)
+        for slot, fld in self._clocks:
+            vals[slot] = clock_value(fld, ts)
+        for step in self.steps:
+            step()
+
+    def value(self, node: int) -> Any:
+        """Current value of a node."""
+        return self.values[self.slot[node]]
+
+    def rule(self, name: str) -> bool:
+        """Whether a rule fires on the current bar (never during its warm-up)."""
+        slot, warmup = self._rules[name]
+        return bool(self.values[slot]) and self.bar_index >= warmup
+
+    # -------------------------------------------------------------- building
+    def _build(self, i: int, node: P.Node, outputs: list[tuple[int, int]]) -> None:
+        s = self.slot[i]
+        vals = self.values
+        sl = self.slot
+        if isinstance(node, P.Source):
+            self._sources.append((s, _SOURCE_POS[node.name]))
+        elif isinstance(node, P.Const):
+            vals[s] = node.value
+        elif isinstance(node, P.External):
+            self._externals.append((s, node.name, external_default(node.name, None)))
+        elif isinstance(node, P.Clock):
+            self._clocks.append((s, node.field))
+        elif isinstance(node, P.Arith):
+            self.steps.append(_arith_step(node.op, vals, sl[node.a], sl[node.b], s))
+        elif isinstance(node, P.Func):
+            self.steps.append(_func_step(node.op, vals, sl[node.a], s))
+        elif isinstance(node, P.Cmp):
+            self.steps.append(_cmp_step(node.op, self.plan.types[node.a], vals, sl[node.a], sl[node.b], s))
+        elif isinstance(node, P.Logic):
+            self.steps.append(_logic_step(node.op, vals, sl[node.a], sl[node.b], s))
+        elif isinstance(node, P.Negate):
+            a = sl[node.a]
+
+            def negate() -> None:
+                vals[s] = not vals[a]
+            self.steps.append(negate)
+        elif isinstance(node, P.Shift):
+            self.steps.append(_shift_step(vals, sl[node.a], s, node.n, undefined(self.plan.types[i])))
+        elif isinstance(node, P.TaCall):
+            self._build_ta(node, s, [(k, sl[j]) for k, j in outputs])
+        elif isinstance(node, P.Output):
+            pass  # written by its TaCall's step
+        elif isinstance(node, P.Cross):
+            self.steps.append(_cross_step(node.direction, vals, sl[node.a], sl[node.b], s))
+        elif isinstance(node, P.Monotone):
+            self.steps.append(_monotone_step(node.direction, vals, sl[node.a], s, node.n))
+        elif isinstance(node, P.BarsSince):
+            self.steps.append(_bars_since_step(vals, sl[node.c], s, self._tick))
+        elif isinstance(node, P.Divergence):
+            self.steps.append(_divergence_step(node, vals, sl[node.price], sl[node.osc], sl[node.ago], s))
+        else:  # pragma: no cover - every node kind is handled above
+            raise TypeError(f"unknown node {node!r}")
+
+    def _build_ta(self, node: P.TaCall, s: int, outputs: list[tuple[int, int]]) -> None:
+        fn = TA_FUNCTIONS[node.function]
+        opener = getattr(ta_stream, fn.talib_name)
+        params = {k: (int(v) if fn.param(k).integer else float(v)) for k, v in node.params}  # type: ignore[union-attr]
+        ins = [self.slot[j] for j in node.inputs]
+        vals = self.values
+        tick = self._tick
+        need = node.lookback + 1
+        multi = len(fn.outputs) > 1
+        index_output = fn.index_output
+        integer = fn.integer_output
+        buffers: list[list[float]] = [[] for _ in ins]
+        state: dict[str, Any] = {"update": None, "start": 0}
+        position = len(self.steps)
+
+        def publish(result: Any) -> None:
+            if multi:
+                for k, slot in outputs:
+                    r = float(result[k])
+                    vals[slot] = tick[0] - (r + state["start"]) if index_output else r
+            else:
+                r = float(result)
+                vals[s] = tick[0] - (r + state["start"]) if index_output else r
+
+        def clear() -> None:
+            if multi:
+                for _, slot in outputs:
+                    vals[slot] = NAN
+            else:
+                vals[s] = NAN
+
+        def warming() -> None:
+            xs = [vals[j] for j in ins]
+            for x in xs:
+                if x - x != 0:   # undefined input: restart the warm-up
+                    for b in buffers:
+                        b.clear()
+                    clear()
+                    return
+            if not buffers[0]:
+                state["start"] = tick[0]
+            for b, x in zip(buffers, xs):
+                b.append(x)
+            if len(buffers[0]) < need:
+                clear()
+                return
+            try:
+                handle = opener(*[np.array(b, dtype=np.float64) for b in buffers], **params)
+            except talib.InsufficientHistory:
+                clear()
+                return
+            for b in buffers:
+                b.clear()
+            state["update"] = handle.update
+            publish(handle.value)
+            self.steps[position] = running
+
+        def running() -> None:
+            xs = [vals[j] for j in ins]
+            for x in xs:
+                if x - x != 0:
+                    state["update"] = None
+                    self.steps[position] = warming
+                    clear()
+                    return
+            publish(state["update"](*xs))
+
+        if len(ins) == 1 and not multi and not index_output:
+            a = ins[0]
+
+            def running_1() -> None:   # the common case, kept lean
+                x = vals[a]
+                if x - x != 0:
+                    state["update"] = None
+                    self.steps[position] = warming
+                    vals[s] = NAN
+                    return
+                vals[s] = float(state["update"](x)) if integer else state["update"](x)
+            running = running_1  # noqa: F811
+        self.steps.append(warming)
+
+
+def _arith_step(op: str, vals: list[Any], a: int, b: int, s: int) -> Step:
+    if op == "+":
+        def step() -> None:
+            r = vals[a] + vals[b]
+            vals[s] = r if r - r == 0 else NAN
+    elif op == "-":
+        def step() -> None:
+            r = vals[a] - vals[b]
+            vals[s] = r if r - r == 0 else NAN
+    elif op == "*":
+        def step() -> None:
+            r = vals[a] * vals[b]
+            vals[s] = r if r - r == 0 else NAN
+    elif op == "/":
+        def step() -> None:
+            y = vals[b]
+            if y == 0:
+                vals[s] = NAN
+                return
+            r = vals[a] / y
+            vals[s] = r if r - r == 0 else NAN
+    elif op == "%":
+        def step() -> None:
+            y = vals[b]
+            if y == 0 or y != y:
+                vals[s] = NAN
+                return
+            r = vals[a] % y
+            vals[s] = r if r - r == 0 else NAN
+    elif op == "min":
+        def step() -> None:
+            x, y = vals[a], vals[b]
+            vals[s] = NAN if x != x or y != y else (x if x <= y else y)
+    else:
+        def step() -> None:
+            x, y = vals[a], vals[b]
+            vals[s] = NAN if x != x or y != y else (x if x >= y else y)
+    return step
+
+
+def _func_step(op: str, vals: list[Any], a: int, s: int) -> Step:
+    if op == "neg":
+        def step() -> None:
+            vals[s] = -vals[a]
+    elif op == "abs":
+        def step() -> None:
+            vals[s] = abs(vals[a])
+    elif op == "sqrt":
+        def step() -> None:
+            x = vals[a]
+            vals[s] = float(np.sqrt(x)) if x >= 0 else NAN
+    else:
+        def step() -> None:
+            x = vals[a]
+            if x > 0:
+                r = float(np.log(x))
+                vals[s] = r if r - r == 0 else NAN
+            else:
+                vals[s] = NAN
+    return step
+
+
+def _cmp_step(op: str, type_: str, vals: list[Any], a: int, b: int, s: int) -> Step:
+    if type_ == P.TEXT:
+        def step() -> None:
+            x, y = vals[a], vals[b]
+            defined = x is not None and y is not None
+            vals[s] = defined and ((x == y) if op == "==" else (x != y))
+        return step
+    if type_ == P.BOOL:
+        if op == "==":
+            def step() -> None:
+                vals[s] = vals[a] == vals[b]
+        else:
+            def step() -> None:
+                vals[s] = vals[a] != vals[b]
+        return step
+    if op == "<":
+        def step() -> None:
+            vals[s] = vals[a] < vals[b]
+    elif op == "<=":
+        def step() -> None:
+            vals[s] = vals[a] <= vals[b]
+    elif op == ">":
+        def step() -> None:
+            vals[s] = vals[a] > vals[b]
+    elif op == ">=":
+        def step() -> None:
+            vals[s] = vals[a] >= vals[b]
+    elif op == "==":
+        def step() -> None:
+            vals[s] = vals[a] == vals[b]
+    else:
+        def step() -> None:
+            x, y = vals[a], vals[b]
+            vals[s] = x != y and x == x and y == y
+    return step
+
+
+def _logic_step(op: str, vals: list[Any], a: int, b: int, s: int) -> Step:
+    if op == "and":
+        def step() -> None:
+            vals[s] = vals[a] and vals[b]
+    else:
+        def step() -> None:
+            vals[s] = vals[a] or vals[b]
+    return step
+
+
+def _shift_step(vals: list[Any], a: int, s: int, n: int, missing: Any) -> Step:
+    history: deque[Any] = deque(maxlen=n + 1)
+
+    def step() -> None:
+        history.append(vals[a])
+        vals[s] = history[0] if len(history) > n else missing
+    return step
+
+
+def _cross_step(direction: str, vals: list[Any], a: int, b: int, s: int) -> Step:
+    prev = [NAN, NAN]
+
+    def step() -> None:
+        x, y = vals[a], vals[b]
+        px, py = prev
+        if direction == "above":
+            vals[s] = x > y and px <= py
+        elif direction == "below":
+            vals[s] = x < y and px >= py
+        else:
+            vals[s] = (x > y and px <= py) or (x < y and px >= py)
+        prev[0], prev[1] = x, y
+    return step
+
+
+def _monotone_step(direction: str, vals: list[Any], a: int, s: int, n: int) -> Step:
+    history: deque[float] = deque(maxlen=n + 1)
+    rising = direction == "rising"
+
+    def step() -> None:
+        history.append(vals[a])
+        if len(history) <= n:
+            vals[s] = False
+            return
+        ok = True
+        for k in range(n):
+            older, newer = history[k], history[k + 1]
+            if not (newer > older if rising else newer < older):
+                ok = False
+                break
+        vals[s] = ok
+    return step
+
+
+def _bars_since_step(vals: list[Any], c: int, s: int, tick: list[int]) -> Step:
+    last = [-1]
+
+    def step() -> None:
+        if vals[c]:
+            last[0] = tick[0]
+        vals[s] = float(tick[0] - last[0]) if last[0] >= 0 else NAN
+    return step
+
+
+def _divergence_step(node: P.Divergence, vals: list[Any], price: int, osc: int, ago: int, s: int) -> Step:
+    prices: deque[float] = deque(maxlen=node.n + 1)
+    oscs: deque[float] = deque(maxlen=node.n + 1)
+    bullish = node.kind == "bullish"
+    n = node.n
+
+    def step() -> None:
+        p, o = vals[price], vals[osc]
+        prices.append(p)
+        oscs.append(o)
+        g = vals[ago]
+        if g != g:
+            vals[s] = False
+            return
+        k = int(g) + 1
+        if k > n or k >= len(prices):
+            vals[s] = False
+            return
+        p_then, o_then = prices[-1 - k], oscs[-1 - k]
+        vals[s] = (p < p_then and o > o_then) if bullish else (p > p_then and o < o_then)
+    return step

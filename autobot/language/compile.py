@@ -1,0 +1,399 @@
+"""Compile validated documents into what the evaluators and engines run.
+
+``compile_strategy`` and ``compile_regimes`` produce a :class:`Plan` with named
+indicator columns and rules; ``check_policy`` checks a policy's cross-references
+(strategies, regimes, shares). All of them report into a :class:`DiagnosticSink`
+and keep going, so one run reports every error of every file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from autobot.diagnostics import DiagnosticSink, did_you_mean
+from autobot.documents.load import SourceFile, YNode
+from autobot.documents.models import ParamSpec, PolicyDocument, RegimesDocument, StrategyDocument
+from autobot.language import ast
+from autobot.language import plan as P
+from autobot.language.check import ExprCompiler, ExprSite
+from autobot.language.parse import ParseError, parse_expression
+
+RULE_SIDES = ("entry.long", "entry.short", "exit.long", "exit.short")
+METRIC_NAMES = ("total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "win_rate",
+                "profit_factor", "trades", "exposure", "days")
+_UNITS = {"s": ("SECOND", 1), "m": ("MINUTE", 60), "h": ("HOUR", 3600), "d": ("DAY", 86400), "w": ("WEEK", 604800)}
+_SPEC_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 604800}
+
+
+@dataclass(frozen=True)
+class BarSpec:
+    """A bar size: step and aggregation unit, plus Nautilus' price type."""
+
+    step: int
+    unit: str            # SECOND MINUTE HOUR DAY WEEK
+    price_type: str      # LAST BID ASK MID
+
+    @property
+    def seconds(self) -> int:
+        return self.step * _SPEC_UNITS[self.unit]
+
+    def nautilus(self) -> str:
+        """Nautilus' bar specification text, e.g. ``1-HOUR-LAST``."""
+        return f"{self.step}-{self.unit}-{self.price_type}"
+
+
+def parse_bar_spec(text: str) -> BarSpec | None:
+    """``1h``, ``15m``, ``1d`` or ``1-HOUR-LAST``; None when not a bar size."""
+    t = text.strip()
+    m = re.fullmatch(r"(\d+)([smhdw])", t)
+    if m and int(m.group(1)) > 0:
+        unit, _ = _UNITS[m.group(2)]
+        return BarSpec(int(m.group(1)), unit, "LAST")
+    m = re.fullmatch(r"(\d+)-(SECOND|MINUTE|HOUR|DAY|WEEK)-(LAST|BID|ASK|MID)", t)
+    if m and int(m.group(1)) > 0:
+        return BarSpec(int(m.group(1)), m.group(2), m.group(3))
+    return None
+
+
+@dataclass(frozen=True)
+class PriceLevel:
+    """A stop or target: a fraction of the entry price (``percent``) or a price distance node."""
+
+    kind: str                 # "percent" or "distance"
+    node: int | None = None   # distance: plan node
+    fraction: float | None = None
+
+
+@dataclass
+class CompiledStrategy:
+    """A strategy ready to evaluate: its plan, params, rules and risk settings."""
+
+    id: str
+    source: SourceFile
+    document: StrategyDocument
+    params: dict[str, float]
+    plan: P.Plan
+    bar: BarSpec | None
+    stop_loss: PriceLevel | None = None
+    take_profit: PriceLevel | None = None
+    trailing_stop: PriceLevel | None = None
+    sizing: tuple[str, float] = ("equity_pct", 1.0)
+    confidence: int | None = None
+    quote: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rules(self) -> dict[str, int]:
+        return self.plan.rules
+
+    def warmup(self, name: str) -> int:
+        """Warm-up (bars before first possible value) of a rule or indicator column."""
+        node = self.plan.rules.get(name, self.plan.named.get(name))
+        if node is None:
+            raise KeyError(name)
+        return self.plan.warmup[node]
+
+
+@dataclass
+class CompiledRegimes:
+    """Regime conditions in order (first match wins), with hysteresis."""
+
+    source: SourceFile
+    document: RegimesDocument
+    plan: P.Plan
+    names: tuple[str, ...]
+    confirm_bars: int
+
+
+def _site(source: SourceFile, path: tuple[Any, ...]) -> ExprSite:
+    node, found = source.node_at(path)
+    assert node is not None and found, path
+    return ExprSite.of(source, node)
+
+
+def _params(source: SourceFile, specs: dict[str, ParamSpec], sink: DiagnosticSink,
+            overrides: dict[str, float] | None) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for name, spec in specs.items():
+        node, _ = source.node_at(("params", name))
+        key = source.node_at(("params",))[0]
+        key_node: YNode | None = key.keys.get(name) if key is not None and key.kind == "mapping" else None
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and key_node is not None:
+            sink.add(source.diagnostic(key_node.start, key_node.end, "bad-name",
+                                       f"param name '{name}' is not a valid name",
+                                       "use letters, digits and '_', starting with a letter"))
+        target = node
+        if node is not None and node.kind == "mapping" and "default" in node.value:
+            target = node.value["default"]
+        if spec.min is not None and spec.max is not None and spec.min > spec.max and node is not None:
+            bad = node.value.get("min", node) if node.kind == "mapping" else node
+            sink.add(source.diagnostic(bad.start, bad.end, "param-range",
+                                       f"param '{name}': min {spec.min:g} is above max {spec.max:g}",
+                                       "swap min and max"))
+        elif target is not None and ((spec.min is not None and spec.default < spec.min) or
+                                     (spec.max is not None and spec.default > spec.max)):
+            lo = "-inf" if spec.min is None else f"{spec.min:g}"
+            hi = "inf" if spec.max is None else f"{spec.max:g}"
+            sink.add(source.diagnostic(target.start, target.end, "param-range",
+                                       f"default {spec.default:g} of param '{name}' is outside its range {lo}..{hi}",
+                                       "move the default inside min..max, or widen the range"))
+        values[name] = spec.default
+    for name, value in (overrides or {}).items():
+        if name not in specs:
+            sink.add(source.diagnostic(0, 1, "unknown-param", f"override of unknown param '{name}'"
+                                       f"{did_you_mean(name, specs)}", "params: " + ", ".join(specs)))
+            continue
+        spec = specs[name]
+        if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
+            sink.add(source.diagnostic(0, 1, "param-range", f"override {name}={value:g} is outside "
+                                       f"{spec.min:g}..{spec.max:g}", "pick a value inside the param's range"))
+        values[name] = float(value)
+    return values
+
+
+def _indicator_sites(source: SourceFile, names: dict[str, Any], sink: DiagnosticSink,
+                     reserved: set[str]) -> tuple[dict[str, ExprSite], set[str]]:
+    """Sites of well-named indicators, and the names rejected (reported once, silent where used)."""
+    sites: dict[str, ExprSite] = {}
+    rejected: set[str] = set()
+    parent = source.node_at(("indicators",))[0]
+    for name in names:
+        key_node = parent.keys.get(name) if parent is not None and parent.kind == "mapping" else None
+        span_node = key_node or parent
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            if span_node is not None:
+                sink.add(source.diagnostic(span_node.start, span_node.end, "bad-name",
+                                           f"indicator name '{name}' is not a valid name",
+                                           "use letters, digits and '_', starting with a letter"))
+            rejected.add(name)
+            continue
+        if name in reserved:
+            if span_node is not None:
+                sink.add(source.diagnostic(span_node.start, span_node.end, "reserved-name",
+                                           f"'{name}' is already a built-in name or a param",
+                                           "rename the indicator"))
+            rejected.add(name)
+            continue
+        sites[name] = _site(source, ("indicators", name))
+    return sites, rejected
+
+
+def _reserved_names(params: dict[str, float]) -> set[str]:
+    """Names an indicator or param may not take (function names may be reused: calls are separate)."""
+    from autobot.language.check import BUILTIN_NAMES
+    return set(BUILTIN_NAMES) | set(params) | {"and", "or", "not"}
+
+
+def _is_none(text: str) -> bool:
+    return text.strip().lower() in ("none", "null", "off", "")
+
+
+def _price_level(compiler: ExprCompiler, source: SourceFile, path: tuple[str, ...], text: str | None,
+                 sink: DiagnosticSink) -> PriceLevel | None:
+    if text is None or _is_none(text):
+        return None
+    site = _site(source, path)
+    try:
+        tree = parse_expression(text)
+    except ParseError as exc:
+        sink.add(site.diagnostic(exc.span, "syntax", f"syntax error: {exc.message}", exc.hint))
+        return None
+    if isinstance(tree, ast.Number) and tree.percent:
+        if not 0 < tree.value < 1:
+            sink.add(site.diagnostic(tree.span, "out-of-range", f"{path[-1]} must be between 0% and 100%",
+                                     "e.g. 1.5%"))
+            return None
+        return PriceLevel("percent", fraction=tree.value)
+    node = compiler.compile(site, expect=P.NUMBER, what=f"{path[-1]} (a price distance)")
+    return None if node is None else PriceLevel("distance", node=node)
+
+
+def compile_strategy(source: SourceFile, doc: StrategyDocument, sink: DiagnosticSink,
+                     overrides: dict[str, float] | None = None,
+                     regime_names: tuple[str, ...] | None = None) -> CompiledStrategy | None:
+    """Compile a validated strategy document; None when it has errors (reported to ``sink``)."""
+    before = len(sink.items)
+    params = _params(source, doc.params, sink, overrides)
+    reserved = _reserved_names({})
+    for name in doc.params:
+        if name in reserved:
+            node = source.node_at(("params",))[0]
+            key = node.keys.get(name) if node is not None else None
+            if key is not None:
+                sink.add(source.diagnostic(key.start, key.end, "reserved-name",
+                                           f"'{name}' is already a built-in name", "rename the param"))
+    sites, rejected = _indicator_sites(source, doc.indicators, sink, _reserved_names(params))
+    compiler = ExprCompiler(sink, params=params, indicators=sites, regime_names=regime_names, failed=rejected)
+    compiler.compile_indicators()
+    bar = parse_bar_spec(doc.market.bar)
+    if bar is None:
+        node, _ = source.node_at(("market", "bar"))
+        assert node is not None
+        sink.add(source.diagnostic(node.start, node.end, "bad-bar", f"unknown bar size '{doc.market.bar}'",
+                                   "use 1m, 5m, 15m, 1h, 4h, 1d, or a Nautilus spec such as 1-HOUR-LAST"))
+    if doc.entry is None and doc.quote is None:
+        root = source.root
+        assert root is not None
+        key = root.keys.get("strategy", root)
+        sink.add(source.diagnostic(key.start, key.end, "missing-key", "missing required key 'entry'",
+                                   "add 'entry:' with a 'long:' and/or 'short:' condition"))
+    for section, sides in (("entry", doc.entry), ("exit", doc.exit)):
+        if sides is None:
+            continue
+        if sides.long is None and sides.short is None:
+            node, _ = source.node_at((section,))
+            if node is not None:
+                sink.add(source.diagnostic(node.start, max(node.end, node.start + 1), "missing-key",
+                                           f"'{section}' needs a 'long' or 'short' condition",
+                                           f"add '{section}: {{long: ...}}'"))
+        for side in ("long", "short"):
+            text = getattr(sides, side)
+            if text is None:
+                continue
+            node = compiler.compile(_site(source, (section, side)), expect=P.BOOL, what="rule")
+            if node is not None:
+                compiler.plan.rules[f"{section}.{side}"] = node
+    if doc.exit is not None and doc.entry is not None:
+        for side in ("long", "short"):
+            if getattr(doc.exit, side) is not None and getattr(doc.entry, side) is None:
+                node, _ = source.node_at(("exit", side))
+                assert node is not None
+                sink.add(source.diagnostic(node.start, node.end, "unused-exit",
+                                           f"exit.{side} is never used: there is no entry.{side}",
+                                           f"add entry.{side} or remove exit.{side}", severity="warning"))
+    confidence = None
+    if doc.confidence is not None:
+        confidence = compiler.compile(_site(source, ("confidence",)), expect=P.BOOL, what="confidence")
+        if confidence is not None:
+            compiler.plan.rules["confidence"] = confidence
+    quote: dict[str, int] = {}
+    if doc.quote is not None:
+        for key in ("bid_price", "ask_price", "bid_size", "ask_size"):
+            node = compiler.compile(_site(source, ("quote", key)), expect=P.NUMBER, what=f"quote {key}")
+            if node is not None:
+                quote[key] = node
+    levels = {name: _price_level(compiler, source, ("risk", name), getattr(doc.risk, name), sink)
+              for name in ("stop_loss", "take_profit", "trailing_stop")}
+    sizing = _sizing(compiler, source, doc, levels["stop_loss"], sink)
+    if len(sink.items) > before and any(d.severity == "error" for d in sink.items[before:]):
+        return None
+    return CompiledStrategy(doc.strategy, source, doc, params, compiler.plan, bar, levels["stop_loss"],
+                            levels["take_profit"], levels["trailing_stop"], sizing, confidence, quote)
+
+
+def _sizing(compiler: ExprCompiler, source: SourceFile, doc: StrategyDocument, stop: PriceLevel | None,
+            sink: DiagnosticSink) -> tuple[str, float]:
+    given = [(k, v) for k, v in doc.sizing.model_dump().items() if v is not None]
+    if not given:
+        return ("equity_pct", 1.0)
+    if len(given) > 1:
+        node, _ = source.node_at(("sizing", given[1][0]))
+        assert node is not None
+        sink.add(source.diagnostic(node.start, node.end, "sizing-conflict",
+                                   f"sizing takes exactly one method, got {', '.join(k for k, _ in given)}",
+                                   "keep one of risk_per_trade, equity_pct, fixed_qty"))
+        return ("equity_pct", 1.0)
+    method, _ = given[0]
+    site = _site(source, ("sizing", method))
+    value = compiler.constant(site, what=f"sizing.{method}")
+    if value is None:
+        return ("equity_pct", 1.0)
+    limit = {"risk_per_trade": 1.0, "equity_pct": 10.0, "fixed_qty": float("inf")}[method]
+    if not 0 < value <= limit:
+        shown = "100%" if method == "risk_per_trade" else ("1000%" if method == "equity_pct" else "any size")
+        sink.add(site.diagnostic(ast.Span(0, len(site.text)), "out-of-range",
+                                 f"sizing.{method} must be above 0 and at most {shown}, got {value:g}",
+                                 "e.g. risk_per_trade: 0.5%"))
+    if method == "risk_per_trade" and stop is None:
+        sink.add(site.diagnostic(ast.Span(0, len(site.text)), "needs-stop",
+                                 "risk_per_trade sizes by the stop distance, but risk.stop_loss is not set",
+                                 "set risk.stop_loss (e.g. '2 * atr(14)') or use equity_pct"))
+    return (method, value)
+
+
+def compile_regimes(source: SourceFile, doc: RegimesDocument, sink: DiagnosticSink) -> CompiledRegimes | None:
+    """Compile a regimes document: each regime's condition becomes rule ``regime.<name>``."""
+    before = len(sink.items)
+    params = _params(source, doc.params, sink, None)
+    sites, rejected = _indicator_sites(source, doc.indicators, sink, _reserved_names(params))
+    compiler = ExprCompiler(sink, params=params, indicators=sites, regime_names=tuple(doc.regimes),
+                            failed=rejected)
+    compiler.forbidden = {"regime": "a regime condition cannot use 'regime' itself",
+                          "position": "regimes describe the market; position is not available here",
+                          "equity": "regimes describe the market; equity is not available here",
+                          "drawdown": "regimes describe the market; drawdown is not available here"}
+    compiler.compile_indicators()
+    for name in doc.regimes:
+        node = compiler.compile(_site(source, ("regimes", name)), expect=P.BOOL, what="regime condition")
+        if node is not None:
+            compiler.plan.rules[f"regime.{name}"] = node
+    if doc.market is not None and doc.market.bar is not None and parse_bar_spec(doc.market.bar) is None:
+        node, _ = source.node_at(("market", "bar"))
+        assert node is not None
+        sink.add(source.diagnostic(node.start, node.end, "bad-bar", f"unknown bar size '{doc.market.bar}'",
+                                   "use 1m, 5m, 15m, 1h, 4h, 1d, or a Nautilus spec such as 1-HOUR-LAST"))
+    if any(d.severity == "error" for d in sink.items[before:]):
+        return None
+    return CompiledRegimes(source, doc, compiler.plan, tuple(doc.regimes), doc.confirm_bars)
+
+
+def check_policy(source: SourceFile, doc: PolicyDocument, sink: DiagnosticSink,
+                 strategy_ids: set[str] | None, regime_names: tuple[str, ...] | None) -> None:
+    """Check a policy's shares, strategies, regimes and challenge condition."""
+    compiler = ExprCompiler(sink, series=False)
+    for regime, shares in doc.allocations.items():
+        key = _key(source, ("allocations", regime))
+        if regime_names is not None and regime not in regime_names and key is not None:
+            sink.add(source.diagnostic(key.start, key.end, "unknown-regime",
+                                       f"unknown regime '{regime}'{did_you_mean(regime, regime_names)}",
+                                       "regimes defined: " + ", ".join(regime_names)))
+        total = 0.0
+        for strategy, share_text in shares.items():
+            skey = _key(source, ("allocations", regime, strategy))
+            if strategy_ids is not None and strategy not in strategy_ids and skey is not None:
+                sink.add(source.diagnostic(skey.start, skey.end, "unknown-strategy",
+                                           f"unknown strategy '{strategy}'{did_you_mean(strategy, strategy_ids)}",
+                                           "strategies found: " + (", ".join(sorted(strategy_ids)) or "none")))
+            site = _site(source, ("allocations", regime, strategy))
+            share = compiler.constant(site, what="a share")
+            if share is None:
+                continue
+            if not 0 <= share <= 1:
+                sink.add(site.diagnostic(ast.Span(0, len(site.text)), "out-of-range",
+                                         f"share {share:.4g} of '{strategy}' must be between 0% and 100%",
+                                         "write a percentage like 60% or a fraction like 0.6"))
+            total += share
+        if total > 1 + 1e-9 and key is not None:
+            sink.add(source.diagnostic(key.start, key.end, "allocation-sum",
+                                       f"shares in regime '{regime}' add up to {total * 100:.4g}%, above 100%",
+                                       "lower the shares so they sum to 100% or less"))
+    if regime_names is not None:
+        for regime in regime_names:
+            if regime not in doc.allocations:
+                node = _key(source, ("allocations",))
+                if node is not None:
+                    sink.add(source.diagnostic(node.start, node.end, "no-allocation",
+                                               f"regime '{regime}' has no allocation: AutoBot stands aside in it",
+                                               f"add '{regime}: {{}}' to say so explicitly", severity="warning"))
+    for name in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_position"):
+        if getattr(doc.risk, name) is None:
+            continue
+        site = _site(source, ("risk", name))
+        value = compiler.constant(site, what=f"risk.{name}")
+        upper = 10.0 if name == "max_gross_exposure" else 1.0
+        if value is not None and not 0 < value <= upper:
+            sink.add(site.diagnostic(ast.Span(0, len(site.text)), "out-of-range",
+                                     f"risk.{name} must be above 0% and at most {upper * 100:g}%, got {value:.4g}",
+                                     "write a percentage like 5%"))
+    node, found = source.node_at(("challenge", "promote_when"))
+    if found and node is not None:
+        metrics = ExprCompiler(sink, scalars={m: P.NUMBER for m in METRIC_NAMES}, series=False)
+        metrics.compile(ExprSite.of(source, node), expect=P.BOOL, what="promote_when condition")
+
+
+def _key(source: SourceFile, path: tuple[Any, ...]) -> YNode | None:
+    parent, found = source.node_at(path[:-1])
+    if found and parent is not None and parent.kind == "mapping":
+        return parent.keys.get(str(path[-1]))
+    return None
