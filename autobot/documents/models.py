@@ -58,7 +58,7 @@ def _param_spec(value: Any) -> Any:
 Param = Annotated[
     ParamSpec,
     BeforeValidator(_param_spec),
-    WithJsonSchema({"anyOf": [{"type": "number"}, {"$ref": "#/$defs/ParamSpec"}],
+    WithJsonSchema({"anyOf": [{"type": "number"}, ParamSpec.model_json_schema()],
                     "description": "A number, or {default, min, max, step}."}),
 ]
 

@@ -1,0 +1,42 @@
+"""``autobot signals``: per closed bar, every indicator and every rule of a strategy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from autobot.cli.output import fail_usage, fail_user
+
+
+def signals(
+    strategy: Path = typer.Argument(..., help="Strategy document (YAML)."),
+    data: Path = typer.Option(..., "--data", help="Bars: contract CSV (timestamp,open,high,low,close,volume) "
+                              "or a Binance kline CSV."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the CSV here instead of standard output."),
+    capital: float = typer.Option(10_000.0, "--capital", help="Value of 'equity' while evaluating."),
+) -> None:
+    """Print timestamp, each indicator and entry/exit rule values per bar as CSV."""
+    from autobot.data.bars import load_bars
+    from autobot.diagnostics import UserError
+    from autobot.evaluate.signals import write_signals
+    from autobot.workspace import load_strategy
+
+    if not strategy.is_file():
+        raise fail_usage(f"no such strategy file: {strategy}")
+    if not data.exists():
+        raise fail_usage(f"no such data file: {data}")
+    try:
+        compiled = load_strategy(strategy)
+        bars = load_bars(data)
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    if out is None:
+        write_signals(compiled, bars, sys.stdout, capital)
+        return
+    with open(out, "w", encoding="utf-8", newline="") as fh:
+        rows = write_signals(compiled, bars, fh, capital)
+    typer.echo(f"wrote {rows} bars x {len(compiled.plan.named) + len(compiled.plan.rules)} columns to {out}",
+               err=True)

@@ -1,0 +1,70 @@
+"""``autobot validate``: check documents and report every error in every file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from autobot.cli.output import EXIT_OK, EXIT_USER_ERROR, fail_usage, print_diagnostics
+
+
+def validate(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Documents or folders (default: strategies/, "
+                                                 "regimes/ and policy files of the current project)."),
+    fmt: str = typer.Option("text", "--format", help="Output format: text or json."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print each indicator's and rule's warm-up."),
+) -> None:
+    """Check strategy, regimes and policy documents; exit 0 when valid, 1 on errors, 2 on usage errors."""
+    from autobot.workspace import Workspace, default_paths, find_project_root
+
+    if fmt not in ("text", "json"):
+        raise fail_usage(f"unknown format '{fmt}' (use text or json)")
+    if not paths:
+        root = find_project_root()
+        paths = default_paths(root)
+        if not paths:
+            raise fail_usage(f"no documents found under {root} (expected strategies/, regimes/ or policy.yaml)")
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise fail_usage(f"no such file or folder: {missing[0]}")
+    ws = Workspace()
+    ws.check(list(paths))
+    diagnostics = ws.diagnostics
+    print_diagnostics(diagnostics, ws.sources, fmt)
+    errors = sum(d.severity == "error" for d in diagnostics)
+    warnings = sum(d.severity == "warning" for d in diagnostics)
+    if fmt == "text":
+        if verbose:
+            _print_warmups(ws)
+        files = len(ws.docs)
+        status = "ok" if not errors else "failed"
+        sys.stdout.write(f"{files} document{'s' if files != 1 else ''} checked: {errors} error"
+                         f"{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''} ({status})\n")
+    raise typer.Exit(EXIT_USER_ERROR if errors else EXIT_OK)
+
+
+def _print_warmups(ws) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for strategy in ws.strategies.values():
+        table = Table(title=f"{strategy.id} ({strategy.source.path}): warm-up in bars", title_justify="left")
+        table.add_column("name")
+        table.add_column("kind")
+        table.add_column("warm-up", justify="right")
+        for name, node in strategy.plan.named.items():
+            table.add_row(name, "indicator", str(strategy.plan.warmup[node]))
+        for name, node in strategy.plan.rules.items():
+            table.add_row(name, "rule", str(strategy.plan.warmup[node]))
+        console.print(table)
+    for regimes in ws.regimes.values():
+        table = Table(title=f"regimes ({regimes.source.path}): warm-up in bars", title_justify="left")
+        table.add_column("regime")
+        table.add_column("warm-up", justify="right")
+        for name, node in regimes.plan.rules.items():
+            table.add_row(name.removeprefix("regime."), str(regimes.plan.warmup[node]))
+        console.print(table)

@@ -1,0 +1,217 @@
+"""A project on disk: find its documents, then load, validate and compile them together.
+
+This is the one place that knows how documents refer to each other (a policy
+names a regimes file and strategy files; strategies may compare ``regime`` with
+the regime names), so ``autobot validate`` can report every error in every file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autobot.diagnostics import Diagnostic, DiagnosticSink, UserError
+from autobot.documents.load import SourceFile, load_file
+from autobot.documents.models import PolicyDocument, RegimesDocument, StrategyDocument
+from autobot.documents.validate import validate_document
+from autobot.language.compile import (CompiledRegimes, CompiledStrategy, check_policy, compile_regimes,
+                                      compile_strategy)
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder upwards holding ``policy.yaml`` or ``strategies/``; else ``start``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "policy.yaml").is_file() or (folder / "strategies").is_dir():
+            return folder
+    return here
+
+
+def default_paths(root: Path) -> list[Path]:
+    """``strategies/``, ``regimes/`` and policy files in the project root."""
+    paths: list[Path] = []
+    for sub in ("strategies", "regimes"):
+        if (root / sub).is_dir():
+            paths.append(root / sub)
+    for candidate in sorted(root.glob("*.y*ml")):
+        if candidate.suffix in YAML_SUFFIXES and _looks_like_policy(candidate):
+            paths.append(candidate)
+    return paths
+
+
+def _looks_like_policy(path: Path) -> bool:
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+    except OSError:
+        return False
+    return any(line.startswith("policy:") for line in head.splitlines())
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Files named directly, plus the YAML files inside folders (sorted)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.suffix in YAML_SUFFIXES and f.is_file()))
+        else:
+            out.append(p)
+    seen: set[Path] = set()
+    unique = []
+    for p in out:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def display_path(path: Path) -> str:
+    """A path as users typed it: relative to the current folder when inside it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+@dataclass
+class Loaded:
+    """A document after loading and model validation."""
+
+    source: SourceFile
+    kind: str | None
+    model: object | None
+
+
+@dataclass
+class Workspace:
+    """Documents loaded and compiled together, with every diagnostic found."""
+
+    sink: DiagnosticSink = field(default_factory=DiagnosticSink)
+    docs: dict[Path, Loaded] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    strategies: dict[str, CompiledStrategy] = field(default_factory=dict)
+    regimes: dict[Path, CompiledRegimes] = field(default_factory=dict)
+
+    def load(self, path: Path) -> Loaded:
+        """Load and validate one file (once); diagnostics go to the sink."""
+        key = path.resolve()
+        if key in self.docs:
+            return self.docs[key]
+        shown = display_path(path)
+        try:
+            source = load_file(path, shown)
+        except UserError as err:
+            self.sink.extend(err.diagnostics)
+            loaded = Loaded(SourceFile(shown, "", None), None, None)
+            self.docs[key] = loaded
+            return loaded
+        self.sources[shown] = source.text
+        model, diagnostics = validate_document(source)
+        self.sink.extend(diagnostics)
+        from autobot.documents.validate import document_kind
+        loaded = Loaded(source, document_kind(source), model)
+        self.docs[key] = loaded
+        return loaded
+
+    def check(self, paths: list[Path]) -> None:
+        """Load, validate and compile ``paths`` and the documents their policies refer to."""
+        files = expand(paths)
+        loaded = [(p, self.load(p)) for p in files]
+        policy_refs: list[tuple[Path, Loaded]] = [(p, d) for p, d in loaded if isinstance(d.model, PolicyDocument)]
+        for p, d in policy_refs:
+            pol = d.model
+            assert isinstance(pol, PolicyDocument)
+            base = p.resolve().parent
+            for f in self._policy_strategy_files(base, pol):
+                loaded.append((f, self.load(f)))
+            regimes_path = base / pol.regimes
+            if regimes_path.is_file():
+                loaded.append((regimes_path, self.load(regimes_path)))
+        regime_names: set[str] = set()
+        for p, d in loaded:
+            if isinstance(d.model, RegimesDocument) and p.resolve() not in self.regimes:
+                compiled = compile_regimes(d.source, d.model, self.sink)
+                if compiled is not None:
+                    self.regimes[p.resolve()] = compiled
+                regime_names.update(d.model.regimes)
+        names = tuple(sorted(regime_names)) if regime_names else None
+        compiled_paths: set[Path] = set()
+        for p, d in loaded:
+            if isinstance(d.model, StrategyDocument) and p.resolve() not in compiled_paths:
+                compiled_paths.add(p.resolve())
+                self._compile_strategy(d, names)
+        for p, d in policy_refs:
+            self._check_policy(p, d)
+
+    def _compile_strategy(self, d: Loaded, regime_names: tuple[str, ...] | None) -> None:
+        assert isinstance(d.model, StrategyDocument)
+        doc = d.model
+        if doc.strategy in self.strategies:
+            other = self.strategies[doc.strategy].source.path
+            node = d.source.node_at(("strategy",))[0]
+            assert node is not None
+            self.sink.add(d.source.diagnostic(node.start, node.end, "duplicate-strategy",
+                                              f"strategy id '{doc.strategy}' is also used by {other}",
+                                              "strategy ids must be unique; rename one"))
+            return
+        compiled = compile_strategy(d.source, doc, self.sink, regime_names=regime_names)
+        if compiled is not None:
+            self.strategies[doc.strategy] = compiled
+
+    @staticmethod
+    def _policy_strategy_files(base: Path, pol: PolicyDocument) -> list[Path]:
+        files: list[Path] = []
+        for pattern in pol.strategies:
+            matches = sorted(glob.glob(str(base / pattern)))
+            files.extend(Path(m) for m in matches if Path(m).suffix in YAML_SUFFIXES)
+        return files
+
+    def _check_policy(self, path: Path, d: Loaded) -> None:
+        pol = d.model
+        assert isinstance(pol, PolicyDocument)
+        base = path.resolve().parent
+        ids: set[str] = set()
+        for f in self._policy_strategy_files(base, pol):
+            loaded = self.docs.get(f.resolve())
+            if loaded is not None and isinstance(loaded.model, StrategyDocument):
+                ids.add(loaded.model.strategy)
+        regimes_path = (base / pol.regimes).resolve()
+        regime_names: tuple[str, ...] | None = None
+        node = d.source.node_at(("regimes",))[0]
+        if not regimes_path.is_file():
+            assert node is not None
+            self.sink.add(d.source.diagnostic(node.start, node.end, "missing-file",
+                                              f"regimes file '{pol.regimes}' not found",
+                                              "give a path relative to the policy file, e.g. regimes/regimes.yaml"))
+        else:
+            regimes_doc = self.docs.get(regimes_path)
+            if regimes_doc is not None and isinstance(regimes_doc.model, RegimesDocument):
+                regime_names = tuple(regimes_doc.model.regimes)
+            elif regimes_doc is not None and regimes_doc.kind not in (None, "regimes") and node is not None:
+                self.sink.add(d.source.diagnostic(node.start, node.end, "wrong-document",
+                                                  f"'{pol.regimes}' is a {regimes_doc.kind} document, not regimes"))
+        check_policy(d.source, pol, self.sink, ids, regime_names)
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.sink.items
+
+
+def load_strategy(path: Path, overrides: dict[str, float] | None = None) -> CompiledStrategy:
+    """Load and compile one strategy file; raises :class:`UserError` with every problem found."""
+    ws = Workspace()
+    d = ws.load(path)
+    if d.model is not None and not isinstance(d.model, StrategyDocument):
+        raise UserError([d.source.diagnostic(0, 1, "wrong-document",
+                                             f"expected a strategy document, got a {d.kind} document",
+                                             "pass a file from strategies/")])
+    if d.model is None:
+        raise UserError(ws.diagnostics)
+    compiled = compile_strategy(d.source, d.model, ws.sink, overrides=overrides)
+    if compiled is None or ws.sink.has_errors:
+        raise UserError([x for x in ws.diagnostics if x.severity == "error"])
+    return compiled
