@@ -1,0 +1,99 @@
+"""Test helpers: compile expressions into a plan and run both evaluators over bars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autobot.diagnostics import DiagnosticSink, render_text
+from autobot.documents.load import load_text
+from autobot.documents.validate import validate_document
+from autobot.evaluate.batch import evaluate
+from autobot.evaluate.stream import StreamEvaluator
+from autobot.language import plan as P
+from autobot.language.compile import CompiledStrategy, compile_strategy
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+TEMPLATE = """strategy: t
+market: {{instrument: BTCUSDT.BINANCE, bar: 1h}}
+params:
+  p_fast: 3
+  p_slow: 7
+indicators:
+{indicators}
+entry:
+  long: {rule}
+"""
+
+
+def compile_exprs(indicators: dict[str, str] | None = None, rule: str = "true") -> CompiledStrategy:
+    """Compile a one-rule strategy with the given indicators; fails the test on any error."""
+    lines = "\n".join(f"  {k}: {_quote(v)}" for k, v in (indicators or {}).items()) or "  {}"
+    if not indicators:
+        text = TEMPLATE.replace("indicators:\n{indicators}\n", "").format(rule=_quote(rule))
+    else:
+        text = TEMPLATE.format(indicators=lines, rule=_quote(rule))
+    source = load_text(text, "test.yaml")
+    model, diags = validate_document(source)
+    assert model is not None, diags
+    sink = DiagnosticSink()
+    compiled = compile_strategy(source, model, sink)  # type: ignore[arg-type]
+    errors = [render_text(d, text) for d in sink.items if d.severity == "error"]
+    assert compiled is not None and not errors, "\n".join(errors)
+    return compiled
+
+
+def _quote(expr: str) -> str:
+    return "'" + expr.replace("'", "''") + "'"
+
+
+def run_stream(plan: P.Plan, bars: Any, externals: list[dict[str, Any]] | None = None) -> list[list[Any]]:
+    """Per node, the list of values the streaming evaluator held after each bar."""
+    ev = StreamEvaluator(plan)
+    out: list[list[Any]] = [[] for _ in plan.nodes]
+    for i in range(len(bars.close)):
+        ev.update(int(bars.ts[i]), float(bars.open[i]), float(bars.high[i]), float(bars.low[i]),
+                  float(bars.close[i]), float(bars.volume[i]), None if externals is None else externals[i])
+        for k in range(len(plan.nodes)):
+            out[k].append(ev.value(k))
+    return out
+
+
+def same_bits(batch: np.ndarray, stream: list[Any]) -> bool:
+    """Bit-for-bit equality of a number series (NaN = undefined on both sides, sign of zero included)."""
+    s = np.array(stream, dtype=np.float64)
+    b = np.asarray(batch, dtype=np.float64)
+    if s.shape != b.shape:
+        return False
+    nan_b, nan_s = np.isnan(b), np.isnan(s)
+    if not np.array_equal(nan_b, nan_s):
+        return False
+    return bool(np.array_equal(b[~nan_b].view(np.int64), s[~nan_s].view(np.int64)))
+
+
+def assert_agree(compiled: CompiledStrategy, bars: Any) -> None:
+    """Both evaluators agree on every node of the plan at every bar."""
+    plan = compiled.plan
+    batch = evaluate(plan, bars)
+    stream = run_stream(plan, bars)
+    for k, node in enumerate(plan.nodes):
+        t = plan.types[k]
+        if t == P.RECORD:
+            continue
+        if t == P.NUMBER:
+            assert same_bits(batch[k], stream[k]), _mismatch(plan, k, batch[k], stream[k])
+        else:
+            assert list(np.asarray(batch[k]).tolist()) == [bool(x) if t == P.BOOL else x for x in stream[k]], \
+                _mismatch(plan, k, batch[k], stream[k])
+
+
+def _mismatch(plan: P.Plan, k: int, batch: Any, stream: list[Any]) -> str:
+    b = np.asarray(batch)
+    for i, (x, y) in enumerate(zip(b.tolist(), stream)):
+        if not (x == y or (x != x and y != y)):
+            return f"node {k} {plan.nodes[k]!r} differs first at bar {i}: batch={x!r} stream={y!r}"
+    return f"node {k} {plan.nodes[k]!r} differs"

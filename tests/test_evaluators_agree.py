@@ -1,0 +1,44 @@
+"""The batch and streaming evaluators agree bit for bit, undefined values included, on every bar."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.expr_gen import RandomBars, bool_expr, number_expr, random_bars
+from tests.helpers import assert_agree, compile_exprs
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                              HealthCheck.data_too_large])
+
+
+@SETTINGS
+@given(expr=bool_expr(3), bars=random_bars())
+def test_random_rules_agree(expr: str, bars: RandomBars) -> None:
+    compiled = compile_exprs(rule=expr)
+    assert_agree(compiled, bars)
+
+
+@SETTINGS
+@given(expr=number_expr(3), bars=random_bars())
+def test_random_indicators_agree(expr: str, bars: RandomBars) -> None:
+    compiled = compile_exprs(indicators={"x": expr}, rule="x > 0")
+    assert_agree(compiled, bars)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(a=number_expr(2), b=bool_expr(2), bars=random_bars(60, 200))
+def test_indicators_referring_to_each_other_agree(a: str, b: str, bars: RandomBars) -> None:
+    compiled = compile_exprs(indicators={"a": a, "b": b, "c": "ema(a, 5) - a[2]"},
+                             rule="(b and c > 0) or crosses_above(a, c)")
+    assert_agree(compiled, bars)
+
+
+@settings(max_examples=25, deadline=None)
+@given(bars=random_bars(80, 200), period=st.integers(2, 20))
+def test_every_multi_output_field_agrees(bars: RandomBars, period: int) -> None:
+    compiled = compile_exprs(indicators={
+        "bb": f"bbands(close, period={period}, dev=2)", "m": "macd(close)", "s": "stoch()",
+        "aroon_": f"aroon({period})", "mm": f"minmaxindex(close, {period})",
+    }, rule="close < bb.lower and m.hist > 0 and s.k > s.d and aroon_.up > mm.min")
+    assert_agree(compiled, bars)
