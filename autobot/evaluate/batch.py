@@ -50,6 +50,8 @@ def rule_series(plan: P.Plan, values: Values, name: str) -> np.ndarray:
 
 
 def _finite(x: np.ndarray) -> np.ndarray:
+    """Non-finite -> undefined; ``+ 0.0`` makes every zero unsigned (no -0.0 anywhere)."""
+    x = x + 0.0
     x[~np.isfinite(x)] = np.nan
     return x
 
@@ -109,7 +111,7 @@ def _arith(node: P.Arith, values: Values, bars: BarArrays, n: int, ext: Any, t: 
 def _func(node: P.Func, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
     a = values[node.a]
     if node.op == "neg":
-        return -a
+        return 0.0 - a
     if node.op == "abs":
         return np.abs(a)
     if node.op == "sqrt":
@@ -186,7 +188,7 @@ def _ta_call(node: P.TaCall, values: Values, bars: BarArrays, n: int, ext: Any, 
         result = func(*[np.ascontiguousarray(x[start:end]) for x in inputs], **params)
         results = result if isinstance(result, (tuple, list)) else (result,)
         for k, r in enumerate(results):
-            r = np.asarray(r, dtype=np.float64)
+            r = np.asarray(r, dtype=np.float64) + 0.0
             r[:lookback] = np.nan
             if fn.index_output:
                 r = np.arange(end - start, dtype=np.float64) - r

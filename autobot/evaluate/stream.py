@@ -1,13 +1,20 @@
 """Streaming evaluator: one closed bar at a time, O(1) work per bar.
 
-Each TA-Lib call is one ``talib.stream`` handle; everything else is a small closure
-writing into a flat list of slots. It agrees with :mod:`autobot.evaluate.batch`
-bit for bit (see ``tests/test_evaluators_agree.py``). The engines of the backtest
-and live runs drive this class from their ``on_bar``.
+Each TA-Lib call is one ``talib.stream`` handle; every node has a small closure
+("step") writing into a flat list of slots. For speed, the plan is also lowered to
+one generated Python function that inlines the common steps (arithmetic,
+comparisons, logic, crosses, one-bar offsets and the steady state of TA-Lib handles)
+and calls the closures for the rest. That generated code is built from the typed
+plan only: slot numbers and operators from a fixed table; every user value reaches
+it through a tuple of constants, so no user text is ever compiled or evaluated.
+It agrees with :mod:`autobot.evaluate.batch` bit for bit (see
+``tests/test_evaluators_agree.py``). The engines of the backtest and live runs drive
+this class from their ``on_bar``.
 """
 
 from __future__ import annotations
 
+import types
 from collections import deque
 from typing import Any, Callable, Mapping
 
@@ -37,6 +44,9 @@ class StreamEvaluator:
         self._externals: list[tuple[int, str, Any]] = []
         self._clocks: list[tuple[int, str]] = []
         self.steps: list[Step] = []
+        self._step_of: dict[int, int] = {}          # node -> position of its step in self.steps
+        self._handles: list[Any] = []                # running TA-Lib update functions (None while warming)
+        self._handle_of: dict[int, int] = {}         # TaCall node -> index in self._handles
         outputs: dict[int, list[tuple[int, int]]] = {}
         for i, node in enumerate(plan.nodes):
             if isinstance(node, P.Output):
@@ -45,8 +55,12 @@ class StreamEvaluator:
             if isinstance(node, P.Output) and len(TA_FUNCTIONS[plan.nodes[node.call].function].outputs) == 1:  # type: ignore[union-attr]
                 self.slot[i] = self.slot[node.call]
         for i, node in enumerate(plan.nodes):
+            before = len(self.steps)
             self._build(i, node, outputs.get(i, []))
+            if len(self.steps) > before:
+                self._step_of[i] = before
         self._rules = {name: (self.slot[node], plan.warmup[node]) for name, node in plan.rules.items()}
+        self._run = _generate(self, outputs)
 
     # ------------------------------------------------------------------ API
     def update(self, ts: int, o: float, h: float, l: float, c: float, v: float,
@@ -54,20 +68,7 @@ class StreamEvaluator:
         """Feed one closed bar (and this bar's external values) and evaluate every node."""
         self.bar_index += 1
         self._tick[0] = self.bar_index
-        vals = self.values
-        bar = (o, h, l, c, v)
-        for slot, pos in self._sources:
-            vals[slot] = bar[pos]
-        if externals is None:
-            for slot, _, default in self._externals:
-                vals[slot] = default
-        else:
-            for slot, name, default in self._externals:
-                vals[slot] = externals.get(name, default)
-        for slot, fld in self._clocks:
-            vals[slot] = clock_value(fld, ts)
-        for step in self.steps:
-            step()
+        self._run(o, h, l, c, v, ts, externals)
 
     def value(self, node: int) -> Any:
         """Current value of a node."""
@@ -108,7 +109,7 @@ class StreamEvaluator:
         elif isinstance(node, P.Shift):
             self.steps.append(_shift_step(vals, sl[node.a], s, node.n, undefined(self.plan.types[i])))
         elif isinstance(node, P.TaCall):
-            self._build_ta(node, s, [(k, sl[j]) for k, j in outputs])
+            self._build_ta(i, node, s, [(k, sl[j]) for k, j in outputs])
         elif isinstance(node, P.Output):
             pass  # written by its TaCall's step
         elif isinstance(node, P.Cross):
@@ -122,7 +123,7 @@ class StreamEvaluator:
         else:  # pragma: no cover - every node kind is handled above
             raise TypeError(f"unknown node {node!r}")
 
-    def _build_ta(self, node: P.TaCall, s: int, outputs: list[tuple[int, int]]) -> None:
+    def _build_ta(self, index: int, node: P.TaCall, s: int, outputs: list[tuple[int, int]]) -> None:
         fn = TA_FUNCTIONS[node.function]
         opener = getattr(ta_stream, fn.talib_name)
         params = {k: (int(v) if fn.param(k).integer else float(v)) for k, v in node.params}  # type: ignore[union-attr]
@@ -136,14 +137,18 @@ class StreamEvaluator:
         buffers: list[list[float]] = [[] for _ in ins]
         state: dict[str, Any] = {"update": None, "start": 0}
         position = len(self.steps)
+        handles = self._handles
+        hidx = len(handles)
+        handles.append(None)
+        self._handle_of[index] = hidx
 
         def publish(result: Any) -> None:
             if multi:
                 for k, slot in outputs:
-                    r = float(result[k])
+                    r = float(result[k]) + 0.0
                     vals[slot] = tick[0] - (r + state["start"]) if index_output else r
             else:
-                r = float(result)
+                r = float(result) + 0.0
                 vals[s] = tick[0] - (r + state["start"]) if index_output else r
 
         def clear() -> None:
@@ -176,6 +181,7 @@ class StreamEvaluator:
             for b in buffers:
                 b.clear()
             state["update"] = handle.update
+            handles[hidx] = None if index_output else handle.update
             publish(handle.value)
             self.steps[position] = running
 
@@ -184,6 +190,7 @@ class StreamEvaluator:
             for x in xs:
                 if x - x != 0:
                     state["update"] = None
+                    handles[hidx] = None
                     self.steps[position] = warming
                     clear()
                     return
@@ -196,10 +203,11 @@ class StreamEvaluator:
                 x = vals[a]
                 if x - x != 0:
                     state["update"] = None
+                    handles[hidx] = None
                     self.steps[position] = warming
                     vals[s] = NAN
                     return
-                vals[s] = float(state["update"](x)) if integer else state["update"](x)
+                vals[s] = float(state["update"](x)) + 0.0
             running = running_1  # noqa: F811
         self.steps.append(warming)
 
@@ -215,7 +223,7 @@ def _arith_step(op: str, vals: list[Any], a: int, b: int, s: int) -> Step:
             vals[s] = r if r - r == 0 else NAN
     elif op == "*":
         def step() -> None:
-            r = vals[a] * vals[b]
+            r = vals[a] * vals[b] + 0.0
             vals[s] = r if r - r == 0 else NAN
     elif op == "/":
         def step() -> None:
@@ -223,7 +231,7 @@ def _arith_step(op: str, vals: list[Any], a: int, b: int, s: int) -> Step:
             if y == 0:
                 vals[s] = NAN
                 return
-            r = vals[a] / y
+            r = vals[a] / y + 0.0
             vals[s] = r if r - r == 0 else NAN
     elif op == "%":
         def step() -> None:
@@ -231,7 +239,7 @@ def _arith_step(op: str, vals: list[Any], a: int, b: int, s: int) -> Step:
             if y == 0 or y != y:
                 vals[s] = NAN
                 return
-            r = vals[a] % y
+            r = vals[a] % y + 0.0
             vals[s] = r if r - r == 0 else NAN
     elif op == "min":
         def step() -> None:
@@ -247,7 +255,7 @@ def _arith_step(op: str, vals: list[Any], a: int, b: int, s: int) -> Step:
 def _func_step(op: str, vals: list[Any], a: int, s: int) -> Step:
     if op == "neg":
         def step() -> None:
-            vals[s] = -vals[a]
+            vals[s] = 0.0 - vals[a]
     elif op == "abs":
         def step() -> None:
             vals[s] = abs(vals[a])
@@ -388,3 +396,75 @@ def _divergence_step(node: P.Divergence, vals: list[Any], price: int, osc: int, 
         p_then, o_then = prices[-1 - k], oscs[-1 - k]
         vals[s] = (p < p_then and o > o_then) if bullish else (p > p_then and o < o_then)
     return step
+
+
+_INLINE_ARITH = {"+": "+", "-": "-", "*": "*"}
+_INLINE_CMP = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=="}
+_INLINE_LOGIC = {"and": "and", "or": "or"}
+
+
+def _generate(ev: StreamEvaluator, outputs: dict[int, list[tuple[int, int]]]) -> Callable[..., None]:
+    """Lower the plan to one Python function (see the module docstring for why this is safe)."""
+    plan = ev.plan
+    sl = ev.slot
+    consts: list[Any] = []
+    state: list[Any] = []
+
+    def const(value: Any) -> str:
+        consts.append(value)
+        return f"K[{len(consts) - 1}]"
+
+    lines = ["def _update(o, h, l, c, v, ts, ext, V, F, U, S, K, NAN, FLOAT, CLOCK):"]
+    emit = lines.append
+    params = {"open": "o", "high": "h", "low": "l", "close": "c", "volume": "v"}
+    for i, node in enumerate(plan.nodes):
+        s = sl[i]
+        step = ev._step_of.get(i)
+        if isinstance(node, P.Source):
+            emit(f"    V[{s}] = {params[node.name]}")
+        elif isinstance(node, P.External):
+            default = const(external_default(node.name, None))
+            emit(f"    V[{s}] = {default} if ext is None else ext.get({const(node.name)}, {default})")
+        elif isinstance(node, P.Clock):
+            emit(f"    V[{s}] = CLOCK({const(node.field)}, ts)")
+        elif isinstance(node, P.Arith) and node.op in _INLINE_ARITH:
+            emit(f"    r = V[{sl[node.a]}] {_INLINE_ARITH[node.op]} V[{sl[node.b]}] + 0.0")
+            emit(f"    V[{s}] = r if r - r == 0 else NAN")
+        elif isinstance(node, P.Cmp) and plan.types[node.a] == P.NUMBER and node.op in _INLINE_CMP:
+            emit(f"    V[{s}] = V[{sl[node.a]}] {_INLINE_CMP[node.op]} V[{sl[node.b]}]")
+        elif isinstance(node, P.Logic) and node.op in _INLINE_LOGIC:
+            emit(f"    V[{s}] = V[{sl[node.a]}] {_INLINE_LOGIC[node.op]} V[{sl[node.b]}]")
+        elif isinstance(node, P.Negate):
+            emit(f"    V[{s}] = not V[{sl[node.a]}]")
+        elif isinstance(node, P.Cross) and node.direction in ("above", "below"):
+            k = len(state)
+            state.extend([NAN, NAN])
+            gt, le = (">", "<=") if node.direction == "above" else ("<", ">=")
+            emit(f"    x = V[{sl[node.a]}]; y = V[{sl[node.b]}]")
+            emit(f"    V[{s}] = x {gt} y and S[{k}] {le} S[{k + 1}]")
+            emit(f"    S[{k}] = x; S[{k + 1}] = y")
+        elif isinstance(node, P.TaCall) and len(node.inputs) == 1 and step is not None and \
+                not TA_FUNCTIONS[node.function].index_output:
+            fn = TA_FUNCTIONS[node.function]
+            hidx = ev._handle_of[i]
+            emit(f"    x = V[{sl[node.inputs[0]]}]; u = U[{hidx}]")
+            emit("    if u is not None and x - x == 0:")
+            if len(fn.outputs) == 1:
+                call = "FLOAT(u(x))" if fn.integer_output else "u(x)"
+                emit(f"        V[{s}] = {call} + 0.0")
+            else:
+                emit("        r = u(x)")
+                for k, j in outputs.get(i, []):
+                    emit(f"        V[{sl[j]}] = FLOAT(r[{int(k)}]) + 0.0" if fn.integer_output else
+                         f"        V[{sl[j]}] = r[{int(k)}] + 0.0")
+            emit("    else:")
+            emit(f"        F[{step}]()")
+        elif step is not None:
+            emit(f"    F[{step}]()")
+    emit("    return None")
+    code = compile("\n".join(lines) + "\n", "<autobot plan>", "exec")
+    fn_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    bound = (ev.values, ev.steps, ev._handles, state, tuple(consts), NAN, float, clock_value)
+    ev.generated_source = "\n".join(lines)
+    # the state arguments become defaults, i.e. fast locals; no builtins are reachable
+    return types.FunctionType(fn_code, {"__builtins__": {}}, "_update", (None, *bound))
