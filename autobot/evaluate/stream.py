@@ -59,7 +59,7 @@ class StreamEvaluator:
             self._build(i, node, outputs.get(i, []))
             if len(self.steps) > before:
                 self._step_of[i] = before
-        self._rules = {name: (self.slot[node], plan.warmup[node]) for name, node in plan.rules.items()}
+        self.fired: dict[str, bool] = {name: False for name in plan.rules}   # rule -> fires on this bar
         self._run = _generate(self, outputs)
 
     # ------------------------------------------------------------------ API
@@ -75,9 +75,8 @@ class StreamEvaluator:
         return self.values[self.slot[node]]
 
     def rule(self, name: str) -> bool:
-        """Whether a rule fires on the current bar (never during its warm-up)."""
-        slot, warmup = self._rules[name]
-        return bool(self.values[slot]) and self.bar_index >= warmup
+        """Whether a rule fires on the current bar (never during its warm-up); also in :attr:`fired`."""
+        return self.fired[name]
 
     # -------------------------------------------------------------- building
     def _build(self, i: int, node: P.Node, outputs: list[tuple[int, int]]) -> None:
@@ -414,7 +413,7 @@ def _generate(ev: StreamEvaluator, outputs: dict[int, list[tuple[int, int]]]) ->
         consts.append(value)
         return f"K[{len(consts) - 1}]"
 
-    lines = ["def _update(o, h, l, c, v, ts, ext, V, F, U, S, K, NAN, FLOAT, CLOCK):"]
+    lines = ["def _update(o, h, l, c, v, ts, ext, V, F, U, S, K, NAN, FLOAT, CLOCK, R, T):"]
     emit = lines.append
     params = {"open": "o", "high": "h", "low": "l", "close": "c", "volume": "v"}
     for i, node in enumerate(plan.nodes):
@@ -443,17 +442,18 @@ def _generate(ev: StreamEvaluator, outputs: dict[int, list[tuple[int, int]]]) ->
             emit(f"    x = V[{sl[node.a]}]; y = V[{sl[node.b]}]")
             emit(f"    V[{s}] = x {gt} y and S[{k}] {le} S[{k + 1}]")
             emit(f"    S[{k}] = x; S[{k + 1}] = y")
-        elif isinstance(node, P.TaCall) and len(node.inputs) == 1 and step is not None and \
-                not TA_FUNCTIONS[node.function].index_output:
+        elif isinstance(node, P.TaCall) and step is not None and not TA_FUNCTIONS[node.function].index_output:
             fn = TA_FUNCTIONS[node.function]
             hidx = ev._handle_of[i]
-            emit(f"    x = V[{sl[node.inputs[0]]}]; u = U[{hidx}]")
-            emit("    if u is not None and x - x == 0:")
+            xs = [f"x{k}" for k in range(len(node.inputs))]
+            emit("    " + "; ".join(f"{x} = V[{sl[j]}]" for x, j in zip(xs, node.inputs)) + f"; u = U[{hidx}]")
+            emit("    if u is not None and " + " and ".join(f"{x} - {x} == 0" for x in xs) + ":")
+            args = ", ".join(xs)
             if len(fn.outputs) == 1:
-                call = "FLOAT(u(x))" if fn.integer_output else "u(x)"
+                call = f"FLOAT(u({args}))" if fn.integer_output else f"u({args})"
                 emit(f"        V[{s}] = {call} + 0.0")
             else:
-                emit("        r = u(x)")
+                emit(f"        r = u({args})")
                 for k, j in outputs.get(i, []):
                     emit(f"        V[{sl[j]}] = FLOAT(r[{int(k)}]) + 0.0" if fn.integer_output else
                          f"        V[{sl[j]}] = r[{int(k)}] + 0.0")
@@ -461,10 +461,12 @@ def _generate(ev: StreamEvaluator, outputs: dict[int, list[tuple[int, int]]]) ->
             emit(f"        F[{step}]()")
         elif step is not None:
             emit(f"    F[{step}]()")
+    for name, node in plan.rules.items():
+        emit(f"    R[{const(name)}] = V[{sl[node]}] is True and T[0] >= {int(plan.warmup[node])}")
     emit("    return None")
     code = compile("\n".join(lines) + "\n", "<autobot plan>", "exec")
     fn_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
-    bound = (ev.values, ev.steps, ev._handles, state, tuple(consts), NAN, float, clock_value)
+    bound = (ev.values, ev.steps, ev._handles, state, tuple(consts), NAN, float, clock_value, ev.fired, ev._tick)
     ev.generated_source = "\n".join(lines)
     # the state arguments become defaults, i.e. fast locals; no builtins are reachable
     return types.FunctionType(fn_code, {"__builtins__": {}}, "_update", (None, *bound))
