@@ -203,7 +203,8 @@ class ExprCompiler:
                 raise self._error(e.span, "not-constant", f"{what} must be a constant, but '{e.id}' is a series",
                                   "use a number or a param")
             raise self._error(e.span, "unknown-name", f"unknown name '{e.id}'{did_you_mean(e.id, self.params)}",
-                              "params are declared under 'params:'")
+                              "params are declared under 'params:'" if self.series else
+                              "write a number or a percentage such as 60%")
         raise self._error(e.span, "not-constant", f"{what} must be a constant (a number or a param)",
                           "series values cannot be used here")
 
@@ -259,8 +260,12 @@ class ExprCompiler:
         known = list(self.indicator_sites) + list(self.params) + list(self.scalars)
         if self.series:
             known += sorted(BUILTIN_NAMES - {"true", "false"})
-        raise self._error(e.span, "unknown-name", f"unknown name '{name}'{did_you_mean(name, known)}",
-                          "names are indicators, params or built-ins (open, high, low, close, volume, ...)")
+            hint = "names are indicators, params or built-ins (open, high, low, close, volume, ...)"
+        elif self.scalars:
+            hint = "available names: " + ", ".join(self.scalars)
+        else:
+            hint = "write a number or a percentage such as 60%"
+        raise self._error(e.span, "unknown-name", f"unknown name '{name}'{did_you_mean(name, known)}", hint)
 
     def _indicator(self, name: str, span: ast.Span | None, site: ExprSite | None) -> Value | None:
         if name in self._indicator_values:
@@ -328,6 +333,10 @@ class ExprCompiler:
         return self._add(P.Shift(value.node, n), value.type, self._w(value) + n)
 
     def _offset_value(self, off: ast.Expr) -> int:
+        if isinstance(off, ast.Name) and off.id not in self.params and off.id not in self.indicator_sites and \
+                off.id not in BUILTIN_NAMES:
+            raise self._error(off.span, "unknown-name", f"unknown name '{off.id}'{did_you_mean(off.id, self.params)}",
+                              "an offset is a whole number or a param declared under 'params:'")
         if not (isinstance(off, ast.Number) or isinstance(off, ast.Name) and off.id in self.params):
             raise self._error(off.span, "lookahead", "an offset must be a whole-number literal or a param",
                               "computed offsets could read the future; write x[1], x[2] or x[param]")
@@ -495,6 +504,10 @@ class ExprCompiler:
 
     def _ta_call(self, e: ast.Call, fn: TaFunction) -> Value:
         args = list(e.args)
+        for a in args:   # a misspelt name must not be mistaken for an input or a parameter
+            if isinstance(a, ast.Name) and a.id not in self.params and a.id not in self.indicator_sites and \
+                    a.id not in BUILTIN_NAMES and a.id not in self.scalars:
+                self._lower_name(a)
         n_inputs = 0
         while n_inputs < len(args) and not self._is_constant(args[n_inputs]):
             n_inputs += 1
@@ -508,7 +521,7 @@ class ExprCompiler:
         param_args = args[n_inputs:]
         if len(param_args) > len(fn.params):
             extra = param_args[len(fn.params)]
-            raise self._error(extra.span, "arity", f"{fn.name} takes at most {len(fn.params)} parameters "
+            raise self._error(extra.span, "arity", f"{fn.name} takes at most {len(fn.params)} parameter{'s' if len(fn.params) != 1 else ''} "
                               f"after its inputs, got {len(param_args)}", f"call it as {signature(fn)}")
         inputs: list[Value] = []
         if n_inputs:
@@ -538,7 +551,7 @@ class ExprCompiler:
             v = self._const(expr, f"parameter '{pname}' of {fn.name}", integer=p.integer)
             if p.choices and int(v) not in p.choices:
                 raise self._error(expr.span, "bad-parameter", f"{pname} must be one of {', '.join(map(str, p.choices))}"
-                                  f", got {v:g}", "0=SMA 1=EMA 2=WMA 3=DEMA 4=TEMA 5=TRIMA 6=KAMA 7=MAMA 8=T3")
+                                  f", got {v:g}", "moving average types: " + ma_type_names())
             values[pname] = v
         lookback = fn.lookback(values)
         if lookback < 0:
@@ -569,13 +582,20 @@ class ExprCompiler:
     def _is_constant(self, e: ast.Expr) -> bool:
         if isinstance(e, ast.Number):
             return True
-        if isinstance(e, ast.Name):
-            return e.id in self.params and e.id not in self.indicator_sites
+        if isinstance(e, ast.Name):   # params, and unknown names (reported where constants are read)
+            return e.id not in self.indicator_sites and e.id not in BUILTIN_NAMES and e.id not in self.scalars
         if isinstance(e, ast.Unary):
             return self._is_constant(e.operand)
         if isinstance(e, ast.Binary):
             return self._is_constant(e.left) and self._is_constant(e.right)
         return False
+
+
+def ma_type_names() -> str:
+    """``0=SMA, 1=EMA, ...`` as TA-Lib names them."""
+    from autobot.language.talib_import import talib
+    lookup = getattr(getattr(talib, "MA_Type", None), "_lookup", {})
+    return ", ".join(f"{k}={v}" for k, v in sorted(lookup.items()))
 
 
 def signature(fn: TaFunction) -> str:

@@ -305,7 +305,7 @@ def _sizing(compiler: ExprCompiler, source: SourceFile, doc: StrategyDocument, s
         sink.add(site.diagnostic(ast.Span(0, len(site.text)), "out-of-range",
                                  f"sizing.{method} must be above 0 and at most {shown}, got {value:g}",
                                  "e.g. risk_per_trade: 0.5%"))
-    if method == "risk_per_trade" and stop is None:
+    if method == "risk_per_trade" and (doc.risk.stop_loss is None or _is_none(doc.risk.stop_loss)):
         sink.add(site.diagnostic(ast.Span(0, len(site.text)), "needs-stop",
                                  "risk_per_trade sizes by the stop distance, but risk.stop_loss is not set",
                                  "set risk.stop_loss (e.g. '2 * atr(14)') or use equity_pct"))
