@@ -435,6 +435,10 @@ def _generate(ev: StreamEvaluator, outputs: dict[int, list[tuple[int, int]]]) ->
             emit(f"    V[{s}] = V[{sl[node.a]}] {_INLINE_LOGIC[node.op]} V[{sl[node.b]}]")
         elif isinstance(node, P.Negate):
             emit(f"    V[{s}] = not V[{sl[node.a]}]")
+        elif isinstance(node, P.Shift) and node.n == 1:
+            k = len(state)
+            state.append(undefined(plan.types[i]))
+            emit(f"    V[{s}] = S[{k}]; S[{k}] = V[{sl[node.a]}]")
         elif isinstance(node, P.Cross) and node.direction in ("above", "below"):
             k = len(state)
             state.extend([NAN, NAN])
