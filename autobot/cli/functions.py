@@ -16,6 +16,7 @@ def functions(
 ) -> None:
     """List the language's functions (TA-Lib, read from its abstract API, and the helpers)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from autobot.diagnostics import did_you_mean
@@ -27,7 +28,7 @@ def functions(
         key = name.lower()
         if key in HELPERS:
             h = HELPERS[key]
-            console.print(f"[bold]{h.signature}[/bold] -> {h.result}\n  {h.doc}")
+            console.print(f"[bold]{escape(h.signature)}[/bold] -> {h.result}\n  {escape(h.doc)}")
             return
         if key not in TA_FUNCTIONS:
             raise fail_usage(f"unknown function '{name}'{did_you_mean(key, list(TA_FUNCTIONS) + list(HELPERS))}")
@@ -45,12 +46,15 @@ def functions(
                       (" (bars ago)" if fn.index_output else ""))
         console.print(f"  lookback with defaults: {fn.lookback({p.name: p.default for p in fn.params})} bars")
         return
+    groups = {fn.group.lower() for fn in TA_FUNCTIONS.values()}
+    if group is not None and group.lower() not in groups:
+        raise fail_usage(f"unknown group '{group}'; groups: " + ", ".join(sorted({fn.group for fn in TA_FUNCTIONS.values()})))
     table = Table(title="AutoBot functions", title_justify="left")
     for col in ("function", "inputs", "parameters (defaults)", "outputs"):
         table.add_column(col)
     if group is None:
         for h in HELPERS.values():
-            table.add_row(h.name, "", h.signature, h.result)
+            table.add_row(h.name, "", escape(h.signature), h.result)
     for fn in TA_FUNCTIONS.values():
         if group is not None and fn.group.lower() != group.lower():
             continue

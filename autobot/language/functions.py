@@ -204,10 +204,10 @@ HELPERS: dict[str, Helper] = {h.name: h for h in (
     Helper("log", "log(x)", "natural logarithm; undefined for x <= 0", 1, 1, "number"),
     Helper("bullish_divergence", "bullish_divergence(price, osc, n=14)",
            "price[t] is below the lowest price of the n bars before t while osc[t] is above osc at that "
-           "earlier low (the most recent one if tied, as TA-Lib MININDEX)", 2, 3, "bool", (2,)),
+           "earlier low (the bar TA-Lib MININDEX picks among ties)", 2, 3, "bool", (2,)),
     Helper("bearish_divergence", "bearish_divergence(price, osc, n=14)",
            "price[t] is above the highest price of the n bars before t while osc[t] is below osc at that "
-           "earlier high (the most recent one if tied, as TA-Lib MAXINDEX)", 2, 3, "bool", (2,)),
+           "earlier high (the bar TA-Lib MAXINDEX picks among ties)", 2, 3, "bool", (2,)),
 )}
 
 ALL_FUNCTION_NAMES: tuple[str, ...] = tuple(sorted(set(TA_FUNCTIONS) | set(HELPERS)))
