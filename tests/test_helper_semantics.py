@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from autobot.evaluate.batch import evaluate, rule_series
+from tests.expr_gen import RandomBars as Series
 from tests.helpers import assert_agree, compile_exprs
 
 NAN = math.nan
-
-
-@dataclass
-class Series:
-    ts: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
 
 
 def bars(close: list[float], volume: list[float] | None = None, other: list[float] | None = None) -> Series:
