@@ -15,7 +15,7 @@ from pathlib import Path
 from autobot.diagnostics import Diagnostic, DiagnosticSink, UserError
 from autobot.documents.load import SourceFile, load_file
 from autobot.documents.models import PolicyDocument, RegimesDocument, StrategyDocument
-from autobot.documents.validate import validate_document
+from autobot.documents.validate import document_kind, validate_document
 from autobot.language.compile import (CompiledRegimes, CompiledStrategy, check_policy, compile_regimes,
                                       compile_strategy)
 
@@ -112,7 +112,6 @@ class Workspace:
         self.sources[shown] = source.text
         model, diagnostics = validate_document(source)
         self.sink.extend(diagnostics)
-        from autobot.documents.validate import document_kind
         loaded = Loaded(source, document_kind(source), model)
         self.docs[key] = loaded
         return loaded

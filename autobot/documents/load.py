@@ -10,6 +10,7 @@ than 50 levels are refused with a diagnostic.
 
 from __future__ import annotations
 
+import bisect
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,6 @@ class SourceFile:
                 if ch == "\n":
                     starts.append(i + 1)
             self._line_starts = starts
-        import bisect
         line = bisect.bisect_right(self._line_starts, index) - 1
         return Position(line + 1, index - self._line_starts[line] + 1)
 

@@ -26,7 +26,6 @@ from autobot.language.functions import TA_FUNCTIONS
 from autobot.language.talib_import import stream as ta_stream
 from autobot.language.talib_import import talib
 
-_SOURCE_POS = {"open": 0, "high": 1, "low": 2, "close": 3, "volume": 4}
 Step = Callable[[], None]
 
 
@@ -40,9 +39,6 @@ class StreamEvaluator:
         self.slot = list(range(n))
         self.values: list[Any] = [undefined(t) for t in plan.types]
         self._tick = [-1]
-        self._sources: list[tuple[int, int]] = []
-        self._externals: list[tuple[int, str, Any]] = []
-        self._clocks: list[tuple[int, str]] = []
         self.steps: list[Step] = []
         self._step_of: dict[int, int] = {}          # node -> position of its step in self.steps
         self._handles: list[Any] = []                # running TA-Lib update functions (None while warming)
@@ -83,14 +79,10 @@ class StreamEvaluator:
         s = self.slot[i]
         vals = self.values
         sl = self.slot
-        if isinstance(node, P.Source):
-            self._sources.append((s, _SOURCE_POS[node.name]))
+        if isinstance(node, (P.Source, P.External, P.Clock)):
+            pass  # set by the generated update function at the start of each bar
         elif isinstance(node, P.Const):
             vals[s] = node.value
-        elif isinstance(node, P.External):
-            self._externals.append((s, node.name, external_default(node.name, None)))
-        elif isinstance(node, P.Clock):
-            self._clocks.append((s, node.field))
         elif isinstance(node, P.Arith):
             self.steps.append(_arith_step(node.op, vals, sl[node.a], sl[node.b], s))
         elif isinstance(node, P.Func):
