@@ -15,8 +15,9 @@ timestamps are strictly increasing 1-minute steps.
     are asserted equal to AutoBot's. Best of 3 each, cold heap (results freed between runs);
     a warm-heap figure (best of 5, previous results kept alive) is shown for information.
     Target: cold-heap ratio <= 1.5.
-(b) streaming evaluator (``StreamEvaluator.update`` per bar, then ``.rule(name)`` for every
-    rule) versus bare ``talib.stream`` handle ``.update`` calls for the plan's TA-Lib calls in
+(b) streaming evaluator (``StreamEvaluator.update`` per bar, which returns every rule's
+    firing; the named indicators and risk distances are observed, as a running strategy
+    does) versus bare ``talib.stream`` handle ``.update`` calls for the plan's TA-Lib calls in
     a plain Python loop; ns/bar. The streamed rules are asserted equal to the batch rules.
     Target: ratio <= 2.0.
 (c) ``autobot validate`` wall time in a subprocess (best of 5) and the in-process time of
@@ -218,18 +219,17 @@ def check_same(cs: CompiledStrategy, ours: dict[str, np.ndarray], values: list[A
 
 # ----------------------------------------------------------------- (b) streaming loops
 
-def stream_loop_source(rule_names: list[str]) -> str:
-    reads = ", ".join(f"rule({name!r})" for name in rule_names)
-    return ("def loop(cols, update, rule, append):\n"
-            "    for ts, o, h, l, c, v in zip(*cols):\n"
-            "        update(ts, o, h, l, c, v)\n"
-            f"        append(({reads},))\n")
+def stream_loop(cols: list[list[Any]], update: Callable[..., tuple[bool, ...]],
+                append: Callable[[Any], None]) -> None:
+    for ts, o, h, l, c, v in zip(*cols):
+        append(update(ts, o, h, l, c, v))
 
 
-def run_stream(plan: P.Plan, loop: Callable[..., None], cols: list[list[Any]]) -> list[tuple[bool, ...]]:
-    se = StreamEvaluator(plan)
+def run_stream(cs: CompiledStrategy, cols: list[list[Any]]) -> list[tuple[bool, ...]]:
+    """Stream every bar, observing what a running strategy reports (named indicators, risk distances)."""
+    se = StreamEvaluator(cs.plan, observe=cs.reported_nodes())
     out: list[tuple[bool, ...]] = []
-    loop(cols, se.update, se.rule, out.append)
+    stream_loop(cols, se.update, out.append)
     return out
 
 
@@ -415,11 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     stream_rows = []
     for name, cs in compiled.items():
         names = list(cs.plan.rules)
-        loop = compile_loop(stream_loop_source(names))
         bare = BareStream(cs.plan)
         bare_cols = [arrays[f][bare.warm:].tolist() for f in bare.fields]
         t_se, rows, t_bare, _ = interleaved(
-            args.reps, lambda cs=cs, loop=loop: run_stream(cs.plan, loop, cols),
+            args.reps, lambda cs=cs: run_stream(cs, cols),
             lambda bare=bare, bare_cols=bare_cols: bare.run(arrays, bare_cols))
         got = np.array(rows, dtype=bool).reshape(sn, len(names))
         for k, rule in enumerate(names):

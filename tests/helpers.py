@@ -10,7 +10,7 @@ import numpy as np
 from autobot.diagnostics import DiagnosticSink, render_text
 from autobot.documents.load import load_text
 from autobot.documents.validate import validate_document
-from autobot.evaluate.batch import evaluate
+from autobot.evaluate.batch import evaluate, rule_series
 from autobot.evaluate.stream import StreamEvaluator
 from autobot.language import plan as P
 from autobot.language.compile import CompiledStrategy, compile_strategy
@@ -51,16 +51,21 @@ def _quote(expr: str) -> str:
     return "'" + expr.replace("'", "''") + "'"
 
 
-def run_stream(plan: P.Plan, bars: Any, externals: list[dict[str, Any]] | None = None) -> list[list[Any]]:
-    """Per node, the list of values the streaming evaluator held after each bar."""
-    ev = StreamEvaluator(plan)
+def run_stream(plan: P.Plan, bars: Any, externals: list[dict[str, Any]] | None = None,
+               observe: Any = None) -> tuple[list[list[Any]], list[tuple[bool, ...]]]:
+    """Per node, the values the streaming evaluator held after each bar; and what ``update``
+    returned (the rules as they fired) at each bar."""
+    ev = StreamEvaluator(plan, observe=observe)
     out: list[list[Any]] = [[] for _ in plan.nodes]
+    fired: list[tuple[bool, ...]] = []
     for i in range(len(bars.close)):
-        ev.update(int(bars.ts[i]), float(bars.open[i]), float(bars.high[i]), float(bars.low[i]),
-                  float(bars.close[i]), float(bars.volume[i]), None if externals is None else externals[i])
+        fired.append(ev.update(int(bars.ts[i]), float(bars.open[i]), float(bars.high[i]), float(bars.low[i]),
+                               float(bars.close[i]), float(bars.volume[i]),
+                               None if externals is None else externals[i]))
+        now = ev.values()
         for k in range(len(plan.nodes)):
-            out[k].append(ev.value(k))
-    return out
+            out[k].append(now.get(k))
+    return out, fired
 
 
 def same_bits(batch: np.ndarray, stream: list[Any]) -> bool:
@@ -79,7 +84,12 @@ def assert_agree(compiled: CompiledStrategy, bars: Any) -> None:
     """Both evaluators agree on every node of the plan at every bar."""
     plan = compiled.plan
     batch = evaluate(plan, bars)
-    stream = run_stream(plan, bars)
+    stream, fired = run_stream(plan, bars)
+    for k, name in enumerate(plan.rules):
+        assert [f[k] for f in fired] == rule_series(plan, batch, name).tolist(), f"rule {name} fires differently"
+    # observing nothing (so pure nodes are inlined into their readers) changes no decision
+    _, fired_lean = run_stream(plan, bars, observe=())
+    assert fired_lean == fired
     for k, node in enumerate(plan.nodes):
         t = plan.types[k]
         if t == P.RECORD:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from autobot.evaluate.stream import StreamEvaluator
 from tests.expr_gen import RandomBars, bool_expr, number_expr, random_bars
 from tests.helpers import assert_agree, compile_exprs
 
@@ -42,3 +44,14 @@ def test_every_multi_output_field_agrees(bars: RandomBars, period: int) -> None:
         "aroon_": f"aroon({period})", "mm": f"minmaxindex(close, {period})",
     }, rule="close < bb.lower and m.hist > 0 and s.k > s.d and aroon_.up > mm.min")
     assert_agree(compiled, bars)
+
+
+def test_unobserved_nodes_are_not_readable() -> None:
+    compiled = compile_exprs(indicators={"x": "ema(close, 3)"}, rule="x > close")
+    plan = compiled.plan
+    ev = StreamEvaluator(plan, observe=[plan.named["x"]])
+    fired = ev.update(0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    assert fired == (False,) and ev.bar_index == 0
+    assert ev.value(plan.named["x"]) != ev.value(plan.named["x"])   # NaN during warm-up
+    with pytest.raises(KeyError):
+        ev.value(plan.rules["entry.long"])

@@ -1,12 +1,17 @@
 """Streaming evaluator: one closed bar at a time, O(1) work per bar.
 
-Each TA-Lib call is one ``talib.stream`` handle; every node has a small closure
-("step") writing into a flat list of slots. For speed, the plan is also lowered to
-one generated Python function that inlines the common steps (arithmetic,
-comparisons, logic, crosses, one-bar offsets and the steady state of TA-Lib handles)
-and calls the closures for the rest. That generated code is built from the typed
-plan only: slot numbers and operators from a fixed table; every user value reaches
-it through a tuple of constants, so no user text is ever compiled or evaluated.
+The plan is lowered to one generated Python function, ``update``, whose state
+(TA-Lib ``talib.stream`` update functions, previous values for offsets and crosses,
+histories) lives in closure cells, so a bar costs one Python call plus the work of
+its nodes; each node's value is a local variable. Only the nodes a caller asks to
+observe are kept (in closure cells, read by :meth:`StreamEvaluator.values`), and
+``update`` returns the
+rules as they fire. The generated code is built from the typed plan alone: node
+kinds map to fixed code templates, local names are node numbers, and every user
+value (constants, parameters, external names, TA-Lib handles) reaches the code as
+an argument of the factory function, never as source text, so no user text is
+ever compiled or evaluated; it runs with no builtins.
+
 It agrees with :mod:`autobot.evaluate.batch` bit for bit (see
 ``tests/test_evaluators_agree.py``). The engines of the backtest and live runs drive
 this class from their ``on_bar``.
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import types
 from collections import deque
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -26,443 +31,406 @@ from autobot.language.functions import TA_FUNCTIONS
 from autobot.language.talib_import import stream as ta_stream
 from autobot.language.talib_import import talib
 
-Step = Callable[[], None]
+#: ``rising``/``falling`` over more bars than this use a loop helper instead of an unrolled chain.
+_UNROLL_LIMIT = 32
+
+UpdateFn = Callable[..., tuple[bool, ...]]
 
 
 class StreamEvaluator:
-    """Evaluates a :class:`Plan` bar by bar; read values with :meth:`value` and :meth:`rule`."""
+    """Evaluates a :class:`Plan` bar by bar.
 
-    def __init__(self, plan: P.Plan):
+    ``update(ts, o, h, l, c, v, externals)`` takes one closed bar and returns a tuple of
+    booleans, one per rule in ``plan.rules`` order: whether the rule fires on this bar
+    (never during its warm-up). ``observe`` names the nodes whose values :meth:`value`
+    may read (all nodes by default; a strategy passes only what it reports).
+    """
+
+    def __init__(self, plan: P.Plan, observe: Iterable[int] | None = None):
         self.plan = plan
-        self.bar_index = -1
-        n = len(plan.nodes)
-        self.slot = list(range(n))
-        self.values: list[Any] = [undefined(t) for t in plan.types]
-        self._tick = [-1]
-        self.steps: list[Step] = []
-        self._step_of: dict[int, int] = {}          # node -> position of its step in self.steps
-        self._handles: list[Any] = []                # running TA-Lib update functions (None while warming)
-        self._handle_of: dict[int, int] = {}         # TaCall node -> index in self._handles
-        outputs: dict[int, list[tuple[int, int]]] = {}
-        for i, node in enumerate(plan.nodes):
-            if isinstance(node, P.Output):
-                outputs.setdefault(node.call, []).append((node.index, i))
-        for i, node in enumerate(plan.nodes):
-            if isinstance(node, P.Output) and len(TA_FUNCTIONS[plan.nodes[node.call].function].outputs) == 1:  # type: ignore[union-attr]
-                self.slot[i] = self.slot[node.call]
-        for i, node in enumerate(plan.nodes):
-            before = len(self.steps)
-            self._build(i, node, outputs.get(i, []))
-            if len(self.steps) > before:
-                self._step_of[i] = before
-        self.fired: dict[str, bool] = {name: False for name in plan.rules}   # rule -> fires on this bar
-        self._run = _generate(self, outputs)
+        self.rule_names: tuple[str, ...] = tuple(plan.rules)
+        self._rule_index = {name: k for k, name in enumerate(self.rule_names)}
+        self.observed: frozenset[int] = frozenset(range(len(plan.nodes)) if observe is None else observe)
+        self.generated_source, factory_args, factory, self._read = _generate(plan, self.observed)
+        self.update: UpdateFn
+        self.update, self._index, self._last, self._snapshot = factory(*factory_args)
 
-    # ------------------------------------------------------------------ API
-    def update(self, ts: int, o: float, h: float, l: float, c: float, v: float,
-               externals: Mapping[str, Any] | None = None) -> None:
-        """Feed one closed bar (and this bar's external values) and evaluate every node."""
-        self.bar_index += 1
-        self._tick[0] = self.bar_index
-        self._run(o, h, l, c, v, ts, externals)
+    @property
+    def bar_index(self) -> int:
+        """Number of bars seen minus one (-1 before the first bar)."""
+        return self._index()
 
     def value(self, node: int) -> Any:
-        """Current value of a node."""
-        return self.values[self.slot[node]]
+        """Current value of an observed node."""
+        if node not in self.observed:
+            raise KeyError(f"node {node} is not observed by this evaluator")
+        const = self.plan.nodes[node]
+        if isinstance(const, P.Const):
+            return const.value
+        return self._snapshot()[self._read[node]]
+
+    def values(self) -> dict[int, Any]:
+        """Current value of every observed node (records excluded)."""
+        snap = self._snapshot()
+        out = {i: snap[k] for i, k in self._read.items()}
+        for i in self.observed:
+            node = self.plan.nodes[i]
+            if isinstance(node, P.Const):
+                out[i] = node.value
+        return out
 
     def rule(self, name: str) -> bool:
-        """Whether a rule fires on the current bar (never during its warm-up); also in :attr:`fired`."""
-        return self.fired[name]
+        """Whether a rule fires on the current bar (never during its warm-up)."""
+        return self._last()[self._rule_index[name]]
 
-    # -------------------------------------------------------------- building
-    def _build(self, i: int, node: P.Node, outputs: list[tuple[int, int]]) -> None:
-        s = self.slot[i]
-        vals = self.values
-        sl = self.slot
-        if isinstance(node, (P.Source, P.External, P.Clock)):
-            pass  # set by the generated update function at the start of each bar
+    @property
+    def fired(self) -> dict[str, bool]:
+        """Every rule and whether it fires on the current bar."""
+        return dict(zip(self.rule_names, self._last()))
+
+
+# ------------------------------------------------------------------ TA-Lib warm-up
+
+def _ta_warmer(node: P.TaCall, out_indices: list[int]) -> Callable[..., tuple[Any, int, Any]]:
+    """The slow path of one TA-Lib call: buffer inputs until a stream handle can be opened.
+
+    ``warm(t, *xs)`` returns ``(update or None, start bar, value)`` where value is a number
+    for a single-output function or a tuple (one per ``out_indices``) otherwise. An undefined
+    input restarts the warm-up.
+    """
+    fn = TA_FUNCTIONS[node.function]
+    opener = getattr(ta_stream, fn.talib_name)
+    params = {k: (int(v) if fn.param(k).integer else float(v)) for k, v in node.params}  # type: ignore[union-attr]
+    need = node.lookback + 1
+    multi = len(fn.outputs) > 1
+    index_output = fn.index_output
+    buffers: list[list[float]] = [[] for _ in node.inputs]
+    start = [0]
+    missing: Any = tuple(NAN for _ in out_indices) if multi else NAN
+
+    def convert(r: Any, t: int) -> float:
+        x = float(r) + 0.0
+        return t - (x + start[0]) if index_output else x
+
+    def warm(t: int, *xs: float) -> tuple[Any, int, Any]:
+        for x in xs:
+            if x - x != 0:   # undefined input: restart the warm-up
+                for b in buffers:
+                    b.clear()
+                return None, 0, missing
+        if not buffers[0]:
+            start[0] = t
+        for b, x in zip(buffers, xs):
+            b.append(x)
+        if len(buffers[0]) < need:
+            return None, 0, missing
+        try:
+            handle = opener(*[np.array(b, dtype=np.float64) for b in buffers], **params)
+        except talib.InsufficientHistory:
+            return None, 0, missing
+        for b in buffers:
+            b.clear()
+        result = handle.value
+        value = tuple(convert(result[k], t) for k in out_indices) if multi else convert(result, t)
+        return handle.update, start[0], value
+    return warm
+
+
+def _monotone(history: deque[float], n: int, rising: bool) -> bool:
+    """``rising``/``falling`` over a history of n + 1 values (oldest first)."""
+    for k in range(n):
+        older, newer = history[k], history[k + 1]
+        if not (newer > older if rising else newer < older):
+            return False
+    return True
+
+
+# --------------------------------------------------------------------- generation
+
+_ARITH = {"+": "+", "-": "-", "*": "*"}
+_CMP = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=="}
+_FIELDS = {"open": "o", "high": "h", "low": "l", "close": "c", "volume": "v"}
+
+
+class _Emitter:
+    """Collects the factory's arguments, the state cells and the body of ``update``."""
+
+    def __init__(self) -> None:
+        self.args: list[str] = ["NAN", "FLOAT", "INT", "ABS", "CLOCK", "NPSQRT", "NPLOG", "MONO"]
+        self.values: list[Any] = []   # filled by _generate for the fixed names above
+        self.cells: list[tuple[str, str]] = [("t", "-1")]   # nonlocal state and its initial value
+        self.body: list[str] = []
+        self.histories: dict[tuple[int, int], str] = {}
+
+    def arg(self, prefix: str, value: Any) -> str:
+        name = f"{prefix}{len(self.args)}"
+        self.args.append(name)
+        self.values.append(value)
+        return name
+
+    def history(self, node: int, value: str, size: int) -> str:
+        """A deque of a number node's last ``size`` values (NaN before the first bars), appended
+        to once per bar where first needed; nodes reading the same history share it."""
+        key = (node, size)
+        if key not in self.histories:
+            q = deque([NAN] * size, maxlen=size)
+            self.histories[key] = self.arg("q", q)
+            self(f"{self.arg('qa', q.append)}({value})")
+        return self.histories[key]
+
+    def cell(self, prefix: str, initial: str) -> str:
+        name = f"{prefix}{len(self.cells)}"
+        self.cells.append((name, initial))
+        return name
+
+    def __call__(self, line: str, indent: int = 0) -> None:
+        self.body.append("        " + "    " * indent + line)
+
+
+def _initial(type_: str) -> str:
+    return {P.NUMBER: "NAN", P.BOOL: "False", P.TEXT: "None"}.get(type_, "NAN")
+
+
+def _generate(plan: P.Plan, observed: frozenset[int]
+              ) -> tuple[str, list[Any], Callable[..., Any], dict[int, int]]:
+    """Lower the plan to source for a factory returning ``(update, bar_index, last_rules, snapshot)``,
+    and where each observed node sits in the snapshot."""
+    e = _Emitter()
+    fixed = [NAN, float, int, abs, clock_value, np.sqrt, np.log, _monotone]
+    name: dict[int, str] = {}
+    outputs: dict[int, list[tuple[int, int]]] = {}
+    for i, node in enumerate(plan.nodes):
+        if isinstance(node, P.Output):
+            outputs.setdefault(node.call, []).append((node.index, i))
+
+    inline = _inlined(plan, observed)
+
+    def defined_check(inputs: Iterable[int]) -> list[str]:
+        """Finiteness tests for inputs that may be undefined (bar fields are always defined)."""
+        return [f"{name[j]} - {name[j]} == 0" for j in inputs if not isinstance(plan.nodes[j], P.Source)]
+
+    for i, node in enumerate(plan.nodes):
+        n = f"n{i}"
+        name[i] = n
+        if isinstance(node, P.Source):
+            name[i] = _FIELDS[node.name]
         elif isinstance(node, P.Const):
-            vals[s] = node.value
+            name[i] = e.arg("k", node.value)
+        elif isinstance(node, P.External):
+            default = e.arg("k", external_default(node.name, None))
+            e(f"{n} = {default} if ext is None else ext.get({e.arg('k', node.name)}, {default})")
+        elif isinstance(node, P.Clock):
+            e(f"{n} = CLOCK({e.arg('k', node.field)}, ts)")
         elif isinstance(node, P.Arith):
-            self.steps.append(_arith_step(node.op, vals, sl[node.a], sl[node.b], s))
+            _emit_arith(e, node.op, n, name[node.a], name[node.b])
         elif isinstance(node, P.Func):
-            self.steps.append(_func_step(node.op, vals, sl[node.a], s))
-        elif isinstance(node, P.Cmp):
-            self.steps.append(_cmp_step(node.op, self.plan.types[node.a], vals, sl[node.a], sl[node.b], s))
-        elif isinstance(node, P.Logic):
-            self.steps.append(_logic_step(node.op, vals, sl[node.a], sl[node.b], s))
-        elif isinstance(node, P.Negate):
-            a = sl[node.a]
-
-            def negate() -> None:
-                vals[s] = not vals[a]
-            self.steps.append(negate)
+            _emit_func(e, node.op, n, name[node.a])
+        elif isinstance(node, (P.Cmp, P.Logic, P.Negate, P.Divergence)) or (
+                isinstance(node, P.Monotone) and node.n <= _UNROLL_LIMIT):
+            expr = _bool_expr(e, plan, i, node, name)
+            if i in inline:
+                name[i] = f"({expr})"
+            else:
+                e(f"{n} = {expr}")
         elif isinstance(node, P.Shift):
-            self.steps.append(_shift_step(vals, sl[node.a], s, node.n, undefined(self.plan.types[i])))
+            missing = _initial(plan.types[i])
+            if node.n == 1:
+                prev = e.cell("p", missing)
+                e(f"{n} = {prev}; {prev} = {name[node.a]}")
+            else:
+                q = deque([undefined(plan.types[i])] * (node.n + 1), maxlen=node.n + 1)
+                e(f"{e.arg('qa', q.append)}({name[node.a]}); {n} = {e.arg('q', q)}[0]")
         elif isinstance(node, P.TaCall):
-            self._build_ta(i, node, s, [(k, sl[j]) for k, j in outputs])
+            _emit_ta(e, node, i, outputs.get(i, []), name, defined_check(node.inputs))
         elif isinstance(node, P.Output):
-            pass  # written by its TaCall's step
+            if len(TA_FUNCTIONS[plan.nodes[node.call].function].outputs) == 1:  # type: ignore[union-attr]
+                name[i] = name[node.call]
         elif isinstance(node, P.Cross):
-            self.steps.append(_cross_step(node.direction, vals, sl[node.a], sl[node.b], s))
-        elif isinstance(node, P.Monotone):
-            self.steps.append(_monotone_step(node.direction, vals, sl[node.a], s, node.n))
+            _emit_cross(e, node.direction, n, name[node.a], name[node.b])
+        elif isinstance(node, P.Monotone):   # long histories: a loop helper
+            qn = e.history(node.a, name[node.a], node.n + 1)
+            e(f"{n} = MONO({qn}, {e.arg('k', node.n)}, {node.direction == 'rising'})")
         elif isinstance(node, P.BarsSince):
-            self.steps.append(_bars_since_step(vals, sl[node.c], s, self._tick))
-        elif isinstance(node, P.Divergence):
-            self.steps.append(_divergence_step(node, vals, sl[node.price], sl[node.osc], sl[node.ago], s))
+            last = e.cell("b", "-1")
+            e(f"if {name[node.c]}: {last} = t")
+            e(f"{n} = t - {last} + 0.0 if {last} >= 0 else NAN")
         else:  # pragma: no cover - every node kind is handled above
             raise TypeError(f"unknown node {node!r}")
-
-    def _build_ta(self, index: int, node: P.TaCall, s: int, outputs: list[tuple[int, int]]) -> None:
-        fn = TA_FUNCTIONS[node.function]
-        opener = getattr(ta_stream, fn.talib_name)
-        params = {k: (int(v) if fn.param(k).integer else float(v)) for k, v in node.params}  # type: ignore[union-attr]
-        ins = [self.slot[j] for j in node.inputs]
-        vals = self.values
-        tick = self._tick
-        need = node.lookback + 1
-        multi = len(fn.outputs) > 1
-        index_output = fn.index_output
-        integer = fn.integer_output
-        buffers: list[list[float]] = [[] for _ in ins]
-        state: dict[str, Any] = {"update": None, "start": 0}
-        position = len(self.steps)
-        handles = self._handles
-        hidx = len(handles)
-        handles.append(None)
-        self._handle_of[index] = hidx
-
-        def publish(result: Any) -> None:
-            if multi:
-                for k, slot in outputs:
-                    r = float(result[k]) + 0.0
-                    vals[slot] = tick[0] - (r + state["start"]) if index_output else r
-            else:
-                r = float(result) + 0.0
-                vals[s] = tick[0] - (r + state["start"]) if index_output else r
-
-        def clear() -> None:
-            if multi:
-                for _, slot in outputs:
-                    vals[slot] = NAN
-            else:
-                vals[s] = NAN
-
-        def warming() -> None:
-            xs = [vals[j] for j in ins]
-            for x in xs:
-                if x - x != 0:   # undefined input: restart the warm-up
-                    for b in buffers:
-                        b.clear()
-                    clear()
-                    return
-            if not buffers[0]:
-                state["start"] = tick[0]
-            for b, x in zip(buffers, xs):
-                b.append(x)
-            if len(buffers[0]) < need:
-                clear()
-                return
-            try:
-                handle = opener(*[np.array(b, dtype=np.float64) for b in buffers], **params)
-            except talib.InsufficientHistory:
-                clear()
-                return
-            for b in buffers:
-                b.clear()
-            state["update"] = handle.update
-            handles[hidx] = None if index_output else handle.update
-            publish(handle.value)
-            self.steps[position] = running
-
-        def running() -> None:
-            xs = [vals[j] for j in ins]
-            for x in xs:
-                if x - x != 0:
-                    state["update"] = None
-                    handles[hidx] = None
-                    self.steps[position] = warming
-                    clear()
-                    return
-            publish(state["update"](*xs))
-
-        if len(ins) == 1 and not multi and not index_output:
-            a = ins[0]
-
-            def running_1() -> None:   # the common case, kept lean
-                x = vals[a]
-                if x - x != 0:
-                    state["update"] = None
-                    handles[hidx] = None
-                    self.steps[position] = warming
-                    vals[s] = NAN
-                    return
-                vals[s] = float(state["update"](x)) + 0.0
-            running = running_1  # noqa: F811
-        self.steps.append(warming)
-
-
-def _arith_step(op: str, vals: list[Any], a: int, b: int, s: int) -> Step:
-    if op == "+":
-        def step() -> None:
-            r = vals[a] + vals[b]
-            vals[s] = r if r - r == 0 else NAN
-    elif op == "-":
-        def step() -> None:
-            r = vals[a] - vals[b]
-            vals[s] = r if r - r == 0 else NAN
-    elif op == "*":
-        def step() -> None:
-            r = vals[a] * vals[b] + 0.0
-            vals[s] = r if r - r == 0 else NAN
-    elif op == "/":
-        def step() -> None:
-            y = vals[b]
-            if y == 0:
-                vals[s] = NAN
-                return
-            r = vals[a] / y + 0.0
-            vals[s] = r if r - r == 0 else NAN
-    elif op == "%":
-        def step() -> None:
-            y = vals[b]
-            if y == 0 or y != y:
-                vals[s] = NAN
-                return
-            r = vals[a] % y + 0.0
-            vals[s] = r if r - r == 0 else NAN
-    elif op == "min":
-        def step() -> None:
-            x, y = vals[a], vals[b]
-            vals[s] = NAN if x != x or y != y else (x if x <= y else y)
-    else:
-        def step() -> None:
-            x, y = vals[a], vals[b]
-            vals[s] = NAN if x != x or y != y else (x if x >= y else y)
-    return step
-
-
-def _func_step(op: str, vals: list[Any], a: int, s: int) -> Step:
-    if op == "neg":
-        def step() -> None:
-            vals[s] = 0.0 - vals[a]
-    elif op == "abs":
-        def step() -> None:
-            vals[s] = abs(vals[a])
-    elif op == "sqrt":
-        def step() -> None:
-            x = vals[a]
-            vals[s] = float(np.sqrt(x)) if x >= 0 else NAN
-    else:
-        def step() -> None:
-            x = vals[a]
-            if x > 0:
-                r = float(np.log(x))
-                vals[s] = r if r - r == 0 else NAN
-            else:
-                vals[s] = NAN
-    return step
-
-
-def _cmp_step(op: str, type_: str, vals: list[Any], a: int, b: int, s: int) -> Step:
-    if type_ == P.TEXT:
-        def step() -> None:
-            x, y = vals[a], vals[b]
-            defined = x is not None and y is not None
-            vals[s] = defined and ((x == y) if op == "==" else (x != y))
-        return step
-    if type_ == P.BOOL:
-        if op == "==":
-            def step() -> None:
-                vals[s] = vals[a] == vals[b]
-        else:
-            def step() -> None:
-                vals[s] = vals[a] != vals[b]
-        return step
-    if op == "<":
-        def step() -> None:
-            vals[s] = vals[a] < vals[b]
-    elif op == "<=":
-        def step() -> None:
-            vals[s] = vals[a] <= vals[b]
-    elif op == ">":
-        def step() -> None:
-            vals[s] = vals[a] > vals[b]
-    elif op == ">=":
-        def step() -> None:
-            vals[s] = vals[a] >= vals[b]
-    elif op == "==":
-        def step() -> None:
-            vals[s] = vals[a] == vals[b]
-    else:
-        def step() -> None:
-            x, y = vals[a], vals[b]
-            vals[s] = x != y and x == x and y == y
-    return step
-
-
-def _logic_step(op: str, vals: list[Any], a: int, b: int, s: int) -> Step:
-    if op == "and":
-        def step() -> None:
-            vals[s] = vals[a] and vals[b]
-    else:
-        def step() -> None:
-            vals[s] = vals[a] or vals[b]
-    return step
-
-
-def _shift_step(vals: list[Any], a: int, s: int, n: int, missing: Any) -> Step:
-    history: deque[Any] = deque(maxlen=n + 1)
-
-    def step() -> None:
-        history.append(vals[a])
-        vals[s] = history[0] if len(history) > n else missing
-    return step
-
-
-def _cross_step(direction: str, vals: list[Any], a: int, b: int, s: int) -> Step:
-    prev = [NAN, NAN]
-
-    def step() -> None:
-        x, y = vals[a], vals[b]
-        px, py = prev
-        if direction == "above":
-            vals[s] = x > y and px <= py
-        elif direction == "below":
-            vals[s] = x < y and px >= py
-        else:
-            vals[s] = (x > y and px <= py) or (x < y and px >= py)
-        prev[0], prev[1] = x, y
-    return step
-
-
-def _monotone_step(direction: str, vals: list[Any], a: int, s: int, n: int) -> Step:
-    history: deque[float] = deque(maxlen=n + 1)
-    rising = direction == "rising"
-
-    def step() -> None:
-        history.append(vals[a])
-        if len(history) <= n:
-            vals[s] = False
-            return
-        ok = True
-        for k in range(n):
-            older, newer = history[k], history[k + 1]
-            if not (newer > older if rising else newer < older):
-                ok = False
-                break
-        vals[s] = ok
-    return step
-
-
-def _bars_since_step(vals: list[Any], c: int, s: int, tick: list[int]) -> Step:
-    last = [-1]
-
-    def step() -> None:
-        if vals[c]:
-            last[0] = tick[0]
-        vals[s] = float(tick[0] - last[0]) if last[0] >= 0 else NAN
-    return step
-
-
-def _divergence_step(node: P.Divergence, vals: list[Any], price: int, osc: int, ago: int, s: int) -> Step:
-    prices: deque[float] = deque(maxlen=node.n + 1)
-    oscs: deque[float] = deque(maxlen=node.n + 1)
-    bullish = node.kind == "bullish"
-    n = node.n
-
-    def step() -> None:
-        p, o = vals[price], vals[osc]
-        prices.append(p)
-        oscs.append(o)
-        g = vals[ago]
-        if g != g:
-            vals[s] = False
-            return
-        k = int(g) + 1
-        if k > n or k >= len(prices):
-            vals[s] = False
-            return
-        p_then, o_then = prices[-1 - k], oscs[-1 - k]
-        vals[s] = (p < p_then and o > o_then) if bullish else (p > p_then and o < o_then)
-    return step
-
-
-_INLINE_ARITH = {"+": "+", "-": "-", "*": "*"}
-_INLINE_CMP = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=="}
-_INLINE_LOGIC = {"and": "and", "or": "or"}
-
-
-def _generate(ev: StreamEvaluator, outputs: dict[int, list[tuple[int, int]]]) -> Callable[..., None]:
-    """Lower the plan to one Python function (see the module docstring for why this is safe)."""
-    plan = ev.plan
-    sl = ev.slot
-    consts: list[Any] = []
-    state: list[Any] = []
-
-    def const(value: Any) -> str:
-        consts.append(value)
-        return f"K[{len(consts) - 1}]"
-
-    lines = ["def _update(o, h, l, c, v, ts, ext, V, F, U, S, K, NAN, FLOAT, CLOCK, R, T):"]
-    emit = lines.append
-    params = {"open": "o", "high": "h", "low": "l", "close": "c", "volume": "v"}
-    for i, node in enumerate(plan.nodes):
-        s = sl[i]
-        step = ev._step_of.get(i)
+    # observed values live in closure cells (a store costs what a local store does); the
+    # generated ``snapshot`` reads them all
+    cells: dict[str, str] = {}             # cell name -> initial value
+    read: dict[int, int] = {}              # observed node -> position in the snapshot
+    for i in sorted(observed):
+        node = plan.nodes[i]
+        if isinstance(node, P.Const) or plan.types[i] == P.RECORD:
+            continue
         if isinstance(node, P.Source):
-            emit(f"    V[{s}] = {params[node.name]}")
-        elif isinstance(node, P.External):
-            default = const(external_default(node.name, None))
-            emit(f"    V[{s}] = {default} if ext is None else ext.get({const(node.name)}, {default})")
-        elif isinstance(node, P.Clock):
-            emit(f"    V[{s}] = CLOCK({const(node.field)}, ts)")
-        elif isinstance(node, P.Arith) and node.op in _INLINE_ARITH:
-            emit(f"    r = V[{sl[node.a]}] {_INLINE_ARITH[node.op]} V[{sl[node.b]}] + 0.0")
-            emit(f"    V[{s}] = r if r - r == 0 else NAN")
-        elif isinstance(node, P.Cmp) and plan.types[node.a] == P.NUMBER and node.op in _INLINE_CMP:
-            emit(f"    V[{s}] = V[{sl[node.a]}] {_INLINE_CMP[node.op]} V[{sl[node.b]}]")
-        elif isinstance(node, P.Logic) and node.op in _INLINE_LOGIC:
-            emit(f"    V[{s}] = V[{sl[node.a]}] {_INLINE_LOGIC[node.op]} V[{sl[node.b]}]")
-        elif isinstance(node, P.Negate):
-            emit(f"    V[{s}] = not V[{sl[node.a]}]")
-        elif isinstance(node, P.Shift) and node.n == 1:
-            k = len(state)
-            state.append(undefined(plan.types[i]))
-            emit(f"    V[{s}] = S[{k}]; S[{k}] = V[{sl[node.a]}]")
-        elif isinstance(node, P.Cross) and node.direction in ("above", "below"):
-            k = len(state)
-            state.extend([NAN, NAN])
-            gt, le = (">", "<=") if node.direction == "above" else ("<", ">=")
-            emit(f"    x = V[{sl[node.a]}]; y = V[{sl[node.b]}]")
-            emit(f"    V[{s}] = x {gt} y and S[{k}] {le} S[{k + 1}]")
-            emit(f"    S[{k}] = x; S[{k + 1}] = y")
-        elif isinstance(node, P.TaCall) and step is not None and not TA_FUNCTIONS[node.function].index_output:
-            fn = TA_FUNCTIONS[node.function]
-            hidx = ev._handle_of[i]
-            xs = [f"x{k}" for k in range(len(node.inputs))]
-            emit("    " + "; ".join(f"{x} = V[{sl[j]}]" for x, j in zip(xs, node.inputs)) + f"; u = U[{hidx}]")
-            emit("    if u is not None and " + " and ".join(f"{x} - {x} == 0" for x in xs) + ":")
-            args = ", ".join(xs)
-            if len(fn.outputs) == 1:
-                call = f"FLOAT(u({args}))" if fn.integer_output else f"u({args})"
-                emit(f"        V[{s}] = {call} + 0.0")
-            else:
-                emit(f"        r = u({args})")
-                for k, j in outputs.get(i, []):
-                    emit(f"        V[{sl[j]}] = FLOAT(r[{int(k)}]) + 0.0" if fn.integer_output else
-                         f"        V[{sl[j]}] = r[{int(k)}] + 0.0")
-            emit("    else:")
-            emit(f"        F[{step}]()")
-        elif step is not None:
-            emit(f"    F[{step}]()")
-    for name, node in plan.rules.items():
-        emit(f"    R[{const(name)}] = V[{sl[node]}] is True and T[0] >= {int(plan.warmup[node])}")
-    emit("    return None")
-    code = compile("\n".join(lines) + "\n", "<autobot plan>", "exec")
+            e(f"n{i} = {name[i]}")
+            name[i] = f"n{i}"
+        if name[i] not in cells:
+            cells[name[i]] = _initial(plan.types[i])
+        read[i] = list(cells).index(name[i])
+    warm_flags: dict[int, str] = {}
+    for node in plan.rules.values():
+        w = int(plan.warmup[node])
+        if w not in warm_flags:
+            warm_flags[w] = f"a{w}"
+            e(f"a{w} = t >= {w}")
+    # rule values are Python bools; the warm-up flag goes first so a warming rule is not evaluated
+    rules = [f"({warm_flags[int(plan.warmup[node])]} and {name[node]})" for node in plan.rules.values()]
+    e(f"last = ({', '.join(rules)}{',' if len(rules) == 1 else ''})")
+    e("return last")
+
+    state = ["t"] + [c for c, _ in e.cells[1:]] + list(cells) + ["last"]
+    lines = [f"def factory({', '.join(e.args)}):"]
+    lines += [f"    {c} = {init}" for c, init in [*e.cells, *cells.items()]] + ["    last = ()"]
+    lines += ["    def update(ts, o, h, l, c, v, ext=None):",
+              f"        nonlocal {', '.join(state)}",
+              "        t += 1"]
+    lines += e.body
+    lines += ["    def bar_index():", "        return t",
+              "    def last_rules():", "        return last",
+              "    def snapshot():", f"        return ({''.join(f'{c}, ' for c in cells)})",
+              "    return update, bar_index, last_rules, snapshot"]
+    source = "\n".join(lines) + "\n"
+    code = compile(source, "<autobot plan>", "exec")
     fn_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
-    bound = (ev.values, ev.steps, ev._handles, state, tuple(consts), NAN, float, clock_value, ev.fired, ev._tick)
-    ev.generated_source = "\n".join(lines)
-    # the state arguments become defaults, i.e. fast locals; no builtins are reachable
-    return types.FunctionType(fn_code, {"__builtins__": {}}, "_update", (None, *bound))
+    # no builtins are reachable from the generated code
+    factory = types.FunctionType(fn_code, {"__builtins__": {}}, "factory")
+    return source, fixed + e.values, factory, read
+
+
+def _emit_arith(e: _Emitter, op: str, n: str, a: str, b: str) -> None:
+    if op in _ARITH:
+        e(f"r = {a} {_ARITH[op]} {b} + 0.0")
+        e(f"{n} = r if r - r == 0 else NAN")
+    elif op in ("/", "%"):
+        e(f"y = {b}")
+        e("if y == 0 or y != y:" if op == "%" else "if y == 0:")
+        e(f"{n} = NAN", 1)
+        e("else:")
+        e(f"r = {a} {op} y + 0.0", 1)
+        e(f"{n} = r if r - r == 0 else NAN", 1)
+    else:   # min / max
+        e(f"x = {a}; y = {b}")
+        e(f"{n} = NAN if x != x or y != y else (x if x {'<=' if op == 'min' else '>='} y else y)")
+
+
+def _emit_func(e: _Emitter, op: str, n: str, a: str) -> None:
+    if op == "neg":
+        e(f"{n} = 0.0 - {a}")
+    elif op == "abs":
+        e(f"{n} = ABS({a})")
+    elif op == "sqrt":
+        e(f"x = {a}")
+        e(f"{n} = FLOAT(NPSQRT(x)) if x >= 0 else NAN")
+    else:   # log
+        e(f"x = {a}")
+        e("if x > 0:")
+        e("r = FLOAT(NPLOG(x))", 1)
+        e(f"{n} = r if r - r == 0 else NAN", 1)
+        e("else:")
+        e(f"{n} = NAN", 1)
+
+
+def _emit_cross(e: _Emitter, direction: str, n: str, x: str, y: str) -> None:
+    px, py = e.cell("p", "NAN"), e.cell("p", "NAN")
+    if direction == "above":
+        e(f"{n} = {x} > {y} and {px} <= {py}")
+    elif direction == "below":
+        e(f"{n} = {x} < {y} and {px} >= {py}")
+    else:
+        e(f"{n} = ({x} > {y} and {px} <= {py}) or ({x} < {y} and {px} >= {py})")
+    e(f"{px} = {x}; {py} = {y}")
+
+
+def _emit_ta(e: _Emitter, node: P.TaCall, i: int, outs: list[tuple[int, int]], name: dict[int, str],
+             checks: list[str]) -> None:
+    fn = TA_FUNCTIONS[node.function]
+    multi = len(fn.outputs) > 1
+    out_names = [f"n{j}" for _, j in outs]
+    for _, j in outs:
+        name[j] = f"n{j}"
+    u, start = e.cell("u", "None"), e.cell("s", "0")
+    warm = e.arg("w", _ta_warmer(node, [k for k, _ in outs]))
+    args = ", ".join(name[j] for j in node.inputs)
+    e(f"if {' and '.join([f'{u} is not None', *checks])}:")
+
+    def convert(expr: str) -> str:
+        # integer outputs arrive as Python ints (bar positions, candlestick codes), exact in a float
+        if fn.index_output:
+            return f"t - ({expr} + {start}) + 0.0"
+        return f"{expr} + 0.0"
+    if multi:
+        e(f"r = {u}({args})", 1)
+        for (k, _), out in zip(outs, out_names):
+            e(f"{out} = {convert(f'r[{int(k)}]')}", 1)
+        target = f"({', '.join(out_names)}{',' if len(out_names) == 1 else ''})" if out_names else "_"
+    else:
+        e(f"n{i} = {convert(f'{u}({args})')}", 1)
+        target = f"n{i}"
+    e("else:")
+    e(f"{u}, {start}, {target} = {warm}(t, {args})", 1)
+
+
+def _node_inputs(node: P.Node) -> tuple[int, ...]:
+    """The nodes a node reads."""
+    if isinstance(node, (P.Arith, P.Cmp, P.Logic, P.Cross)):
+        return (node.a, node.b)
+    if isinstance(node, (P.Func, P.Negate, P.Shift, P.Monotone)):
+        return (node.a,)
+    if isinstance(node, P.BarsSince):
+        return (node.c,)
+    if isinstance(node, P.Divergence):
+        return (node.price, node.osc, node.ago)
+    if isinstance(node, P.TaCall):
+        return node.inputs
+    if isinstance(node, P.Output):
+        return (node.call,)
+    return ()
+
+
+def _inlined(plan: P.Plan, observed: frozenset[int]) -> set[int]:
+    """Pure boolean nodes read exactly once and not observed: written into their reader as an
+    expression, so ``and``/``or`` short-circuit past them."""
+    uses = [0] * len(plan.nodes)
+    for node in plan.nodes:
+        for j in _node_inputs(node):
+            uses[j] += 1
+    for j in plan.rules.values():
+        uses[j] += 1
+    pure = (P.Cmp, P.Logic, P.Negate, P.Divergence, P.Monotone)
+    return {i for i, node in enumerate(plan.nodes)
+            if isinstance(node, pure) and uses[i] == 1 and i not in observed
+            and not (isinstance(node, P.Monotone) and node.n > _UNROLL_LIMIT)}
+
+
+def _bool_expr(e: _Emitter, plan: P.Plan, i: int, node: P.Node, name: dict[int, str]) -> str:
+    """A side-effect-free expression for a boolean node (histories it reads are appended first)."""
+    if isinstance(node, P.Cmp):
+        a, b = name[node.a], name[node.b]
+        type_ = plan.types[node.a]
+        if type_ == P.TEXT:
+            return f"{a} is not None and {b} is not None and {a} {'==' if node.op == '==' else '!='} {b}"
+        if type_ == P.BOOL:
+            return f"{a} {'==' if node.op == '==' else '!='} {b}"
+        if node.op in _CMP:
+            return f"{a} {_CMP[node.op]} {b}"
+        return f"{a} != {b} and {a} == {a} and {b} == {b}"   # number !=: false when either is undefined
+    if isinstance(node, P.Logic):
+        return f"{name[node.a]} {'and' if node.op == 'and' else 'or'} {name[node.b]}"
+    if isinstance(node, P.Negate):
+        return f"not {name[node.a]}"
+    if isinstance(node, P.Monotone):
+        qn = e.history(node.a, name[node.a], node.n + 1)
+        op = ">" if node.direction == "rising" else "<"
+        return " and ".join(f"{qn}[{k + 1}] {op} {qn}[{k}]" for k in range(node.n))
+    assert isinstance(node, P.Divergence)
+    p, o = name[node.price], name[node.osc]
+    dp, do = e.history(node.price, p, node.n + 1), e.history(node.osc, o, node.n + 1)
+    # bars ago (a float) -> deque position of that bar; NaN and ago >= n are not keys
+    positions = e.arg("pos", {float(ago): -2 - ago for ago in range(node.n)})
+    k = f"g{i}"   # walrus temporary (no argument or cell name starts with g)
+    cmp_p, cmp_o = ("<", ">") if node.kind == "bullish" else (">", "<")
+    return (f"({k} := {positions}.get({name[node.ago]})) is not None "
+            f"and {p} {cmp_p} {dp}[{k}] and {o} {cmp_o} {do}[{k}]")

@@ -87,6 +87,14 @@ class CompiledStrategy:
     def rules(self) -> dict[str, int]:
         return self.plan.rules
 
+    def reported_nodes(self) -> set[int]:
+        """Nodes a running strategy reads besides its rules: named indicators and risk distances."""
+        levels = (self.stop_loss, self.take_profit, self.trailing_stop)
+        nodes = set(self.plan.named.values()) | {lv.node for lv in levels if lv is not None and lv.node is not None}
+        if self.confidence is not None:
+            nodes.add(self.confidence)
+        return nodes
+
     def warmup(self, name: str) -> int:
         """Warm-up (bars before first possible value) of a rule or indicator column."""
         node = self.plan.rules.get(name, self.plan.named.get(name))
