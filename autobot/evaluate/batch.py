@@ -31,13 +31,46 @@ class BarArrays(Protocol):
 Values = list[Any]
 
 
+class _Context:
+    """What every node evaluator reads: earlier values, the bars, externals, constant scalars."""
+
+    __slots__ = ("plan", "values", "bars", "n", "ext", "scalars", "always_defined", "_bar_numbers", "positions")
+
+    def __init__(self, plan: P.Plan, values: Values, bars: BarArrays, n: int, ext: Any, scalars: dict[int, Any],
+                 always_defined: frozenset[int]):
+        self.plan, self.values, self.bars, self.n, self.ext, self.scalars = plan, values, bars, n, ext, scalars
+        # TA-Lib's own bar positions of index outputs computed in one call: (call node, output) -> ints
+        self.positions: dict[tuple[P.TaCall, int], np.ndarray] = {}
+        self.always_defined = always_defined   # bar fields and number constants
+        self._bar_numbers: np.ndarray | None = None
+
+    def bar_numbers(self) -> np.ndarray:
+        """0, 1, ..., n-1 as floats (read-only, shared)."""
+        if self._bar_numbers is None:
+            self._bar_numbers = np.arange(self.n, dtype=np.float64)
+            self._bar_numbers.flags.writeable = False
+        return self._bar_numbers
+
+    def operand(self, j: int) -> Any:
+        """A node's series, or its scalar when it is a number/bool constant (numpy broadcasts it)."""
+        return self.scalars[j] if j in self.scalars else self.values[j]
+
+
 def evaluate(plan: P.Plan, bars: BarArrays, externals: Mapping[str, Any] | None = None) -> Values:
-    """Every node's series over ``bars``; externals may be arrays or scalars (broadcast)."""
+    """Every node's series over ``bars``; externals may be arrays or scalars (broadcast).
+
+    Bar fields are always defined (the data loaders refuse non-finite values).
+    """
     n = len(bars.close)
     values: Values = [None] * len(plan.nodes)
+    scalars = {i: node.value for i, node in enumerate(plan.nodes)
+               if isinstance(node, P.Const) and plan.types[i] in (P.NUMBER, P.BOOL)}
+    always = frozenset(i for i, node in enumerate(plan.nodes) if isinstance(node, P.Source)
+                       or (i in scalars and plan.types[i] == P.NUMBER and np.isfinite(scalars[i])))
+    ctx = _Context(plan, values, bars, n, externals, scalars, always)
     with np.errstate(all="ignore"):
         for i, node in enumerate(plan.nodes):
-            values[i] = _EVAL[type(node)](node, values, bars, n, externals, plan.types[i])
+            values[i] = _EVAL[type(node)](node, ctx, plan.types[i])
     return values
 
 
@@ -49,99 +82,113 @@ def rule_series(plan: P.Plan, values: Values, name: str) -> np.ndarray:
     return out
 
 
-def _finite(x: np.ndarray) -> np.ndarray:
-    """Non-finite -> undefined; ``+ 0.0`` makes every zero unsigned (no -0.0 anywhere)."""
-    x = x + 0.0
-    x[~np.isfinite(x)] = np.nan
+def _finish(x: np.ndarray, n: int) -> np.ndarray:
+    """In place: non-finite -> undefined; ``+ 0.0`` makes every zero unsigned (no -0.0 anywhere).
+
+    ``x`` must be a fresh float64 array (a constant-only result is broadcast to ``n`` bars).
+    """
+    if x.ndim == 0:
+        x = np.full(n, float(x))
+    x += 0.0
+    inf = np.isinf(x)
+    if inf.any():
+        x[inf] = np.nan
     return x
 
 
-def _source(node: P.Source, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    return np.asarray(getattr(bars, node.name), dtype=np.float64)
+def _source(node: P.Source, ctx: _Context, t: str) -> np.ndarray:
+    return np.asarray(getattr(ctx.bars, node.name), dtype=np.float64)
 
 
-def _const(node: P.Const, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
+def _const(node: P.Const, ctx: _Context, t: str) -> np.ndarray:
     if t == P.TEXT:
-        out = np.empty(n, dtype=object)
+        out = np.empty(ctx.n, dtype=object)
         out[:] = node.value
         return out
-    return np.full(n, node.value, dtype=bool if t == P.BOOL else np.float64)
+    # a read-only view of one value: no memory per bar
+    return np.broadcast_to(np.array(node.value, dtype=bool if t == P.BOOL else np.float64), (ctx.n,))
 
 
-def _external(node: P.External, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    value = external_default(node.name, ext)
+def _external(node: P.External, ctx: _Context, t: str) -> np.ndarray:
+    value = external_default(node.name, ctx.ext)
     if isinstance(value, np.ndarray):
         return value
     if t == P.TEXT:
-        out = np.empty(n, dtype=object)
+        out = np.empty(ctx.n, dtype=object)
         out[:] = value
         return out
-    return np.full(n, value, dtype=np.float64)
+    return np.broadcast_to(np.array(value, dtype=np.float64), (ctx.n,))   # one value for every bar
 
 
-def _clock(node: P.Clock, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    ts = np.asarray(bars.ts, dtype=np.int64)
+def _clock(node: P.Clock, ctx: _Context, t: str) -> np.ndarray:
+    ts = np.asarray(ctx.bars.ts, dtype=np.int64)
     if node.field == "hour":
         return ((ts // NS_PER_HOUR) % 24).astype(np.float64)
     return ((ts // NS_PER_DAY + 3) % 7).astype(np.float64)
 
 
-def _arith(node: P.Arith, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    a, b = values[node.a], values[node.b]
+def _arith(node: P.Arith, ctx: _Context, t: str) -> np.ndarray:
+    a, b = ctx.operand(node.a), ctx.operand(node.b)
     op = node.op
     if op == "+":
-        r = a + b
+        r = np.add(a, b, dtype=np.float64)
     elif op == "-":
-        r = a - b
+        r = np.subtract(a, b, dtype=np.float64)
     elif op == "*":
-        r = a * b
+        r = np.multiply(a, b, dtype=np.float64)
     elif op == "/":
-        r = a / b
+        r = np.true_divide(a, b, dtype=np.float64)
     elif op == "%":
-        r = np.remainder(a, b)
-    elif op == "min":
-        r = np.where(a <= b, a, b)
-        r[np.isnan(a) | np.isnan(b)] = np.nan
-    else:  # max
-        r = np.where(a >= b, a, b)
-        r[np.isnan(a) | np.isnan(b)] = np.nan
-    return _finite(np.asarray(r, dtype=np.float64))
+        r = np.remainder(a, b, dtype=np.float64)
+    else:   # min / max: undefined when either side is
+        r = np.where(np.less_equal(a, b) if op == "min" else np.greater_equal(a, b), a, b).astype(np.float64)
+        undefined = np.isnan(a) | np.isnan(b)
+        if np.ndim(undefined) == 0:
+            undefined = np.full(ctx.n, bool(undefined))
+        if r.ndim == 0:
+            r = np.full(ctx.n, float(r))
+        r[undefined] = np.nan
+    return _finish(r, ctx.n)
 
 
-def _func(node: P.Func, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    a = values[node.a]
+def _func(node: P.Func, ctx: _Context, t: str) -> np.ndarray:
+    a = ctx.values[node.a]
     if node.op == "neg":
         return 0.0 - a
     if node.op == "abs":
         return np.abs(a)
     if node.op == "sqrt":
-        return _finite(np.sqrt(a))
-    return _finite(np.log(a))
+        return _finish(np.sqrt(a), ctx.n)
+    return _finish(np.log(a), ctx.n)
 
 
-def _cmp(node: P.Cmp, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    a, b = values[node.a], values[node.b]
+_COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+            "==": np.equal, "!=": np.not_equal}
+
+
+def _cmp(node: P.Cmp, ctx: _Context, t: str) -> np.ndarray:
+    a, b = ctx.operand(node.a), ctx.operand(node.b)
     op = node.op
-    if a.dtype == object:
+    if ctx.values[node.a].dtype == object:
+        a, b = ctx.values[node.a], ctx.values[node.b]
         defined = np.array([x is not None for x in a]) & np.array([y is not None for y in b])
-        eq = np.array([x == y for x, y in zip(a, b)], dtype=bool) if n else np.zeros(0, bool)
+        eq = np.array([x == y for x, y in zip(a, b)], dtype=bool) if ctx.n else np.zeros(0, bool)
         return (eq if op == "==" else ~eq) & defined
-    if a.dtype == bool:
-        return (a == b) if op == "==" else (a != b)
-    r = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
-         "==": np.equal, "!=": np.not_equal}[op](a, b)
-    if op == "!=":
+    r = _COMPARE[op](a, b)
+    if np.ndim(r) == 0:
+        r = np.full(ctx.n, bool(r))
+    if op == "!=" and ctx.values[node.a].dtype != bool:
         r &= ~np.isnan(a) & ~np.isnan(b)
     return r
 
 
-def _logic(node: P.Logic, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    a, b = values[node.a], values[node.b]
+def _logic(node: P.Logic, ctx: _Context, t: str) -> np.ndarray:
+    a, b = ctx.values[node.a], ctx.values[node.b]
     return (a & b) if node.op == "and" else (a | b)
 
 
-def _negate(node: P.Negate, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    return ~values[node.a]
+def _negate(node: P.Negate, ctx: _Context, t: str) -> np.ndarray:
+    return ~ctx.values[node.a]
 
 
 def shift(a: np.ndarray, k: int) -> np.ndarray:
@@ -153,14 +200,15 @@ def shift(a: np.ndarray, k: int) -> np.ndarray:
     elif a.dtype == bool:
         out = np.zeros(len(a), dtype=bool)
     else:
-        out = np.full(len(a), np.nan)
+        out = np.empty(len(a))
+        out[:k] = np.nan
     if k < len(a):
         out[k:] = a[: len(a) - k]
     return out
 
 
-def _shift(node: P.Shift, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    return shift(values[node.a], node.n)
+def _shift(node: P.Shift, ctx: _Context, t: str) -> np.ndarray:
+    return shift(ctx.values[node.a], node.n)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -172,71 +220,134 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
 
 
-def _ta_call(node: P.TaCall, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> tuple[np.ndarray, ...]:
+def _defined_from(inputs: list[np.ndarray], sources: list[bool], n: int) -> tuple[int | None, np.ndarray | None]:
+    """``(start, None)`` when every input is defined from bar ``start`` on (start = n: never);
+    otherwise ``(None, mask)`` with the mask of bars where all inputs are defined."""
+    mask: np.ndarray | None = None
+    for x, is_source in zip(inputs, sources):
+        if not is_source:
+            m = np.isfinite(x)
+            mask = m if mask is None else mask & m
+    if mask is None:
+        return 0, None
+    start = int(np.argmax(mask)) if mask.any() else n
+    if mask[start:].all():
+        return start, None
+    return None, mask
+
+
+def _ta_call(node: P.TaCall, ctx: _Context, t: str) -> tuple[np.ndarray, ...]:
     fn = TA_FUNCTIONS[node.function]
     func: Callable[..., Any] = getattr(talib, fn.talib_name)
-    inputs = [values[i] for i in node.inputs]
+    n = ctx.n
+    inputs = [ctx.values[i] for i in node.inputs]
     params = {k: (int(v) if fn.param(k).integer else float(v)) for k, v in node.params}  # type: ignore[union-attr]
-    finite = np.ones(n, dtype=bool)
-    for x in inputs:
-        finite &= np.isfinite(x)
-    outs = tuple(np.full(n, np.nan) for _ in fn.outputs)
     lookback = node.lookback
-    for start, end in _runs(finite):
-        if end - start <= lookback:
+    start, mask = _defined_from(inputs, [i in ctx.always_defined for i in node.inputs], n)
+    if start is not None:
+        # one call: TA-Lib starts after a leading undefined stretch itself, and its index
+        # outputs are then positions in the whole series
+        if n - start <= lookback:
+            return tuple(np.full(n, np.nan) for _ in fn.outputs)
+        result = func(*[np.ascontiguousarray(x, dtype=np.float64) for x in inputs], **params)
+        outs = []
+        for k, r in enumerate(result if isinstance(result, (tuple, list)) else (result,)):
+            if fn.index_output:   # bar positions -> bars ago (whole numbers: no -0.0)
+                ctx.positions[(node, k)] = r
+                r = np.subtract(ctx.bar_numbers(), r)
+            else:
+                r = np.asarray(r, dtype=np.float64)    # integer outputs: a new float array
+                r += 0.0
+            r[: start + lookback] = np.nan
+            outs.append(r)
+        return tuple(outs)
+    assert mask is not None
+    outs_ = tuple(np.full(n, np.nan) for _ in fn.outputs)
+    for a, b in _runs(mask):
+        if b - a <= lookback:
             continue
-        result = func(*[np.ascontiguousarray(x[start:end]) for x in inputs], **params)
+        result = func(*[np.ascontiguousarray(x[a:b], dtype=np.float64) for x in inputs], **params)
         results = result if isinstance(result, (tuple, list)) else (result,)
         for k, r in enumerate(results):
             r = np.asarray(r, dtype=np.float64) + 0.0
             r[:lookback] = np.nan
             if fn.index_output:
-                r = np.arange(end - start, dtype=np.float64) - r
-            outs[k][start:end] = r
-    return outs
+                r = np.arange(b - a, dtype=np.float64) - r
+            outs_[k][a:b] = r
+    return outs_
 
 
-def _output(node: P.Output, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    return values[node.call][node.index]
+def _output(node: P.Output, ctx: _Context, t: str) -> np.ndarray:
+    return ctx.values[node.call][node.index]
 
 
-def _cross(node: P.Cross, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    a, b = values[node.a], values[node.b]
-    a1, b1 = shift(a, 1), shift(b, 1)
-    above = (a > b) & (a1 <= b1)
-    below = (a < b) & (a1 >= b1)
-    return above if node.direction == "above" else below if node.direction == "below" else above | below
-
-
-def _monotone(node: P.Monotone, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    a = values[node.a]
-    out = np.ones(n, dtype=bool)
-    for k in range(node.n):
-        newer, older = shift(a, k), shift(a, k + 1)
-        out &= (newer > older) if node.direction == "rising" else (newer < older)
+def _cross(node: P.Cross, ctx: _Context, t: str) -> np.ndarray:
+    a, b = ctx.values[node.a], ctx.values[node.b]
+    out = np.zeros(ctx.n, dtype=bool)
+    now_a, now_b, then_a, then_b = a[1:], b[1:], a[:-1], b[:-1]    # bar t and bar t-1, as views
+    if node.direction == "above":
+        out[1:] = (now_a > now_b) & (then_a <= then_b)
+    elif node.direction == "below":
+        out[1:] = (now_a < now_b) & (then_a >= then_b)
+    else:
+        out[1:] = ((now_a > now_b) & (then_a <= then_b)) | ((now_a < now_b) & (then_a >= then_b))
     return out
 
 
-def _bars_since(node: P.BarsSince, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
+def _monotone(node: P.Monotone, ctx: _Context, t: str) -> np.ndarray:
+    a, n, k = ctx.values[node.a], ctx.n, node.n
+    out = np.zeros(n, dtype=bool)
+    if k >= n:
+        return out
+    out[k:] = True
+    for j in range(k):   # step j: bar t-j against bar t-j-1, for every t >= k
+        newer, older = a[k - j: n - j], a[k - j - 1: n - j - 1]
+        out[k:] &= (newer > older) if node.direction == "rising" else (newer < older)
+    return out
+
+
+def _bars_since(node: P.BarsSince, ctx: _Context, t: str) -> np.ndarray:
+    n = ctx.n
     idx = np.arange(n)
-    last = np.maximum.accumulate(np.where(values[node.c], idx, -1)) if n else idx
+    last = np.maximum.accumulate(np.where(ctx.values[node.c], idx, -1)) if n else idx
     return np.where(last >= 0, (idx - last).astype(np.float64), np.nan)
 
 
-def _divergence(node: P.Divergence, values: Values, bars: BarArrays, n: int, ext: Any, t: str) -> np.ndarray:
-    price, osc, ago = values[node.price], values[node.osc], values[node.ago]
-    out = np.zeros(n, dtype=bool)
-    valid = ~np.isnan(ago)
-    k = np.where(valid, ago, 0).astype(np.int64) + 1
-    idx = np.arange(n)
-    valid &= (k <= node.n) & (idx - k >= 0)
-    j = np.where(valid, idx - k, 0)
-    p_then, o_then = price[j], osc[j]
-    if node.kind == "bullish":
-        out = valid & (price < p_then) & (osc > o_then)
+def _divergence(node: P.Divergence, ctx: _Context, t: str) -> np.ndarray:
+    """At bar t, ``ago`` says how many bars before t-1 the extreme price was: that is bar
+    ``t - 1 - ago``, compared with bar t when it lies within the last n bars."""
+    price, osc, ago = ctx.values[node.price], ctx.values[node.osc], ctx.values[node.ago]
+    j = _previous_positions(ctx, node.ago)
+    if j is not None:
+        valid = ago < node.n                       # NaN compares false; j is in range everywhere
     else:
-        out = valid & (price > p_then) & (osc < o_then)
-    return out
+        then = np.subtract(ctx.bar_numbers(), ago)
+        then -= 1.0
+        valid = (ago < node.n) & (then >= 0)
+        then[~valid] = 0
+        j = then.astype(np.intp)
+    p_then, o_then = price.take(j), osc.take(j)
+    if node.kind == "bullish":
+        return valid & (price < p_then) & (osc > o_then)
+    return valid & (price > p_then) & (osc < o_then)
+
+
+def _previous_positions(ctx: _Context, ago: int) -> np.ndarray | None:
+    """When ``ago`` is ``x[1]`` of an index output TA-Lib computed in one call, the bar each
+    ``t - 1 - ago`` points at is TA-Lib's own position at t-1: reuse it (0 where undefined)."""
+    shifted = ctx.plan.nodes[ago]
+    if not (isinstance(shifted, P.Shift) and shifted.n == 1):
+        return None
+    out = ctx.plan.nodes[shifted.a]
+    if not isinstance(out, P.Output):
+        return None
+    raw = ctx.positions.get((ctx.plan.nodes[out.call], out.index))   # type: ignore[arg-type]
+    if raw is None or ctx.n == 0:
+        return None
+    j = np.empty(ctx.n, dtype=np.intp)
+    j[0] = 0
+    j[1:] = raw[:-1]
+    return j
 
 
 _EVAL: dict[type, Callable[..., Any]] = {
