@@ -191,29 +191,16 @@ def test_yaml_syntax_error(tmp_path: Path) -> None:
                 Want(10, 14, 15, "yaml-syntax", "YAML syntax error: mapping values are not allowed here"))
 
 
-def test_yaml_unclosed_flow_mapping(tmp_path: Path) -> None:
-    # The flow mapping opened on line 6 is never closed: PyYAML notices at 'indicators:' on line 7,
-    # where it finds a ':' that cannot continue the flow mapping's key.
-    text = edit(STRATEGY, "  fast: {default: 12, min: 5, max: 30}\n", "  fast: {default: 12, min: 5, max: 30\n")
-    # "indicators:" - the ':' is column 11.
-    assert_only(check_text(tmp_path, text), Want(7, 11, 12, "yaml-syntax", "YAML syntax error: "))
-
-
-@pytest.mark.xfail(strict=True, reason="BUG: an unclosed flow mapping is reported only where PyYAML noticed it "
-                   "(line 7); PyYAML's context 'while parsing a flow mapping' at line 6, where the '{' opened, "
-                   "is dropped, and the hint says to check 'this line' (line 7, which is fine)")
 def test_yaml_unclosed_flow_mapping_says_where_it_opened(tmp_path: Path) -> None:
     text = edit(STRATEGY, "  fast: {default: 12, min: 5, max: 30}\n", "  fast: {default: 12, min: 5, max: 30\n")
-    d = one_with_code(check_text(tmp_path, text), "yaml-syntax")
-    assert "line 6" in d.message + " " + d.hint
+    assert_only(check_text(tmp_path, text),
+                Want(6, 9, None, "yaml-syntax", "a '{' is never closed (noticed on line 7)", hint="close the '{'"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an unclosed quote is reported at the end of the file (line 17, "
-                   "column 1: past the last line, so no source line or caret is shown) instead of at the "
-                   "opening quote (line 10, column 9), PyYAML's context mark")
 def test_yaml_unclosed_quote_points_at_the_quote(tmp_path: Path) -> None:
     text = edit(STRATEGY, ENTRY_LONG, '  long: "close > ema_fast\n')
-    assert_only(check_text(tmp_path, text), Want(10, 9, None, "yaml-syntax", "YAML syntax error"))
+    assert_only(check_text(tmp_path, text),
+                Want(10, 9, None, "yaml-syntax", "a quoted text is never closed", hint="close the quote"))
 
 
 def test_duplicate_key(tmp_path: Path) -> None:
@@ -621,16 +608,11 @@ SCALAR_CASES = [
                  Want(10, 23, 28, "unknown-name", "'clsoe'", "close"), id="plain-with-comment"),
     pytest.param('  long: "position.side == \\"lon\\""\n',
                  Want(10, 27, 34, "unknown-value", "'lon' is not a possible value", "long"),
-                 id="escaped-quotes-literal-span",
-                 marks=pytest.mark.xfail(strict=True, reason="BUG: the span of a literal written with escapes "
-                                         "starts at the '\"' of the opening '\\\"' (column 28), not at its "
-                                         "backslash (column 27)")),
+                 id="escaped-quotes-literal-span"),
     # "position.side == " is columns 10-26; the literal is written ''lon'' in columns 27-33.
     pytest.param("  long: 'position.side == ''lon'''\n",
                  Want(10, 27, 34, "unknown-value", "'lon' is not a possible value", "long"),
-                 id="doubled-quotes-literal-span",
-                 marks=pytest.mark.xfail(strict=True, reason="BUG: the span of a literal written with '' escapes "
-                                         "stops after the first quote of the closing '' (end column 33, not 34)")),
+                 id="doubled-quotes-literal-span"),
 ]
 
 

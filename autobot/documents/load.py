@@ -34,7 +34,8 @@ class YNode:
     kind: str                       # "scalar", "mapping", "sequence"
     style: str | None = None        # scalar style: None (plain), "'", '"', "|", ">"
     keys: dict[str, "YNode"] = field(default_factory=dict)   # mapping: key nodes by key
-    char_map: list[int] | None = None  # scalar: source index of each value character
+    char_map: list[int] | None = None  # scalar: source index where each value character is written
+    char_end: list[int] | None = None  # scalar: source index just after it (escapes span several)
 
     def plain(self) -> Any:
         """The node as plain Python data (dicts, lists, scalars)."""
@@ -86,13 +87,18 @@ class SourceFile:
         return node, True
 
 
-def _scalar_char_map(text: str, node: yaml.ScalarNode) -> list[int]:
-    """Map each character of a scalar's value to its index in the source text.
+def _escape_length(text: str, i: int) -> int:
+    """Source length of the double-quoted escape starting with the backslash at ``i``."""
+    return {"x": 4, "u": 6, "U": 10}.get(text[i + 1] if i + 1 < len(text) else "", 2)
+
+
+def _scalar_char_map(text: str, node: yaml.ScalarNode) -> tuple[list[int], list[int]]:
+    """Where each character of a scalar's value is written in the source: start and end indices.
 
     Walks the source span greedily: a value character is matched to its next
     occurrence in the source, and whitespace produced by line folding consumes the
-    source's whitespace run. This covers plain, quoted and block scalars; escapes
-    map to the escape's last character.
+    source's whitespace run. This covers plain, quoted and block scalars; an escape
+    (``\\"`` in double quotes, ``''`` in single quotes) spans its whole spelling.
     """
     value: str = node.value
     src_start, src_end = node.start_mark.index, node.end_mark.index
@@ -102,22 +108,38 @@ def _scalar_char_map(text: str, node: yaml.ScalarNode) -> list[int]:
     elif node.style in ("|", ">"):
         nl = text.find("\n", i, src_end)
         i = src_end if nl < 0 else nl + 1
-    out: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
+
+    def put(start: int, end: int) -> None:
+        starts.append(start)
+        ends.append(end)
+    last = max(src_end - 1, src_start)
     for ch in value:
         if ch in " \n\t":
             while i < src_end and text[i] in " \t\r\n\\" and text[i] != ch:
                 i += 1
-            out.append(min(i, max(src_end - 1, src_start)))
+            put(min(i, last), min(i, last) + 1)
             if i < src_end and text[i] == ch:
                 i += 1
             continue
+        if i < src_end and text[i] != ch:
+            if node.style == '"' and text[i] == "\\":
+                n = _escape_length(text, i)
+                put(i, i + n)
+                i += n
+                continue
+        if node.style == "'" and ch == "'" and text.startswith("''", i):
+            put(i, i + 2)
+            i += 2
+            continue
         j = text.find(ch, i, src_end)
         if j < 0:
-            out.append(min(i, max(src_end - 1, src_start)))
+            put(min(i, last), min(i, last) + 1)
             continue
-        out.append(j)
+        put(j, j + 1)
         i = j + 1
-    return out
+    return starts, ends
 
 
 class _Converter:
@@ -164,8 +186,8 @@ class _Converter:
             return YNode([self.convert(v, depth + 1) for v in node.value], start, end, "sequence")
         assert isinstance(node, yaml.ScalarNode)
         value = _construct_scalar(node)
-        char_map = _scalar_char_map(self.text, node) if isinstance(value, str) else None
-        return YNode(value, start, end, "scalar", style=node.style, char_map=char_map)
+        starts, ends = _scalar_char_map(self.text, node) if isinstance(value, str) else (None, None)
+        return YNode(value, start, end, "scalar", style=node.style, char_map=starts, char_end=ends)
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
@@ -194,11 +216,7 @@ def load_text(text: str, path: str) -> SourceFile:
         sys.setrecursionlimit(max(old_limit, 4000))
         node = _compose_bounded(text, source)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        index = mark.index if mark is not None else 0
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise UserError([source.diagnostic(index, index + 1, "yaml-syntax", f"YAML syntax error: {problem}",
-                                           "check indentation, colons and quotes on this line")]) from None
+        raise UserError([_syntax_diagnostic(exc, source)]) from None
     except yaml.YAMLError as exc:
         raise UserError([source.diagnostic(0, 1, "yaml-syntax", f"YAML error: {exc}",
                                            "the file must be UTF-8 YAML")]) from None
@@ -209,6 +227,30 @@ def load_text(text: str, path: str) -> SourceFile:
     converter = _Converter(path, text)
     root = converter.convert(node, 1)
     return SourceFile(path, text, root)
+
+
+#: PyYAML contexts naming something opened earlier and never closed: point at the opening.
+_UNCLOSED = {
+    "while scanning a quoted scalar": ("a quoted text is never closed", "close the quote opened here"),
+    "while parsing a flow mapping": ("a '{' is never closed", "close the '{' opened here with '}'"),
+    "while parsing a flow sequence": ("a '[' is never closed", "close the '[' opened here with ']'"),
+}
+
+
+def _syntax_diagnostic(exc: yaml.MarkedYAMLError, source: SourceFile) -> Diagnostic:
+    """A YAML syntax error at the place to fix: an unclosed quote or bracket where it opened."""
+    unclosed = _UNCLOSED.get(exc.context or "")
+    if unclosed is not None and exc.context_mark is not None:
+        index = exc.context_mark.index
+        found = exc.problem_mark
+        where = f" (noticed on line {found.line + 1})" if found is not None else ""
+        return source.diagnostic(index, index + 1, "yaml-syntax", f"YAML syntax error: {unclosed[0]}{where}",
+                                 unclosed[1])
+    mark = exc.problem_mark or exc.context_mark
+    index = mark.index if mark is not None else 0
+    problem = exc.problem or exc.context or "invalid YAML"
+    return source.diagnostic(index, index + 1, "yaml-syntax", f"YAML syntax error: {problem}",
+                             "check indentation, colons and quotes on this line")
 
 
 def _compose_bounded(text: str, source: SourceFile) -> yaml.Node | None:

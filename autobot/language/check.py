@@ -55,7 +55,8 @@ class ExprSite:
             return self.source.diagnostic(node.start, node.end, code, message, hint, severity)
         start = min(max(span.start, 0), len(cmap) - 1)
         last = min(max(span.end - 1, start), len(cmap) - 1)
-        return self.source.diagnostic(cmap[start], cmap[last] + 1, code, message, hint, severity)
+        end = node.char_end[last] if node.char_end else cmap[last] + 1
+        return self.source.diagnostic(cmap[start], end, code, message, hint, severity)
 
 
 @dataclass(frozen=True)
