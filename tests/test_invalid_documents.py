@@ -874,3 +874,16 @@ def test_cli_validate_shipped_project(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     assert "0 errors" in result.stdout
     assert "(ok)" in result.stdout
+
+
+# ----------------------------------------------------------------------------- risk levels
+def test_zero_stop_distance(tmp_path: Path) -> None:
+    text = edit(STRATEGY, "  stop_loss: 2 * atr(14)\n", "  stop_loss: 0\n")
+    assert_only(check_text(tmp_path, text),
+                Want(14, 14, 15, "out-of-range", "stop_loss must be a positive price distance, not 0"))
+
+
+@pytest.mark.parametrize("word", ["off", "no", "false", "none"])
+def test_take_profit_off_means_none(tmp_path: Path, word: str) -> None:
+    text = edit(STRATEGY, "  stop_loss: 2 * atr(14)\n", f"  stop_loss: 2 * atr(14)\n  take_profit: {word}\n")
+    assert errors(check_text(tmp_path, text)) == []

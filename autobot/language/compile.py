@@ -194,7 +194,8 @@ def _reserved_names(params: dict[str, float]) -> set[str]:
 
 
 def _is_none(text: str) -> bool:
-    return text.strip().lower() in ("none", "null", "off", "")
+    """``none`` (or YAML's ``off``/``no``/``false``, which arrive as the text ``false``): no level."""
+    return text.strip().lower() in ("none", "null", "off", "no", "false", "")
 
 
 def _price_level(compiler: ExprCompiler, source: SourceFile, path: tuple[str, ...], text: str | None,
@@ -214,7 +215,15 @@ def _price_level(compiler: ExprCompiler, source: SourceFile, path: tuple[str, ..
             return None
         return PriceLevel("percent", fraction=tree.value)
     node = compiler.compile(site, expect=P.NUMBER, what=f"{path[-1]} (a price distance)")
-    return None if node is None else PriceLevel("distance", node=node)
+    if node is None:
+        return None
+    const = compiler.plan.nodes[node]
+    if isinstance(const, P.Const) and not const.value > 0:
+        sink.add(site.diagnostic(ast.Span(0, len(text)), "out-of-range",
+                                 f"{path[-1]} must be a positive price distance, not {const.value:g}",
+                                 "e.g. '2 * atr(14)', a positive number, or a percentage like '2%'"))
+        return None
+    return PriceLevel("distance", node=node)
 
 
 def compile_strategy(source: SourceFile, doc: StrategyDocument, sink: DiagnosticSink,
