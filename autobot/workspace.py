@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autobot.diagnostics import Diagnostic, DiagnosticSink, UserError
-from autobot.documents.load import SourceFile, load_file
+from autobot.documents.load import MAX_BYTES, SourceFile, load_file
 from autobot.documents.models import PolicyDocument, RegimesDocument, StrategyDocument
 from autobot.documents.validate import document_kind, validate_document
 from autobot.language.compile import (CompiledRegimes, CompiledStrategy, check_policy, compile_regimes,
@@ -106,6 +106,11 @@ class Workspace:
             source = load_file(path, shown)
         except UserError as err:
             self.sink.extend(err.diagnostics)
+            try:   # keep the text so the error can show its source line
+                if path.stat().st_size <= MAX_BYTES:
+                    self.sources[shown] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                pass
             loaded = Loaded(SourceFile(shown, "", None), None, None)
             self.docs[key] = loaded
             return loaded

@@ -887,3 +887,16 @@ def test_zero_stop_distance(tmp_path: Path) -> None:
 def test_take_profit_off_means_none(tmp_path: Path, word: str) -> None:
     text = edit(STRATEGY, "  stop_loss: 2 * atr(14)\n", f"  stop_loss: 2 * atr(14)\n  take_profit: {word}\n")
     assert errors(check_text(tmp_path, text)) == []
+
+
+def test_validate_shows_the_source_line_of_a_yaml_syntax_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from autobot.cli.main import app
+    path = write(tmp_path, edit(STRATEGY, ENTRY_LONG, '  long: "close > ema_fast\n'), "strategy.yaml")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if "strategy.yaml:10:9: error: YAML syntax error" in line)
+    assert lines[at + 1].strip() == 'long: "close > ema_fast'
+    assert lines[at + 2].strip() == "^"
