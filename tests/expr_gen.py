@@ -41,7 +41,7 @@ def _ta_call(draw: st.DrawFn, depth: int) -> str:
             continue
         if p.choices:
             value = str(draw(st.sampled_from([0, 1, 2, 3, 4, 5, 6, 8])))
-        elif p.integer and "period" in p.name:
+        elif p.integer and "period" in p.name and p.name not in ("minperiod", "maxperiod"):  # kept ordered
             value = str(draw(st.integers(2, 12)))
         else:
             continue

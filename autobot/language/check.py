@@ -460,6 +460,9 @@ class ExprCompiler:
             return self._add(P.Cross(direction, a.node, b.node), P.BOOL, self._w(a, b) + 1)
         if name in ("highest", "lowest"):
             x = self._number(e.args[0], name)
+            if (ints[0] or 0) < 2:
+                raise self._error(e.args[1].span, "out-of-range", f"{name} needs n >= 2, got {ints[0]}",
+                                  f"{name}(x, 1) is x itself")
             return self._ta_node(TA_FUNCTIONS["max" if name == "highest" else "min"], [x],
                                  {"timeperiod": float(ints[0] or 0)}, e.args[1].span, single=True)
         if name in ("change", "pct_change"):

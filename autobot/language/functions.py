@@ -16,6 +16,8 @@ their semantics live in the evaluators.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -126,9 +128,10 @@ def _param_aliases(names: list[str]) -> dict[str, tuple[str, ...]]:
 
 def _output_aliases(fname: str, outputs: list[str]) -> dict[str, str]:
     proposals: dict[str, list[str]] = {}
+    shared = os.path.commonprefix(outputs) if len(outputs) > 1 else ""   # macdext: macd|signal, macd|hist
     for o in outputs:
         for cand in {o.removesuffix("band"), o.removesuffix("idx"), o.removeprefix(fname),
-                     o.removeprefix("slow"), o.removeprefix("fast")}:
+                     o.removeprefix("slow"), o.removeprefix("fast"), o.removeprefix(shared) if len(shared) >= 3 else o}:
             if cand and cand != o and cand not in outputs:
                 proposals.setdefault(cand, []).append(o)
     return {a: targets[0] for a, targets in proposals.items() if len(set(targets)) == 1}
