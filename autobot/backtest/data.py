@@ -1,0 +1,68 @@
+"""Bars for a backtest: bar size, resampling, date slicing, and conversion to Nautilus bars.
+
+Timestamps in AutoBot's data files are bar *open* times (Binance klines, and the contract
+CSV by the same convention). Nautilus stamps a bar with its *close* time, so a bar opening
+at ``t`` becomes a Nautilus bar with ``ts_event = t + bar size``: a decision at that bar
+uses its close, and nothing from the bar is visible before it has closed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+
+from autobot.data.bars import Bars
+from autobot.diagnostics import Diagnostic, UserError
+
+NS = 1_000_000_000
+
+
+def bar_seconds(bars: Bars) -> int:
+    """The data's bar size: the most common step between consecutive timestamps (seconds)."""
+    if len(bars) < 2:
+        return 60
+    steps = np.diff(bars.ts) // NS
+    values, counts = np.unique(steps[steps > 0], return_counts=True)
+    return int(values[np.argmax(counts)]) if len(values) else 60
+
+
+def resample(bars: Bars, seconds: int) -> Bars:
+    """Aggregate to ``seconds``-long bars aligned on the epoch (open of first, max, min, close of last, sum)."""
+    bucket = bars.ts // (seconds * NS)
+    starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
+    ends = np.concatenate((starts[1:], [len(bars)])) - 1
+    return Bars(bars.path, bucket[starts] * seconds * NS, bars.open[starts],
+                np.maximum.reduceat(bars.high, starts), np.minimum.reduceat(bars.low, starts),
+                bars.close[ends], np.add.reduceat(bars.volume, starts), bars.format)
+
+
+def parse_when(text: str, option: str) -> int:
+    """``--start``/``--end`` as epoch ns (ISO date or date-time, UTC when no offset)."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError([Diagnostic(option, 0, 0, 0, 0, "usage", f"{option} {text!r} is not a date",
+                                    "write e.g. 2022-01-15 or 2022-01-15T12:00")]) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return int(when.timestamp()) * NS + when.microsecond * 1000
+
+
+def slice_bars(bars: Bars, start: int | None, end: int | None) -> Bars:
+    """Bars opening at or after ``start`` and before ``end`` (epoch ns)."""
+    lo = 0 if start is None else int(np.searchsorted(bars.ts, start, side="left"))
+    hi = len(bars) if end is None else int(np.searchsorted(bars.ts, end, side="left"))
+    return bars.slice(lo, hi)
+
+
+def to_nautilus(bars: Bars, bar_type: object, instrument: object, seconds: int) -> list:
+    """Nautilus ``Bar`` objects (ts_event = close time) through Nautilus' ``BarDataWrangler``."""
+    import pandas as pd
+    from nautilus_trader.persistence.wranglers import BarDataWrangler
+
+    index = pd.to_datetime(bars.ts + seconds * NS, unit="ns", utc=True)
+    frame = pd.DataFrame({"open": bars.open, "high": bars.high, "low": bars.low, "close": bars.close,
+                          "volume": bars.volume}, index=index)
+    frame.index.name = "timestamp"
+    return BarDataWrangler(bar_type, instrument).process(frame)

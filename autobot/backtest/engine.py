@@ -1,0 +1,172 @@
+"""Run one compiled strategy document in NautilusTrader's ``BacktestEngine``.
+
+The engine gets one simulated venue (NETTING, margin or cash account, the instrument's
+maker/taker fees, an optional slippage fill model), the instrument, the bars (ts_event = close)
+and one :class:`~autobot.strategy.rule_strategy.RuleStrategy`. Results come from what the
+strategy recorded (trades with decision traces, the equity curve) and Nautilus' account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+
+import numpy as np
+
+from autobot.backtest import metrics as M
+from autobot.backtest.data import NS, bar_seconds, resample, to_nautilus
+from autobot.backtest.instruments import InstrumentSettings, make_instrument, quote_currency
+from autobot.data.bars import Bars
+from autobot.language.compile import CompiledStrategy
+
+
+@dataclass(frozen=True)
+class VenueSettings:
+    """The simulated account and market: capital, currency, account type, leverage, slippage."""
+
+    capital: float = 100_000.0
+    account: str = "margin"            # "margin" (long and short) or "cash" (long only)
+    leverage: float = 1.0
+    slippage: float = 0.0              # probability that a market/stop fill slips one tick
+    seed: int = 42
+
+
+@dataclass
+class BacktestResult:
+    """Everything a backtest produced, ready for the table, the JSON and the report."""
+
+    strategy: str
+    document: str
+    instrument: str
+    bar: str
+    bars: Bars
+    bar_seconds: int
+    capital: float
+    currency: str
+    final_equity: float
+    metrics: dict[str, Any]
+    buy_and_hold: dict[str, Any]
+    trades: list[dict[str, Any]]
+    equity_ts: np.ndarray
+    equity: np.ndarray
+    exposure: np.ndarray
+    fills: list[tuple[int, str, float, float, str]]
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The results JSON: metrics (fractions), comparison, success bar and the trade list."""
+        return {
+            "strategy": self.strategy, "document": self.document, "instrument": self.instrument,
+            "bar": self.bar, "bars": len(self.bars), "start": _iso(int(self.bars.ts[0])) if len(self.bars) else None,
+            "end": _iso(int(self.bars.ts[-1]) + self.bar_seconds * NS) if len(self.bars) else None,
+            "capital": self.capital, "currency": self.currency,
+            **self.metrics,
+            "buy_and_hold": self.buy_and_hold,
+            "success_bar": M.success_marks(self.metrics),
+            "notes": self.notes,
+            "trade_list": self.trades,
+        }
+
+
+def _iso(ns: int) -> str:
+    import datetime as dt
+    return dt.datetime.fromtimestamp(ns / NS, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def bar_spec_text(seconds: int) -> str:
+    """A Nautilus bar spec for a bar size, e.g. 3600 -> ``1-HOUR-LAST``."""
+    for unit, size in (("DAY", 86_400), ("HOUR", 3_600), ("MINUTE", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}-{unit}-LAST"
+    return f"{seconds}-SECOND-LAST"
+
+
+def prepare_bars(compiled: CompiledStrategy, bars: Bars) -> tuple[Bars, int, list[str]]:
+    """Resample finer data to the strategy's bar size; keep coarser or odd sizes as they are."""
+    notes: list[str] = []
+    data_sec = bar_seconds(bars)
+    want = compiled.bar.seconds if compiled.bar is not None else data_sec
+    if data_sec < want and want % data_sec == 0:
+        notes.append(f"data bars of {data_sec} s resampled to the strategy's {want} s bars")
+        return resample(bars, want), want, notes
+    if data_sec != want:
+        notes.append(f"the strategy asks for {want} s bars; the data has {data_sec} s bars and is used as it is")
+    return bars, data_sec, notes
+
+
+def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = VenueSettings(),
+                 instrument: InstrumentSettings = InstrumentSettings(), instrument_id: str | None = None,
+                 overrides: dict[str, float] | None = None,
+                 progress: Callable[[int, int], None] | None = None,
+                 purge_closed_orders: bool = True) -> BacktestResult:
+    """Backtest ``compiled`` on ``bars`` (see the module docstring)."""
+    from nautilus_trader.backtest.engine import BacktestEngine
+    from nautilus_trader.backtest.models import FillModel
+    from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
+    from nautilus_trader.model.currencies import Currency
+    from nautilus_trader.model.data import BarType
+    from nautilus_trader.model.enums import AccountType, OmsType
+    from nautilus_trader.model.identifiers import TraderId, Venue
+    from nautilus_trader.model.objects import Money, Price
+
+    from autobot.strategy.rule_strategy import RuleStrategy, RuleStrategyConfig
+
+    iid = instrument_id or compiled.document.market.instrument
+    bars, seconds, notes = prepare_bars(compiled, bars)
+    if len(bars) == 0:
+        raise ValueError("no bars to backtest")
+    inst = make_instrument(iid, [bars.open, bars.high, bars.low, bars.close], instrument)
+    quote = quote_currency(iid, instrument)
+    bar_type = BarType.from_str(f"{iid}-{bar_spec_text(seconds)}-EXTERNAL")
+    engine = BacktestEngine(BacktestEngineConfig(trader_id=TraderId("BACKTESTER-001"),
+                                                 logging=LoggingConfig(log_level="ERROR"), run_analysis=False))
+    try:
+        cash = venue.account == "cash"
+        currency = Currency.from_str(quote) if Currency.from_str(quote, strict=True) else inst.quote_currency
+        engine.add_venue(
+            venue=Venue(inst.id.venue.value), oms_type=OmsType.NETTING,
+            account_type=AccountType.CASH if cash else AccountType.MARGIN,
+            starting_balances=[Money(venue.capital, currency)], base_currency=None if cash else currency,
+            default_leverage=Decimal(str(venue.leverage)),
+            fill_model=FillModel(prob_fill_on_limit=1.0, prob_slippage=venue.slippage, random_seed=venue.seed),
+            bar_execution=True)
+        engine.add_instrument(inst)
+        engine.add_data(to_nautilus(bars, bar_type, inst, seconds))
+        strategy = RuleStrategy(RuleStrategyConfig(
+            document=compiled.source.text, document_name=compiled.source.path, instrument_id=inst.id,
+            bar_type=bar_type, overrides=dict(overrides or compiled.params), order_id_tag="001",
+            purge_closed_orders=purge_closed_orders))
+        if progress is not None:
+            total = len(bars)
+            strategy.on_progress = lambda done: progress(done, total)
+        if cash:
+            strategy.entry_allowed = lambda side, bar: side == "long"
+        engine.add_strategy(strategy)
+        engine.run()
+        last_close = float(bars.close[-1])
+        position = strategy._position()
+        account = engine.portfolio.account(inst.id.venue)
+        final = account.balance_total(inst.quote_currency).as_double()
+        if cash:
+            base = getattr(inst, "base_currency", None)
+            held = account.balance_total(base) if base is not None else None
+            final += (held.as_double() if held is not None else 0.0) * last_close
+        elif position is not None:
+            final += position.unrealized_pnl(Price(last_close, inst.price_precision)).as_double()
+        strategy.open_trade(last_close)
+        trades = [t.to_json() for t in strategy.trades]
+        equity_ts = np.array(strategy.equity_ts, dtype=np.int64)
+        equity = np.array(strategy.equity, dtype=np.float64)
+        exposure = np.array(strategy.exposure, dtype=np.int8)
+        fills = list(strategy.fills)
+    finally:
+        engine.dispose()
+    bar_ns = seconds * NS
+    metrics = M.compute(equity, bars.ts, bar_ns, venue.capital, final, trades, exposure)
+    bh = M.buy_and_hold(bars.close, bars.ts, bar_ns, venue.capital, float(inst.taker_fee))
+    if progress is not None:
+        progress(len(bars), len(bars))
+    return BacktestResult(compiled.id, compiled.source.path, iid, bar_spec_text(seconds), bars, seconds,
+                          venue.capital, str(currency), final, metrics, bh, trades, equity_ts, equity, exposure,
+                          fills, notes)

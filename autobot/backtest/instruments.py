@@ -1,0 +1,133 @@
+"""Nautilus instruments and venue defaults for an instrument id and its data.
+
+* ``BTCUSDT.BINANCE`` (a crypto venue, or a symbol ending in a crypto quote currency):
+  a crypto ``CurrencyPair`` (base/quote split at the known quote currency), size precision 6,
+  Binance-like fees (0.1% maker and taker) on crypto venues.
+* ``GBPUSD.FXCM`` (two ISO currencies): an FX ``CurrencyPair``, whole units, no fees.
+* anything else (``ORCL.NASDAQ``, ``6EH4.XCME``): an ``Equity`` quoted in USD (or ``currency``),
+  whole units, no fees.
+
+Price precision is inferred from the data (the fewest decimals that write every price
+exactly, at most 9) unless given; every default can be overridden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+from nautilus_trader.model.currencies import Currency
+from nautilus_trader.model.enums import CurrencyType
+from nautilus_trader.model.identifiers import InstrumentId, Symbol
+from nautilus_trader.model.instruments import CurrencyPair, Equity, Instrument
+from nautilus_trader.model.objects import Price, Quantity
+
+CRYPTO_VENUES = {"BINANCE", "BINANCEUS", "BYBIT", "OKX", "COINBASE", "KRAKEN", "BITMEX", "DERIBIT", "BITFINEX",
+                 "KUCOIN", "HYPERLIQUID", "GATEIO", "MEXC", "HTX", "CRYPTO"}
+CRYPTO_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "USD", "EUR", "BTC", "ETH", "BNB")
+#: (maker, taker) fee defaults by venue; others trade without fees unless told
+VENUE_FEES = {"BINANCE": ("0.001", "0.001"), "BINANCEUS": ("0.001", "0.001"), "BYBIT": ("0.001", "0.001"),
+              "OKX": ("0.0008", "0.001"), "COINBASE": ("0.004", "0.006"), "KRAKEN": ("0.0025", "0.004")}
+
+
+@dataclass(frozen=True)
+class InstrumentSettings:
+    """What to build an instrument with; None means: default or inferred from the data."""
+
+    price_precision: int | None = None
+    size_precision: int | None = None
+    maker_fee: float | None = None
+    taker_fee: float | None = None
+    currency: str = "USD"
+
+
+def infer_price_precision(*series: np.ndarray, limit: int = 9) -> int:
+    """Fewest decimals that write every value exactly (to 1e-6 of a unit in the last place)."""
+    values = np.concatenate([np.asarray(s, dtype=np.float64) for s in series])
+    if values.size > 20_000:   # every distinct tick size shows up long before that
+        values = values[np.linspace(0, values.size - 1, 20_000).astype(np.int64)]
+    for d in range(limit + 1):
+        scaled = values * 10.0 ** d
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled)) * 1e-3 + 1e-6):
+            return d
+    return limit
+
+
+def _currency(code: str) -> Currency:
+    found = Currency.from_str(code, strict=True) if code else None
+    if found is not None:
+        return found
+    return Currency(code, 8, 0, code, CurrencyType.CRYPTO)
+
+
+def _split_crypto(symbol: str) -> tuple[str, str] | None:
+    for quote in CRYPTO_QUOTES:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)].rstrip("-/_"), quote
+    return None
+
+
+def _fiat(code: str) -> bool:
+    c = Currency.from_str(code, strict=True)
+    return c is not None and c.currency_type == CurrencyType.FIAT
+
+
+def asset_class(instrument_id: str) -> str:
+    """``crypto``, ``fx`` or ``equity`` for an instrument id (see the module docstring)."""
+    iid = InstrumentId.from_str(instrument_id)
+    symbol, venue = iid.symbol.value.upper(), iid.venue.value.upper()
+    pair = _split_crypto(symbol)
+    if venue in CRYPTO_VENUES and pair is not None:
+        return "crypto"
+    if len(symbol) == 6 and _fiat(symbol[:3]) and _fiat(symbol[3:]):
+        return "fx"
+    if pair is not None and pair[1] in ("USDT", "USDC", "BTC", "ETH", "BNB", "FDUSD", "BUSD"):
+        return "crypto"
+    return "equity"
+
+
+def quote_currency(instrument_id: str, settings: InstrumentSettings = InstrumentSettings()) -> str:
+    """The currency prices (and the account) are in."""
+    kind = asset_class(instrument_id)
+    symbol = InstrumentId.from_str(instrument_id).symbol.value.upper()
+    if kind == "crypto":
+        pair = _split_crypto(symbol)
+        assert pair is not None
+        return pair[1]
+    if kind == "fx":
+        return symbol[3:]
+    return settings.currency
+
+
+def make_instrument(instrument_id: str, prices: list[np.ndarray],
+                    settings: InstrumentSettings = InstrumentSettings()) -> Instrument:
+    """A Nautilus instrument for ``instrument_id``; precision inferred from ``prices`` unless set."""
+    iid = InstrumentId.from_str(instrument_id)
+    symbol, venue = iid.symbol.value.upper(), iid.venue.value.upper()
+    kind = asset_class(instrument_id)
+    pp = settings.price_precision if settings.price_precision is not None else infer_price_precision(*prices)
+    maker, taker = VENUE_FEES.get(venue, ("0", "0")) if kind == "crypto" else ("0", "0")
+    maker_fee = Decimal(str(settings.maker_fee)) if settings.maker_fee is not None else Decimal(maker)
+    taker_fee = Decimal(str(settings.taker_fee)) if settings.taker_fee is not None else Decimal(taker)
+    price_increment = Price(10.0 ** -pp, pp)
+    if kind in ("crypto", "fx"):
+        if kind == "crypto":
+            pair = _split_crypto(symbol)
+            assert pair is not None
+            base, quote = pair
+            sp = settings.size_precision if settings.size_precision is not None else 6
+        else:
+            base, quote = symbol[:3], symbol[3:]
+            sp = settings.size_precision if settings.size_precision is not None else 0
+        return CurrencyPair(
+            instrument_id=iid, raw_symbol=Symbol(iid.symbol.value), base_currency=_currency(base),
+            quote_currency=_currency(quote), price_precision=pp, size_precision=sp,
+            price_increment=price_increment, size_increment=Quantity(10.0 ** -sp, sp), ts_event=0, ts_init=0,
+            min_quantity=Quantity(10.0 ** -sp, sp), margin_init=Decimal(0), margin_maint=Decimal(0),
+            maker_fee=maker_fee, taker_fee=taker_fee)
+    return Equity(
+        instrument_id=iid, raw_symbol=Symbol(iid.symbol.value), currency=_currency(settings.currency.upper()),
+        price_precision=pp, price_increment=price_increment, lot_size=Quantity.from_int(1), ts_event=0, ts_init=0,
+        min_quantity=Quantity.from_int(1), margin_init=Decimal(0), margin_maint=Decimal(0),
+        maker_fee=maker_fee, taker_fee=taker_fee)

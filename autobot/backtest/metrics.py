@@ -1,0 +1,90 @@
+"""Backtest metrics from the equity curve and the trade list (all fractions, not percents).
+
+* ``total_return``: final equity / starting capital - 1.
+* ``annual_return``: ``(1 + total_return) ** (1 / years) - 1``; years = the calendar time the bars
+  cover (first bar's open to last bar's close) / 365.25 days.
+* ``sharpe``: mean / standard deviation (ddof 1) of per-bar equity returns, times
+  ``sqrt(bars per year)``; bars per year = bars / years, so the annualisation follows the bar size
+  and the hours the market actually trades. Risk-free rate 0. 0 when returns do not vary.
+* ``sortino``: the same mean over the downside deviation ``sqrt(mean(min(r, 0)^2))``; None when
+  no bar lost.
+* ``max_drawdown``: the largest fall from an equity peak, as a fraction of the peak.
+* ``win_rate``: closed trades with PnL > 0 / closed trades (None with none); PnL includes fees.
+* ``profit_factor``: gross profit / gross loss of closed trades (None with no losing trade).
+* ``trades``: closed trades; ``exposure``: the share of bars with a position open.
+
+The seed's success bar (contract section 7) is judged on these: annual return >= 10%, max
+drawdown <= 5%, Sharpe >= 1.5, win rate >= 55%.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+YEAR_NS = 365.25 * 86_400 * 1_000_000_000
+SUCCESS_BAR = {"annual_return": (">=", 0.10), "max_drawdown": ("<=", 0.05), "sharpe": (">=", 1.5),
+               "win_rate": (">=", 0.55)}
+
+
+def _clean(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def compute(equity: np.ndarray, ts: np.ndarray, bar_ns: int, capital: float, final_equity: float,
+            trades: list[dict[str, Any]], exposure: np.ndarray) -> dict[str, Any]:
+    """Every metric of the module docstring."""
+    equity = np.asarray(equity, dtype=np.float64)
+    n = len(equity)
+    years = ((int(ts[-1]) - int(ts[0]) + bar_ns) / YEAR_NS) if n else 0.0
+    total = final_equity / capital - 1.0
+    annual = ((1.0 + total) ** (1.0 / years) - 1.0) if years > 0 and total > -1 else (-1.0 if total <= -1 else 0.0)
+    curve = np.append(equity, final_equity) if n else np.array([capital, final_equity])
+    curve = curve[np.isfinite(curve)]
+    r = curve[1:] / curve[:-1] - 1.0 if len(curve) > 1 else np.zeros(0)
+    per_year = (n / years) if years > 0 else 0.0
+    sharpe = sortino = None
+    if len(r) > 1:
+        sd = float(np.std(r, ddof=1))
+        sharpe = float(np.mean(r)) / sd * math.sqrt(per_year) if sd > 0 else 0.0
+        down = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+        sortino = float(np.mean(r)) / down * math.sqrt(per_year) if down > 0 else None
+    peak = np.maximum.accumulate(curve) if len(curve) else curve
+    max_dd = float(np.max(1.0 - curve / peak)) if len(curve) else 0.0
+    closed = [t for t in trades if t.get("exit_reason") != "open"]
+    pnls = np.array([t["pnl"] for t in closed], dtype=np.float64)
+    wins, losses = pnls[pnls > 0], pnls[pnls < 0]
+    return {
+        "total_return": _clean(total),
+        "annual_return": _clean(annual),
+        "sharpe": _clean(sharpe),
+        "sortino": _clean(sortino),
+        "max_drawdown": _clean(max_dd),
+        "win_rate": _clean(len(wins) / len(pnls)) if len(pnls) else None,
+        "profit_factor": _clean(float(wins.sum()) / float(-losses.sum())) if len(losses) else None,
+        "trades": len(closed),
+        "exposure": _clean(float(np.mean(np.asarray(exposure) != 0))) if len(exposure) else 0.0,
+        "final_equity": _clean(final_equity),
+        "fees": _clean(sum(float(t.get("fees", 0.0)) for t in trades)),
+    }
+
+
+def buy_and_hold(close: np.ndarray, ts: np.ndarray, bar_ns: int, capital: float, fee: float) -> dict[str, Any]:
+    """The same metrics for buying at the first close (paying ``fee``) and holding to the end."""
+    close = np.asarray(close, dtype=np.float64)
+    units = capital * (1.0 - fee) / close[0]
+    equity = units * close
+    final = float(equity[-1])
+    trade = {"pnl": final - capital, "exit_reason": "open", "fees": capital * fee}
+    return compute(equity, ts, bar_ns, capital, final, [trade], np.ones(len(close)))
+
+
+def success_marks(metrics: dict[str, Any]) -> dict[str, bool | None]:
+    """Whether each metric of the success bar is met (None when it cannot be computed)."""
+    out: dict[str, bool | None] = {}
+    for name, (op, target) in SUCCESS_BAR.items():
+        v = metrics.get(name)
+        out[name] = None if v is None else (v >= target if op == ">=" else v <= target)
+    return out

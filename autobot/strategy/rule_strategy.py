@@ -1,0 +1,366 @@
+"""The one generic Nautilus strategy every AutoBot strategy document runs through.
+
+``RuleStrategy`` compiles its document in ``on_start`` (the config carries only what Nautilus
+can serialise: the document text, its name, param overrides, instrument and bar type), so the
+same config runs in a ``BacktestEngine`` and in a ``TradingNode``. On each closed bar it:
+
+1. reads the position-dependent names from Nautilus' own cache and account
+   (``position.*``, ``equity``, ``drawdown``),
+2. feeds the bar to the streaming evaluator (one ``talib.stream`` handle per indicator),
+3. evaluates the exit rules, then the entry rules, and submits market orders: an exit closes
+   the position; an entry on the other side reverses it (exit, then entry);
+4. after an entry fills, places the protective orders of ``risk:`` as real Nautilus orders
+   (stop market, limit take profit, trailing stop market), all reduce-only; whichever fills
+   first closes the position and the others are cancelled.
+
+Every trade is recorded with its decision trace (the rule that fired and its conditions'
+values), because closed orders are purged from Nautilus' cache as the run goes (keeping a long
+backtest linear in its bars, see ``docs/backtest.md``) and vanish from Nautilus' reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+
+from nautilus_trader.config import StrategyConfig
+from nautilus_trader.model.data import Bar, BarType
+from nautilus_trader.model.enums import AccountType, OrderSide, PositionSide, TrailingOffsetType
+from nautilus_trader.model.events import OrderFilled, PositionClosed
+from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId
+from nautilus_trader.model.objects import Price
+from nautilus_trader.trading.strategy import Strategy
+
+from autobot.evaluate.semantics import NAN
+from autobot.evaluate.stream import StreamEvaluator
+from autobot.language.compile import CompiledStrategy, PriceLevel
+from autobot.strategy import trace as T
+from autobot.strategy.sizing import raw_quantity, round_quantity
+from autobot.workspace import compile_strategy_text
+
+
+class RuleStrategyConfig(StrategyConfig, frozen=True):
+    """What a :class:`RuleStrategy` needs; everything serialisable.
+
+    document : the strategy document's YAML text; document_name : shown in errors and logs.
+    overrides : param values replacing the document's defaults.
+    instrument_id, bar_type : what it trades and which bars drive it.
+    capital_share : the fraction of account equity this strategy sizes from (1.0 alone).
+    purge_closed_orders : drop closed orders from the cache at each entry (linear long runs).
+    """
+
+    document: str
+    document_name: str
+    instrument_id: InstrumentId
+    bar_type: BarType
+    overrides: dict[str, float] = {}
+    capital_share: float = 1.0
+    purge_closed_orders: bool = True
+
+
+@dataclass
+class Trade:
+    """One round trip, as the strategy recorded it."""
+
+    side: str                       # "long" / "short"
+    qty: float
+    entry_ts: int
+    entry_price: float
+    entry_rule: str
+    entry_trace: list[dict[str, Any]]
+    entry_why: str
+    exit_ts: int | None = None
+    exit_price: float | None = None
+    exit_reason: str | None = None  # a rule name, stop_loss, take_profit, trailing_stop, reverse, open
+    exit_trace: list[dict[str, Any]] = field(default_factory=list)
+    exit_why: str = ""
+    pnl: float = 0.0                # realised, fees included (Nautilus' position PnL)
+    fees: float = 0.0
+    bars: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["return"] = self.pnl / (self.entry_price * self.qty) if self.entry_price and self.qty else None
+        return d
+
+
+@dataclass
+class _Pending:
+    """An order the strategy sent, and why."""
+
+    kind: str          # "entry", "exit", "protect"
+    reason: str        # rule name or protective order kind
+    side: str = ""
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    why: str = ""
+
+
+class RuleStrategy(Strategy):
+    """Runs one compiled AutoBot strategy document (see the module docstring)."""
+
+    def __init__(self, config: RuleStrategyConfig) -> None:
+        super().__init__(config)
+        self.compiled: CompiledStrategy | None = None
+        self.evaluator: StreamEvaluator | None = None
+        self.trades: list[Trade] = []
+        self.equity_ts: list[int] = []
+        self.equity: list[float] = []
+        self.exposure: list[int] = []          # -1 short, 0 flat, 1 long at each bar (before its orders)
+        self.decisions: list[dict[str, Any]] = []
+        self.fills: list[tuple[int, str, float, float, str]] = []   # ts, BUY/SELL, qty, price, why
+        self.on_progress: Callable[[int], None] | None = None
+        self.extra_externals: Callable[[Bar], dict[str, Any]] | None = None
+        self.entry_allowed: Callable[[str, Bar], bool] | None = None
+        self.bars_seen = 0
+        self._orders: dict[ClientOrderId, _Pending] = {}
+        self._open: Trade | None = None
+        self._peak = 0.0
+        self._bar_ns = 0
+        self._fees_open = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_start(self) -> None:
+        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        self.compiled = compile_strategy_text(cfg.document, cfg.document_name, dict(cfg.overrides) or None)
+        plan = self.compiled.plan
+        observe = self.compiled.reported_nodes() | T.trace_nodes(plan)
+        self.evaluator = StreamEvaluator(plan, observe=observe)
+        self._rule_index = {name: k for k, name in enumerate(self.evaluator.rule_names)}
+        self._conditions = {name: T.conditions(plan, root) for name, root in plan.rules.items()}
+        self.instrument = self.cache.instrument(cfg.instrument_id)
+        if self.instrument is None:
+            self.log.error(f"no instrument {cfg.instrument_id} in the cache")
+            self.stop()
+            return
+        self._bar_ns = cfg.bar_type.spec.timedelta.value
+        self._increment = float(self.instrument.size_increment)
+        self._min_qty = float(self.instrument.min_quantity) if self.instrument.min_quantity is not None else None
+        self._max_qty = float(self.instrument.max_quantity) if self.instrument.max_quantity is not None else None
+        self.subscribe_bars(cfg.bar_type)
+
+    def on_stop(self) -> None:
+        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        self.unsubscribe_bars(cfg.bar_type)
+
+    # ------------------------------------------------------------------ market state
+    def _position(self) -> Any:
+        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        opened = self.cache.positions_open(instrument_id=cfg.instrument_id, strategy_id=self.id)
+        return opened[0] if opened else None
+
+    def _equity(self, close: float, position: Any) -> float:
+        """Account equity at this close, in the instrument's quote currency, times our share."""
+        account = self.portfolio.account(self.instrument.id.venue)
+        if account is None:
+            return NAN
+        quote = self.instrument.quote_currency
+        balance = account.balance_total(quote)
+        total = balance.as_double() if balance is not None else 0.0
+        if account.type == AccountType.CASH:
+            base = getattr(self.instrument, "base_currency", None)
+            held = account.balance_total(base) if base is not None else None
+            total += (held.as_double() if held is not None else 0.0) * close
+        elif position is not None:
+            total += position.unrealized_pnl(Price(close, self.instrument.price_precision)).as_double()
+        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        return total * cfg.capital_share
+
+    def _externals(self, bar: Bar, close: float, position: Any, equity: float) -> dict[str, Any]:
+        if position is None:
+            ext: dict[str, Any] = {"position.side": "flat", "position.qty": 0.0, "position.entry_price": NAN,
+                                   "position.pnl_pct": NAN, "position.bars_held": NAN}
+        else:
+            long = position.side == PositionSide.LONG
+            entry = position.avg_px_open
+            ext = {
+                "position.side": "long" if long else "short",
+                "position.qty": float(position.quantity),
+                "position.entry_price": entry,
+                "position.pnl_pct": ((close / entry - 1.0) * (1.0 if long else -1.0)) if entry > 0 else NAN,
+                "position.bars_held": float((bar.ts_event - position.ts_opened) // self._bar_ns),
+            }
+        self._peak = max(self._peak, equity) if equity == equity else self._peak
+        ext["equity"] = equity
+        ext["drawdown"] = (1.0 - equity / self._peak) if self._peak > 0 else 0.0
+        ext["regime"] = None
+        if self.extra_externals is not None:
+            ext.update(self.extra_externals(bar))
+        return ext
+
+    # ------------------------------------------------------------------ the bar
+    def on_bar(self, bar: Bar) -> None:
+        ev = self.evaluator
+        if ev is None:
+            return
+        close = bar.close.as_double()
+        position = self._position()
+        equity = self._equity(close, position)
+        side = "flat" if position is None else ("long" if position.side == PositionSide.LONG else "short")
+        self.bars_seen += 1
+        self.equity_ts.append(bar.ts_event)
+        self.equity.append(equity)
+        self.exposure.append(0 if side == "flat" else (1 if side == "long" else -1))
+        fired = ev.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(), close,
+                          bar.volume.as_double(), self._externals(bar, close, position, equity))
+        if self.on_progress is not None and self.bars_seen % 1000 == 0:
+            self.on_progress(self.bars_seen)
+        rules = self._rule_index
+
+        def fires(name: str) -> bool:
+            k = rules.get(name)
+            return k is not None and fired[k]
+
+        # exits first
+        if side != "flat" and fires(f"exit.{side}"):
+            self._close(position, f"exit.{side}", bar)
+            side = "flat"
+        want_long, want_short = fires("entry.long"), fires("entry.short")
+        if want_long == want_short:     # neither, or both (ambiguous: no entry)
+            return
+        target = "long" if want_long else "short"
+        if target == side:
+            return
+        if self.entry_allowed is not None and not self.entry_allowed(target, bar):
+            return
+        qty = self._size(close, equity)
+        if qty is None:
+            self.log.warning(f"{bar.ts_event}: entry.{target} fired but the size rounds to no order")
+            return
+        if side != "flat":              # reversal: exit, then entry
+            self._close(position, "reverse", bar)
+        self._enter(target, qty, bar)
+
+    # ------------------------------------------------------------------ orders
+    def _trace(self, rule: str) -> tuple[list[dict[str, Any]], str]:
+        ev = self.evaluator
+        assert ev is not None
+        explained = T.explain(self._conditions[rule], ev.value)
+        return explained, T.summary(explained)
+
+    def _size(self, close: float, equity: float) -> Decimal | None:
+        cs = self.compiled
+        assert cs is not None
+        method, value = cs.sizing
+        distance = self._distance(cs.stop_loss, close) if method == "risk_per_trade" else None
+        qty = raw_quantity(method, value, equity, close, distance)
+        return round_quantity(qty, self._increment, self._min_qty, self._max_qty)
+
+    def _distance(self, level: PriceLevel | None, price: float) -> float | None:
+        """A stop/target level as a price distance at this bar (None: no level or undefined)."""
+        if level is None:
+            return None
+        if level.kind == "percent":
+            return price * float(level.fraction or 0.0)
+        assert self.evaluator is not None and level.node is not None
+        d = self.evaluator.value(level.node)
+        return d if d == d and d > 0 else None
+
+    def _enter(self, side: str, qty: Decimal, bar: Bar) -> None:
+        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        if cfg.purge_closed_orders:
+            now = self.clock.timestamp_ns()
+            self.cache.purge_closed_orders(now)
+            self._orders = {k: v for k, v in self._orders.items() if self.cache.order(k) is not None}
+        rule = f"entry.{side}"
+        trace, why = self._trace(rule)
+        order = self.order_factory.market(cfg.instrument_id, OrderSide.BUY if side == "long" else OrderSide.SELL,
+                                          self.instrument.make_qty(qty), tags=[rule])
+        self._orders[order.client_order_id] = _Pending("entry", rule, side, trace, why)
+        # distances are taken at the decision bar; protective prices are set from the fill
+        ev = self.evaluator
+        assert ev is not None and self.compiled is not None
+        self._protect_at = {name: self._distance(level, bar.close.as_double()) for name, level in
+                            (("stop_loss", self.compiled.stop_loss), ("take_profit", self.compiled.take_profit),
+                             ("trailing_stop", self.compiled.trailing_stop))}
+        self.decisions.append({"ts": bar.ts_event, "action": rule, "why": why})
+        self.submit_order(order)
+
+    def _close(self, position: Any, reason: str, bar: Bar) -> None:
+        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        trace, why = self._trace(reason) if reason in self._conditions else ([], "")
+        self.cancel_all_orders(cfg.instrument_id)
+        order = self.order_factory.market(cfg.instrument_id, position.closing_order_side(), position.quantity,
+                                          reduce_only=True, tags=[reason])
+        self._orders[order.client_order_id] = _Pending("exit", reason, trace=trace, why=why)
+        self.decisions.append({"ts": bar.ts_event, "action": reason, "why": why})
+        self.submit_order(order)
+
+    def _protect(self, side: str, qty: Any, fill_price: float) -> None:
+        """Reduce-only stop loss, take profit and trailing stop for a position just opened."""
+        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        inst = self.instrument
+        sign = 1.0 if side == "long" else -1.0
+        closing = OrderSide.SELL if side == "long" else OrderSide.BUY
+        dist = getattr(self, "_protect_at", {})
+        orders = []
+        sl = dist.get("stop_loss")
+        if sl is not None and fill_price - sign * sl > 0:
+            orders.append(("stop_loss", self.order_factory.stop_market(
+                cfg.instrument_id, closing, qty, inst.make_price(fill_price - sign * sl), reduce_only=True,
+                tags=["stop_loss"])))
+        tp = dist.get("take_profit")
+        if tp is not None and fill_price + sign * tp > 0:
+            orders.append(("take_profit", self.order_factory.limit(
+                cfg.instrument_id, closing, qty, inst.make_price(fill_price + sign * tp), reduce_only=True,
+                post_only=False, tags=["take_profit"])))
+        level = self.compiled.trailing_stop if self.compiled is not None else None
+        tr = dist.get("trailing_stop")
+        if level is not None and tr is not None and fill_price - sign * tr > 0:
+            if level.kind == "percent":
+                offset, kind = Decimal(str(round(float(level.fraction or 0) * 10_000, 6))), TrailingOffsetType.BASIS_POINTS
+            else:
+                offset, kind = Decimal(str(inst.make_price(tr))), TrailingOffsetType.PRICE
+            orders.append(("trailing_stop", self.order_factory.trailing_stop_market(
+                cfg.instrument_id, closing, qty, trailing_offset=offset, trailing_offset_type=kind,
+                trigger_price=inst.make_price(fill_price - sign * tr), reduce_only=True, tags=["trailing_stop"])))
+        for name, order in orders:
+            self._orders[order.client_order_id] = _Pending("protect", name)
+            self.submit_order(order)
+
+    # ------------------------------------------------------------------ events
+    def on_order_filled(self, event: OrderFilled) -> None:
+        pending = self._orders.get(event.client_order_id)
+        fee = event.commission.as_double() if event.commission is not None else 0.0
+        self.fills.append((event.ts_event, "BUY" if event.order_side == OrderSide.BUY else "SELL",
+                           float(event.last_qty), float(str(event.last_px)),
+                           pending.reason if pending is not None else ""))
+        if self._open is not None:
+            self._open.fees += fee
+        if pending is None or pending.kind != "entry":
+            return
+        price = float(str(event.last_px))
+        if self._open is None or self._open.exit_ts is not None:
+            self._open = Trade(pending.side, float(event.last_qty), event.ts_event, price, pending.reason,
+                               pending.trace, pending.why, fees=fee)
+            self.trades.append(self._open)
+        self._protect(pending.side, event.last_qty, price)
+
+    def on_position_closed(self, event: PositionClosed) -> None:
+        trade = self._open
+        if trade is None:
+            return
+        pending = self._orders.get(event.closing_order_id)
+        trade.exit_ts = event.ts_closed
+        trade.exit_price = round(event.avg_px_close, self.instrument.price_precision)
+        trade.exit_reason = pending.reason if pending is not None else "closed"
+        if pending is not None:
+            trade.exit_trace, trade.exit_why = pending.trace, pending.why
+        trade.pnl = event.realized_pnl.as_double()
+        trade.bars = int(event.duration_ns // self._bar_ns) if self._bar_ns else 0
+        self._open = None
+        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        self.cancel_all_orders(cfg.instrument_id)
+
+    # ------------------------------------------------------------------ results
+    def open_trade(self, last_close: float) -> Trade | None:
+        """The trade still open at the end, marked to the last close (exit reason ``open``)."""
+        trade = self._open
+        position = self._position()
+        if trade is None or position is None:
+            return None
+        trade.exit_reason = "open"
+        trade.exit_price = last_close
+        trade.pnl = position.unrealized_pnl(Price(last_close, self.instrument.price_precision)).as_double() \
+            + position.realized_pnl.as_double()
+        return trade
