@@ -1,0 +1,207 @@
+"""``autobot backtest``: run a strategy document in NautilusTrader's BacktestEngine."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from autobot.cli.output import fail_usage, fail_user
+
+EXAMPLE_DATA = Path("examples") / "data" / "example_btcusdt_1h.csv"
+
+
+def _example_data(strategy: Path) -> Path:
+    """The example bars shipped with the project (found from the strategy, the cwd, or the package)."""
+    from autobot.workspace import find_project_root
+    candidates = [find_project_root(strategy.parent) / EXAMPLE_DATA, find_project_root() / EXAMPLE_DATA,
+                  Path(__file__).resolve().parents[2] / EXAMPLE_DATA]
+    return next((c for c in candidates if c.is_file()), candidates[-1])
+
+
+def _bind(data: list[str], instrument: str) -> Path | None:
+    """The file for ``instrument`` among ``--data FILE`` / ``--data INSTRUMENT_ID=FILE`` values."""
+    if not data:
+        return None
+    bound: dict[str, Path] = {}
+    plain: list[Path] = []
+    for item in data:
+        head, sep, tail = item.partition("=")
+        if sep and "." in head and "/" not in head and "\\" not in head:
+            bound[head] = Path(tail)
+        else:
+            plain.append(Path(item))
+    if len(plain) > 1 or (plain and bound):
+        raise fail_usage("give one --data FILE, or --data INSTRUMENT_ID=FILE for each instrument")
+    if plain:
+        return plain[0]
+    if instrument not in bound:
+        raise fail_usage(f"no --data for {instrument} (given for: {', '.join(sorted(bound))})")
+    extra = sorted(set(bound) - {instrument})
+    if extra:
+        raise fail_usage(f"--data for {', '.join(extra)}, which this strategy does not trade ({instrument})")
+    return bound[instrument]
+
+
+def _overrides(params: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise fail_usage(f"--param {item!r}: write NAME=NUMBER") from None
+        if not sep or not name.strip():
+            raise fail_usage(f"--param {item!r}: write NAME=NUMBER")
+    return out
+
+
+def backtest(
+    strategy: Path = typer.Argument(..., help="Strategy document (YAML)."),
+    data: list[str] = typer.Option([], "--data", help="Bars for the strategy's instrument: FILE (contract CSV or "
+                                   "Binance klines), or INSTRUMENT_ID=FILE. Default: the project's example data."),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="A NautilusTrader ParquetDataCatalog folder."),
+    start: Optional[str] = typer.Option(None, "--start", help="First bar (ISO date or date-time, UTC)."),
+    end: Optional[str] = typer.Option(None, "--end", help="Stop before this time (ISO date or date-time, UTC)."),
+    capital: float = typer.Option(100_000.0, "--capital", help="Starting capital, in the quote currency."),
+    account: str = typer.Option("margin", "--account", help="margin (long and short) or cash (long only)."),
+    leverage: float = typer.Option(1.0, "--leverage", help="Account leverage (margin accounts)."),
+    instrument: Optional[str] = typer.Option(None, "--instrument", help="Trade this instrument id instead of the "
+                                             "document's market.instrument."),
+    currency: str = typer.Option("USD", "--currency", help="Quote currency of equities and other non-FX, "
+                                 "non-crypto instruments."),
+    price_precision: Optional[int] = typer.Option(None, "--price-precision", help="Decimals of prices "
+                                                  "(default: inferred from the data)."),
+    size_precision: Optional[int] = typer.Option(None, "--size-precision", help="Decimals of quantities "
+                                                 "(default: 6 for crypto, 0 otherwise)."),
+    maker_fee: Optional[float] = typer.Option(None, "--maker-fee", help="Maker fee as a fraction (Binance: 0.001)."),
+    taker_fee: Optional[float] = typer.Option(None, "--taker-fee", help="Taker fee as a fraction (Binance: 0.001)."),
+    slippage: float = typer.Option(0.0, "--slippage", help="Probability that a market or stop fill slips one tick."),
+    param: list[str] = typer.Option([], "--param", help="Override a param: NAME=VALUE (repeatable)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write metrics and the trade list as JSON here."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+) -> None:
+    """Backtest one strategy document and print its metrics against buy-and-hold and the success bar."""
+    from autobot.diagnostics import UserError
+    from autobot.workspace import load_strategy
+
+    if not strategy.is_file():
+        raise fail_usage(f"no such strategy file: {strategy}")
+    if account not in ("margin", "cash"):
+        raise fail_usage("--account must be 'margin' or 'cash'")
+    overrides = _overrides(param)
+    try:
+        compiled = load_strategy(strategy, overrides or None)
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    iid = instrument or compiled.document.market.instrument
+    try:
+        from nautilus_trader.model.identifiers import InstrumentId
+        InstrumentId.from_str(iid)
+    except ValueError:
+        raise fail_usage(f"--instrument {iid!r} is not an instrument id like BTCUSDT.BINANCE") from None
+
+    from autobot.backtest.data import parse_when, slice_bars
+    from autobot.backtest.engine import VenueSettings, run_backtest
+    from autobot.backtest.instruments import InstrumentSettings
+    from autobot.data.bars import load_bars
+
+    try:
+        if catalog is not None:
+            if data:
+                raise fail_usage("give --data or --catalog, not both")
+            from autobot.data.catalog import load_catalog_bars
+            bars = load_catalog_bars(catalog, iid, compiled.bar.seconds if compiled.bar else None)
+        else:
+            path = _bind(data, iid) or _example_data(strategy)
+            if not path.exists():
+                raise fail_usage(f"no such data file: {path}")
+            bars = load_bars(path)
+        bars = slice_bars(bars, parse_when(start, "--start") if start else None,
+                          parse_when(end, "--end") if end else None)
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    if len(bars) == 0:
+        raise fail_usage("no bars left between --start and --end")
+
+    venue = VenueSettings(capital=capital, account=account, leverage=leverage, slippage=slippage)
+    settings = InstrumentSettings(price_precision=price_precision, size_precision=size_precision,
+                                  maker_fee=maker_fee, taker_fee=taker_fee, currency=currency)
+    result = _run_with_progress(lambda progress: run_backtest(compiled, bars, venue, settings, iid, overrides or None,
+                                                              progress=progress))
+    _print_result(result)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}", err=True)
+    if report is not None:
+        from autobot.report.html import write_report
+        write_report(result, compiled, report)
+        typer.echo(f"wrote {report}", err=True)
+
+
+def _run_with_progress(run: Any) -> Any:
+    """A progress bar on a terminal (stderr); none when piped."""
+    if not sys.stderr.isatty():
+        return run(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("bars", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+        return run(progress)
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{v * 100:.2f}%"
+
+
+def _num(v: Any) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _print_result(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from autobot.backtest.metrics import SUCCESS_BAR, success_marks
+
+    console = Console(highlight=False)
+    m, bh = result.metrics, result.buy_and_hold
+    marks = success_marks(m)
+    start, end = result.to_json()["start"], result.to_json()["end"]
+    table = Table(title=f"{result.strategy} on {result.instrument} {result.bar}: {len(result.bars):,} bars, "
+                        f"{start} to {end}")
+    table.add_column("metric")
+    table.add_column("strategy", justify="right")
+    table.add_column("buy & hold", justify="right")
+    table.add_column("success bar", justify="right")
+    rows = [("total return", "total_return", _pct), ("annual return", "annual_return", _pct),
+            ("sharpe", "sharpe", _num), ("sortino", "sortino", _num), ("max drawdown", "max_drawdown", _pct),
+            ("win rate", "win_rate", _pct), ("profit factor", "profit_factor", _num),
+            ("exposure", "exposure", _pct)]
+    for label, key, fmt in rows:
+        target = ""
+        if key in SUCCESS_BAR:
+            op, value = SUCCESS_BAR[key]
+            ok = marks[key]
+            shown = _pct(value) if key != "sharpe" else f"{value:g}"
+            target = f"{op} {shown} " + ("[green]PASS[/]" if ok else "[red]FAIL[/]" if ok is not None else "-")
+        table.add_row(label, fmt(m.get(key)), fmt(bh.get(key)), target)
+    table.add_row("trades", str(m["trades"]), "1", "")
+    table.add_row("fees", f"{m['fees']:,.2f} {result.currency}", f"{bh['fees']:,.2f}", "")
+    table.add_row("final equity", f"{result.final_equity:,.2f} {result.currency}",
+                  f"{bh['final_equity']:,.2f}", "")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}")
+    if result.trades:
+        last = result.trades[-1]
+        console.print(f"last trade: {last['side']} {last['entry_rule']} because {last['entry_why'] or '-'}; "
+                      f"exit {last['exit_reason']}")
