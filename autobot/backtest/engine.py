@@ -45,6 +45,7 @@ class BacktestResult:
     capital: float
     currency: str
     final_equity: float
+    final_balance: float               # the account's cash balance at the end (open position not marked)
     metrics: dict[str, Any]
     buy_and_hold: dict[str, Any]
     trades: list[dict[str, Any]]
@@ -148,6 +149,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
         position = strategy._position()
         account = engine.portfolio.account(inst.id.venue)
         final = account.balance_total(inst.quote_currency).as_double()
+        balance = final
         if cash:
             base = getattr(inst, "base_currency", None)
             held = account.balance_total(base) if base is not None else None
@@ -168,5 +170,5 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     if progress is not None:
         progress(len(bars), len(bars))
     return BacktestResult(compiled.id, compiled.source.path, iid, bar_spec_text(seconds), bars, seconds,
-                          venue.capital, str(currency), final, metrics, bh, trades, equity_ts, equity, exposure,
+                          venue.capital, str(currency), final, balance, metrics, bh, trades, equity_ts, equity, exposure,
                           fills, notes)
