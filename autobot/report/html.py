@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 NS = 1_000_000_000
 MAX_POINTS = 20_000          # most points per line; more bars than this draw a close line, not candles
+COLOURS = ["#ff9800", "#7e57c2", "#1e88e5", "#8d6e63", "#ec407a", "#00acc1", "#c0ca33", "#5c6bc0"]
 PERCENT = {"total_return", "annual_return", "max_drawdown", "win_rate", "exposure"}
 METRICS = ["total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor",
            "trades", "exposure", "final_equity", "fees"]
@@ -59,13 +60,15 @@ def write_report(result: BacktestResult, compiled: CompiledStrategy, path: pathl
     start = _time(int(result.bars.ts[0])) if len(result.bars) else "-"
     end = _time(int(result.bars.ts[-1]) + result.bar_seconds * NS) if len(result.bars) else "-"
     notes = "".join(f"<div>{e(n)}</div>" for n in result.notes)
+    params = ", ".join(f"{e(k)}={v:g}" for k, v in compiled.params.items()) or "none"
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{e(result.strategy)} - AutoBot backtest</title>
 <style>{CSS}</style></head><body>
 <h1>Backtest: {e(result.strategy)}</h1>
 <div class="sub">{e(result.document)} &middot; {e(result.instrument)} &middot; {e(result.bar)} &middot;
-{start} to {end} UTC &middot; {len(result.bars)} bars &middot; capital {result.capital:,.2f} {e(result.currency)}</div>
+{start} to {end} UTC &middot; {len(result.bars)} bars &middot; capital {result.capital:,.2f} {e(result.currency)}
+&middot; params: {params}</div>
 <div class="notes">{notes}</div>
 <div class="row">
 <div><h2>Metrics</h2>{_metrics_table(result)}</div>
@@ -222,13 +225,16 @@ def _figure(result: BacktestResult, compiled: CompiledStrategy) -> Any:
         k = _thin(bars.close)
         fig.add_trace(go.Scattergl(x=x[k], y=bars.close[k], mode="lines", name=f"{result.instrument} close",
                                    line=dict(color="#52606d", width=1)), row=1, col=1)
+    colours = iter(COLOURS * (1 + (len(overlays) + len(panel)) // len(COLOURS)))
     for name, v in overlays.items():
         k = _thin(v)
-        fig.add_trace(go.Scatter(x=x[k], y=v[k], mode="lines", name=name, line=dict(width=1.3)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=x[k], y=v[k], mode="lines", name=name, line=dict(width=1.3, color=next(colours))),
+                      row=1, col=1)
     _trade_markers(fig, go, result.trades)
     for name, v in panel.items():
         k = _thin(v)
-        fig.add_trace(go.Scatter(x=x[k], y=v[k], mode="lines", name=name, line=dict(width=1.2)), row=2, col=1)
+        fig.add_trace(go.Scatter(x=x[k], y=v[k], mode="lines", name=name, line=dict(width=1.2, color=next(colours))),
+                      row=2, col=1)
 
     eq = np.asarray(result.equity, dtype=np.float64)
     ex = _ms(result.equity_ts)
@@ -248,8 +254,8 @@ def _figure(result: BacktestResult, compiled: CompiledStrategy) -> Any:
                                  line=dict(color="#c62828", width=1), fillcolor="rgba(198,40,40,0.18)"),
                       row=dd_row, col=1)
 
-    fig.update_layout(height=1100, margin=dict(l=60, r=20, t=40, b=40), template="plotly_white",
-                      hovermode="x unified", legend=dict(orientation="h", y=1.04, x=0),
+    fig.update_layout(height=1100, margin=dict(l=60, r=20, t=60, b=40), template="plotly_white",
+                      hovermode="x unified", legend=dict(orientation="h", yanchor="bottom", y=1.025, x=0),
                       xaxis_rangeslider_visible=False)
     fig.update_xaxes(type="date", showspikes=True, spikemode="across", spikethickness=1)
     fig.update_yaxes(title_text=result.currency, row=1, col=1)
@@ -260,13 +266,14 @@ def _figure(result: BacktestResult, compiled: CompiledStrategy) -> Any:
 
 def _trade_markers(fig: Any, go: Any, trades: Sequence[dict[str, Any]]) -> None:
     """Entry and exit markers on the price chart: triangle up = buy, triangle down = sell."""
+    size = 11 if len(trades) <= 300 else 7
     ent = [t for t in trades if t.get("entry_ts") is not None]
     ext = [t for t in trades if t.get("exit_ts") is not None and t.get("exit_price") is not None]
     if ent:
         fig.add_trace(go.Scatter(
             x=_ms(np.array([t["entry_ts"] for t in ent])), y=[t["entry_price"] for t in ent], mode="markers",
             name="Entries",
-            marker=dict(symbol=["triangle-up" if t["side"] == "long" else "triangle-down" for t in ent], size=11,
+            marker=dict(symbol=["triangle-up" if t["side"] == "long" else "triangle-down" for t in ent], size=size,
                         color=["#1b7f3b" if t["side"] == "long" else "#c62828" for t in ent],
                         line=dict(color="#1f2933", width=0.8)),
             hovertext=[_hover(f"enter {t['side']} ({t.get('entry_rule', '')})", t.get("entry_why")) for t in ent],
@@ -276,7 +283,7 @@ def _trade_markers(fig: Any, go: Any, trades: Sequence[dict[str, Any]]) -> None:
             x=_ms(np.array([t["exit_ts"] for t in ext])), y=[t["exit_price"] for t in ext], mode="markers",
             name="Exits",
             marker=dict(symbol=["triangle-down-open" if t["side"] == "long" else "triangle-up-open" for t in ext],
-                        size=11, color="#1f2933", line=dict(width=1.6)),
+                        size=size, color="#1f2933", line=dict(width=1.6)),
             hovertext=[_hover(f"exit {t['side']}: {t.get('exit_reason', '')}", t.get("exit_why"),
                               f"PnL {t.get('pnl', 0.0):,.2f}") for t in ext],
             hoverinfo="text"), row=1, col=1)

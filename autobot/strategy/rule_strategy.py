@@ -330,8 +330,14 @@ class RuleStrategy(Strategy):
         if pending is None or pending.kind != "entry":
             return
         price = float(str(event.last_px))
-        if self._open is None or self._open.exit_ts is not None:
-            self._open = Trade(pending.side, float(event.last_qty), event.ts_event, price, pending.reason,
+        qty = float(event.last_qty)
+        trade = self._open
+        if trade is not None and trade.exit_ts is None and trade.entry_ts == event.ts_event:
+            # another partial fill of the same entry (a bar offers only part of its volume per price)
+            trade.entry_price = (trade.entry_price * trade.qty + price * qty) / (trade.qty + qty)
+            trade.qty += qty
+        else:
+            self._open = Trade(pending.side, qty, event.ts_event, price, pending.reason,
                                pending.trace, pending.why, fees=fee)
             self.trades.append(self._open)
         self._protect(pending.side, event.last_qty, price)

@@ -1,0 +1,213 @@
+"""``autobot backtest``: fills at the prices Nautilus' bar model gives, no lookahead, the same
+decisions as ``autobot signals``, every shipped strategy on every real series, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from autobot.backtest.data import NS
+from autobot.backtest.engine import prepare_bars, run_backtest
+from autobot.backtest.instruments import InstrumentSettings
+from autobot.cli.main import app
+from autobot.data.bars import Bars, load_bars
+from autobot.evaluate.batch import evaluate, rule_series
+from autobot.evaluate.semantics import flat_externals
+from autobot.workspace import compile_strategy_text, load_strategy
+from tests.helpers import ROOT, SHARED_DATA
+
+H = 3600 * NS
+T0 = 1_700_000_000 * NS
+NO_FEES = InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0)
+
+
+def hand_bars(closes: list[float]) -> Bars:
+    """Each bar opens at the previous close; high/low are the body; hourly from T0 (open times).
+
+    Volume is large: Nautilus' bar model offers a quarter of a bar's volume at each price."""
+    c = np.array(closes, dtype=float)
+    o = np.concatenate(([c[0]], c[:-1]))
+    ts = T0 + np.arange(len(c), dtype=np.int64) * H
+    return Bars("hand", ts, o, np.maximum(o, c), np.minimum(o, c), c, np.full(len(c), 1e9), "csv")
+
+
+PROTECT = """strategy: s
+market: {{instrument: BTCUSDT.BINANCE, bar: 1h}}
+entry:
+  long: close > 100.5 and close[1] <= 100.5
+exit:
+  long: close > 1000
+risk:
+  stop_loss: {sl}
+  take_profit: {tp}
+  trailing_stop: {tr}
+sizing:
+  fixed_qty: 1
+"""
+#         bar: 0..4 flat, 5 -> 101 (entry at its close), 8 high 105, then down to 97
+PATH = [100.0] * 5 + [101, 102, 103, 105, 104, 103, 102, 100, 98, 97]
+
+
+@pytest.mark.parametrize("sl, tp, tr, price, bar, reason", [
+    ("2", "none", "none", 99.0, 13, "stop_loss"),          # 101 - 2; bar 13 is the first low <= 99
+    ("1%", "none", "none", 99.99, 13, "stop_loss"),        # 101 * 0.99; bar 12 stops at 100, bar 13 goes to 98
+    ("none", "3", "none", 104.0, 8, "take_profit"),        # 101 + 3; bar 8's high 105 >= 104
+    ("none", "4%", "none", 105.04, None, None),            # 101 * 1.04 never reached
+    ("none", "none", "1.5", 103.5, 10, "trailing_stop"),   # peak 105 - 1.5; bar 10's low 103
+    ("none", "none", "2%", 102.9, 11, "trailing_stop"),    # peak 105 * 0.98; bar 11's low 102
+    ("2", "3", "none", 104.0, 8, "take_profit"),           # whichever comes first; the other is cancelled
+])
+def test_protective_orders_fill_where_the_bar_model_says(sl: str, tp: str, tr: str, price: float,
+                                                         bar: int | None, reason: str | None) -> None:
+    compiled = compile_strategy_text(PROTECT.format(sl=sl, tp=tp, tr=tr), "s.yaml")
+    result = run_backtest(compiled, hand_bars(PATH), instrument=NO_FEES)
+    entry = result.fills[0]
+    assert entry == (T0 + 6 * H, "BUY", 1.0, 101.0, "entry.long")     # bar 5's close, stamped at its close time
+    if bar is None:
+        assert len(result.fills) == 1 and result.trades[0]["exit_reason"] == "open"
+        return
+    assert result.fills[1:] == [(T0 + (bar + 1) * H, "SELL", 1.0, price, reason)]
+    assert result.trades[0]["exit_reason"] == reason
+    assert result.trades[0]["pnl"] == pytest.approx(price - 101.0)
+
+
+def test_short_side_and_reversal() -> None:
+    doc = """strategy: s
+market: {instrument: BTCUSDT.BINANCE, bar: 1h}
+entry:
+  long: close > close[1]
+  short: close < close[1]
+sizing:
+  fixed_qty: 2
+"""
+    compiled = compile_strategy_text(doc, "s.yaml")
+    result = run_backtest(compiled, hand_bars([100, 100, 101, 99, 98, 102]), instrument=NO_FEES)
+    assert [f[1:] for f in result.fills] == [
+        ("BUY", 2.0, 101.0, "entry.long"),
+        ("SELL", 2.0, 99.0, "reverse"), ("SELL", 2.0, 99.0, "entry.short"),
+        ("BUY", 2.0, 102.0, "reverse"), ("BUY", 2.0, 102.0, "entry.long"),
+    ]
+    assert [t["pnl"] for t in result.trades[:2]] == [pytest.approx(-4.0), pytest.approx(-6.0)]
+
+
+def test_risk_per_trade_sizing_rounds_down_to_the_size_increment() -> None:
+    doc = PROTECT.format(sl="2", tp="none", tr="none").replace("fixed_qty: 1", "risk_per_trade: 1%")
+    result = run_backtest(compile_strategy_text(doc, "s.yaml"), hand_bars(PATH), instrument=NO_FEES)
+    # risk 1% of 100,000 over a 2.00 stop = 500 units
+    assert result.fills[0][2] == 500.0
+    doc = doc.replace("risk_per_trade: 1%", "equity_pct: 10%")
+    result = run_backtest(compile_strategy_text(doc, "s.yaml"), hand_bars(PATH), instrument=NO_FEES)
+    assert result.fills[0][2] == float(np.floor(10_000 / 101 * 1e6) / 1e6)
+
+
+# ---------------------------------------------------------------------- no lookahead
+EXAMPLE = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
+
+
+@settings(max_examples=6, deadline=None)
+@given(cut=st.integers(200, 2900))
+def test_cutting_the_data_changes_no_earlier_decision(cut: int) -> None:
+    compiled = load_strategy(ROOT / "strategies" / "momentum.yaml")
+    bars = load_bars(EXAMPLE)
+    full = run_backtest(compiled, bars)
+    part = run_backtest(compiled, bars.slice(0, cut))
+    last_close = int(bars.ts[cut - 1]) + H
+    assert [f for f in full.fills if f[0] <= last_close] == part.fills
+    assert full.equity[:cut].tolist() == part.equity.tolist()
+
+
+# ---------------------------------------------------------------------- same decisions as signals
+@pytest.mark.parametrize("name", ["trend", "mean_reversion", "momentum"])
+def test_entries_and_exits_are_where_signals_says(name: str) -> None:
+    compiled = load_strategy(ROOT / "strategies" / f"{name}.yaml")
+    bars = load_bars(SHARED_DATA / "btc_perp_1m_20211231_20220201.csv") if SHARED_DATA.exists() else \
+        load_bars(EXAMPLE)
+    result = run_backtest(compiled, bars)
+    hourly = result.bars
+    values = evaluate(compiled.plan, hourly, flat_externals())
+    rules = {r: rule_series(compiled.plan, values, r) for r in compiled.plan.rules}
+    index = {int(t) + H: k for k, t in enumerate(hourly.ts)}          # close time -> bar
+    entries = {(index[f[0]], f[4]) for f in result.fills if f[4].startswith("entry.")}
+    exits = {(index[f[0]], f[4]) for f in result.fills if f[4].startswith("exit.")}
+    assert entries, "no entries to compare"
+    held = result.exposure
+    expected_entries = set()
+    for k in range(len(hourly)):
+        side = {1: "long", -1: "short", 0: "flat"}[int(held[k])]
+        exit_fires = side != "flat" and rules.get(f"exit.{side}", np.zeros(1, bool))[k] \
+            if f"exit.{side}" in rules else False
+        if exit_fires:
+            assert (k, f"exit.{side}") in exits or "position" in str(compiled.document.exit)
+            side = "flat"
+        want = [s for s in ("long", "short") if f"entry.{s}" in rules and rules[f"entry.{s}"][k]]
+        if len(want) == 1 and want[0] != side:
+            expected_entries.add((k, f"entry.{want[0]}"))
+    assert entries == expected_entries
+    for k, rule in exits:
+        assert rules[rule][k] or "position" in str(getattr(compiled.document.exit, rule.split(".")[1]))
+
+
+# ---------------------------------------------------------------------- every strategy on every series
+DATA_FILES = sorted(SHARED_DATA.glob("*.csv")) if SHARED_DATA.exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", DATA_FILES, ids=[p.stem for p in DATA_FILES])
+@pytest.mark.parametrize("name", ["trend", "mean_reversion", "momentum"])
+def test_every_shipped_strategy_runs_on_every_series(name: str, data: Path) -> None:
+    compiled = load_strategy(ROOT / "strategies" / f"{name}.yaml")
+    bars = load_bars(data)
+    prepared = prepare_bars(compiled, bars)[0]
+    result = run_backtest(compiled, bars)
+    assert len(result.equity) == len(prepared)
+    warm = max(compiled.plan.warmup[n] for n in compiled.plan.rules.values())
+    if len(prepared) <= warm + 1:
+        assert result.trades == []       # too short to leave the warm-up (the 21-bar ADA/BTC file)
+        return
+    assert result.metrics["trades"] + sum(t["exit_reason"] == "open" for t in result.trades) > 0
+    json.dumps(result.to_json(), allow_nan=False)
+
+
+# ---------------------------------------------------------------------- the command
+def test_cli_backtest_default_data_json(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "annual return" in result.output and "buy & hold" in result.output
+    data = json.loads(out.read_text())
+    for key in ("total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "win_rate",
+                "profit_factor", "trades", "exposure", "trade_list", "buy_and_hold", "success_bar"):
+        assert key in data
+    assert data["bars"] == 3000 and data["trades"] == len([t for t in data["trade_list"]
+                                                           if t["exit_reason"] != "open"])
+    first = data["trade_list"][0]
+    assert first["entry_rule"] in ("entry.long", "entry.short") and "ema_fast=" in first["entry_why"]
+
+
+def test_cli_backtest_invalid_document_never_starts_the_engine(tmp_path: Path) -> None:
+    doc = tmp_path / "bad.yaml"
+    doc.write_text((ROOT / "strategies" / "trend.yaml").read_text().replace("ema(close, fast)", "emma(close, fast)"))
+    result = CliRunner().invoke(app, ["backtest", str(doc), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 1
+    assert "bad.yaml:12:13: error: unknown function 'emma'" in result.output
+    assert not (tmp_path / "r.json").exists() and "annual return" not in result.output
+
+
+def test_cli_backtest_binds_data_to_instruments(tmp_path: Path) -> None:
+    trend = str(ROOT / "strategies" / "trend.yaml")
+    ok = CliRunner().invoke(app, ["backtest", trend, "--data", f"BTCUSDT.BINANCE={EXAMPLE}", "--start", "2024-03-01"])
+    assert ok.exit_code == 0, ok.output
+    assert "2024-03-01T00:00:00Z" in ok.output
+    wrong = CliRunner().invoke(app, ["backtest", trend, "--data", f"ETHUSDT.BINANCE={EXAMPLE}"])
+    assert wrong.exit_code == 2 and "no --data for BTCUSDT.BINANCE" in wrong.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1,1\n"
+                   "2024-01-01T01:00:00Z,1,0.5,2,1,1\n")
+    broken = CliRunner().invoke(app, ["backtest", trend, "--data", str(bad)])
+    assert broken.exit_code == 1 and "bad.csv:3" in broken.output
