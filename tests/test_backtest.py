@@ -211,3 +211,28 @@ def test_cli_backtest_binds_data_to_instruments(tmp_path: Path) -> None:
                    "2024-01-01T01:00:00Z,1,0.5,2,1,1\n")
     broken = CliRunner().invoke(app, ["backtest", trend, "--data", str(bad)])
     assert broken.exit_code == 1 and "bad.csv:3" in broken.output
+
+
+def test_catalog_bars_backtest_like_the_csv(tmp_path: Path) -> None:
+    from nautilus_trader.model.data import BarType
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    from autobot.backtest.data import to_nautilus
+    from autobot.backtest.instruments import make_instrument
+    from autobot.data.catalog import load_catalog_bars
+
+    bars = load_bars(EXAMPLE)
+    inst = make_instrument("BTCUSDT.BINANCE", [bars.close])
+    catalog = ParquetDataCatalog(str(tmp_path / "catalog"))
+    catalog.write_data([inst])
+    catalog.write_data(to_nautilus(bars, BarType.from_str("BTCUSDT.BINANCE-1-HOUR-LAST-EXTERNAL"), inst, 3600))
+    back = load_catalog_bars(tmp_path / "catalog", "BTCUSDT.BINANCE", 3600)
+    assert np.array_equal(back.ts, bars.ts) and np.array_equal(back.close, bars.close)
+    compiled = load_strategy(ROOT / "strategies" / "trend.yaml")
+    assert run_backtest(compiled, back).fills == run_backtest(compiled, bars).fills
+    result = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"),
+                                      "--catalog", str(tmp_path / "catalog")])
+    assert result.exit_code == 0, result.output
+    missing = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"), "--catalog",
+                                       str(tmp_path / "catalog"), "--instrument", "ETHUSDT.BINANCE"])
+    assert missing.exit_code == 1 and "no bars for ETHUSDT.BINANCE" in missing.output

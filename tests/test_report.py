@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -81,23 +82,22 @@ def test_user_text_is_escaped(example, tmp_path):
     assert len(re.findall(r'<tr class="trade">', text)) == 1
 
 
-def _png_colours(png: bytes) -> int:
-    """Distinct RGB(A) pixel values of a non-interlaced 8-bit RGB/RGBA PNG (a sample of rows)."""
+def _png_pixels(png: bytes) -> Counter[tuple[int, ...]]:
+    """Pixel counts by colour of an 8-bit, non-interlaced RGB/RGBA PNG (a tiny decoder: no PIL here)."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width, height, ctype = 8, b"", 0, 0, 0
+    pos, idat, width, height, bpp = 8, b"", 0, 0, 3
     while pos < len(png):
         n = int.from_bytes(png[pos:pos + 4], "big")
         kind, data = png[pos + 4:pos + 8], png[pos + 8:pos + 8 + n]
         if kind == b"IHDR":
             width, height = int.from_bytes(data[:4], "big"), int.from_bytes(data[4:8], "big")
-            assert data[8] == 8 and data[12] == 0, "expects 8-bit, non-interlaced"
-            ctype = data[9]
+            assert data[8] == 8 and data[12] == 0 and data[9] in (2, 6), "expects 8-bit RGB(A), non-interlaced"
+            bpp = 3 if data[9] == 2 else 4
         elif kind == b"IDAT":
             idat += data
         pos += 12 + n
-    bpp = {2: 3, 6: 4}[ctype]
     raw, stride = zlib.decompress(idat), width * bpp
-    prev, colours = bytearray(stride), set()
+    prev, pixels = bytearray(stride), Counter()
     for y in range(height):
         f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
         for i in range(stride):
@@ -113,10 +113,9 @@ def _png_colours(png: bytes) -> int:
                 p = a + b - c
                 pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
                 line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        if y % 8 == 0:
-            colours.update(bytes(line[j:j + bpp]) for j in range(0, stride, bpp * 4))
+        pixels.update(tuple(line[j:j + 3]) for j in range(0, stride, bpp))
         prev = line
-    return len(colours)
+    return pixels
 
 
 @pytest.mark.slow
@@ -133,5 +132,10 @@ def test_report_renders_in_headless_chromium(example, tmp_path):
                     f"--user-data-dir={profile}", "--window-size=1400,2000", f"--screenshot={png}",
                     f"file://{page}"], check=True, timeout=180, capture_output=True)
     assert png.exists() and png.stat().st_size > 10_000
-    assert _png_colours(png.read_bytes()) > 50       # candles, lines, markers, text: not a blank page
+    pixels = _png_pixels(png.read_bytes())
+    assert len(pixels) > 50                                          # not a blank page
+    # the chart was drawn: candle bodies, the first overlay (ema_fast) and the equity line, in the
+    # report's colours #26a69a, #ef5350, #ff9800, #1f5fbf
+    for colour in ((38, 166, 154), (239, 83, 80), (255, 152, 0), (31, 95, 191)):
+        assert pixels[colour] > 20, colour
     shutil.rmtree(profile, ignore_errors=True)

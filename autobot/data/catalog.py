@@ -42,7 +42,7 @@ def load_catalog_bars(path: Path, instrument_id: str, bar_seconds: int | None = 
     bars = sorted(by_type[chosen], key=lambda b: b.ts_event)
     step = int(sizes[chosen] * 1_000_000_000)
     ts = np.array([b.ts_event for b in bars], dtype=np.int64) - step
-    cols = [np.array([float(getattr(b, f)) for b in bars], dtype=np.float64)
+    cols = [np.array([float(str(getattr(b, f))) for b in bars], dtype=np.float64)   # the decimal text, as a CSV
             for f in ("open", "high", "low", "close", "volume")]
     if np.any(np.diff(ts) <= 0):
         k = int(np.argmax(np.diff(ts) <= 0)) + 1
