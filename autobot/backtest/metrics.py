@@ -77,7 +77,7 @@ def buy_and_hold(close: np.ndarray, ts: np.ndarray, bar_ns: int, capital: float,
     units = capital * (1.0 - fee) / close[0]
     equity = units * close
     final = float(equity[-1])
-    trade = {"pnl": final - capital, "exit_reason": "open", "fees": capital * fee}
+    trade = {"pnl": final - capital, "exit_reason": "end", "fees": capital * fee}   # sold at the last close
     return compute(equity, ts, bar_ns, capital, final, [trade], np.ones(len(close)))
 
 

@@ -194,7 +194,7 @@ def _print_result(result: Any) -> None:
             shown = _pct(value) if key != "sharpe" else f"{value:g}"
             target = f"{op} {shown} " + ("[green]PASS[/]" if ok else "[red]FAIL[/]" if ok is not None else "-")
         table.add_row(label, fmt(m.get(key)), fmt(bh.get(key)), target)
-    table.add_row("trades", str(m["trades"]), "1", "")
+    table.add_row("trades", str(m["trades"]), str(bh["trades"]), "")
     table.add_row("fees", f"{m['fees']:,.2f} {result.currency}", f"{bh['fees']:,.2f}", "")
     table.add_row("final equity", f"{result.final_equity:,.2f} {result.currency}",
                   f"{bh['final_equity']:,.2f}", "")
