@@ -236,3 +236,19 @@ def test_catalog_bars_backtest_like_the_csv(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"), "--catalog",
                                        str(tmp_path / "catalog"), "--instrument", "ETHUSDT.BINANCE"])
     assert missing.exit_code == 1 and "no bars for ETHUSDT.BINANCE" in missing.output
+
+
+def test_document_market_settings_and_command_line_overrides(tmp_path: Path) -> None:
+    doc = tmp_path / "s.yaml"
+    doc.write_text(PROTECT.format(sl="2", tp="none", tr="none").replace(
+        "bar: 1h}", "bar: 1h, taker_fee: 0.01, size_precision: 2}"))
+    data = tmp_path / "bars.csv"
+    from autobot.data.bars import write_bars_csv
+    write_bars_csv(hand_bars(PATH), data)
+    out = tmp_path / "r.json"
+    assert CliRunner().invoke(app, ["backtest", str(doc), "--data", str(data), "--json", str(out)]).exit_code == 0
+    first = json.loads(out.read_text())["trade_list"][0]
+    assert first["fees"] == pytest.approx((101.0 + 99.0) * 0.01)         # the document's taker fee, in and out
+    assert CliRunner().invoke(app, ["backtest", str(doc), "--data", str(data), "--json", str(out),
+                                    "--taker-fee", "0"]).exit_code == 0
+    assert json.loads(out.read_text())["trade_list"][0]["fees"] == 0.0   # the command line wins

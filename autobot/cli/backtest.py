@@ -128,8 +128,14 @@ def backtest(
         raise fail_usage("no bars left between --start and --end")
 
     venue = VenueSettings(capital=capital, account=account, leverage=leverage, slippage=slippage)
-    settings = InstrumentSettings(price_precision=price_precision, size_precision=size_precision,
-                                  maker_fee=maker_fee, taker_fee=taker_fee, currency=currency)
+    market = compiled.document.market     # the document's settings, unless the command line says otherwise
+
+    def pick(cli: Any, doc: Any) -> Any:
+        return cli if cli is not None else doc
+    settings = InstrumentSettings(price_precision=pick(price_precision, market.price_precision),
+                                  size_precision=pick(size_precision, market.size_precision),
+                                  maker_fee=pick(maker_fee, market.maker_fee), taker_fee=pick(taker_fee, market.taker_fee),
+                                  currency=currency)
     result = _run_with_progress(lambda progress: run_backtest(compiled, bars, venue, settings, iid, overrides or None,
                                                               progress=progress))
     _print_result(result)

@@ -69,6 +69,11 @@ class Market(_Model):
     instrument: str = Field(description="Nautilus InstrumentId, e.g. BTCUSDT.BINANCE (CLI/policy may override).",
                             pattern=r"^[^.\s]+\.[^.\s]+$")
     bar: str = Field(description="Bar size: 1m 5m 15m 1h 4h 1d, or a Nautilus bar spec like 1-HOUR-LAST.")
+    price_precision: int | None = Field(None, ge=0, le=9, description="Decimals of prices (default: from the data).")
+    size_precision: int | None = Field(None, ge=0, le=9,
+                                       description="Decimals of quantities (default: 6 for crypto, 0 otherwise).")
+    maker_fee: float | None = Field(None, ge=0, lt=1, description="Maker fee as a fraction (default: the venue's).")
+    taker_fee: float | None = Field(None, ge=0, lt=1, description="Taker fee as a fraction (default: the venue's).")
 
 
 class Sides(_Model):
