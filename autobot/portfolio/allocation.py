@@ -1,0 +1,107 @@
+"""Capital shares of the strategies a regime runs, by the policy's ``allocation_method``.
+
+Every method starts from the shares the policy writes for the regime (``base``) and keeps their
+total: a regime written at 100% stays at 100%, ``volatile: {}`` stays at 0%. Shares never sum
+above 100% (the compiler refuses policies that do).
+
+* ``fixed``: the written shares.
+* ``inverse_volatility`` (risk parity): share_i proportional to 1 / sd_i, the standard deviation
+  of strategy i's recent per-bar returns. A strategy with too little history (fewer than
+  ``min_history`` returns) or no variation gets the average of the others' weights (all
+  equal when none has history).
+* ``performance``: the written shares tilted toward recent risk-adjusted performance: weight_i =
+  base_i * exp(clip(sharpe_i, -2, 2) / 2), sharpe_i being mean / sd of recent returns (0 without
+  history), then normalised to the total and kept between a floor of half and a cap of twice the
+  written share, never above 80% of the total when there are several strategies, and never so
+  much that another strategy falls below its floor: no strategy takes everything.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+MIN_HISTORY = 20
+FLOOR, CAP, MAX_OF_TOTAL = 0.5, 2.0, 0.8
+
+
+def _sd(xs: Sequence[float]) -> float:
+    n = len(xs)
+    if n < 2:
+        return 0.0
+    mean = sum(xs) / n
+    return math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+
+
+def fixed(base: Mapping[str, float]) -> dict[str, float]:
+    """The written shares."""
+    return dict(base)
+
+
+def inverse_volatility(base: Mapping[str, float], returns: Mapping[str, Sequence[float]],
+                       min_history: int = MIN_HISTORY) -> dict[str, float]:
+    """Risk parity over recent return volatility, keeping the written total."""
+    total = sum(base.values())
+    if not base or total <= 0:
+        return {k: 0.0 for k in base}
+    weights: dict[str, float | None] = {}
+    for name in base:
+        xs = returns.get(name, ())
+        sd = _sd(xs) if len(xs) >= min_history else 0.0
+        weights[name] = 1.0 / sd if sd > 0 else None
+    known = [w for w in weights.values() if w is not None]
+    fill = sum(known) / len(known) if known else 1.0
+    raw = {k: (w if w is not None else fill) for k, w in weights.items()}
+    s = sum(raw.values())
+    return {k: total * w / s for k, w in raw.items()}
+
+
+def performance(base: Mapping[str, float], returns: Mapping[str, Sequence[float]],
+                min_history: int = MIN_HISTORY) -> dict[str, float]:
+    """Written shares tilted toward recent risk-adjusted returns, with floors and caps."""
+    total = sum(base.values())
+    if not base or total <= 0:
+        return {k: 0.0 for k in base}
+    raw: dict[str, float] = {}
+    for name, b in base.items():
+        xs = returns.get(name, ())
+        sd = _sd(xs) if len(xs) >= min_history else 0.0
+        sharpe = (sum(xs) / len(xs)) / sd if sd > 0 else 0.0
+        raw[name] = b * math.exp(max(-2.0, min(2.0, sharpe)) / 2.0)
+    lo = {k: FLOOR * b for k, b in base.items()}
+    floors = sum(lo.values())
+    hi = {k: min(CAP * b, MAX_OF_TOTAL * total if len(base) > 1 else total, total - (floors - lo[k]))
+          for k, b in base.items()}
+    return _fit(raw, total, lo, hi)
+
+
+def _fit(raw: Mapping[str, float], total: float, lo: Mapping[str, float], hi: Mapping[str, float]) -> dict[str, float]:
+    """Scale ``raw`` to sum to ``total`` with every value kept in [lo, hi] (water filling)."""
+    fixed_: dict[str, float] = {}
+    free = dict(raw)
+    for _ in range(len(raw) + 1):
+        budget = total - sum(fixed_.values())
+        s = sum(free.values())
+        scaled = {k: (budget * v / s if s > 0 else budget / max(1, len(free))) for k, v in free.items()}
+        clipped = {k: v for k, v in scaled.items() if v < lo[k] or v > hi[k]}
+        if not clipped:
+            return {**fixed_, **scaled}
+        for k, v in clipped.items():
+            fixed_[k] = lo[k] if v < lo[k] else hi[k]
+            del free[k]
+        if not free:
+            break
+    return {k: fixed_.get(k, 0.0) for k in raw}
+
+
+METHODS = {"fixed": lambda base, returns: fixed(base), "inverse_volatility": inverse_volatility,
+           "performance": performance}
+
+
+def allocate(method: str, base: Mapping[str, float], returns: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """Shares by ``method`` (``fixed``, ``inverse_volatility`` or ``performance``)."""
+    shares = METHODS[method](base, returns)
+    total = sum(shares.values())
+    if total > 1.0 + 1e-12:   # never more than all the capital
+        shares = {k: v / total for k, v in shares.items()}
+    return shares
