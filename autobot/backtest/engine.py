@@ -142,7 +142,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
             total = len(bars)
             strategy.on_progress = lambda done: progress(done, total)
         if cash:
-            strategy.entry_allowed = lambda side, bar: side == "long"
+            strategy.entry_allowed = lambda side, qty, price, bar: side == "long"
         engine.add_strategy(strategy)
         engine.run()
         last_close = float(bars.close[-1])

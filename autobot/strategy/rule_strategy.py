@@ -110,8 +110,14 @@ class RuleStrategy(Strategy):
         self.decisions: list[dict[str, Any]] = []
         self.fills: list[tuple[int, str, float, float, str]] = []   # ts, BUY/SELL, qty, price, why
         self.on_progress: Callable[[int], None] | None = None
+        # hooks for the portfolio layer (None when the strategy runs alone)
         self.extra_externals: Callable[[Bar], dict[str, Any]] | None = None
-        self.entry_allowed: Callable[[str, Bar], bool] | None = None
+        self.entry_allowed: Callable[[str, float, float, Bar], bool] | None = None   # side, qty, price, bar
+        self.portfolio_equity: Callable[[], float] | None = None
+        self.on_trade_closed: Callable[[Trade], None] | None = None
+        self.share = float(config.capital_share)
+        self.realized = 0.0
+        self.pnl: list[float] = []             # own realised + unrealised PnL at each bar
         self.bars_seen = 0
         self._orders: dict[ClientOrderId, _Pending] = {}
         self._open: Trade | None = None
@@ -151,6 +157,8 @@ class RuleStrategy(Strategy):
 
     def _equity(self, close: float, position: Any) -> float:
         """Account equity at this close, in the instrument's quote currency, times our share."""
+        if self.portfolio_equity is not None:
+            return self.portfolio_equity() * self.share
         account = self.portfolio.account(self.instrument.id.venue)
         if account is None:
             return NAN
@@ -163,8 +171,7 @@ class RuleStrategy(Strategy):
             total += (held.as_double() if held is not None else 0.0) * close
         elif position is not None:
             total += position.unrealized_pnl(Price(close, self.instrument.price_precision)).as_double()
-        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
-        return total * cfg.capital_share
+        return total * self.share
 
     def _externals(self, bar: Bar, close: float, position: Any, equity: float) -> dict[str, Any]:
         if position is None:
@@ -201,6 +208,9 @@ class RuleStrategy(Strategy):
         self.equity_ts.append(bar.ts_event)
         self.equity.append(equity)
         self.exposure.append(0 if side == "flat" else (1 if side == "long" else -1))
+        unrealized = 0.0 if position is None else \
+            position.unrealized_pnl(Price(close, self.instrument.price_precision)).as_double()
+        self.pnl.append(self.realized + unrealized)
         fired = ev.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(), close,
                           bar.volume.as_double(), self._externals(bar, close, position, equity))
         if self.on_progress is not None and self.bars_seen % 1000 == 0:
@@ -221,11 +231,13 @@ class RuleStrategy(Strategy):
         target = "long" if want_long else "short"
         if target == side:
             return
-        if self.entry_allowed is not None and not self.entry_allowed(target, bar):
+        if "confidence" in rules and not fires("confidence"):
             return
         qty = self._size(close, equity)
         if qty is None:
             self.log.warning(f"{bar.ts_event}: entry.{target} fired but the size rounds to no order")
+            return
+        if self.entry_allowed is not None and not self.entry_allowed(target, float(qty), close, bar):
             return
         if side != "flat":              # reversal: exit, then entry
             self._close(position, "reverse", bar)
@@ -354,9 +366,26 @@ class RuleStrategy(Strategy):
             trade.exit_trace, trade.exit_why = pending.trace, pending.why
         trade.pnl = event.realized_pnl.as_double()
         trade.bars = int(event.duration_ns // self._bar_ns) if self._bar_ns else 0
+        self.realized += trade.pnl
         self._open = None
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
         self.cancel_all_orders(cfg.instrument_id)
+        if self.on_trade_closed is not None:
+            self.on_trade_closed(trade)
+
+    def flatten(self, reason: str) -> bool:
+        """Close the position now (market, reduce-only) and cancel resting orders; True if there was one."""
+        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        position = self._position()
+        self.cancel_all_orders(cfg.instrument_id)
+        if position is None:
+            return False
+        order = self.order_factory.market(cfg.instrument_id, position.closing_order_side(), position.quantity,
+                                          reduce_only=True, tags=[reason])
+        self._orders[order.client_order_id] = _Pending("exit", reason)
+        self.decisions.append({"ts": self.clock.timestamp_ns(), "action": reason, "why": reason})
+        self.submit_order(order)
+        return True
 
     # ------------------------------------------------------------------ results
     def open_trade(self, last_close: float) -> Trade | None:
