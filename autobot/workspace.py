@@ -236,3 +236,51 @@ def compile_strategy_text(text: str, name: str, overrides: dict[str, float] | No
     if compiled is None or sink.has_errors:
         raise UserError([x for x in sink.items if x.severity == "error"])
     return compiled
+
+
+@dataclass
+class CompiledPolicy:
+    """A policy with everything it refers to, compiled."""
+
+    path: Path
+    document: PolicyDocument
+    regimes: CompiledRegimes
+    strategies: dict[str, CompiledStrategy]          # every strategy the policy's globs find, by id
+    allocations: dict[str, dict[str, float]]         # regime -> strategy -> share (fractions)
+
+    @property
+    def used(self) -> list[str]:
+        """Strategies some regime allocates capital to, in first-mention order."""
+        out: list[str] = []
+        for shares in self.allocations.values():
+            out.extend(name for name in shares if name not in out)
+        return out
+
+
+def share_value(text: str) -> float:
+    """A checked share (``60%`` or ``0.6``) as a fraction."""
+    t = str(text).strip()
+    return float(t[:-1].strip()) / 100.0 if t.endswith("%") else float(t)
+
+
+def load_policy(path: Path) -> CompiledPolicy:
+    """Load and compile a policy, its regimes and its strategies; raises :class:`UserError`."""
+    ws = Workspace()
+    ws.check([path])
+    errors = [d for d in ws.diagnostics if d.severity == "error"]
+    d = ws.docs.get(path.resolve())
+    if not errors and (d is None or not isinstance(d.model, PolicyDocument)):
+        source = d.source if d is not None else SourceFile(display_path(path), "", None)
+        errors.append(source.diagnostic(0, 1, "wrong-document", "expected a policy document",
+                                        "pass policy.yaml (a document with 'policy:' and 'allocations:')"))
+    if errors:
+        raise UserError(errors)
+    assert d is not None and isinstance(d.model, PolicyDocument)
+    pol = d.model
+    regimes = ws.regimes[(path.resolve().parent / pol.regimes).resolve()]
+    ids = [loaded.model.strategy for f in Workspace._policy_strategy_files(path.resolve().parent, pol)
+           if (loaded := ws.docs.get(f.resolve())) is not None and isinstance(loaded.model, StrategyDocument)]
+    strategies = {sid: ws.strategies[sid] for sid in ids if sid in ws.strategies}
+    allocations = {regime: {name: share_value(v) for name, v in shares.items()}
+                   for regime, shares in pol.allocations.items()}
+    return CompiledPolicy(path, pol, regimes, strategies, allocations)

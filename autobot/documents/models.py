@@ -154,6 +154,8 @@ class PolicyRisk(_Model):
     max_position: Share | None = Field(None, description="Largest position value per strategy over equity.")
     max_open_positions: int | None = Field(None, ge=1, description="Open positions across the portfolio.")
     max_consecutive_losses: int | None = Field(None, ge=1, description="Pause after this many losing trades.")
+    kill_file: str | None = Field(None, description="Path (relative to the policy) of a file whose existence "
+                                                    "flattens everything and halts trading: a manual kill switch.")
 
 
 class Challenge(_Model):
@@ -176,6 +178,9 @@ class PolicyDocument(_Model):
     allocation_method: Literal["fixed", "inverse_volatility", "performance"] = Field(
         "fixed", description="How shares are set: as written, risk parity, or tilted to recent performance.")
     capital: float | None = Field(None, gt=0, description="Starting capital for backtests and paper trading.")
+    on_leave: Literal["close", "keep"] = Field(
+        "close", description="When a regime switch drops a strategy: close its position now, or keep it "
+                             "until its own exit rules close it (no new entries either way).")
     risk: PolicyRisk = Field(default_factory=PolicyRisk, description="Limits and circuit breakers.")
     challenge: Challenge = Field(default_factory=Challenge, description="Paper challenge criteria.")
 

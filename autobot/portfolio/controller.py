@@ -1,0 +1,293 @@
+"""The autonomous layer: regime detection, strategy selection, capital allocation and circuit
+breakers, as one Nautilus ``Actor`` beside the strategies it steers.
+
+The controller subscribes to the regime's bars and to every strategy's bars. Actors start
+before strategies, so for a bar both see, the controller sees it first: the strategies then
+decide under the regime, shares and breaker state of that same bar.
+
+* **Selection** (the seed's StrategySelector): when the confirmed regime changes, strategies
+  leaving the policy's set for it get no new entries, and their positions are closed (policy
+  option ``on_leave: close``, the default) or left to their own exit rules (``on_leave: keep``).
+  Strategies joining start trading with their share. Every switch is logged with its bar, the
+  old and new regimes, and the shares.
+* **Allocation**: shares by the policy's ``allocation_method`` (:mod:`autobot.portfolio.allocation`)
+  over each strategy's recent per-bar returns, recomputed at each switch. Each strategy sizes
+  from its share of the current portfolio equity.
+* **should_trade**: before any entry, the gate checks the breakers, the strategy being
+  selected, ``max_open_positions``, ``max_position`` (the entry's value over equity) and
+  ``max_gross_exposure`` (all open positions' value plus this entry's, over equity).
+* **emergency_stop**: ``max_drawdown`` from the equity peak flattens everything and halts for
+  good (Nautilus' risk engine is set to ``HALTED`` after the closing orders are sent);
+  ``daily_loss_limit`` from the day's opening equity flattens and pauses until the next UTC day
+  (risk engine ``REDUCING`` meanwhile); ``max_consecutive_losses`` losing trades in a row pause
+  new entries until the next UTC day; a kill file (when configured) halts and flattens. Every
+  trip is logged with its reason and bar.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from nautilus_trader.common.actor import Actor
+from nautilus_trader.config import ActorConfig
+from nautilus_trader.model.data import Bar, BarType
+from nautilus_trader.model.enums import PositionSide, TradingState
+from nautilus_trader.model.objects import Price
+
+from autobot.language.compile import CompiledRegimes
+from autobot.portfolio.allocation import allocate
+from autobot.portfolio.regime import RegimeDetector
+
+DAY_NS = 86_400_000_000_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The policy's risk section as fractions (None: no limit)."""
+
+    max_drawdown: float | None = None
+    daily_loss_limit: float | None = None
+    max_gross_exposure: float | None = None
+    max_position: float | None = None
+    max_open_positions: int | None = None
+    max_consecutive_losses: int | None = None
+
+
+class PortfolioControllerConfig(ActorConfig, frozen=True):
+    """Serialisable settings; the compiled regimes and the strategies are attached in code."""
+
+    regime_bar_type: BarType
+    bar_types: list[BarType]
+    allocation_method: str = "fixed"
+    on_leave: str = "close"
+    return_window: int = 500
+    kill_file: str | None = None
+
+
+@dataclass
+class Trip:
+    """A circuit breaker that tripped."""
+
+    ts: int
+    reason: str
+    equity: float
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Switch:
+    """A change of the confirmed regime, and the shares that followed."""
+
+    ts: int
+    old: str | None
+    new: str | None
+    shares: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class PortfolioController(Actor):
+    """See the module docstring."""
+
+    def __init__(self, config: PortfolioControllerConfig, regimes: CompiledRegimes,
+                 allocations: dict[str, dict[str, float]], limits: Limits, strategies: dict[str, Any],
+                 set_trading_state: Callable[[TradingState], None] | None = None) -> None:
+        super().__init__(config)
+        self.detector = RegimeDetector(regimes)
+        self.allocations = allocations
+        self.limits = limits
+        self.strategies = strategies                 # document id -> RuleStrategy
+        self._set_state = set_trading_state
+        self.regime: str | None = None
+        self.shares: dict[str, float] = {name: 0.0 for name in strategies}
+        self.trips: list[Trip] = []
+        self.switches: list[Switch] = []
+        self.halted = False
+        self.paused_until = 0                       # ns; no new entries before
+        self.losses_in_row = 0
+        self.peak = 0.0
+        self.day = -1
+        self.day_open = 0.0
+        self.closes: dict[Any, float] = {}
+        self.equity_ts: list[int] = []
+        self.equity: list[float] = []
+        self.regimes_at: list[str | None] = []
+        self._primary = config.bar_types[0] if config.bar_types else config.regime_bar_type
+        for name, strategy in strategies.items():
+            strategy.share = 0.0
+            strategy.portfolio_equity = self.portfolio_value
+            strategy.entry_allowed = self._gate(name)
+            strategy.extra_externals = self._externals
+            strategy.on_trade_closed = self._trade_closed
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_start(self) -> None:
+        cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
+        seen = set()
+        for bar_type in [cfg.regime_bar_type, *cfg.bar_types]:
+            if str(bar_type) not in seen:
+                seen.add(str(bar_type))
+                self.subscribe_bars(bar_type)
+
+    # ------------------------------------------------------------------ state
+    def portfolio_value(self) -> float:
+        """Account balance plus every open position marked to its instrument's last close."""
+        total = 0.0
+        venues = {s.instrument.id.venue for s in self.strategies.values() if getattr(s, "instrument", None)}
+        for venue in venues:
+            account = self.portfolio.account(venue)
+            if account is not None:
+                balance = account.balance_total()
+                total += balance.as_double() if balance is not None else 0.0
+        for position in self.cache.positions_open():
+            close = self.closes.get(position.instrument_id)
+            if close is not None:
+                total += position.unrealized_pnl(Price(close, position.price_precision)).as_double()
+        return total
+
+    def _exposure(self, excluding: Any = None) -> tuple[float, int]:
+        """Gross value of open positions (at last closes) and their count, without one strategy's."""
+        gross, count = 0.0, 0
+        for position in self.cache.positions_open():
+            if excluding is not None and position.strategy_id == excluding:
+                continue
+            close = self.closes.get(position.instrument_id, position.avg_px_open)
+            gross += abs(float(position.quantity)) * close * float(position.multiplier)
+            count += 1
+        return gross, count
+
+    def _externals(self, bar: Bar) -> dict[str, Any]:
+        return {"regime": self.regime}
+
+    # ------------------------------------------------------------------ bars
+    def on_bar(self, bar: Bar) -> None:
+        cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
+        self.closes[bar.bar_type.instrument_id] = bar.close.as_double()
+        if bar.bar_type == cfg.regime_bar_type:
+            regime = self.detector.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
+                                          bar.low.as_double(), bar.close.as_double(), bar.volume.as_double())
+            if regime != self.regime or not self.switches:
+                self._switch(bar.ts_event, regime)
+        if bar.bar_type == self._primary:
+            self._check_breakers(bar.ts_event)
+            self.equity_ts.append(bar.ts_event)
+            self.equity.append(self.portfolio_value())
+            self.regimes_at.append(self.regime)
+
+    def _switch(self, ts: int, regime: str | None) -> None:
+        cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
+        base = self.allocations.get(regime, {}) if regime is not None else {}
+        returns = {name: self._recent_returns(s, cfg.return_window) for name, s in self.strategies.items()
+                   if name in base}
+        shares = allocate(cfg.allocation_method, base, returns) if base else {}
+        for name, strategy in self.strategies.items():
+            new = shares.get(name, 0.0)
+            if self.shares.get(name, 0.0) > 0 and new == 0.0 and cfg.on_leave == "close":
+                strategy.flatten("regime_switch")
+            strategy.share = new
+            self.shares[name] = new
+        if regime != self.regime or not self.switches:
+            self.switches.append(Switch(ts, self.regime, regime, dict(shares)))
+        self.regime = regime
+
+    @staticmethod
+    def _recent_returns(strategy: Any, window: int) -> list[float]:
+        """Per-bar returns of a strategy's own PnL over its starting share of the equity."""
+        pnl = strategy.pnl[-window - 1:]
+        equity = strategy.equity[-window - 1:]
+        out = []
+        for k in range(1, len(pnl)):
+            base = equity[k - 1] if equity[k - 1] and equity[k - 1] > 0 else None
+            if base:
+                out.append((pnl[k] - pnl[k - 1]) / base)
+        return out
+
+    # ------------------------------------------------------------------ breakers
+    def _trip(self, ts: int, reason: str, equity: float, detail: str, flatten: bool,
+              state: TradingState | None) -> None:
+        self.trips.append(Trip(ts, reason, equity, detail))
+        self.log.warning(f"circuit breaker {reason}: {detail}")
+        if flatten:
+            for strategy in self.strategies.values():
+                strategy.flatten(reason)
+        if state is not None and self._set_state is not None:
+            self._set_state(state)
+
+    def _check_breakers(self, ts: int) -> None:
+        cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
+        lim = self.limits
+        equity = self.portfolio_value()
+        day = ts // DAY_NS
+        if day != self.day:
+            self.day, self.day_open = day, equity
+            if self.paused_until and ts >= self.paused_until and not self.halted:
+                self.paused_until = 0
+                self.losses_in_row = 0
+                if self._set_state is not None:
+                    self._set_state(TradingState.ACTIVE)
+        self.peak = max(self.peak, equity)
+        if self.halted:
+            return
+        if cfg.kill_file and os.path.exists(cfg.kill_file):
+            self.halted = True
+            self._trip(ts, "kill_switch", equity, f"kill file {cfg.kill_file} exists", True, TradingState.HALTED)
+            return
+        if lim.max_drawdown is not None and self.peak > 0 and equity <= self.peak * (1 - lim.max_drawdown):
+            self.halted = True
+            self._trip(ts, "max_drawdown", equity, f"equity {equity:,.2f} is {1 - equity / self.peak:.2%} below "
+                       f"its peak {self.peak:,.2f} (limit {lim.max_drawdown:.2%})", True, TradingState.HALTED)
+            return
+        if (lim.daily_loss_limit is not None and not self.paused_until and self.day_open > 0
+                and equity <= self.day_open * (1 - lim.daily_loss_limit)):
+            self.paused_until = (day + 1) * DAY_NS
+            self._trip(ts, "daily_loss_limit", equity, f"equity {equity:,.2f} is {1 - equity / self.day_open:.2%} "
+                       f"below the day's open {self.day_open:,.2f} (limit {lim.daily_loss_limit:.2%})", True,
+                       TradingState.REDUCING)
+
+    def _trade_closed(self, trade: Any) -> None:
+        lim = self.limits
+        self.losses_in_row = self.losses_in_row + 1 if trade.pnl < 0 else 0
+        if (lim.max_consecutive_losses is not None and self.losses_in_row >= lim.max_consecutive_losses
+                and not self.paused_until and not self.halted):
+            ts = int(trade.exit_ts or self.clock.timestamp_ns())
+            self.paused_until = (ts // DAY_NS + 1) * DAY_NS
+            self._trip(ts, "max_consecutive_losses", self.portfolio_value(),
+                       f"{self.losses_in_row} losing trades in a row", False, None)
+
+    # ------------------------------------------------------------------ the gate
+    def _gate(self, name: str) -> Callable[[str, float, float, Bar], bool]:
+        def should_trade(side: str, qty: float, price: float, bar: Bar) -> bool:
+            return self.should_trade(name, side, qty, price, bar)
+        return should_trade
+
+    def should_trade(self, name: str, side: str, qty: float, price: float, bar: Bar) -> bool:
+        """May strategy ``name`` enter ``side`` with ``qty`` at ``price`` now? (module docstring)"""
+        if self.halted or (self.paused_until and bar.ts_event < self.paused_until):
+            return False
+        if self.shares.get(name, 0.0) <= 0:
+            return False
+        strategy = self.strategies[name]
+        lim = self.limits
+        equity = self.portfolio_value()
+        value = qty * price * float(getattr(strategy.instrument, "multiplier", 1))
+        gross, count = self._exposure(excluding=strategy.id)
+        if lim.max_open_positions is not None and count + 1 > lim.max_open_positions:
+            return False
+        if lim.max_position is not None and value > lim.max_position * equity:
+            return False
+        if lim.max_gross_exposure is not None and gross + value > lim.max_gross_exposure * equity:
+            return False
+        return True
+
+
+def position_side(position: Any) -> str:
+    """``long``/``short``/``flat`` of a Nautilus position."""
+    if position is None:
+        return "flat"
+    return "long" if position.side == PositionSide.LONG else "short"
