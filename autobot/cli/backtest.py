@@ -60,7 +60,9 @@ def _overrides(params: list[str]) -> dict[str, float]:
 
 
 def backtest(
-    strategy: Path = typer.Argument(..., help="Strategy document (YAML)."),
+    strategy: Optional[Path] = typer.Argument(None, help="Strategy document (YAML); omit it with --policy."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Backtest the whole autonomous portfolio of this "
+                                          "policy (regimes, selection, allocation, circuit breakers) instead."),
     data: list[str] = typer.Option([], "--data", help="Bars for the strategy's instrument: FILE (contract CSV or "
                                    "Binance klines), or INSTRUMENT_ID=FILE. Default: the project's example data."),
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="A NautilusTrader ParquetDataCatalog folder."),
@@ -88,11 +90,22 @@ def backtest(
     from autobot.diagnostics import UserError
     from autobot.workspace import load_strategy
 
-    if not strategy.is_file():
-        raise fail_usage(f"no such strategy file: {strategy}")
     if account not in ("margin", "cash"):
         raise fail_usage("--account must be 'margin' or 'cash'")
     overrides = _overrides(param)
+    settings_ = dict(capital=capital, leverage=leverage, slippage=slippage, currency=currency,
+                     price_precision=price_precision, size_precision=size_precision, maker_fee=maker_fee,
+                     taker_fee=taker_fee, start=start, end=end, json_out=json_out, report=report)
+    if policy is not None:
+        if strategy is not None:
+            raise fail_usage("give a strategy document or --policy, not both")
+        from autobot.cli.backtest_policy import backtest_policy
+        backtest_policy(policy, data, catalog, settings_)
+        return
+    if strategy is None:
+        raise fail_usage("give a strategy document (or --policy POLICY.yaml)")
+    if not strategy.is_file():
+        raise fail_usage(f"no such strategy file: {strategy}")
     try:
         compiled = load_strategy(strategy, overrides or None)
     except UserError as err:

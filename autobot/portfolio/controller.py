@@ -118,6 +118,7 @@ class PortfolioController(Actor):
         self.equity_ts: list[int] = []
         self.equity: list[float] = []
         self.regimes_at: list[str | None] = []
+        self.open_counts: list[int] = []
         self._primary = config.bar_types[0] if config.bar_types else config.regime_bar_type
         for name, strategy in strategies.items():
             strategy.share = 0.0
@@ -172,13 +173,14 @@ class PortfolioController(Actor):
         if bar.bar_type == cfg.regime_bar_type:
             regime = self.detector.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
                                           bar.low.as_double(), bar.close.as_double(), bar.volume.as_double())
-            if regime != self.regime or not self.switches:
+            if regime != self.regime:
                 self._switch(bar.ts_event, regime)
         if bar.bar_type == self._primary:
             self._check_breakers(bar.ts_event)
             self.equity_ts.append(bar.ts_event)
             self.equity.append(self.portfolio_value())
             self.regimes_at.append(self.regime)
+            self.open_counts.append(len(self.cache.positions_open()))
 
     def _switch(self, ts: int, regime: str | None) -> None:
         cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
@@ -192,8 +194,8 @@ class PortfolioController(Actor):
                 strategy.flatten("regime_switch")
             strategy.share = new
             self.shares[name] = new
-        if regime != self.regime or not self.switches:
-            self.switches.append(Switch(ts, self.regime, regime, dict(shares)))
+        self.switches.append(Switch(ts, self.regime, regime, dict(shares)))
+        self.log.info(f"regime {self.regime} -> {regime}: shares {shares}")
         self.regime = regime
 
     @staticmethod

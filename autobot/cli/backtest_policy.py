@@ -1,0 +1,142 @@
+"""``autobot backtest --policy``: the autonomous portfolio, with its per-strategy and per-regime tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from autobot.cli.backtest import _example_data, _num, _pct, _run_with_progress
+from autobot.cli.output import fail_usage, fail_user
+
+
+def _bind_all(data: list[str], needed: list[str], default: Path) -> dict[str, Path]:
+    """Files per instrument: one plain FILE feeds a policy with a single instrument."""
+    bound: dict[str, Path] = {}
+    plain: list[Path] = []
+    for item in data:
+        head, sep, tail = item.partition("=")
+        if sep and "." in head and "/" not in head and "\\" not in head:
+            bound[head] = Path(tail)
+        else:
+            plain.append(Path(item))
+    if plain:
+        if len(plain) > 1 or bound or len(needed) > 1:
+            raise fail_usage(f"this policy trades {', '.join(needed)}: give --data INSTRUMENT_ID=FILE for each")
+        return {needed[0]: plain[0]}
+    if not bound:
+        if len(needed) > 1:
+            raise fail_usage(f"this policy trades {', '.join(needed)}: give --data INSTRUMENT_ID=FILE for each")
+        return {needed[0]: default}
+    return bound
+
+
+def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: dict[str, Any]) -> None:
+    """Run the portfolio and print its tables (see ``autobot backtest --help``)."""
+    from autobot.backtest.data import parse_when, slice_bars
+    from autobot.backtest.engine import VenueSettings
+    from autobot.backtest.instruments import InstrumentSettings
+    from autobot.data.bars import load_bars
+    from autobot.diagnostics import UserError
+    from autobot.portfolio.engine import run_portfolio
+    from autobot.workspace import load_policy
+
+    if not path.is_file():
+        raise fail_usage(f"no such policy file: {path}")
+    try:
+        policy = load_policy(path)
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    needed = sorted({policy.strategies[s].document.market.instrument for s in policy.used})
+    regime_market = policy.regimes.document.market
+    if regime_market is not None and regime_market.instrument and regime_market.instrument not in needed:
+        needed.append(regime_market.instrument)
+    try:
+        series = {}
+        start = parse_when(opts["start"], "--start") if opts["start"] else None
+        end = parse_when(opts["end"], "--end") if opts["end"] else None
+        if catalog is not None:
+            from autobot.data.catalog import load_catalog_bars
+            series = {iid: load_catalog_bars(catalog, iid) for iid in needed}
+        else:
+            for iid, file in _bind_all(data, needed, _example_data(path)).items():
+                if not file.exists():
+                    raise fail_usage(f"no such data file: {file}")
+                series[iid] = load_bars(file)
+        series = {iid: slice_bars(b, start, end) for iid, b in series.items()}
+        venue = VenueSettings(capital=opts["capital"] if policy.document.capital is None else policy.document.capital,
+                              leverage=opts["leverage"], slippage=opts["slippage"])
+        settings = InstrumentSettings(price_precision=opts["price_precision"], size_precision=opts["size_precision"],
+                                      maker_fee=opts["maker_fee"], taker_fee=opts["taker_fee"],
+                                      currency=opts["currency"])
+        result = _run_with_progress(lambda progress: run_portfolio(policy, series, venue, settings, progress))
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    _print(result)
+    if opts["json_out"] is not None:
+        opts["json_out"].write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {opts['json_out']}", err=True)
+    if opts["report"] is not None:
+        from autobot.report.html import write_portfolio_report
+        write_portfolio_report(result, policy, opts["report"])
+        typer.echo(f"wrote {opts['report']}", err=True)
+
+
+def _print(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from autobot.backtest.metrics import SUCCESS_BAR, success_marks
+
+    console = Console(highlight=False)
+    m, bh = result.metrics, result.buy_and_hold
+    marks = success_marks(m)
+    table = Table(title=f"policy {result.policy} on {', '.join(result.instruments)} {result.bar}: "
+                        f"{len(result.bars):,} bars")
+    for col, just in (("metric", "left"), ("portfolio", "right"), ("buy & hold", "right"), ("success bar", "right")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for label, key, fmt in (("total return", "total_return", _pct), ("annual return", "annual_return", _pct),
+                            ("sharpe", "sharpe", _num), ("sortino", "sortino", _num),
+                            ("max drawdown", "max_drawdown", _pct), ("win rate", "win_rate", _pct),
+                            ("profit factor", "profit_factor", _num), ("exposure", "exposure", _pct)):
+        target = ""
+        if key in SUCCESS_BAR:
+            op, value = SUCCESS_BAR[key]
+            ok = marks[key]
+            target = f"{op} {_pct(value) if key != 'sharpe' else value} " + \
+                ("[green]PASS[/]" if ok else "[red]FAIL[/]" if ok is not None else "-")
+        table.add_row(label, fmt(m.get(key)), fmt(bh.get(key)), target)
+    table.add_row("trades", str(m["trades"]), str(bh["trades"]), "")
+    table.add_row("final equity", f"{result.final_equity:,.2f} {result.currency}", f"{bh['final_equity']:,.2f}", "")
+    console.print(table)
+
+    per = Table(title="per strategy (in the portfolio | alone with full capital)")
+    for col in ("strategy", "trades", "PnL", "share of PnL", "sharpe", "alone: annual", "alone: sharpe",
+                "alone: max dd"):
+        per.add_column(col, justify="left" if col == "strategy" else "right")
+    for sid, row in result.per_strategy.items():
+        alone = result.alone.get(sid, {})
+        per.add_row(sid, str(row["trades"]), f"{row['pnl']:,.2f}", _pct(row["share_of_pnl"]), _num(row["sharpe"]),
+                    _pct(alone.get("annual_return")), _num(alone.get("sharpe")), _pct(alone.get("max_drawdown")))
+    console.print(per)
+
+    reg = Table(title="per regime")
+    for col in ("regime", "bars", "share of bars", "PnL while in it"):
+        reg.add_column(col, justify="left" if col == "regime" else "right")
+    total = sum(r["bars"] for r in result.per_regime.values()) or 1
+    for name, row in result.per_regime.items():
+        reg.add_row(name, f"{row['bars']:,}", _pct(row["bars"] / total), f"{row['pnl']:,.2f}")
+    console.print(reg)
+    console.print(f"regime switches: {len(result.switches)}")
+    if result.trips:
+        for trip in result.trips:
+            console.print(f"[red]breaker[/] {trip['reason']} at {_when(trip['ts'])}: {trip['detail']}")
+    else:
+        console.print("circuit breakers: none tripped")
+
+
+def _when(ns: int) -> str:
+    import datetime as dt
+    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,248 @@
+"""``autobot backtest --policy``: the whole autonomous portfolio in one Nautilus engine.
+
+Every strategy the policy allocates capital to runs as its own ``RuleStrategy`` (own StrategyId,
+own orders: Nautilus attributes fills, fees and PnL to it), steered by one
+:class:`~autobot.portfolio.controller.PortfolioController` on one simulated venue.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+
+import numpy as np
+
+from autobot.backtest import metrics as M
+from autobot.backtest.data import NS, bar_seconds, resample, to_nautilus
+from autobot.backtest.engine import BacktestResult, VenueSettings, bar_spec_text, run_backtest
+from autobot.backtest.instruments import InstrumentSettings, make_instrument, quote_currency
+from autobot.data.bars import Bars
+from autobot.diagnostics import UserError
+from autobot.language.compile import parse_bar_spec
+from autobot.workspace import CompiledPolicy
+
+
+@dataclass
+class PortfolioResult:
+    """What a portfolio backtest produced."""
+
+    policy: str
+    instruments: list[str]
+    bar: str
+    bars: Bars                                     # the primary series (the regime's instrument)
+    bar_seconds: int
+    capital: float
+    currency: str
+    final_equity: float
+    metrics: dict[str, Any]
+    buy_and_hold: dict[str, Any]
+    equity_ts: np.ndarray
+    equity: np.ndarray
+    regimes: list[str | None]
+    switches: list[dict[str, Any]]
+    trips: list[dict[str, Any]]
+    per_strategy: dict[str, dict[str, Any]]
+    per_regime: dict[str, dict[str, Any]]
+    trades: list[dict[str, Any]]
+    strategy_pnl: dict[str, np.ndarray]
+    alone: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy, "instruments": self.instruments, "bar": self.bar, "bars": len(self.bars),
+            "capital": self.capital, "currency": self.currency, **self.metrics,
+            "buy_and_hold": self.buy_and_hold, "success_bar": M.success_marks(self.metrics),
+            "per_strategy": self.per_strategy, "per_regime": self.per_regime, "alone": self.alone,
+            "switches": self.switches, "breaker_trips": self.trips, "notes": self.notes,
+            "trade_list": self.trades,
+        }
+
+
+def _error_at(policy: CompiledPolicy, sid: str, message: str, hint: str) -> UserError:
+    cs = policy.strategies[sid]
+    node, _ = cs.source.node_at(("market", "instrument"))
+    start, end = (node.start, node.end) if node is not None else (0, 1)
+    return UserError([cs.source.diagnostic(start, end, "no-data", message, hint)])
+
+
+def _bar_type(iid: str, seconds: int) -> str:
+    return f"{iid}-{bar_spec_text(seconds)}-EXTERNAL"
+
+
+def _series_for(bars: Bars, seconds: int) -> Bars:
+    have = bar_seconds(bars)
+    return resample(bars, seconds) if have < seconds and seconds % have == 0 else bars
+
+
+def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSettings = VenueSettings(),
+                  instrument: InstrumentSettings = InstrumentSettings(),
+                  progress: Callable[[int, int], None] | None = None, compare: bool = True) -> PortfolioResult:
+    """Backtest the policy on ``data`` (instrument id -> bars). See the module docstring."""
+    from nautilus_trader.backtest.engine import BacktestEngine
+    from nautilus_trader.backtest.models import FillModel
+    from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
+    from nautilus_trader.model.currencies import Currency
+    from nautilus_trader.model.data import BarType
+    from nautilus_trader.model.enums import AccountType, OmsType
+    from nautilus_trader.model.identifiers import TraderId, Venue
+    from nautilus_trader.model.objects import Money
+
+    from autobot.portfolio.controller import Limits, PortfolioController, PortfolioControllerConfig
+    from autobot.strategy.rule_strategy import RuleStrategy, RuleStrategyConfig
+    from autobot.workspace import share_value
+
+    used = policy.used
+    if not used:
+        raise UserError([policy.regimes.source.diagnostic(0, 1, "no-strategies", "the policy allocates to no strategy",
+                                                           "give some regime a share of a strategy")])
+    # instruments, bar sizes and series ------------------------------------------------
+    market = {sid: policy.strategies[sid].document.market for sid in used}
+    for sid in used:
+        if market[sid].instrument not in data:
+            raise _error_at(policy, sid, f"no data for {market[sid].instrument}, which '{sid}' trades",
+                            f"pass --data {market[sid].instrument}=FILE")
+    regime_market = policy.regimes.document.market
+    regime_iid = (regime_market.instrument if regime_market and regime_market.instrument
+                  else market[used[0]].instrument)
+    if regime_iid not in data:
+        raise UserError([policy.regimes.source.diagnostic(0, 1, "no-data", f"no data for {regime_iid}, "
+                                                           "which the regimes are computed on",
+                                                           f"pass --data {regime_iid}=FILE")])
+    seconds = {sid: (policy.strategies[sid].bar.seconds if policy.strategies[sid].bar else
+                     bar_seconds(data[market[sid].instrument])) for sid in used}
+    regime_spec = parse_bar_spec(regime_market.bar) if regime_market and regime_market.bar else None
+    regime_seconds = regime_spec.seconds if regime_spec else seconds[used[0]]
+    series: dict[tuple[str, int], Bars] = {}
+    for sid in used:
+        key = (market[sid].instrument, seconds[sid])
+        series.setdefault(key, _series_for(data[key[0]], key[1]))
+    series.setdefault((regime_iid, regime_seconds), _series_for(data[regime_iid], regime_seconds))
+    iids = sorted({k[0] for k in series})
+    venues = {iid.split(".")[-1] for iid in iids}
+    quotes = {quote_currency(iid, instrument) for iid in iids}
+    if len(venues) > 1 or len(quotes) > 1:
+        raise UserError([policy.regimes.source.diagnostic(0, 1, "mixed-venues",
+                                                           f"a portfolio backtest trades one venue and currency, "
+                                                           f"got {sorted(venues)} / {sorted(quotes)}",
+                                                           "use instruments of one venue and quote currency")])
+    primary_key = (market[used[0]].instrument, seconds[used[0]])
+    primary = series[primary_key]
+    notes = [f"{k[0]}: {len(v):,} bars of {k[1]} s" for k, v in series.items()]
+    limits = Limits(**{k: (share_value(getattr(policy.document.risk, k))
+                           if getattr(policy.document.risk, k) is not None else None)
+                       for k in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_position")},
+                    max_open_positions=policy.document.risk.max_open_positions,
+                    max_consecutive_losses=policy.document.risk.max_consecutive_losses)
+    kill = policy.document.risk.kill_file
+    kill_path = str((policy.path.resolve().parent / kill)) if kill else None
+    capital = float(policy.document.capital or venue.capital)
+
+    engine = BacktestEngine(BacktestEngineConfig(trader_id=TraderId("BACKTESTER-001"),
+                                                 logging=LoggingConfig(log_level="ERROR"), run_analysis=False))
+    try:
+        insts = {iid: make_instrument(iid, [b.close for (i, _), b in series.items() if i == iid], instrument)
+                 for iid in iids}
+        quote = next(iter(quotes))
+        currency = Currency.from_str(quote) if Currency.from_str(quote, strict=True) else \
+            insts[iids[0]].quote_currency
+        engine.add_venue(venue=Venue(next(iter(venues))), oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
+                         starting_balances=[Money(capital, currency)], base_currency=currency,
+                         default_leverage=Decimal(str(venue.leverage)),
+                         fill_model=FillModel(prob_fill_on_limit=1.0, prob_slippage=venue.slippage,
+                                              random_seed=venue.seed))
+        for inst in insts.values():
+            engine.add_instrument(inst)
+        bar_types = {key: BarType.from_str(_bar_type(*key)) for key in series}
+        regime_key = (regime_iid, regime_seconds)
+        for key in sorted(series, key=lambda k: k != regime_key):     # the regime's bars first
+            engine.add_data(to_nautilus(series[key], bar_types[key], insts[key[0]], key[1]))
+        strategies: dict[str, Any] = {}
+        for k, sid in enumerate(used):
+            cs = policy.strategies[sid]
+            key = (market[sid].instrument, seconds[sid])
+            strategies[sid] = RuleStrategy(RuleStrategyConfig(
+                document=cs.source.text, document_name=cs.source.path, instrument_id=insts[key[0]].id,
+                bar_type=bar_types[key], overrides=dict(cs.params), order_id_tag=f"{k + 1:03d}",
+                capital_share=0.0))
+        strategy_bar_types = [bar_types[(market[sid].instrument, seconds[sid])] for sid in used]
+        controller = PortfolioController(
+            PortfolioControllerConfig(regime_bar_type=bar_types[regime_key], bar_types=strategy_bar_types,
+                                      allocation_method=policy.document.allocation_method,
+                                      on_leave=policy.document.on_leave, kill_file=kill_path),
+            policy.regimes, policy.allocations, limits, strategies,
+            set_trading_state=engine.kernel.risk_engine.set_trading_state)
+        engine.add_actor(controller)
+        for strategy in strategies.values():
+            engine.add_strategy(strategy)
+        if progress is not None:
+            total = len(primary)
+            strategies[used[0]].on_progress = lambda done: progress(done, total)
+        engine.run()
+        final = controller.portfolio_value()
+        last_closes = {iid: float(b.close[-1]) for (iid, _), b in series.items()}
+        for sid, strategy in strategies.items():
+            strategy.open_trade(last_closes[market[sid].instrument])
+        equity_ts = np.array(controller.equity_ts, dtype=np.int64)
+        equity = np.array(controller.equity, dtype=np.float64)
+        regimes = list(controller.regimes_at)
+        open_counts = np.array(controller.open_counts, dtype=np.int64)
+        switches = [s.to_json() for s in controller.switches]
+        trips = [t.to_json() for t in controller.trips]
+        trades, per_strategy, pnl_curves = [], {}, {}
+        for sid, strategy in strategies.items():
+            ts_ = [dict(t.to_json(), strategy=sid) for t in strategy.trades]
+            trades.extend(ts_)
+            pnl = np.array(strategy.pnl + [sum(t["pnl"] for t in ts_)], dtype=np.float64)
+            pnl_curves[sid] = pnl
+            per_strategy[sid] = {"trades": sum(t["exit_reason"] != "open" for t in ts_),
+                                 "pnl": float(sum(t["pnl"] for t in ts_)),
+                                 "fees": float(sum(t["fees"] for t in ts_)),
+                                 "sharpe": _sharpe(np.diff(pnl) / capital, len(primary), primary, seconds[sid])}
+    finally:
+        engine.dispose()
+    trades.sort(key=lambda t: t["entry_ts"])
+    total_pnl = sum(v["pnl"] for v in per_strategy.values())
+    for v in per_strategy.values():
+        v["share_of_pnl"] = (v["pnl"] / total_pnl) if total_pnl else None
+    bar_ns = seconds[used[0]] * NS
+    metrics = M.compute(equity, primary.ts, bar_ns, capital, final, trades, open_counts)
+    bh = M.buy_and_hold(primary.close, primary.ts, bar_ns, capital, float(insts[primary_key[0]].taker_fee))
+    per_regime = _per_regime(regimes, equity, final)
+    result = PortfolioResult(policy.document.policy, iids, bar_spec_text(seconds[used[0]]), primary,
+                             seconds[used[0]], capital, str(currency), final, metrics, bh, equity_ts, equity, regimes,
+                             switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=notes)
+    if compare:
+        for sid in used:
+            alone: BacktestResult = run_backtest(policy.strategies[sid], data[market[sid].instrument],
+                                                 VenueSettings(capital=capital, leverage=venue.leverage,
+                                                               slippage=venue.slippage), instrument)
+            result.alone[sid] = alone.metrics
+    if progress is not None:
+        progress(len(primary), len(primary))
+    return result
+
+
+def _sharpe(returns: np.ndarray, n_bars: int, bars: Bars, seconds: int) -> float | None:
+    if len(returns) < 2:
+        return None
+    sd = float(np.std(returns, ddof=1))
+    years = (int(bars.ts[-1]) - int(bars.ts[0]) + seconds * NS) / M.YEAR_NS
+    if sd <= 0 or years <= 0:
+        return 0.0 if sd <= 0 else None
+    value = float(np.mean(returns)) / sd * math.sqrt(n_bars / years)
+    return value if math.isfinite(value) else None
+
+
+def _per_regime(regimes: list[str | None], equity: np.ndarray, final: float) -> dict[str, dict[str, Any]]:
+    """Bars spent in each regime and the portfolio PnL made while it was in force."""
+    out: dict[str, dict[str, Any]] = {}
+    curve = np.append(equity, final)
+    for k, regime in enumerate(regimes):
+        name = regime or "undefined"
+        row = out.setdefault(name, {"bars": 0, "pnl": 0.0})
+        row["bars"] += 1
+        row["pnl"] += float(curve[k + 1] - curve[k])
+    return out
