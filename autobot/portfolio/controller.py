@@ -119,6 +119,8 @@ class PortfolioController(Actor):
         self.equity: list[float] = []
         self.regimes_at: list[str | None] = []
         self.open_counts: list[int] = []
+        self._pending_ts = -1
+        self._pending: dict[str, float] = {}
         self._primary = config.bar_types[0] if config.bar_types else config.regime_bar_type
         for name, strategy in strategies.items():
             strategy.share = 0.0
@@ -279,12 +281,18 @@ class PortfolioController(Actor):
         equity = self.portfolio_value()
         value = qty * price * float(getattr(strategy.instrument, "multiplier", 1))
         gross, count = self._exposure(excluding=strategy.id)
+        if self._pending_ts != bar.ts_event:          # entries approved earlier on this bar have not filled yet
+            self._pending_ts, self._pending = bar.ts_event, {}
+        others = {k: v for k, v in self._pending.items() if k != name}
+        gross += sum(others.values())
+        count += len(others)
         if lim.max_open_positions is not None and count + 1 > lim.max_open_positions:
             return False
         if lim.max_position is not None and value > lim.max_position * equity:
             return False
         if lim.max_gross_exposure is not None and gross + value > lim.max_gross_exposure * equity:
             return False
+        self._pending[name] = value
         return True
 
 

@@ -1,0 +1,167 @@
+"""The autonomous portfolio: switching, attribution, circuit breakers on hand-made price paths,
+regimes on a coarser bar size, and policy errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autobot.backtest.data import resample
+from autobot.data.bars import Bars, load_bars
+from autobot.diagnostics import UserError
+from autobot.portfolio.engine import run_portfolio
+from autobot.portfolio.regime import regime_series
+from autobot.workspace import load_policy
+from tests.helpers import ROOT
+
+NS = 1_000_000_000
+H = 3600 * NS
+DAY = 24 * H
+T0 = 1_700_006_400 * NS          # 2023-11-15T00:00:00Z, a UTC midnight
+
+
+def bars_from(closes: list[float], step: int = H) -> Bars:
+    c = np.array(closes, dtype=float)
+    o = np.concatenate(([c[0]], c[:-1]))
+    ts = T0 + np.arange(len(c), dtype=np.int64) * step
+    return Bars("hand", ts, o, np.maximum(o, c), np.minimum(o, c), c, np.full(len(c), 1e9), "csv")
+
+
+def project(tmp_path: Path, strategies: dict[str, str], allocations: str, risk: str = "",
+            regimes: str = "regimes:\n  always: true\n", extra: str = "") -> Path:
+    (tmp_path / "strategies").mkdir()
+    for name, body in strategies.items():
+        (tmp_path / "strategies" / f"{name}.yaml").write_text(
+            f"strategy: {name}\nmarket: {{instrument: BTCUSDT.BINANCE, bar: 1h, taker_fee: 0, maker_fee: 0}}\n"
+            + body)
+    (tmp_path / "regimes.yaml").write_text(regimes)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"policy: test\nregimes: regimes.yaml\nallocations:\n{allocations}capital: 100000\n"
+                      + (f"risk:\n{risk}" if risk else "") + extra)
+    return policy
+
+
+ALWAYS_LONG = "entry:\n  long: close > 0\nsizing:\n  fixed_qty: 1000\n"
+
+
+def run(policy: Path, closes: list[float]):
+    from autobot.backtest.instruments import InstrumentSettings
+    return run_portfolio(load_policy(policy), {"BTCUSDT.BINANCE": bars_from(closes)},
+                         instrument=InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0),
+                         compare=False)
+
+
+def close_time(k: int) -> int:
+    return T0 + (k + 1) * H
+
+
+# ---------------------------------------------------------------------- breakers
+def test_max_drawdown_flattens_and_halts_at_the_bar(tmp_path: Path) -> None:
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n", "  max_drawdown: 5%\n")
+    closes = [100.0] * 5 + [99, 98, 97, 96, 95.5, 94.9, 94, 93] + [100.0] * 10
+    result = run(policy, closes)
+    # equity = 100,000 + 1,000 x (close - 100): 5% below the 100,000 peak first at bar 10 (94.90)
+    assert [(t["reason"], t["ts"]) for t in result.trips] == [("max_drawdown", close_time(10))]
+    trade = result.trades[0]
+    assert (trade["entry_ts"], trade["exit_ts"], trade["exit_reason"]) == (close_time(0), close_time(10), "max_drawdown")
+    assert trade["exit_price"] == 94.9
+    assert len(result.trades) == 1                                   # halted: no order after the trip
+    assert result.final_equity == pytest.approx(100_000 - 1000 * 5.1)
+
+
+def test_daily_loss_limit_pauses_until_the_next_utc_day(tmp_path: Path) -> None:
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n", "  daily_loss_limit: 1.5%\n")
+    closes = [100.0] * 3 + [99.0, 98.4] + [98.0] * 30          # bar 4: equity 98,400 = 1.6% below the day's open
+    result = run(policy, closes)
+    assert [(t["reason"], t["ts"]) for t in result.trips] == [("daily_loss_limit", close_time(4))]
+    first, second = result.trades[0], result.trades[1]
+    assert first["exit_ts"] == close_time(4) and first["exit_reason"] == "daily_loss_limit"
+    # the bar closing at the next midnight is the first of the new UTC day: entries resume there
+    assert second["entry_ts"] == T0 + DAY == close_time(23)
+
+
+def test_consecutive_losses_pause_new_entries(tmp_path: Path) -> None:
+    losing = "entry:\n  long: close > 0\nexit:\n  long: position.bars_held >= 1\nsizing:\n  fixed_qty: 10\n"
+    policy = project(tmp_path, {"a": losing}, "  always: {a: 100%}\n", "  max_consecutive_losses: 3\n")
+    closes = [100.0 - k for k in range(40)]                           # every trade loses
+    result = run(policy, closes)
+    trip = result.trips[0]
+    assert trip["reason"] == "max_consecutive_losses"
+    closed = [t for t in result.trades if t["exit_reason"] != "open"]
+    assert [t["pnl"] < 0 for t in closed[:3]] == [True] * 3 and trip["ts"] == closed[2]["exit_ts"]
+    later = [t["entry_ts"] for t in result.trades if t["entry_ts"] > trip["ts"]]
+    assert later and min(later) == T0 + DAY                          # nothing until the next UTC day
+
+
+def test_gate_limits_exposure_and_open_positions(tmp_path: Path) -> None:
+    small = "entry:\n  long: close > 0\nsizing:\n  fixed_qty: 100\n"
+    big = "entry:\n  long: close > 0\nsizing:\n  fixed_qty: 900\n"
+    policy = project(tmp_path, {"a": small, "b": big}, "  always: {a: 50%, b: 50%}\n",
+                     "  max_gross_exposure: 50%\n")
+    result = run(policy, [100.0] * 10)
+    # a (10,000) fits under 50% of 100,000; b (90,000 more) does not, on any bar
+    assert {t["strategy"] for t in result.trades} == {"a"}
+    policy = project(tmp_path / "x", {"a": small, "b": small}, "  always: {a: 50%, b: 50%}\n",
+                     "  max_open_positions: 1\n") if (tmp_path / "x").mkdir() is None else None
+    result = run(policy, [100.0] * 10)
+    assert len({t["strategy"] for t in result.trades}) == 1
+
+
+# ---------------------------------------------------------------------- selection
+REGIMES_UPDOWN = "regimes:\n  up: close > 150\n  down: true\n"
+
+
+@pytest.mark.parametrize("on_leave", ["close", "keep"])
+def test_strategies_leaving_the_set_are_closed_or_kept(tmp_path: Path, on_leave: str) -> None:
+    exit_rule = "entry:\n  long: close > 0\nexit:\n  long: close < 120\nsizing:\n  fixed_qty: 10\n"
+    policy = project(tmp_path, {"a": exit_rule}, "  up: {a: 100%}\n  down: {}\n", regimes=REGIMES_UPDOWN,
+                     extra=f"on_leave: {on_leave}\n")
+    closes = [100.0, 160, 170, 145, 140, 130, 110, 160, 165]
+    result = run(policy, closes)
+    assert [(s["old"], s["new"]) for s in result.switches] == [(None, "down"), ("down", "up"), ("up", "down"),
+                                                                ("down", "up")]
+    first = result.trades[0]
+    assert first["entry_ts"] == close_time(1)                        # joins when 'up' is confirmed
+    if on_leave == "close":
+        assert (first["exit_ts"], first["exit_reason"]) == (close_time(3), "regime_switch")
+    else:                                                            # kept until its own exit rule
+        assert (first["exit_ts"], first["exit_reason"]) == (close_time(6), "exit.long")
+    assert result.trades[1]["entry_ts"] == close_time(7)            # no entry while 'down'
+
+
+def test_regime_on_a_coarser_bar_size_counts_once_closed(tmp_path: Path) -> None:
+    regimes = "regimes:\n  up: close > close[1]\n  down: true\nmarket: {bar: 4h}\n"
+    rule = "entry:\n  long: regime == 'up'\n  short: regime == 'down'\nsizing:\n  fixed_qty: 1\n"
+    policy = project(tmp_path, {"a": rule}, "  up: {a: 100%}\n  down: {a: 100%}\n", regimes=regimes)
+    rng = np.random.default_rng(5)
+    closes = list(100 + np.cumsum(rng.normal(0, 1, 200)))
+    result = run(policy, closes)
+    four = resample(bars_from(closes), 4 * 3600)
+    want4 = regime_series(load_policy(policy).regimes, four)
+    close4 = four.ts + 4 * H
+    for k, seen in enumerate(result.regimes):
+        closed = np.flatnonzero(close4 <= close_time(k))            # 4h bars closed by this 1h bar's close
+        assert seen == (want4[closed[-1]] if len(closed) else None), k
+
+
+# ---------------------------------------------------------------------- attribution and errors
+def test_per_strategy_pnl_adds_up_to_the_portfolio() -> None:
+    policy = load_policy(ROOT / "policy.yaml")
+    bars = load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
+    result = run_portfolio(policy, {"BTCUSDT.BINANCE": bars}, compare=False)
+    total = sum(row["pnl"] for row in result.per_strategy.values())
+    assert total == pytest.approx(result.final_equity - result.capital, abs=1e-6)
+    assert sum(row["fees"] for row in result.per_strategy.values()) > 0
+    assert sum(r["bars"] for r in result.per_regime.values()) == len(bars)
+    assert sum(r["pnl"] for r in result.per_regime.values()) == pytest.approx(total, abs=1e-6)
+    assert {t["strategy"] for t in result.trades} <= set(policy.used)
+
+
+def test_a_strategy_without_data_is_a_compiler_style_error(tmp_path: Path) -> None:
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n")
+    with pytest.raises(UserError) as err:
+        run_portfolio(load_policy(policy), {"ETHUSDT.BINANCE": bars_from([1.0, 2.0])}, compare=False)
+    d = err.value.diagnostics[0]
+    assert (d.code, d.line, d.column) == ("no-data", 2, 22) and "BTCUSDT.BINANCE" in d.message
