@@ -103,8 +103,9 @@ def test_gate_limits_exposure_and_open_positions(tmp_path: Path) -> None:
     result = run(policy, [100.0] * 10)
     # a (10,000) fits under 50% of 100,000; b (90,000 more) does not, on any bar
     assert {t["strategy"] for t in result.trades} == {"a"}
+    (tmp_path / "x").mkdir()
     policy = project(tmp_path / "x", {"a": small, "b": small}, "  always: {a: 50%, b: 50%}\n",
-                     "  max_open_positions: 1\n") if (tmp_path / "x").mkdir() is None else None
+                     "  max_open_positions: 1\n")
     result = run(policy, [100.0] * 10)
     assert len({t["strategy"] for t in result.trades}) == 1
 
