@@ -166,3 +166,34 @@ def test_a_strategy_without_data_is_a_compiler_style_error(tmp_path: Path) -> No
         run_portfolio(load_policy(policy), {"ETHUSDT.BINANCE": bars_from([1.0, 2.0])}, compare=False)
     d = err.value.diagnostics[0]
     assert (d.code, d.line, d.column) == ("no-data", 2, 22) and "BTCUSDT.BINANCE" in d.message
+
+
+def test_cli_backtest_policy_prints_tables_and_json(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from autobot.cli.main import app
+    out = tmp_path / "p.json"
+    result = CliRunner().invoke(app, ["backtest", "--policy", str(ROOT / "policy.yaml"), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    for text in ("per strategy", "alone, with the full capital", "per regime", "regime switches", "momentum_breakout", "trending"):
+        assert text in result.output
+    data = json.loads(out.read_text())
+    assert set(data["per_strategy"]) == {"trend_ema", "momentum_breakout", "bollinger_rsi"}
+    assert set(data["alone"]) == set(data["per_strategy"]) and data["switches"]
+    for key in ("total_return", "annual_return", "sharpe", "max_drawdown", "win_rate", "trade_list", "breaker_trips"):
+        assert key in data
+    both = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"), "--policy",
+                                    str(ROOT / "policy.yaml")])
+    assert both.exit_code == 2
+
+
+def test_cli_backtest_policy_with_errors_never_starts(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from autobot.cli.main import app
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 70%, b: 40%}\n")
+    result = CliRunner().invoke(app, ["backtest", "--policy", str(policy)])
+    assert result.exit_code == 1
+    assert "unknown strategy 'b'" in result.output and "per strategy" not in result.output

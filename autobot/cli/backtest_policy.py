@@ -112,15 +112,22 @@ def _print(result: Any) -> None:
     table.add_row("final equity", f"{result.final_equity:,.2f} {result.currency}", f"{bh['final_equity']:,.2f}", "")
     console.print(table)
 
-    per = Table(title="per strategy (in the portfolio | alone with full capital)")
-    for col in ("strategy", "trades", "PnL", "share of PnL", "sharpe", "alone: annual", "alone: sharpe",
-                "alone: max dd"):
-        per.add_column(col, justify="left" if col == "strategy" else "right")
+    per = Table(title="per strategy in the portfolio")
+    per.add_column("strategy", no_wrap=True)
+    for col in ("trades", "PnL", "share of PnL", "sharpe"):
+        per.add_column(col, justify="right", no_wrap=True)
     for sid, row in result.per_strategy.items():
-        alone = result.alone.get(sid, {})
-        per.add_row(sid, str(row["trades"]), f"{row['pnl']:,.2f}", _pct(row["share_of_pnl"]), _num(row["sharpe"]),
-                    _pct(alone.get("annual_return")), _num(alone.get("sharpe")), _pct(alone.get("max_drawdown")))
+        per.add_row(sid, str(row["trades"]), f"{row['pnl']:,.2f}", _pct(row["share_of_pnl"]), _num(row["sharpe"]))
     console.print(per)
+    if result.alone:
+        alone = Table(title="each strategy alone, with the full capital")
+        alone.add_column("strategy", no_wrap=True)
+        for col in ("trades", "annual return", "sharpe", "max drawdown"):
+            alone.add_column(col, justify="right", no_wrap=True)
+        for sid, m_ in result.alone.items():
+            alone.add_row(sid, str(m_.get("trades")), _pct(m_.get("annual_return")), _num(m_.get("sharpe")),
+                          _pct(m_.get("max_drawdown")))
+        console.print(alone)
 
     reg = Table(title="per regime")
     for col in ("regime", "bars", "share of bars", "PnL while in it"):

@@ -1,9 +1,13 @@
-"""A self-contained, offline HTML report of one backtest.
+"""Self-contained, offline HTML reports of a backtest (``write_report``) and of a portfolio
+backtest (``write_portfolio_report``).
 
-The page holds a header, the metrics of the strategy and of buy-and-hold, the success bar with
-PASS/FAIL marks, one plotly figure (price with trades and overlay indicators, other indicators,
-equity against buy-and-hold, drawdown) and the trade table. plotly.js is embedded in the file;
-nothing is loaded from the network. All user text is HTML-escaped.
+A strategy's page holds a header, the metrics of the strategy and of buy-and-hold, the success bar
+with PASS/FAIL marks, one plotly figure (price with trades and overlay indicators, other
+indicators, equity against buy-and-hold, drawdown) and the trade table. A portfolio's page adds the
+per-strategy and per-regime tables and the circuit-breaker trips; its figure shows the regime
+timeline behind the price, every strategy's trades, the portfolio equity against buy-and-hold,
+each strategy's own PnL curve and the drawdown. plotly.js is embedded in the file; nothing is
+loaded from the network. All user text is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from autobot.backtest import metrics as M
 if TYPE_CHECKING:
     from autobot.backtest.engine import BacktestResult
     from autobot.language.compile import CompiledStrategy
+    from autobot.portfolio.engine import PortfolioResult
+    from autobot.workspace import CompiledPolicy
 
 NS = 1_000_000_000
 MAX_POINTS = 20_000          # most points per line; more bars than this draw a close line, not candles
@@ -105,10 +111,11 @@ def _fmt(name: str, v: Any) -> str:
     return f"{v:.2f}"
 
 
-def _metrics_table(result: BacktestResult) -> str:
+def _metrics_table(result: BacktestResult | PortfolioResult, label: str = "Strategy") -> str:
     rows = "".join(f'<tr><td class="l">{LABELS[m]}</td><td>{_fmt(m, result.metrics.get(m))}</td>'
                    f"<td>{_fmt(m, result.buy_and_hold.get(m))}</td></tr>" for m in METRICS)
-    return f'<table class="metrics"><tr><th class="l">Metric</th><th>Strategy</th><th>Buy &amp; hold</th></tr>{rows}</table>'
+    return (f'<table class="metrics"><tr><th class="l">Metric</th><th>{label}</th><th>Buy &amp; hold</th></tr>'
+            f"{rows}</table>")
 
 
 def _success_table(metrics: dict[str, Any]) -> str:
@@ -128,20 +135,23 @@ def _num(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def _trade_table(trades: Sequence[dict[str, Any]]) -> str:
+def _trade_table(trades: Sequence[dict[str, Any]], strategy: bool = False) -> str:
+    """The trade list; ``strategy`` adds a column with each trade's strategy (the portfolio report)."""
     e = html.escape
-    head = ("<tr><th>#</th><th class='l'>Side</th><th class='l'>Entry time</th><th>Entry price</th>"
+    head = ("<tr><th>#</th>" + ("<th class='l'>Strategy</th>" if strategy else "") +
+            "<th class='l'>Side</th><th class='l'>Entry time</th><th>Entry price</th>"
             "<th class='l'>Exit time</th><th>Exit price</th><th class='l'>Exit reason</th><th>Qty</th>"
             "<th>PnL</th><th>Return</th><th class='l'>Why</th></tr>")
     rows = []
     for i, t in enumerate(trades, 1):
+        sid = f'<td class="l">{e(str(t.get("strategy", "")))}</td>' if strategy else ""
         pnl, ret = t.get("pnl"), t.get("return")
         cls = "pos" if (pnl or 0) > 0 else "neg" if (pnl or 0) < 0 else ""
         why = e(str(t.get("entry_why") or ""))
         if t.get("exit_why"):
             why += f"<br><i>exit:</i> {e(str(t['exit_why']))}"
         rows.append(
-            f'<tr class="trade"><td>{i}</td><td class="l">{e(str(t.get("side", "")))}</td>'
+            f'<tr class="trade"><td>{i}</td>{sid}<td class="l">{e(str(t.get("side", "")))}</td>'
             f'<td class="l">{_time(t.get("entry_ts"))}</td><td>{_num(t.get("entry_price"), ",.2f")}</td>'
             f'<td class="l">{_time(t.get("exit_ts"))}</td><td>{_num(t.get("exit_price"), ",.2f")}</td>'
             f'<td class="l">{e(str(t.get("exit_reason") or ""))}</td><td>{_num(t.get("qty"), ".6g")}</td>'
@@ -217,14 +227,7 @@ def _figure(result: BacktestResult, compiled: CompiledStrategy) -> Any:
                         row_heights=heights, subplot_titles=titles)
     eq_row, dd_row = len(titles) - 1, len(titles)
 
-    if len(bars) <= MAX_POINTS:
-        fig.add_trace(go.Candlestick(x=x, open=bars.open, high=bars.high, low=bars.low, close=bars.close,
-                                     name=result.instrument, increasing_line_color="#26a69a",
-                                     decreasing_line_color="#ef5350", line_width=1), row=1, col=1)
-    else:
-        k = _thin(bars.close)
-        fig.add_trace(go.Scattergl(x=x[k], y=bars.close[k], mode="lines", name=f"{result.instrument} close",
-                                   line=dict(color="#52606d", width=1)), row=1, col=1)
+    _price(fig, go, bars, x, result.instrument)
     colours = iter(COLOURS * (1 + (len(overlays) + len(panel)) // len(COLOURS)))
     for name, v in overlays.items():
         k = _thin(v)
@@ -262,6 +265,18 @@ def _figure(result: BacktestResult, compiled: CompiledStrategy) -> Any:
     fig.update_yaxes(title_text=result.currency, row=eq_row, col=1)
     fig.update_yaxes(title_text="%", row=dd_row, col=1)
     return fig
+
+
+def _price(fig: Any, go: Any, bars: Any, x: np.ndarray, name: str) -> None:
+    """The price in row 1: candles, or a thinned close line when there are too many bars for candles."""
+    if len(bars) <= MAX_POINTS:
+        fig.add_trace(go.Candlestick(x=x, open=bars.open, high=bars.high, low=bars.low, close=bars.close,
+                                     name=name, increasing_line_color="#26a69a",
+                                     decreasing_line_color="#ef5350", line_width=1), row=1, col=1)
+    else:
+        k = _thin(bars.close)
+        fig.add_trace(go.Scattergl(x=x[k], y=bars.close[k], mode="lines", name=f"{name} close",
+                                   line=dict(color="#52606d", width=1)), row=1, col=1)
 
 
 def _trade_markers(fig: Any, go: Any, trades: Sequence[dict[str, Any]]) -> None:
