@@ -252,3 +252,12 @@ def test_document_market_settings_and_command_line_overrides(tmp_path: Path) -> 
     assert CliRunner().invoke(app, ["backtest", str(doc), "--data", str(data), "--json", str(out),
                                     "--taker-fee", "0"]).exit_code == 0
     assert json.loads(out.read_text())["trade_list"][0]["fees"] == 0.0   # the command line wins
+
+
+def test_trade_bars_count_the_bars_held() -> None:
+    stop = compile_strategy_text(PROTECT.format(sl="2", tp="none", tr="none"), "s.yaml")
+    assert run_backtest(stop, hand_bars(PATH), instrument=NO_FEES).trades[0]["bars"] == 13 - 5
+    rule = compile_strategy_text(PROTECT.format(sl="none", tp="none", tr="none").replace(
+        "long: close > 1000", "long: position.bars_held >= 3"), "s.yaml")
+    trade = run_backtest(rule, hand_bars(PATH), instrument=NO_FEES).trades[0]
+    assert (trade["bars"], trade["exit_ts"], trade["exit_reason"]) == (3, T0 + 9 * H, "exit.long")

@@ -120,6 +120,7 @@ class PortfolioController(Actor):
         self.regimes_at: list[str | None] = []
         self.open_counts: list[int] = []
         self._pending_ts = -1
+        self._last_bar_ts = 0
         self._pending: dict[str, float] = {}
         self._primary = config.bar_types[0] if config.bar_types else config.regime_bar_type
         for name, strategy in strategies.items():
@@ -171,6 +172,7 @@ class PortfolioController(Actor):
     # ------------------------------------------------------------------ bars
     def on_bar(self, bar: Bar) -> None:
         cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
+        self._last_bar_ts = bar.ts_event
         self.closes[bar.bar_type.instrument_id] = bar.close.as_double()
         if bar.bar_type == cfg.regime_bar_type:
             regime = self.detector.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
@@ -259,7 +261,7 @@ class PortfolioController(Actor):
         self.losses_in_row = self.losses_in_row + 1 if trade.pnl < 0 else 0
         if (lim.max_consecutive_losses is not None and self.losses_in_row >= lim.max_consecutive_losses
                 and not self.paused_until and not self.halted):
-            ts = int(trade.exit_ts or self.clock.timestamp_ns())
+            ts = self._last_bar_ts     # bar time, not fill time: a replayed or live node fills on its own clock
             self.paused_until = (ts // DAY_NS + 1) * DAY_NS
             self._trip(ts, "max_consecutive_losses", self.portfolio_value(),
                        f"{self.losses_in_row} losing trades in a row", False, None)

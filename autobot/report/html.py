@@ -260,11 +260,26 @@ def _figure(result: BacktestResult, compiled: CompiledStrategy) -> Any:
     fig.update_layout(height=1100, margin=dict(l=60, r=20, t=60, b=40), template="plotly_white",
                       hovermode="x unified", legend=dict(orientation="h", yanchor="bottom", y=1.025, x=0),
                       xaxis_rangeslider_visible=False)
-    fig.update_xaxes(type="date", showspikes=True, spikemode="across", spikethickness=1)
+    fig.update_xaxes(type="date", showspikes=True, spikemode="across", spikethickness=1,
+                     range=_x_range(x[:1], x[-1:], ex[:1], ex[-1:]))
     fig.update_yaxes(title_text=result.currency, row=1, col=1)
     fig.update_yaxes(title_text=result.currency, row=eq_row, col=1)
     fig.update_yaxes(title_text="%", row=dd_row, col=1)
     return fig
+
+
+def _x_range(*ends: np.ndarray) -> list[str] | None:
+    """The time axis from the first to the last series point (ms), as UTC date strings.
+
+    Set explicitly: plotly pads an autoranged axis by 5% where trade markers are the outermost
+    points, leaving empty bands at the ends of the chart."""
+    values = np.concatenate([np.asarray(v, dtype=np.float64) for v in ends]) if ends else np.array([])
+    values = values[np.isfinite(values)]
+    if len(values) == 0 or values.min() == values.max():
+        return None
+    iso = [dt.datetime.fromtimestamp(v / 1000.0, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+           for v in (values.min(), values.max())]
+    return iso
 
 
 def _price(fig: Any, go: Any, bars: Any, x: np.ndarray, name: str) -> None:
@@ -300,5 +315,385 @@ def _trade_markers(fig: Any, go: Any, trades: Sequence[dict[str, Any]]) -> None:
             marker=dict(symbol=["triangle-down-open" if t["side"] == "long" else "triangle-up-open" for t in ext],
                         size=size, color="#1f2933", line=dict(width=1.6)),
             hovertext=[_hover(f"exit {t['side']}: {t.get('exit_reason', '')}", t.get("exit_why"),
+                              f"PnL {t.get('pnl', 0.0):,.2f}") for t in ext],
+            hoverinfo="text"), row=1, col=1)
+
+
+# ---------------------------------------------------------------- portfolio report
+
+# lighter than the strategies' COLOURS, none alike, no plain red or green (loss and gain here)
+REGIME_COLOURS = ["#64b5f6", "#ffd54f", "#ba68c8", "#4db6ac", "#f48fb1", "#a1887f", "#dce775", "#9fa8da",
+                  "#ffab91", "#80deea"]
+UNDEFINED = "undefined"               # the name of "no regime confirmed yet", as in PortfolioResult.per_regime
+UNDEFINED_COLOUR = "#b0bec5"
+MAX_BAND_SHAPES = 300                 # most background rectangles behind the price
+MAX_BAND_CELLS = 4000                 # most cells of the regime strip
+MAX_TRIP_LINES = 50                   # most breaker-trip lines across the chart
+MAX_SWITCH_ROWS = 2000                # most rows of the regime switch list
+
+PORTFOLIO_CSS = """
+.sw{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:6px;vertical-align:-1px}
+.trip td{color:#c62828}
+details summary{cursor:pointer;font-size:15px;font-weight:600;margin:18px 0 8px}
+.switches{max-height:420px;overflow:auto;border:1px solid #e4e7eb}
+.switches th{position:sticky;top:0}
+"""
+
+
+def write_portfolio_report(result: PortfolioResult, policy: CompiledPolicy, path: pathlib.Path) -> None:
+    """Write the HTML report of the portfolio backtest ``result`` (of ``policy``) to ``path``."""
+    e = html.escape
+    primary = _primary_instrument(result, policy)
+    colours = _regime_colours(result, policy)
+    strategy_colours = {sid: COLOURS[k % len(COLOURS)] for k, sid in enumerate(_strategy_ids(result))}
+    fig, fig_notes = _portfolio_figure(result, policy, primary, colours, strategy_colours)
+    plot = fig.to_html(full_html=False, include_plotlyjs=True,
+                       config={"displaylogo": False, "responsive": True})
+    bars = result.bars
+    start = _time(int(bars.ts[0])) if len(bars) else "-"
+    end = _time(int(bars.ts[-1]) + result.bar_seconds * NS) if len(bars) else "-"
+    notes = "".join(f"<div>{e(n)}</div>" for n in [*result.notes, *fig_notes])
+    source = e(str(getattr(policy, "path", "") or ""))
+    method = e(str(getattr(policy.document, "allocation_method", "") or "-"))
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{e(result.policy)} - AutoBot portfolio backtest</title>
+<style>{CSS}{PORTFOLIO_CSS}</style></head><body>
+<h1>Portfolio backtest: {e(result.policy)}</h1>
+<div class="sub">{source} &middot; {e(", ".join(result.instruments))} &middot; {e(result.bar)} &middot;
+{start} to {end} UTC &middot; {len(bars):,} bars &middot; capital {result.capital:,.2f} {e(result.currency)}
+&middot; allocation: {method} &middot; {len(result.switches):,} regime switches
+&middot; {len(result.trips)} breaker trips</div>
+<div class="notes">{notes}</div>
+<div class="row">
+<div><h2>Metrics</h2>{_metrics_table(result, "Portfolio")}</div>
+<div><h2>Success bar</h2>{_success_table(result.metrics)}</div>
+</div>
+<h2>Strategies</h2>
+{_strategy_table(result, policy, strategy_colours)}
+<h2>Regimes</h2>
+{_regime_table(result, policy, colours)}
+<h2>Circuit breakers</h2>
+{_trip_table(result.trips)}
+<h2>Chart</h2>
+{plot}
+{_switch_list(result.switches)}
+<h2>Trades ({len(result.trades)})</h2>
+<div class="trades">{_trade_table(result.trades, strategy=True)}</div>
+</body></html>
+"""
+    pathlib.Path(path).write_text(page, encoding="utf-8")
+
+
+def _primary_instrument(result: PortfolioResult, policy: CompiledPolicy) -> str:
+    """The instrument of ``result.bars``: that of the first strategy the policy allocates to."""
+    for sid in policy.used:
+        cs = policy.strategies.get(sid)
+        if cs is not None and cs.document.market is not None and cs.document.market.instrument:
+            return str(cs.document.market.instrument)
+    return result.instruments[0] if result.instruments else ""
+
+
+def _strategy_ids(result: PortfolioResult) -> list[str]:
+    out = list(result.per_strategy)
+    out.extend(s for s in result.strategy_pnl if s not in out)
+    out.extend(t["strategy"] for t in result.trades if t.get("strategy") and t["strategy"] not in out)
+    return out
+
+
+def _strategy_instrument(policy: CompiledPolicy, sid: str) -> str | None:
+    cs = policy.strategies.get(sid)
+    market = cs.document.market if cs is not None else None
+    return str(market.instrument) if market is not None and market.instrument else None
+
+
+def _regime_names(result: PortfolioResult, policy: CompiledPolicy) -> list[str]:
+    """Regime names in the regimes file's order, then any others met, then ``undefined``."""
+    names = [n for n in policy.regimes.names]
+    seen = {r for r in result.regimes if r is not None} | set(result.per_regime)
+    names.extend(sorted(n for n in seen - set(names) - {UNDEFINED}))
+    return names
+
+
+def _regime_colours(result: PortfolioResult, policy: CompiledPolicy) -> dict[str, str]:
+    colours = {n: REGIME_COLOURS[k % len(REGIME_COLOURS)] for k, n in enumerate(_regime_names(result, policy))}
+    colours[UNDEFINED] = UNDEFINED_COLOUR
+    return colours
+
+
+def _swatch(colour: str) -> str:
+    return f'<span class="sw" style="background:{colour}"></span>'
+
+
+def _pct(v: Any) -> str:
+    return _fmt("total_return", v)
+
+
+def _money(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return '<span class="na">n/a</span>'
+    cls = "pos" if v > 0 else "neg" if v < 0 else ""
+    return f'<span class="{cls}">{v:,.2f}</span>'
+
+
+def _strategy_table(result: PortfolioResult, policy: CompiledPolicy, colours: dict[str, str]) -> str:
+    e = html.escape
+    head = ("<tr><th class='l'>Strategy</th><th class='l'>Instrument</th><th>Trades</th><th>PnL</th><th>Fees</th>"
+            "<th>Share of PnL</th><th>Sharpe</th><th>Alone: annual return</th><th>Alone: Sharpe</th>"
+            "<th>Alone: max drawdown</th></tr>")
+    rows = []
+    for sid in _strategy_ids(result):
+        row = result.per_strategy.get(sid, {})
+        alone = result.alone.get(sid, {})
+        rows.append(
+            f'<tr class="strategy"><td class="l">{_swatch(colours[sid])}{e(sid)}</td>'
+            f'<td class="l">{e(_strategy_instrument(policy, sid) or "-")}</td>'
+            f'<td>{_fmt("trades", row.get("trades"))}</td><td>{_money(row.get("pnl"))}</td>'
+            f'<td>{_fmt("fees", row.get("fees"))}</td><td>{_pct(row.get("share_of_pnl"))}</td>'
+            f'<td>{_fmt("sharpe", row.get("sharpe"))}</td><td>{_pct(alone.get("annual_return"))}</td>'
+            f'<td>{_fmt("sharpe", alone.get("sharpe"))}</td><td>{_pct(alone.get("max_drawdown"))}</td></tr>')
+    note = ("" if result.alone else
+            '<div class="sub">The alone runs (each strategy by itself with the full capital) were not computed.</div>')
+    return f'<table class="strategies">{head}{"".join(rows)}</table>{note}'
+
+
+def _allocation_text(shares: dict[str, float] | None) -> str:
+    if shares is None:
+        return "-"
+    if not shares:
+        return "stand aside"
+    return ", ".join(f"{sid} {100 * v:g}%" for sid, v in shares.items())
+
+
+def _regime_table(result: PortfolioResult, policy: CompiledPolicy, colours: dict[str, str]) -> str:
+    e = html.escape
+    total = sum(int(r.get("bars", 0)) for r in result.per_regime.values()) or 1
+    order = [n for n in [*_regime_names(result, policy), UNDEFINED] if n in result.per_regime]
+    order.extend(n for n in result.per_regime if n not in order)
+    head = ("<tr><th class='l'>Regime</th><th>Bars</th><th>Share of bars</th><th>PnL while in it</th>"
+            "<th class='l'>Allocation</th></tr>")
+    rows = []
+    for name in order:
+        row = result.per_regime[name]
+        shares = policy.allocations.get(name)
+        rows.append(f'<tr class="regime"><td class="l">{_swatch(colours.get(name, UNDEFINED_COLOUR))}{e(name)}</td>'
+                    f'<td>{int(row.get("bars", 0)):,}</td><td>{_pct(row.get("bars", 0) / total)}</td>'
+                    f'<td>{_money(row.get("pnl"))}</td><td class="l">{e(_allocation_text(shares))}</td></tr>')
+    for name in _regime_names(result, policy):                    # regimes of the policy never in force
+        if name not in result.per_regime:
+            rows.append(f'<tr class="regime"><td class="l">{_swatch(colours[name])}{e(name)}</td><td>0</td>'
+                        f'<td>{_pct(0.0)}</td><td>-</td>'
+                        f'<td class="l">{e(_allocation_text(policy.allocations.get(name)))}</td></tr>')
+    return f'<table class="regimes">{head}{"".join(rows)}</table>'
+
+
+def _trip_table(trips: Sequence[dict[str, Any]]) -> str:
+    if not trips:
+        return '<div class="sub">None tripped.</div>'
+    e = html.escape
+    rows = "".join(f'<tr class="trip"><td class="l">{_time(t.get("ts"))}</td>'
+                   f'<td class="l">{e(str(t.get("reason", "")))}</td><td>{_num(t.get("equity"), ",.2f")}</td>'
+                   f'<td class="why">{e(str(t.get("detail", "")))}</td></tr>' for t in trips)
+    return ("<table class='trips'><tr><th class='l'>Time (UTC)</th><th class='l'>Breaker</th><th>Equity</th>"
+            f"<th class='l'>Detail</th></tr>{rows}</table>")
+
+
+def _switch_list(switches: Sequence[dict[str, Any]]) -> str:
+    e = html.escape
+    shown = switches[:MAX_SWITCH_ROWS]
+    rows = "".join(f'<tr><td class="l">{_time(s.get("ts"))}</td><td class="l">{e(str(s.get("old") or UNDEFINED))}</td>'
+                   f'<td class="l">{e(str(s.get("new") or UNDEFINED))}</td>'
+                   f'<td class="l">{e(_allocation_text(s.get("shares")))}</td></tr>' for s in shown)
+    more = (f'<div class="sub">The first {MAX_SWITCH_ROWS:,} of {len(switches):,} switches.</div>'
+            if len(switches) > len(shown) else "")
+    return (f"<details><summary>Regime switches ({len(switches):,})</summary>{more}<div class='switches'>"
+            "<table><thead><tr><th class='l'>Time (UTC)</th><th class='l'>From</th><th class='l'>To</th>"
+            f"<th class='l'>Allocation</th></tr></thead><tbody>{rows}</tbody></table></div></details>")
+
+
+def _runs(labels: Sequence[str | None]) -> list[tuple[int, int, str]]:
+    """Runs of equal regimes: (first bar, bar after the last, name); ``None`` is ``undefined``."""
+    n = len(labels)
+    if n == 0:
+        return []
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(UNDEFINED if s is None else s, len(index)) for s in labels),
+                        dtype=np.int64, count=n)
+    names = list(index)
+    starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1])
+    stops = np.append(starts[1:], n)
+    return [(int(a), int(b), names[codes[a]]) for a, b in zip(starts, stops)]
+
+
+def _merge_runs(runs: list[tuple[int, int, str]], cap: int) -> tuple[list[tuple[int, int, str]], int]:
+    """At most ``cap`` runs for drawing: runs shorter than a minimum length (doubled until they fit) are
+    drawn as part of the run before them. Returns the runs and that minimum (1: nothing merged)."""
+    shortest = 1
+    while len(runs) > cap:
+        shortest *= 2
+        out: list[tuple[int, int, str]] = []
+        for a, b, name in runs:
+            if out and (b - a < shortest or out[-1][2] == name):
+                out[-1] = (out[-1][0], b, out[-1][2])
+            else:
+                out.append((a, b, name))
+        runs = out
+    return runs, shortest
+
+
+def _portfolio_figure(result: PortfolioResult, policy: CompiledPolicy, primary: str,
+                      regime_colours: dict[str, str], strategy_colours: dict[str, str]) -> tuple[Any, list[str]]:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    e = html.escape
+    notes: list[str] = []
+    bars = result.bars
+    bar_ms = result.bar_seconds * 1000.0
+    x = _ms(np.asarray(bars.ts, dtype=np.int64) + result.bar_seconds * NS)
+    eq = np.asarray(result.equity, dtype=np.float64)
+    ex = _ms(result.equity_ts)
+    titles = [f"Price: {e(primary)} (background: regime)", "Regime", "Portfolio equity",
+              "Strategy PnL (own realised + unrealised)", "Drawdown"]
+    fig = make_subplots(rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.03,
+                        row_heights=[0.40, 0.035, 0.22, 0.2, 0.145], subplot_titles=titles)
+
+    # price, with the regime behind it and every strategy's trades on it
+    _price(fig, go, bars, x, e(primary))
+    _regime_band(fig, go, result, regime_colours, ex, bar_ms, notes)
+    size = 10 if len(result.trades) <= 300 else 7
+    for sid, colour in strategy_colours.items():
+        trades = [t for t in result.trades if t.get("strategy") == sid]
+        instrument = _strategy_instrument(policy, sid)
+        if trades and instrument is not None and instrument != primary:
+            notes.append(f"{sid} trades {instrument}: its trades are not marked on the {primary} price chart.")
+            continue
+        _strategy_markers(fig, go, sid, colour, trades, size)
+
+    # portfolio equity against buy-and-hold, with the breaker trips
+    k = _thin(eq)
+    fig.add_trace(go.Scatter(x=ex[k], y=eq[k], mode="lines", name="Portfolio equity", legendgroup="portfolio",
+                             line=dict(color="#1f5fbf", width=1.5)), row=3, col=1)
+    if len(bars):
+        fee = float(result.buy_and_hold.get("fees") or 0.0) / result.capital if result.capital else 0.0
+        bh = result.capital * (1.0 - fee) / float(bars.close[0]) * np.asarray(bars.close, dtype=np.float64)
+        k = _thin(bh)
+        fig.add_trace(go.Scatter(x=x[k], y=bh[k], mode="lines", name="Buy & hold equity", legendgroup="portfolio",
+                                 line=dict(color="#9aa5b1", width=1.2, dash="dot")), row=3, col=1)
+    trips = [t for t in result.trips if t.get("ts") is not None]
+    if trips:
+        fig.add_trace(go.Scatter(
+            x=_ms(np.array([t["ts"] for t in trips])), y=[t.get("equity") for t in trips], mode="markers",
+            name="Breaker trips", legendgroup="portfolio",
+            marker=dict(symbol="x", size=12, color="#c62828", line=dict(width=1)),
+            hovertext=[_hover(f"breaker: {t.get('reason', '')}", t.get("detail")) for t in trips],
+            hoverinfo="text"), row=3, col=1)
+        for t in trips[:MAX_TRIP_LINES]:
+            for row in (1, 3, 4, 5):
+                fig.add_vline(x=float(t["ts"]) / 1e6, line=dict(color="#c62828", width=1, dash="dash"),
+                              opacity=0.6, row=row, col=1, exclude_empty_subplots=False)
+
+    # each strategy's own PnL on the primary bars
+    n = len(ex)
+    for sid, colour in strategy_colours.items():
+        pnl = result.strategy_pnl.get(sid)
+        if pnl is None:
+            continue
+        pnl = np.asarray(pnl, dtype=np.float64)
+        if len(pnl) not in (n, n + 1) or n == 0:
+            notes.append(f"{sid}: its PnL curve has {len(pnl):,} points on its own bars, not one per "
+                         f"{result.bar} bar of {primary}; it is not drawn.")
+            continue
+        y = pnl[:n]
+        k = _thin(y)
+        fig.add_trace(go.Scatter(x=ex[k], y=y[k], mode="lines", name=f"{e(sid)} PnL", legendgroup=e(sid),
+                                 line=dict(color=colour, width=1.4)), row=4, col=1)
+    fig.add_hline(y=0, line=dict(color="#9aa5b1", width=1), row=4, col=1, exclude_empty_subplots=False)
+
+    if len(eq):
+        dd = -100.0 * (1.0 - eq / np.maximum.accumulate(eq))
+        k = _thin(dd)
+        fig.add_trace(go.Scatter(x=ex[k], y=dd[k], mode="lines", name="Drawdown %", fill="tozeroy",
+                                 legendgroup="portfolio", line=dict(color="#c62828", width=1),
+                                 fillcolor="rgba(198,40,40,0.18)"), row=5, col=1)
+
+    # legend: one column per group (price, regimes, each strategy, portfolio); a click toggles one item
+    fig.update_layout(height=1350, margin=dict(l=70, r=20, t=60, b=40), template="plotly_white",
+                      hovermode="x unified",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, groupclick="toggleitem"),
+                      xaxis_rangeslider_visible=False)
+    fig.update_xaxes(type="date", showspikes=True, spikemode="across", spikethickness=1,
+                     range=_x_range(x[:1], x[-1:], ex[:1], ex[-1:] + bar_ms))
+    fig.update_yaxes(title_text=e(result.currency), row=1, col=1)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, fixedrange=True, row=2, col=1)
+    fig.update_yaxes(title_text=e(result.currency), row=3, col=1)
+    fig.update_yaxes(title_text=e(result.currency), row=4, col=1)
+    fig.update_yaxes(title_text="%", row=5, col=1)
+    return fig, notes
+
+
+def _regime_band(fig: Any, go: Any, result: PortfolioResult, colours: dict[str, str], ex: np.ndarray,
+                 bar_ms: float, notes: list[str]) -> None:
+    """The regime timeline: tinted rectangles behind the price (merged runs, at most MAX_BAND_SHAPES) and a
+    strip of coloured cells in row 2 (at most MAX_BAND_CELLS), with one legend entry per regime.
+
+    The regime of bar k (confirmed at its close) is in force until the next bar closes, so a run of
+    bars i..j is drawn from the close of bar i to the close of bar j + 1.
+    """
+    e = html.escape
+    n = min(len(result.regimes), len(ex))
+    runs = _runs(result.regimes[:n])
+    if not runs:
+        return
+    edges = np.append(ex[:n], ex[n - 1] + bar_ms)
+    names = list(colours)
+    present = [name for name in names if any(r[2] == name for r in runs)]
+
+    cells, shortest = _merge_runs(runs, MAX_BAND_CELLS)
+    k = len(names)
+    scale = []
+    for i, name in enumerate(names):
+        scale += [[i / k, colours[name]], [(i + 1) / k, colours[name]]]
+    fig.add_trace(go.Heatmap(
+        x=[float(edges[a]) for a, _, _ in cells] + [float(edges[cells[-1][1]])], y=[0.0],
+        z=[[names.index(name) for _, _, name in cells]], text=[[e(name) for _, _, name in cells]],
+        zmin=-0.5, zmax=k - 0.5, colorscale=scale, showscale=False, name="Regime",
+        hovertemplate="%{text}<extra>regime</extra>", xgap=0, ygap=0), row=2, col=1)
+
+    shapes, wide = _merge_runs(runs, MAX_BAND_SHAPES)
+    fig.update_layout(shapes=[dict(type="rect", xref="x", yref="y domain", x0=float(edges[a]), x1=float(edges[b]),
+                                   y0=0, y1=1, fillcolor=colours[name], opacity=0.2, line_width=0, layer="below")
+                              for a, b, name in shapes if name != UNDEFINED])
+    if shortest > 1 or wide > 1:
+        notes.append(f"Regime timeline: {len(runs):,} runs of bars; runs shorter than {shortest:,} bars are drawn "
+                     f"as part of the run before them in the strip, shorter than {wide:,} bars behind the price.")
+    for name in present:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"regime: {e(name)}",
+                                 legendgroup="regime", hoverinfo="skip",
+                                 marker=dict(symbol="square", size=12, color=colours[name])), row=2, col=1)
+
+
+def _strategy_markers(fig: Any, go: Any, sid: str, colour: str, trades: Sequence[dict[str, Any]], size: int) -> None:
+    """One strategy's entries (filled, up = long, down = short) and exits (open) in its colour."""
+    ent = [t for t in trades if t.get("entry_ts") is not None and t.get("entry_price") is not None]
+    ext = [t for t in trades if t.get("exit_ts") is not None and t.get("exit_price") is not None]
+    group = html.escape(sid)
+    if ent:
+        fig.add_trace(go.Scatter(
+            x=_ms(np.array([t["entry_ts"] for t in ent])), y=[t["entry_price"] for t in ent], mode="markers",
+            name=f"{group} entries", legendgroup=group,
+            marker=dict(symbol=["triangle-up" if t.get("side") == "long" else "triangle-down" for t in ent],
+                        size=size, color=colour, line=dict(color="#1f2933", width=0.8)),
+            hovertext=[_hover(f"{sid}: enter {t.get('side', '')} {_time(t['entry_ts'])} ({t.get('entry_rule', '')})",
+                              t.get("entry_why")) for t in ent],
+            hoverinfo="text"), row=1, col=1)
+    if ext:
+        fig.add_trace(go.Scatter(
+            x=_ms(np.array([t["exit_ts"] for t in ext])), y=[t["exit_price"] for t in ext], mode="markers",
+            name=f"{group} exits", legendgroup=group,
+            marker=dict(symbol=["triangle-down-open" if t.get("side") == "long" else "triangle-up-open" for t in ext],
+                        size=size, color=colour, line=dict(width=1.8)),
+            hovertext=[_hover(f"{sid}: exit {t.get('side', '')} {_time(t['exit_ts'])}: {t.get('exit_reason', '')}",
+                              t.get("exit_why"),
                               f"PnL {t.get('pnl', 0.0):,.2f}") for t in ext],
             hoverinfo="text"), row=1, col=1)

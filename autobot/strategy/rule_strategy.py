@@ -124,6 +124,7 @@ class RuleStrategy(Strategy):
         self._peak = 0.0
         self._bar_ns = 0
         self._fees_open = 0.0
+        self._entry_seen: int | None = None     # bars_seen at the bar whose entry opened the position
 
     # ------------------------------------------------------------------ lifecycle
     def on_start(self) -> None:
@@ -185,7 +186,7 @@ class RuleStrategy(Strategy):
                 "position.qty": float(position.quantity),
                 "position.entry_price": entry,
                 "position.pnl_pct": ((close / entry - 1.0) * (1.0 if long else -1.0)) if entry > 0 else NAN,
-                "position.bars_held": float((bar.ts_event - position.ts_opened) // self._bar_ns),
+                "position.bars_held": self._bars_held(bar, position),
             }
         self._peak = max(self._peak, equity) if equity == equity else self._peak
         ext["equity"] = equity
@@ -194,6 +195,13 @@ class RuleStrategy(Strategy):
         if self.extra_externals is not None:
             ext.update(self.extra_externals(bar))
         return ext
+
+    def _bars_held(self, bar: Bar, position: Any) -> float:
+        """Bars since the entry bar, counted (a replay runs faster than its bars' timestamps); for a
+        position this instance did not open (adopted after a restart), from the timestamps."""
+        if self._entry_seen is not None:
+            return float(self.bars_seen - self._entry_seen)
+        return float(max(0, bar.ts_event - position.ts_opened) // self._bar_ns)
 
     # ------------------------------------------------------------------ the bar
     def on_bar(self, bar: Bar) -> None:
@@ -352,6 +360,7 @@ class RuleStrategy(Strategy):
             self._open = Trade(pending.side, qty, event.ts_event, price, pending.reason,
                                pending.trace, pending.why, fees=fee)
             self.trades.append(self._open)
+            self._entry_seen = self.bars_seen
         self._protect(pending.side, event.last_qty, price)
 
     def on_position_closed(self, event: PositionClosed) -> None:
@@ -365,7 +374,11 @@ class RuleStrategy(Strategy):
         if pending is not None:
             trade.exit_trace, trade.exit_why = pending.trace, pending.why
         trade.pnl = event.realized_pnl.as_double()
-        trade.bars = int(event.duration_ns // self._bar_ns) if self._bar_ns else 0
+        # a stop or target fills inside a bar the strategy has not been given yet: count that bar too
+        inside = 1 if pending is not None and pending.kind == "protect" else 0
+        trade.bars = self.bars_seen - self._entry_seen + inside if self._entry_seen is not None else \
+            (int(event.duration_ns // self._bar_ns) if self._bar_ns else 0)
+        self._entry_seen = None
         self.realized += trade.pnl
         self._open = None
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
