@@ -30,15 +30,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from nautilus_trader.common.actor import Actor
+from pathlib import Path
+
 from nautilus_trader.config import ActorConfig
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import PositionSide, TradingState
 from nautilus_trader.model.objects import Price
+from nautilus_trader.trading.controller import Controller
 
-from autobot.language.compile import CompiledRegimes
 from autobot.portfolio.allocation import allocate
 from autobot.portfolio.regime import RegimeDetector
+from autobot.workspace import CompiledPolicy, load_policy, share_value
 
 DAY_NS = 86_400_000_000_000
 
@@ -55,15 +57,26 @@ class Limits:
     max_consecutive_losses: int | None = None
 
 
+def limits_of(policy: CompiledPolicy) -> Limits:
+    """The policy's risk section as numbers."""
+    risk = policy.document.risk
+    shares = {k: (share_value(getattr(risk, k)) if getattr(risk, k) is not None else None)
+              for k in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_position")}
+    return Limits(**shares, max_open_positions=risk.max_open_positions,
+                  max_consecutive_losses=risk.max_consecutive_losses)
+
+
 class PortfolioControllerConfig(ActorConfig, frozen=True):
-    """Serialisable settings; the compiled regimes and the strategies are attached in code."""
+    """Serialisable settings. ``bar_types`` are the strategies' bar types, in ``policy.used`` order.
+
+    With ``policy_path`` (a live node), the controller compiles the policy and creates the
+    strategies itself; a backtest passes them in compiled.
+    """
 
     regime_bar_type: BarType
     bar_types: list[BarType]
-    allocation_method: str = "fixed"
-    on_leave: str = "close"
     return_window: int = 500
-    kill_file: str | None = None
+    policy_path: str | None = None
 
 
 @dataclass
@@ -92,20 +105,29 @@ class Switch:
         return dict(self.__dict__)
 
 
-class PortfolioController(Actor):
+class PortfolioController(Controller):
     """See the module docstring."""
 
-    def __init__(self, config: PortfolioControllerConfig, regimes: CompiledRegimes,
-                 allocations: dict[str, dict[str, float]], limits: Limits, strategies: dict[str, Any],
+    def __init__(self, trader: Any, config: PortfolioControllerConfig, policy: CompiledPolicy | None = None,
+                 strategies: dict[str, Any] | None = None,
                  set_trading_state: Callable[[TradingState], None] | None = None) -> None:
-        super().__init__(config)
-        self.detector = RegimeDetector(regimes)
-        self.allocations = allocations
-        self.limits = limits
-        self.strategies = strategies                 # document id -> RuleStrategy
-        self._set_state = set_trading_state
+        super().__init__(trader, config)
+        if policy is None:
+            assert config.policy_path is not None, "a policy or a policy_path is needed"
+            policy = load_policy(Path(config.policy_path))
+        self.policy = policy
+        self.detector = RegimeDetector(policy.regimes)
+        self.allocations = policy.allocations
+        self.limits = limits_of(policy)
+        self.allocation_method = policy.document.allocation_method
+        self.on_leave = policy.document.on_leave
+        kill = policy.document.risk.kill_file
+        self.kill_file = str(policy.path.resolve().parent / kill) if kill else None
+        self.strategies: dict[str, Any] = dict(strategies or {})   # document id -> RuleStrategy
+        risk_engine = getattr(trader, "_risk_engine", None)
+        self._set_state = set_trading_state or (risk_engine.set_trading_state if risk_engine is not None else None)
         self.regime: str | None = None
-        self.shares: dict[str, float] = {name: 0.0 for name in strategies}
+        self.shares: dict[str, float] = {name: 0.0 for name in self.strategies}
         self.trips: list[Trip] = []
         self.switches: list[Switch] = []
         self.halted = False
@@ -123,16 +145,29 @@ class PortfolioController(Actor):
         self._last_bar_ts = 0
         self._pending: dict[str, float] = {}
         self._primary = config.bar_types[0] if config.bar_types else config.regime_bar_type
-        for name, strategy in strategies.items():
-            strategy.share = 0.0
-            strategy.portfolio_equity = self.portfolio_value
-            strategy.entry_allowed = self._gate(name)
-            strategy.extra_externals = self._externals
-            strategy.on_trade_closed = self._trade_closed
+        for name, strategy in self.strategies.items():
+            self.steer(name, strategy)
+
+    def steer(self, name: str, strategy: Any) -> None:
+        """Connect a strategy to the portfolio: its share, equity, entry gate, regime and trade events."""
+        strategy.share = self.shares.get(name, 0.0)
+        strategy.portfolio_equity = self.portfolio_value
+        strategy.entry_allowed = self._gate(name)
+        strategy.extra_externals = self._externals
+        strategy.on_trade_closed = self._trade_closed
+        self.strategies[name] = strategy
+        self.shares.setdefault(name, 0.0)
 
     # ------------------------------------------------------------------ lifecycle
     def on_start(self) -> None:
         cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
+        if not self.strategies:          # a live node: create the strategies here (they start after us)
+            from autobot.portfolio.setup import strategy_config
+            from autobot.strategy.rule_strategy import RuleStrategy
+            for k, sid in enumerate(self.policy.used):
+                strategy = RuleStrategy(strategy_config(self.policy, sid, cfg.bar_types[k], k))
+                self.create_strategy(strategy, start=False)
+                self.steer(sid, strategy)
         seen = set()
         for bar_type in [cfg.regime_bar_type, *cfg.bar_types]:
             if str(bar_type) not in seen:
@@ -191,10 +226,10 @@ class PortfolioController(Actor):
         base = self.allocations.get(regime, {}) if regime is not None else {}
         returns = {name: self._recent_returns(s, cfg.return_window) for name, s in self.strategies.items()
                    if name in base}
-        shares = allocate(cfg.allocation_method, base, returns) if base else {}
+        shares = allocate(self.allocation_method, base, returns) if base else {}
         for name, strategy in self.strategies.items():
             new = shares.get(name, 0.0)
-            if self.shares.get(name, 0.0) > 0 and new == 0.0 and cfg.on_leave == "close":
+            if self.shares.get(name, 0.0) > 0 and new == 0.0 and self.on_leave == "close":
                 strategy.flatten("regime_switch")
             strategy.share = new
             self.shares[name] = new
@@ -226,7 +261,6 @@ class PortfolioController(Actor):
             self._set_state(state)
 
     def _check_breakers(self, ts: int) -> None:
-        cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
         lim = self.limits
         equity = self.portfolio_value()
         day = ts // DAY_NS
@@ -240,9 +274,9 @@ class PortfolioController(Actor):
         self.peak = max(self.peak, equity)
         if self.halted:
             return
-        if cfg.kill_file and os.path.exists(cfg.kill_file):
+        if self.kill_file and os.path.exists(self.kill_file):
             self.halted = True
-            self._trip(ts, "kill_switch", equity, f"kill file {cfg.kill_file} exists", True, TradingState.HALTED)
+            self._trip(ts, "kill_switch", equity, f"kill file {self.kill_file} exists", True, TradingState.HALTED)
             return
         if lim.max_drawdown is not None and self.peak > 0 and equity <= self.peak * (1 - lim.max_drawdown):
             self.halted = True

@@ -90,9 +90,9 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
     from nautilus_trader.model.identifiers import TraderId, Venue
     from nautilus_trader.model.objects import Money
 
-    from autobot.portfolio.controller import Limits, PortfolioController, PortfolioControllerConfig
-    from autobot.strategy.rule_strategy import RuleStrategy, RuleStrategyConfig
-    from autobot.workspace import share_value
+    from autobot.portfolio.controller import PortfolioController, PortfolioControllerConfig
+    from autobot.portfolio.setup import strategy_config
+    from autobot.strategy.rule_strategy import RuleStrategy
 
     used = policy.used
     if not used:
@@ -131,13 +131,6 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
     primary_key = (market[used[0]].instrument, seconds[used[0]])
     primary = series[primary_key]
     notes = [f"{k[0]}: {len(v):,} bars of {k[1]} s" for k, v in series.items()]
-    limits = Limits(**{k: (share_value(getattr(policy.document.risk, k))
-                           if getattr(policy.document.risk, k) is not None else None)
-                       for k in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_position")},
-                    max_open_positions=policy.document.risk.max_open_positions,
-                    max_consecutive_losses=policy.document.risk.max_consecutive_losses)
-    kill = policy.document.risk.kill_file
-    kill_path = str((policy.path.resolve().parent / kill)) if kill else None
     capital = float(policy.document.capital or venue.capital)
 
     engine = BacktestEngine(BacktestEngineConfig(trader_id=TraderId("BACKTESTER-001"),
@@ -161,19 +154,12 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
             engine.add_data(to_nautilus(series[key], bar_types[key], insts[key[0]], key[1]))
         strategies: dict[str, Any] = {}
         for k, sid in enumerate(used):
-            cs = policy.strategies[sid]
-            key = (market[sid].instrument, seconds[sid])
-            strategies[sid] = RuleStrategy(RuleStrategyConfig(
-                document=cs.source.text, document_name=cs.source.path, instrument_id=insts[key[0]].id,
-                bar_type=bar_types[key], overrides=dict(cs.params), order_id_tag=f"{k + 1:03d}",
-                capital_share=0.0))
+            strategies[sid] = RuleStrategy(strategy_config(
+                policy, sid, bar_types[(market[sid].instrument, seconds[sid])], k))
         strategy_bar_types = [bar_types[(market[sid].instrument, seconds[sid])] for sid in used]
         controller = PortfolioController(
-            PortfolioControllerConfig(regime_bar_type=bar_types[regime_key], bar_types=strategy_bar_types,
-                                      allocation_method=policy.document.allocation_method,
-                                      on_leave=policy.document.on_leave, kill_file=kill_path),
-            policy.regimes, policy.allocations, limits, strategies,
-            set_trading_state=engine.kernel.risk_engine.set_trading_state)
+            engine.trader, PortfolioControllerConfig(regime_bar_type=bar_types[regime_key], bar_types=strategy_bar_types),
+            policy, strategies, set_trading_state=engine.kernel.risk_engine.set_trading_state)
         engine.add_actor(controller)
         for strategy in strategies.values():
             engine.add_strategy(strategy)
