@@ -235,33 +235,8 @@ def run_compiled(bars: Any) -> dict[str, Any]:
         compiled = compile_strategy_text(path.read_text(), str(path))
         result = run_backtest(compiled, bars)
     fills = [f[:4] for f in result.fills]
-    return {"fills": fills, "balance": _BALANCES[-1] if _BALANCES else None, "equity": result.final_equity,
+    return {"fills": fills, "balance": result.final_balance, "equity": result.final_equity,
             "trades": len(result.trades)}
-
-
-_BALANCES: list[float] = []
-
-
-def _probe_balance() -> None:
-    """Record the account balance when ``run_backtest`` disposes its engine.
-
-    ``run_backtest`` returns the final equity but not the balance, so for the honesty check the
-    compiled worker runs it with a ``BacktestEngine`` subclass whose ``dispose`` first reads
-    the balance (one call per run, no effect on the run itself).
-    """
-    import nautilus_trader.backtest.engine as nbe
-
-    base = nbe.BacktestEngine
-
-    class BalanceProbe(base):  # type: ignore[misc, valid-type]
-        def dispose(self) -> None:
-            for account in self.cache.accounts():
-                total = account.balance_total()
-                if total is not None:
-                    _BALANCES.append(total.as_double())
-            super().dispose()
-
-    nbe.BacktestEngine = BalanceProbe
 
 
 # ---------------------------------------------------------------------------- workers
@@ -283,9 +258,7 @@ def worker(side: str, n: int, small: int | None) -> None:
     bars, tiles = tiled_bars(n)
     if small is not None:
         bars = bars.slice(0, small)
-    if side == "compiled":
-        _probe_balance()
-    else:
+    if side == "hand":
         hand_strategy_class()
     gc.collect()
     t0 = time.perf_counter()

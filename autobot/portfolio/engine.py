@@ -15,12 +15,10 @@ from typing import Any, Callable
 import numpy as np
 
 from autobot.backtest import metrics as M
-from autobot.backtest.data import NS, bar_seconds, resample, to_nautilus
+from autobot.backtest.data import NS, to_nautilus
 from autobot.backtest.engine import BacktestResult, VenueSettings, bar_spec_text, run_backtest
-from autobot.backtest.instruments import InstrumentSettings, make_instrument, quote_currency
+from autobot.backtest.instruments import InstrumentSettings
 from autobot.data.bars import Bars
-from autobot.diagnostics import UserError
-from autobot.language.compile import parse_bar_spec
 from autobot.workspace import CompiledPolicy
 
 
@@ -61,22 +59,6 @@ class PortfolioResult:
         }
 
 
-def _error_at(policy: CompiledPolicy, sid: str, message: str, hint: str) -> UserError:
-    cs = policy.strategies[sid]
-    node, _ = cs.source.node_at(("market", "instrument"))
-    start, end = (node.start, node.end) if node is not None else (0, 1)
-    return UserError([cs.source.diagnostic(start, end, "no-data", message, hint)])
-
-
-def _bar_type(iid: str, seconds: int) -> str:
-    return f"{iid}-{bar_spec_text(seconds)}-EXTERNAL"
-
-
-def _series_for(bars: Bars, seconds: int) -> Bars:
-    have = bar_seconds(bars)
-    return resample(bars, seconds) if have < seconds and seconds % have == 0 else bars
-
-
 def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSettings = VenueSettings(),
                   instrument: InstrumentSettings = InstrumentSettings(),
                   progress: Callable[[int, int], None] | None = None, compare: bool = True) -> PortfolioResult:
@@ -84,8 +66,6 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
     from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.backtest.models import FillModel
     from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
-    from nautilus_trader.model.currencies import Currency
-    from nautilus_trader.model.data import BarType
     from nautilus_trader.model.enums import AccountType, OmsType
     from nautilus_trader.model.identifiers import TraderId, Venue
     from nautilus_trader.model.objects import Money
@@ -94,62 +74,26 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
     from autobot.portfolio.setup import strategy_config
     from autobot.strategy.rule_strategy import RuleStrategy
 
-    used = policy.used
-    if not used:
-        raise UserError([policy.regimes.source.diagnostic(0, 1, "no-strategies", "the policy allocates to no strategy",
-                                                           "give some regime a share of a strategy")])
-    # instruments, bar sizes and series ------------------------------------------------
-    market = {sid: policy.strategies[sid].document.market for sid in used}
-    for sid in used:
-        if market[sid].instrument not in data:
-            raise _error_at(policy, sid, f"no data for {market[sid].instrument}, which '{sid}' trades",
-                            f"pass --data {market[sid].instrument}=FILE")
-    regime_market = policy.regimes.document.market
-    regime_iid = (regime_market.instrument if regime_market and regime_market.instrument
-                  else market[used[0]].instrument)
-    if regime_iid not in data:
-        raise UserError([policy.regimes.source.diagnostic(0, 1, "no-data", f"no data for {regime_iid}, "
-                                                           "which the regimes are computed on",
-                                                           f"pass --data {regime_iid}=FILE")])
-    seconds = {sid: (policy.strategies[sid].bar.seconds if policy.strategies[sid].bar else
-                     bar_seconds(data[market[sid].instrument])) for sid in used}
-    regime_spec = parse_bar_spec(regime_market.bar) if regime_market and regime_market.bar else None
-    regime_seconds = regime_spec.seconds if regime_spec else seconds[used[0]]
-    series: dict[tuple[str, int], Bars] = {}
-    for sid in used:
-        key = (market[sid].instrument, seconds[sid])
-        series.setdefault(key, _series_for(data[key[0]], key[1]))
-    series.setdefault((regime_iid, regime_seconds), _series_for(data[regime_iid], regime_seconds))
-    iids = sorted({k[0] for k in series})
-    venues = {iid.split(".")[-1] for iid in iids}
-    quotes = {quote_currency(iid, instrument) for iid in iids}
-    if len(venues) > 1 or len(quotes) > 1:
-        raise UserError([policy.regimes.source.diagnostic(0, 1, "mixed-venues",
-                                                           f"a portfolio backtest trades one venue and currency, "
-                                                           f"got {sorted(venues)} / {sorted(quotes)}",
-                                                           "use instruments of one venue and quote currency")])
-    primary_key = (market[used[0]].instrument, seconds[used[0]])
-    primary = series[primary_key]
-    notes = [f"{k[0]}: {len(v):,} bars of {k[1]} s" for k, v in series.items()]
+    from autobot.portfolio.setup import prepare
+
+    setup = prepare(policy, data, instrument)
+    used, market, seconds, series = setup.used, setup.market, setup.seconds, setup.series
+    iids, primary_key, primary, notes = setup.iids, setup.primary_key, setup.primary, setup.notes
+    regime_key = setup.regime_key
     capital = float(policy.document.capital or venue.capital)
 
     engine = BacktestEngine(BacktestEngineConfig(trader_id=TraderId("BACKTESTER-001"),
                                                  logging=LoggingConfig(log_level="ERROR"), run_analysis=False))
     try:
-        insts = {iid: make_instrument(iid, [b.close for (i, _), b in series.items() if i == iid], instrument)
-                 for iid in iids}
-        quote = next(iter(quotes))
-        currency = Currency.from_str(quote) if Currency.from_str(quote, strict=True) else \
-            insts[iids[0]].quote_currency
-        engine.add_venue(venue=Venue(next(iter(venues))), oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
+        insts, currency = setup.instruments, setup.currency
+        engine.add_venue(venue=Venue(setup.venue), oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
                          starting_balances=[Money(capital, currency)], base_currency=currency,
                          default_leverage=Decimal(str(venue.leverage)),
                          fill_model=FillModel(prob_fill_on_limit=1.0, prob_slippage=venue.slippage,
                                               random_seed=venue.seed))
         for inst in insts.values():
             engine.add_instrument(inst)
-        bar_types = {key: BarType.from_str(_bar_type(*key)) for key in series}
-        regime_key = (regime_iid, regime_seconds)
+        bar_types = setup.bar_types
         for key in sorted(series, key=lambda k: k != regime_key):     # the regime's bars first
             engine.add_data(to_nautilus(series[key], bar_types[key], insts[key[0]], key[1]))
         strategies: dict[str, Any] = {}

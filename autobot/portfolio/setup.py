@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+from autobot.backtest.data import bar_seconds, resample
+from autobot.backtest.instruments import InstrumentSettings, make_instrument, quote_currency
+from autobot.data.bars import Bars
+from autobot.diagnostics import UserError
+from autobot.language.compile import parse_bar_spec
 from autobot.workspace import CompiledPolicy
 
 
@@ -17,3 +23,101 @@ def strategy_config(policy: CompiledPolicy, sid: str, bar_type: Any, index: int)
                               instrument_id=InstrumentId.from_str(cs.document.market.instrument),
                               bar_type=bar_type, overrides=dict(cs.params), order_id_tag=f"{index + 1:03d}",
                               capital_share=0.0)
+
+
+@dataclass
+class PortfolioSetup:
+    """The series, bar types and instruments a policy runs on (the same for backtest and live)."""
+
+    used: list[str]
+    market: dict[str, Any]                      # strategy id -> its market section
+    seconds: dict[str, int]                     # strategy id -> bar size
+    series: dict[tuple[str, int], Bars]         # (instrument, bar size) -> bars
+    regime_key: tuple[str, int]
+    primary_key: tuple[str, int]
+    iids: list[str]
+    venue: str
+    currency: Any
+    instruments: dict[str, Any]
+    bar_types: dict[tuple[str, int], Any]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def primary(self) -> Bars:
+        return self.series[self.primary_key]
+
+    def strategy_bar_types(self) -> list[Any]:
+        return [self.bar_types[(self.market[sid].instrument, self.seconds[sid])] for sid in self.used]
+
+    def nautilus_bars(self) -> list[Any]:
+        """Every series as Nautilus bars, in time order; the regime's bar first at equal times."""
+        from autobot.backtest.data import to_nautilus
+        out: list[Any] = []
+        for key in sorted(self.series, key=lambda k: k != self.regime_key):
+            out.extend(to_nautilus(self.series[key], self.bar_types[key], self.instruments[key[0]], key[1]))
+        out.sort(key=lambda b: b.ts_event)      # stable: the regime's bars stay first at equal times
+        return out
+
+
+def _error_at(policy: CompiledPolicy, sid: str, message: str, hint: str) -> UserError:
+    cs = policy.strategies[sid]
+    node, _ = cs.source.node_at(("market", "instrument"))
+    start, end = (node.start, node.end) if node is not None else (0, 1)
+    return UserError([cs.source.diagnostic(start, end, "no-data", message, hint)])
+
+
+def _series_for(bars: Bars, seconds: int) -> Bars:
+    have = bar_seconds(bars)
+    return resample(bars, seconds) if have < seconds and seconds % have == 0 else bars
+
+
+def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: InstrumentSettings) -> PortfolioSetup:
+    """Bind data to the policy's strategies and regimes; build instruments and bar types."""
+    from nautilus_trader.model.currencies import Currency
+    from nautilus_trader.model.data import BarType
+
+    from autobot.backtest.engine import bar_spec_text
+
+    used = policy.used
+    if not used:
+        raise UserError([policy.regimes.source.diagnostic(0, 1, "no-strategies", "the policy allocates to no strategy",
+                                                           "give some regime a share of a strategy")])
+    market = {sid: policy.strategies[sid].document.market for sid in used}
+    for sid in used:
+        if market[sid].instrument not in data:
+            raise _error_at(policy, sid, f"no data for {market[sid].instrument}, which '{sid}' trades",
+                            f"pass --data {market[sid].instrument}=FILE")
+    regime_market = policy.regimes.document.market
+    regime_iid = (regime_market.instrument if regime_market and regime_market.instrument
+                  else market[used[0]].instrument)
+    if regime_iid not in data:
+        raise UserError([policy.regimes.source.diagnostic(0, 1, "no-data", f"no data for {regime_iid}, "
+                                                           "which the regimes are computed on",
+                                                           f"pass --data {regime_iid}=FILE")])
+    seconds = {sid: (policy.strategies[sid].bar.seconds if policy.strategies[sid].bar else
+                     bar_seconds(data[market[sid].instrument])) for sid in used}
+    regime_spec = parse_bar_spec(regime_market.bar) if regime_market and regime_market.bar else None
+    regime_seconds = regime_spec.seconds if regime_spec else seconds[used[0]]
+    series: dict[tuple[str, int], Bars] = {}
+    for sid in used:
+        key = (market[sid].instrument, seconds[sid])
+        series.setdefault(key, _series_for(data[key[0]], key[1]))
+    series.setdefault((regime_iid, regime_seconds), _series_for(data[regime_iid], regime_seconds))
+    iids = sorted({k[0] for k in series})
+    venues = {iid.split(".")[-1] for iid in iids}
+    quotes = {quote_currency(iid, instrument) for iid in iids}
+    if len(venues) > 1 or len(quotes) > 1:
+        raise UserError([policy.regimes.source.diagnostic(0, 1, "mixed-venues",
+                                                           f"a portfolio backtest trades one venue and currency, "
+                                                           f"got {sorted(venues)} / {sorted(quotes)}",
+                                                           "use instruments of one venue and quote currency")])
+    primary_key = (market[used[0]].instrument, seconds[used[0]])
+    notes = [f"{k[0]}: {len(v):,} bars of {k[1]} s" for k, v in series.items()]
+
+    insts = {iid: make_instrument(iid, [b.close for (i, _), b in series.items() if i == iid], instrument)
+             for iid in iids}
+    quote = next(iter(quotes))
+    currency = Currency.from_str(quote) if Currency.from_str(quote, strict=True) else insts[iids[0]].quote_currency
+    bar_types = {key: BarType.from_str(f"{key[0]}-{bar_spec_text(key[1])}-EXTERNAL") for key in series}
+    return PortfolioSetup(used, market, seconds, series, (regime_iid, regime_seconds), primary_key, iids,
+                          next(iter(venues)), currency, insts, bar_types, notes)
