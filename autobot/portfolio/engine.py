@@ -78,7 +78,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
 
     setup = prepare(policy, data, instrument)
     used, market, seconds, series = setup.used, setup.market, setup.seconds, setup.series
-    iids, primary_key, primary, notes = setup.iids, setup.primary_key, setup.primary, setup.notes
+    primary = setup.primary
     regime_key = setup.regime_key
     capital = float(policy.document.capital or venue.capital)
 
@@ -111,39 +111,9 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
             total = len(primary)
             strategies[used[0]].on_progress = lambda done: progress(done, total)
         engine.run()
-        final = controller.portfolio_value()
-        last_closes = {iid: float(b.close[-1]) for (iid, _), b in series.items()}
-        for sid, strategy in strategies.items():
-            strategy.open_trade(last_closes[market[sid].instrument])
-        equity_ts = np.array(controller.equity_ts, dtype=np.int64)
-        equity = np.array(controller.equity, dtype=np.float64)
-        regimes = list(controller.regimes_at)
-        open_counts = np.array(controller.open_counts, dtype=np.int64)
-        switches = [s.to_json() for s in controller.switches]
-        trips = [t.to_json() for t in controller.trips]
-        trades, per_strategy, pnl_curves = [], {}, {}
-        for sid, strategy in strategies.items():
-            ts_ = [dict(t.to_json(), strategy=sid) for t in strategy.trades]
-            trades.extend(ts_)
-            pnl = np.array(strategy.pnl + [sum(t["pnl"] for t in ts_)], dtype=np.float64)
-            pnl_curves[sid] = pnl
-            per_strategy[sid] = {"trades": sum(t["exit_reason"] != "open" for t in ts_),
-                                 "pnl": float(sum(t["pnl"] for t in ts_)),
-                                 "fees": float(sum(t["fees"] for t in ts_)),
-                                 "sharpe": _sharpe(np.diff(pnl) / capital, len(primary), primary, seconds[sid])}
+        result = collect(policy, setup, controller, strategies, capital)
     finally:
         engine.dispose()
-    trades.sort(key=lambda t: t["entry_ts"])
-    total_pnl = sum(v["pnl"] for v in per_strategy.values())
-    for v in per_strategy.values():
-        v["share_of_pnl"] = (v["pnl"] / total_pnl) if total_pnl else None
-    bar_ns = seconds[used[0]] * NS
-    metrics = M.compute(equity, primary.ts, bar_ns, capital, final, trades, open_counts)
-    bh = M.buy_and_hold(primary.close, primary.ts, bar_ns, capital, float(insts[primary_key[0]].taker_fee))
-    per_regime = _per_regime(regimes, equity, final)
-    result = PortfolioResult(policy.document.policy, iids, bar_spec_text(seconds[used[0]]), primary,
-                             seconds[used[0]], capital, str(currency), final, metrics, bh, equity_ts, equity, regimes,
-                             switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=notes)
     if compare:
         for sid in used:
             alone: BacktestResult = run_backtest(policy.strategies[sid], data[market[sid].instrument],
@@ -154,6 +124,47 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
         progress(len(primary), len(primary))
     return result
 
+
+
+def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dict[str, Any],
+            capital: float) -> PortfolioResult:
+    """Assemble the results of a finished run (backtest engine or live node) from what the
+    controller and the strategies recorded."""
+    used, market, seconds, series = setup.used, setup.market, setup.seconds, setup.series
+    primary, primary_key, insts, currency = setup.primary, setup.primary_key, setup.instruments, setup.currency
+    final = controller.portfolio_value()
+    last_closes = {iid: float(b.close[-1]) for (iid, _), b in series.items()}
+    for sid, strategy in strategies.items():
+        strategy.open_trade(last_closes[market[sid].instrument])
+    equity_ts = np.array(controller.equity_ts, dtype=np.int64)
+    equity = np.array(controller.equity, dtype=np.float64)
+    regimes = list(controller.regimes_at)
+    open_counts = np.array(controller.open_counts, dtype=np.int64)
+    switches = [s.to_json() for s in controller.switches]
+    trips = [t.to_json() for t in controller.trips]
+    trades: list[dict[str, Any]] = []
+    per_strategy: dict[str, dict[str, Any]] = {}
+    pnl_curves: dict[str, np.ndarray] = {}
+    for sid, strategy in strategies.items():
+        ts_ = [dict(t.to_json(), strategy=sid) for t in strategy.trades]
+        trades.extend(ts_)
+        pnl = np.array(strategy.pnl + [sum(t["pnl"] for t in ts_)], dtype=np.float64)
+        pnl_curves[sid] = pnl
+        per_strategy[sid] = {"trades": sum(t["exit_reason"] != "open" for t in ts_),
+                             "pnl": float(sum(t["pnl"] for t in ts_)),
+                             "fees": float(sum(t["fees"] for t in ts_)),
+                             "sharpe": _sharpe(np.diff(pnl) / capital, len(primary), primary, seconds[sid])}
+    trades.sort(key=lambda t: t["entry_ts"])
+    total_pnl = sum(v["pnl"] for v in per_strategy.values())
+    for v in per_strategy.values():
+        v["share_of_pnl"] = (v["pnl"] / total_pnl) if total_pnl else None
+    bar_ns = seconds[used[0]] * NS
+    metrics = M.compute(equity, primary.ts[:len(equity)], bar_ns, capital, final, trades, open_counts)
+    bh = M.buy_and_hold(primary.close, primary.ts, bar_ns, capital, float(insts[primary_key[0]].taker_fee))
+    per_regime = _per_regime(regimes, equity, final)
+    return PortfolioResult(policy.document.policy, setup.iids, bar_spec_text(seconds[used[0]]), primary,
+                           seconds[used[0]], capital, str(currency), final, metrics, bh, equity_ts, equity, regimes,
+                           switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=list(setup.notes))
 
 def _sharpe(returns: np.ndarray, n_bars: int, bars: Bars, seconds: int) -> float | None:
     if len(returns) < 2:
