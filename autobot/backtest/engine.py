@@ -75,6 +75,13 @@ def _iso(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / NS, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def fill_model(venue: VenueSettings) -> Any:
+    """Nautilus' bar prices for the whole order at once (:mod:`autobot.backtest.fills`), with the
+    venue's slippage probability; the backtest and the paper node use the same model."""
+    from autobot.backtest.fills import BarFillModel
+    return BarFillModel(prob_fill_on_limit=1.0, prob_slippage=venue.slippage, random_seed=venue.seed)
+
+
 def bar_spec_text(seconds: int) -> str:
     """A Nautilus bar spec for a bar size, e.g. 3600 -> ``1-HOUR-LAST``."""
     for unit, size in (("DAY", 86_400), ("HOUR", 3_600), ("MINUTE", 60)):
@@ -103,7 +110,6 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
                  purge_closed_orders: bool = True) -> BacktestResult:
     """Backtest ``compiled`` on ``bars`` (see the module docstring)."""
     from nautilus_trader.backtest.engine import BacktestEngine
-    from nautilus_trader.backtest.models import FillModel
     from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
     from nautilus_trader.model.currencies import Currency
     from nautilus_trader.model.data import BarType
@@ -130,7 +136,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
             account_type=AccountType.CASH if cash else AccountType.MARGIN,
             starting_balances=[Money(venue.capital, currency)], base_currency=None if cash else currency,
             default_leverage=Decimal(str(venue.leverage)),
-            fill_model=FillModel(prob_fill_on_limit=1.0, prob_slippage=venue.slippage, random_seed=venue.seed),
+            fill_model=fill_model(venue),
             bar_execution=True)
         engine.add_instrument(inst)
         engine.add_data(to_nautilus(bars, bar_type, inst, seconds))

@@ -31,6 +31,7 @@ class ReplayFeed:
     instruments: list[Any]
     bars: list[Any]
     bar_seconds: int
+    venue: str = "BINANCE"
     speed: float | None = None
     engine_qsize: Callable[[], int] | None = None
     on_bar: Callable[[Any], None] | None = None
@@ -76,17 +77,26 @@ class ReplayDataClient(LiveMarketDataClient):
         return None
 
     async def _drained(self) -> None:
+        """Until the node has handled this bar and everything it caused (orders, fills, and the
+        orders those fills cause): every engine queue empty on two passes of the event loop."""
         qsize = self.feed.engine_qsize
-        await asyncio.sleep(0)
-        while qsize is not None and qsize() > 0:
+        quiet = 0
+        while quiet < 2:
             await asyncio.sleep(0)
+            quiet = quiet + 1 if qsize is None or qsize() == 0 else 0
 
     async def _replay(self) -> None:
         feed = self.feed
         await asyncio.sleep(0.05)          # let every strategy subscribe (they start right after us)
         pause = None if not feed.speed else feed.bar_seconds / feed.speed
         try:
+            from autobot.live.sandbox import SANDBOXES
             for bar in feed.bars:
+                exchange = SANDBOXES.get(feed.venue)
+                if exchange is not None:       # the market moves first, and its fills are handled
+                    for point in exchange.price_points(bar):
+                        exchange.feed_point(point)
+                        await self._drained()
                 self._handle_data(bar)
                 feed.published += 1
                 await self._drained()

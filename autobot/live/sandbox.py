@@ -2,9 +2,8 @@
 
 The stock ``SandboxExecutionClient`` only listens to ``data.*.{venue}.*`` (quotes, trades,
 books); bar topics (``data.bars.<bar type>``) do not match, so with bars alone every order is
-rejected for "no market". This subclass also subscribes to the venue's bars, at a priority above
-the strategies', so the simulated exchange moves on a bar before any strategy decides on it:
-exactly the backtest's bar execution.
+rejected for "no market". This subclass makes the simulated exchange move on every bar before
+any strategy decides on it: exactly the backtest's bar execution.
 """
 
 from __future__ import annotations
@@ -15,12 +14,51 @@ from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 
 
+#: running sandbox clients by venue (a replay feeds their exchange directly)
+SANDBOXES: dict[str, "BarSandboxExecutionClient"] = {}
+
+
 class BarSandboxExecutionClient(SandboxExecutionClient):
-    """A sandbox execution client whose exchange also processes the venue's bars."""
+    """A sandbox execution client whose exchange also processes the venue's bars.
+
+    Under a replay, the replay client hands each bar to the exchange itself and waits for the
+    fills it causes to be handled before the strategies get the bar (as in a backtest, where a
+    stop filled on bar t is visible to the strategy deciding on bar t). Otherwise the exchange
+    listens to the venue's bar topics.
+    """
 
     def connect(self) -> None:
+        from autobot.backtest.engine import VenueSettings, fill_model
+        self.exchange.set_fill_model(fill_model(VenueSettings()))   # as in the backtest
         super().connect()
-        self._msgbus.subscribe(f"data.bars.*.{self.venue}-*", handler=self.on_data, priority=100)
+        from autobot.live.replay import FEEDS
+        SANDBOXES[str(self.venue)] = self
+        if not any(str(self.venue) == feed.venue for feed in FEEDS.values()):
+            self._msgbus.subscribe(f"data.bars.*.{self.venue}-*", handler=self.on_data, priority=100)
+
+    @staticmethod
+    def price_points(bar: Any) -> list[Any]:
+        """The bar as four one-price bars (open, high, low, close) with the bar's volume.
+
+        Nautilus' bar execution walks a bar's open, high, low and close as trade prices, each
+        with a quarter of the volume; fed one point at a time it does exactly the same (an
+        equal price is skipped either way), while the node handles the fills of each point
+        before the next: otherwise an order filled at the high is still resting, for the live
+        execution engine, when the low arrives, and fills again.
+        """
+        from nautilus_trader.model.data import Bar
+        return [Bar(bar.bar_type, p, p, p, p, bar.volume, bar.ts_event, bar.ts_init)
+                for p in (bar.open, bar.high, bar.low, bar.close)]
+
+    def feed_point(self, point: Any) -> None:
+        """Move the simulated market to one price point, the exchange clock at its time first
+        (as the backtest engine sets it), so fills carry the bar's timestamp."""
+        self.test_clock.set_time(point.ts_init)
+        self.on_data(point)
+
+    def disconnect(self) -> None:
+        SANDBOXES.pop(str(self.venue), None)
+        super().disconnect()
 
 
 class BarSandboxExecClientFactory(SandboxLiveExecClientFactory):

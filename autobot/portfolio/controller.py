@@ -142,6 +142,7 @@ class PortfolioController(Controller):
         self.regimes_at: list[str | None] = []
         self.open_counts: list[int] = []
         self._pending_ts = -1
+        self._halt_when_flat = False
         self._last_bar_ts = 0
         self._pending: dict[str, float] = {}
         self._primary = config.bar_types[0] if config.bar_types else config.regime_bar_type
@@ -257,6 +258,12 @@ class PortfolioController(Controller):
         if flatten:
             for strategy in self.strategies.values():
                 strategy.flatten(reason)
+        if state == TradingState.HALTED:
+            # Nautilus' HALTED also refuses closing orders, and a live node's orders pass its risk
+            # engine later: reduce-only until the book is flat, then halt (our own gate refuses
+            # every entry from now on either way)
+            self._halt_when_flat = True
+            state = TradingState.REDUCING
         if state is not None and self._set_state is not None:
             self._set_state(state)
 
@@ -273,6 +280,10 @@ class PortfolioController(Controller):
                     self._set_state(TradingState.ACTIVE)
         self.peak = max(self.peak, equity)
         if self.halted:
+            if self._halt_when_flat and not self.cache.positions_open():
+                self._halt_when_flat = False
+                if self._set_state is not None:
+                    self._set_state(TradingState.HALTED)
             return
         if self.kill_file and os.path.exists(self.kill_file):
             self.halted = True

@@ -16,7 +16,7 @@ import numpy as np
 
 from autobot.backtest import metrics as M
 from autobot.backtest.data import NS, to_nautilus
-from autobot.backtest.engine import BacktestResult, VenueSettings, bar_spec_text, run_backtest
+from autobot.backtest.engine import BacktestResult, VenueSettings, bar_spec_text, fill_model, run_backtest
 from autobot.backtest.instruments import InstrumentSettings
 from autobot.data.bars import Bars
 from autobot.workspace import CompiledPolicy
@@ -64,7 +64,6 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
                   progress: Callable[[int, int], None] | None = None, compare: bool = True) -> PortfolioResult:
     """Backtest the policy on ``data`` (instrument id -> bars). See the module docstring."""
     from nautilus_trader.backtest.engine import BacktestEngine
-    from nautilus_trader.backtest.models import FillModel
     from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
     from nautilus_trader.model.enums import AccountType, OmsType
     from nautilus_trader.model.identifiers import TraderId, Venue
@@ -89,8 +88,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
         engine.add_venue(venue=Venue(setup.venue), oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
                          starting_balances=[Money(capital, currency)], base_currency=currency,
                          default_leverage=Decimal(str(venue.leverage)),
-                         fill_model=FillModel(prob_fill_on_limit=1.0, prob_slippage=venue.slippage,
-                                              random_seed=venue.seed))
+                         fill_model=fill_model(venue))
         for inst in insts.values():
             engine.add_instrument(inst)
         bar_types = setup.bar_types

@@ -307,36 +307,63 @@ class RuleStrategy(Strategy):
         self.submit_order(order)
 
     def _protect(self, side: str, qty: Any, fill_price: float) -> None:
-        """Reduce-only stop loss, take profit and trailing stop for a position just opened."""
+        """Stop loss, take profit and trailing stop for a position just opened: reduce-only, and
+        one-cancels-the-others when there are several (the exchange cancels the rest on a fill)."""
+        from nautilus_trader.core.uuid import UUID4
+        from nautilus_trader.model.enums import ContingencyType, TriggerType
+        from nautilus_trader.model.identifiers import OrderListId
+        from nautilus_trader.model.orders import LimitOrder, OrderList, StopMarketOrder, TrailingStopMarketOrder
+
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
         inst = self.instrument
         sign = 1.0 if side == "long" else -1.0
         closing = OrderSide.SELL if side == "long" else OrderSide.BUY
         dist = getattr(self, "_protect_at", {})
-        orders = []
-        sl = dist.get("stop_loss")
-        if sl is not None and fill_price - sign * sl > 0:
-            orders.append(("stop_loss", self.order_factory.stop_market(
-                cfg.instrument_id, closing, qty, inst.make_price(fill_price - sign * sl), reduce_only=True,
-                tags=["stop_loss"])))
-        tp = dist.get("take_profit")
-        if tp is not None and fill_price + sign * tp > 0:
-            orders.append(("take_profit", self.order_factory.limit(
-                cfg.instrument_id, closing, qty, inst.make_price(fill_price + sign * tp), reduce_only=True,
-                post_only=False, tags=["take_profit"])))
         level = self.compiled.trailing_stop if self.compiled is not None else None
-        tr = dist.get("trailing_stop")
+        wanted: list[tuple[str, float]] = []
+        sl, tp, tr = dist.get("stop_loss"), dist.get("take_profit"), dist.get("trailing_stop")
+        if sl is not None and fill_price - sign * sl > 0:
+            wanted.append(("stop_loss", fill_price - sign * sl))
+        if tp is not None and fill_price + sign * tp > 0:
+            wanted.append(("take_profit", fill_price + sign * tp))
         if level is not None and tr is not None and fill_price - sign * tr > 0:
-            if level.kind == "percent":
-                offset, kind = Decimal(str(round(float(level.fraction or 0) * 10_000, 6))), TrailingOffsetType.BASIS_POINTS
+            wanted.append(("trailing_stop", fill_price - sign * tr))
+        if not wanted:
+            return
+        ids = [self.order_factory.generate_client_order_id() for _ in wanted]
+        oco = len(wanted) > 1
+        list_id = OrderListId(f"OL-{ids[0].value}") if oco else None
+        common = dict(trader_id=self.trader_id, strategy_id=self.id, instrument_id=cfg.instrument_id,
+                      order_side=closing, quantity=qty, init_id=UUID4(), ts_init=self.clock.timestamp_ns(),
+                      reduce_only=True, contingency_type=ContingencyType.OCO if oco else ContingencyType.NO_CONTINGENCY,
+                      order_list_id=list_id)
+        orders = []
+        for (name, price), coid in zip(wanted, ids):
+            linked = [i for i in ids if i != coid] if oco else None
+            if name == "stop_loss":
+                order = StopMarketOrder(client_order_id=coid, trigger_price=inst.make_price(price),
+                                        trigger_type=TriggerType.DEFAULT, linked_order_ids=linked, tags=[name],
+                                        **common)
+            elif name == "take_profit":
+                order = LimitOrder(client_order_id=coid, price=inst.make_price(price), linked_order_ids=linked,
+                                   tags=[name], **common)
             else:
-                offset, kind = Decimal(str(inst.make_price(tr))), TrailingOffsetType.PRICE
-            orders.append(("trailing_stop", self.order_factory.trailing_stop_market(
-                cfg.instrument_id, closing, qty, trailing_offset=offset, trailing_offset_type=kind,
-                trigger_price=inst.make_price(fill_price - sign * tr), reduce_only=True, tags=["trailing_stop"])))
-        for name, order in orders:
-            self._orders[order.client_order_id] = _Pending("protect", name)
-            self.submit_order(order)
+                assert level is not None
+                if level.kind == "percent":
+                    offset = Decimal(str(round(float(level.fraction or 0) * 10_000, 6)))
+                    kind = TrailingOffsetType.BASIS_POINTS
+                else:
+                    offset, kind = Decimal(str(inst.make_price(tr))), TrailingOffsetType.PRICE
+                order = TrailingStopMarketOrder(client_order_id=coid, trigger_price=inst.make_price(price),
+                                                trigger_type=TriggerType.DEFAULT, trailing_offset=offset,
+                                                trailing_offset_type=kind, linked_order_ids=linked, tags=[name],
+                                                **common)
+            self._orders[coid] = _Pending("protect", name)
+            orders.append(order)
+        if oco:
+            self.submit_order_list(OrderList(list_id, orders))
+        else:
+            self.submit_order(orders[0])
 
     # ------------------------------------------------------------------ events
     def on_order_filled(self, event: OrderFilled) -> None:
@@ -361,7 +388,10 @@ class RuleStrategy(Strategy):
                                pending.trace, pending.why, fees=fee)
             self.trades.append(self._open)
             self._entry_seen = self.bars_seen
-        self._protect(pending.side, event.last_qty, price)
+        order = self.cache.order(event.client_order_id)
+        if order is not None and order.leaves_qty.as_double() == 0:
+            # protect the whole position once the entry is complete (a thin bar fills it in parts)
+            self._protect(pending.side, order.filled_qty, float(self.instrument.make_price(order.avg_px)))
 
     def on_position_closed(self, event: PositionClosed) -> None:
         trade = self._open

@@ -1,0 +1,131 @@
+"""``autobot live``: the policy on a NautilusTrader ``TradingNode``, paper trading by default.
+
+The node runs the same classes as the backtest: a
+:class:`~autobot.portfolio.controller.PortfolioController` (the node's ``Controller``, so that
+strategies can be created and replaced while it runs), which builds one ``RuleStrategy`` per
+strategy of the policy. Orders go to Nautilus' sandbox exchange (simulated fills on the live
+data, a paper account funded with the policy's capital). With ``replay`` the market data comes
+from files (:mod:`autobot.live.replay`) and the node stops by itself at their end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from autobot.backtest.instruments import InstrumentSettings
+from autobot.data.bars import Bars
+from autobot.workspace import CompiledPolicy, load_policy
+
+
+@dataclass
+class LiveRun:
+    """What a finished run leaves: the portfolio result and the node's own records."""
+
+    result: Any
+    controller: Any
+    strategies: dict[str, Any]
+    bars_published: int
+
+
+def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: float, leverage: float = 1.0,
+               log_level: str = "ERROR") -> Any:
+    """A TradingNode: replay data client, bar-aware sandbox execution, the portfolio controller."""
+    from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
+    from nautilus_trader.config import (ImportableControllerConfig, LiveExecEngineConfig, LoggingConfig,
+                                        TradingNodeConfig)
+    from nautilus_trader.live.node import TradingNode
+
+    from autobot.live.replay import ReplayDataClientConfig, ReplayDataClientFactory
+    from autobot.live.sandbox import BarSandboxExecClientFactory
+
+    currency = str(setup.currency)
+    config = TradingNodeConfig(
+        trader_id="AUTOBOT-001",
+        logging=LoggingConfig(log_level=log_level),
+        exec_engine=LiveExecEngineConfig(reconciliation=False),
+        data_clients={"REPLAY": ReplayDataClientConfig(feed=feed_name, venue=setup.venue)},
+        exec_clients={setup.venue: SandboxExecutionClientConfig(
+            venue=setup.venue, starting_balances=[f"{capital} {currency}"], base_currency=currency,
+            oms_type="NETTING", account_type="MARGIN", default_leverage=_decimal(leverage),
+            bar_execution=True, trade_execution=False)},
+        controller=ImportableControllerConfig(
+            controller_path="autobot.portfolio.controller:PortfolioController",
+            config_path="autobot.portfolio.controller:PortfolioControllerConfig",
+            config={"regime_bar_type": str(setup.bar_types[setup.regime_key]),
+                    "bar_types": [str(b) for b in setup.strategy_bar_types()],
+                    "policy_path": str(policy.path.resolve())}),
+        timeout_connection=10.0, timeout_reconciliation=1.0, timeout_portfolio=2.0, timeout_disconnection=2.0,
+        timeout_post_stop=0.5,
+    )
+    node = TradingNode(config=config)
+    node.add_data_client_factory("REPLAY", ReplayDataClientFactory)
+    node.add_exec_client_factory(setup.venue, BarSandboxExecClientFactory)
+    node.build()
+    _book_paper_fills_at_once(node)
+    return node
+
+
+def _book_paper_fills_at_once(node: Any) -> None:
+    """Paper trading: the sandbox exchange's order events are booked as they happen, as in a
+    backtest, instead of through the live execution engine's queue.
+
+    The simulated exchange decides the next fills from the orders' state; when its fills wait in
+    a queue, an order filled on one price of a bar is still open for the next price and fills
+    twice. Only the sandbox sends events to this node (no real venue is connected).
+    """
+    from nautilus_trader.execution.engine import ExecutionEngine
+
+    engine = node.kernel.exec_engine
+    bus = node.kernel.msgbus
+    bus.deregister("ExecEngine.process", engine.process)
+    bus.register("ExecEngine.process", lambda event: ExecutionEngine.process(engine, event))
+
+
+def _decimal(x: float) -> Any:
+    from decimal import Decimal
+    return Decimal(str(x))
+
+
+def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = None,
+               instrument: InstrumentSettings = InstrumentSettings(), leverage: float = 1.0,
+               on_bar: Callable[[Any], None] | None = None, log_level: str = "ERROR") -> LiveRun:
+    """Run the policy on a node fed by ``data`` (instrument id -> bars); returns when the replay ends."""
+    from autobot.live.replay import FEEDS, ReplayFeed
+    from autobot.portfolio.engine import collect
+    from autobot.portfolio.setup import prepare
+
+    policy = load_policy(policy_path)
+    setup = prepare(policy, data, instrument)
+    capital = float(policy.document.capital or 100_000.0)
+    feed_name = f"feed-{uuid.uuid4().hex[:8]}"
+    feed = ReplayFeed(list(setup.instruments.values()), setup.nautilus_bars(), setup.seconds[setup.used[0]],
+                      venue=setup.venue, speed=speed, on_bar=on_bar)
+    FEEDS[feed_name] = feed
+    node = build_node(policy, setup, feed_name, capital, leverage, log_level)
+    try:
+        kernel = node.kernel
+        queues = (kernel.data_engine.cmd_qsize, kernel.data_engine.data_qsize, kernel.risk_engine.cmd_qsize,
+                  kernel.risk_engine.evt_qsize, kernel.exec_engine.cmd_qsize, kernel.exec_engine.evt_qsize)
+        feed.engine_qsize = lambda: sum(q() for q in queues)     # data, orders and their events all handled
+        controller = node.kernel._controller
+        loop = node.get_event_loop()
+
+        async def stop_at_end() -> None:
+            while not feed.done:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            await node.stop_async()
+        loop.create_task(stop_at_end())
+        node.run()
+        strategies = dict(controller.strategies)
+        result = collect(controller.policy, setup, controller, strategies, capital)
+        if feed.failures:
+            result.notes.append("replay failed: " + "; ".join(feed.failures))
+        return LiveRun(result, controller, strategies, feed.published)
+    finally:
+        node.dispose()
+        FEEDS.pop(feed_name, None)
