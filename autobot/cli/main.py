@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from autobot.cli import backtest, functions, schema, signals, validate
+from autobot.cli import backtest, functions, live, schema, signals, validate
 
 app = typer.Typer(
     name="autobot",
@@ -23,6 +23,7 @@ app = typer.Typer(
 app.command("validate")(validate.validate)
 app.command("signals")(signals.signals)
 app.command("backtest")(backtest.backtest)
+app.command("live")(live.live)
 app.command("schema")(schema.schema)
 app.command("functions")(functions.functions)
 

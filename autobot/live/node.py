@@ -43,6 +43,7 @@ def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: floa
     from autobot.live.sandbox import BarSandboxExecClientFactory
 
     currency = str(setup.currency)
+    asyncio.set_event_loop(asyncio.new_event_loop())      # a node closes its loop when it is disposed
     config = TradingNodeConfig(
         trader_id="AUTOBOT-001",
         logging=LoggingConfig(log_level=log_level),

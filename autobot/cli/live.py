@@ -1,0 +1,88 @@
+"""``autobot live``: run the policy on a NautilusTrader TradingNode (paper trading)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from autobot.cli.output import fail_usage, fail_user
+
+
+def _speed(text: str) -> float | None:
+    if text.strip().lower() == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise fail_usage(f"--speed {text!r}: give a number (times real time) or 'max'") from None
+    if value <= 0:
+        raise fail_usage("--speed must be above 0 (or 'max')")
+    return value
+
+
+def live(
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy document (default: policy.yaml in the "
+                                          "project)."),
+    replay: list[str] = typer.Option([], "--replay", help="Feed the node from bars in a file (FILE, or "
+                                     "INSTRUMENT_ID=FILE per instrument) instead of a venue's data."),
+    speed: str = typer.Option("max", "--speed", help="Replay speed: N times real time, or 'max'."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="When the replay ends, write the same results "
+                                            "JSON as 'autobot backtest --policy'."),
+    real: bool = typer.Option(False, "--real", help="Trade real money (refused: see the policy's challenge)."),
+) -> None:
+    """Paper-trade the policy on a NautilusTrader TradingNode; with --replay, from a file, stopping at its end."""
+    from autobot.diagnostics import UserError
+    from autobot.workspace import find_project_root, load_policy
+
+    if real:
+        raise fail_usage("--real: real trading needs a passed paper challenge (policy 'challenge:'); "
+                         "no challenge has been recorded, so AutoBot trades paper only")
+    path = policy or (find_project_root() / "policy.yaml")
+    if not path.is_file():
+        raise fail_usage(f"no such policy file: {path}")
+    if not replay:
+        raise fail_usage("live market data needs a venue adapter, which this build does not configure yet; "
+                         "use --replay FILE to paper-trade on recorded bars")
+    pace = _speed(speed)
+    try:
+        compiled = load_policy(path)
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    from autobot.cli.backtest_policy import _bind_all
+    from autobot.data.bars import load_bars
+    from autobot.live.node import run_replay
+
+    needed = sorted({compiled.strategies[s].document.market.instrument for s in compiled.used})
+    regime_market = compiled.regimes.document.market
+    if regime_market is not None and regime_market.instrument and regime_market.instrument not in needed:
+        needed.append(regime_market.instrument)
+    files = _bind_all(replay, needed, Path(replay[0]))
+    try:
+        data = {iid: load_bars(f) for iid, f in files.items()}
+        run = run_replay(path, data, speed=pace, on_bar=_ticker())
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    from autobot.cli.backtest_policy import _print
+    _print(run.result)
+    typer.echo(f"replayed {run.bars_published:,} bars", err=True)
+    if json_out is not None:
+        json_out.write_text(json.dumps(run.result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}", err=True)
+
+
+def _ticker() -> Any:
+    """A one-line progress count on a terminal (stderr); nothing when piped."""
+    if not sys.stderr.isatty():
+        return None
+    count = [0]
+
+    def tick(bar: Any) -> None:
+        count[0] += 1
+        if count[0] % 500 == 0:
+            sys.stderr.write(f"\rreplayed {count[0]:,} bars")
+            sys.stderr.flush()
+    return tick
