@@ -55,3 +55,54 @@ def test_cli_live_replay_writes_the_backtest_json(tmp_path: Path) -> None:
     refused = CliRunner().invoke(app, ["live", "--policy", str(ROOT / "policy.yaml"), "--replay", str(data),
                                        "--real"])
     assert refused.exit_code == 2 and "challenge" in refused.output
+
+
+def _autobot(*args: str) -> list[str]:
+    import sys
+    return [sys.executable, "-m", "autobot.cli.main", *args]
+
+
+@pytest.mark.slow
+def test_sigkill_and_restart_lose_no_fill_and_duplicate_no_order(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    from autobot.persistence.journal import Journal
+    data = str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
+    policy = str(ROOT / "policy.yaml")
+    whole, broken = tmp_path / "whole.sqlite", tmp_path / "broken.sqlite"
+    subprocess.run(_autobot("live", "--policy", policy, "--replay", data, "--state", str(whole)),
+                   check=True, capture_output=True, timeout=300)
+    # the same replay, slowed down (5 ms a bar), killed with SIGKILL part way, then restarted
+    proc = subprocess.Popen(_autobot("live", "--policy", policy, "--replay", data, "--state", str(broken),
+                                     "--speed", "720000"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline:
+        time.sleep(0.2)
+        if broken.exists():
+            try:
+                done = sqlite3.connect(str(broken)).execute("SELECT COUNT(*) FROM equity").fetchone()[0]
+            except sqlite3.Error:       # the node may be creating it
+                done = 0
+            if done >= 800:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert 800 <= done < 3000, done
+    subprocess.run(_autobot("live", "--policy", policy, "--replay", data, "--state", str(broken)),
+                   check=True, capture_output=True, timeout=300)
+    a, b = Journal(whole), Journal(broken)
+    try:
+        assert b.fills() == a.fills() and len(a.fills()) > 20          # no fill lost, none doubled
+        assert b.orders() == a.orders()                                # every order exactly once
+        recovery = b.events(["recovery"])
+        assert len(recovery) == 1 and recovery[0]["ok"] is True
+        assert len(b.events(["start"])) == 2
+        assert b.events(["regime_switch"]) == [dict(e, wall=e2["wall"]) for e, e2 in
+                                               zip(a.events(["regime_switch"]), b.events(["regime_switch"]))]
+    finally:
+        a.close()
+        b.close()

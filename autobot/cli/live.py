@@ -32,6 +32,9 @@ def live(
     speed: str = typer.Option("max", "--speed", help="Replay speed: N times real time, or 'max'."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="When the replay ends, write the same results "
                                             "JSON as 'autobot backtest --policy'."),
+    state: Optional[Path] = typer.Option(None, "--state", help="SQLite journal (default: .autobot/state.sqlite in "
+                                         "the project). A run killed earlier resumes from it."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start a new journal instead of resuming."),
     real: bool = typer.Option(False, "--real", help="Trade real money (refused: see the policy's challenge)."),
 ) -> None:
     """Paper-trade the policy on a NautilusTrader TradingNode; with --replay, from a file, stopping at its end."""
@@ -63,7 +66,11 @@ def live(
     files = _bind_all(replay, needed, Path(replay[0]))
     try:
         data = {iid: load_bars(f) for iid, f in files.items()}
-        run = run_replay(path, data, speed=pace, on_bar=_ticker())
+        journal = state or (path.resolve().parent / ".autobot" / "state.sqlite")
+        if fresh and journal.exists():
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(journal) + suffix).unlink(missing_ok=True)
+        run = run_replay(path, data, speed=pace, on_bar=_ticker(), state=journal)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     from autobot.cli.backtest_policy import _print

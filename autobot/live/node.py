@@ -93,8 +93,16 @@ def _decimal(x: float) -> Any:
 
 def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = None,
                instrument: InstrumentSettings = InstrumentSettings(), leverage: float = 1.0,
-               on_bar: Callable[[Any], None] | None = None, log_level: str = "ERROR") -> LiveRun:
-    """Run the policy on a node fed by ``data`` (instrument id -> bars); returns when the replay ends."""
+               on_bar: Callable[[Any], None] | None = None, log_level: str = "ERROR",
+               state: Path | None = None) -> LiveRun:
+    """Run the policy on a node fed by ``data`` (instrument id -> bars); returns when the replay ends.
+
+    With ``state`` (a SQLite journal), everything the node does is recorded there. If the journal
+    already holds a run of this replay that was interrupted (killed), the bars it had handled are
+    re-run first, at full speed, to rebuild the paper venue, which starts empty: the orders and
+    fills they cause are checked against the journal (keyed, so none is recorded twice), the
+    positions are compared with the journal's, and the run goes on from where it stopped.
+    """
     from autobot.live.replay import FEEDS, ReplayFeed
     from autobot.portfolio.engine import collect
     from autobot.portfolio.setup import prepare
@@ -103,8 +111,16 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     setup = prepare(policy, data, instrument)
     capital = float(policy.document.capital or 100_000.0)
     feed_name = f"feed-{uuid.uuid4().hex[:8]}"
+    journal = None
+    if state is not None:
+        from autobot.persistence.journal import Journal
+        journal = Journal(state)
+        journal.version(str(policy.path), policy.path.read_text(encoding="utf-8"))
+        for cs in policy.strategies.values():
+            journal.version(cs.source.path, cs.source.text)
+        journal.event("start", None, resume_after=journal.catch_up_until, speed=speed)
     feed = ReplayFeed(list(setup.instruments.values()), setup.nautilus_bars(), setup.seconds[setup.used[0]],
-                      venue=setup.venue, speed=speed, on_bar=on_bar)
+                      venue=setup.venue, speed=speed)
     FEEDS[feed_name] = feed
     node = build_node(policy, setup, feed_name, capital, leverage, log_level)
     try:
@@ -113,6 +129,20 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
                   kernel.risk_engine.evt_qsize, kernel.exec_engine.cmd_qsize, kernel.exec_engine.evt_qsize)
         feed.engine_qsize = lambda: sum(q() for q in queues)     # data, orders and their events all handled
         controller = node.kernel._controller
+        controller.journal = journal
+        catch_up = journal.catch_up_until if journal is not None else -1
+        pace = feed.speed
+        if catch_up >= 0:
+            feed.speed = None                 # re-run the handled bars at full speed
+
+        def bar_handled(bar: Any) -> None:
+            controller.bar_done(bar.ts_event)
+            if bar.ts_event == catch_up and journal is not None:
+                _reconcile(controller, journal, bar.ts_event)
+                feed.speed = pace
+            if on_bar is not None:
+                on_bar(bar)
+        feed.on_bar = bar_handled
         loop = node.get_event_loop()
 
         async def stop_at_end() -> None:
@@ -130,3 +160,19 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     finally:
         node.dispose()
         FEEDS.pop(feed_name, None)
+        if journal is not None:
+            journal.close()
+
+
+def _reconcile(controller: Any, journal: Any, ts: int) -> None:
+    """After re-running the handled bars: the rebuilt paper positions must be the journal's."""
+    held = {}
+    for sid, strategy in controller.strategies.items():
+        position = strategy._position()
+        held[sid] = 0.0 if position is None else round(float(position.signed_qty), 12)
+    recorded = journal.positions()
+    ok = all(abs(held.get(k, 0.0) - recorded.get(k, 0.0)) < 1e-9 for k in set(held) | set(recorded))
+    journal.event("recovery", ts, positions=held, journal_positions=recorded, ok=ok)
+    journal.commit()
+    if not ok:
+        controller.log.error(f"recovery: positions {held} differ from the journal's {recorded}")

@@ -142,6 +142,7 @@ class PortfolioController(Controller):
         self.regimes_at: list[str | None] = []
         self.open_counts: list[int] = []
         self._pending_ts = -1
+        self.journal: Any = None                    # autobot.persistence.journal.Journal on a live node
         self._halt_when_flat = False
         self._last_bar_ts = 0
         self._pending: dict[str, float] = {}
@@ -156,6 +157,7 @@ class PortfolioController(Controller):
         strategy.entry_allowed = self._gate(name)
         strategy.extra_externals = self._externals
         strategy.on_trade_closed = self._trade_closed
+        strategy.journal, strategy.journal_name = self.journal, name
         self.strategies[name] = strategy
         self.shares.setdefault(name, 0.0)
 
@@ -221,6 +223,19 @@ class PortfolioController(Controller):
             self.equity.append(self.portfolio_value())
             self.regimes_at.append(self.regime)
             self.open_counts.append(len(self.cache.positions_open()))
+            if self.journal is not None:
+                self.journal.equity(bar.ts_event, self.equity[-1], self.regime)
+
+    def bar_done(self, ts: int) -> None:
+        """A bar and everything it caused has been handled: record the progress durably."""
+        if self.journal is not None:
+            self.journal.set("last_bar", ts)
+            self.journal.commit()
+
+    def on_stop(self) -> None:
+        if self.journal is not None:
+            self.journal.event("stop", self._last_bar_ts, reason="node stopped")
+            self.journal.commit()
 
     def _switch(self, ts: int, regime: str | None) -> None:
         cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
@@ -235,6 +250,8 @@ class PortfolioController(Controller):
             strategy.share = new
             self.shares[name] = new
         self.switches.append(Switch(ts, self.regime, regime, dict(shares)))
+        if self.journal is not None:
+            self.journal.event("regime_switch", ts, old=self.regime, new=regime, shares=shares)
         self.log.info(f"regime {self.regime} -> {regime}: shares {shares}")
         self.regime = regime
 
@@ -254,6 +271,8 @@ class PortfolioController(Controller):
     def _trip(self, ts: int, reason: str, equity: float, detail: str, flatten: bool,
               state: TradingState | None) -> None:
         self.trips.append(Trip(ts, reason, equity, detail))
+        if self.journal is not None:
+            self.journal.event("breaker", ts, reason=reason, equity=equity, detail=detail)
         self.log.warning(f"circuit breaker {reason}: {detail}")
         if flatten:
             for strategy in self.strategies.values():

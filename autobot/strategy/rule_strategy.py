@@ -116,6 +116,9 @@ class RuleStrategy(Strategy):
         self.portfolio_equity: Callable[[], float] | None = None
         self.on_trade_closed: Callable[[Trade], None] | None = None
         self.share = float(config.capital_share)
+        self.journal: Any = None               # autobot.persistence.journal.Journal on a live node
+        self.journal_name = config.document_name
+        self._bar_ts = 0
         self.realized = 0.0
         self.pnl: list[float] = []             # own realised + unrealised PnL at each bar
         self.bars_seen = 0
@@ -209,6 +212,7 @@ class RuleStrategy(Strategy):
         if ev is None:
             return
         close = bar.close.as_double()
+        self._bar_ts = bar.ts_event
         position = self._position()
         equity = self._equity(close, position)
         side = "flat" if position is None else ("long" if position.side == PositionSide.LONG else "short")
@@ -294,6 +298,7 @@ class RuleStrategy(Strategy):
                             (("stop_loss", self.compiled.stop_loss), ("take_profit", self.compiled.take_profit),
                              ("trailing_stop", self.compiled.trailing_stop))}
         self.decisions.append({"ts": bar.ts_event, "action": rule, "why": why})
+        self._record(order, "entry", rule, why)
         self.submit_order(order)
 
     def _close(self, position: Any, reason: str, bar: Bar) -> None:
@@ -304,6 +309,7 @@ class RuleStrategy(Strategy):
                                           reduce_only=True, tags=[reason])
         self._orders[order.client_order_id] = _Pending("exit", reason, trace=trace, why=why)
         self.decisions.append({"ts": bar.ts_event, "action": reason, "why": why})
+        self._record(order, "exit", reason, why)
         self.submit_order(order)
 
     def _protect(self, side: str, qty: Any, fill_price: float) -> None:
@@ -359,11 +365,24 @@ class RuleStrategy(Strategy):
                                                 trailing_offset_type=kind, linked_order_ids=linked, tags=[name],
                                                 **common)
             self._orders[coid] = _Pending("protect", name)
+            self._record(order, "protect", name, "")
             orders.append(order)
         if oco:
             self.submit_order_list(OrderList(list_id, orders))
         else:
             self.submit_order(orders[0])
+
+    def _record(self, order: Any, kind: str, reason: str, why: str) -> None:
+        """Journal an order (and the decision behind it) on a live node."""
+        j = self.journal
+        if j is None:
+            return
+        side = "BUY" if order.side == OrderSide.BUY else "SELL"
+        new = j.order(self.journal_name, order.client_order_id, self._bar_ts, side, float(order.quantity), kind,
+                      reason)
+        if new and kind != "protect":
+            j.event("decision", self._bar_ts, self.journal_name, action=reason, why=why, side=side,
+                    qty=float(order.quantity))
 
     # ------------------------------------------------------------------ events
     def on_order_filled(self, event: OrderFilled) -> None:
@@ -372,6 +391,12 @@ class RuleStrategy(Strategy):
         self.fills.append((event.ts_event, "BUY" if event.order_side == OrderSide.BUY else "SELL",
                            float(event.last_qty), float(str(event.last_px)),
                            pending.reason if pending is not None else ""))
+        if self.journal is not None:
+            filled = self.cache.order(event.client_order_id)
+            self.journal.fill(self.journal_name, event.client_order_id,
+                              float(filled.filled_qty) if filled is not None else float(event.last_qty),
+                              event.ts_event, self.fills[-1][1], self.fills[-1][2], self.fills[-1][3],
+                              self.fills[-1][4])
         if self._open is not None:
             self._open.fees += fee
         if pending is None or pending.kind != "entry":
@@ -426,7 +451,8 @@ class RuleStrategy(Strategy):
         order = self.order_factory.market(cfg.instrument_id, position.closing_order_side(), position.quantity,
                                           reduce_only=True, tags=[reason])
         self._orders[order.client_order_id] = _Pending("exit", reason)
-        self.decisions.append({"ts": self.clock.timestamp_ns(), "action": reason, "why": reason})
+        self.decisions.append({"ts": self._bar_ts, "action": reason, "why": reason})
+        self._record(order, "exit", reason, reason)
         self.submit_order(order)
         return True
 

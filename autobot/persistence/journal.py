@@ -1,0 +1,161 @@
+"""AutoBot's own journal: a SQLite file recording everything a running node does.
+
+Nautilus' cache lives in memory and the sandbox venue starts empty on every start, so the
+journal is what survives a crash. It records:
+
+* every decision, order and fill, keyed by strategy and the per-strategy order number
+  (the last part of a Nautilus ClientOrderId), so the same order is never recorded twice;
+* breaker trips, regime switches and reloads;
+* equity snapshots, and each document version applied (text and hash);
+* progress: the last bar fully processed.
+
+Writes go through one connection in WAL mode; a fill is committed at once, the rest at each
+bar (or every ``commit_every`` rows). ``autobot status`` reads the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, ts INTEGER, wall REAL, kind TEXT NOT NULL, strategy TEXT, payload TEXT);
+CREATE TABLE IF NOT EXISTS orders (
+    strategy TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER, side TEXT, qty REAL, kind TEXT, reason TEXT,
+    client_order_id TEXT, PRIMARY KEY (strategy, seq));
+CREATE TABLE IF NOT EXISTS fills (
+    strategy TEXT NOT NULL, seq INTEGER NOT NULL, filled REAL NOT NULL, ts INTEGER, side TEXT, qty REAL,
+    price REAL, reason TEXT, PRIMARY KEY (strategy, seq, filled));
+CREATE TABLE IF NOT EXISTS equity (ts INTEGER PRIMARY KEY, equity REAL, regime TEXT);
+CREATE TABLE IF NOT EXISTS versions (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha TEXT NOT NULL, text TEXT NOT NULL, wall REAL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+def order_seq(client_order_id: Any) -> int:
+    """The per-strategy order number at the end of a ClientOrderId (``O-...-001-7`` -> 7)."""
+    return int(str(client_order_id).rsplit("-", 1)[-1])
+
+
+class Journal:
+    """The state store (see the module docstring)."""
+
+    def __init__(self, path: str | Path, commit_every: int = 500) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.db.execute("BEGIN")
+        self.pending = 0
+        self.commit_every = commit_every
+        # after a restart, bars up to here are being re-run to rebuild the paper venue: nothing
+        # they cause is new, so events are not written again (orders and fills are keyed anyway)
+        self.catch_up_until: int = self.get("last_bar", -1)
+
+    # ------------------------------------------------------------------ writing
+    def _wrote(self, force: bool = False) -> None:
+        self.pending += 1
+        if force or self.pending >= self.commit_every:
+            self.commit()
+
+    def commit(self) -> None:
+        """Make everything recorded so far durable."""
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN")
+        self.pending = 0
+
+    def event(self, kind: str, ts: int | None = None, strategy: str | None = None, **payload: Any) -> None:
+        if ts is not None and ts <= self.catch_up_until and kind != "recovery":
+            return
+        self.db.execute("INSERT INTO events (ts, wall, kind, strategy, payload) VALUES (?, ?, ?, ?, ?)",
+                        (ts, time.time(), kind, strategy, json.dumps(payload, default=str)))
+        self._wrote(force=kind in ("breaker", "reload", "reload_rejected", "stop"))
+
+    def order(self, strategy: str, client_order_id: Any, ts: int, side: str, qty: float, kind: str,
+              reason: str) -> bool:
+        """Record an order; False when that order (strategy, number) is already recorded."""
+        cur = self.db.execute("INSERT OR IGNORE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              (strategy, order_seq(client_order_id), ts, side, qty, kind, reason,
+                               str(client_order_id)))
+        self._wrote()
+        return cur.rowcount == 1
+
+    def fill(self, strategy: str, client_order_id: Any, filled: float, ts: int, side: str, qty: float, price: float,
+             reason: str) -> bool:
+        """Record a fill (``filled``: the order's filled quantity after it); False when already there."""
+        cur = self.db.execute("INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              (strategy, order_seq(client_order_id), filled, ts, side, qty, price, reason))
+        self._wrote(force=True)
+        return cur.rowcount == 1
+
+    def equity(self, ts: int, equity: float, regime: str | None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO equity VALUES (?, ?, ?)", (ts, equity, regime))
+        self._wrote()
+
+    def version(self, path: str, text: str) -> str:
+        """Record a document version as applied; returns its hash."""
+        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        last = self.db.execute("SELECT sha FROM versions WHERE path = ? ORDER BY id DESC LIMIT 1", (path,)).fetchone()
+        if last is None or last[0] != sha:
+            self.db.execute("INSERT INTO versions (path, sha, text, wall) VALUES (?, ?, ?, ?)",
+                            (path, sha, text, time.time()))
+            self._wrote(force=True)
+        return sha
+
+    def set(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        self._wrote()
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            self.db.execute("COMMIT") if self.db.in_transaction else None
+            self.db.close()
+
+    # ------------------------------------------------------------------ reading
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def fills(self) -> list[tuple]:
+        return self.db.execute("SELECT strategy, seq, filled, ts, side, qty, price, reason FROM fills "
+                               "ORDER BY ts, strategy, seq, filled").fetchall()
+
+    def orders(self) -> list[tuple]:
+        return self.db.execute("SELECT strategy, seq, ts, side, qty, kind, reason FROM orders "
+                               "ORDER BY strategy, seq").fetchall()
+
+    def events(self, kinds: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT ts, wall, kind, strategy, payload FROM events ORDER BY id").fetchall()
+        wanted = set(kinds) if kinds is not None else None
+        return [{"ts": ts, "wall": wall, "kind": kind, "strategy": strategy, **json.loads(payload)}
+                for ts, wall, kind, strategy, payload in rows if wanted is None or kind in wanted]
+
+    def versions(self, path: str | None = None) -> list[tuple]:
+        sql = "SELECT id, path, sha, text, wall FROM versions"
+        rows = self.db.execute(sql + (" WHERE path = ?" if path else "") + " ORDER BY id", (path,) if path else ())
+        return rows.fetchall()
+
+    def positions(self) -> dict[str, float]:
+        """Net position per strategy from the recorded fills."""
+        out: dict[str, float] = {}
+        for strategy, _, _, _, side, qty, _, _ in self.fills():
+            out[strategy] = out.get(strategy, 0.0) + (qty if side == "BUY" else -qty)
+        return {k: round(v, 12) for k, v in out.items()}
+
+    def last_equity(self) -> tuple[int, float, str | None] | None:
+        return self.db.execute("SELECT ts, equity, regime FROM equity ORDER BY ts DESC LIMIT 1").fetchone()
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection (``autobot status`` beside a running node)."""
+    return sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
