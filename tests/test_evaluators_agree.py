@@ -55,3 +55,28 @@ def test_unobserved_nodes_are_not_readable() -> None:
     assert ev.value(plan.named["x"]) != ev.value(plan.named["x"])   # NaN during warm-up
     with pytest.raises(KeyError):
         ev.value(plan.rules["entry.long"])
+
+
+def test_a_reloaded_plan_takes_over_the_state_of_unchanged_computations() -> None:
+    import numpy as np
+
+    v1 = compile_exprs(indicators={"f": "ema(close, 12)", "m": "roc(close, 5)"}, rule="crosses_above(f, close) and m > 0")
+    v2 = compile_exprs(indicators={"f": "ema(close, 12)", "m": "roc(close, 7)"}, rule="crosses_above(f, close) and m > 0")
+    rng = np.random.default_rng(3)
+    close = 100 + np.cumsum(rng.normal(0, 1, 400))
+    cut = 300
+
+    def feed(ev: StreamEvaluator, lo: int, hi: int) -> list:
+        return [ev.update(k, c, c, c, c, 1.0) for k, c in enumerate(close[lo:hi].tolist(), start=lo)]
+    old = StreamEvaluator(v1.plan)
+    feed(old, 0, cut)
+    new = StreamEvaluator(v2.plan)
+    feed(new, cut - 50, cut)                       # warm the changed indicator on recent bars
+    taken = new.adopt_state(old.state())
+    assert "t" in taken and any(k.startswith("ta:") and "'ema'" in k for k in taken)
+    assert not any("'roc'" in k for k in taken)    # roc(close, 7) is new: not taken over
+    reference = StreamEvaluator(v2.plan)           # v2 run from the first bar
+    feed(reference, 0, cut)
+    assert feed(new, cut, 400) == feed(reference, cut, 400)
+    assert new.value(v2.plan.named["f"]) == reference.value(v2.plan.named["f"])
+    assert new.bar_index == reference.bar_index == 399

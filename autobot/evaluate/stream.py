@@ -51,9 +51,11 @@ class StreamEvaluator:
         self.rule_names: tuple[str, ...] = tuple(plan.rules)
         self._rule_index = {name: k for k, name in enumerate(self.rule_names)}
         self.observed: frozenset[int] = frozenset(range(len(plan.nodes)) if observe is None else observe)
-        self.generated_source, factory_args, factory, self._read = _generate(plan, self.observed)
+        self.generated_source, factory_args, factory, self._read, (self._keys, self._deques) = \
+            _generate(plan, self.observed)
         self.update: UpdateFn
-        self.update, self._index, self._last, self._snapshot = factory(*factory_args)
+        self.update, self._index, self._last, self._snapshot, self._get_state, self._set_state = \
+            factory(*factory_args)
 
     @property
     def bar_index(self) -> int:
@@ -78,6 +80,30 @@ class StreamEvaluator:
             if isinstance(node, P.Const):
                 out[i] = node.value
         return out
+
+    def state(self) -> dict[str, Any]:
+        """The running state by structural key: TA-Lib handles, previous values, histories, bar count."""
+        out: dict[str, Any] = dict(zip(self._keys, self._get_state()))
+        out.update({key: list(q) for key, q in self._deques.items()})
+        return out
+
+    def adopt_state(self, state: dict[str, Any]) -> list[str]:
+        """Take over the parts of another evaluator's :meth:`state` that compute the same thing
+        (same structural key), e.g. the unchanged indicators of a reloaded document; returns the
+        keys taken over. The bar count always carries over."""
+        values = list(self._get_state())
+        taken = []
+        for k, key in enumerate(self._keys):
+            if key in state:
+                values[k] = state[key]
+                taken.append(key)
+        self._set_state(tuple(values))
+        for key, q in self._deques.items():
+            if key in state:
+                q.clear()
+                q.extend(state[key])
+                taken.append(key)
+        return taken
 
     def rule(self, name: str) -> bool:
         """Whether a rule fires on the current bar (never during its warm-up)."""
@@ -161,6 +187,9 @@ class _Emitter:
         self.cells: list[tuple[str, str]] = [("t", "-1")]   # nonlocal state and its initial value
         self.body: list[str] = []
         self.histories: dict[tuple[int, int], str] = {}
+        self.keys: dict[str, str] = {"t": "t"}          # state cell -> structural key (for reloads)
+        self.deques: dict[str, deque[Any]] = {}          # structural key -> history
+        self.canon: Callable[[int], str] = str
 
     def arg(self, prefix: str, value: Any) -> str:
         name = f"{prefix}{len(self.args)}"
@@ -174,13 +203,18 @@ class _Emitter:
         key = (node, size)
         if key not in self.histories:
             q = deque([NAN] * size, maxlen=size)
+            self.deques[f"hist:{self.canon(node)}:{size}"] = q
             self.histories[key] = self.arg("q", q)
             self(f"{self.arg('qa', q.append)}({value})")
         return self.histories[key]
 
-    def cell(self, prefix: str, initial: str) -> str:
+    def cell(self, prefix: str, initial: str, key: str | None = None) -> str:
+        """A state cell; ``key`` names what it holds structurally, so a reloaded version of the
+        document can take it over when the same computation is still there."""
         name = f"{prefix}{len(self.cells)}"
         self.cells.append((name, initial))
+        if key is not None:
+            self.keys[name] = key
         return name
 
     def __call__(self, line: str, indent: int = 0) -> None:
@@ -192,10 +226,11 @@ def _initial(type_: str) -> str:
 
 
 def _generate(plan: P.Plan, observed: frozenset[int]
-              ) -> tuple[str, list[Any], Callable[..., Any], dict[int, int]]:
+              ) -> tuple[str, list[Any], Callable[..., Any], dict[int, int], tuple[list[str], dict[str, Any]]]:
     """Lower the plan to source for a factory returning ``(update, bar_index, last_rules, snapshot)``,
     and where each observed node sits in the snapshot."""
     e = _Emitter()
+    e.canon = P.canonical_texts(plan).__getitem__
     fixed = [NAN, float, int, abs, clock_value, np.sqrt, np.log, _monotone]
     name: dict[int, str] = {}
     outputs: dict[int, list[tuple[int, int]]] = {}
@@ -235,10 +270,11 @@ def _generate(plan: P.Plan, observed: frozenset[int]
         elif isinstance(node, P.Shift):
             missing = _initial(plan.types[i])
             if node.n == 1:
-                prev = e.cell("p", missing)
+                prev = e.cell("p", missing, f"shift1:{e.canon(i)}")
                 e(f"{n} = {prev}; {prev} = {name[node.a]}")
             else:
                 q = deque([undefined(plan.types[i])] * (node.n + 1), maxlen=node.n + 1)
+                e.deques[f"shift:{e.canon(i)}"] = q
                 e(f"{e.arg('qa', q.append)}({name[node.a]}); {n} = {e.arg('q', q)}[0]")
         elif isinstance(node, P.TaCall):
             _emit_ta(e, node, i, outputs.get(i, []), name, defined_check(node.inputs))
@@ -246,12 +282,12 @@ def _generate(plan: P.Plan, observed: frozenset[int]
             if len(TA_FUNCTIONS[plan.nodes[node.call].function].outputs) == 1:  # type: ignore[union-attr]
                 name[i] = name[node.call]
         elif isinstance(node, P.Cross):
-            _emit_cross(e, node.direction, n, name[node.a], name[node.b])
+            _emit_cross(e, node.direction, n, name[node.a], name[node.b], e.canon(i))
         elif isinstance(node, P.Monotone):   # long histories: a loop helper
             qn = e.history(node.a, name[node.a], node.n + 1)
             e(f"{n} = MONO({qn}, {e.arg('k', node.n)}, {node.direction == 'rising'})")
         elif isinstance(node, P.BarsSince):
-            last = e.cell("b", "-1")
+            last = e.cell("b", "-1", f"since:{e.canon(i)}")
             e(f"if {name[node.c]}: {last} = t")
             e(f"{n} = t - {last} + 0.0 if {last} >= 0 else NAN")
         else:  # pragma: no cover - every node kind is handled above
@@ -291,13 +327,16 @@ def _generate(plan: P.Plan, observed: frozenset[int]
     lines += ["    def bar_index():", "        return t",
               "    def last_rules():", "        return last",
               "    def snapshot():", f"        return ({''.join(f'{c}, ' for c in cells)})",
-              "    return update, bar_index, last_rules, snapshot"]
+              "    def get_state():", f"        return ({''.join(f'{c}, ' for c in e.keys)})",
+              "    def set_state(values):", f"        nonlocal {', '.join(e.keys)}",
+              f"        {', '.join(e.keys)}, = values",
+              "    return update, bar_index, last_rules, snapshot, get_state, set_state"]
     source = "\n".join(lines) + "\n"
     code = compile(source, "<autobot plan>", "exec")
     fn_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     # no builtins are reachable from the generated code
     factory = types.FunctionType(fn_code, {"__builtins__": {}}, "factory")
-    return source, fixed + e.values, factory, read
+    return source, fixed + e.values, factory, read, (list(e.keys.values()), e.deques)
 
 
 def _emit_arith(e: _Emitter, op: str, n: str, a: str, b: str) -> None:
@@ -333,8 +372,8 @@ def _emit_func(e: _Emitter, op: str, n: str, a: str) -> None:
         e(f"{n} = NAN", 1)
 
 
-def _emit_cross(e: _Emitter, direction: str, n: str, x: str, y: str) -> None:
-    px, py = e.cell("p", "NAN"), e.cell("p", "NAN")
+def _emit_cross(e: _Emitter, direction: str, n: str, x: str, y: str, key: str) -> None:
+    px, py = e.cell("p", "NAN", f"cross:{key}:x"), e.cell("p", "NAN", f"cross:{key}:y")
     if direction == "above":
         e(f"{n} = {x} > {y} and {px} <= {py}")
     elif direction == "below":
@@ -351,7 +390,7 @@ def _emit_ta(e: _Emitter, node: P.TaCall, i: int, outs: list[tuple[int, int]], n
     out_names = [f"n{j}" for _, j in outs]
     for _, j in outs:
         name[j] = f"n{j}"
-    u, start = e.cell("u", "None"), e.cell("s", "0")
+    u, start = e.cell("u", "None", f"ta:{e.canon(i)}:u"), e.cell("s", "0", f"ta:{e.canon(i)}:s")
     warm = e.arg("w", _ta_warmer(node, [k for k, _ in outs]))
     args = ", ".join(name[j] for j in node.inputs)
     e(f"if {' and '.join([f'{u} is not None', *checks])}:")

@@ -198,3 +198,21 @@ class Plan:
     def externals(self) -> set[str]:
         """Names of the host-supplied values the plan reads."""
         return {n.name for n in self.nodes if isinstance(n, External)}
+
+
+def canonical_texts(plan: Plan) -> list[str]:
+    """For every node, a text naming exactly what it computes (its kind, values and inputs,
+    recursively), independent of node numbers and names: two plans share a text where they
+    share a computation."""
+    out: list[str] = []
+    for node in plan.nodes:
+        fields = []
+        for name, value in vars(node).items():
+            if name in ("a", "b", "c", "call", "price", "osc", "ago"):
+                fields.append(f"{name}=<{out[value]}>")
+            elif name == "inputs":
+                fields.append("inputs=[" + ",".join(f"<{out[j]}>" for j in value) + "]")
+            else:
+                fields.append(f"{name}={value!r}")
+        out.append(f"{type(node).__name__}({','.join(fields)})")
+    return out
