@@ -21,7 +21,8 @@ times per 100,000 bars, with a fixed size of 0.01 BTC and no stop or target.
   EMA handles opened on the first 10 / 20 closes as AutoBot does, market orders of the same size,
   a reversal closes the position then opens the other side, and ``cache.purge_closed_orders``
   before each entry, as ``RuleStrategy`` does. It runs in a ``BacktestEngine`` set up as
-  ``run_backtest`` sets it up (same venue, instrument, bars, fill model, logging, no analysis).
+  ``run_backtest`` sets it up (same venue, instrument, bars, fill model
+  ``autobot.backtest.engine.fill_model``, logging, no analysis).
 
 Each measured run is a fresh subprocess; its wall time covers everything a backtest does once
 the bars are in memory (compiling, instrument, Nautilus bar conversion, engine setup, the run,
@@ -180,7 +181,6 @@ def run_hand(bars: Any) -> dict[str, Any]:
     from decimal import Decimal
 
     from nautilus_trader.backtest.engine import BacktestEngine
-    from nautilus_trader.backtest.models import FillModel
     from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
     from nautilus_trader.model.currencies import Currency
     from nautilus_trader.model.data import BarType
@@ -189,7 +189,7 @@ def run_hand(bars: Any) -> dict[str, Any]:
     from nautilus_trader.model.objects import Money, Price
 
     from autobot.backtest.data import to_nautilus
-    from autobot.backtest.engine import VenueSettings
+    from autobot.backtest.engine import VenueSettings, fill_model
     from autobot.backtest.instruments import make_instrument
 
     strategy_cls, config_cls = hand_strategy_class()
@@ -204,8 +204,7 @@ def run_hand(bars: Any) -> dict[str, Any]:
             venue=Venue(inst.id.venue.value), oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
             starting_balances=[Money(venue.capital, usdt)], base_currency=usdt,
             default_leverage=Decimal(str(venue.leverage)),
-            fill_model=FillModel(prob_fill_on_limit=1.0, prob_slippage=venue.slippage, random_seed=venue.seed),
-            bar_execution=True)
+            fill_model=fill_model(venue), bar_execution=True)
         engine.add_instrument(inst)
         engine.add_data(to_nautilus(bars, bar_type, inst, 60))
         strategy = strategy_cls(config_cls(instrument_id=inst.id, bar_type=bar_type, fast=FAST, slow=SLOW,
@@ -252,6 +251,7 @@ def worker(side: str, n: int, small: int | None) -> None:
     import pandas  # noqa: F401
 
     import autobot.backtest.engine  # noqa: F401
+    import autobot.backtest.fills  # noqa: F401
     import autobot.strategy.rule_strategy  # noqa: F401
     from bench_language import tiled_bars
 
@@ -314,11 +314,15 @@ def main(argv: list[str] | None = None) -> int:
     from autobot.language.talib_import import talib
 
     t_start = time.perf_counter()
+    git = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "autobot"],
+                           capture_output=True, text=True)
+    commit = (git.stdout.strip() or "unknown") + (" + uncommitted autobot/ changes" if dirty.stdout.strip() else "")
     print(f"AutoBot backtest benchmark: {n:,} bars and their first {m:,} = btc_perp_1m_20211231_20220201.csv "
           f"tiled (price-continuous, 1-minute steps)")
     print(f"Python {platform.python_version()}, NautilusTrader {nautilus_trader.__version__}, numpy "
           f"{np.__version__}, TA-Lib {talib.__version__}, {platform.machine()}, {os.cpu_count()} CPUs; "
-          f"each run in a fresh subprocess, {args.reps} run(s) per cell (best wall time)")
+          f"each run in a fresh subprocess, {args.reps} run(s) per cell (best wall time); code at {commit}")
     print(f"Strategy: EMA({FAST}) / EMA({SLOW}) cross reversal, fixed_qty {QTY}, no stop/target; "
           f"NETTING margin account, 100,000 USDT, leverage 1, closed orders purged at each entry")
 
@@ -360,8 +364,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {side:<10}{size:>11,}{r['wall']:>9.2f}{size / r['wall']:>10,.0f}"
                   f"{r['wall'] / size * 1e6:>9.1f}{r['n_fills']:>8,}{r['balance']:>16,.2f}"
                   f"{r['equity']:>15,.2f}{r['maxrss_kib'] / 1024:>14,.0f}")
-    print(f"    honesty check: at both sizes the two sides made the same fills (count and every ts, side, "
-          f"qty, price) and end with the same balance and equity")
+    print("    honesty check: at both sizes the two sides made the same fills (count and every ts, side, "
+          "qty, price) and end with the same balance and equity")
     print()
     us = {(s, z): runs[(s, z)]["wall"] / z * 1e6 for s in ("hand", "compiled") for z in (m, n)}
     ratio = runs[("compiled", n)]["wall"] / runs[("hand", n)]["wall"]

@@ -106,3 +106,81 @@ def test_sigkill_and_restart_lose_no_fill_and_duplicate_no_order(tmp_path: Path)
     finally:
         a.close()
         b.close()
+
+
+ALWAYS_IN = """strategy: holder
+market: {instrument: BTCUSDT.BINANCE, bar: 1h}
+params:
+  hold: {default: 100000, min: 1, max: 100000}
+entry:
+  long: close > 0
+exit:
+  long: position.bars_held >= hold
+sizing:
+  fixed_qty: 0.5
+"""
+
+
+@pytest.mark.slow
+def test_hot_reload_rejects_a_broken_edit_and_swaps_a_valid_one(tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import time
+
+    from autobot.persistence.journal import Journal
+    (tmp_path / "strategies").mkdir()
+    doc = tmp_path / "strategies" / "holder.yaml"
+    doc.write_text(ALWAYS_IN)
+    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
+    (tmp_path / "policy.yaml").write_text("policy: p\nregimes: regimes.yaml\nallocations:\n  always: {holder: 100%}\n"
+                                          "capital: 100000\n")
+    db = tmp_path / "state.sqlite"
+    data = str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
+    proc = subprocess.Popen(_autobot("live", "--policy", str(tmp_path / "policy.yaml"), "--replay", data,
+                                     "--state", str(db), "--speed", "720000"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def bars_done() -> int:
+        try:
+            return sqlite3.connect(str(db)).execute("SELECT COUNT(*) FROM equity").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    def wait_for(predicate, what: str) -> None:
+        deadline = time.time() + 120
+        while not predicate():
+            assert proc.poll() is None, f"node ended before {what}: {proc.stderr.read()}"
+            assert time.time() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.1)
+
+    def kinds() -> list[str]:
+        try:
+            return [r[0] for r in sqlite3.connect(str(db)).execute("SELECT kind FROM events")]
+        except sqlite3.Error:
+            return []
+    wait_for(lambda: bars_done() >= 400, "400 bars")
+    doc.write_text(ALWAYS_IN.replace("close > 0", "close >> 0"))             # a syntax error
+    wait_for(lambda: "reload_rejected" in kinds(), "the rejection")
+    at_rejection = bars_done()
+    wait_for(lambda: bars_done() >= at_rejection + 100, "100 more bars on the old version")
+    doc.write_text(ALWAYS_IN.replace("default: 100000", "default: 50"))      # a param change
+    wait_for(lambda: "reload" in kinds(), "the reload")
+    assert proc.wait(timeout=180) == 0
+    j = Journal(db)
+    try:
+        rejected = j.events(["reload_rejected"])
+        assert len(rejected) == 1 and "holder.yaml" in rejected[0]["errors"][0]
+        reload_ = j.events(["reload"])
+        assert len(reload_) == 1 and reload_[0]["changes"] == "param hold 100000 -> 50"
+        fills = j.fills()
+        entry, exit_ = fills[0], fills[1]
+        # one position held across the reload (not closed and reopened): the new version adopts it,
+        # counts the bars held from its real entry, and its exit closes it on the first bar it sees
+        assert entry[7] == "entry.long" and exit_[7] == "exit.long" and entry[5] == exit_[5] == 0.5
+        assert exit_[3] == reload_[0]["ts"] + 3600 * 10**9 and reload_[0]["ts"] > entry[3]
+        why = [e["why"] for e in j.events(["decision"]) if e["action"] == "exit.long"][0]
+        held = (exit_[3] - entry[3]) // (3600 * 10**9)
+        assert why == f"position.bars_held={held} >= 50" and held > 300
+        assert len(fills) > 4 and [v[2] for v in j.versions()][-1] != [v[2] for v in j.versions()][-2]
+    finally:
+        j.close()

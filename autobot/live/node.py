@@ -58,7 +58,7 @@ def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: floa
             config_path="autobot.portfolio.controller:PortfolioControllerConfig",
             config={"regime_bar_type": str(setup.bar_types[setup.regime_key]),
                     "bar_types": [str(b) for b in setup.strategy_bar_types()],
-                    "policy_path": str(policy.path.resolve())}),
+                    "policy_path": str(policy.path.resolve()), "watch": True}),
         timeout_connection=10.0, timeout_reconciliation=1.0, timeout_portfolio=2.0, timeout_disconnection=2.0,
         timeout_post_stop=0.5,
     )

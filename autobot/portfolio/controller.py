@@ -77,6 +77,7 @@ class PortfolioControllerConfig(ActorConfig, frozen=True):
     bar_types: list[BarType]
     return_window: int = 500
     policy_path: str | None = None
+    watch: bool = False            # hot-reload the documents (a live node)
 
 
 @dataclass
@@ -143,6 +144,9 @@ class PortfolioController(Controller):
         self.open_counts: list[int] = []
         self._pending_ts = -1
         self.journal: Any = None                    # autobot.persistence.journal.Journal on a live node
+        self.reloads: list[dict[str, Any]] = []
+        self.notifier: Any = None                   # autobot.notify.telegram.Notifier on a live node
+        self.reloader: Any = None
         self._halt_when_flat = False
         self._last_bar_ts = 0
         self._pending: dict[str, float] = {}
@@ -171,6 +175,10 @@ class PortfolioController(Controller):
                 strategy = RuleStrategy(strategy_config(self.policy, sid, cfg.bar_types[k], k))
                 self.create_strategy(strategy, start=False)
                 self.steer(sid, strategy)
+        if cfg.watch:
+            from autobot.live.reload import Reloader
+            self.reloader = Reloader(self)
+            self.reloader.start()
         seen = set()
         for bar_type in [cfg.regime_bar_type, *cfg.bar_types]:
             if str(bar_type) not in seen:
@@ -210,6 +218,8 @@ class PortfolioController(Controller):
     # ------------------------------------------------------------------ bars
     def on_bar(self, bar: Bar) -> None:
         cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
+        if self.reloader is not None and (self.reloader.staged or self.reloader.policy_staged):
+            self.reloader.schedule(bar.ts_event)    # once every strategy has handled this bar
         self._last_bar_ts = bar.ts_event
         self.closes[bar.bar_type.instrument_id] = bar.close.as_double()
         if bar.bar_type == cfg.regime_bar_type:
@@ -232,7 +242,14 @@ class PortfolioController(Controller):
             self.journal.set("last_bar", ts)
             self.journal.commit()
 
+    def notify(self, text: str) -> None:
+        """A message for the human (Telegram on a live node); never blocks trading."""
+        if self.notifier is not None:
+            self.notifier.send(text)
+
     def on_stop(self) -> None:
+        if self.reloader is not None:
+            self.reloader.stop()
         if self.journal is not None:
             self.journal.event("stop", self._last_bar_ts, reason="node stopped")
             self.journal.commit()

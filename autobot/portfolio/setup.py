@@ -21,7 +21,7 @@ def strategy_config(policy: CompiledPolicy, sid: str, bar_type: Any, index: int)
     cs = policy.strategies[sid]
     return RuleStrategyConfig(document=cs.source.text, document_name=cs.source.path,
                               instrument_id=InstrumentId.from_str(cs.document.market.instrument),
-                              bar_type=bar_type, overrides=dict(cs.params), order_id_tag=f"{index + 1:03d}",
+                              bar_type=bar_type, overrides={}, order_id_tag=f"{index + 1:03d}",
                               capital_share=0.0)
 
 

@@ -20,6 +20,7 @@ backtest linear in its bars, see ``docs/backtest.md``) and vanish from Nautilus'
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
@@ -119,6 +120,7 @@ class RuleStrategy(Strategy):
         self.journal: Any = None               # autobot.persistence.journal.Journal on a live node
         self.journal_name = config.document_name
         self._bar_ts = 0
+        self.recent: deque[tuple[int, tuple[bool, ...]]] = deque(maxlen=500)   # (bar ts, rules fired)
         self.realized = 0.0
         self.pnl: list[float] = []             # own realised + unrealised PnL at each bar
         self.bars_seen = 0
@@ -225,6 +227,7 @@ class RuleStrategy(Strategy):
         self.pnl.append(self.realized + unrealized)
         fired = ev.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(), close,
                           bar.volume.as_double(), self._externals(bar, close, position, equity))
+        self.recent.append((bar.ts_event, fired))
         if self.on_progress is not None and self.bars_seen % 1000 == 0:
             self.on_progress(self.bars_seen)
         rules = self._rule_index
@@ -440,6 +443,29 @@ class RuleStrategy(Strategy):
         self.cancel_all_orders(cfg.instrument_id)
         if self.on_trade_closed is not None:
             self.on_trade_closed(trade)
+
+    def warm(self, bars: list[Bar]) -> list[tuple[int, tuple[bool, ...]]]:
+        """Feed past bars to the evaluator without trading (a reloaded version catching up);
+        returns what its rules would have decided on each (the market alone: flat position)."""
+        from autobot.evaluate.semantics import flat_externals
+        assert self.evaluator is not None
+        ext = flat_externals()
+        out = []
+        for bar in bars:
+            fired = self.evaluator.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
+                                          bar.low.as_double(), bar.close.as_double(), bar.volume.as_double(), ext)
+            out.append((bar.ts_event, fired))
+        return out
+
+    def take_over(self, old: "RuleStrategy") -> None:
+        """Continue the records of the instance this one replaces (same StrategyId: its orders
+        and position are ours now)."""
+        for name in ("trades", "fills", "equity_ts", "equity", "exposure", "pnl", "decisions", "recent"):
+            setattr(self, name, getattr(old, name))
+        self.realized, self.bars_seen, self._peak = old.realized, old.bars_seen, old._peak
+        self._open, self._entry_seen, self._orders = old._open, old._entry_seen, old._orders
+        self._protect_at = getattr(old, "_protect_at", {})
+        self.on_progress = old.on_progress
 
     def flatten(self, reason: str) -> bool:
         """Close the position now (market, reduce-only) and cancel resting orders; True if there was one."""

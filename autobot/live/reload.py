@@ -1,0 +1,230 @@
+"""Hot reload on a running node: watch the documents, check each edit, swap at a bar boundary.
+
+* watchfiles watches the policy, its regimes document and its strategy files. An edit is
+  validated and compiled at once. If it is invalid, the compiler-style error is logged (and
+  journaled, and notified), and the running version keeps trading untouched.
+* A valid strategy edit is staged and applied at the next bar boundary: once the bar being
+  handled has reached every strategy, so the new version sees every bar from the next one. The new ``RuleStrategy`` has the same StrategyId, so it adopts the old one's
+  open position and orders (not closed, not reopened). Its evaluator is warmed on the recent
+  bars the node holds, then takes over the state of every unchanged computation
+  (:meth:`StreamEvaluator.adopt_state`): a parameter-only change keeps the unchanged indicators
+  exactly, with no fresh warm-up.
+* A reload is a transaction: the new version's decisions on the recent bars are compared with
+  the running version's, and the comparison goes into the log, the journal and the status.
+  Every applied version is kept in the journal (text and hash); ``autobot rollback`` writes
+  the previous one back, and that edit is reloaded like any other.
+* A policy or regimes edit reloads the allocation, the limits and the regime detector (warmed on
+  the recent bars).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from autobot.diagnostics import UserError, render_text
+
+
+def document_diff(old: Any, new: Any) -> str:
+    """What changed between two compiled versions of a strategy, in one line."""
+    parts = []
+    for name in sorted(set(old.params) | set(new.params)):
+        a, b = old.params.get(name), new.params.get(name)
+        if a != b:
+            parts.append(f"param {name} {a:g} -> {b:g}" if a is not None and b is not None else f"param {name}")
+    od, nd = old.document, new.document
+    for name in sorted(set(od.indicators) | set(nd.indicators)):
+        if od.indicators.get(name) != nd.indicators.get(name):
+            parts.append(f"indicator {name}")
+    for section in ("entry", "exit"):
+        for side in ("long", "short"):
+            a = getattr(getattr(od, section), side, None) if getattr(od, section) else None
+            b = getattr(getattr(nd, section), side, None) if getattr(nd, section) else None
+            if a != b:
+                parts.append(f"{section}.{side}")
+    if od.risk != nd.risk:
+        parts.append("risk")
+    if od.sizing != nd.sizing:
+        parts.append("sizing")
+    return ", ".join(parts) or "no change to the rules (text only)"
+
+
+def decision_diff(rule_names: tuple[str, ...], old: list[tuple[int, tuple[bool, ...]]],
+                  new: list[tuple[int, tuple[bool, ...]]], new_names: tuple[str, ...]) -> dict[str, Any]:
+    """How the new version would have decided on the recent bars, against the running one."""
+    old_by_ts = dict(old)
+    changed = []
+    for ts, fired in new:
+        before = old_by_ts.get(ts)
+        if before is None:
+            continue
+        a = dict(zip(rule_names, before))
+        b = dict(zip(new_names, fired))
+        rules = sorted(r for r in set(a) | set(b) if r.startswith(("entry.", "exit.")) and a.get(r) != b.get(r))
+        if rules:
+            changed.append({"ts": ts, "rules": rules})
+    compared = sum(1 for ts, _ in new if ts in old_by_ts)
+    summary = (f"{len(changed)} of the last {compared} bars decide differently"
+               + (f" (first: bar {changed[0]['ts']}, {', '.join(changed[0]['rules'])})" if changed else ""))
+    return {"bars": compared, "differ": len(changed), "first": changed[:5], "summary": summary}
+
+
+class Reloader:
+    """Watches the documents of a :class:`PortfolioController` and swaps what changed."""
+
+    def __init__(self, controller: Any) -> None:
+        self.controller = controller
+        self.staged: dict[str, str] = {}          # strategy id -> new text
+        self.policy_staged = False
+        self._scheduled = False
+        self.task: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------ watching
+    def paths(self) -> dict[Path, str | None]:
+        """Watched files -> the strategy id they define (None: the policy or its regimes)."""
+        pol = self.controller.policy
+        out: dict[Path, str | None] = {pol.path.resolve(): None, Path(pol.regimes.source.path).resolve(): None}
+        for sid, strategy in self.controller.strategies.items():
+            out[Path(strategy.config.document_name).resolve()] = sid
+        return out
+
+    def start(self) -> None:
+        self.task = asyncio.get_event_loop().create_task(self._watch())
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _watch(self) -> None:
+        import watchfiles
+        paths = self.paths()
+        try:
+            async for changes in watchfiles.awatch(*[str(p.parent) for p in paths], debounce=100, step=20,
+                                                   recursive=False):
+                current = self.paths()
+                for _, changed in changes:
+                    target = Path(changed).resolve()
+                    if target in current:
+                        self.check(target, current[target])
+        except asyncio.CancelledError:
+            return
+
+    # ------------------------------------------------------------------ checking
+    def check(self, path: Path, sid: str | None) -> bool:
+        """Validate and compile an edited document; stage it when it is valid."""
+        from autobot.workspace import compile_strategy_text, load_policy
+        c = self.controller
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            self._rejected(path, sid, [str(exc)])
+            return False
+        try:
+            if sid is not None:
+                compiled = compile_strategy_text(text, c.strategies[sid].config.document_name)
+                if compiled.id != sid:
+                    self._rejected(path, sid, [f"the strategy id changed from '{sid}' to '{compiled.id}'; "
+                                               "renaming a running strategy is not a reload"])
+                    return False
+                if text == c.strategies[sid].config.document:
+                    return False
+                self.staged[sid] = text
+            else:
+                load_policy(c.policy.path)
+                self.policy_staged = True
+        except UserError as err:
+            sources = {d.file: text for d in err.diagnostics}
+            self._rejected(path, sid, [render_text(d, sources.get(d.file)) for d in err.diagnostics])
+            return False
+        c.log.info(f"reload staged for {path.name}: applied at the next bar")
+        return True
+
+    def _rejected(self, path: Path, sid: str | None, errors: list[str]) -> None:
+        c = self.controller
+        message = f"reload of {path.name} rejected; the running version keeps trading:\n" + "\n".join(errors)
+        c.log.error(message)
+        c.reloads.append({"ts": c._last_bar_ts, "file": str(path), "strategy": sid, "ok": False,
+                          "errors": errors})
+        if c.journal is not None:
+            c.journal.event("reload_rejected", c._last_bar_ts, sid, file=str(path), errors=errors)
+        c.notify(f"reload of {path.name} rejected: {errors[0].splitlines()[0] if errors else ''}")
+
+    # ------------------------------------------------------------------ applying
+    def schedule(self, ts: int) -> None:
+        """Apply the staged edits right after the bar ``ts`` has been handled by every strategy
+        (the data engine hands a bar to all its subscribers in one callback of the event loop):
+        the new versions then see every bar from the next one on, and none is skipped."""
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_event_loop().call_soon(self.apply, ts)
+
+    def apply(self, ts: int) -> None:
+        """Apply the staged edits, between two bars (``ts``: the last bar handled)."""
+        self._scheduled = False
+        if self.policy_staged:
+            self.policy_staged = False
+            self._reload_policy(ts)
+        staged, self.staged = self.staged, {}
+        for sid, text in staged.items():
+            self.swap(sid, text, ts)
+
+    def swap(self, sid: str, text: str, ts: int) -> dict[str, Any]:
+        """Replace strategy ``sid`` by the version ``text`` (see the module docstring)."""
+        import msgspec
+
+        from autobot.strategy.rule_strategy import RuleStrategy
+        c = self.controller
+        old = c.strategies[sid]
+        new = RuleStrategy(msgspec.structs.replace(old.config, document=text))
+        history = [b for b in reversed(c.cache.bars(old.config.bar_type)) if b.ts_event <= ts]
+        state = old.evaluator.state() if old.evaluator is not None else {}
+        c._trader.remove_strategy(old.id)
+        for topic in (f"events.order.{old.id}", f"events.position.{old.id}"):
+            try:
+                c.msgbus.unsubscribe(topic, old.handle_event)
+            except (KeyError, ValueError):
+                pass
+        c.create_strategy(new, start=True)
+        fired = new.warm(history)
+        taken = new.evaluator.adopt_state(state)
+        new.take_over(old)
+        c.steer(sid, new)
+        diff = document_diff(old.compiled, new.compiled)
+        decisions = decision_diff(old.evaluator.rule_names, list(old.recent), fired, new.evaluator.rule_names)
+        sha = c.journal.version(new.config.document_name, text) if c.journal is not None else ""
+        record = {"ts": ts, "file": new.config.document_name, "strategy": sid, "ok": True, "changes": diff,
+                  "decisions": decisions["summary"], "kept_state": len(taken), "version": sha}
+        c.reloads.append(record)
+        c.log.warning(f"reloaded {sid}: {diff}; {decisions['summary']}; kept {len(taken)} state items")
+        if c.journal is not None:
+            c.journal.event("reload", ts, sid, changes=diff, decisions=decisions, kept_state=len(taken), version=sha)
+        c.notify(f"reloaded {sid}: {diff}")
+        return record
+
+    def _reload_policy(self, ts: int) -> None:
+        from autobot.portfolio.controller import limits_of
+        from autobot.portfolio.regime import RegimeDetector
+        from autobot.workspace import load_policy
+        c = self.controller
+        policy = load_policy(c.policy.path)
+        c.allocations = policy.allocations
+        c.limits = limits_of(policy)
+        c.allocation_method = policy.document.allocation_method
+        c.on_leave = policy.document.on_leave
+        if policy.regimes.source.text != c.policy.regimes.source.text:
+            detector = RegimeDetector(policy.regimes)
+            cfg = c.config
+            for bar in reversed(c.cache.bars(cfg.regime_bar_type)):
+                if bar.ts_event <= ts:
+                    detector.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
+                                    bar.close.as_double(), bar.volume.as_double())
+            c.detector = detector
+        c.policy = policy
+        if c.journal is not None:
+            c.journal.version(str(policy.path), policy.path.read_text(encoding="utf-8"))
+            c.journal.version(policy.regimes.source.path, policy.regimes.source.text)
+            c.journal.event("reload", ts, None, changes="policy", decisions="", kept_state=0, version="")
+        c.reloads.append({"ts": ts, "file": str(policy.path), "strategy": None, "ok": True, "changes": "policy"})
+        c.log.warning("reloaded the policy and its regimes")
+        c.notify("reloaded the policy")
