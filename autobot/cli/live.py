@@ -70,7 +70,8 @@ def live(
         if fresh and journal.exists():
             for suffix in ("", "-wal", "-shm"):
                 Path(str(journal) + suffix).unlink(missing_ok=True)
-        run = run_replay(path, data, speed=pace, on_bar=_ticker(), state=journal)
+        from autobot.notify.telegram import Notifier
+        run = run_replay(path, data, speed=pace, on_bar=_ticker(), state=journal, notifier=Notifier.from_env())
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     from autobot.cli.backtest_policy import _print

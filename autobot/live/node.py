@@ -94,7 +94,7 @@ def _decimal(x: float) -> Any:
 def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = None,
                instrument: InstrumentSettings = InstrumentSettings(), leverage: float = 1.0,
                on_bar: Callable[[Any], None] | None = None, log_level: str = "ERROR",
-               state: Path | None = None) -> LiveRun:
+               state: Path | None = None, notifier: Any = None) -> LiveRun:
     """Run the policy on a node fed by ``data`` (instrument id -> bars); returns when the replay ends.
 
     With ``state`` (a SQLite journal), everything the node does is recorded there. If the journal
@@ -130,6 +130,11 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
         feed.engine_qsize = lambda: sum(q() for q in queues)     # data, orders and their events all handled
         controller = node.kernel._controller
         controller.journal = journal
+        if notifier is not None:
+            notifier.on_command = controller.command
+            controller.notifier = notifier.start()
+            notifier.send(f"AutoBot paper node started: policy {policy.document.policy}, "
+                          f"{len(policy.used)} strategies")
         catch_up = journal.catch_up_until if journal is not None else -1
         pace = feed.speed
         if catch_up >= 0:
@@ -162,6 +167,9 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
         FEEDS.pop(feed_name, None)
         if journal is not None:
             journal.close()
+        if notifier is not None:
+            notifier.send("AutoBot paper node stopped")
+            notifier.close()
 
 
 def _reconcile(controller: Any, journal: Any, ts: int) -> None:

@@ -147,6 +147,8 @@ class PortfolioController(Controller):
         self.reloads: list[dict[str, Any]] = []
         self.notifier: Any = None                   # autobot.notify.telegram.Notifier on a live node
         self.reloader: Any = None
+        self.manual_pause = False                   # /pause from the operator
+        self._loop: Any = None
         self._halt_when_flat = False
         self._last_bar_ts = 0
         self._pending: dict[str, float] = {}
@@ -161,6 +163,7 @@ class PortfolioController(Controller):
         strategy.entry_allowed = self._gate(name)
         strategy.extra_externals = self._externals
         strategy.on_trade_closed = self._trade_closed
+        strategy.on_trade_opened = self._trade_opened
         strategy.journal, strategy.journal_name = self.journal, name
         self.strategies[name] = strategy
         self.shares.setdefault(name, 0.0)
@@ -175,6 +178,11 @@ class PortfolioController(Controller):
                 strategy = RuleStrategy(strategy_config(self.policy, sid, cfg.bar_types[k], k))
                 self.create_strategy(strategy, start=False)
                 self.steer(sid, strategy)
+        import asyncio
+        try:
+            self._loop = asyncio.get_event_loop()
+        except RuntimeError:
+            self._loop = None
         if cfg.watch:
             from autobot.live.reload import Reloader
             self.reloader = Reloader(self)
@@ -269,6 +277,9 @@ class PortfolioController(Controller):
         self.switches.append(Switch(ts, self.regime, regime, dict(shares)))
         if self.journal is not None:
             self.journal.event("regime_switch", ts, old=self.regime, new=regime, shares=shares)
+        if self.regime is not None or regime is not None:
+            self.notify(f"regime {self.regime} -> {regime}; shares " +
+                        (", ".join(f"{k} {v:.0%}" for k, v in shares.items()) or "none (stand aside)"))
         self.log.info(f"regime {self.regime} -> {regime}: shares {shares}")
         self.regime = regime
 
@@ -290,6 +301,7 @@ class PortfolioController(Controller):
         self.trips.append(Trip(ts, reason, equity, detail))
         if self.journal is not None:
             self.journal.event("breaker", ts, reason=reason, equity=equity, detail=detail)
+        self.notify(f"circuit breaker {reason}: {detail}")
         self.log.warning(f"circuit breaker {reason}: {detail}")
         if flatten:
             for strategy in self.strategies.values():
@@ -307,6 +319,11 @@ class PortfolioController(Controller):
         lim = self.limits
         equity = self.portfolio_value()
         day = ts // DAY_NS
+        if day != self.day and self.day >= 0 and self.day_open > 0:
+            self.notify(f"daily summary {_day_text(self.day)}: equity {equity:,.2f} "
+                        f"({equity / self.day_open - 1:+.2%} on the day), regime {self.regime}, "
+                        f"{len(self.cache.positions_open())} open position(s)"
+                        + (", HALTED" if self.halted else ", paused" if self.paused_until else ""))
         if day != self.day:
             self.day, self.day_open = day, equity
             if self.paused_until and ts >= self.paused_until and not self.halted:
@@ -337,7 +354,76 @@ class PortfolioController(Controller):
                        f"below the day's open {self.day_open:,.2f} (limit {lim.daily_loss_limit:.2%})", True,
                        TradingState.REDUCING)
 
+    def _trade_opened(self, name: str, trade: Any) -> None:
+        self.notify(f"{name}: {trade.side} {trade.qty:g} @ {trade.entry_price:g} ({trade.entry_rule}: "
+                    f"{trade.entry_why})")
+
+    # ------------------------------------------------------------------ the operator
+    def command(self, text: str) -> str:
+        """Run an operator command (/status /pause /resume /stop) from any thread; its reply."""
+        import concurrent.futures
+        if self._loop is None or not self._loop.is_running():
+            return self._command(text)
+        done: concurrent.futures.Future[str] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(self._command(text))
+            except Exception as exc:     # the reply says what went wrong
+                done.set_result(f"{text} failed: {exc!r}")
+        self._loop.call_soon_threadsafe(run)
+        return done.result(timeout=10)
+
+    def _command(self, text: str) -> str:
+        ts = self._last_bar_ts
+        if self.journal is not None:
+            self.journal.event("command", ts, command=text)
+        if text == "/pause":
+            self.manual_pause = True
+            return "paused: no new entries until /resume (open positions keep their exits)"
+        if text == "/resume":
+            self.manual_pause = False
+            return "resumed" + (" (but trading is HALTED by a breaker)" if self.halted else "")
+        if text == "/stop":
+            if not self.halted:
+                self.halted = True
+                self._trip(ts, "kill_switch", self.portfolio_value(), "stopped by the operator (/stop)", True,
+                           TradingState.HALTED)
+            return "stopped: positions flattened, trading halted"
+        return self.status_text()
+
+    def status(self) -> dict[str, Any]:
+        """The live picture: regime, shares, positions, PnL, equity, drawdown, breakers, decisions."""
+        equity = self.portfolio_value()
+        positions = {}
+        for name, strategy in self.strategies.items():
+            position = strategy._position() if getattr(strategy, "instrument", None) is not None else None
+            if position is not None:
+                close = self.closes.get(position.instrument_id, position.avg_px_open)
+                positions[name] = {"qty": float(position.signed_qty), "entry": position.avg_px_open,
+                                   "unrealized": position.unrealized_pnl(Price(close, position.price_precision))
+                                   .as_double()}
+        realized = sum(getattr(s, "realized", 0.0) for s in self.strategies.values())
+        last = sorted((d | {"strategy": n} for n, s in self.strategies.items() for d in s.decisions[-5:]),
+                      key=lambda d: d["ts"])[-5:]
+        return {"bar": self._last_bar_ts, "regime": self.regime, "shares": dict(self.shares), "positions": positions,
+                "realized": realized, "unrealized": sum(p["unrealized"] for p in positions.values()),
+                "equity": equity, "drawdown": (1 - equity / self.peak) if self.peak > 0 else 0.0,
+                "halted": self.halted, "paused": bool(self.paused_until) or self.manual_pause,
+                "trips": [t.to_json() for t in self.trips[-3:]], "decisions": last,
+                "reloads": self.reloads[-3:]}
+
+    def status_text(self) -> str:
+        st = self.status()
+        pos = "; ".join(f"{k} {v['qty']:+g} (uPnL {v['unrealized']:,.2f})" for k, v in st["positions"].items()) \
+            or "flat"
+        state = "HALTED" if st["halted"] else "paused" if st["paused"] else "trading"
+        return (f"{state} | regime {st['regime']} | equity {st['equity']:,.2f} | drawdown {st['drawdown']:.2%} | "
+                f"realised {st['realized']:,.2f} | {pos}")
+
     def _trade_closed(self, trade: Any) -> None:
+        self.notify(f"closed {trade.side} {trade.qty:g} @ {trade.exit_price:g} ({trade.exit_reason}): "
+                    f"PnL {trade.pnl:,.2f}")
         lim = self.limits
         self.losses_in_row = self.losses_in_row + 1 if trade.pnl < 0 else 0
         if (lim.max_consecutive_losses is not None and self.losses_in_row >= lim.max_consecutive_losses
@@ -355,7 +441,7 @@ class PortfolioController(Controller):
 
     def should_trade(self, name: str, side: str, qty: float, price: float, bar: Bar) -> bool:
         """May strategy ``name`` enter ``side`` with ``qty`` at ``price`` now? (module docstring)"""
-        if self.halted or (self.paused_until and bar.ts_event < self.paused_until):
+        if self.halted or self.manual_pause or (self.paused_until and bar.ts_event < self.paused_until):
             return False
         if self.shares.get(name, 0.0) <= 0:
             return False
@@ -377,6 +463,11 @@ class PortfolioController(Controller):
             return False
         self._pending[name] = value
         return True
+
+
+def _day_text(day: int) -> str:
+    import datetime as dt
+    return dt.datetime.fromtimestamp(day * 86_400, tz=dt.timezone.utc).strftime("%Y-%m-%d")
 
 
 def position_side(position: Any) -> str:

@@ -116,6 +116,7 @@ class RuleStrategy(Strategy):
         self.entry_allowed: Callable[[str, float, float, Bar], bool] | None = None   # side, qty, price, bar
         self.portfolio_equity: Callable[[], float] | None = None
         self.on_trade_closed: Callable[[Trade], None] | None = None
+        self.on_trade_opened: Callable[[str, Trade], None] | None = None
         self.share = float(config.capital_share)
         self.journal: Any = None               # autobot.persistence.journal.Journal on a live node
         self.journal_name = config.document_name
@@ -416,6 +417,8 @@ class RuleStrategy(Strategy):
                                pending.trace, pending.why, fees=fee)
             self.trades.append(self._open)
             self._entry_seen = self.bars_seen
+            if self.on_trade_opened is not None:
+                self.on_trade_opened(self.journal_name, self._open)
         order = self.cache.order(event.client_order_id)
         if order is not None and order.leaves_qty.as_double() == 0:
             # protect the whole position once the entry is complete (a thin bar fills it in parts)
