@@ -184,3 +184,30 @@ def test_hot_reload_rejects_a_broken_edit_and_swaps_a_valid_one(tmp_path: Path) 
         assert len(fills) > 4 and [v[2] for v in j.versions()][-1] != [v[2] for v in j.versions()][-2]
     finally:
         j.close()
+
+
+def test_status_and_rollback_read_the_state_store(tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite"
+    run_replay(ROOT / "policy.yaml", {"BTCUSDT.BINANCE": load_bars(ROOT / "examples" / "data" /
+                                                                 "example_btcusdt_1h.csv")}, state=state)
+    shown = CliRunner().invoke(app, ["status", "--state", str(state), "--json"])
+    assert shown.exit_code == 0, shown.output
+    st = json.loads(shown.output)
+    assert st["regime"] in ("trending", "ranging", "volatile", "calm") and st["positions"] == {}
+    assert st["halted"] is True and st["breakers"][0]["reason"] == "max_drawdown"
+    assert st["fills"] > 20 and st["decisions"]
+    table = CliRunner().invoke(app, ["status", "--state", str(state)])
+    assert "HALTED" in table.output and "max_drawdown" in table.output
+    # rollback: two versions of a document in the journal; the file goes back to the earlier one
+    from autobot.persistence.journal import Journal
+    doc = tmp_path / "s.yaml"
+    j = Journal(state)
+    j.version(str(doc), "strategy: v1\n")
+    j.version(str(doc), "strategy: v2\n")
+    j.close()
+    doc.write_text("strategy: v2\n")
+    back = CliRunner().invoke(app, ["rollback", str(doc), "--state", str(state)])
+    assert back.exit_code == 0, back.output
+    assert doc.read_text() == "strategy: v1\n"
+    again = CliRunner().invoke(app, ["rollback", str(doc), "--state", str(state)])
+    assert again.exit_code == 2 and "already holds the previous version" in again.output

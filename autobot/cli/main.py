@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from autobot.cli import backtest, functions, live, schema, signals, validate
+from autobot.cli import backtest, functions, live, schema, signals, status, validate
 
 app = typer.Typer(
     name="autobot",
@@ -24,6 +24,8 @@ app.command("validate")(validate.validate)
 app.command("signals")(signals.signals)
 app.command("backtest")(backtest.backtest)
 app.command("live")(live.live)
+app.command("status")(status.status)
+app.command("rollback")(status.rollback)
 app.command("schema")(schema.schema)
 app.command("functions")(functions.functions)
 

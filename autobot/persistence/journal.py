@@ -102,6 +102,7 @@ class Journal:
 
     def version(self, path: str, text: str) -> str:
         """Record a document version as applied; returns its hash."""
+        path = str(Path(path).resolve())
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
         last = self.db.execute("SELECT sha FROM versions WHERE path = ? ORDER BY id DESC LIMIT 1", (path,)).fetchone()
         if last is None or last[0] != sha:
@@ -141,6 +142,7 @@ class Journal:
                 for ts, wall, kind, strategy, payload in rows if wanted is None or kind in wanted]
 
     def versions(self, path: str | None = None) -> list[tuple]:
+        path = str(Path(path).resolve()) if path else None
         sql = "SELECT id, path, sha, text, wall FROM versions"
         rows = self.db.execute(sql + (" WHERE path = ?" if path else "") + " ORDER BY id", (path,) if path else ())
         return rows.fetchall()

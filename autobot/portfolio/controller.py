@@ -271,7 +271,7 @@ class PortfolioController(Controller):
         for name, strategy in self.strategies.items():
             new = shares.get(name, 0.0)
             if self.shares.get(name, 0.0) > 0 and new == 0.0 and self.on_leave == "close":
-                strategy.flatten("regime_switch")
+                strategy.flatten("regime_switch", ts)
             strategy.share = new
             self.shares[name] = new
         self.switches.append(Switch(ts, self.regime, regime, dict(shares)))
@@ -305,7 +305,7 @@ class PortfolioController(Controller):
         self.log.warning(f"circuit breaker {reason}: {detail}")
         if flatten:
             for strategy in self.strategies.values():
-                strategy.flatten(reason)
+                strategy.flatten(reason, ts)
         if state == TradingState.HALTED:
             # Nautilus' HALTED also refuses closing orders, and a live node's orders pass its risk
             # engine later: reduce-only until the book is flat, then halt (our own gate refuses

@@ -470,8 +470,11 @@ class RuleStrategy(Strategy):
         self._protect_at = getattr(old, "_protect_at", {})
         self.on_progress = old.on_progress
 
-    def flatten(self, reason: str) -> bool:
-        """Close the position now (market, reduce-only) and cancel resting orders; True if there was one."""
+    def flatten(self, reason: str, ts: int | None = None) -> bool:
+        """Close the position now (market, reduce-only) and cancel resting orders; True if there was one.
+        ``ts``: the bar the decision belongs to (default: the last bar this strategy saw)."""
+        if ts is not None:
+            self._bar_ts = ts
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
         position = self._position()
         self.cancel_all_orders(cfg.instrument_id)
