@@ -404,8 +404,8 @@ class PortfolioController(Controller):
                                    "unrealized": position.unrealized_pnl(Price(close, position.price_precision))
                                    .as_double()}
         realized = sum(getattr(s, "realized", 0.0) for s in self.strategies.values())
-        last = sorted((d | {"strategy": n} for n, s in self.strategies.items() for d in s.decisions[-5:]),
-                      key=lambda d: d["ts"])[-5:]
+        last = sorted(({**d, "why": str(d["why"] or ""), "strategy": n}
+                       for n, s in self.strategies.items() for d in s.decisions[-5:]), key=lambda d: d["ts"])[-5:]
         return {"bar": self._last_bar_ts, "regime": self.regime, "shares": dict(self.shares), "positions": positions,
                 "realized": realized, "unrealized": sum(p["unrealized"] for p in positions.values()),
                 "equity": equity, "drawdown": (1 - equity / self.peak) if self.peak > 0 else 0.0,

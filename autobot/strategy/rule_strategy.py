@@ -21,7 +21,7 @@ backtest linear in its bars, see ``docs/backtest.md``) and vanish from Nautilus'
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -69,21 +69,35 @@ class Trade:
     entry_ts: int
     entry_price: float
     entry_rule: str
-    entry_trace: list[dict[str, Any]]
-    entry_why: str
+    entry_reason: T.Why | None
     exit_ts: int | None = None
     exit_price: float | None = None
     exit_reason: str | None = None  # a rule name, stop_loss, take_profit, trailing_stop, reverse, open
-    exit_trace: list[dict[str, Any]] = field(default_factory=list)
-    exit_why: str = ""
+    exit_cause: T.Why | None = None
     pnl: float = 0.0                # realised, fees included (Nautilus' position PnL)
     fees: float = 0.0
     bars: int = 0
 
+    @property
+    def entry_why(self) -> str:
+        return str(self.entry_reason) if self.entry_reason is not None else ""
+
+    @property
+    def exit_why(self) -> str:
+        return str(self.exit_cause) if self.exit_cause is not None else ""
+
     def to_json(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["return"] = self.pnl / (self.entry_price * self.qty) if self.entry_price and self.qty else None
-        return d
+        """The trade with its decision traces (the rules' conditions and values) rendered."""
+        return {
+            "side": self.side, "qty": self.qty, "entry_ts": self.entry_ts, "entry_price": self.entry_price,
+            "entry_rule": self.entry_rule,
+            "entry_trace": self.entry_reason.explained() if self.entry_reason is not None else [],
+            "entry_why": self.entry_why, "exit_ts": self.exit_ts, "exit_price": self.exit_price,
+            "exit_reason": self.exit_reason,
+            "exit_trace": self.exit_cause.explained() if self.exit_cause is not None else [],
+            "exit_why": self.exit_why, "pnl": self.pnl, "fees": self.fees, "bars": self.bars,
+            "return": self.pnl / (self.entry_price * self.qty) if self.entry_price and self.qty else None,
+        }
 
 
 @dataclass
@@ -93,8 +107,7 @@ class _Pending:
     kind: str          # "entry", "exit", "protect"
     reason: str        # rule name or protective order kind
     side: str = ""
-    trace: list[dict[str, Any]] = field(default_factory=list)
-    why: str = ""
+    why: T.Why | None = None
 
 
 class RuleStrategy(Strategy):
@@ -131,6 +144,9 @@ class RuleStrategy(Strategy):
         self._bar_ns = 0
         self._fees_open = 0.0
         self._entry_seen: int | None = None     # bars_seen at the bar whose entry opened the position
+        self._pos: Any = None
+        self._pos_known = False                 # until then, ask the cache (an adopted position)
+        self._account: Any = None
 
     # ------------------------------------------------------------------ lifecycle
     def on_start(self) -> None:
@@ -140,6 +156,10 @@ class RuleStrategy(Strategy):
         observe = self.compiled.reported_nodes() | T.trace_nodes(plan)
         self.evaluator = StreamEvaluator(plan, observe=observe)
         self._rule_index = {name: k for k, name in enumerate(self.evaluator.rule_names)}
+        idx = self._rule_index
+        self._k_exit = {"long": idx.get("exit.long"), "short": idx.get("exit.short")}
+        self._k_long, self._k_short, self._k_conf = idx.get("entry.long"), idx.get("entry.short"), idx.get("confidence")
+        self._reads_externals = bool(plan.externals)
         self._conditions = {name: T.conditions(plan, root) for name, root in plan.rules.items()}
         self.instrument = self.cache.instrument(cfg.instrument_id)
         if self.instrument is None:
@@ -158,26 +178,37 @@ class RuleStrategy(Strategy):
 
     # ------------------------------------------------------------------ market state
     def _position(self) -> Any:
+        """This strategy's open Nautilus position (tracked from position events; None when flat)."""
+        if self._pos_known:
+            return self._pos
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
         opened = self.cache.positions_open(instrument_id=cfg.instrument_id, strategy_id=self.id)
-        return opened[0] if opened else None
+        self._pos, self._pos_known = (opened[0] if opened else None), True
+        return self._pos
 
-    def _equity(self, close: float, position: Any) -> float:
+    def on_position_opened(self, event: Any) -> None:
+        self._pos, self._pos_known = self.cache.position(event.position_id), True
+
+    def on_position_changed(self, event: Any) -> None:
+        self._pos, self._pos_known = self.cache.position(event.position_id), True
+
+    def _equity(self, close: float, unrealized: float) -> float:
         """Account equity at this close, in the instrument's quote currency, times our share."""
         if self.portfolio_equity is not None:
             return self.portfolio_equity() * self.share
-        account = self.portfolio.account(self.instrument.id.venue)
+        account = self._account
         if account is None:
-            return NAN
-        quote = self.instrument.quote_currency
-        balance = account.balance_total(quote)
+            account = self._account = self.portfolio.account(self.instrument.id.venue)
+            if account is None:
+                return NAN
+        balance = account.balance_total(self.instrument.quote_currency)
         total = balance.as_double() if balance is not None else 0.0
         if account.type == AccountType.CASH:
             base = getattr(self.instrument, "base_currency", None)
             held = account.balance_total(base) if base is not None else None
             total += (held.as_double() if held is not None else 0.0) * close
-        elif position is not None:
-            total += position.unrealized_pnl(Price(close, self.instrument.price_precision)).as_double()
+        else:
+            total += unrealized
         return total * self.share
 
     def _externals(self, bar: Bar, close: float, position: Any, equity: float) -> dict[str, Any]:
@@ -216,38 +247,36 @@ class RuleStrategy(Strategy):
             return
         close = bar.close.as_double()
         self._bar_ts = bar.ts_event
-        position = self._position()
-        equity = self._equity(close, position)
+        position = self._pos if self._pos_known else self._position()
+        unrealized = 0.0 if position is None else position.unrealized_pnl(bar.close).as_double()
+        equity = self._equity(close, unrealized)
         side = "flat" if position is None else ("long" if position.side == PositionSide.LONG else "short")
         self.bars_seen += 1
         self.equity_ts.append(bar.ts_event)
         self.equity.append(equity)
         self.exposure.append(0 if side == "flat" else (1 if side == "long" else -1))
-        unrealized = 0.0 if position is None else \
-            position.unrealized_pnl(Price(close, self.instrument.price_precision)).as_double()
         self.pnl.append(self.realized + unrealized)
         fired = ev.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(), close,
-                          bar.volume.as_double(), self._externals(bar, close, position, equity))
+                          bar.volume.as_double(),
+                          self._externals(bar, close, position, equity) if self._reads_externals else None)
         self.recent.append((bar.ts_event, fired))
         if self.on_progress is not None and self.bars_seen % 1000 == 0:
             self.on_progress(self.bars_seen)
-        rules = self._rule_index
-
-        def fires(name: str) -> bool:
-            k = rules.get(name)
-            return k is not None and fired[k]
-
         # exits first
-        if side != "flat" and fires(f"exit.{side}"):
-            self._close(position, f"exit.{side}", bar)
-            side = "flat"
-        want_long, want_short = fires("entry.long"), fires("entry.short")
+        if side != "flat":
+            k = self._k_exit[side]
+            if k is not None and fired[k]:
+                self._close(position, f"exit.{side}", bar)
+                side = "flat"
+        k_long, k_short = self._k_long, self._k_short
+        want_long = k_long is not None and fired[k_long]
+        want_short = k_short is not None and fired[k_short]
         if want_long == want_short:     # neither, or both (ambiguous: no entry)
             return
         target = "long" if want_long else "short"
         if target == side:
             return
-        if "confidence" in rules and not fires("confidence"):
+        if self._k_conf is not None and not fired[self._k_conf]:
             return
         qty = self._size(close, equity)
         if qty is None:
@@ -260,11 +289,12 @@ class RuleStrategy(Strategy):
         self._enter(target, qty, bar)
 
     # ------------------------------------------------------------------ orders
-    def _trace(self, rule: str) -> tuple[list[dict[str, Any]], str]:
+    def _trace(self, rule: str) -> T.Why | None:
+        """Why ``rule`` fired: its conditions' values at this bar (rendered when needed)."""
         ev = self.evaluator
         assert ev is not None
-        explained = T.explain(self._conditions[rule], ev.value)
-        return explained, T.summary(explained)
+        conds = self._conditions.get(rule)
+        return T.Why(conds, ev.value) if conds is not None else None
 
     def _size(self, close: float, equity: float) -> Decimal | None:
         cs = self.compiled
@@ -291,10 +321,10 @@ class RuleStrategy(Strategy):
             self.cache.purge_closed_orders(now)
             self._orders = {k: v for k, v in self._orders.items() if self.cache.order(k) is not None}
         rule = f"entry.{side}"
-        trace, why = self._trace(rule)
+        why = self._trace(rule)
         order = self.order_factory.market(cfg.instrument_id, OrderSide.BUY if side == "long" else OrderSide.SELL,
                                           self.instrument.make_qty(qty), tags=[rule])
-        self._orders[order.client_order_id] = _Pending("entry", rule, side, trace, why)
+        self._orders[order.client_order_id] = _Pending("entry", rule, side, why)
         # distances are taken at the decision bar; protective prices are set from the fill
         ev = self.evaluator
         assert ev is not None and self.compiled is not None
@@ -307,11 +337,11 @@ class RuleStrategy(Strategy):
 
     def _close(self, position: Any, reason: str, bar: Bar) -> None:
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
-        trace, why = self._trace(reason) if reason in self._conditions else ([], "")
+        why = self._trace(reason)
         self.cancel_all_orders(cfg.instrument_id)
         order = self.order_factory.market(cfg.instrument_id, position.closing_order_side(), position.quantity,
                                           reduce_only=True, tags=[reason])
-        self._orders[order.client_order_id] = _Pending("exit", reason, trace=trace, why=why)
+        self._orders[order.client_order_id] = _Pending("exit", reason, why=why)
         self.decisions.append({"ts": bar.ts_event, "action": reason, "why": why})
         self._record(order, "exit", reason, why)
         self.submit_order(order)
@@ -376,7 +406,7 @@ class RuleStrategy(Strategy):
         else:
             self.submit_order(orders[0])
 
-    def _record(self, order: Any, kind: str, reason: str, why: str) -> None:
+    def _record(self, order: Any, kind: str, reason: str, why: Any) -> None:
         """Journal an order (and the decision behind it) on a live node."""
         j = self.journal
         if j is None:
@@ -385,7 +415,7 @@ class RuleStrategy(Strategy):
         new = j.order(self.journal_name, order.client_order_id, self._bar_ts, side, float(order.quantity), kind,
                       reason)
         if new and kind != "protect":
-            j.event("decision", self._bar_ts, self.journal_name, action=reason, why=why, side=side,
+            j.event("decision", self._bar_ts, self.journal_name, action=reason, why=str(why or ""), side=side,
                     qty=float(order.quantity))
 
     # ------------------------------------------------------------------ events
@@ -414,7 +444,7 @@ class RuleStrategy(Strategy):
             trade.qty += qty
         else:
             self._open = Trade(pending.side, qty, event.ts_event, price, pending.reason,
-                               pending.trace, pending.why, fees=fee)
+                               pending.why, fees=fee)
             self.trades.append(self._open)
             self._entry_seen = self.bars_seen
             if self.on_trade_opened is not None:
@@ -425,6 +455,7 @@ class RuleStrategy(Strategy):
             self._protect(pending.side, order.filled_qty, float(self.instrument.make_price(order.avg_px)))
 
     def on_position_closed(self, event: PositionClosed) -> None:
+        self._pos, self._pos_known = None, True
         trade = self._open
         if trade is None:
             return
@@ -433,7 +464,7 @@ class RuleStrategy(Strategy):
         trade.exit_price = round(event.avg_px_close, self.instrument.price_precision)
         trade.exit_reason = pending.reason if pending is not None else "closed"
         if pending is not None:
-            trade.exit_trace, trade.exit_why = pending.trace, pending.why
+            trade.exit_cause = pending.why
         trade.pnl = event.realized_pnl.as_double()
         # a stop or target fills inside a bar the strategy has not been given yet: count that bar too
         inside = 1 if pending is not None and pending.kind == "protect" else 0
@@ -467,6 +498,7 @@ class RuleStrategy(Strategy):
             setattr(self, name, getattr(old, name))
         self.realized, self.bars_seen, self._peak = old.realized, old.bars_seen, old._peak
         self._open, self._entry_seen, self._orders = old._open, old._entry_seen, old._orders
+        self._pos_known = False                 # ask the cache: the adopted position is ours
         self._protect_at = getattr(old, "_protect_at", {})
         self.on_progress = old.on_progress
 

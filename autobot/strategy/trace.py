@@ -175,3 +175,39 @@ def summary(explained: list[dict[str, Any]]) -> str:
     """One line: the conditions that held (all of them when none did), comma-separated."""
     held = [e["shown"] for e in explained if e["holds"]]
     return ", ".join(held or [e["shown"] for e in explained])
+
+
+class Why:
+    """A decision's conditions and their values at the bar, captured cheaply; the trace and its
+    one-line text are built only when asked for (most decisions are never looked at)."""
+
+    __slots__ = ("conds", "holds", "values", "_explained")
+
+    def __init__(self, conds: list[Condition], value: Callable[[int], Any]) -> None:
+        self.conds = conds
+        self.holds = tuple(value(c.node) for c in conds)
+        self.values = tuple(tuple(value(j) for _, j in c.operands) for c in conds)
+        self._explained: list[dict[str, Any]] | None = None
+
+    def explained(self) -> list[dict[str, Any]]:
+        """As :func:`explain` gives it."""
+        if self._explained is None:
+            out = []
+            for c, holds, values in zip(self.conds, self.holds, self.values):
+                out.append({
+                    "condition": c.text, "holds": bool(holds),
+                    "values": {name: (None if isinstance(v, float) and math.isnan(v) else v)
+                               for (name, _), v in zip(c.operands, values)},
+                    "shown": c.template.format(*[format_value(v) for v in values]),
+                })
+            self._explained = out
+        return self._explained
+
+    def __str__(self) -> str:
+        return summary(self.explained())
+
+    def __repr__(self) -> str:
+        return f"Why({str(self)!r})"
+
+
+NO_WHY = ""
