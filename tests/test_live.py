@@ -211,3 +211,18 @@ def test_status_and_rollback_read_the_state_store(tmp_path: Path) -> None:
     assert doc.read_text() == "strategy: v1\n"
     again = CliRunner().invoke(app, ["rollback", str(doc), "--state", str(state)])
     assert again.exit_code == 2 and "already holds the previous version" in again.output
+
+
+def test_status_view_renders_the_controller_status() -> None:
+    from rich.console import Console
+
+    from autobot.live.view import render
+    data = {"BTCUSDT.BINANCE": load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")}
+    run = run_replay(ROOT / "policy.yaml", data)
+    status = run.controller.status()
+    console = Console(width=160, record=True)
+    console.print(render(status, 3000))
+    text = console.export_text()
+    for part in ("HALTED", f"regime       {status['regime']}"[:6], "equity", "max_drawdown", "decision"):
+        assert part in text
+    assert status["equity"] == pytest.approx(run.result.final_equity)

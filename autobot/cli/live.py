@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -71,7 +71,12 @@ def live(
             for suffix in ("", "-wal", "-shm"):
                 Path(str(journal) + suffix).unlink(missing_ok=True)
         from autobot.notify.telegram import Notifier
-        run = run_replay(path, data, speed=pace, on_bar=_ticker(), state=journal, notifier=Notifier.from_env())
+        if sys.stderr.isatty():
+            from autobot.live.view import StatusView
+            with StatusView() as view:
+                run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), view=view)
+        else:
+            run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env())
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     from autobot.cli.backtest_policy import _print
@@ -80,17 +85,3 @@ def live(
     if json_out is not None:
         json_out.write_text(json.dumps(run.result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
         typer.echo(f"wrote {json_out}", err=True)
-
-
-def _ticker() -> Any:
-    """A one-line progress count on a terminal (stderr); nothing when piped."""
-    if not sys.stderr.isatty():
-        return None
-    count = [0]
-
-    def tick(bar: Any) -> None:
-        count[0] += 1
-        if count[0] % 500 == 0:
-            sys.stderr.write(f"\rreplayed {count[0]:,} bars")
-            sys.stderr.flush()
-    return tick

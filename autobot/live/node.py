@@ -94,7 +94,7 @@ def _decimal(x: float) -> Any:
 def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = None,
                instrument: InstrumentSettings = InstrumentSettings(), leverage: float = 1.0,
                on_bar: Callable[[Any], None] | None = None, log_level: str = "ERROR",
-               state: Path | None = None, notifier: Any = None) -> LiveRun:
+               state: Path | None = None, notifier: Any = None, view: Any = None) -> LiveRun:
     """Run the policy on a node fed by ``data`` (instrument id -> bars); returns when the replay ends.
 
     With ``state`` (a SQLite journal), everything the node does is recorded there. If the journal
@@ -147,6 +147,8 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
                 feed.speed = pace
             if on_bar is not None:
                 on_bar(bar)
+            if view is not None:
+                view.update(controller)
         feed.on_bar = bar_handled
         loop = node.get_event_loop()
 

@@ -1,0 +1,59 @@
+"""The live status view in the terminal (rich), refreshed as bars arrive (at most 4 times a second)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+
+def render(status: dict[str, Any], bars: int) -> Any:
+    """A rich table of the controller's :meth:`status`."""
+    from rich.table import Table
+
+    when = dt.datetime.fromtimestamp(status["bar"] / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M") \
+        if status["bar"] else "-"
+    state = "[red]HALTED[/]" if status["halted"] else "[yellow]paused[/]" if status["paused"] else "[green]trading[/]"
+    table = Table(title=f"AutoBot paper node - bar {when} ({bars:,} bars)", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("state", state)
+    table.add_row("regime", str(status["regime"]))
+    table.add_row("shares", ", ".join(f"{k} {v:.0%}" for k, v in status["shares"].items() if v) or "none")
+    table.add_row("positions", ", ".join(f"{k} {v['qty']:+g} (uPnL {v['unrealized']:,.2f})"
+                                         for k, v in status["positions"].items()) or "flat")
+    table.add_row("PnL", f"realised {status['realized']:,.2f}, unrealised {status['unrealized']:,.2f}")
+    table.add_row("equity", f"{status['equity']:,.2f} (drawdown {status['drawdown']:.2%})")
+    for trip in status["trips"]:
+        table.add_row("breaker", f"{trip['reason']}: {trip['detail']}")
+    for reload in status["reloads"]:
+        table.add_row("reload", f"{reload.get('strategy') or 'policy'}: "
+                                + (reload.get("changes", "") if reload.get("ok") else "rejected"))
+    for d in status["decisions"]:
+        table.add_row("decision", f"{d['strategy']} {d['action']}: {d['why']}"[:120])
+    return table
+
+
+class StatusView:
+    """Keeps a rich ``Live`` display on stderr up to date."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+        self.live = Live(console=Console(stderr=True), auto_refresh=False, transient=False)
+        self.bars = 0
+        self.last = 0.0
+
+    def __enter__(self) -> "StatusView":
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+    def update(self, controller: Any) -> None:
+        self.bars += 1
+        now = time.monotonic()
+        if now - self.last >= 0.25:
+            self.last = now
+            self.live.update(render(controller.status(), self.bars), refresh=True)
