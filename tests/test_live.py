@@ -226,3 +226,24 @@ def test_status_view_renders_the_controller_status() -> None:
     for part in ("HALTED", f"regime       {status['regime']}"[:6], "equity", "max_drawdown", "decision"):
         assert part in text
     assert status["equity"] == pytest.approx(run.result.final_equity)
+
+
+def test_replay_equals_backtest_with_many_orders_per_second(tmp_path: Path) -> None:
+    """1-minute bars at full speed: hundreds of orders per second of wall time (Nautilus' order-rate
+    throttle must not deny them) and still the backtest's trades, to the last fill."""
+    path = SHARED_DATA / "btc_perp_1m_20211231_20220201.csv"
+    if not path.exists():
+        pytest.skip("shared data not present")
+    import shutil
+    for sub in ("strategies", "regimes"):
+        (tmp_path / sub).mkdir()
+    for doc in (ROOT / "strategies").glob("*.yaml"):
+        (tmp_path / "strategies" / doc.name).write_text(doc.read_text().replace("  bar: 1h\n", "  bar: 1m\n"))
+    shutil.copy(ROOT / "regimes" / "regimes.yaml", tmp_path / "regimes" / "regimes.yaml")
+    (tmp_path / "policy.yaml").write_text((ROOT / "policy.yaml").read_text().replace("  max_drawdown: 5%", "  max_drawdown: 50%"))
+    data = {"BTCUSDT.BINANCE": load_bars(path).slice(0, 15_000)}
+    live = run_replay(tmp_path / "policy.yaml", data)
+    backtest = run_portfolio(load_policy(tmp_path / "policy.yaml"), data, compare=False)
+    assert len(backtest.trades) > 100
+    assert all(not s.refusals for s in live.strategies.values())
+    assert live.result.trades == backtest.trades and live.result.final_equity == backtest.final_equity

@@ -32,11 +32,11 @@ class LiveRun:
 
 
 def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: float, leverage: float = 1.0,
-               log_level: str = "ERROR") -> Any:
+               log_level: str = "ERROR", accelerated: bool = True) -> Any:
     """A TradingNode: replay data client, bar-aware sandbox execution, the portfolio controller."""
     from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
-    from nautilus_trader.config import (ImportableControllerConfig, LiveExecEngineConfig, LoggingConfig,
-                                        TradingNodeConfig)
+    from nautilus_trader.config import (ImportableControllerConfig, LiveExecEngineConfig, LiveRiskEngineConfig,
+                                        LoggingConfig, TradingNodeConfig)
     from nautilus_trader.live.node import TradingNode
 
     from autobot.live.replay import ReplayDataClientConfig, ReplayDataClientFactory
@@ -48,6 +48,11 @@ def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: floa
         trader_id="AUTOBOT-001",
         logging=LoggingConfig(log_level=log_level),
         exec_engine=LiveExecEngineConfig(reconciliation=False),
+        # a replay compresses hours into milliseconds: Nautilus' order-rate throttle (per second of
+        # wall time) would deny orders the same strategy sends at most once a bar in real time
+        risk_engine=LiveRiskEngineConfig(max_order_submit_rate="1000000/00:00:01",
+                                         max_order_modify_rate="1000000/00:00:01") if accelerated
+        else LiveRiskEngineConfig(),
         data_clients={"REPLAY": ReplayDataClientConfig(feed=feed_name, venue=setup.venue)},
         exec_clients={setup.venue: SandboxExecutionClientConfig(
             venue=setup.venue, starting_balances=[f"{capital} {currency}"], base_currency=currency,
@@ -122,7 +127,8 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     feed = ReplayFeed(list(setup.instruments.values()), setup.nautilus_bars(), setup.seconds[setup.used[0]],
                       venue=setup.venue, speed=speed)
     FEEDS[feed_name] = feed
-    node = build_node(policy, setup, feed_name, capital, leverage, log_level)
+    node = build_node(policy, setup, feed_name, capital, leverage, log_level,
+                      accelerated=speed is None or speed > 1.0)
     try:
         kernel = node.kernel
         queues = (kernel.data_engine.cmd_qsize, kernel.data_engine.data_qsize, kernel.risk_engine.cmd_qsize,

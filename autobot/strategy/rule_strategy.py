@@ -135,6 +135,8 @@ class RuleStrategy(Strategy):
         self.journal_name = config.document_name
         self._bar_ts = 0
         self.recent: deque[tuple[int, tuple[bool, ...]]] = deque(maxlen=500)   # (bar ts, rules fired)
+        self.refusals: list[dict[str, Any]] = []
+        self._closing: Any = None               # the close order in flight (one at a time)
         self.realized = 0.0
         self.pnl: list[float] = []             # own realised + unrealised PnL at each bar
         self.bars_seen = 0
@@ -337,11 +339,14 @@ class RuleStrategy(Strategy):
 
     def _close(self, position: Any, reason: str, bar: Bar) -> None:
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        if self._closing is not None:           # already closing (e.g. the portfolio flattened it)
+            return
         why = self._trace(reason)
         self.cancel_all_orders(cfg.instrument_id)
         order = self.order_factory.market(cfg.instrument_id, position.closing_order_side(), position.quantity,
                                           reduce_only=True, tags=[reason])
         self._orders[order.client_order_id] = _Pending("exit", reason, why=why)
+        self._closing = order.client_order_id
         self.decisions.append({"ts": bar.ts_event, "action": reason, "why": why})
         self._record(order, "exit", reason, why)
         self.submit_order(order)
@@ -419,6 +424,24 @@ class RuleStrategy(Strategy):
                     qty=float(order.quantity))
 
     # ------------------------------------------------------------------ events
+    def on_order_denied(self, event: Any) -> None:
+        self._refused("denied", event)
+
+    def on_order_rejected(self, event: Any) -> None:
+        self._refused("rejected", event)
+
+    def _refused(self, how: str, event: Any) -> None:
+        """An order the risk engine denied or the venue rejected: logged, kept, journaled."""
+        pending = self._orders.get(event.client_order_id)
+        if event.client_order_id == self._closing:
+            self._closing = None
+        record = {"ts": self._bar_ts, "how": how, "reason": str(event.reason),
+                  "order": pending.reason if pending is not None else ""}
+        self.refusals.append(record)
+        self.log.warning(f"order {how}: {record['order']}: {record['reason']}")
+        if self.journal is not None:
+            self.journal.event(f"order_{how}", self._bar_ts, self.journal_name, **record)
+
     def on_order_filled(self, event: OrderFilled) -> None:
         pending = self._orders.get(event.client_order_id)
         fee = event.commission.as_double() if event.commission is not None else 0.0
@@ -456,6 +479,7 @@ class RuleStrategy(Strategy):
 
     def on_position_closed(self, event: PositionClosed) -> None:
         self._pos, self._pos_known = None, True
+        self._closing = None
         trade = self._open
         if trade is None:
             return
@@ -498,6 +522,7 @@ class RuleStrategy(Strategy):
             setattr(self, name, getattr(old, name))
         self.realized, self.bars_seen, self._peak = old.realized, old.bars_seen, old._peak
         self._open, self._entry_seen, self._orders = old._open, old._entry_seen, old._orders
+        self._closing = old._closing
         self._pos_known = False                 # ask the cache: the adopted position is ours
         self._protect_at = getattr(old, "_protect_at", {})
         self.on_progress = old.on_progress
@@ -510,11 +535,12 @@ class RuleStrategy(Strategy):
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
         position = self._position()
         self.cancel_all_orders(cfg.instrument_id)
-        if position is None:
+        if position is None or self._closing is not None:
             return False
         order = self.order_factory.market(cfg.instrument_id, position.closing_order_side(), position.quantity,
                                           reduce_only=True, tags=[reason])
         self._orders[order.client_order_id] = _Pending("exit", reason)
+        self._closing = order.client_order_id
         self.decisions.append({"ts": self._bar_ts, "action": reason, "why": reason})
         self._record(order, "exit", reason, reason)
         self.submit_order(order)
