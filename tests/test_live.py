@@ -53,8 +53,12 @@ def test_cli_live_replay_writes_the_backtest_json(tmp_path: Path) -> None:
     a.pop("alone")
     assert a == b
     refused = CliRunner().invoke(app, ["live", "--policy", str(ROOT / "policy.yaml"), "--replay", str(data),
-                                       "--real"])
+                                       "--real", "--state", str(tmp_path / "s.sqlite")])
     assert refused.exit_code == 2 and "challenge" in refused.output
+    from autobot.persistence.journal import Journal
+    j = Journal(tmp_path / "s.sqlite")
+    assert [e["reason"] for e in j.events(["real_refused"])] == ["no passed paper challenge recorded"]
+    j.close()
 
 
 def _autobot(*args: str) -> list[str]:

@@ -197,3 +197,19 @@ def test_cli_backtest_policy_with_errors_never_starts(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["backtest", "--policy", str(policy)])
     assert result.exit_code == 1
     assert "unknown strategy 'b'" in result.output and "per strategy" not in result.output
+
+
+def test_regime_on_another_instrument(tmp_path: Path) -> None:
+    regimes = "regimes:\n  up: close > close[1]\n  down: true\nmarket: {instrument: ETHUSDT.BINANCE}\n"
+    rule = "entry:\n  long: regime == 'up'\n  short: regime == 'down'\nsizing:\n  fixed_qty: 1\n"
+    policy = project(tmp_path, {"a": rule}, "  up: {a: 100%}\n  down: {a: 100%}\n", regimes=regimes)
+    rng = np.random.default_rng(9)
+    btc = bars_from(list(100 + np.cumsum(rng.normal(0, 1, 120))))
+    eth = bars_from(list(50 + np.cumsum(rng.normal(0, 1, 120))))
+    from autobot.backtest.instruments import InstrumentSettings
+    result = run_portfolio(load_policy(policy), {"BTCUSDT.BINANCE": btc, "ETHUSDT.BINANCE": eth},
+                           instrument=InstrumentSettings(price_precision=2), compare=False)
+    assert result.regimes == regime_series(load_policy(policy).regimes, eth)   # ETH's regime, bar by bar
+    assert result.regimes != regime_series(load_policy(policy).regimes, btc)
+    assert {t["strategy"] for t in result.trades} == {"a"} and result.instruments == ["BTCUSDT.BINANCE",
+                                                                                        "ETHUSDT.BINANCE"]

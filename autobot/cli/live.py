@@ -41,12 +41,16 @@ def live(
     from autobot.diagnostics import UserError
     from autobot.workspace import find_project_root, load_policy
 
-    if real:
-        raise fail_usage("--real: real trading needs a passed paper challenge (policy 'challenge:'); "
-                         "no challenge has been recorded, so AutoBot trades paper only")
     path = policy or (find_project_root() / "policy.yaml")
     if not path.is_file():
         raise fail_usage(f"no such policy file: {path}")
+    if real:
+        from autobot.persistence.journal import Journal
+        journal = Journal(state or (path.resolve().parent / ".autobot" / "state.sqlite"))
+        journal.event("real_refused", None, reason="no passed paper challenge recorded")
+        journal.close()
+        raise fail_usage("--real: real trading needs a passed paper challenge (policy 'challenge:'); "
+                         "no challenge has been recorded, so AutoBot trades paper only (decision recorded)")
     if not replay:
         raise fail_usage("live market data needs a venue adapter, which this build does not configure yet; "
                          "use --replay FILE to paper-trade on recorded bars")

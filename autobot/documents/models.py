@@ -178,6 +178,9 @@ class PolicyDocument(_Model):
     allocation_method: Literal["fixed", "inverse_volatility", "performance"] = Field(
         "fixed", description="How shares are set: as written, risk parity, or tilted to recent performance.")
     capital: float | None = Field(None, gt=0, description="Starting capital for backtests and paper trading.")
+    on_stop: Literal["keep", "cancel_orders", "flatten"] = Field(
+        "keep", description="When a live node stops (SIGINT/SIGTERM): keep orders and positions, cancel the open "
+                            "orders, or flatten everything.")
     on_leave: Literal["close", "keep"] = Field(
         "close", description="When a regime switch drops a strategy: close its position now, or keep it "
                              "until its own exit rules close it (no new entries either way).")

@@ -179,6 +179,7 @@ class Reloader:
         new = RuleStrategy(msgspec.structs.replace(old.config, document=text))
         history = [b for b in reversed(c.cache.bars(old.config.bar_type)) if b.ts_event <= ts]
         state = old.evaluator.state() if old.evaluator is not None else {}
+        old.handing_over = True               # its orders and position pass to the new instance
         c._trader.remove_strategy(old.id)
         for topic in (f"events.order.{old.id}", f"events.position.{old.id}"):
             try:

@@ -164,6 +164,7 @@ class PortfolioController(Controller):
         strategy.extra_externals = self._externals
         strategy.on_trade_closed = self._trade_closed
         strategy.on_trade_opened = self._trade_opened
+        strategy.stop_action = self.policy.document.on_stop if self.config.watch else "keep"   # live only
         strategy.journal, strategy.journal_name = self.journal, name
         self.strategies[name] = strategy
         self.shares.setdefault(name, 0.0)

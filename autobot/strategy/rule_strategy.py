@@ -137,6 +137,8 @@ class RuleStrategy(Strategy):
         self.recent: deque[tuple[int, tuple[bool, ...]]] = deque(maxlen=500)   # (bar ts, rules fired)
         self.refusals: list[dict[str, Any]] = []
         self._closing: Any = None               # the close order in flight (one at a time)
+        self.stop_action = "keep"               # policy on_stop: keep, cancel_orders or flatten
+        self.handing_over = False               # set while a hot reload replaces this instance
         self.realized = 0.0
         self.pnl: list[float] = []             # own realised + unrealised PnL at each bar
         self.bars_seen = 0
@@ -175,8 +177,16 @@ class RuleStrategy(Strategy):
         self.subscribe_bars(cfg.bar_type)
 
     def on_stop(self) -> None:
+        """Stop listening; on a node shutting down, cancel or flatten as the policy says (not when
+        a hot reload hands this instance's orders and position over to its successor)."""
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
         self.unsubscribe_bars(cfg.bar_type)
+        if self.handing_over or self.stop_action == "keep":
+            return
+        if self.stop_action == "flatten":
+            self.flatten("node_stop", self._bar_ts)
+        else:
+            self.cancel_all_orders(cfg.instrument_id)
 
     # ------------------------------------------------------------------ market state
     def _position(self) -> Any:
