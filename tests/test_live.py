@@ -251,3 +251,24 @@ def test_replay_equals_backtest_with_many_orders_per_second(tmp_path: Path) -> N
     assert len(backtest.trades) > 100
     assert all(not s.refusals for s in live.strategies.values())
     assert live.result.trades == backtest.trades and live.result.final_equity == backtest.final_equity
+
+
+def test_live_on_venue_data_needs_a_live_section_and_credentials(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+    shutil.copytree(ROOT / "strategies", tmp_path / "strategies")
+    shutil.copytree(ROOT / "regimes", tmp_path / "regimes")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((ROOT / "policy.yaml").read_text())
+    missing = CliRunner().invoke(app, ["live", "--policy", str(policy)])
+    assert missing.exit_code == 1 and "no live: section" in missing.output
+    policy.write_text((ROOT / "policy.yaml").read_text() + "live: {venue: binance, testnet: true}\n")
+    monkeypatch.delenv("AUTOBOT_API_KEY", raising=False)
+    no_key = CliRunner().invoke(app, ["live", "--policy", str(policy)])
+    assert no_key.exit_code == 1 and "environment variable AUTOBOT_API_KEY is not set" in no_key.output
+    from autobot.documents.models import LiveMarket
+    from autobot.live.venues import data_client
+    monkeypatch.setenv("AUTOBOT_API_KEY", "key")
+    monkeypatch.setenv("AUTOBOT_API_SECRET", "secret")
+    name, config, factory = data_client(LiveMarket(venue="bybit_linear", testnet=True), ["BTCUSDT.BYBIT"], "p.yaml")
+    assert name == "BYBIT" and config.testnet and config.api_key == "key"
+    assert factory.__name__ == "BybitLiveDataClientFactory"

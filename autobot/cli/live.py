@@ -52,8 +52,14 @@ def live(
         raise fail_usage("--real: real trading needs a passed paper challenge (policy 'challenge:'); "
                          "no challenge has been recorded, so AutoBot trades paper only (decision recorded)")
     if not replay:
-        raise fail_usage("live market data needs a venue adapter, which this build does not configure yet; "
-                         "use --replay FILE to paper-trade on recorded bars")
+        from autobot.live.node import run_venue
+        from autobot.notify.telegram import Notifier
+        try:
+            run_venue(path, state=state or (path.resolve().parent / ".autobot" / "state.sqlite"),
+                      notifier=Notifier.from_env())
+        except UserError as err:
+            raise fail_user(err.diagnostics) from None
+        return
     pace = _speed(speed)
     try:
         compiled = load_policy(path)

@@ -167,6 +167,20 @@ class Challenge(_Model):
         description="Condition over the paper results' metrics.")
 
 
+class LiveMarket(_Model):
+    """Where a live node gets market data (paper execution stays on Nautilus' sandbox)."""
+
+    venue: Literal["binance", "binance_futures", "bybit", "bybit_linear", "interactive_brokers"] = Field(
+        description="The venue adapter of NautilusTrader whose market data the node uses.")
+    testnet: bool = Field(False, description="Use the venue's test network.")
+    api_key_env: str = Field("AUTOBOT_API_KEY", description="Environment variable holding the API key "
+                                                            "(credentials are never written in YAML).")
+    api_secret_env: str = Field("AUTOBOT_API_SECRET", description="Environment variable holding the API secret.")
+    host: str = Field("127.0.0.1", description="Interactive Brokers gateway host.")
+    port: int = Field(7497, ge=1, le=65535, description="Interactive Brokers gateway port.")
+    warmup_bars: int = Field(500, ge=0, description="Historical bars requested at start to warm the indicators.")
+
+
 class PolicyDocument(_Model):
     """The autonomous portfolio (``policy.yaml``)."""
 
@@ -186,6 +200,7 @@ class PolicyDocument(_Model):
                              "until its own exit rules close it (no new entries either way).")
     risk: PolicyRisk = Field(default_factory=PolicyRisk, description="Limits and circuit breakers.")
     challenge: Challenge = Field(default_factory=Challenge, description="Paper challenge criteria.")
+    live: LiveMarket | None = Field(None, description="Market data for 'autobot live' without --replay.")
 
 
 DOCUMENT_MODELS: dict[str, type[_Model]] = {

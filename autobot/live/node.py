@@ -192,3 +192,77 @@ def _reconcile(controller: Any, journal: Any, ts: int) -> None:
     journal.commit()
     if not ok:
         controller.log.error(f"recovery: positions {held} differ from the journal's {recorded}")
+
+
+def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None, view: Any = None,
+              log_level: str = "WARNING") -> None:
+    """Paper-trade the policy on a venue's real market data (the policy's ``live:`` section) until
+    the node is stopped (SIGINT/SIGTERM, or ``/stop`` and then a signal)."""
+    from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
+    from nautilus_trader.config import (ImportableControllerConfig, LiveExecEngineConfig, LoggingConfig,
+                                        TradingNodeConfig)
+    from nautilus_trader.live.node import TradingNode
+
+    from autobot.backtest.engine import bar_spec_text
+    from autobot.backtest.instruments import quote_currency
+    from autobot.diagnostics import Diagnostic, UserError
+    from autobot.language.compile import parse_bar_spec
+    from autobot.live.sandbox import BarSandboxExecClientFactory
+    from autobot.live.venues import data_client
+
+    policy = load_policy(policy_path)
+    live = policy.document.live
+    if live is None:
+        raise UserError([Diagnostic(str(policy_path), 1, 1, 1, 1, "no-live-data",
+                                    "the policy has no live: section naming a market data venue",
+                                    "add e.g. 'live: {venue: binance}', or run with --replay FILE")])
+    market = {sid: policy.strategies[sid].document.market for sid in policy.used}
+    bar_types = [f"{market[sid].instrument}-{bar_spec_text(policy.strategies[sid].bar.seconds)}-EXTERNAL"
+                 for sid in policy.used]
+    regime_market = policy.regimes.document.market
+    regime_iid = regime_market.instrument if regime_market and regime_market.instrument else \
+        market[policy.used[0]].instrument
+    regime_spec = parse_bar_spec(regime_market.bar) if regime_market and regime_market.bar else \
+        policy.strategies[policy.used[0]].bar
+    regime_bar_type = f"{regime_iid}-{bar_spec_text(regime_spec.seconds)}-EXTERNAL"
+    iids = sorted({m.instrument for m in market.values()} | {regime_iid})
+    venue = iids[0].split(".")[-1]
+    name, data_config, factory = data_client(live, iids, str(policy_path))
+    capital = float(policy.document.capital or 100_000.0)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    config = TradingNodeConfig(
+        trader_id="AUTOBOT-001", logging=LoggingConfig(log_level=log_level),
+        exec_engine=LiveExecEngineConfig(reconciliation=False),
+        data_clients={name: data_config},
+        exec_clients={venue: SandboxExecutionClientConfig(
+            venue=venue, starting_balances=[f"{capital} {quote_currency(iids[0])}"],
+            base_currency=quote_currency(iids[0]), oms_type="NETTING", account_type="MARGIN")},
+        controller=ImportableControllerConfig(
+            controller_path="autobot.portfolio.controller:PortfolioController",
+            config_path="autobot.portfolio.controller:PortfolioControllerConfig",
+            config={"regime_bar_type": regime_bar_type, "bar_types": bar_types,
+                    "policy_path": str(policy.path.resolve()), "watch": True, "warmup_bars": live.warmup_bars}),
+    )
+    node = TradingNode(config=config)
+    node.add_data_client_factory(name, factory)
+    node.add_exec_client_factory(venue, BarSandboxExecClientFactory)
+    node.build()
+    _book_paper_fills_at_once(node)
+    journal = None
+    if state is not None:
+        from autobot.persistence.journal import Journal
+        journal = Journal(state)
+        journal.event("start", None, venue=live.venue, testnet=live.testnet)
+    controller = node.kernel._controller
+    controller.journal = journal
+    if notifier is not None:
+        notifier.on_command = controller.command
+        controller.notifier = notifier.start()
+    try:
+        node.run()
+    finally:
+        node.dispose()
+        if journal is not None:
+            journal.close()
+        if notifier is not None:
+            notifier.close()

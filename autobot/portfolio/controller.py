@@ -78,6 +78,7 @@ class PortfolioControllerConfig(ActorConfig, frozen=True):
     return_window: int = 500
     policy_path: str | None = None
     watch: bool = False            # hot-reload the documents (a live node)
+    warmup_bars: int = 0           # a node on a venue's data: bars of history to request at start
 
 
 @dataclass
@@ -192,6 +193,9 @@ class PortfolioController(Controller):
         for bar_type in [cfg.regime_bar_type, *cfg.bar_types]:
             if str(bar_type) not in seen:
                 seen.add(str(bar_type))
+                if cfg.warmup_bars:
+                    start = self.clock.utc_now() - bar_type.spec.timedelta * cfg.warmup_bars
+                    self.request_bars(bar_type, start=start)
                 self.subscribe_bars(bar_type)
 
     # ------------------------------------------------------------------ state
@@ -244,6 +248,19 @@ class PortfolioController(Controller):
             self.open_counts.append(len(self.cache.positions_open()))
             if self.journal is not None:
                 self.journal.equity(bar.ts_event, self.equity[-1], self.regime)
+
+    def on_historical_data(self, data: Any) -> None:
+        """History requested at start (a venue's data): warm the regime detector and the
+        strategies without trading."""
+        cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
+        if not isinstance(data, Bar):
+            return
+        if data.bar_type == cfg.regime_bar_type:
+            self.regime = self.detector.update(data.ts_event, data.open.as_double(), data.high.as_double(),
+                                               data.low.as_double(), data.close.as_double(), data.volume.as_double())
+        for strategy in self.strategies.values():
+            if strategy.config.bar_type == data.bar_type and strategy.evaluator is not None:
+                strategy.warm([data])
 
     def bar_done(self, ts: int) -> None:
         """A bar and everything it caused has been handled: record the progress durably."""
