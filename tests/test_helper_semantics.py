@@ -182,3 +182,17 @@ def test_index_functions_report_bars_ago(expr: str) -> None:
     got = values_of(expr, b)
     expected = [None, None, 1, 2, 1] if expr.startswith("min") else [None, None, 2, 1, 2]
     assert got == expected
+
+
+def test_helper_lengths_may_be_named() -> None:
+    from tests.helpers import compile_exprs
+    from autobot.evaluate.batch import evaluate
+    import numpy as np
+    named = compile_exprs(indicators={"a": "highest(close, n=5)", "b": "change(close, n=3)"}, rule="rising(close, n=2)")
+    plain = compile_exprs(indicators={"a": "highest(close, 5)", "b": "change(close, 3)"}, rule="rising(close, 2)")
+    assert named.plan.nodes == plain.plan.nodes
+    c = np.arange(30, dtype=float) + 1
+    bars = type("B", (), {"ts": np.arange(30, dtype=np.int64), "open": c, "high": c, "low": c, "close": c,
+                          "volume": c})()
+    a = evaluate(named.plan, bars)
+    assert a[named.plan.named["a"]][10] == 11.0 and a[named.plan.named["b"]][10] == 3.0

@@ -132,3 +132,18 @@ def test_cli_signals_refuses_an_invalid_strategy(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["signals", str(doc), "--data", str(DATA_FILES[0])])
     assert result.exit_code == 1
     assert "unknown function 'emma' (did you mean 'ema'?)" in result.stderr
+
+
+def test_confidence_is_a_column_after_the_rules(tmp_path) -> None:
+    import io
+
+    from autobot.data.bars import load_bars
+    from autobot.evaluate.signals import write_signals
+    from autobot.workspace import compile_strategy_text
+    text = (ROOT / "strategies" / "trend.yaml").read_text() + "confidence: mom > 1\n"
+    compiled = compile_strategy_text(text, "trend.yaml")
+    out = io.StringIO()
+    write_signals(compiled, load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv"), out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("exit.long,exit.short,confidence")
+    assert {line.rsplit(",", 1)[1] for line in lines[1:]} == {"", "true", "false"}

@@ -29,7 +29,7 @@ Expression = Annotated[
 Share = Annotated[
     str,
     BeforeValidator(_expression_text),
-    WithJsonSchema({"type": ["string", "number"], "pattern": r"^\s*\d+(\.\d+)?\s*%?\s*$",
+    WithJsonSchema({"type": ["string", "number"],
                     "description": "A share of capital: a percentage like '60%' or a fraction like 0.6."}),
 ]
 

@@ -29,7 +29,7 @@ def signal_columns(strategy: CompiledStrategy, bars: BarArrays, capital: float =
             series = np.array(series, dtype=object)
             series[: plan.warmup[node]] = None
         columns[name] = series
-    for name in RULE_SIDES:
+    for name in (*RULE_SIDES, "confidence"):     # the contract's rule columns, then the entry filter
         if name in plan.rules:
             fired = rule_series(plan, values, name).astype(object)
             fired[: plan.warmup[plan.rules[name]]] = None

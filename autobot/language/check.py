@@ -8,6 +8,8 @@ it is used.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -443,9 +445,15 @@ class ExprCompiler:
     def _helper(self, e: ast.Call) -> Value:
         h = HELPERS[e.name]
         if e.keywords:
-            kw = e.keywords[0]
-            raise self._error(kw.name_span, "unknown-keyword", f"{h.name} takes no named arguments",
-                              f"call it as {h.signature}")
+            args = list(e.args)
+            for kw in e.keywords:   # the length may be named: highest(x, n=5)
+                if kw.name == "n" and h.int_args and len(args) == h.int_args[0]:
+                    args.append(kw.value)
+                    continue
+                named = "only its length as n=" if h.int_args else "no named arguments"
+                raise self._error(kw.name_span, "unknown-keyword", f"{h.name} takes {named}",
+                                  f"call it as {h.signature}")
+            e = dataclasses.replace(e, args=tuple(args), keywords=())
         n = len(e.args)
         if n < h.min_args or (h.max_args is not None and n > h.max_args):
             expected = str(h.min_args) if h.max_args == h.min_args else \
