@@ -86,7 +86,7 @@ def backtest(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write metrics and the trade list as JSON here."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
 ) -> None:
-    """Backtest one strategy document and print its metrics against buy-and-hold and the success bar."""
+    """Backtest one strategy document (or, with --policy, the whole portfolio) against buy-and-hold and the success bar."""
     from autobot.diagnostics import UserError
     from autobot.workspace import load_strategy
 
