@@ -261,3 +261,27 @@ def test_trade_bars_count_the_bars_held() -> None:
         "long: close > 1000", "long: position.bars_held >= 3"), "s.yaml")
     trade = run_backtest(rule, hand_bars(PATH), instrument=NO_FEES).trades[0]
     assert (trade["bars"], trade["exit_ts"], trade["exit_reason"]) == (3, T0 + 9 * H, "exit.long")
+
+
+def test_a_strategy_reading_regime_gets_the_projects_regimes_alone(tmp_path: Path) -> None:
+    from autobot.diagnostics import DiagnosticSink
+    from autobot.documents.load import load_file
+    from autobot.documents.validate import validate_document
+    from autobot.language.compile import compile_regimes
+    from autobot.portfolio.regime import regime_series
+    source = load_file(ROOT / "regimes" / "regimes.yaml")
+    model, _ = validate_document(source)
+    regimes = compile_regimes(source, model, DiagnosticSink())
+    doc = "strategy: r\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\nentry:\n  long: regime == 'trending'\n" \
+          "exit:\n  long: regime != 'trending'\nsizing:\n  fixed_qty: 0.1\n"
+    bars = load_bars(EXAMPLE)
+    result = run_backtest(compile_strategy_text(doc, "r.yaml"), bars, regimes=regimes)
+    series = regime_series(regimes, bars)
+    index = {int(t) + H: k for k, t in enumerate(bars.ts)}
+    assert result.trades and all(series[index[t["entry_ts"]]] == "trending" for t in result.trades)
+    assert all(t["exit_reason"] == "open" or series[index[t["exit_ts"]]] != "trending" for t in result.trades)
+    (tmp_path / "r.yaml").write_text(doc)
+    cli = CliRunner().invoke(app, ["backtest", str(tmp_path / "r.yaml"), "--regimes",
+                                   str(ROOT / "regimes" / "regimes.yaml"), "--json", str(tmp_path / "r.json")])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads((tmp_path / "r.json").read_text())["trades"] == result.metrics["trades"]

@@ -107,8 +107,11 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
                  instrument: InstrumentSettings = InstrumentSettings(), instrument_id: str | None = None,
                  overrides: dict[str, float] | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 purge_closed_orders: bool = True) -> BacktestResult:
-    """Backtest ``compiled`` on ``bars`` (see the module docstring)."""
+                 purge_closed_orders: bool = True, regimes: Any = None) -> BacktestResult:
+    """Backtest ``compiled`` on ``bars`` (see the module docstring).
+
+    ``regimes`` (compiled regimes): when the strategy reads ``regime``, the regime of each bar,
+    detected on the strategy's own bars (a strategy alone has no policy to supply it)."""
     from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
     from nautilus_trader.model.currencies import Currency
@@ -149,6 +152,15 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
             strategy.on_progress = lambda done: progress(done, total)
         if cash:
             strategy.entry_allowed = lambda side, qty, price, bar: side == "long"
+        if regimes is not None and "regime" in compiled.plan.externals:
+            from autobot.portfolio.regime import RegimeDetector
+            detector = RegimeDetector(regimes)
+
+            def regime_now(bar: Any) -> dict[str, Any]:
+                return {"regime": detector.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
+                                                  bar.low.as_double(), bar.close.as_double(), bar.volume.as_double())}
+            strategy.extra_externals = regime_now
+            notes.append("regime detected on the strategy's bars by the project's regimes document")
         engine.add_strategy(strategy)
         engine.run()
         last_close = float(bars.close[-1])

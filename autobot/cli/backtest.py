@@ -83,6 +83,8 @@ def backtest(
     taker_fee: Optional[float] = typer.Option(None, "--taker-fee", help="Taker fee as a fraction (Binance: 0.001)."),
     slippage: float = typer.Option(0.0, "--slippage", help="Probability that a market or stop fill slips one tick."),
     param: list[str] = typer.Option([], "--param", help="Override a param: NAME=VALUE (repeatable)."),
+    regimes: Optional[Path] = typer.Option(None, "--regimes", help="Regimes document for a strategy that reads "
+                                           "'regime' (default: the project's regimes/regimes.yaml)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write metrics and the trade list as JSON here."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
 ) -> None:
@@ -149,8 +151,9 @@ def backtest(
                                   size_precision=pick(size_precision, market.size_precision),
                                   maker_fee=pick(maker_fee, market.maker_fee), taker_fee=pick(taker_fee, market.taker_fee),
                                   currency=currency)
+    compiled_regimes = _regimes_for(compiled, strategy, regimes)
     result = _run_with_progress(lambda progress: run_backtest(compiled, bars, venue, settings, iid, overrides or None,
-                                                              progress=progress))
+                                                              progress=progress, regimes=compiled_regimes))
     _print_result(result)
     if json_out is not None:
         json_out.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
@@ -159,6 +162,34 @@ def backtest(
         from autobot.report.html import write_report
         write_report(result, compiled, report)
         typer.echo(f"wrote {report}", err=True)
+
+
+def _regimes_for(compiled: Any, strategy: Path, path: Optional[Path]) -> Any:
+    """The compiled regimes a strategy reading ``regime`` runs with alone (None when it does not)."""
+    if "regime" not in compiled.plan.externals:
+        return None
+    from autobot.diagnostics import DiagnosticSink
+    from autobot.documents.models import RegimesDocument
+    from autobot.language.compile import compile_regimes
+    from autobot.workspace import Workspace, find_project_root
+    if path is None:
+        candidates = [find_project_root(strategy.parent) / "regimes" / "regimes.yaml",
+                      find_project_root() / "regimes" / "regimes.yaml"]
+        path = next((c for c in candidates if c.is_file()), candidates[0])
+    if not path.is_file():
+        typer.echo(f"note: {strategy} reads 'regime' but there is no regimes document ({path}); "
+                   "'regime' stays undefined", err=True)
+        return None
+    ws = Workspace()
+    loaded = ws.load(path)
+    if not isinstance(loaded.model, RegimesDocument):
+        raise fail_user(ws.diagnostics or [loaded.source.diagnostic(0, 1, "wrong-document",
+                                                                    "expected a regimes document")])
+    sink = DiagnosticSink()
+    out = compile_regimes(loaded.source, loaded.model, sink)
+    if out is None:
+        raise fail_user(sink.items)
+    return out
 
 
 def _run_with_progress(run: Any) -> Any:
