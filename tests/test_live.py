@@ -43,7 +43,7 @@ def test_cli_live_replay_writes_the_backtest_json(tmp_path: Path) -> None:
     data = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
     out_live, out_bt = tmp_path / "live.json", tmp_path / "bt.json"
     live = CliRunner().invoke(app, ["live", "--policy", str(ROOT / "policy.yaml"), "--replay", str(data),
-                                    "--speed", "max", "--json", str(out_live)])
+                                    "--speed", "max", "--json", str(out_live), "--state", str(tmp_path / "s.sqlite")])
     assert live.exit_code == 0, live.output
     bt = CliRunner().invoke(app, ["backtest", "--policy", str(ROOT / "policy.yaml"), "--data", str(data),
                                   "--json", str(out_bt)])
@@ -272,3 +272,18 @@ def test_live_on_venue_data_needs_a_live_section_and_credentials(tmp_path: Path,
     name, config, factory = data_client(LiveMarket(venue="bybit_linear", testnet=True), ["BTCUSDT.BYBIT"], "p.yaml")
     assert name == "BYBIT" and config.testnet and config.api_key == "key"
     assert factory.__name__ == "BybitLiveDataClientFactory"
+
+
+def test_a_finished_run_is_followed_by_a_new_one_in_the_same_store(tmp_path: Path) -> None:
+    from autobot.persistence.journal import Journal
+    state = tmp_path / "state.sqlite"
+    bars = {"BTCUSDT.BINANCE": load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv").slice(0, 1500)}
+    first = run_replay(ROOT / "policy.yaml", bars, state=state)
+    second = run_replay(ROOT / "policy.yaml", bars, state=state)
+    assert first.result.trades == second.result.trades
+    j = Journal(state)
+    try:
+        assert j.run == 2 and len(j.fills()) == sum(len(s.fills) for s in second.strategies.values()) > 0
+        assert len(j.events(["start"])) == 1 and not j.events(["recovery"])
+    finally:
+        j.close()

@@ -31,14 +31,17 @@ def summary(path: Path) -> dict[str, Any]:
     from autobot.persistence.journal import open_readonly
     db = open_readonly(path)
     try:
-        eq = db.execute("SELECT ts, equity, regime FROM equity ORDER BY ts").fetchall()
+        row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
+        run = json.loads(row[0]) if row else 0          # the latest run: the node running now, or the last one
+        eq = db.execute("SELECT ts, equity, regime FROM equity WHERE run = ? ORDER BY ts", (run,)).fetchall()
         positions: dict[str, float] = {}
-        for strategy, side, qty in db.execute("SELECT strategy, side, qty FROM fills"):
+        for strategy, side, qty in db.execute("SELECT strategy, side, qty FROM fills WHERE run = ?", (run,)):
             positions[strategy] = round(positions.get(strategy, 0.0) + (qty if side == "BUY" else -qty), 12)
         events = [{"ts": ts, "kind": kind, "strategy": strategy, **json.loads(payload)}
                   for ts, kind, strategy, payload in
-                  db.execute("SELECT ts, kind, strategy, payload FROM events ORDER BY id")]
-        counts = dict(db.execute("SELECT 'orders', COUNT(*) FROM orders UNION ALL SELECT 'fills', COUNT(*) FROM fills"))
+                  db.execute("SELECT ts, kind, strategy, payload FROM events WHERE run = ? ORDER BY id", (run,))]
+        counts = dict(db.execute("SELECT 'orders', COUNT(*) FROM orders WHERE run = ? UNION ALL "
+                                 "SELECT 'fills', COUNT(*) FROM fills WHERE run = ?", (run, run)))
     finally:
         db.close()
     peak = max((e for _, e, _ in eq), default=0.0)

@@ -120,6 +120,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     if state is not None:
         from autobot.persistence.journal import Journal
         journal = Journal(state)
+        journal.begin()
         journal.version(str(policy.path), policy.path.read_text(encoding="utf-8"))
         for cs in policy.strategies.values():
             journal.version(cs.source.path, cs.source.text)
@@ -167,6 +168,8 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
         node.run()
         strategies = dict(controller.strategies)
         result = collect(controller.policy, setup, controller, strategies, capital)
+        if journal is not None and feed.done and not feed.failures:
+            journal.finish()
         if feed.failures:
             result.notes.append("replay failed: " + "; ".join(feed.failures))
         return LiveRun(result, controller, strategies, feed.published)
@@ -252,6 +255,7 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
     if state is not None:
         from autobot.persistence.journal import Journal
         journal = Journal(state)
+        journal.begin()
         journal.event("start", None, venue=live.venue, testnet=live.testnet)
     controller = node.kernel._controller
     controller.journal = journal

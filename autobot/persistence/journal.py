@@ -24,14 +24,15 @@ from typing import Any, Iterable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY, ts INTEGER, wall REAL, kind TEXT NOT NULL, strategy TEXT, payload TEXT);
+    id INTEGER PRIMARY KEY, run INTEGER, ts INTEGER, wall REAL, kind TEXT NOT NULL, strategy TEXT, payload TEXT);
 CREATE TABLE IF NOT EXISTS orders (
-    strategy TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER, side TEXT, qty REAL, kind TEXT, reason TEXT,
-    client_order_id TEXT, PRIMARY KEY (strategy, seq));
+    run INTEGER NOT NULL, strategy TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER, side TEXT, qty REAL, kind TEXT,
+    reason TEXT, client_order_id TEXT, PRIMARY KEY (run, strategy, seq));
 CREATE TABLE IF NOT EXISTS fills (
-    strategy TEXT NOT NULL, seq INTEGER NOT NULL, filled REAL NOT NULL, ts INTEGER, side TEXT, qty REAL,
-    price REAL, reason TEXT, PRIMARY KEY (strategy, seq, filled));
-CREATE TABLE IF NOT EXISTS equity (ts INTEGER PRIMARY KEY, equity REAL, regime TEXT);
+    run INTEGER NOT NULL, strategy TEXT NOT NULL, seq INTEGER NOT NULL, filled REAL NOT NULL, ts INTEGER, side TEXT,
+    qty REAL, price REAL, reason TEXT, PRIMARY KEY (run, strategy, seq, filled));
+CREATE TABLE IF NOT EXISTS equity (run INTEGER NOT NULL, ts INTEGER NOT NULL, equity REAL, regime TEXT,
+    PRIMARY KEY (run, ts));
 CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha TEXT NOT NULL, text TEXT NOT NULL, wall REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -49,6 +50,7 @@ class Journal:
     def __init__(self, path: str | Path, commit_every: int = 500) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _set_aside_older_layout(self.path)
         self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -56,9 +58,24 @@ class Journal:
         self.db.execute("BEGIN")
         self.pending = 0
         self.commit_every = commit_every
-        # after a restart, bars up to here are being re-run to rebuild the paper venue: nothing
-        # they cause is new, so events are not written again (orders and fills are keyed anyway)
-        self.catch_up_until: int = self.get("last_bar", -1)
+        self.run: int = self.get("run", 0)        # opened for reading: the latest run
+        self.catch_up_until = -1
+
+    def begin(self) -> bool:
+        """A node starts: resume the run that was killed, or begin a new one; True when resuming.
+
+        A run is one node's life from a start to its normal end. After a kill, the bars it had
+        handled are re-run to rebuild the paper venue: nothing they cause is new, so events are
+        not written again until ``catch_up_until`` (orders and fills are keyed anyway)."""
+        run = self.get("run", 0)
+        if run and self.get("finished", 0) != run and self.get("last_bar", -1) >= 0:
+            self.run, self.catch_up_until = run, self.get("last_bar", -1)
+            return True
+        self.run, self.catch_up_until = run + 1, -1
+        self.set("run", self.run)
+        self.set("last_bar", -1)
+        self.commit()
+        return False
 
     # ------------------------------------------------------------------ writing
     def _wrote(self, force: bool = False) -> None:
@@ -75,15 +92,15 @@ class Journal:
     def event(self, kind: str, ts: int | None = None, strategy: str | None = None, **payload: Any) -> None:
         if ts is not None and ts <= self.catch_up_until and kind != "recovery":
             return
-        self.db.execute("INSERT INTO events (ts, wall, kind, strategy, payload) VALUES (?, ?, ?, ?, ?)",
-                        (ts, time.time(), kind, strategy, json.dumps(payload, default=str)))
+        self.db.execute("INSERT INTO events (run, ts, wall, kind, strategy, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                        (self.run, ts, time.time(), kind, strategy, json.dumps(payload, default=str)))
         self._wrote(force=kind in ("breaker", "reload", "reload_rejected", "stop"))
 
     def order(self, strategy: str, client_order_id: Any, ts: int, side: str, qty: float, kind: str,
               reason: str) -> bool:
         """Record an order; False when that order (strategy, number) is already recorded."""
-        cur = self.db.execute("INSERT OR IGNORE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                              (strategy, order_seq(client_order_id), ts, side, qty, kind, reason,
+        cur = self.db.execute("INSERT OR IGNORE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              (self.run, strategy, order_seq(client_order_id), ts, side, qty, kind, reason,
                                str(client_order_id)))
         self._wrote()
         return cur.rowcount == 1
@@ -91,13 +108,13 @@ class Journal:
     def fill(self, strategy: str, client_order_id: Any, filled: float, ts: int, side: str, qty: float, price: float,
              reason: str) -> bool:
         """Record a fill (``filled``: the order's filled quantity after it); False when already there."""
-        cur = self.db.execute("INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                              (strategy, order_seq(client_order_id), filled, ts, side, qty, price, reason))
+        cur = self.db.execute("INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              (self.run, strategy, order_seq(client_order_id), filled, ts, side, qty, price, reason))
         self._wrote(force=True)
         return cur.rowcount == 1
 
     def equity(self, ts: int, equity: float, regime: str | None) -> None:
-        self.db.execute("INSERT OR REPLACE INTO equity VALUES (?, ?, ?)", (ts, equity, regime))
+        self.db.execute("INSERT OR REPLACE INTO equity VALUES (?, ?, ?, ?)", (self.run, ts, equity, regime))
         self._wrote()
 
     def version(self, path: str, text: str) -> str:
@@ -115,6 +132,11 @@ class Journal:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
         self._wrote()
 
+    def finish(self) -> None:
+        """The run ended normally: the next start begins a new run instead of resuming this one."""
+        self.set("finished", self.run)
+        self.commit()
+
     def close(self) -> None:
         try:
             self.commit()
@@ -128,15 +150,16 @@ class Journal:
         return default if row is None else json.loads(row[0])
 
     def fills(self) -> list[tuple]:
-        return self.db.execute("SELECT strategy, seq, filled, ts, side, qty, price, reason FROM fills "
-                               "ORDER BY ts, strategy, seq, filled").fetchall()
+        return self.db.execute("SELECT strategy, seq, filled, ts, side, qty, price, reason FROM fills WHERE run = ? "
+                               "ORDER BY ts, strategy, seq, filled", (self.run,)).fetchall()
 
     def orders(self) -> list[tuple]:
-        return self.db.execute("SELECT strategy, seq, ts, side, qty, kind, reason FROM orders "
-                               "ORDER BY strategy, seq").fetchall()
+        return self.db.execute("SELECT strategy, seq, ts, side, qty, kind, reason FROM orders WHERE run = ? "
+                               "ORDER BY strategy, seq", (self.run,)).fetchall()
 
     def events(self, kinds: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT ts, wall, kind, strategy, payload FROM events ORDER BY id").fetchall()
+        rows = self.db.execute("SELECT ts, wall, kind, strategy, payload FROM events WHERE run = ? ORDER BY id",
+                               (self.run,)).fetchall()
         wanted = set(kinds) if kinds is not None else None
         return [{"ts": ts, "wall": wall, "kind": kind, "strategy": strategy, **json.loads(payload)}
                 for ts, wall, kind, strategy, payload in rows if wanted is None or kind in wanted]
@@ -155,7 +178,25 @@ class Journal:
         return {k: round(v, 12) for k, v in out.items()}
 
     def last_equity(self) -> tuple[int, float, str | None] | None:
-        return self.db.execute("SELECT ts, equity, regime FROM equity ORDER BY ts DESC LIMIT 1").fetchone()
+        return self.db.execute("SELECT ts, equity, regime FROM equity WHERE run = ? ORDER BY ts DESC LIMIT 1",
+                               (self.run,)).fetchone()
+
+
+def _set_aside_older_layout(path: Path) -> None:
+    """A state file written by an older AutoBot (no run numbers) is renamed, not mixed in."""
+    if not path.is_file():
+        return
+    db = sqlite3.connect(str(path))
+    try:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(events)")]
+    finally:
+        db.close()
+    if columns and "run" not in columns:
+        aside = path.with_name(f"{path.name}.older-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            old = Path(str(path) + suffix)
+            if old.exists():
+                old.rename(Path(str(aside) + suffix))
 
 
 def open_readonly(path: str | Path) -> sqlite3.Connection:
