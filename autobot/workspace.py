@@ -249,6 +249,15 @@ class CompiledPolicy:
     allocations: dict[str, dict[str, float]]         # regime -> strategy -> share (fractions)
 
     @property
+    def instruments(self) -> list[str]:
+        """The instruments the used strategies trade, then the regimes' own instrument if another."""
+        out = sorted({self.strategies[s].document.market.instrument for s in self.used})
+        market = self.regimes.document.market
+        if market is not None and market.instrument and market.instrument not in out:
+            out.append(market.instrument)
+        return out
+
+    @property
     def used(self) -> list[str]:
         """Strategies some regime allocates capital to, in first-mention order."""
         out: list[str] = []

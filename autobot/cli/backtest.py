@@ -22,10 +22,8 @@ def _example_data(strategy: Path) -> Path:
     return next((c for c in candidates if c.is_file()), candidates[-1])
 
 
-def _bind(data: list[str], instrument: str) -> Path | None:
-    """The file for ``instrument`` among ``--data FILE`` / ``--data INSTRUMENT_ID=FILE`` values."""
-    if not data:
-        return None
+def split_data(data: list[str]) -> tuple[dict[str, Path], list[Path]]:
+    """``--data`` values as ``INSTRUMENT_ID=FILE`` bindings and plain files."""
     bound: dict[str, Path] = {}
     plain: list[Path] = []
     for item in data:
@@ -34,6 +32,14 @@ def _bind(data: list[str], instrument: str) -> Path | None:
             bound[head] = Path(tail)
         else:
             plain.append(Path(item))
+    return bound, plain
+
+
+def _bind(data: list[str], instrument: str) -> Path | None:
+    """The file for ``instrument`` among ``--data FILE`` / ``--data INSTRUMENT_ID=FILE`` values."""
+    if not data:
+        return None
+    bound, plain = split_data(data)
     if len(plain) > 1 or (plain and bound):
         raise fail_usage("give one --data FILE, or --data INSTRUMENT_ID=FILE for each instrument")
     if plain:

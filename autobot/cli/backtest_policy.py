@@ -8,20 +8,13 @@ from typing import Any, Optional
 
 import typer
 
-from autobot.cli.backtest import _example_data, _num, _pct, _run_with_progress
+from autobot.cli.backtest import _example_data, _num, _pct, _run_with_progress, split_data
 from autobot.cli.output import fail_usage, fail_user
 
 
 def _bind_all(data: list[str], needed: list[str], default: Path) -> dict[str, Path]:
     """Files per instrument: one plain FILE feeds a policy with a single instrument."""
-    bound: dict[str, Path] = {}
-    plain: list[Path] = []
-    for item in data:
-        head, sep, tail = item.partition("=")
-        if sep and "." in head and "/" not in head and "\\" not in head:
-            bound[head] = Path(tail)
-        else:
-            plain.append(Path(item))
+    bound, plain = split_data(data)
     if plain:
         if len(plain) > 1 or bound or len(needed) > 1:
             raise fail_usage(f"this policy trades {', '.join(needed)}: give --data INSTRUMENT_ID=FILE for each")
@@ -49,10 +42,7 @@ def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: 
         policy = load_policy(path)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
-    needed = sorted({policy.strategies[s].document.market.instrument for s in policy.used})
-    regime_market = policy.regimes.document.market
-    if regime_market is not None and regime_market.instrument and regime_market.instrument not in needed:
-        needed.append(regime_market.instrument)
+    needed = policy.instruments
     try:
         series = {}
         start = parse_when(opts["start"], "--start") if opts["start"] else None

@@ -69,11 +69,7 @@ def live(
     from autobot.data.bars import load_bars
     from autobot.live.node import run_replay
 
-    needed = sorted({compiled.strategies[s].document.market.instrument for s in compiled.used})
-    regime_market = compiled.regimes.document.market
-    if regime_market is not None and regime_market.instrument and regime_market.instrument not in needed:
-        needed.append(regime_market.instrument)
-    files = _bind_all(replay, needed, Path(replay[0]))
+    files = _bind_all(replay, compiled.instruments, Path(replay[0]))
     try:
         data = {iid: load_bars(f) for iid, f in files.items()}
         journal = state or (path.resolve().parent / ".autobot" / "state.sqlite")

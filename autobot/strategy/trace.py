@@ -158,17 +158,7 @@ def trace_nodes(plan: P.Plan) -> set[int]:
 
 def explain(conds: list[Condition], value: Callable[[int], Any]) -> list[dict[str, Any]]:
     """Each condition with its operand values and whether it holds, for the JSON trade list."""
-    out = []
-    for c in conds:
-        values = [value(j) for _, j in c.operands]
-        out.append({
-            "condition": c.text,
-            "holds": bool(value(c.node)),
-            "values": {name: (None if isinstance(v, float) and math.isnan(v) else v)
-                       for (name, _), v in zip(c.operands, values)},
-            "shown": c.template.format(*[format_value(v) for v in values]),
-        })
-    return out
+    return Why(conds, value).explained()
 
 
 def summary(explained: list[dict[str, Any]]) -> str:
