@@ -156,11 +156,6 @@ def trace_nodes(plan: P.Plan) -> set[int]:
     return out
 
 
-def explain(conds: list[Condition], value: Callable[[int], Any]) -> list[dict[str, Any]]:
-    """Each condition with its operand values and whether it holds, for the JSON trade list."""
-    return Why(conds, value).explained()
-
-
 def summary(explained: list[dict[str, Any]]) -> str:
     """One line: the conditions that held (all of them when none did), comma-separated."""
     held = [e["shown"] for e in explained if e["holds"]]
@@ -180,7 +175,7 @@ class Why:
         self._explained: list[dict[str, Any]] | None = None
 
     def explained(self) -> list[dict[str, Any]]:
-        """As :func:`explain` gives it."""
+        """Each condition with its operand values and whether it holds, for the JSON trade list."""
         if self._explained is None:
             out = []
             for c, holds, values in zip(self.conds, self.holds, self.values):
@@ -198,6 +193,3 @@ class Why:
 
     def __repr__(self) -> str:
         return f"Why({str(self)!r})"
-
-
-NO_WHY = ""
