@@ -82,6 +82,19 @@ def fill_model(venue: VenueSettings) -> Any:
     return BarFillModel(prob_fill_on_limit=1.0, prob_slippage=venue.slippage, random_seed=venue.seed)
 
 
+def add_venue(engine: Any, name: str, currency: Any, capital: float, venue: VenueSettings, cash: bool = False) -> None:
+    """The simulated venue of a backtest: NETTING, a margin (or cash) account with ``capital``,
+    the venue's leverage, and :func:`fill_model` on bar execution."""
+    from nautilus_trader.model.enums import AccountType, OmsType
+    from nautilus_trader.model.identifiers import Venue
+    from nautilus_trader.model.objects import Money
+
+    engine.add_venue(venue=Venue(name), oms_type=OmsType.NETTING,
+                     account_type=AccountType.CASH if cash else AccountType.MARGIN,
+                     starting_balances=[Money(capital, currency)], base_currency=None if cash else currency,
+                     default_leverage=Decimal(str(venue.leverage)), fill_model=fill_model(venue), bar_execution=True)
+
+
 def bar_spec_text(seconds: int) -> str:
     """A Nautilus bar spec for a bar size, e.g. 3600 -> ``1-HOUR-LAST``."""
     for unit, size in (("DAY", 86_400), ("HOUR", 3_600), ("MINUTE", 60)):
@@ -116,9 +129,8 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
     from nautilus_trader.model.currencies import Currency
     from nautilus_trader.model.data import BarType
-    from nautilus_trader.model.enums import AccountType, OmsType
-    from nautilus_trader.model.identifiers import TraderId, Venue
-    from nautilus_trader.model.objects import Money, Price
+    from nautilus_trader.model.identifiers import TraderId
+    from nautilus_trader.model.objects import Price
 
     from autobot.strategy.rule_strategy import RuleStrategy, RuleStrategyConfig
 
@@ -134,13 +146,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     try:
         cash = venue.account == "cash"
         currency = Currency.from_str(quote) if Currency.from_str(quote, strict=True) else inst.quote_currency
-        engine.add_venue(
-            venue=Venue(inst.id.venue.value), oms_type=OmsType.NETTING,
-            account_type=AccountType.CASH if cash else AccountType.MARGIN,
-            starting_balances=[Money(venue.capital, currency)], base_currency=None if cash else currency,
-            default_leverage=Decimal(str(venue.leverage)),
-            fill_model=fill_model(venue),
-            bar_execution=True)
+        add_venue(engine, inst.id.venue.value, currency, venue.capital, venue, cash)
         engine.add_instrument(inst)
         engine.add_data(to_nautilus(bars, bar_type, inst, seconds))
         strategy = RuleStrategy(RuleStrategyConfig(

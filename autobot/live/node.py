@@ -33,17 +33,33 @@ class LiveRun:
 
 def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: float, leverage: float = 1.0,
                log_level: str = "ERROR", accelerated: bool = True) -> Any:
-    """A TradingNode: replay data client, bar-aware sandbox execution, the portfolio controller."""
+    """A TradingNode fed by the replay data client (see :func:`paper_node`)."""
+    from autobot.live.replay import ReplayDataClientConfig, ReplayDataClientFactory
+
+    controller = {"regime_bar_type": str(setup.bar_types[setup.regime_key]),
+                  "bar_types": [str(b) for b in setup.strategy_bar_types()]}
+    return paper_node(policy, setup.venue, str(setup.currency), capital, leverage, log_level, accelerated,
+                      ("REPLAY", ReplayDataClientConfig(feed=feed_name, venue=setup.venue), ReplayDataClientFactory),
+                      controller, replay=True)
+
+
+def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float, leverage: float, log_level: str,
+               accelerated: bool, data: tuple[str, Any, Any], controller: dict[str, Any], replay: bool) -> Any:
+    """A built TradingNode: one data client (``(name, config, factory)``), the bar-aware sandbox as
+    paper execution funded with ``capital``, and the portfolio controller, which watches the
+    documents and builds the strategies (``controller``: its bar types and other settings)."""
     from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
     from nautilus_trader.config import (ImportableControllerConfig, LiveExecEngineConfig, LiveRiskEngineConfig,
                                         LoggingConfig, TradingNodeConfig)
     from nautilus_trader.live.node import TradingNode
 
-    from autobot.live.replay import ReplayDataClientConfig, ReplayDataClientFactory
     from autobot.live.sandbox import BarSandboxExecClientFactory
 
-    currency = str(setup.currency)
     asyncio.set_event_loop(asyncio.new_event_loop())      # a node closes its loop when it is disposed
+    name, data_config, data_factory = data
+    # a replay ends by itself: no long waits for venues that are not there
+    timeouts = dict(timeout_connection=10.0, timeout_reconciliation=1.0, timeout_portfolio=2.0,
+                    timeout_disconnection=2.0, timeout_post_stop=0.5) if replay else {}
     config = TradingNodeConfig(
         trader_id="AUTOBOT-001",
         logging=LoggingConfig(log_level=log_level),
@@ -53,26 +69,57 @@ def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: floa
         risk_engine=LiveRiskEngineConfig(max_order_submit_rate="1000000/00:00:01",
                                          max_order_modify_rate="1000000/00:00:01") if accelerated
         else LiveRiskEngineConfig(),
-        data_clients={"REPLAY": ReplayDataClientConfig(feed=feed_name, venue=setup.venue)},
-        exec_clients={setup.venue: SandboxExecutionClientConfig(
-            venue=setup.venue, starting_balances=[f"{capital} {currency}"], base_currency=currency,
+        data_clients={name: data_config},
+        exec_clients={venue: SandboxExecutionClientConfig(
+            venue=venue, starting_balances=[f"{capital} {currency}"], base_currency=currency,
             oms_type="NETTING", account_type="MARGIN", default_leverage=_decimal(leverage),
             bar_execution=True, trade_execution=False)},
         controller=ImportableControllerConfig(
             controller_path="autobot.portfolio.controller:PortfolioController",
             config_path="autobot.portfolio.controller:PortfolioControllerConfig",
-            config={"regime_bar_type": str(setup.bar_types[setup.regime_key]),
-                    "bar_types": [str(b) for b in setup.strategy_bar_types()],
-                    "policy_path": str(policy.path.resolve()), "watch": True}),
-        timeout_connection=10.0, timeout_reconciliation=1.0, timeout_portfolio=2.0, timeout_disconnection=2.0,
-        timeout_post_stop=0.5,
+            config={**controller, "policy_path": str(policy.path.resolve()), "watch": True}),
+        **timeouts,
     )
     node = TradingNode(config=config)
-    node.add_data_client_factory("REPLAY", ReplayDataClientFactory)
-    node.add_exec_client_factory(setup.venue, BarSandboxExecClientFactory)
+    node.add_data_client_factory(name, data_factory)
+    node.add_exec_client_factory(venue, BarSandboxExecClientFactory)
     node.build()
     _book_paper_fills_at_once(node)
     return node
+
+
+def _open_journal(state: Path | None, policy: CompiledPolicy, **start: Any) -> Any:
+    """The state store for a starting node: the run begun (or resumed), the documents' versions
+    recorded, a ``start`` event written. None without ``state``."""
+    if state is None:
+        return None
+    from autobot.persistence.journal import Journal
+    journal = Journal(state)
+    journal.begin()
+    journal.version(str(policy.path), policy.path.read_text(encoding="utf-8"))
+    journal.version(policy.regimes.source.path, policy.regimes.source.text)
+    for cs in policy.strategies.values():
+        journal.version(cs.source.path, cs.source.text)
+    journal.event("start", None, resume_after=journal.catch_up_until, **start)
+    return journal
+
+
+def _attach(controller: Any, journal: Any, notifier: Any, policy: CompiledPolicy) -> None:
+    """Give the node's controller its journal and its Telegram notifier (started here)."""
+    controller.journal = journal
+    if notifier is not None:
+        notifier.on_command = controller.command
+        controller.notifier = notifier.start()
+        notifier.send(f"AutoBot paper node started: policy {policy.document.policy}, "
+                      f"{len(policy.used)} strategies")
+
+
+def _close(journal: Any, notifier: Any) -> None:
+    if journal is not None:
+        journal.close()
+    if notifier is not None:
+        notifier.send("AutoBot paper node stopped")
+        notifier.close()
 
 
 def _book_paper_fills_at_once(node: Any) -> None:
@@ -116,15 +163,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     setup = prepare(policy, data, instrument)
     capital = float(policy.document.capital or 100_000.0)
     feed_name = f"feed-{uuid.uuid4().hex[:8]}"
-    journal = None
-    if state is not None:
-        from autobot.persistence.journal import Journal
-        journal = Journal(state)
-        journal.begin()
-        journal.version(str(policy.path), policy.path.read_text(encoding="utf-8"))
-        for cs in policy.strategies.values():
-            journal.version(cs.source.path, cs.source.text)
-        journal.event("start", None, resume_after=journal.catch_up_until, speed=speed)
+    journal = _open_journal(state, policy, speed=speed)
     feed = ReplayFeed(list(setup.instruments.values()), setup.nautilus_bars(), setup.seconds[setup.used[0]],
                       venue=setup.venue, speed=speed)
     FEEDS[feed_name] = feed
@@ -136,12 +175,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
                   kernel.risk_engine.evt_qsize, kernel.exec_engine.cmd_qsize, kernel.exec_engine.evt_qsize)
         feed.engine_qsize = lambda: sum(q() for q in queues)     # data, orders and their events all handled
         controller = node.kernel._controller
-        controller.journal = journal
-        if notifier is not None:
-            notifier.on_command = controller.command
-            controller.notifier = notifier.start()
-            notifier.send(f"AutoBot paper node started: policy {policy.document.policy}, "
-                          f"{len(policy.used)} strategies")
+        _attach(controller, journal, notifier, policy)
         catch_up = journal.catch_up_until if journal is not None else -1
         pace = feed.speed
         if catch_up >= 0:
@@ -176,11 +210,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     finally:
         node.dispose()
         FEEDS.pop(feed_name, None)
-        if journal is not None:
-            journal.close()
-        if notifier is not None:
-            notifier.send("AutoBot paper node stopped")
-            notifier.close()
+        _close(journal, notifier)
 
 
 def _reconcile(controller: Any, journal: Any, ts: int) -> None:
@@ -197,21 +227,15 @@ def _reconcile(controller: Any, journal: Any, ts: int) -> None:
         controller.log.error(f"recovery: positions {held} differ from the journal's {recorded}")
 
 
-def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None, view: Any = None,
+def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None,
               log_level: str = "WARNING") -> None:
     """Paper-trade the policy on a venue's real market data (the policy's ``live:`` section) until
     the node is stopped (SIGINT/SIGTERM, or ``/stop`` and then a signal)."""
-    from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
-    from nautilus_trader.config import (ImportableControllerConfig, LiveExecEngineConfig, LoggingConfig,
-                                        TradingNodeConfig)
-    from nautilus_trader.live.node import TradingNode
-
     from autobot.backtest.engine import bar_spec_text
     from autobot.backtest.instruments import quote_currency
     from autobot.diagnostics import Diagnostic, UserError
-    from autobot.language.compile import parse_bar_spec
-    from autobot.live.sandbox import BarSandboxExecClientFactory
     from autobot.live.venues import data_client
+    from autobot.portfolio.setup import regime_source
 
     policy = load_policy(policy_path)
     live = policy.document.live
@@ -220,53 +244,22 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
                                     "the policy has no live: section naming a market data venue",
                                     "add e.g. 'live: {venue: binance}', or run with --replay FILE")])
     market = {sid: policy.strategies[sid].document.market for sid in policy.used}
-    bar_types = [f"{market[sid].instrument}-{bar_spec_text(policy.strategies[sid].bar.seconds)}-EXTERNAL"
-                 for sid in policy.used]
-    regime_market = policy.regimes.document.market
-    regime_iid = regime_market.instrument if regime_market and regime_market.instrument else \
-        market[policy.used[0]].instrument
-    regime_spec = parse_bar_spec(regime_market.bar) if regime_market and regime_market.bar else \
-        policy.strategies[policy.used[0]].bar
-    regime_bar_type = f"{regime_iid}-{bar_spec_text(regime_spec.seconds)}-EXTERNAL"
+    seconds = {sid: policy.strategies[sid].bar.seconds for sid in policy.used}
+    regime_iid, regime_seconds = regime_source(policy)
+    regime_seconds = regime_seconds or seconds[policy.used[0]]
+    controller = {
+        "bar_types": [f"{market[sid].instrument}-{bar_spec_text(seconds[sid])}-EXTERNAL" for sid in policy.used],
+        "regime_bar_type": f"{regime_iid}-{bar_spec_text(regime_seconds)}-EXTERNAL",
+        "warmup_bars": live.warmup_bars,
+    }
     iids = sorted({m.instrument for m in market.values()} | {regime_iid})
-    venue = iids[0].split(".")[-1]
-    name, data_config, factory = data_client(live, iids, str(policy_path))
-    capital = float(policy.document.capital or 100_000.0)
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    config = TradingNodeConfig(
-        trader_id="AUTOBOT-001", logging=LoggingConfig(log_level=log_level),
-        exec_engine=LiveExecEngineConfig(reconciliation=False),
-        data_clients={name: data_config},
-        exec_clients={venue: SandboxExecutionClientConfig(
-            venue=venue, starting_balances=[f"{capital} {quote_currency(iids[0])}"],
-            base_currency=quote_currency(iids[0]), oms_type="NETTING", account_type="MARGIN")},
-        controller=ImportableControllerConfig(
-            controller_path="autobot.portfolio.controller:PortfolioController",
-            config_path="autobot.portfolio.controller:PortfolioControllerConfig",
-            config={"regime_bar_type": regime_bar_type, "bar_types": bar_types,
-                    "policy_path": str(policy.path.resolve()), "watch": True, "warmup_bars": live.warmup_bars}),
-    )
-    node = TradingNode(config=config)
-    node.add_data_client_factory(name, factory)
-    node.add_exec_client_factory(venue, BarSandboxExecClientFactory)
-    node.build()
-    _book_paper_fills_at_once(node)
-    journal = None
-    if state is not None:
-        from autobot.persistence.journal import Journal
-        journal = Journal(state)
-        journal.begin()
-        journal.event("start", None, venue=live.venue, testnet=live.testnet)
-    controller = node.kernel._controller
-    controller.journal = journal
-    if notifier is not None:
-        notifier.on_command = controller.command
-        controller.notifier = notifier.start()
+    node = paper_node(policy, iids[0].split(".")[-1], quote_currency(iids[0]),
+                      float(policy.document.capital or 100_000.0), 1.0, log_level, False,
+                      data_client(live, iids, str(policy_path)), controller, replay=False)
+    journal = _open_journal(state, policy, venue=live.venue, testnet=live.testnet)
+    _attach(node.kernel._controller, journal, notifier, policy)
     try:
         node.run()
     finally:
         node.dispose()
-        if journal is not None:
-            journal.close()
-        if notifier is not None:
-            notifier.close()
+        _close(journal, notifier)

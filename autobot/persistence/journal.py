@@ -177,9 +177,6 @@ class Journal:
             out[strategy] = out.get(strategy, 0.0) + (qty if side == "BUY" else -qty)
         return {k: round(v, 12) for k, v in out.items()}
 
-    def last_equity(self) -> tuple[int, float, str | None] | None:
-        return self.db.execute("SELECT ts, equity, regime FROM equity WHERE run = ? ORDER BY ts DESC LIMIT 1",
-                               (self.run,)).fetchone()
 
 
 def _set_aside_older_layout(path: Path) -> None:

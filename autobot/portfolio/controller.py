@@ -34,7 +34,7 @@ from pathlib import Path
 
 from nautilus_trader.config import ActorConfig
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.enums import PositionSide, TradingState
+from nautilus_trader.model.enums import TradingState
 from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.controller import Controller
 
@@ -486,10 +486,3 @@ class PortfolioController(Controller):
 def _day_text(day: int) -> str:
     import datetime as dt
     return dt.datetime.fromtimestamp(day * 86_400, tz=dt.timezone.utc).strftime("%Y-%m-%d")
-
-
-def position_side(position: Any) -> str:
-    """``long``/``short``/``flat`` of a Nautilus position."""
-    if position is None:
-        return "flat"
-    return "long" if position.side == PositionSide.LONG else "short"

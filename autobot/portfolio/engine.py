@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Callable
 
 import numpy as np
 
 from autobot.backtest import metrics as M
 from autobot.backtest.data import NS, to_nautilus
-from autobot.backtest.engine import BacktestResult, VenueSettings, bar_spec_text, fill_model, run_backtest
+from autobot.backtest.engine import BacktestResult, VenueSettings, add_venue, bar_spec_text, run_backtest
 from autobot.backtest.instruments import InstrumentSettings
 from autobot.data.bars import Bars
 from autobot.workspace import CompiledPolicy
@@ -65,9 +64,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
     """Backtest the policy on ``data`` (instrument id -> bars). See the module docstring."""
     from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
-    from nautilus_trader.model.enums import AccountType, OmsType
-    from nautilus_trader.model.identifiers import TraderId, Venue
-    from nautilus_trader.model.objects import Money
+    from nautilus_trader.model.identifiers import TraderId
 
     from autobot.portfolio.controller import PortfolioController, PortfolioControllerConfig
     from autobot.portfolio.setup import strategy_config
@@ -85,10 +82,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
                                                  logging=LoggingConfig(log_level="ERROR"), run_analysis=False))
     try:
         insts, currency = setup.instruments, setup.currency
-        engine.add_venue(venue=Venue(setup.venue), oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
-                         starting_balances=[Money(capital, currency)], base_currency=currency,
-                         default_leverage=Decimal(str(venue.leverage)),
-                         fill_model=fill_model(venue))
+        add_venue(engine, setup.venue, currency, capital, venue)
         for inst in insts.values():
             engine.add_instrument(inst)
         bar_types = setup.bar_types

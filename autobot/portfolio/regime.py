@@ -11,10 +11,6 @@ confirmed: until then the regime is undefined (``None``).
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
 from autobot.evaluate.batch import BarArrays, evaluate, rule_series
 from autobot.evaluate.stream import StreamEvaluator
 from autobot.language.compile import CompiledRegimes
@@ -83,10 +79,3 @@ def regime_series(compiled: CompiledRegimes, bars: BarArrays) -> list[str | None
     """The confirmed regime after every bar, as :class:`RegimeDetector` would give it."""
     h = Hysteresis(compiled.confirm_bars)
     return [h.step(raw) for raw in raw_regimes(compiled, bars)]
-
-
-def regime_counts(series: list[str | None]) -> dict[str, Any]:
-    """Bars spent in each regime (``None`` as ``undefined``)."""
-    names, counts = np.unique(np.array(["undefined" if r is None else r for r in series], dtype=object),
-                              return_counts=True)
-    return {str(n): int(c) for n, c in zip(names, counts)}

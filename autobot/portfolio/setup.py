@@ -59,6 +59,15 @@ class PortfolioSetup:
         return out
 
 
+def regime_source(policy: CompiledPolicy) -> tuple[str, int | None]:
+    """The instrument the regimes are computed on, and their bar size (None: the first strategy's)."""
+    market = policy.regimes.document.market
+    iid = market.instrument if market and market.instrument else \
+        policy.strategies[policy.used[0]].document.market.instrument
+    spec = parse_bar_spec(market.bar) if market and market.bar else None
+    return iid, (spec.seconds if spec is not None else None)
+
+
 def _error_at(policy: CompiledPolicy, sid: str, message: str, hint: str) -> UserError:
     cs = policy.strategies[sid]
     node, _ = cs.source.node_at(("market", "instrument"))
@@ -87,17 +96,14 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
         if market[sid].instrument not in data:
             raise _error_at(policy, sid, f"no data for {market[sid].instrument}, which '{sid}' trades",
                             f"pass --data {market[sid].instrument}=FILE")
-    regime_market = policy.regimes.document.market
-    regime_iid = (regime_market.instrument if regime_market and regime_market.instrument
-                  else market[used[0]].instrument)
+    regime_iid, regime_bar = regime_source(policy)
     if regime_iid not in data:
         raise UserError([policy.regimes.source.diagnostic(0, 1, "no-data", f"no data for {regime_iid}, "
                                                            "which the regimes are computed on",
                                                            f"pass --data {regime_iid}=FILE")])
     seconds = {sid: (policy.strategies[sid].bar.seconds if policy.strategies[sid].bar else
                      bar_seconds(data[market[sid].instrument])) for sid in used}
-    regime_spec = parse_bar_spec(regime_market.bar) if regime_market and regime_market.bar else None
-    regime_seconds = regime_spec.seconds if regime_spec else seconds[used[0]]
+    regime_seconds = regime_bar if regime_bar is not None else seconds[used[0]]
     series: dict[tuple[str, int], Bars] = {}
     for sid in used:
         key = (market[sid].instrument, seconds[sid])

@@ -146,7 +146,6 @@ class RuleStrategy(Strategy):
         self._open: Trade | None = None
         self._peak = 0.0
         self._bar_ns = 0
-        self._fees_open = 0.0
         self._entry_seen: int | None = None     # bars_seen at the bar whose entry opened the position
         self._pos: Any = None
         self._pos_known = False                 # until then, ask the cache (an adopted position)
