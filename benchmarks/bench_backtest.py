@@ -3,7 +3,7 @@
 
 Run from anywhere (the repo root is found from this file's location)::
 
-    /work/venv/bin/python benchmarks/bench_backtest.py [--bars N] [--small M] [--reps K]
+    .venv/bin/python benchmarks/bench_backtest.py [--bars N] [--small M] [--reps K]
 
 Everything is measured in one run on the same bars: N bars (default 1,000,000) made by tiling
 real 1-minute BTC perpetual bars (``<repo>/../shared/data/btc_perp_1m_20211231_20220201.csv``,

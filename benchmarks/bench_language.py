@@ -3,7 +3,7 @@
 
 Run from anywhere (the repo root is found from this file's location)::
 
-    /work/venv/bin/python benchmarks/bench_language.py [--bars N] [--stream-bars M]
+    .venv/bin/python benchmarks/bench_language.py [--bars N] [--stream-bars M]
 
 Everything is measured in one run on N bars (default 1,000,000) made by tiling real
 1-minute BTC perpetual bars (``<repo>/../shared/data/btc_perp_1m_20211231_20220201.csv``):

@@ -3,7 +3,7 @@
 
 Run from anywhere::
 
-    /work/venv/bin/python benchmarks/bench_live.py [--bars N]
+    .venv/bin/python benchmarks/bench_live.py [--bars N]
 
 One run, on the same N bars (default 100,000 one-minute bars tiled from
 ``<repo>/../shared/data/btc_perp_1m_20211231_20220201.csv``) and the shipped policy with every

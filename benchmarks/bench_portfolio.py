@@ -3,7 +3,7 @@
 
 Run from anywhere::
 
-    /work/venv/bin/python benchmarks/bench_portfolio.py [--bars N]
+    .venv/bin/python benchmarks/bench_portfolio.py [--bars N]
 
 Measured in one run on the same N bars (default 1,000,000 one-minute bars tiled from
 ``<repo>/../shared/data/btc_perp_1m_20211231_20220201.csv`` as ``bench_language.tiled_bars``):

@@ -269,9 +269,14 @@ def test_live_on_venue_data_needs_a_live_section_and_credentials(tmp_path: Path,
     from autobot.live.venues import data_client
     monkeypatch.setenv("AUTOBOT_API_KEY", "key")
     monkeypatch.setenv("AUTOBOT_API_SECRET", "secret")
+    from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
+    from nautilus_trader.adapters.bybit import BybitEnvironment
     name, config, factory = data_client(LiveMarket(venue="bybit_linear", testnet=True), ["BTCUSDT.BYBIT"], "p.yaml")
-    assert name == "BYBIT" and config.testnet and config.api_key == "key"
+    assert name == "BYBIT" and config.environment == BybitEnvironment.TESTNET and config.api_key == "key"
     assert factory.__name__ == "BybitLiveDataClientFactory"
+    name, config, factory = data_client(LiveMarket(venue="binance", testnet=False), ["BTCUSDT.BINANCE"], "p.yaml")
+    assert name == "BINANCE" and config.environment == BinanceEnvironment.LIVE and config.api_secret == "secret"
+    assert factory.__name__ == "BinanceLiveDataClientFactory"
 
 
 def test_a_finished_run_is_followed_by_a_new_one_in_the_same_store(tmp_path: Path) -> None:

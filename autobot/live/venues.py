@@ -29,19 +29,22 @@ def data_client(live: Any, instrument_ids: list[str], policy_path: str) -> tuple
     venue = live.venue
     if venue in ("binance", "binance_futures"):
         from nautilus_trader.adapters.binance import BinanceAccountType, BinanceDataClientConfig
+        from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
         from nautilus_trader.adapters.binance.factories import BinanceLiveDataClientFactory
         config = BinanceDataClientConfig(
             api_key=_credential(live.api_key_env, policy_path), api_secret=_credential(live.api_secret_env, policy_path),
             account_type=BinanceAccountType.SPOT if venue == "binance" else BinanceAccountType.USDT_FUTURES,
-            testnet=live.testnet, instrument_provider=provider)
+            environment=BinanceEnvironment.TESTNET if live.testnet else BinanceEnvironment.LIVE,
+            instrument_provider=provider)
         return "BINANCE", config, BinanceLiveDataClientFactory
     if venue in ("bybit", "bybit_linear"):
-        from nautilus_trader.adapters.bybit import BybitDataClientConfig, BybitProductType
+        from nautilus_trader.adapters.bybit import BybitDataClientConfig, BybitEnvironment, BybitProductType
         from nautilus_trader.adapters.bybit.factories import BybitLiveDataClientFactory
         config = BybitDataClientConfig(
             api_key=_credential(live.api_key_env, policy_path), api_secret=_credential(live.api_secret_env, policy_path),
-            product_types=[BybitProductType.SPOT if venue == "bybit" else BybitProductType.LINEAR],
-            testnet=live.testnet, instrument_provider=provider)
+            product_types=(BybitProductType.SPOT if venue == "bybit" else BybitProductType.LINEAR,),
+            environment=BybitEnvironment.TESTNET if live.testnet else BybitEnvironment.MAINNET,
+            instrument_provider=provider)
         return "BYBIT", config, BybitLiveDataClientFactory
     try:
         from nautilus_trader.adapters.interactive_brokers.config import InteractiveBrokersDataClientConfig

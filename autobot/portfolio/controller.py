@@ -273,6 +273,11 @@ class PortfolioController(Controller):
         if self.notifier is not None:
             self.notifier.send(text)
 
+    def on_dispose(self) -> None:
+        # Disposing the node clears Nautilus' cache and accounts; keep the last picture for readers
+        # after the run (``autobot live --json``, the status view's final frame).
+        self._final_status = self.status()
+
     def on_stop(self) -> None:
         if self.reloader is not None:
             self.reloader.stop()
@@ -412,6 +417,8 @@ class PortfolioController(Controller):
 
     def status(self) -> dict[str, Any]:
         """The live picture: regime, shares, positions, PnL, equity, drawdown, breakers, decisions."""
+        if getattr(self, "_final_status", None) is not None:
+            return self._final_status
         equity = self.portfolio_value()
         positions = {}
         for name, strategy in self.strategies.items():
