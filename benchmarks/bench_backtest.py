@@ -22,7 +22,7 @@ times per 100,000 bars, with a fixed size of 0.01 BTC and no stop or target.
   a reversal closes the position then opens the other side, and ``cache.purge_closed_orders``
   before each entry, as ``RuleStrategy`` does. It runs in a ``BacktestEngine`` set up as
   ``run_backtest`` sets it up (same venue, instrument, bars, fill model
-  ``autobot.backtest.engine.fill_model``, logging, no analysis).
+  ``autobot.backtest.engine.venue_fills``, logging, no analysis).
 
 Each measured run is a fresh subprocess; its wall time covers everything a backtest does once
 the bars are in memory (compiling, instrument, Nautilus bar conversion, engine setup, the run,
@@ -189,7 +189,7 @@ def run_hand(bars: Any) -> dict[str, Any]:
     from nautilus_trader.model.objects import Money, Price
 
     from autobot.backtest.data import to_nautilus
-    from autobot.backtest.engine import VenueSettings, fill_model
+    from autobot.backtest.engine import VenueSettings, venue_fills
     from autobot.backtest.instruments import make_instrument
 
     strategy_cls, config_cls = hand_strategy_class()
@@ -204,7 +204,7 @@ def run_hand(bars: Any) -> dict[str, Any]:
             venue=Venue(inst.id.venue.value), oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
             starting_balances=[Money(venue.capital, usdt)], base_currency=usdt,
             default_leverage=Decimal(str(venue.leverage)),
-            fill_model=fill_model(venue), bar_execution=True)
+            bar_execution=True, **venue_fills(venue))
         engine.add_instrument(inst)
         engine.add_data(to_nautilus(bars, bar_type, inst, 60))
         strategy = strategy_cls(config_cls(instrument_id=inst.id, bar_type=bar_type, fast=FAST, slow=SLOW,

@@ -79,6 +79,66 @@ def test_protective_orders_fill_where_the_bar_model_says(sl: str, tp: str, tr: s
     assert result.trades[0]["pnl"] == pytest.approx(price - 101.0)
 
 
+def _ohlc_bars(rows: list[tuple[float, float, float, float]]) -> Bars:
+    """Hourly bars from explicit (open, high, low, close) rows, from T0 (open times)."""
+    a = np.array(rows, dtype=float)
+    ts = T0 + np.arange(len(a), dtype=np.int64) * H
+    return Bars("hand", ts, a[:, 0], a[:, 1], a[:, 2], a[:, 3], np.full(len(a), 1e9), "csv")
+
+
+GAP = """strategy: s
+market: {{instrument: BTCUSDT.BINANCE, bar: 1h}}
+entry:
+  long: close > 99 and close[1] <= 99
+exit:
+  long: close > 1000
+risk:
+  stop_loss: {sl}
+  take_profit: {tp}
+sizing:
+  fixed_qty: 1
+"""
+#        flat at 98, bar 3 closes at 100 (entry at its close); bar 4 gaps
+_FLAT = [(98.0, 98.0, 98.0, 98.0)] * 3 + [(98.0, 100.0, 98.0, 100.0)]
+
+
+@pytest.mark.parametrize("sl, tp, bar4, price, reason", [
+    ("5%", "none", (80.0, 82.0, 78.0, 81.0), 80.0, "stop_loss"),       # stop 95, opens at 80: the open
+    ("5%", "none", (99.0, 99.5, 90.0, 91.0), 95.0, "stop_loss"),       # opens above 95, trades through it
+    ("none", "5%", (120.0, 125.0, 118.0, 121.0), 120.0, "take_profit"),  # target 105, opens at 120: the open
+    ("none", "5%", (101.0, 107.0, 100.5, 106.0), 105.0, "take_profit"),  # opens under 105, trades through it
+    ("5%", "5%", (80.0, 82.0, 78.0, 81.0), 80.0, "stop_loss"),         # both resting: the stop, at the open
+])
+def test_a_bar_that_opens_beyond_a_stop_or_target_fills_at_its_open(sl: str, tp: str, bar4: tuple, price: float,
+                                                                    reason: str) -> None:
+    compiled = compile_strategy_text(GAP.format(sl=sl, tp=tp), "s.yaml")
+    bars = _ohlc_bars(_FLAT + [bar4, (81.0, 81.0, 81.0, 81.0)])
+    result = run_backtest(compiled, bars, instrument=NO_FEES)
+    assert result.fills[0] == (T0 + 4 * H, "BUY", 1.0, 100.0, "entry.long")
+    assert result.fills[1:] == [(T0 + 5 * H, "SELL", 1.0, price, reason)]
+    assert bar4[2] <= price <= bar4[1]
+    assert result.trades[0]["pnl"] == pytest.approx(price - 100.0)
+
+
+def test_a_short_stop_gapped_through_fills_at_the_open() -> None:
+    doc = GAP.format(sl="5%", tp="none").replace("long: close > 99 and close[1] <= 99", "short: close > 99 and close[1] <= 99") \
+        .replace("  long: close > 1000", "  short: close > 1000")
+    bars = _ohlc_bars(_FLAT + [(112.0, 115.0, 111.0, 114.0), (114.0, 114.0, 114.0, 114.0)])
+    result = run_backtest(compile_strategy_text(doc, "s.yaml"), bars, instrument=NO_FEES)
+    assert result.fills == [(T0 + 4 * H, "SELL", 1.0, 100.0, "entry.short"),
+                            (T0 + 5 * H, "BUY", 1.0, 112.0, "stop_loss")]      # stop 105; opens at 112
+
+
+def assert_fills_inside_bars(result, prepared: Bars, seconds: int) -> int:
+    """Every fill lies within the [low, high] of the bar it is stamped with; returns the count."""
+    close_ts = {int(t) + seconds * NS: k for k, t in enumerate(prepared.ts)}
+    for ts, side, qty, price, why in result.fills:
+        k = close_ts[ts]
+        assert prepared.low[k] - 1e-9 <= price <= prepared.high[k] + 1e-9, \
+            f"{why} {side} at {price} outside bar {k} [{prepared.low[k]}, {prepared.high[k]}]"
+    return len(result.fills)
+
+
 def test_short_side_and_reversal() -> None:
     doc = """strategy: s
 market: {instrument: BTCUSDT.BINANCE, bar: 1h}
@@ -159,20 +219,25 @@ def test_entries_and_exits_are_where_signals_says(name: str) -> None:
 DATA_FILES = sorted(SHARED_DATA.glob("*.csv")) if SHARED_DATA.exists() else []
 
 
+STRATEGY_FILES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted((ROOT / "examples" / "strategies").glob("*.yaml"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("data", DATA_FILES, ids=[p.stem for p in DATA_FILES])
-@pytest.mark.parametrize("name", ["trend", "mean_reversion", "momentum"])
-def test_every_shipped_strategy_runs_on_every_series(name: str, data: Path) -> None:
-    compiled = load_strategy(ROOT / "strategies" / f"{name}.yaml")
+@pytest.mark.parametrize("doc", STRATEGY_FILES, ids=[p.stem for p in STRATEGY_FILES])
+def test_every_shipped_strategy_runs_on_every_series(doc: Path, data: Path) -> None:
+    compiled = load_strategy(doc)
     bars = load_bars(data)
-    prepared = prepare_bars(compiled, bars)[0]
+    prepared, seconds, _ = prepare_bars(compiled, bars)
     result = run_backtest(compiled, bars)
     assert len(result.equity) == len(prepared)
+    assert_fills_inside_bars(result, prepared, seconds)      # the gap rule: no fill at a price that never traded
     warm = max(compiled.plan.warmup[n] for n in compiled.plan.rules.values())
     if len(prepared) <= warm + 1:
         assert result.trades == []       # too short to leave the warm-up (the 21-bar ADA/BTC file)
         return
-    assert result.metrics["trades"] + sum(t["exit_reason"] == "open" for t in result.trades) > 0
+    if doc.parent.name == "strategies" and doc.parent.parent == ROOT:    # the shipped ones trade everywhere;
+        assert result.metrics["trades"] + sum(t["exit_reason"] == "open" for t in result.trades) > 0  # examples may not
     json.dumps(result.to_json(), allow_nan=False)
 
 

@@ -23,7 +23,7 @@ from nautilus_trader.model.objects import Money, Price
 from nautilus_trader.trading.strategy import Strategy
 
 from autobot.backtest.data import resample, to_nautilus
-from autobot.backtest.engine import VenueSettings, bar_spec_text, fill_model, prepare_bars, run_backtest
+from autobot.backtest.engine import VenueSettings, bar_spec_text, prepare_bars, run_backtest, venue_fills
 from autobot.backtest.instruments import make_instrument
 from autobot.data.bars import load_bars
 from autobot.workspace import compile_strategy_text
@@ -139,7 +139,7 @@ def _hand_run(bars, seconds: int) -> tuple[list, float]:
     try:
         engine.add_venue(venue=Venue("BINANCE"), oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
                          starting_balances=[Money(100_000, USDT)], base_currency=USDT, default_leverage=Decimal(1),
-                         fill_model=fill_model(VenueSettings()))   # the venue, not the strategy: as autobot sets it up
+                         **venue_fills(VenueSettings()))   # the venue, not the strategy: as autobot sets it up
         engine.add_instrument(inst)
         engine.add_data(to_nautilus(bars, bar_type, inst, seconds))
         strategy = HandTrend(HandTrendConfig(instrument_id=inst.id, bar_type=bar_type, order_id_tag="001"))

@@ -292,3 +292,35 @@ def test_a_finished_run_is_followed_by_a_new_one_in_the_same_store(tmp_path: Pat
         assert len(j.events(["start"])) == 1 and not j.events(["recovery"])
     finally:
         j.close()
+
+
+def test_paper_fills_follow_the_gap_rule_as_the_backtest_does(tmp_path: Path) -> None:
+    """Stops and targets that a bar opens beyond fill at its open on the paper node too."""
+    import numpy as np
+
+    from autobot.data.bars import Bars
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "regimes").mkdir()
+    (tmp_path / "regimes" / "regimes.yaml").write_text("regimes:\n  always: true\n")
+    (tmp_path / "strategies" / "gap.yaml").write_text(
+        "strategy: gap\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\n"
+        "entry:\n  long: close > 99 and close[1] <= 99\nexit:\n  long: close > 1000\n"
+        "risk:\n  stop_loss: 5%\n  take_profit: 5%\nsizing:\n  fixed_qty: 1\n")
+    (tmp_path / "policy.yaml").write_text(
+        "policy: gap\nregimes: regimes/regimes.yaml\nstrategies: [strategies/*.yaml]\n"
+        "allocations:\n  always: {gap: 100%}\ncapital: 100000\n")
+    flat, up = (98.0, 98.0, 98.0, 98.0), (98.0, 100.0, 98.0, 100.0)
+    cycles = [(80.0, 82.0, 78.0, 81.0), (120.0, 125.0, 118.0, 121.0), (99.0, 99.5, 90.0, 91.0),
+              (101.0, 107.0, 100.5, 106.0)]
+    rows = [flat] * 5
+    for gap in cycles * 3:
+        rows += [up, gap, (gap[3],) * 4, flat, flat]
+    a = np.array(rows)
+    ts = 1_700_000_000 * 10**9 + np.arange(len(a), dtype=np.int64) * 3600 * 10**9
+    data = {"BTCUSDT.BINANCE": Bars("hand", ts, a[:, 0], a[:, 1], a[:, 2], a[:, 3], np.full(len(a), 1e9), "csv")}
+    live = run_replay(tmp_path / "policy.yaml", data)
+    backtest = run_portfolio(load_policy(tmp_path / "policy.yaml"), data, compare=False)
+    exits = [(f[3], f[4]) for f in fills(live.strategies)["gap"] if f[4] != "entry.long"]
+    assert exits == [(80.0, "stop_loss"), (120.0, "take_profit"), (95.0, "stop_loss"), (105.0, "take_profit")] * 3
+    assert live.result.trades == backtest.trades
+    assert live.result.final_equity == backtest.final_equity

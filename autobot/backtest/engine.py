@@ -76,15 +76,24 @@ def _iso(ns: int) -> str:
 
 
 def fill_model(venue: VenueSettings) -> Any:
-    """Nautilus' bar prices for the whole order at once (:mod:`autobot.backtest.fills`), with the
-    venue's slippage probability; the backtest and the paper node use the same model."""
+    """Nautilus' bar prices for the whole order at once, with the gap rule
+    (:mod:`autobot.backtest.fills`) and the venue's slippage probability; the backtest and the
+    paper node use the same model."""
     from autobot.backtest.fills import BarFillModel
     return BarFillModel(prob_fill_on_limit=1.0, prob_slippage=venue.slippage, random_seed=venue.seed)
 
 
+def venue_fills(venue: VenueSettings) -> dict[str, Any]:
+    """``fill_model=`` and ``modules=`` for ``BacktestEngine.add_venue``: the model and the module
+    that tells it each bar's open before the exchange processes the bar."""
+    from autobot.backtest.fills import BarOpenModule
+    model = fill_model(venue)
+    return {"fill_model": model, "modules": [BarOpenModule(model)]}
+
+
 def add_venue(engine: Any, name: str, currency: Any, capital: float, venue: VenueSettings, cash: bool = False) -> None:
     """The simulated venue of a backtest: NETTING, a margin (or cash) account with ``capital``,
-    the venue's leverage, and :func:`fill_model` on bar execution."""
+    the venue's leverage, and :func:`venue_fills` on bar execution."""
     from nautilus_trader.model.enums import AccountType, OmsType
     from nautilus_trader.model.identifiers import Venue
     from nautilus_trader.model.objects import Money
@@ -92,7 +101,7 @@ def add_venue(engine: Any, name: str, currency: Any, capital: float, venue: Venu
     engine.add_venue(venue=Venue(name), oms_type=OmsType.NETTING,
                      account_type=AccountType.CASH if cash else AccountType.MARGIN,
                      starting_balances=[Money(capital, currency)], base_currency=None if cash else currency,
-                     default_leverage=Decimal(str(venue.leverage)), fill_model=fill_model(venue), bar_execution=True)
+                     default_leverage=Decimal(str(venue.leverage)), bar_execution=True, **venue_fills(venue))
 
 
 def bar_spec_text(seconds: int) -> str:

@@ -94,6 +94,7 @@ class ReplayDataClient(LiveMarketDataClient):
             for bar in feed.bars:
                 exchange = SANDBOXES.get(feed.venue)
                 if exchange is not None:       # the market moves first, and its fills are handled
+                    exchange.begin_bar(bar)
                     for point in exchange.price_points(bar):
                         exchange.feed_point(point)
                         await self._drained()

@@ -29,12 +29,25 @@ class BarSandboxExecutionClient(SandboxExecutionClient):
 
     def connect(self) -> None:
         from autobot.backtest.engine import VenueSettings, fill_model
-        self.exchange.set_fill_model(fill_model(VenueSettings()))   # as in the backtest
+        self.fill_model = fill_model(VenueSettings())
+        self.exchange.set_fill_model(self.fill_model)   # as in the backtest
         super().connect()
         from autobot.live.replay import FEEDS
         SANDBOXES[str(self.venue)] = self
         if not any(str(self.venue) == feed.venue for feed in FEEDS.values()):
-            self._msgbus.subscribe(f"data.bars.*.{self.venue}-*", handler=self.on_data, priority=100)
+            self._msgbus.subscribe(f"data.bars.*.{self.venue}-*", handler=self.on_venue_bar, priority=100)
+
+    def begin_bar(self, bar: Any) -> None:
+        """Tell the fill model the bar's open and the resting trailing stops before the exchange
+        moves on the bar (the gap rule, ``autobot.backtest.fills``), as the backtest's module does."""
+        iid = bar.bar_type.instrument_id
+        engine = self.exchange.get_matching_engine(iid)
+        self.fill_model.begin_bar(iid, bar.open, engine.get_open_orders() if engine is not None else [])
+
+    def on_venue_bar(self, bar: Any) -> None:
+        """A venue's bar from the message bus: the exchange moves on it."""
+        self.begin_bar(bar)
+        self.on_data(bar)
 
     @staticmethod
     def price_points(bar: Any) -> list[Any]:
