@@ -19,7 +19,8 @@ times per 100,000 bars, with a fixed size of 0.01 BTC and no stop or target.
   (default ``VenueSettings``).
 * hand: a plain Nautilus ``Strategy`` defined in this file with the same rule: ``talib.stream``
   EMA handles opened on the first 10 / 20 closes as AutoBot does, market orders of the same size,
-  a reversal closes the position then opens the other side, and ``cache.purge_closed_orders``
+  a reversal closes the position then opens the other side, ``portfolio.analyzer.reset()`` every
+  256 closed positions, and ``cache.purge_closed_orders``
   before each entry, as ``RuleStrategy`` does. It runs in a ``BacktestEngine`` set up as
   ``run_backtest`` sets it up (same venue, instrument, bars, fill model
   ``autobot.backtest.engine.venue_fills``, logging, no analysis).
@@ -122,6 +123,7 @@ def hand_strategy_class() -> tuple[type, type]:
             self.slow_update: Any = None
             self.prev_fast = self.prev_slow = float("nan")
             self.fills: list[tuple[int, str, float, float]] = []
+            self.closed = 0
 
         def on_start(self) -> None:
             self.instrument = self.cache.instrument(self.iid)
@@ -172,6 +174,12 @@ def hand_strategy_class() -> tuple[type, type]:
         def on_order_filled(self, event: OrderFilled) -> None:
             self.fills.append((event.ts_event, "BUY" if event.order_side == OrderSide.BUY else "SELL",
                                float(event.last_qty), float(str(event.last_px))))
+
+        def on_position_closed(self, event: Any) -> None:
+            # as RuleStrategy does: keep NautilusTrader 1.231's per-trade PnL record short (#4434)
+            self.closed += 1
+            if self.closed % 256 == 0:
+                self.portfolio.analyzer.reset()
 
     return EmaCrossReversal, EmaCrossConfig
 

@@ -41,6 +41,10 @@ from autobot.strategy.sizing import raw_quantity, round_quantity
 from autobot.workspace import compile_strategy_text
 
 
+#: closed trades between resets of Nautilus' portfolio analyzer (see ``purge_closed_orders``)
+ANALYZER_RESET_EVERY = 256
+
+
 class RuleStrategyConfig(StrategyConfig, frozen=True):
     """What a :class:`RuleStrategy` needs; everything serialisable.
 
@@ -48,7 +52,10 @@ class RuleStrategyConfig(StrategyConfig, frozen=True):
     overrides : param values replacing the document's defaults.
     instrument_id, bar_type : what it trades and which bars drive it.
     capital_share : the fraction of account equity this strategy sizes from (1.0 alone).
-    purge_closed_orders : drop closed orders from the cache at each entry (linear long runs).
+    purge_closed_orders : drop closed orders from the cache at each entry, and every
+        ``ANALYZER_RESET_EVERY`` closed trades reset Nautilus' portfolio analyzer, whose per-trade
+        PnL record grows by a ``pd.concat`` per closed position (quadratic; NautilusTrader 1.231,
+        nautechsystems/nautilus_trader#4434). AutoBot records its own trades and never reads it.
     """
 
     document: str
@@ -507,6 +514,8 @@ class RuleStrategy(Strategy):
         self.realized += trade.pnl
         self._open = None
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        if cfg.purge_closed_orders and len(self.trades) % ANALYZER_RESET_EVERY == 0:
+            self.portfolio.analyzer.reset()     # public API; keeps 1.231's per-trade PnL record short
         self.cancel_all_orders(cfg.instrument_id)
         if self.on_trade_closed is not None:
             self.on_trade_closed(trade)
