@@ -111,3 +111,8 @@ def render_text(diagnostic: Diagnostic, source: str | None, colour: bool = False
 def render_json(diagnostics: Sequence[Diagnostic]) -> str:
     """The contract's JSON list of diagnostics."""
     return json.dumps([d.to_json() for d in diagnostics], indent=2)
+
+
+class RunError(Exception):
+    """A run (backtest or replay) that cannot report honest numbers: the engine halted, the
+    account went negative, or an order was refused. The message names the bar and the cause."""

@@ -267,9 +267,16 @@ class CompiledPolicy:
 
 
 def share_value(text: str) -> float:
-    """A checked share (``60%`` or ``0.6``) as a fraction."""
-    t = str(text).strip()
-    return float(t[:-1].strip()) / 100.0 if t.endswith("%") else float(t)
+    """A checked share (``60%``, ``0.6``, ``1/2``) as a fraction, read by the same constant
+    evaluator that ``validate`` checks it with (so what validates also loads)."""
+    from autobot.language.check import ExprCompiler, ExprSite
+    t = str(text)
+    sink = DiagnosticSink()
+    value = ExprCompiler(sink, series=False).constant(ExprSite(t, SourceFile("<share>", t, None), None),
+                                                      what="a share")
+    if value is None:
+        raise ValueError(f"not a share: {t!r}")
+    return value
 
 
 def load_policy(path: Path) -> CompiledPolicy:

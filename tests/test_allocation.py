@@ -47,3 +47,11 @@ def test_performance_tilts_with_floors_and_caps() -> None:
     assert sum(shares.values()) == pytest.approx(0.9)
     assert performance({"a": 0.3}, {"a": great}) == {"a": pytest.approx(0.3)}
     assert allocate("performance", {}, {}) == {}
+
+
+def test_performance_keeps_the_total_when_the_caps_cannot_all_hold() -> None:
+    great, bad = series(0.001, mean=0.01), series(0.01, mean=-0.01)
+    shares = performance({"a": 0.95, "b": 0.05}, {"a": great, "b": bad})
+    # a is capped at 80% of the total; b's cap of twice its 5% gives way so nothing sits idle
+    assert shares == {"a": pytest.approx(0.8), "b": pytest.approx(0.2)}
+    assert sum(shares.values()) == pytest.approx(1.0)

@@ -352,3 +352,74 @@ def test_a_strategy_reading_regime_gets_the_projects_regimes_alone(tmp_path: Pat
                                    str(ROOT / "regimes" / "regimes.yaml"), "--json", str(tmp_path / "r.json")])
     assert cli.exit_code == 0, cli.output
     assert json.loads((tmp_path / "r.json").read_text())["trades"] == result.metrics["trades"]
+
+
+# ---------------------------------------------------------------------- money bugs (issue: numbers you can trust)
+ALL_IN = "strategy: allin\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\nentry:\n  long: close > 0\n"
+
+
+def test_a_cash_account_never_overdraws_and_matches_buy_and_hold() -> None:
+    from autobot.backtest.engine import VenueSettings
+    result = run_backtest(compile_strategy_text(ALL_IN, "allin.yaml"), load_bars(EXAMPLE), VenueSettings(account="cash"))
+    entry = result.fills[0]
+    assert entry[4] == "entry.long" and entry[2] * entry[3] * 1.001 <= 100_000.0     # room for the 0.1% fee
+    assert len(result.equity) == 3000                                                 # no halt: every bar traded
+    # bought at the first close and held: buy-and-hold to within a few cents of rounding
+    assert result.final_equity == pytest.approx(result.buy_and_hold["final_equity"], abs=5.0)
+    assert result.metrics["exposure"] > 0.99
+
+
+def test_a_run_the_engine_stopped_or_that_had_orders_refused_fails_with_the_bar_and_cause() -> None:
+    from types import SimpleNamespace
+
+    from autobot.backtest.engine import check_run
+    from autobot.diagnostics import RunError
+    from nautilus_trader.model.objects import Money
+    balance = SimpleNamespace(total=Money(-99.97, USDT()))
+    halted = SimpleNamespace(bars_seen=1, equity_ts=[T0 + H], refusals=[])
+    with pytest.raises(RunError, match=r"s.yaml: trading stopped at the bar closing 2023-11-14T23:13:20Z "
+                                       r"\(bar 1 of 3,000\): the account balance went negative \(-99.97 USDT\)"):
+        check_run("s.yaml", halted, 3000, SimpleNamespace(balances=lambda: {"USDT": balance}))
+    refused = SimpleNamespace(bars_seen=10, equity_ts=[T0 + H], refusals=[
+        {"ts": T0 + 2 * H, "how": "denied", "reason": "CUM_NOTIONAL_EXCEEDS_FREE_BALANCE", "order": "entry.long"}])
+    with pytest.raises(RunError, match="an order was denied at the bar closing .*entry.long: CUM_NOTIONAL"):
+        check_run("s.yaml", refused, 10, None)
+    check_run("s.yaml", SimpleNamespace(bars_seen=10, equity_ts=[T0], refusals=[]), 10, None)   # a clean run
+
+
+def USDT():
+    from nautilus_trader.model.currencies import USDT as C
+    return C
+
+
+@pytest.mark.parametrize("leverage", [1.0, 3.0])
+def test_notional_is_capped_at_equity_times_leverage(leverage: float) -> None:
+    from autobot.backtest.engine import VenueSettings
+    doc = PROTECT.format(sl="0.1%", tp="none", tr="none").replace("fixed_qty: 1", "risk_per_trade: 2%")
+    result = run_backtest(compile_strategy_text(doc, "s.yaml"), hand_bars(PATH), VenueSettings(leverage=leverage),
+                          instrument=NO_FEES)
+    qty, price = result.fills[0][2], result.fills[0][3]
+    # 2% of 100,000 over a 0.101 stop would be 19,801 units (2,000,000 notional); the cap is equity x leverage
+    assert qty * price <= 100_000.0 * leverage + 1e-6
+    assert qty * price > 100_000.0 * leverage * 0.999
+
+
+def test_exposure_counts_the_bar_in_which_a_stop_fills() -> None:
+    compiled = compile_strategy_text(GAP.format(sl="5%", tp="none"), "s.yaml")
+    bars = _ohlc_bars(_FLAT + [(99.0, 99.5, 90.0, 91.0)] + [(91.0, 91.0, 91.0, 91.0)] * 5)     # 10 bars
+    result = run_backtest(compiled, bars, instrument=NO_FEES)
+    assert result.trades[0]["exit_reason"] == "stop_loss" and result.trades[0]["bars"] == 1
+    assert result.metrics["exposure"] == pytest.approx(0.1)       # one bar held of ten
+
+
+def test_short_series_give_no_annual_figures_and_the_cli_says_why(tmp_path: Path) -> None:
+    from autobot.backtest.metrics import compute
+    four = tmp_path / "four.csv"
+    four.write_text("".join(EXAMPLE.read_text().splitlines(keepends=True)[:5]))
+    m = compute(np.array([100_000.0, 100_500, 101_000, 100_800]), T0 + np.arange(4) * H, H, 100_000.0, 100_900.0,
+                [], np.zeros(4))
+    assert m["annual_return"] is None and m["sharpe"] is None and m["sortino"] is None
+    assert m["total_return"] == pytest.approx(0.009) and m["span_days"] == pytest.approx(4 / 24)
+    out = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"), "--data", str(four)])
+    assert out.exit_code == 0, out.output
+    assert "not meaningful" in out.output and "under 30 days" in out.output.replace("\n", " ")

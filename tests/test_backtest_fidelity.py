@@ -94,7 +94,8 @@ class HandTrend(Strategy):
         distance = 2.0 * atr
         if not distance > 0:
             return
-        qty = Decimal(repr(equity * 0.005 / distance)).quantize(Decimal("0.000001"), rounding="ROUND_FLOOR")
+        units = min(equity * 0.005 / distance, equity * 1.0 / c)     # notional at most equity x leverage 1
+        qty = Decimal(repr(units)).quantize(Decimal("0.000001"), rounding="ROUND_FLOOR")
         if qty <= 0:
             return
         if side != "flat":

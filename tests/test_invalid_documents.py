@@ -902,3 +902,31 @@ def test_validate_shows_the_source_line_of_a_yaml_syntax_error(tmp_path: Path) -
     at = next(i for i, line in enumerate(lines) if "strategy.yaml:10:9: error: YAML syntax error" in line)
     assert lines[at + 1].strip() == 'long: "close > ema_fast'
     assert lines[at + 2].strip() == "^"
+
+
+@pytest.mark.parametrize("line, severity, hint", [
+    ("risk_per_trade: 1", "warning", "write 1% for 1 percent"),
+    ("risk_per_trade: 0.5", "warning", "write 0.5% for 0.5 percent"),
+    ("equity_pct: 50", "error", "write 50% for 50 percent"),
+    ("equity_pct: 5", "warning", "write 5% for 5 percent"),
+])
+def test_sizing_numbers_that_look_like_percents_are_flagged(tmp_path, line: str, severity: str, hint: str) -> None:
+    from autobot.workspace import Workspace
+    doc = tmp_path / "s.yaml"
+    doc.write_text("strategy: s\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\nentry:\n  long: close > 0\n"
+                   f"risk:\n  stop_loss: 2%\nsizing:\n  {line}\n")
+    ws = Workspace()
+    ws.check([doc])
+    found = [d for d in ws.diagnostics if d.line == 8]
+    assert [(d.severity, d.hint) for d in found] == [(severity, hint)]
+    assert found[0].column == len("  ") + line.index(":") + 3
+
+
+def test_sizing_with_percent_signs_is_not_flagged(tmp_path) -> None:
+    from autobot.workspace import Workspace
+    doc = tmp_path / "s.yaml"
+    doc.write_text("strategy: s\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\nentry:\n  long: close > 0\n"
+                   "risk:\n  stop_loss: 2%\nsizing:\n  risk_per_trade: 1%\n")
+    ws = Workspace()
+    ws.check([doc])
+    assert ws.diagnostics == []

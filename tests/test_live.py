@@ -324,3 +324,44 @@ def test_paper_fills_follow_the_gap_rule_as_the_backtest_does(tmp_path: Path) ->
     assert exits == [(80.0, "stop_loss"), (120.0, "take_profit"), (95.0, "stop_loss"), (105.0, "take_profit")] * 3
     assert live.result.trades == backtest.trades
     assert live.result.final_equity == backtest.final_equity
+
+
+@pytest.mark.slow
+def test_a_reloaded_policy_reallocates_at_once(tmp_path: Path) -> None:
+    """Shares change when the checked policy is applied, not at the next regime switch (here never)."""
+    import sqlite3
+    import subprocess
+    import time
+
+    from autobot.persistence.journal import Journal
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "holder.yaml").write_text(ALWAYS_IN)
+    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policy: p\nregimes: regimes.yaml\nallocations:\n  always: {holder: 100%}\ncapital: 100000\n")
+    db = tmp_path / "state.sqlite"
+    data = str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
+    proc = subprocess.Popen(_autobot("live", "--policy", str(policy), "--replay", data, "--state", str(db),
+                                     "--speed", "720000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def count(sql: str) -> int:
+        try:
+            return sqlite3.connect(str(db)).execute(sql).fetchone()[0]
+        except sqlite3.Error:
+            return 0
+    deadline = time.time() + 120
+    while count("SELECT COUNT(*) FROM equity") < 300:
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
+        time.sleep(0.1)
+    policy.write_text(policy.read_text().replace("{holder: 100%}", "{holder: 0%}"))
+    assert proc.wait(timeout=180) == 0
+    j = Journal(db)
+    try:
+        reload_ = j.events(["reload"])
+        assert len(reload_) == 1 and reload_[0]["changes"] == "policy"
+        exits = [f for f in j.fills() if f[7] == "regime_switch"]
+        # the position is closed on the bar after the reload (its share is 0% now)
+        assert len(exits) == 1 and exits[0][3] <= reload_[0]["ts"] + 3600 * 10**9
+        assert "holder: 0%" in [v[3] for v in j.versions(str(policy))][-1]      # the text that was checked
+    finally:
+        j.close()

@@ -14,6 +14,9 @@ from autobot.diagnostics import UserError
 from autobot.portfolio.engine import run_portfolio
 from autobot.portfolio.regime import regime_series
 from autobot.workspace import load_policy
+from typer.testing import CliRunner
+
+from autobot.cli.main import app
 from tests.helpers import ROOT
 
 NS = 1_000_000_000
@@ -80,6 +83,25 @@ def test_daily_loss_limit_pauses_until_the_next_utc_day(tmp_path: Path) -> None:
     assert first["exit_ts"] == close_time(4) and first["exit_reason"] == "daily_loss_limit"
     # the bar closing at the next midnight is the first of the new UTC day: entries resume there
     assert second["entry_ts"] == T0 + DAY == close_time(23)
+
+
+def test_daily_loss_limit_counts_the_first_bar_of_the_day(tmp_path: Path) -> None:
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n", "  daily_loss_limit: 1.5%\n")
+    closes = [100.0] * 23 + [98.0] + [98.0] * 5      # bar 23 closes at midnight, the new day's first: -2%
+    result = run(policy, closes)
+    assert [(t["reason"], t["ts"]) for t in result.trips] == [("daily_loss_limit", close_time(23))]
+
+
+def test_daily_loss_limit_trips_on_daily_bars(tmp_path: Path) -> None:
+    from autobot.backtest.instruments import InstrumentSettings
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n", "  daily_loss_limit: 1.5%\n")
+    doc = tmp_path / "strategies" / "a.yaml"
+    doc.write_text(doc.read_text().replace("bar: 1h", "bar: 1d"))
+    closes = [100.0, 100.0, 99.0, 97.0, 97.0, 97.0, 97.0]     # bar 3: -2.02% on its day
+    result = run_portfolio(load_policy(policy), {"BTCUSDT.BINANCE": bars_from(closes, DAY)},
+                           instrument=InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0),
+                           compare=False)
+    assert [(t["reason"], t["ts"]) for t in result.trips] == [("daily_loss_limit", T0 + 4 * DAY)]
 
 
 def test_consecutive_losses_pause_new_entries(tmp_path: Path) -> None:
@@ -213,3 +235,38 @@ def test_regime_on_another_instrument(tmp_path: Path) -> None:
     assert result.regimes != regime_series(load_policy(policy).regimes, btc)
     assert {t["strategy"] for t in result.trades} == {"a"} and result.instruments == ["BTCUSDT.BINANCE",
                                                                                         "ETHUSDT.BINANCE"]
+
+
+def test_a_share_written_as_arithmetic_validates_and_loads_the_same(tmp_path: Path) -> None:
+    policy = project(tmp_path, {"a": ALWAYS_LONG, "b": ALWAYS_LONG}, "  always: {a: 1/2, b: 25%}\n",
+                     "  max_drawdown: 10/100\n")
+    out = CliRunner().invoke(app, ["validate", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    compiled = load_policy(policy)
+    assert compiled.allocations == {"always": {"a": 0.5, "b": 0.25}}
+    result = run(policy, [100.0] * 5)
+    assert {t["strategy"] for t in result.trades} == {"a", "b"}
+
+
+def test_a_smaller_share_is_not_a_drawdown(tmp_path: Path) -> None:
+    watch = "entry:\n  long: close > 0\nexit:\n  long: drawdown > 0.5\nsizing:\n  fixed_qty: 0.001\n"
+    policy = project(tmp_path, {"a": watch}, "  up: {a: 100%}\n  down: {a: 20%}\n", regimes=REGIMES_UPDOWN)
+    result = run(policy, [160.0] * 6 + [140.0] * 6)
+    assert [s["new"] for s in result.switches] == ["up", "down"]        # the share went from 100% to 20%
+    assert result.trades and all(t["exit_reason"] != "exit.long" for t in result.trades)
+
+
+def test_per_strategy_sharpe_is_annualised_with_its_own_bars(tmp_path: Path) -> None:
+    import math
+    rule = "entry:\n  long: close > close[1]\n  short: close < close[1]\nsizing:\n  fixed_qty: 1\n"
+    policy = project(tmp_path, {"a": rule, "b": rule}, "  always: {a: 50%, b: 50%}\n")
+    doc = tmp_path / "strategies" / "b.yaml"
+    doc.write_text(doc.read_text().replace("bar: 1h", "bar: 4h"))
+    rng = np.random.default_rng(3)
+    result = run(policy, list(100 + np.cumsum(rng.normal(0, 1, 24 * 40))))       # 40 days of hours
+    r = np.diff(result.strategy_pnl["b"]) / result.capital
+    four = resample(bars_from([0.0] * (24 * 40)), 4 * 3600)
+    years = (int(four.ts[-1]) - int(four.ts[0]) + 4 * H) / (365.25 * DAY)
+    assert len(r) == len(four)                                     # one return per 4h bar, not per 1h bar
+    want = float(np.mean(r)) / float(np.std(r, ddof=1)) * math.sqrt(len(r) / years)
+    assert result.per_strategy["b"]["sharpe"] == pytest.approx(want)

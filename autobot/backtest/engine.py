@@ -104,6 +104,32 @@ def add_venue(engine: Any, name: str, currency: Any, capital: float, venue: Venu
                      default_leverage=Decimal(str(venue.leverage)), bar_execution=True, **venue_fills(venue))
 
 
+def check_run(name: str, strategy: Any, n_bars: int, account: Any) -> None:
+    """Raise :class:`RunError` when ``strategy``'s numbers would not be what its document says:
+    the engine stopped before the last bar (NautilusTrader halts a backtest whose account goes
+    negative), or the risk engine or venue refused one of its orders."""
+    from autobot.diagnostics import RunError
+
+    seen = strategy.bars_seen
+    where = _iso(int(strategy.equity_ts[-1])) if strategy.equity_ts else "the start"
+    if seen < n_bars:
+        negative = [b for b in (account.balances().values() if account is not None else [])
+                    if b.total.as_double() < 0]
+        cause = (f"the account balance went negative ({negative[0].total.as_double():,.2f} {negative[0].total.currency}): "
+                 "NautilusTrader stopped the backtest"
+                 if negative else "NautilusTrader stopped the backtest (its log above says why)")
+        raise RunError(f"{name}: trading stopped at the bar closing {where} (bar {seen:,} of {n_bars:,}): {cause}; "
+                       "no metrics are reported. Size positions so that they and their fees fit the account "
+                       "(sizing: equity_pct, risk_per_trade with a stop), or use a margin account.")
+    # orders denied because a portfolio breaker set the trading state are the breaker working
+    refusals = [r for r in strategy.refusals if not str(r["reason"]).startswith("TradingState")]
+    if refusals:
+        first = refusals[0]
+        raise RunError(f"{name}: an order was {first['how']} at the bar closing {_iso(int(first['ts']))} "
+                       f"({first['order'] or 'order'}: {first['reason']}); {len(refusals)} order(s) "
+                       "refused in all, so the results would not be the document's; no metrics are reported.")
+
+
 def bar_spec_text(seconds: int) -> str:
     """A Nautilus bar spec for a bar size, e.g. 3600 -> ``1-HOUR-LAST``."""
     for unit, size in (("DAY", 86_400), ("HOUR", 3_600), ("MINUTE", 60)):
@@ -178,6 +204,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
             notes.append("regime detected on the strategy's bars by the project's regimes document")
         engine.add_strategy(strategy)
         engine.run()
+        check_run(compiled.source.path, strategy, len(bars), engine.portfolio.account(inst.id.venue))
         last_close = float(bars.close[-1])
         position = strategy._position()
         account = engine.portfolio.account(inst.id.venue)
@@ -194,11 +221,13 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
         equity_ts = np.array(strategy.equity_ts, dtype=np.int64)
         equity = np.array(strategy.equity, dtype=np.float64)
         exposure = np.array(strategy.exposure, dtype=np.int8)
+        held = exposure != 0                  # held at some time in the bar: a stop filled inside it too
+        held[np.array(strategy.held_inside, dtype=np.int64)] = True
         fills = list(strategy.fills)
     finally:
         engine.dispose()
     bar_ns = seconds * NS
-    metrics = M.compute(equity, bars.ts, bar_ns, venue.capital, final, trades, exposure)
+    metrics = M.compute(equity, bars.ts, bar_ns, venue.capital, final, trades, held)
     bh = M.buy_and_hold(bars.close, bars.ts, bar_ns, venue.capital, float(inst.taker_fee))
     if progress is not None:
         progress(len(bars), len(bars))

@@ -2,7 +2,9 @@
 
 * ``total_return``: final equity / starting capital - 1.
 * ``annual_return``: ``(1 + total_return) ** (1 / years) - 1``; years = the calendar time the bars
-  cover (first bar's open to last bar's close) / 365.25 days.
+  cover (first bar's open to last bar's close) / 365.25 days. ``span_days`` is that time in days;
+  under ``MIN_ANNUAL_DAYS`` (30) annualised figures (annual return, Sharpe, Sortino) are not
+  meaningful and are None (shown as "not meaningful"), so two bars cannot report 1e14%.
 * ``sharpe``: mean / standard deviation (ddof 1) of per-bar equity returns, times
   ``sqrt(bars per year)``; bars per year = bars / years, so the annualisation follows the bar size
   and the hours the market actually trades. Risk-free rate 0. 0 when returns do not vary.
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 YEAR_NS = 365.25 * 86_400 * 1_000_000_000
+MIN_ANNUAL_DAYS = 30.0
 SUCCESS_BAR = {"annual_return": (">=", 0.10), "max_drawdown": ("<=", 0.05), "sharpe": (">=", 1.5),
                "win_rate": (">=", 0.55)}
 
@@ -39,14 +42,18 @@ def compute(equity: np.ndarray, ts: np.ndarray, bar_ns: int, capital: float, fin
     equity = np.asarray(equity, dtype=np.float64)
     n = len(equity)
     years = ((int(ts[-1]) - int(ts[0]) + bar_ns) / YEAR_NS) if n else 0.0
+    days = years * 365.25
+    annualise = days >= MIN_ANNUAL_DAYS
     total = final_equity / capital - 1.0
-    annual = ((1.0 + total) ** (1.0 / years) - 1.0) if years > 0 and total > -1 else (-1.0 if total <= -1 else 0.0)
+    annual = None
+    if annualise:
+        annual = math.exp(math.log1p(total) / years) - 1.0 if total > -1 else -1.0
     curve = np.append(equity, final_equity) if n else np.array([capital, final_equity])
     curve = curve[np.isfinite(curve)]
     r = curve[1:] / curve[:-1] - 1.0 if len(curve) > 1 else np.zeros(0)
     per_year = (n / years) if years > 0 else 0.0
     sharpe = sortino = None
-    if len(r) > 1:
+    if len(r) > 1 and annualise:
         sd = float(np.std(r, ddof=1))
         sharpe = float(np.mean(r)) / sd * math.sqrt(per_year) if sd > 0 else 0.0
         down = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
@@ -67,6 +74,7 @@ def compute(equity: np.ndarray, ts: np.ndarray, bar_ns: int, capital: float, fin
         "trades": len(closed),
         "exposure": _clean(float(np.mean(np.asarray(exposure) != 0))) if len(exposure) else 0.0,
         "final_equity": _clean(final_equity),
+        "span_days": _clean(days),
         "fees": _clean(sum(float(t.get("fees", 0.0)) for t in trades)),
     }
 

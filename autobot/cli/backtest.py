@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from autobot.cli.output import fail_usage, fail_user
+from autobot.cli.output import fail_usage, fail_user, metrics_table, short_series_note
 
 EXAMPLE_DATA = Path("examples") / "data" / "example_btcusdt_1h.csv"
 
@@ -95,7 +95,7 @@ def backtest(
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
 ) -> None:
     """Backtest one strategy document (or, with --policy, the whole portfolio) against buy-and-hold and the success bar."""
-    from autobot.diagnostics import UserError
+    from autobot.diagnostics import RunError, UserError
     from autobot.workspace import load_strategy
 
     if account not in ("margin", "cash"):
@@ -158,8 +158,13 @@ def backtest(
                                   maker_fee=pick(maker_fee, market.maker_fee), taker_fee=pick(taker_fee, market.taker_fee),
                                   currency=currency)
     compiled_regimes = _regimes_for(compiled, strategy, regimes)
-    result = _run_with_progress(lambda progress: run_backtest(compiled, bars, venue, settings, iid, overrides or None,
-                                                              progress=progress, regimes=compiled_regimes))
+    try:
+        result = _run_with_progress(lambda progress: run_backtest(compiled, bars, venue, settings, iid,
+                                                                  overrides or None, progress=progress,
+                                                                  regimes=compiled_regimes))
+    except RunError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     _print_result(result)
     if json_out is not None:
         json_out.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
@@ -214,47 +219,16 @@ def _run_with_progress(run: Any) -> Any:
         return run(progress)
 
 
-def _pct(v: Any) -> str:
-    return "-" if v is None else f"{v * 100:.2f}%"
-
-
-def _num(v: Any) -> str:
-    return "-" if v is None else f"{v:.2f}"
-
-
 def _print_result(result: Any) -> None:
     from rich.console import Console
-    from rich.table import Table
-
-    from autobot.backtest.metrics import SUCCESS_BAR, success_marks
 
     console = Console(highlight=False)
-    m, bh = result.metrics, result.buy_and_hold
-    marks = success_marks(m)
     start, end = result.to_json()["start"], result.to_json()["end"]
-    table = Table(title=f"{result.strategy} on {result.instrument} {result.bar}: {len(result.bars):,} bars, "
-                        f"{start} to {end}")
-    table.add_column("metric")
-    table.add_column("strategy", justify="right")
-    table.add_column("buy & hold", justify="right")
-    table.add_column("success bar", justify="right")
-    rows = [("total return", "total_return", _pct), ("annual return", "annual_return", _pct),
-            ("sharpe", "sharpe", _num), ("sortino", "sortino", _num), ("max drawdown", "max_drawdown", _pct),
-            ("win rate", "win_rate", _pct), ("profit factor", "profit_factor", _num),
-            ("exposure", "exposure", _pct)]
-    for label, key, fmt in rows:
-        target = ""
-        if key in SUCCESS_BAR:
-            op, value = SUCCESS_BAR[key]
-            ok = marks[key]
-            shown = _pct(value) if key != "sharpe" else f"{value:g}"
-            target = f"{op} {shown} " + ("[green]PASS[/]" if ok else "[red]FAIL[/]" if ok is not None else "-")
-        table.add_row(label, fmt(m.get(key)), fmt(bh.get(key)), target)
-    table.add_row("trades", str(m["trades"]), str(bh["trades"]), "")
-    table.add_row("fees", f"{m['fees']:,.2f} {result.currency}", f"{bh['fees']:,.2f}", "")
-    table.add_row("final equity", f"{result.final_equity:,.2f} {result.currency}",
-                  f"{bh['final_equity']:,.2f}", "")
-    console.print(table)
+    console.print(metrics_table(f"{result.strategy} on {result.instrument} {result.bar}: {len(result.bars):,} bars, "
+                                f"{start} to {end}", result.metrics, result.buy_and_hold, result.currency))
+    short = short_series_note(result.metrics)
+    if short:
+        console.print(short)
     for note in result.notes:
         console.print(f"note: {note}")
     if result.trades:

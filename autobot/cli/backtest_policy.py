@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-from autobot.cli.backtest import _example_data, _num, _pct, _run_with_progress, split_data
+from autobot.cli.backtest import _example_data, _run_with_progress, split_data
+from autobot.cli.output import metrics_table, num as _num, pct as _pct, short_series_note
 from autobot.cli.output import fail_usage, fail_user
 
 
@@ -32,7 +33,7 @@ def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: 
     from autobot.backtest.engine import VenueSettings
     from autobot.backtest.instruments import InstrumentSettings
     from autobot.data.bars import load_bars
-    from autobot.diagnostics import UserError
+    from autobot.diagnostics import RunError, UserError
     from autobot.portfolio.engine import run_portfolio
     from autobot.workspace import load_policy
 
@@ -64,6 +65,9 @@ def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: 
         result = _run_with_progress(lambda progress: run_portfolio(policy, series, venue, settings, progress))
     except UserError as err:
         raise fail_user(err.diagnostics) from None
+    except RunError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     _print(result)
     if opts["json_out"] is not None:
         opts["json_out"].write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
@@ -78,29 +82,13 @@ def _print(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from autobot.backtest.metrics import SUCCESS_BAR, success_marks
-
     console = Console(highlight=False)
-    m, bh = result.metrics, result.buy_and_hold
-    marks = success_marks(m)
-    table = Table(title=f"policy {result.policy} on {', '.join(result.instruments)} {result.bar}: "
-                        f"{len(result.bars):,} bars")
-    for col, just in (("metric", "left"), ("portfolio", "right"), ("buy & hold", "right"), ("success bar", "right")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
-    for label, key, fmt in (("total return", "total_return", _pct), ("annual return", "annual_return", _pct),
-                            ("sharpe", "sharpe", _num), ("sortino", "sortino", _num),
-                            ("max drawdown", "max_drawdown", _pct), ("win rate", "win_rate", _pct),
-                            ("profit factor", "profit_factor", _num), ("exposure", "exposure", _pct)):
-        target = ""
-        if key in SUCCESS_BAR:
-            op, value = SUCCESS_BAR[key]
-            ok = marks[key]
-            target = f"{op} {_pct(value) if key != 'sharpe' else value} " + \
-                ("[green]PASS[/]" if ok else "[red]FAIL[/]" if ok is not None else "-")
-        table.add_row(label, fmt(m.get(key)), fmt(bh.get(key)), target)
-    table.add_row("trades", str(m["trades"]), str(bh["trades"]), "")
-    table.add_row("final equity", f"{result.final_equity:,.2f} {result.currency}", f"{bh['final_equity']:,.2f}", "")
-    console.print(table)
+    console.print(metrics_table(f"policy {result.policy} on {', '.join(result.instruments)} {result.bar}: "
+                                f"{len(result.bars):,} bars", result.metrics, result.buy_and_hold, result.currency,
+                                first="portfolio"))
+    short = short_series_note(result.metrics)
+    if short:
+        console.print(short)
 
     per = Table(title="per strategy in the portfolio")
     per.add_column("strategy", no_wrap=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Sequence, TextIO
+from typing import Any, Sequence, TextIO
 
 import typer
 
@@ -48,3 +48,53 @@ def fail_user(diagnostics: Sequence[Diagnostic], sources: dict[str, str] | None 
                 pass
     print_diagnostics(diagnostics, sources, stream=sys.stderr)
     return typer.Exit(EXIT_USER_ERROR)
+
+
+def pct(v: Any) -> str:
+    return "-" if v is None else f"{v * 100:.2f}%"
+
+
+def num(v: Any) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def metrics_table(title: str, m: dict[str, Any], bh: dict[str, Any], currency: str, first: str = "strategy") -> Any:
+    """The metrics against buy-and-hold and the success bar, as a rich table. Annualised figures of
+    a series shorter than ``MIN_ANNUAL_DAYS`` are shown as not meaningful."""
+    from rich.table import Table
+
+    from autobot.backtest.metrics import MIN_ANNUAL_DAYS, SUCCESS_BAR, success_marks
+
+    marks = success_marks(m)
+    short = (m.get("span_days") or 0.0) < MIN_ANNUAL_DAYS
+    table = Table(title=title)
+    for col, just in (("metric", "left"), (first, "right"), ("buy & hold", "right"), ("success bar", "right")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    rows = [("total return", "total_return", pct), ("annual return", "annual_return", pct),
+            ("sharpe", "sharpe", num), ("sortino", "sortino", num), ("max drawdown", "max_drawdown", pct),
+            ("win rate", "win_rate", pct), ("profit factor", "profit_factor", num), ("exposure", "exposure", pct)]
+    for label, key, fmt in rows:
+        if short and key in ("annual_return", "sharpe", "sortino"):
+            table.add_row(label, "not meaningful", "not meaningful", "-")
+            continue
+        target = ""
+        if key in SUCCESS_BAR:
+            op, value = SUCCESS_BAR[key]
+            ok = marks[key]
+            shown = pct(value) if key != "sharpe" else f"{value:g}"
+            target = f"{op} {shown} " + ("[green]PASS[/]" if ok else "[red]FAIL[/]" if ok is not None else "-")
+        table.add_row(label, fmt(m.get(key)), fmt(bh.get(key)), target)
+    table.add_row("trades", str(m["trades"]), str(bh["trades"]), "")
+    table.add_row("fees", f"{m['fees']:,.2f} {currency}", f"{bh['fees']:,.2f} {currency}", "")
+    table.add_row("final equity", f"{m['final_equity']:,.2f} {currency}", f"{bh['final_equity']:,.2f} {currency}", "")
+    return table
+
+
+def short_series_note(m: dict[str, Any]) -> str | None:
+    """The note printed under a table whose series is too short to annualise."""
+    from autobot.backtest.metrics import MIN_ANNUAL_DAYS
+    days = m.get("span_days") or 0.0
+    if days >= MIN_ANNUAL_DAYS:
+        return None
+    return (f"note: the bars cover {days:.1f} days; annual return, Sharpe and Sortino are not meaningful "
+            f"under {MIN_ANNUAL_DAYS:g} days")

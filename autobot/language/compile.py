@@ -317,11 +317,20 @@ def _sizing(compiler: ExprCompiler, source: SourceFile, doc: StrategyDocument, s
     if value is None:
         return ("equity_pct", 1.0)
     limit = {"risk_per_trade": 1.0, "equity_pct": 10.0, "fixed_qty": float("inf")}[method]
+    span = ast.Span(0, len(site.text))
+    bare = method != "fixed_qty" and "%" not in site.text      # a fraction: 0.5 is 50%
+    looks_like_percent = bare and value >= (0.1 if method == "risk_per_trade" else 2.0)
+    hint = f"write {value:g}% for {value:g} percent" if looks_like_percent else \
+        ("e.g. risk_per_trade: 0.5%" if method == "risk_per_trade" else "e.g. equity_pct: 50%")
     if not 0 < value <= limit:
         shown = "100%" if method == "risk_per_trade" else ("1000%" if method == "equity_pct" else "any size")
-        sink.add(site.diagnostic(ast.Span(0, len(site.text)), "out-of-range",
-                                 f"sizing.{method} must be above 0 and at most {shown}, got {value:g}",
-                                 "e.g. risk_per_trade: 0.5%"))
+        sink.add(site.diagnostic(span, "out-of-range",
+                                 f"sizing.{method} must be above 0 and at most {shown}, got {value:g}", hint))
+    elif looks_like_percent:
+        sink.add(site.diagnostic(span, "sizing-fraction",
+                                 f"sizing.{method}: {site.text.strip()} is a fraction, i.e. {value:.0%} of equity"
+                                 + (" at risk per trade" if method == "risk_per_trade" else ""),
+                                 hint, severity="warning"))
     if method == "risk_per_trade" and (doc.risk.stop_loss is None or _is_none(doc.risk.stop_loss)):
         sink.add(site.diagnostic(ast.Span(0, len(site.text)), "needs-stop",
                                  "risk_per_trade sizes by the stop distance, but risk.stop_loss is not set",

@@ -76,7 +76,7 @@ class Reloader:
     def __init__(self, controller: Any) -> None:
         self.controller = controller
         self.staged: dict[str, str] = {}          # strategy id -> new text
-        self.policy_staged = False
+        self.policy_staged: tuple[Any, str] | None = None    # (checked policy, its text)
         self._scheduled = False
         self.task: asyncio.Task | None = None
 
@@ -131,8 +131,10 @@ class Reloader:
                     return False
                 self.staged[sid] = text
             else:
-                load_policy(c.policy.path)
-                self.policy_staged = True
+                # the compiled policy is what gets applied: a later edit is checked on its own
+                own = text if path.resolve() == Path(c.policy.path).resolve() else \
+                    Path(c.policy.path).read_text(encoding="utf-8")
+                self.policy_staged = (load_policy(c.policy.path), own)
         except UserError as err:
             sources = {d.file: text for d in err.diagnostics}
             self._rejected(path, sid, [render_text(d, sources.get(d.file)) for d in err.diagnostics])
@@ -163,8 +165,8 @@ class Reloader:
         """Apply the staged edits, between two bars (``ts``: the last bar handled)."""
         self._scheduled = False
         if self.policy_staged:
-            self.policy_staged = False
-            self._reload_policy(ts)
+            staged, self.policy_staged = self.policy_staged, None
+            self._reload_policy(ts, *staged)
         staged, self.staged = self.staged, {}
         for sid, text in staged.items():
             self.swap(sid, text, ts)
@@ -203,12 +205,11 @@ class Reloader:
         c.notify(f"reloaded {sid}: {diff}")
         return record
 
-    def _reload_policy(self, ts: int) -> None:
+    def _reload_policy(self, ts: int, policy: Any, text: str) -> None:
+        """Apply a checked policy (and its regimes) and reallocate at once."""
         from autobot.portfolio.controller import limits_of
         from autobot.portfolio.regime import RegimeDetector
-        from autobot.workspace import load_policy
         c = self.controller
-        policy = load_policy(c.policy.path)
         c.allocations = policy.allocations
         c.limits = limits_of(policy)
         c.allocation_method = policy.document.allocation_method
@@ -222,8 +223,9 @@ class Reloader:
                                     bar.close.as_double(), bar.volume.as_double())
             c.detector = detector
         c.policy = policy
+        c.reallocate(ts)
         if c.journal is not None:
-            c.journal.version(str(policy.path), policy.path.read_text(encoding="utf-8"))
+            c.journal.version(str(policy.path), text)
             c.journal.version(policy.regimes.source.path, policy.regimes.source.text)
             c.journal.event("reload", ts, None, changes="policy", decisions="", kept_state=0, version="")
         c.reloads.append({"ts": ts, "file": str(policy.path), "strategy": None, "ok": True, "changes": "policy"})

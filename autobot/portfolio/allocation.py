@@ -13,7 +13,9 @@ above 100% (the compiler refuses policies that do).
   base_i * exp(clip(sharpe_i, -2, 2) / 2), sharpe_i being mean / sd of recent returns (0 without
   history), then normalised to the total and kept between a floor of half and a cap of twice the
   written share, never above 80% of the total when there are several strategies, and never so
-  much that another strategy falls below its floor: no strategy takes everything.
+  much that another strategy falls below its floor: no strategy takes everything. The total is
+  always kept: when the caps of twice the written share cannot all hold together (95% and 5%
+  written, the first capped at 80%, the second at 10%), those caps give way (80% and 20%).
 """
 
 from __future__ import annotations
@@ -70,8 +72,10 @@ def performance(base: Mapping[str, float], returns: Mapping[str, Sequence[float]
         raw[name] = b * math.exp(max(-2.0, min(2.0, sharpe)) / 2.0)
     lo = {k: FLOOR * b for k, b in base.items()}
     floors = sum(lo.values())
-    hi = {k: min(CAP * b, MAX_OF_TOTAL * total if len(base) > 1 else total, total - (floors - lo[k]))
-          for k, b in base.items()}
+    most = MAX_OF_TOTAL * total if len(base) > 1 else total
+    hi = {k: min(CAP * b, most, total - (floors - lo[k])) for k, b in base.items()}
+    if sum(hi.values()) < total - 1e-12:     # the caps of twice the written share cannot all hold: they give way
+        hi = {k: min(most, total - (floors - lo[k])) for k in base}
     return _fit(raw, total, lo, hi)
 
 
@@ -83,7 +87,10 @@ def _fit(raw: Mapping[str, float], total: float, lo: Mapping[str, float], hi: Ma
         budget = total - sum(fixed_.values())
         s = sum(free.values())
         scaled = {k: (budget * v / s if s > 0 else budget / max(1, len(free))) for k, v in free.items()}
-        clipped = {k: v for k, v in scaled.items() if v < lo[k] or v > hi[k]}
+        # fix the values above their cap first; only then those under their floor (fixing both at
+        # once would leave budget unspent)
+        clipped = {k: v for k, v in scaled.items() if v > hi[k]} or \
+            {k: v for k, v in scaled.items() if v < lo[k]}
         if not clipped:
             return {**fixed_, **scaled}
         for k, v in clipped.items():

@@ -138,11 +138,13 @@ class PortfolioController(Controller):
         self.peak = 0.0
         self.day = -1
         self.day_open = 0.0
+        self._prev_equity: float | None = None     # at the previous primary bar's close
         self.closes: dict[Any, float] = {}
         self.equity_ts: list[int] = []
         self.equity: list[float] = []
         self.regimes_at: list[str | None] = []
         self.open_counts: list[int] = []
+        self._closed_inside = False                 # a stop/target closed a position since the last primary bar
         self._pending_ts = -1
         self.journal: Any = None                    # autobot.persistence.journal.Journal on a live node
         self.reloads: list[dict[str, Any]] = []
@@ -245,7 +247,9 @@ class PortfolioController(Controller):
             self.equity_ts.append(bar.ts_event)
             self.equity.append(self.portfolio_value())
             self.regimes_at.append(self.regime)
-            self.open_counts.append(len(self.cache.positions_open()))
+            # a position a stop or target closed inside this bar was held during it
+            self.open_counts.append(len(self.cache.positions_open()) or int(self._closed_inside))
+            self._closed_inside = False
             if self.journal is not None:
                 self.journal.equity(bar.ts_event, self.equity[-1], self.regime)
 
@@ -284,6 +288,10 @@ class PortfolioController(Controller):
         if self.journal is not None:
             self.journal.event("stop", self._last_bar_ts, reason="node stopped")
             self.journal.commit()
+
+    def reallocate(self, ts: int) -> None:
+        """Apply the current regime's shares now (a reloaded policy's allocations)."""
+        self._switch(ts, self.regime)
 
     def _switch(self, ts: int, regime: str | None) -> None:
         cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
@@ -339,8 +347,14 @@ class PortfolioController(Controller):
             self._set_state(state)
 
     def _check_breakers(self, ts: int) -> None:
-        lim = self.limits
         equity = self.portfolio_value()
+        try:
+            self._breakers(ts, equity)
+        finally:
+            self._prev_equity = equity
+
+    def _breakers(self, ts: int, equity: float) -> None:
+        lim = self.limits
         day = ts // DAY_NS
         if day != self.day and self.day >= 0 and self.day_open > 0:
             self.notify(f"daily summary {_day_text(self.day)}: equity {equity:,.2f} "
@@ -348,7 +362,9 @@ class PortfolioController(Controller):
                         f"{len(self.cache.positions_open())} open position(s)"
                         + (", HALTED" if self.halted else ", paused" if self.paused_until else ""))
         if day != self.day:
-            self.day, self.day_open = day, equity
+            # the day opens with the equity at the previous bar's close (the last one of the day
+            # before), so the first bar's own move counts towards the new day, on daily bars too
+            self.day, self.day_open = day, (self._prev_equity if self._prev_equity is not None else equity)
             if self.paused_until and ts >= self.paused_until and not self.halted:
                 self.paused_until = 0
                 self.losses_in_row = 0
@@ -450,6 +466,8 @@ class PortfolioController(Controller):
         self.notify(f"closed {trade.side} {trade.qty:g} @ {trade.exit_price:g} ({trade.exit_reason}): "
                     f"PnL {trade.pnl:,.2f}")
         lim = self.limits
+        if trade.exit_reason in ("stop_loss", "take_profit", "trailing_stop"):
+            self._closed_inside = True
         self.losses_in_row = self.losses_in_row + 1 if trade.pnl < 0 else 0
         if (lim.max_consecutive_losses is not None and self.losses_in_row >= lim.max_consecutive_losses
                 and not self.paused_until and not self.halted):

@@ -15,7 +15,7 @@ import numpy as np
 
 from autobot.backtest import metrics as M
 from autobot.backtest.data import NS, to_nautilus
-from autobot.backtest.engine import BacktestResult, VenueSettings, add_venue, bar_spec_text, run_backtest
+from autobot.backtest.engine import BacktestResult, VenueSettings, add_venue, bar_spec_text, check_run, run_backtest
 from autobot.backtest.instruments import InstrumentSettings
 from autobot.data.bars import Bars
 from autobot.workspace import CompiledPolicy
@@ -64,7 +64,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
     """Backtest the policy on ``data`` (instrument id -> bars). See the module docstring."""
     from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
-    from nautilus_trader.model.identifiers import TraderId
+    from nautilus_trader.model.identifiers import TraderId, Venue
 
     from autobot.portfolio.controller import PortfolioController, PortfolioControllerConfig
     from autobot.portfolio.setup import strategy_config
@@ -103,6 +103,10 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
             total = len(primary)
             strategies[used[0]].on_progress = lambda done: progress(done, total)
         engine.run()
+        account = engine.portfolio.account(Venue(setup.venue))
+        for sid, strategy in strategies.items():
+            check_run(f"{policy.path}: {sid}", strategy, len(series[(market[sid].instrument, seconds[sid])]),
+                      account)
         result = collect(policy, setup, controller, strategies, capital)
     finally:
         engine.dispose()
@@ -145,7 +149,9 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
         per_strategy[sid] = {"trades": sum(t["exit_reason"] != "open" for t in ts_),
                              "pnl": float(sum(t["pnl"] for t in ts_)),
                              "fees": float(sum(t["fees"] for t in ts_)),
-                             "sharpe": _sharpe(np.diff(pnl) / capital, len(primary), primary, seconds[sid])}
+                             # annualised with the strategy's own bars (a 4h strategy beside a 1h primary)
+                             "sharpe": _sharpe(np.diff(pnl) / capital, len(pnl) - 1,
+                                               series[(market[sid].instrument, seconds[sid])], seconds[sid])}
     trades.sort(key=lambda t: t["entry_ts"])
     total_pnl = sum(v["pnl"] for v in per_strategy.values())
     for v in per_strategy.values():

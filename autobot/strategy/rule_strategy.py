@@ -157,6 +157,9 @@ class RuleStrategy(Strategy):
         self._pos: Any = None
         self._pos_known = False                 # until then, ask the cache (an adopted position)
         self._account: Any = None
+        self._whole = NAN                       # the account's (portfolio's) equity, unscaled by the share
+        self._closed_inside = 0                 # side (+1/-1) of a position a stop/target closed since the last bar
+        self.held_inside: list[int] = []        # bars flat at their close whose position a stop/target closed
 
     # ------------------------------------------------------------------ lifecycle
     def on_start(self) -> None:
@@ -211,9 +214,12 @@ class RuleStrategy(Strategy):
         self._pos, self._pos_known = self.cache.position(event.position_id), True
 
     def _equity(self, close: float, unrealized: float) -> float:
-        """Account equity at this close, in the instrument's quote currency, times our share."""
+        """Account equity at this close, in the instrument's quote currency, times our share
+        (``self._whole`` keeps it unscaled: ``drawdown`` is measured on it, so a change of share
+        is not a loss)."""
         if self.portfolio_equity is not None:
-            return self.portfolio_equity() * self.share
+            self._whole = self.portfolio_equity()
+            return self._whole * self.share
         account = self._account
         if account is None:
             account = self._account = self.portfolio.account(self.instrument.id.venue)
@@ -227,6 +233,7 @@ class RuleStrategy(Strategy):
             total += (held.as_double() if held is not None else 0.0) * close
         else:
             total += unrealized
+        self._whole = total
         return total * self.share
 
     def _externals(self, bar: Bar, close: float, position: Any, equity: float) -> dict[str, Any]:
@@ -243,9 +250,10 @@ class RuleStrategy(Strategy):
                 "position.pnl_pct": ((close / entry - 1.0) * (1.0 if long else -1.0)) if entry > 0 else NAN,
                 "position.bars_held": self._bars_held(bar, position),
             }
-        self._peak = max(self._peak, equity) if equity == equity else self._peak
+        whole = self._whole
+        self._peak = max(self._peak, whole) if whole == whole else self._peak
         ext["equity"] = equity
-        ext["drawdown"] = (1.0 - equity / self._peak) if self._peak > 0 else 0.0
+        ext["drawdown"] = (1.0 - whole / self._peak) if self._peak > 0 else 0.0
         ext["regime"] = None
         if self.extra_externals is not None:
             ext.update(self.extra_externals(bar))
@@ -273,6 +281,9 @@ class RuleStrategy(Strategy):
         self.equity_ts.append(bar.ts_event)
         self.equity.append(equity)
         self.exposure.append(0 if side == "flat" else (1 if side == "long" else -1))
+        if self._closed_inside and side == "flat":
+            self.held_inside.append(len(self.exposure) - 1)
+        self._closed_inside = 0
         self.pnl.append(self.realized + unrealized)
         fired = ev.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(), close,
                           bar.volume.as_double(),
@@ -319,8 +330,24 @@ class RuleStrategy(Strategy):
         assert cs is not None
         method, value = cs.sizing
         distance = self._distance(cs.stop_loss, close) if method == "risk_per_trade" else None
-        qty = raw_quantity(method, value, equity, close, distance)
+        qty = min(raw_quantity(method, value, equity, close, distance), self._affordable(close, equity))
         return round_quantity(qty, self._increment, self._min_qty, self._max_qty)
+
+    def _affordable(self, close: float, equity: float) -> float:
+        """The most units an entry may buy or sell at ``close``: its notional at most equity x the
+        account's leverage (margin), or what the free cash pays for with the taker fee (cash).
+        ``equity`` is this strategy's (its share of the portfolio's)."""
+        account = self._account or self.portfolio.account(self.instrument.id.venue)
+        if account is None or not close > 0:
+            return float("inf")
+        self._account = account
+        unit = close * float(self.instrument.multiplier)
+        if account.type == AccountType.CASH:
+            free = account.balance_free(self.instrument.quote_currency)
+            cash = min(equity, free.as_double() if free is not None else 0.0)
+            return max(cash, 0.0) / (unit * (1.0 + float(self.instrument.taker_fee)))
+        leverage = float(account.leverage(self.instrument.id) or account.default_leverage or 1)
+        return max(equity, 0.0) * leverage / unit
 
     def _distance(self, level: PriceLevel | None, price: float) -> float | None:
         """A stop/target level as a price distance at this bar (None: no level or undefined)."""
@@ -508,6 +535,8 @@ class RuleStrategy(Strategy):
         trade.pnl = event.realized_pnl.as_double()
         # a stop or target fills inside a bar the strategy has not been given yet: count that bar too
         inside = 1 if pending is not None and pending.kind == "protect" else 0
+        if inside:
+            self._closed_inside = 1 if trade.side == "long" else -1
         trade.bars = self.bars_seen - self._entry_seen + inside if self._entry_seen is not None else \
             (int(event.duration_ns // self._bar_ns) if self._bar_ns else 0)
         self._entry_seen = None
@@ -536,7 +565,8 @@ class RuleStrategy(Strategy):
     def take_over(self, old: "RuleStrategy") -> None:
         """Continue the records of the instance this one replaces (same StrategyId: its orders
         and position are ours now)."""
-        for name in ("trades", "fills", "equity_ts", "equity", "exposure", "pnl", "decisions", "recent"):
+        for name in ("trades", "fills", "equity_ts", "equity", "exposure", "held_inside", "pnl", "decisions",
+                     "recent"):
             setattr(self, name, getattr(old, name))
         self.realized, self.bars_seen, self._peak = old.realized, old.bars_seen, old._peak
         self._open, self._entry_seen, self._orders = old._open, old._entry_seen, old._orders
