@@ -205,8 +205,10 @@ class Workspace:
         return self.sink.items
 
 
-def load_strategy(path: Path, overrides: dict[str, float] | None = None) -> CompiledStrategy:
-    """Load and compile one strategy file; raises :class:`UserError` with every problem found."""
+def load_strategy(path: Path, overrides: dict[str, float] | None = None,
+                  regime_names: tuple[str, ...] | None = None) -> CompiledStrategy:
+    """Load and compile one strategy file; raises :class:`UserError` with every problem found.
+    ``regime_names``: the regimes in play (a rule comparing ``regime`` with another name is an error)."""
     ws = Workspace()
     d = ws.load(path)
     if d.model is not None and not isinstance(d.model, StrategyDocument):
@@ -215,7 +217,7 @@ def load_strategy(path: Path, overrides: dict[str, float] | None = None) -> Comp
                                              "pass a file from strategies/")])
     if d.model is None:
         raise UserError(ws.diagnostics)
-    compiled = compile_strategy(d.source, d.model, ws.sink, overrides=overrides)
+    compiled = compile_strategy(d.source, d.model, ws.sink, overrides=overrides, regime_names=regime_names)
     if compiled is None or ws.sink.has_errors:
         raise UserError([x for x in ws.diagnostics if x.severity == "error"])
     return compiled

@@ -930,3 +930,16 @@ def test_sizing_with_percent_signs_is_not_flagged(tmp_path) -> None:
     ws = Workspace()
     ws.check([doc])
     assert ws.diagnostics == []
+
+
+def test_validate_reports_every_error_in_one_pass(tmp_path) -> None:
+    """An unknown key hides no expression error, and one bad name hides no other in the same rule."""
+    from autobot.workspace import Workspace
+    doc = tmp_path / "m.yaml"
+    doc.write_text("strategy: m\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\ncolour: blue\nindicators:\n"
+                   "  a: emma(close, 10)\nentry:\n  long: foo > 1 and bar < 2 and (close + baz) > 0\n")
+    ws = Workspace()
+    ws.check([doc])
+    got = [(d.line, d.column, d.code) for d in ws.diagnostics]
+    assert got == [(3, 1, "unknown-key"), (5, 6, "unknown-function"), (7, 9, "unknown-name"),
+                   (7, 21, "unknown-name"), (7, 42, "unknown-name")]

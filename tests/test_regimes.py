@@ -72,3 +72,25 @@ def test_shipped_regimes_stream_equals_batch_on_real_data() -> None:
     assert batch[:27] == [None] * 27                                            # ADX(14) warm-up + confirm
     with pytest.raises(AssertionError):
         compile_regimes_text("regimes:\n  x: position.side == 'long'\n")
+
+
+def test_a_rule_naming_no_regime_is_an_error_whenever_regimes_are_in_play(tmp_path) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from autobot.cli.main import app
+    for sub in ("strategies", "regimes"):
+        shutil.copytree(ROOT / sub, tmp_path / sub)
+    shutil.copy(ROOT / "policy.yaml", tmp_path / "policy.yaml")
+    doc = tmp_path / "strategies" / "trend.yaml"
+    doc.write_text(doc.read_text().replace("  long:  crosses_above", "  long: regime == \"trendin\" and crosses_above"))
+    runner = CliRunner()
+    for args in (["validate", str(tmp_path)], ["backtest", str(doc)],
+                 ["backtest", str(doc), "--regimes", str(tmp_path / "regimes" / "regimes.yaml")],
+                 ["backtest", "--policy", str(tmp_path / "policy.yaml")]):
+        out = runner.invoke(app, args)
+        assert out.exit_code == 1, (args, out.output)
+        assert "'trendin' is not a possible value (did you mean 'trending'?)" in out.output, args
+    alone = runner.invoke(app, ["validate", str(doc)])      # no regimes document in play
+    assert alone.exit_code == 0, alone.output

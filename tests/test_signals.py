@@ -102,10 +102,12 @@ def test_cli_signals_writes_the_contract_csv(tmp_path: Path) -> None:
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(out.open()))
-    assert rows[0][0] == "timestamp" and len(rows) == 22
-    assert rows[1][0] == "2021-11-27T00:00:00Z"
+    # the 21 one-minute bars resampled to the strategy's 1h bars, as the backtest does: 2 hours
+    assert rows[0][0] == "timestamp" and len(rows) == 3
+    assert "resampled to the strategy's 3600 s bars" in result.output
+    assert rows[1][0] == "2021-11-27T00:00:00Z" and rows[2][0] == "2021-11-28T00:00:00Z"
     assert rows[1][1] == "" and rows[1][4] == ""           # ema_fast undefined, rule in warm-up
-    assert rows[-1][4] == ""                                # 21 bars < warm-up 26: no rule value yet
+    assert rows[-1][4] == ""                                # 2 bars < warm-up 26: no rule value yet
 
 
 def test_cli_signals_reads_binance_klines_and_stdout() -> None:
@@ -147,3 +149,24 @@ def test_confidence_is_a_column_after_the_rules(tmp_path) -> None:
     lines = out.getvalue().splitlines()
     assert lines[0].endswith("exit.long,exit.short,confidence")
     assert {line.rsplit(",", 1)[1] for line in lines[1:]} == {"", "true", "false"}
+
+
+def test_signals_shows_the_bars_the_backtest_decides_on(tmp_path: Path) -> None:
+    """A 1h strategy on 1-minute data: signals resamples as the backtest does, and says so."""
+    from typer.testing import CliRunner
+
+    from autobot.backtest.engine import prepare_bars
+    from autobot.cli.main import app
+    from autobot.data.bars import load_bars
+    from autobot.workspace import load_strategy
+    data = SHARED_DATA / "btc_perp_1m_20211231_20220201.csv"
+    if not data.exists():
+        pytest.skip("../shared/data is not available (btc_perp_1m_20211231_20220201.csv)")
+    out = tmp_path / "s.csv"
+    doc = ROOT / "strategies" / "trend.yaml"
+    result = CliRunner().invoke(app, ["signals", str(doc), "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "resampled to the strategy's 3600 s bars" in result.output
+    hourly = prepare_bars(load_strategy(doc), load_bars(data))[0]
+    rows = out.read_text().splitlines()[1:]
+    assert len(rows) == len(hourly) < 45_031 / 50

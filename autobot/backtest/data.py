@@ -9,6 +9,7 @@ uses its close, and nothing from the bar is visible before it has closed.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 
@@ -66,3 +67,17 @@ def to_nautilus(bars: Bars, bar_type: object, instrument: object, seconds: int) 
                           "volume": bars.volume}, index=index)
     frame.index.name = "timestamp"
     return BarDataWrangler(bar_type, instrument).process(frame)
+
+
+def prepare_bars(compiled: Any, bars: Bars) -> tuple[Bars, int, list[str]]:
+    """Resample finer data to the strategy's bar size; keep coarser or odd sizes as they are. The
+    backtest and ``autobot signals`` both decide on these bars; returns (bars, seconds, notes)."""
+    notes: list[str] = []
+    data_sec = bar_seconds(bars)
+    want = compiled.bar.seconds if compiled.bar is not None else data_sec
+    if data_sec < want and want % data_sec == 0:
+        notes.append(f"data bars of {data_sec} s resampled to the strategy's {want} s bars")
+        return resample(bars, want), want, notes
+    if data_sec != want:
+        notes.append(f"the strategy asks for {want} s bars; the data has {data_sec} s bars and is used as it is")
+    return bars, data_sec, notes

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autobot.backtest import metrics as M
-from autobot.backtest.data import NS, bar_seconds, resample, to_nautilus
+from autobot.backtest.data import NS, bar_seconds, prepare_bars, resample, to_nautilus  # noqa: F401 (re-exported)
 from autobot.backtest.instruments import InstrumentSettings, make_instrument, quote_currency
 from autobot.data.bars import Bars
 from autobot.language.compile import CompiledStrategy
@@ -136,19 +136,6 @@ def bar_spec_text(seconds: int) -> str:
         if seconds % size == 0:
             return f"{seconds // size}-{unit}-LAST"
     return f"{seconds}-SECOND-LAST"
-
-
-def prepare_bars(compiled: CompiledStrategy, bars: Bars) -> tuple[Bars, int, list[str]]:
-    """Resample finer data to the strategy's bar size; keep coarser or odd sizes as they are."""
-    notes: list[str] = []
-    data_sec = bar_seconds(bars)
-    want = compiled.bar.seconds if compiled.bar is not None else data_sec
-    if data_sec < want and want % data_sec == 0:
-        notes.append(f"data bars of {data_sec} s resampled to the strategy's {want} s bars")
-        return resample(bars, want), want, notes
-    if data_sec != want:
-        notes.append(f"the strategy asks for {want} s bars; the data has {data_sec} s bars and is used as it is")
-    return bars, data_sec, notes
 
 
 def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = VenueSettings(),

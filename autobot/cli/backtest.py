@@ -158,6 +158,11 @@ def backtest(
                                   maker_fee=pick(maker_fee, market.maker_fee), taker_fee=pick(taker_fee, market.taker_fee),
                                   currency=currency)
     compiled_regimes = _regimes_for(compiled, strategy, regimes)
+    if compiled_regimes is not None:      # regimes in play: its rules may only name those regimes
+        try:
+            load_strategy(strategy, overrides or None, regime_names=compiled_regimes.names)
+        except UserError as err:
+            raise fail_user(err.diagnostics) from None
     try:
         result = _run_with_progress(lambda progress: run_backtest(compiled, bars, venue, settings, iid,
                                                                   overrides or None, progress=progress,

@@ -33,6 +33,10 @@ def signals(
         bars = load_bars(data)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
+    from autobot.backtest.data import prepare_bars
+    bars, _, notes = prepare_bars(compiled, bars)     # exactly the bars the backtest decides on
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
     if out is None:
         write_signals(compiled, bars, sys.stdout, capital)
         return

@@ -45,10 +45,35 @@ def validate_document(source: SourceFile, kind: str | None = None) -> tuple[Base
                                         f"not an AutoBot document: no 'strategy', 'regimes' or 'policy' key{guess}",
                                         "start the file with 'strategy: <id>', 'regimes:' or 'policy: <name>'")]
     model = DOCUMENT_MODELS[kind]
+    plain = root.plain()
     try:
-        return model.model_validate(root.plain()), []
+        return model.model_validate(plain), []
     except ValidationError as exc:
-        return None, _diagnostics(source, model, exc)
+        diagnostics = _diagnostics(source, model, exc)
+        errors = exc.errors(include_url=False)
+        if errors and all(e["type"] == "extra_forbidden" for e in errors):
+            # unknown keys alone: check the rest of the document too, so they hide no other error
+            try:
+                return model.model_validate(_without(plain, [tuple(e["loc"]) for e in errors])), diagnostics
+            except ValidationError:
+                pass
+        return None, diagnostics
+
+
+def _without(plain: Any, locs: list[tuple[Any, ...]]) -> Any:
+    """A copy of ``plain`` with the keys at ``locs`` removed."""
+    import copy
+    out = copy.deepcopy(plain)
+    for loc in locs:
+        node = out
+        for part in loc[:-1]:
+            node = node.get(part) if isinstance(node, dict) else (node[part] if isinstance(node, list)
+                                                                   and isinstance(part, int) else None)
+            if node is None:
+                break
+        if isinstance(node, dict):
+            node.pop(loc[-1], None)
+    return out
 
 
 def _diagnostics(source: SourceFile, model: type[BaseModel], exc: ValidationError) -> list[Diagnostic]:

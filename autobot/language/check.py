@@ -374,13 +374,36 @@ class ExprCompiler:
                               f"{self._type_name(value)}", "compare it, e.g. 'x > 0'")
         return value
 
+    @staticmethod
+    def _each(*steps: Callable[[], Value]) -> list[Value]:
+        """Run every step even when one fails, so one bad operand does not hide another's error."""
+        out: list[Value] = []
+        failed = False
+        for step in steps:
+            try:
+                out.append(step())
+            except _Failed:
+                failed = True
+        if failed:
+            raise _Failed()
+        return out
+
     def _lower_binary(self, e: ast.Binary) -> Value:
-        a = self._number(e.left, f"'{e.op}'")
-        b = self._number(e.right, f"'{e.op}'")
+        failed = False
+        try:
+            a = self._number(e.left, f"'{e.op}'")
+        except _Failed:
+            failed = True
+        try:
+            b = self._number(e.right, f"'{e.op}'")
+        except _Failed:
+            failed = True
+        if failed:
+            raise _Failed()
         return self._add(P.Arith(e.op, a.node, b.node), P.NUMBER, self._w(a, b))
 
     def _lower_compare(self, e: ast.Compare) -> Value:
-        values = [self._lower(o) for o in e.operands]
+        values = self._each(*(lambda o=o: self._lower(o) for o in e.operands))
         result: Value | None = None
         for i, op in enumerate(e.ops):
             a, b = values[i], values[i + 1]
@@ -419,9 +442,20 @@ class ExprCompiler:
                               f"{did_you_mean(lit.value, allowed)}", "possible values: " + ", ".join(allowed))
 
     def _lower_boolop(self, e: ast.BoolOp) -> Value:
-        a = self._condition(e.left, f"'{e.op}'")
-        b = self._condition(e.right, f"'{e.op}'")
-        return self._add(P.Logic(e.op, a.node, b.node), P.BOOL, self._w(a, b))
+        # a chain of one operator (a and b and c ...) is walked iteratively, so long chains need no
+        # deep recursion; every operand is checked, so one bad operand hides no other's error
+        chain: list[ast.Expr] = []
+        node: ast.Expr = e
+        while isinstance(node, ast.BoolOp) and node.op == e.op:
+            chain.append(node.right)
+            node = node.left
+        chain.append(node)
+        chain.reverse()
+        values = self._each(*(lambda o=o: self._condition(o, f"'{e.op}'") for o in chain))
+        acc = values[0]
+        for v in values[1:]:
+            acc = self._add(P.Logic(e.op, acc.node, v.node), P.BOOL, self._w(acc, v))
+        return acc
 
     def _lower_not(self, e: ast.Not) -> Value:
         a = self._condition(e.operand, "'not'")
