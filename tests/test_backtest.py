@@ -423,3 +423,22 @@ def test_short_series_give_no_annual_figures_and_the_cli_says_why(tmp_path: Path
     out = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"), "--data", str(four)])
     assert out.exit_code == 0, out.output
     assert "not meaningful" in out.output and "under 30 days" in out.output.replace("\n", " ")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["backtest", "--bogus"], "error: No such option: --bogus"),
+    (["backtest", "strategies/trend.yaml", "--capital", "abc"], "error: Invalid value for '--capital'"),
+    (["backtest", "strategies/trend.yaml", "--start", "2024-13-45"], "error: --start '2024-13-45' is not a date"),
+    (["backtest", "strategies/trend.yaml", "--catalog", "no/such/folder"], "error: --catalog no/such/folder: no such"),
+    (["backtest", "--policy", "policy.yaml", "--end", "nope"], "error: --end 'nope' is not a date"),
+    (["nosuch"], "error: No such command 'nosuch'"),
+])
+def test_usage_errors_are_one_line_and_exit_two(args: list[str], message: str) -> None:
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "autobot.cli.main", *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), out.stderr
+    assert "─" not in out.stderr and "Traceback" not in out.stderr

@@ -100,6 +100,7 @@ def backtest(
 
     if account not in ("margin", "cash"):
         raise fail_usage("--account must be 'margin' or 'cash'")
+    _check_options(start, end, catalog)
     overrides = _overrides(param)
     settings_ = dict(capital=capital, leverage=leverage, slippage=slippage, currency=currency,
                      price_precision=price_precision, size_precision=size_precision, maker_fee=maker_fee,
@@ -178,6 +179,21 @@ def backtest(
         from autobot.report.html import write_report
         write_report(result, compiled, report)
         typer.echo(f"wrote {report}", err=True)
+
+
+def _check_options(start: Optional[str], end: Optional[str], catalog: Optional[Path]) -> None:
+    """Bad option values are usage errors (one line, exit 2), found before anything is loaded."""
+    from autobot.backtest.data import parse_when
+    from autobot.diagnostics import UserError
+    for value, name in ((start, "--start"), (end, "--end")):
+        if value:
+            try:
+                parse_when(value, name)
+            except UserError as err:
+                d = err.diagnostics[0]
+                raise fail_usage(f"{d.message}; {d.hint}" if d.hint else d.message) from None
+    if catalog is not None and not catalog.is_dir():
+        raise fail_usage(f"--catalog {catalog}: no such folder (a NautilusTrader ParquetDataCatalog)")
 
 
 def _regimes_for(compiled: Any, strategy: Path, path: Optional[Path]) -> Any:

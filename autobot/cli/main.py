@@ -8,11 +8,42 @@ imports (numpy, TA-Lib, Nautilus) happen inside the commands that need them, so
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from autobot.cli import backtest, functions, live, schema, signals, status, validate
 
+# Typer raises Click's UsageError (its own vendored copy in recent releases): found from the public
+# BadParameter, which derives from it, so both kinds of Typer work
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors as one line, ``error: ...`` on stderr, exit code 2 (docs/cli.md), not a
+    framework's boxed panel; everything else as Typer does it."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+            code = rv if isinstance(rv, int) else 0
+        except _USAGE_ERROR as err:
+            ctx = getattr(err, "ctx", None)
+            command = ctx.command_path if ctx is not None else "autobot"
+            typer.echo(f"error: {err.format_message()} (see '{command} --help')", err=True)
+            code = 2
+        except typer.Abort:
+            typer.echo("error: interrupted", err=True)
+            code = 130
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="autobot",
     help="Declarative trading strategies: validate, inspect and run YAML strategies on NautilusTrader.",
     no_args_is_help=True,
