@@ -365,3 +365,39 @@ def test_a_reloaded_policy_reallocates_at_once(tmp_path: Path) -> None:
         assert "holder: 0%" in [v[3] for v in j.versions(str(policy))][-1]      # the text that was checked
     finally:
         j.close()
+
+
+@pytest.mark.slow
+def test_an_interrupted_node_reports_the_bars_it_handled(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) on `autobot live`: the results, buy-and-hold included, cover the bars handled."""
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    from autobot.backtest import metrics as M
+    data = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
+    db, out = tmp_path / "state.sqlite", tmp_path / "live.json"
+    proc = subprocess.Popen(_autobot("live", "--policy", str(ROOT / "policy.yaml"), "--replay", str(data),
+                                     "--state", str(db), "--speed", "360000", "--json", str(out)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def handled() -> int:
+        try:
+            return sqlite3.connect(str(db)).execute("SELECT COUNT(*) FROM equity").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+    deadline = time.time() + 120
+    while handled() < 300:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    result = json.loads(out.read_text())
+    n = result["bars"]
+    assert 300 <= n < 3000 and f"stopped after {n:,} of 3,000 bars" in " ".join(result["notes"])
+    bars = load_bars(data).slice(0, n)
+    bh = M.buy_and_hold(bars.close, bars.ts, 3600 * 10**9, 100_000.0, 0.001)
+    assert result["buy_and_hold"]["final_equity"] == pytest.approx(bh["final_equity"])
+    assert "Task was destroyed" not in stderr

@@ -198,8 +198,11 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.05)
             await node.stop_async()
-        loop.create_task(stop_at_end())
+        stopper = loop.create_task(stop_at_end())
         node.run()
+        if not stopper.done() and not loop.is_closed() and not loop.is_running():
+            stopper.cancel()          # stopped early (Ctrl-C): end the watcher, leave no task pending
+            loop.run_until_complete(asyncio.gather(stopper, return_exceptions=True))
         strategies = dict(controller.strategies)
         result = collect(controller.policy, setup, controller, strategies, capital)
         if journal is not None and feed.done and not feed.failures:

@@ -129,7 +129,8 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
     used, market, seconds, series = setup.used, setup.market, setup.seconds, setup.series
     primary, primary_key, insts, currency = setup.primary, setup.primary_key, setup.instruments, setup.currency
     final = controller.portfolio_value()
-    last_closes = {iid: float(b.close[-1]) for (iid, _), b in series.items()}
+    seen = {str(k): v for k, v in getattr(controller, "closes", {}).items()}   # the last closes handled
+    last_closes = {iid: seen.get(iid, float(b.close[-1])) for (iid, _), b in series.items()}
     for sid, strategy in strategies.items():
         strategy.open_trade(last_closes[market[sid].instrument])
     equity_ts = np.array(controller.equity_ts, dtype=np.int64)
@@ -157,12 +158,16 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
     for v in per_strategy.values():
         v["share_of_pnl"] = (v["pnl"] / total_pnl) if total_pnl else None
     bar_ns = seconds[used[0]] * NS
+    notes = list(setup.notes)
+    if 0 < len(equity) < len(primary):      # a node stopped early (Ctrl-C): results over the bars handled
+        notes.append(f"stopped after {len(equity):,} of {len(primary):,} bars; the results cover the bars handled")
+        primary = primary.slice(0, len(equity))
     metrics = M.compute(equity, primary.ts[:len(equity)], bar_ns, capital, final, trades, open_counts)
     bh = M.buy_and_hold(primary.close, primary.ts, bar_ns, capital, float(insts[primary_key[0]].taker_fee))
     per_regime = _per_regime(regimes, equity, final)
     return PortfolioResult(policy.document.policy, setup.iids, bar_spec_text(seconds[used[0]]), primary,
                            seconds[used[0]], capital, str(currency), final, metrics, bh, equity_ts, equity, regimes,
-                           switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=list(setup.notes))
+                           switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=notes)
 
 def _sharpe(returns: np.ndarray, n_bars: int, bars: Bars, seconds: int) -> float | None:
     if len(returns) < 2:
