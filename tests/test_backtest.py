@@ -442,3 +442,12 @@ def test_usage_errors_are_one_line_and_exit_two(args: list[str], message: str) -
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), out.stderr
     assert "─" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_param_override_error_points_at_the_param(tmp_path: Path) -> None:
+    out = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"), "--param", "fast=500"])
+    assert out.exit_code == 1
+    assert "trend.yaml:8:3: error: override fast=500 is outside 5..30" in out.output
+    out = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"), "--param", "fats=5"])
+    assert out.exit_code == 1 and "trend.yaml:7:1: error: override of unknown param 'fats' (did you mean 'fast'?)" \
+        in out.output

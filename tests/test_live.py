@@ -265,6 +265,8 @@ def test_live_on_venue_data_needs_a_live_section_and_credentials(tmp_path: Path,
     monkeypatch.delenv("AUTOBOT_API_KEY", raising=False)
     no_key = CliRunner().invoke(app, ["live", "--policy", str(policy)])
     assert no_key.exit_code == 1 and "environment variable AUTOBOT_API_KEY is not set" in no_key.output
+    live_line = policy.read_text().splitlines().index("live: {venue: binance, testnet: true}") + 1
+    assert f"policy.yaml:{live_line}:1: error: environment variable AUTOBOT_API_KEY" in no_key.output  # at live:
     from autobot.documents.models import LiveMarket
     from autobot.live.venues import data_client
     monkeypatch.setenv("AUTOBOT_API_KEY", "key")

@@ -270,3 +270,17 @@ def test_per_strategy_sharpe_is_annualised_with_its_own_bars(tmp_path: Path) -> 
     assert len(r) == len(four)                                     # one return per 4h bar, not per 1h bar
     want = float(np.mean(r)) / float(np.std(r, ddof=1)) * math.sqrt(len(r) / years)
     assert result.per_strategy["b"]["sharpe"] == pytest.approx(want)
+
+
+def test_portfolio_metrics_on_a_hand_made_path(tmp_path: Path) -> None:
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n")
+    closes = [100.0, 101.0, 102.0, 99.0, 103.0]
+    result = run(policy, closes)
+    m = result.metrics
+    # 1,000 units bought at the first close (no fees): equity = 100,000 + 1,000 x (close - 100)
+    assert result.final_equity == pytest.approx(103_000.0)
+    assert m["total_return"] == pytest.approx(0.03)
+    assert m["max_drawdown"] == pytest.approx(1 - 99_000 / 102_000)
+    assert m["exposure"] == pytest.approx(4 / 5)                   # held from the first bar's close on
+    assert m["trades"] == 0 and m["win_rate"] is None              # the one trade is still open
+    assert m["annual_return"] is None and m["sharpe"] is None      # 5 hours: not meaningful

@@ -147,15 +147,25 @@ def _params(source: SourceFile, specs: dict[str, ParamSpec], sink: DiagnosticSin
                                        f"default {spec.default:g} of param '{name}' is outside its range {lo}..{hi}",
                                        "move the default inside min..max, or widen the range"))
         values[name] = spec.default
+    params_node = source.node_at(("params",))[0]
     for name, value in (overrides or {}).items():
         if name not in specs:
-            sink.add(source.diagnostic(0, 1, "unknown-param", f"override of unknown param '{name}'"
-                                       f"{did_you_mean(name, specs)}", "params: " + ", ".join(specs)))
+            root = source.root
+            key = root.keys.get("params") if root is not None and root.kind == "mapping" else None
+            start, end = (key.start, key.end) if key is not None else (0, 1)
+            sink.add(source.diagnostic(start, end, "unknown-param", f"override of unknown param '{name}'"
+                                       f"{did_you_mean(name, specs)}", "params: " + (", ".join(specs) or "none")))
             continue
         spec = specs[name]
         if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
-            sink.add(source.diagnostic(0, 1, "param-range", f"override {name}={value:g} is outside "
-                                       f"{spec.min:g}..{spec.max:g}", "pick a value inside the param's range"))
+            key_node = params_node.keys.get(name) if params_node is not None and params_node.kind == "mapping" \
+                else None
+            start, end = (key_node.start, key_node.end) if key_node is not None else (0, 1)
+            lo = "-inf" if spec.min is None else f"{spec.min:g}"
+            hi = "inf" if spec.max is None else f"{spec.max:g}"
+            sink.add(source.diagnostic(start, end, "param-range", f"override {name}={value:g} is outside "
+                                       f"{lo}..{hi}, the range param '{name}' declares here",
+                                       f"pick a value in {lo}..{hi}, or widen the param's range"))
         values[name] = float(value)
     return values
 

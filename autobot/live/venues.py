@@ -12,13 +12,28 @@ from typing import Any
 from autobot.diagnostics import Diagnostic, UserError
 
 
-def _credential(name: str, policy_path: str) -> str:
+def _credential(name: str, policy_path: str, key: str = "api_key_env") -> str:
     value = os.environ.get(name)
     if not value:
-        raise UserError([Diagnostic(policy_path, 1, 1, 1, 1, "missing-credentials",
-                                    f"environment variable {name} is not set",
-                                    f"export {name}=... (the policy's live: section names it)")])
+        raise UserError([_at(policy_path, key, "missing-credentials", f"environment variable {name} is not set",
+                             f"export {name}=... (the policy's live: section names it)")])
     return value
+
+
+def _at(policy_path: str, key: str, code: str, message: str, hint: str) -> Diagnostic:
+    """A diagnostic at ``live.<key>`` in the policy (``live:`` when the key is not written there)."""
+    from autobot.documents.load import load_file
+    try:
+        source = load_file(policy_path)
+    except UserError:
+        return Diagnostic(policy_path, 1, 1, 1, 2, code, message, hint)
+    node, found = source.node_at(("live", key))
+    if not found or node is None:
+        root = source.root
+        node = root.keys.get("live") if root is not None and root.kind == "mapping" else None
+    if node is None:
+        return source.diagnostic(0, 1, code, message, hint)
+    return source.diagnostic(node.start, node.end, code, message, hint)
 
 
 def data_client(live: Any, instrument_ids: list[str], policy_path: str) -> tuple[str, Any, Any]:
@@ -32,7 +47,7 @@ def data_client(live: Any, instrument_ids: list[str], policy_path: str) -> tuple
         from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
         from nautilus_trader.adapters.binance.factories import BinanceLiveDataClientFactory
         config = BinanceDataClientConfig(
-            api_key=_credential(live.api_key_env, policy_path), api_secret=_credential(live.api_secret_env, policy_path),
+            api_key=_credential(live.api_key_env, policy_path), api_secret=_credential(live.api_secret_env, policy_path, "api_secret_env"),
             account_type=BinanceAccountType.SPOT if venue == "binance" else BinanceAccountType.USDT_FUTURES,
             environment=BinanceEnvironment.TESTNET if live.testnet else BinanceEnvironment.LIVE,
             instrument_provider=provider)
@@ -41,7 +56,7 @@ def data_client(live: Any, instrument_ids: list[str], policy_path: str) -> tuple
         from nautilus_trader.adapters.bybit import BybitDataClientConfig, BybitEnvironment, BybitProductType
         from nautilus_trader.adapters.bybit.factories import BybitLiveDataClientFactory
         config = BybitDataClientConfig(
-            api_key=_credential(live.api_key_env, policy_path), api_secret=_credential(live.api_secret_env, policy_path),
+            api_key=_credential(live.api_key_env, policy_path), api_secret=_credential(live.api_secret_env, policy_path, "api_secret_env"),
             product_types=(BybitProductType.SPOT if venue == "bybit" else BybitProductType.LINEAR,),
             environment=BybitEnvironment.TESTNET if live.testnet else BybitEnvironment.MAINNET,
             instrument_provider=provider)
