@@ -451,3 +451,17 @@ def test_a_param_override_error_points_at_the_param(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"), "--param", "fats=5"])
     assert out.exit_code == 1 and "trend.yaml:7:1: error: override of unknown param 'fats' (did you mean 'fast'?)" \
         in out.output
+
+
+def test_no_colour_codes_go_to_a_pipe() -> None:
+    import subprocess
+    import sys
+
+    from autobot.backtest.engine import logging_config
+    assert logging_config().log_colors is False            # stderr is not a terminal under pytest
+    out = subprocess.run([sys.executable, "-m", "autobot.cli.main", "backtest", "strategies/trend.yaml",
+                          "--data", "examples/data/example_btcusdt_1h.csv", "--end", "2024-01-03"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "\x1b[" not in out.stdout and "\x1b[" not in out.stderr
+    assert "not meaningful" in out.stdout                  # two days: no annual figures

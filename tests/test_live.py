@@ -188,6 +188,12 @@ def test_hot_reload_rejects_a_broken_edit_and_swaps_a_valid_one(tmp_path: Path) 
         assert len(fills) > 4 and [v[2] for v in j.versions()][-1] != [v[2] for v in j.versions()][-2]
     finally:
         j.close()
+    # the status table shows the rejection's compiler message and the reload's decision diff
+    table = CliRunner().invoke(app, ["status", "--state", str(db)], env={"COLUMNS": "240"})
+    assert table.exit_code == 0, table.output
+    text = " ".join(table.output.split())
+    assert "edit rejected, the running version keeps trading:" in text and "holder.yaml:" in text
+    assert "param hold 100000 -> 50;" in text and "of the last" in text and "bars decide differently" in text
 
 
 def test_status_and_rollback_read_the_state_store(tmp_path: Path) -> None:
@@ -200,8 +206,9 @@ def test_status_and_rollback_read_the_state_store(tmp_path: Path) -> None:
     assert st["regime"] in ("trending", "ranging", "volatile", "calm") and st["positions"] == {}
     assert st["halted"] is True and st["breakers"][0]["reason"] == "max_drawdown"
     assert st["fills"] > 20 and st["decisions"]
+    assert st["state"] == "finished" and st["stopped"] is True          # the replay ended: not running
     table = CliRunner().invoke(app, ["status", "--state", str(state)])
-    assert "HALTED" in table.output and "max_drawdown" in table.output
+    assert "HALTED" in table.output and "max_drawdown" in table.output and "finished" in table.output
     # rollback: two versions of a document in the journal; the file goes back to the earlier one
     from autobot.persistence.journal import Journal
     doc = tmp_path / "s.yaml"

@@ -75,6 +75,16 @@ def _iso(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / NS, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def logging_config(level: str = "ERROR") -> Any:
+    """NautilusTrader's logging: colour codes only on a terminal (never into a pipe or a file, and
+    not with NO_COLOR set)."""
+    import os
+    import sys
+
+    from nautilus_trader.config import LoggingConfig
+    return LoggingConfig(log_level=level, log_colors=sys.stderr.isatty() and "NO_COLOR" not in os.environ)
+
+
 def fill_model(venue: VenueSettings) -> Any:
     """Nautilus' bar prices for the whole order at once, with the gap rule
     (:mod:`autobot.backtest.fills`) and the venue's slippage probability; the backtest and the
@@ -148,7 +158,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     ``regimes`` (compiled regimes): when the strategy reads ``regime``, the regime of each bar,
     detected on the strategy's own bars (a strategy alone has no policy to supply it)."""
     from nautilus_trader.backtest.engine import BacktestEngine
-    from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
+    from nautilus_trader.config import BacktestEngineConfig
     from nautilus_trader.model.currencies import Currency
     from nautilus_trader.model.data import BarType
     from nautilus_trader.model.identifiers import TraderId
@@ -164,7 +174,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     quote = quote_currency(iid, instrument)
     bar_type = BarType.from_str(f"{iid}-{bar_spec_text(seconds)}-EXTERNAL")
     engine = BacktestEngine(BacktestEngineConfig(trader_id=TraderId("BACKTESTER-001"),
-                                                 logging=LoggingConfig(log_level="ERROR"), run_analysis=False))
+                                                 logging=logging_config(), run_analysis=False))
     try:
         cash = venue.account == "cash"
         currency = Currency.from_str(quote) if Currency.from_str(quote, strict=True) else inst.quote_currency

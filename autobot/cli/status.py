@@ -40,17 +40,23 @@ def summary(path: Path) -> dict[str, Any]:
         events = [{"ts": ts, "kind": kind, "strategy": strategy, **json.loads(payload)}
                   for ts, kind, strategy, payload in
                   db.execute("SELECT ts, kind, strategy, payload FROM events WHERE run = ? ORDER BY id", (run,))]
+        finished = db.execute("SELECT value FROM meta WHERE key = 'finished'").fetchone()
         counts = dict(db.execute("SELECT 'orders', COUNT(*) FROM orders WHERE run = ? UNION ALL "
                                  "SELECT 'fills', COUNT(*) FROM fills WHERE run = ?", (run, run)))
     finally:
         db.close()
     peak = max((e for _, e, _ in eq), default=0.0)
     last = eq[-1] if eq else (None, None, None)
+    halted = any(e["kind"] == "breaker" and e.get("reason") in ("max_drawdown", "kill_switch") for e in events)
+    starts = [k for k, e in enumerate(events) if e["kind"] in ("start", "recovery")]
+    stopped = any(e["kind"] == "stop" for e in events[(starts[-1] if starts else 0):])
+    done = finished is not None and json.loads(finished[0]) == run
     return {
+        "state": "finished" if done else "stopped" if stopped else "running",
         "bar": last[0], "equity": last[1], "regime": last[2],
         "drawdown": (1 - last[1] / peak) if eq and peak > 0 else 0.0,
         "positions": {k: v for k, v in positions.items() if v},
-        "halted": any(e["kind"] == "breaker" and e.get("reason") in ("max_drawdown", "kill_switch") for e in events),
+        "halted": halted, "stopped": stopped or done,
         "breakers": [e for e in events if e["kind"] == "breaker"][-3:],
         "decisions": [e for e in events if e["kind"] == "decision"][-5:],
         "reloads": [e for e in events if e["kind"] in ("reload", "reload_rejected", "rollback")][-3:],
@@ -72,7 +78,7 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
     table = Table(title=f"AutoBot node at bar {_when(st['bar'])}", show_header=False)
     table.add_column("what")
     table.add_column("value")
-    table.add_row("state", "HALTED" if st["halted"] else "trading")
+    table.add_row("state", st["state"] + (", trading HALTED by a breaker" if st["halted"] else ""))
     table.add_row("regime", str(st["regime"]))
     table.add_row("equity", "-" if st["equity"] is None else f"{st['equity']:,.2f}")
     table.add_row("drawdown", f"{st['drawdown']:.2%}")
@@ -80,8 +86,9 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
     table.add_row("orders / fills", f"{st['orders']} / {st['fills']}")
     for e in st["breakers"]:
         table.add_row("breaker", f"{_when(e['ts'])} {e['reason']}: {e['detail']}")
+    from autobot.live.view import reload_text
     for e in st["reloads"]:
-        table.add_row(e["kind"], f"{_when(e['ts'])} {e.get('strategy') or ''} {e.get('changes', '')}")
+        table.add_row(e["kind"], f"{_when(e.get('ts'))} {reload_text(e)}")
     for e in st["decisions"]:
         table.add_row("decision", f"{_when(e['ts'])} {e['strategy']} {e['action']}: {e['why']}")
     console.print(table)

@@ -50,7 +50,9 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
     documents and builds the strategies (``controller``: its bar types and other settings)."""
     from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
     from nautilus_trader.config import (ImportableControllerConfig, LiveExecEngineConfig, LiveRiskEngineConfig,
-                                        LoggingConfig, TradingNodeConfig)
+                                        TradingNodeConfig)
+
+    from autobot.backtest.engine import logging_config
     from nautilus_trader.live.node import TradingNode
 
     from autobot.live.sandbox import BarSandboxExecClientFactory
@@ -62,7 +64,7 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
                     timeout_disconnection=2.0, timeout_post_stop=0.5) if replay else {}
     config = TradingNodeConfig(
         trader_id="AUTOBOT-001",
-        logging=LoggingConfig(log_level=log_level),
+        logging=logging_config(log_level),
         exec_engine=LiveExecEngineConfig(reconciliation=False),
         # a replay compresses hours into milliseconds: Nautilus' order-rate throttle (per second of
         # wall time) would deny orders the same strategy sends at most once a bar in real time

@@ -7,6 +7,21 @@ import time
 from typing import Any
 
 
+def reload_text(e: dict[str, Any]) -> str:
+    """A reload for a person: what changed and how many recent bars decide differently, or why the
+    edit was rejected (the compiler's first message). Reads the controller's records and the
+    journal's reload events alike."""
+    head = str(e.get("strategy") or "policy")
+    if e.get("kind") == "reload_rejected" or e.get("ok") is False:
+        errors = e.get("errors") or []
+        first = str(errors[0]).splitlines()[0] if errors else "rejected"
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        return f"{head}: edit rejected, the running version keeps trading: {first}{more}"
+    decisions = e.get("decisions")
+    summary = decisions.get("summary") if isinstance(decisions, dict) else (decisions or "")
+    return f"{head}: {e.get('changes', '')}" + (f"; {summary}" if summary else "")
+
+
 def render(status: dict[str, Any], bars: int) -> Any:
     """A rich table of the controller's :meth:`status`."""
     from rich.table import Table
@@ -27,8 +42,7 @@ def render(status: dict[str, Any], bars: int) -> Any:
     for trip in status["trips"]:
         table.add_row("breaker", f"{trip['reason']}: {trip['detail']}")
     for reload in status["reloads"]:
-        table.add_row("reload", f"{reload.get('strategy') or 'policy'}: "
-                                + (reload.get("changes", "") if reload.get("ok") else "rejected"))
+        table.add_row("reload", reload_text(reload)[:160])
     for d in status["decisions"]:
         table.add_row("decision", f"{d['strategy']} {d['action']}: {d['why']}"[:120])
     return table

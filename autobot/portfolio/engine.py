@@ -15,7 +15,8 @@ import numpy as np
 
 from autobot.backtest import metrics as M
 from autobot.backtest.data import NS, to_nautilus
-from autobot.backtest.engine import BacktestResult, VenueSettings, add_venue, bar_spec_text, check_run, run_backtest
+from autobot.backtest.engine import (BacktestResult, VenueSettings, add_venue, bar_spec_text, check_run,
+                                     logging_config, run_backtest)
 from autobot.backtest.instruments import InstrumentSettings
 from autobot.data.bars import Bars
 from autobot.workspace import CompiledPolicy
@@ -63,7 +64,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
                   progress: Callable[[int, int], None] | None = None, compare: bool = True) -> PortfolioResult:
     """Backtest the policy on ``data`` (instrument id -> bars). See the module docstring."""
     from nautilus_trader.backtest.engine import BacktestEngine
-    from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
+    from nautilus_trader.config import BacktestEngineConfig
     from nautilus_trader.model.identifiers import TraderId, Venue
 
     from autobot.portfolio.controller import PortfolioController, PortfolioControllerConfig
@@ -79,7 +80,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
     capital = float(policy.document.capital or venue.capital)
 
     engine = BacktestEngine(BacktestEngineConfig(trader_id=TraderId("BACKTESTER-001"),
-                                                 logging=LoggingConfig(log_level="ERROR"), run_analysis=False))
+                                                 logging=logging_config(), run_analysis=False))
     try:
         insts, currency = setup.instruments, setup.currency
         add_venue(engine, setup.venue, currency, capital, venue)
