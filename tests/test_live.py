@@ -410,3 +410,25 @@ def test_an_interrupted_node_reports_the_bars_it_handled(tmp_path: Path) -> None
     bh = M.buy_and_hold(bars.close, bars.ts, 3600 * 10**9, 100_000.0, 0.001)
     assert result["buy_and_hold"]["final_equity"] == pytest.approx(bh["final_equity"])
     assert "Task was destroyed" not in stderr
+
+
+@pytest.mark.slow
+def test_a_venue_that_does_not_connect_fails_within_seconds(tmp_path: Path) -> None:
+    """Venue mode without a reachable venue (here: no network at all) exits 1 with a clear error."""
+    import shutil
+    import subprocess
+    import time
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rn", "true"]).returncode != 0:
+        pytest.skip("needs 'unshare -rn' (util-linux) to run the node without a network")
+    for sub in ("strategies", "regimes"):
+        shutil.copytree(ROOT / sub, tmp_path / sub)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((ROOT / "policy.yaml").read_text() + "live: {venue: binance, testnet: true}\n")
+    env = {**__import__("os").environ, "AUTOBOT_API_KEY": "bad", "AUTOBOT_API_SECRET": "bad"}
+    t0 = time.time()
+    out = subprocess.run(["unshare", "-rn", *_autobot("live", "--policy", str(policy), "--state",
+                                                      str(tmp_path / "s.sqlite"))],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "error: the binance market data client did not connect within 15 s" in out.stderr
+    assert time.time() - t0 < 60

@@ -38,7 +38,7 @@ def live(
     real: bool = typer.Option(False, "--real", help="Trade real money (refused: see the policy's challenge)."),
 ) -> None:
     """Paper-trade the policy on a NautilusTrader TradingNode; with --replay, from a file, stopping at its end."""
-    from autobot.diagnostics import UserError
+    from autobot.diagnostics import RunError, UserError
     from autobot.workspace import find_project_root, load_policy
 
     path = policy or (find_project_root() / "policy.yaml")
@@ -59,6 +59,9 @@ def live(
                       notifier=Notifier.from_env())
         except UserError as err:
             raise fail_user(err.diagnostics) from None
+        except RunError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
         return
     pace = _speed(speed)
     try:

@@ -61,7 +61,8 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
     name, data_config, data_factory = data
     # a replay ends by itself: no long waits for venues that are not there
     timeouts = dict(timeout_connection=10.0, timeout_reconciliation=1.0, timeout_portfolio=2.0,
-                    timeout_disconnection=2.0, timeout_post_stop=0.5) if replay else {}
+                    timeout_disconnection=2.0, timeout_post_stop=0.5) if replay else \
+        dict(timeout_connection=CONNECT_SECONDS, timeout_disconnection=5.0)
     config = TradingNodeConfig(
         trader_id="AUTOBOT-001",
         logging=logging_config(log_level),
@@ -232,6 +233,10 @@ def _reconcile(controller: Any, journal: Any, ts: int) -> None:
         controller.log.error(f"recovery: positions {held} differ from the journal's {recorded}")
 
 
+#: how long a venue's market data client may take to connect before the run fails
+CONNECT_SECONDS = 15.0
+
+
 def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None,
               log_level: str = "WARNING") -> None:
     """Paper-trade the policy on a venue's real market data (the policy's ``live:`` section) until
@@ -263,8 +268,25 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
                       data_client(live, iids, str(policy_path)), controller, replay=False)
     journal = _open_journal(state, policy, venue=live.venue, testnet=live.testnet)
     _attach(node.kernel._controller, journal, notifier, policy)
+    failed: list[str] = []
+
+    async def connected_or_stop() -> None:
+        """A venue that does not connect (bad credentials, no network) ends the run within seconds."""
+        await asyncio.sleep(CONNECT_SECONDS + 1.0)
+        if not node.kernel.data_engine.check_connected():
+            failed.append(f"the {live.venue} market data client did not connect within {CONNECT_SECONDS:g} s "
+                          "(bad credentials, no network, or the venue is down: NautilusTrader's log above "
+                          "says which)")
+            await node.stop_async()
+    watcher = node.get_event_loop().create_task(connected_or_stop())
     try:
         node.run()
+        if not watcher.done() and not node.get_event_loop().is_closed():
+            watcher.cancel()
+            node.get_event_loop().run_until_complete(asyncio.gather(watcher, return_exceptions=True))
     finally:
         node.dispose()
         _close(journal, notifier)
+    if failed:
+        from autobot.diagnostics import RunError
+        raise RunError(failed[0])
