@@ -44,10 +44,8 @@ def default_paths(root: Path) -> list[Path]:
 
 
 def _looks_like_policy(path: Path) -> bool:
-    try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
-    except OSError:
-        return False
+    from autobot.safeio import read_prefix
+    head = read_prefix(path, 4096).decode("utf-8", errors="replace")
     return any(line.startswith("policy:") for line in head.splitlines())
 
 
@@ -106,11 +104,10 @@ class Workspace:
             source = load_file(path, shown)
         except UserError as err:
             self.sink.extend(err.diagnostics)
-            try:   # keep the text so the error can show its source line
-                if path.stat().st_size <= MAX_BYTES:
-                    self.sources[shown] = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                pass
+            from autobot.safeio import read_text_or_none
+            text = read_text_or_none(path, MAX_BYTES)    # keep the text so the error can show its source line
+            if text is not None:
+                self.sources[shown] = text
             loaded = Loaded(SourceFile(shown, "", None), None, None)
             self.docs[key] = loaded
             return loaded

@@ -465,3 +465,20 @@ def test_no_colour_codes_go_to_a_pipe() -> None:
     assert out.returncode == 0, out.stderr
     assert "\x1b[" not in out.stdout and "\x1b[" not in out.stderr
     assert "not meaningful" in out.stdout                  # two days: no annual figures
+
+
+@pytest.mark.parametrize("option", ["--capital nan", "--capital 0", "--capital -5", "--capital inf", "--leverage 0",
+                                    "--leverage -1", "--slippage 2", "--slippage -0.1", "--price-precision -1",
+                                    "--size-precision 40", "--taker-fee 5", "--maker-fee nan", "--param fast=nan",
+                                    "--param fast=inf"])
+def test_every_option_is_range_checked(option: str) -> None:
+    out = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"), *option.split()])
+    assert out.exit_code == 2, out.output
+    assert out.output.strip().startswith(f"error: {option.split()[0]}") and len(out.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("speed", ["nan", "0", "-1", "1e-300", "inf"])
+def test_live_speed_is_range_checked(speed: str) -> None:
+    out = CliRunner().invoke(app, ["live", "--policy", str(ROOT / "policy.yaml"), "--replay", str(EXAMPLE),
+                                   "--speed", speed])
+    assert out.exit_code == 2 and out.output.strip().startswith(f"error: --speed {speed}"), out.output

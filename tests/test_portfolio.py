@@ -284,3 +284,10 @@ def test_portfolio_metrics_on_a_hand_made_path(tmp_path: Path) -> None:
     assert m["exposure"] == pytest.approx(4 / 5)                   # held from the first bar's close on
     assert m["trades"] == 0 and m["win_rate"] is None              # the one trade is still open
     assert m["annual_return"] is None and m["sharpe"] is None      # 5 hours: not meaningful
+
+
+def test_user_text_with_braces_never_reaches_a_format_string(tmp_path: Path) -> None:
+    rule = "entry:\n  long: regime == 'calm {x}' and close > 0\nsizing:\n  fixed_qty: 1\n"
+    policy = project(tmp_path, {"a": rule}, "  'calm {x}': {a: 100%}\n", regimes="regimes:\n  'calm {x}': true\n")
+    result = run(policy, [100.0] * 10)
+    assert result.trades and result.trades[0]["entry_why"] == "regime=calm {x} == 'calm {x}', close=100 > 0"

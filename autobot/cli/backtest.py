@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -62,7 +63,29 @@ def _overrides(params: list[str]) -> dict[str, float]:
             raise fail_usage(f"--param {item!r}: write NAME=NUMBER") from None
         if not sep or not name.strip():
             raise fail_usage(f"--param {item!r}: write NAME=NUMBER")
+        if not math.isfinite(out[name.strip()]):
+            raise fail_usage(f"--param {item!r}: the value must be a finite number")
     return out
+
+
+#: option -> (lowest, highest, inclusive low): every number a backtest takes is range-checked
+OPTION_RANGES: dict[str, tuple[float, float, bool]] = {
+    "--capital": (0.0, 1e15, False), "--leverage": (0.0, 125.0, False), "--slippage": (0.0, 1.0, True),
+    "--maker-fee": (-0.01, 0.1, True), "--taker-fee": (-0.01, 0.1, True),
+    "--price-precision": (0, 9, True), "--size-precision": (0, 9, True),
+}
+
+
+def check_ranges(values: dict[str, Any]) -> None:
+    """Each given option inside its range (OPTION_RANGES), else a one-line usage error."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        lo, hi, inclusive = OPTION_RANGES[name]
+        ok = math.isfinite(value) and (lo <= value if inclusive else lo < value) and value <= hi
+        if not ok:
+            low = f"from {lo:g}" if inclusive else f"above {lo:g}"
+            raise fail_usage(f"{name} {value:g}: give a number {low} up to {hi:g}")
 
 
 def backtest(
@@ -101,6 +124,8 @@ def backtest(
     if account not in ("margin", "cash"):
         raise fail_usage("--account must be 'margin' or 'cash'")
     _check_options(start, end, catalog)
+    check_ranges({"--capital": capital, "--leverage": leverage, "--slippage": slippage, "--maker-fee": maker_fee,
+                  "--taker-fee": taker_fee, "--price-precision": price_precision, "--size-precision": size_precision})
     overrides = _overrides(param)
     settings_ = dict(capital=capital, leverage=leverage, slippage=slippage, currency=currency,
                      price_precision=price_precision, size_precision=size_precision, maker_fee=maker_fee,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 import sys
 from pathlib import Path
@@ -19,8 +21,8 @@ def _speed(text: str) -> float | None:
         value = float(text)
     except ValueError:
         raise fail_usage(f"--speed {text!r}: give a number (times real time) or 'max'") from None
-    if value <= 0:
-        raise fail_usage("--speed must be above 0 (or 'max')")
+    if not (math.isfinite(value) and 0.001 <= value <= 1e9):
+        raise fail_usage(f"--speed {text}: give a number from 0.001 to 1e9 (times real time), or 'max'")
     return value
 
 

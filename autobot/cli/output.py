@@ -40,12 +40,13 @@ def fail_user(diagnostics: Sequence[Diagnostic], sources: dict[str, str] | None 
     """Report errors in user files on stderr (exit code 1)."""
     if sources is None:
         sources = {}
+        from autobot.data.bars import MAX_DATA_BYTES
+        from autobot.safeio import read_text_or_none
         for d in diagnostics:
-            try:
-                with open(d.file, encoding="utf-8") as fh:
-                    sources[d.file] = fh.read()
-            except OSError:
-                pass
+            if d.file not in sources:
+                text = read_text_or_none(d.file, MAX_DATA_BYTES)   # bounded, never a FIFO; bad bytes replaced
+                if text is not None:
+                    sources[d.file] = text
     print_diagnostics(diagnostics, sources, stream=sys.stderr)
     return typer.Exit(EXIT_USER_ERROR)
 

@@ -34,7 +34,6 @@ order). Rows are never dropped; the earliest bad row is reported.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import operator
 import re
@@ -112,6 +111,13 @@ class Bars:
             first, last = _iso_strings(self.ts[[0, -1]])
             span = f", first={first}, last={last}"
         return f"Bars(path={self.path!r}, format={self.format!r}, n={len(self)}{span})"
+
+
+#: NautilusTrader's largest price and quantity (PRICE_MAX, QUANTITY_MAX at 9 decimals), rounded down
+MAX_PRICE = 1e13
+MAX_VOLUME = 3e13
+#: the largest data file read (decompressed size for .gz): larger data belongs in a NautilusTrader catalog
+MAX_DATA_BYTES = 256 * 1024 * 1024
 
 
 def _frozen_array(values: object, dtype: type) -> np.ndarray:
@@ -242,10 +248,13 @@ def _read_text(path: Path, name: str) -> str:
     def fail(message: str, hint: str, line: int = 1) -> UserError:
         return UserError([Diagnostic.at(name, Position(line, 1), None, "data-file", message, hint)])
 
+    from autobot.safeio import ReadRefused, gunzip_bounded, read_bounded
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_DATA_BYTES)
         if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
+            raw = gunzip_bounded(raw, MAX_DATA_BYTES, name)
+    except ReadRefused as exc:
+        raise fail(exc.reason, exc.hint) from None
     except FileNotFoundError:
         raise fail(f"data file not found: {name}",
                    "check the path (relative paths start at the current directory)") from None
@@ -487,8 +496,14 @@ def _check_prices(columns: list[Sequence[str]], o: np.ndarray, h: np.ndarray, lo
         checks.append((values <= 0, lambda k, j=j, name=name: _RowProblem(
             k, j, f"{name} price must be positive, got {raw(k, j)}",
             "prices must be greater than 0; fix or delete the bar")))
+        checks.append((values > MAX_PRICE, lambda k, j=j, name=name: _RowProblem(
+            k, j, f"{name} price {raw(k, j)} is above the largest price a backtest can hold ({MAX_PRICE:g})",
+            "fix the bar, or rescale the series")))
     checks.append((v < 0, lambda k: _RowProblem(
         k, 5, f"volume must not be negative, got {raw(k, 5)}", "use 0 when volume is unknown")))
+    checks.append((v > MAX_VOLUME, lambda k: _RowProblem(
+        k, 5, f"volume {raw(k, 5)} is above the largest quantity a backtest can hold ({MAX_VOLUME:g})",
+        "fix the bar, or rescale the volume")))
     checks.append((h < lo, lambda k: _RowProblem(
         k, 2, f"high {raw(k, 2)} is below low {raw(k, 3)}", "check the values and the column "
         "order (open, high, low, close)")))

@@ -295,15 +295,16 @@ def _compose_bounded(text: str, source: SourceFile) -> yaml.Node | None:
 def load_file(path: str | Path, display: str | None = None) -> SourceFile:
     """Read and parse a YAML file; the path is shown in diagnostics as ``display``."""
     shown = display or str(path)
+    from autobot.safeio import ReadRefused, read_bounded
     try:
-        raw = Path(path).read_bytes()
+        raw = read_bounded(path, MAX_BYTES)
+    except ReadRefused as exc:
+        code = "file-too-large" if "limit" in exc.reason else "file-read"
+        raise UserError([Diagnostic(shown, 1, 1, 1, 2, code, f"cannot read file: {exc.reason}",
+                                    "AutoBot documents are small text files of at most 1 MiB; " + exc.hint)]) from None
     except OSError as exc:
         raise UserError([Diagnostic(shown, 1, 1, 1, 2, "file-read", f"cannot read file: {exc.strerror}",
                                     "check the path")]) from None
-    if len(raw) > MAX_BYTES:
-        raise UserError([Diagnostic(shown, 1, 1, 1, 2, "file-too-large",
-                                    f"file is larger than {MAX_BYTES // 1024} KiB ({len(raw)} bytes)",
-                                    "AutoBot documents are small; split or trim the file")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

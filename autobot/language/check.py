@@ -8,6 +8,8 @@ it is used.
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 
 from dataclasses import dataclass
@@ -30,6 +32,8 @@ SCALAR_EXTERNALS = {"equity": P.NUMBER, "drawdown": P.NUMBER, "regime": P.TEXT}
 BUILTIN_NAMES = (set(BAR_FIELDS) | set(DERIVED_PRICES) | set(SCALAR_EXTERNALS) | {"position", "time", "true",
                                                                                    "false"})
 MAX_OFFSET = 100_000
+#: the longest length or period any function takes (rising(x, n), highest(x, n), TA-Lib periods)
+MAX_LENGTH = 100_000
 
 
 @dataclass(frozen=True)
@@ -180,8 +184,14 @@ class ExprCompiler:
         return self.plan.add(P.Output(value.node, index), P.NUMBER, self.plan.warmup[value.node])
 
     # --------------------------------------------------------------- constants
-    def _const(self, e: ast.Expr, what: str, integer: bool = False, minimum: float | None = None) -> float:
+    def _const(self, e: ast.Expr, what: str, integer: bool = False, minimum: float | None = None,
+               maximum: float | None = None) -> float:
         value = self._const_value(e, what)
+        if not math.isfinite(value):
+            raise self._error(e.span, "out-of-range", f"{what} is not a finite number", "write an ordinary number")
+        if maximum is not None and value > maximum:
+            raise self._error(e.span, "out-of-range", f"{what} must be at most {maximum:g}, got {value:g}",
+                              f"lengths and periods are at most {MAX_LENGTH:,} bars")
         if integer and value != int(value):
             raise self._error(e.span, "not-integer", f"{what} must be a whole number, got {value:g}")
         if minimum is not None and value < minimum:
@@ -190,6 +200,9 @@ class ExprCompiler:
 
     def _const_value(self, e: ast.Expr, what: str) -> float:
         if isinstance(e, ast.Number):
+            if not math.isfinite(e.value):
+                raise self._error(e.span, "out-of-range", "this number is too large (beyond 1.8e308)",
+                                  "write an ordinary number")
             return e.value
         if isinstance(e, ast.Name) and e.id in self.params:
             return float(self.params[e.id])
@@ -200,7 +213,11 @@ class ExprCompiler:
             a, b = self._const_value(e.left, what), self._const_value(e.right, what)
             if e.op in "/%" and b == 0:
                 raise self._error(e.span, "division-by-zero", "division by zero in a constant")
-            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else 0.0, "%": a % b if b else 0.0}[e.op]
+            out = {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else 0.0, "%": a % b if b else 0.0}[e.op]
+            if not math.isfinite(out):
+                raise self._error(e.span, "out-of-range", "this constant overflows (beyond 1.8e308)",
+                                  "write an ordinary number")
+            return out
         if isinstance(e, ast.Name):
             if e.id in self.indicator_sites or e.id in BUILTIN_NAMES:
                 raise self._error(e.span, "not-constant", f"{what} must be a constant, but '{e.id}' is a series",
@@ -217,6 +234,9 @@ class ExprCompiler:
         return method(e)
 
     def _lower_number(self, e: ast.Number) -> Value:
+        if not math.isfinite(e.value):
+            raise self._error(e.span, "out-of-range", "this number is too large (beyond 1.8e308)",
+                              "write an ordinary number")
         return self._add(P.Const(float(e.value)), P.NUMBER, 0)
 
     def _lower_text(self, e: ast.Text) -> Value:
@@ -546,7 +566,7 @@ class ExprCompiler:
         return self._add(P.Func(name, x.node), P.NUMBER, self._w(x))
 
     def _int_arg(self, e: ast.Expr, fname: str) -> int:
-        return int(self._const(e, f"the length argument of {fname}", integer=True, minimum=0))
+        return int(self._const(e, f"the length argument of {fname}", integer=True, minimum=0, maximum=MAX_LENGTH))
 
     def _ta_call(self, e: ast.Call, fn: TaFunction) -> Value:
         args = list(e.args)
@@ -594,7 +614,8 @@ class ExprCompiler:
         for pname, expr in given.items():
             p = fn.param(pname)
             assert p is not None
-            v = self._const(expr, f"parameter '{pname}' of {fn.name}", integer=p.integer)
+            v = self._const(expr, f"parameter '{pname}' of {fn.name}", integer=p.integer,
+                            maximum=MAX_LENGTH if p.integer else None)
             if p.choices and int(v) not in p.choices:
                 raise self._error(expr.span, "bad-parameter", f"{pname} must be one of {', '.join(map(str, p.choices))}"
                                   f", got {v:g}", "moving average types: " + ma_type_names())

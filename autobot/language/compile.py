@@ -218,6 +218,10 @@ def _price_level(compiler: ExprCompiler, source: SourceFile, path: tuple[str, ..
     except ParseError as exc:
         sink.add(site.diagnostic(exc.span, "syntax", f"syntax error: {exc.message}", exc.hint))
         return None
+    if isinstance(tree, ast.Unary) and tree.op == "-" and isinstance(tree.operand, ast.Number):
+        sink.add(site.diagnostic(tree.span, "out-of-range", f"{path[-1]} must be a positive distance, not "
+                                 f"{site.text.strip()}", "e.g. 1.5% or '2 * atr(14)'"))
+        return None
     if isinstance(tree, ast.Number) and tree.percent:
         if not 0 < tree.value < 1:
             sink.add(site.diagnostic(tree.span, "out-of-range", f"{path[-1]} must be between 0% and 100%",

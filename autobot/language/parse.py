@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from functools import lru_cache
 from pathlib import Path
 
@@ -151,8 +153,13 @@ def parse_expression(text: str) -> ast.Expr:
     if not text.strip():
         raise ParseError("empty expression", ast.Span(0, max(1, len(text))),
                          "write an expression such as 'close > ema(close, 20)'")
+    too_deep = ParseError(f"the expression nests more than {MAX_NESTING} levels of operators, calls or offsets",
+                          ast.Span(0, max(1, len(text.rstrip()))),
+                          "split it into named indicators (indicators: ...) and combine those")
     try:
         tree = _parser().parse(text)
+    except RecursionError:
+        raise too_deep from None
     except UnexpectedCharacters as exc:
         pos = exc.pos_in_stream
         ch = text[pos] if pos < len(text) else ""
@@ -179,8 +186,48 @@ def parse_expression(text: str) -> ast.Expr:
         raise ParseError(f"unexpected {what} '{tok}'" if tok.type in _WORDY else f"unexpected '{tok}'",
                          ast.Span(start, end), hint) from None
     try:
-        return _ToAst().transform(tree)
+        expr = _ToAst().transform(tree)
+    except RecursionError:
+        raise too_deep from None
     except VisitError as exc:
         if isinstance(exc.orig_exc, ParseError):
             raise exc.orig_exc from None
+        if isinstance(exc.orig_exc, RecursionError):
+            raise too_deep from None
         raise
+    if nesting(expr) > MAX_NESTING:
+        raise too_deep
+    return expr
+
+
+#: the deepest expression accepted: every later stage (checker, plan, generated evaluator code, whose
+#: Python source nests one parenthesis per level and Python allows 200) stays well inside its limits
+MAX_NESTING = 100
+
+
+def nesting(expr: ast.Expr) -> int:
+    """Levels of operators, calls, fields and offsets in ``expr`` (parentheses add none), iteratively."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in _children(node):
+            stack.append((child, depth + 1))
+    return deepest
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, (ast.Binary, ast.BoolOp)):
+        return [node.left, node.right]
+    if isinstance(node, (ast.Unary, ast.Not)):
+        return [node.operand]
+    if isinstance(node, ast.Compare):
+        return list(node.operands)
+    if isinstance(node, ast.Field):
+        return [node.value]
+    if isinstance(node, ast.Offset):
+        return [node.value, node.offset]
+    if isinstance(node, ast.Call):
+        return list(node.args) + [k.value for k in node.keywords]
+    return []

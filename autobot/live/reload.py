@@ -106,7 +106,12 @@ class Reloader:
                 for _, changed in changes:
                     target = Path(changed).resolve()
                     if target in current:
-                        self.check(target, current[target])
+                        try:
+                            self.check(target, current[target])
+                        except Exception as exc:     # noqa: BLE001 - any failure is an answer, never the end
+                            self._rejected(target, current[target],
+                                           [f"the edit could not be checked ({type(exc).__name__}: {exc}); "
+                                            "the running version keeps trading"])
         except asyncio.CancelledError:
             return
 
@@ -115,10 +120,15 @@ class Reloader:
         """Validate and compile an edited document; stage it when it is valid."""
         from autobot.workspace import compile_strategy_text, load_policy
         c = self.controller
+        from autobot.documents.load import MAX_BYTES
+        from autobot.safeio import ReadRefused, read_bounded
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            self._rejected(path, sid, [str(exc)])
+            text = read_bounded(path, MAX_BYTES).decode("utf-8")
+        except ReadRefused as exc:
+            self._rejected(path, sid, [f"{exc.reason}; {exc.hint}"])
+            return False
+        except (OSError, UnicodeDecodeError) as exc:
+            self._rejected(path, sid, [f"cannot read {path.name}: {exc}"])
             return False
         try:
             if sid is not None:
@@ -133,11 +143,14 @@ class Reloader:
             else:
                 # the compiled policy is what gets applied: a later edit is checked on its own
                 own = text if path.resolve() == Path(c.policy.path).resolve() else \
-                    Path(c.policy.path).read_text(encoding="utf-8")
+                    read_bounded(c.policy.path, MAX_BYTES).decode("utf-8")
                 self.policy_staged = (load_policy(c.policy.path), own)
         except UserError as err:
             sources = {d.file: text for d in err.diagnostics}
             self._rejected(path, sid, [render_text(d, sources.get(d.file)) for d in err.diagnostics])
+            return False
+        except (ReadRefused, OSError, UnicodeDecodeError) as exc:
+            self._rejected(path, sid, [f"cannot read the policy: {exc}"])
             return False
         c.log.info(f"reload staged for {path.name}: applied at the next bar")
         return True
@@ -164,12 +177,21 @@ class Reloader:
     def apply(self, ts: int) -> None:
         """Apply the staged edits, between two bars (``ts``: the last bar handled)."""
         self._scheduled = False
+        c = self.controller
         if self.policy_staged:
             staged, self.policy_staged = self.policy_staged, None
-            self._reload_policy(ts, *staged)
+            try:
+                self._reload_policy(ts, *staged)
+            except Exception as exc:      # noqa: BLE001 - reported; the running policy stays in force
+                self._rejected(Path(c.policy.path), None, [f"applying the policy failed ({type(exc).__name__}: "
+                                                           f"{exc})"])
         staged, self.staged = self.staged, {}
         for sid, text in staged.items():
-            self.swap(sid, text, ts)
+            try:
+                self.swap(sid, text, ts)
+            except Exception as exc:      # noqa: BLE001 - reported, never the end of the watcher
+                self._rejected(Path(c.strategies[sid].config.document_name), sid,
+                               [f"applying the edit failed ({type(exc).__name__}: {exc})"])
 
     def swap(self, sid: str, text: str, ts: int) -> dict[str, Any]:
         """Replace strategy ``sid`` by the version ``text`` (see the module docstring)."""

@@ -26,7 +26,8 @@ class Condition:
     node: int
     text: str
     operands: tuple[tuple[str, int], ...]   # (shown name, node)
-    template: str                           # text with {0}, {1}... where operand values go
+    template: tuple[str | int, ...]         # literal text pieces, and operand indices where values go
+                                            # (joined, never str.format: user text may hold braces)
 
 
 def describe(plan: P.Plan, node: int, names: dict[int, str] | None = None) -> str:
@@ -118,19 +119,24 @@ def conditions(plan: P.Plan, root: int) -> list[Condition]:
         if isinstance(n, P.Cmp) and i not in names:
             ops = [operand(n.a), operand(n.b)]
             shown = [k for k, j in enumerate((n.a, n.b)) if not isinstance(plan.nodes[j], P.Const)]
-            parts = [f"{ops[k][0]}={{{shown.index(k)}}}" if k in shown else ops[k][0] for k in (0, 1)]
-            out.append(Condition(i, describe(plan, i, names), tuple(ops[k] for k in shown),
-                                 f"{parts[0]} {n.op} {parts[1]}"))
+            template: list[str | int] = []
+            for k in (0, 1):
+                template += [f"{ops[k][0]}=", shown.index(k)] if k in shown else [ops[k][0]]
+                if k == 0:
+                    template.append(f" {n.op} ")
+            out.append(Condition(i, describe(plan, i, names), tuple(ops[k] for k in shown), tuple(template)))
         elif isinstance(n, P.Cross) and i not in names:
             ops = (operand(n.a), operand(n.b))
             fn = describe(plan, i, names).split("(", 1)[0]
-            out.append(Condition(i, describe(plan, i, names), ops, f"{fn}({ops[0][0]}={{0}}, {ops[1][0]}={{1}})"))
+            out.append(Condition(i, describe(plan, i, names), ops,
+                                 (f"{fn}({ops[0][0]}=", 0, f", {ops[1][0]}=", 1, ")")))
         elif isinstance(n, (P.Monotone, P.Divergence)) and i not in names:
             first = n.a if isinstance(n, P.Monotone) else n.osc
             ops = (operand(first),)
-            out.append(Condition(i, describe(plan, i, names), ops, f"{describe(plan, i, names)} ({ops[0][0]}={{0}})"))
+            out.append(Condition(i, describe(plan, i, names), ops,
+                                 (f"{describe(plan, i, names)} ({ops[0][0]}=", 0, ")")))
         else:
-            out.append(Condition(i, describe(plan, i, names), (), describe(plan, i, names)))
+            out.append(Condition(i, describe(plan, i, names), (), (describe(plan, i, names),)))
     visit(root)
     return out
 
@@ -183,7 +189,8 @@ class Why:
                     "condition": c.text, "holds": bool(holds),
                     "values": {name: (None if isinstance(v, float) and math.isnan(v) else v)
                                for (name, _), v in zip(c.operands, values)},
-                    "shown": c.template.format(*[format_value(v) for v in values]),
+                    "shown": "".join(part if isinstance(part, str) else format_value(values[part])
+                                     for part in c.template),
                 })
             self._explained = out
         return self._explained

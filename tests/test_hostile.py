@@ -1,0 +1,109 @@
+"""Hostile input: documents and data that must each give a clear, positioned error, never a
+traceback, never a hang (10 s) and never more than 1 GB of memory.
+
+``tests/hostile/*.yaml`` hold the documents, ``tests/hostile/EXPECTED`` the error each must give
+(file, code, line:column). FIFOs, devices and compression bombs are made by the tests themselves.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+HOSTILE = ROOT / "tests" / "hostile"
+EXAMPLE = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
+
+
+def _expected() -> dict[str, tuple[str, str | None]]:
+    out = {}
+    for line in (HOSTILE / "EXPECTED").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            parts = line.split()
+            out[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else None)
+    return out
+
+
+def _autobot(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the CLI in a child limited to 1 GB of address space and 10 s."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 1024 ** 3, 4 * 1024 ** 3))   # virtual: the runtime maps more
+    proc = subprocess.run([sys.executable, "-m", "autobot.cli.main", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=10 if args[0] == "validate" else 60, preexec_fn=limit)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert usage.ru_maxrss < 1024 * 1024, f"a child used {usage.ru_maxrss // 1024} MiB"   # KiB on Linux
+    return proc
+
+
+def test_every_hostile_document_is_listed_with_its_error() -> None:
+    assert sorted(p.name for p in HOSTILE.glob("*.yaml")) == sorted(_expected())
+    assert len(_expected()) >= 20
+
+
+def test_every_hostile_document_gives_its_positioned_error_and_none_hides_another() -> None:
+    out = _autobot("validate", "--format", "json", str(HOSTILE))
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    found = json.loads(out.stdout)               # one JSON list for all of them: no file loses the others'
+    by_file: dict[str, list[tuple[str, str]]] = {}
+    for d in found:
+        by_file.setdefault(Path(d["file"]).name, []).append((d["code"], f"{d['line']}:{d['column']}"))
+    for name, (code, where) in _expected().items():
+        if code == "ok":
+            assert name not in by_file, (name, by_file.get(name))
+        else:
+            assert (code, where) in by_file.get(name, []), (name, by_file.get(name))
+
+
+def test_a_fifo_in_the_project_never_hangs_validate(tmp_path: Path) -> None:
+    import shutil
+    for sub in ("strategies", "regimes"):
+        shutil.copytree(ROOT / sub, tmp_path / sub)
+    shutil.copy(ROOT / "policy.yaml", tmp_path / "policy.yaml")
+    os.mkfifo(tmp_path / "strategies" / "pipe.yaml")
+    os.mkfifo(tmp_path / "root.yaml")
+    (tmp_path / "strategies" / "zero.yaml").symlink_to("/dev/zero")
+    out = _autobot("validate", str(tmp_path), cwd=tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "pipe.yaml:1:1: error: cannot read file:" in out.stdout and "is a FIFO (named pipe)" in out.stdout
+    assert "zero.yaml:1:1: error: cannot read file:" in out.stdout and "is a device" in out.stdout
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "gzip_bomb", "not_utf8", "not_utf8_gz", "huge_price",
+                                  "huge_volume", "truncated_gz"])
+def test_hostile_data_files_give_one_clear_error(tmp_path: Path, kind: str) -> None:
+    head = "timestamp,open,high,low,close,volume\n"
+    path = tmp_path / ("bars.csv.gz" if "gz" in kind or kind == "gzip_bomb" else "bars.csv")
+    if kind == "fifo":
+        os.mkfifo(path)
+        want = "is a FIFO (named pipe), not a file"
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+        want = "is a device, not a file"
+    elif kind == "gzip_bomb":
+        with gzip.open(path, "wb", compresslevel=9) as fh:        # ~300 KiB that inflate to 300 MiB
+            chunk = b"0" * (1024 * 1024)
+            for _ in range(300):
+                fh.write(chunk)
+        want = "decompresses to more than the limit of 256 MiB"
+    elif kind in ("not_utf8", "not_utf8_gz"):
+        data = (head + "2024-01-01T00:00:00Z,1,1,1,1,1\n2024-01-01T01:00:00Z,1,\xff1,1,1,1\n").encode("latin-1")
+        path.write_bytes(gzip.compress(data) if kind.endswith("gz") else data)
+        want = "is not UTF-8 text"
+    elif kind == "truncated_gz":
+        path.write_bytes(gzip.compress(EXAMPLE.read_bytes())[:5000])
+        want = "truncated gzip file"
+    else:
+        big = "1e300,1e300,1e300,1e300,1" if kind == "huge_price" else "1,1,1,1,1e300"
+        path.write_text(head + f"2024-01-01T00:00:00Z,{big}\n2024-01-01T01:00:00Z,1,1,1,1,1\n")
+        want = "above the largest price" if kind == "huge_price" else "above the largest quantity"
+    out = _autobot("backtest", "strategies/trend.yaml", "--data", str(path))
+    assert out.returncode == 1, (out.returncode, out.stderr[-1500:])
+    assert want in out.stderr and "Traceback" not in out.stderr, out.stderr[-1500:]
