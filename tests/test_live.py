@@ -432,3 +432,51 @@ def test_a_venue_that_does_not_connect_fails_within_seconds(tmp_path: Path) -> N
     assert out.returncode == 1, out.stderr[-2000:]
     assert "error: the binance market data client did not connect within 15 s" in out.stderr
     assert time.time() - t0 < 60
+
+
+@pytest.mark.parametrize("name", ["AUTOBOT_TELEGRAM_TOKEN", "HOME", "aws_secret"])
+def test_a_policy_may_only_name_autobot_credentials(tmp_path: Path, name: str) -> None:
+    import shutil
+    for sub in ("strategies", "regimes"):
+        shutil.copytree(ROOT / sub, tmp_path / sub)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((ROOT / "policy.yaml").read_text() + f"live: {{venue: binance, api_secret_env: {name}}}\n")
+    out = CliRunner().invoke(app, ["validate", str(tmp_path)])
+    assert out.exit_code == 1 and f"live.api_secret_env may only name an AUTOBOT_ variable (not '{name}')" in out.output
+
+
+def test_two_nodes_cannot_share_a_state_store(tmp_path: Path) -> None:
+    from autobot.persistence.journal import Journal, StateStoreError
+    first = Journal(tmp_path / "s.sqlite")
+    first.lock()
+    try:
+        data = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
+        out = CliRunner().invoke(app, ["live", "--policy", str(ROOT / "policy.yaml"), "--replay", str(data),
+                                       "--state", str(tmp_path / "s.sqlite")])
+        import os
+        assert out.exit_code == 1 and f"is in use by process {os.getpid()} (autobot live)" in out.output
+        with pytest.raises(StateStoreError):
+            Journal(tmp_path / "s.sqlite").lock()
+    finally:
+        first.close()
+    Journal(tmp_path / "s.sqlite").lock()              # released with the first
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "folder", "not_a_store"])
+def test_bad_state_files_give_one_clear_error(tmp_path: Path, kind: str) -> None:
+    state = tmp_path / "s.sqlite"
+    if kind == "corrupt":
+        state.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    elif kind == "folder":
+        state.mkdir()
+    else:
+        state.write_text("hello, not a database\n")
+    data = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
+    live = CliRunner().invoke(app, ["live", "--policy", str(ROOT / "policy.yaml"), "--replay", str(data),
+                                    "--state", str(state)])
+    assert live.exit_code == 1 and live.output.startswith("error: the state store"), live.output
+    assert "Traceback" not in live.output
+    if kind != "folder":
+        assert "set aside" in live.output and any(p.name.startswith("s.sqlite.corrupt-") for p in tmp_path.iterdir())
+    shown = CliRunner().invoke(app, ["status", "--state", str(state)])
+    assert shown.exit_code in (1, 2) and shown.output.startswith("error:") and "Traceback" not in shown.output

@@ -155,3 +155,18 @@ def test_live_node_notifies_and_obeys_stop(tmp_path: Path) -> None:
     assert len(kill) == 1 and "stopped: positions flattened, trading halted" in sent
     assert not any(t["entry_ts"] > kill[0]["ts"] for t in run.result.trades)   # nothing after /stop
     assert all(t["exit_reason"] != "open" for t in run.result.trades)          # the book is flat
+
+
+def test_the_bot_token_never_reaches_the_log(caplog) -> None:
+    import logging
+    notifier = Notifier(TOKEN, CHAT, "http://127.0.0.1:9/bot", poll=False, timeout=0.5)
+    leaked = RuntimeError(f"401 Unauthorized for url http://127.0.0.1:9/bot{TOKEN}/sendMessage: "
+                          f"{{'description': 'token {TOKEN} revoked'}}")
+    text = notifier.redact(leaked)
+    assert TOKEN not in text and TOKEN.split(":")[0] not in text and "<token>" in text
+    with caplog.at_level(logging.WARNING):
+        notifier.start()
+        notifier.send("nobody listens")
+        wait(lambda: notifier.failed >= 1)
+        notifier.close()
+    assert caplog.records and all(TOKEN not in r.getMessage() for r in caplog.records)

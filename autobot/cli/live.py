@@ -41,6 +41,7 @@ def live(
 ) -> None:
     """Paper-trade the policy on a NautilusTrader TradingNode; with --replay, from a file, stopping at its end."""
     from autobot.diagnostics import RunError, UserError
+    from autobot.persistence.journal import StateStoreError
     from autobot.workspace import find_project_root, load_policy
 
     path = policy or (find_project_root() / "policy.yaml")
@@ -61,7 +62,7 @@ def live(
                       notifier=Notifier.from_env())
         except UserError as err:
             raise fail_user(err.diagnostics) from None
-        except RunError as err:
+        except (RunError, StateStoreError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None
         return
@@ -90,6 +91,9 @@ def live(
             run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env())
     except UserError as err:
         raise fail_user(err.diagnostics) from None
+    except StateStoreError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     from autobot.cli.backtest_policy import _print
     _print(run.result)
     typer.echo(f"replayed {run.bars_published:,} bars", err=True)

@@ -70,7 +70,12 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
     from rich.console import Console
     from rich.table import Table
 
-    st = summary(_journal_path(state))
+    from autobot.persistence.journal import StateStoreError
+    try:
+        st = summary(_journal_path(state))
+    except StateStoreError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(st, indent=2, default=str))
         return

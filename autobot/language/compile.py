@@ -426,6 +426,17 @@ def check_policy(source: SourceFile, doc: PolicyDocument, sink: DiagnosticSink,
             sink.add(site.diagnostic(ast.Span(0, len(site.text)), "out-of-range",
                                      f"risk.{name} must be above 0% and at most {upper * 100:g}%, got {value:.4g}",
                                      "write a percentage like 5%"))
+    if doc.live is not None:
+        for key in ("api_key_env", "api_secret_env"):
+            name = getattr(doc.live, key)
+            if not re.fullmatch(r"AUTOBOT_[A-Z0-9_]+", name) or "TELEGRAM" in name:
+                node_, found_ = source.node_at(("live", key))
+                where = node_ if found_ and node_ is not None else source.root
+                assert where is not None
+                sink.add(source.diagnostic(where.start, where.end, "credential-name",
+                                           f"live.{key} may only name an AUTOBOT_ variable (not {name!r})",
+                                           "credentials come from AUTOBOT_* variables, never the Telegram "
+                                           "token: e.g. AUTOBOT_BINANCE_KEY"))
     node, found = source.node_at(("challenge", "promote_when"))
     if found and node is not None:
         metrics = ExprCompiler(sink, scalars={m: P.NUMBER for m in METRIC_NAMES}, series=False)

@@ -98,6 +98,11 @@ def _open_journal(state: Path | None, policy: CompiledPolicy, **start: Any) -> A
         return None
     from autobot.persistence.journal import Journal
     journal = Journal(state)
+    try:
+        journal.lock()
+    except Exception:
+        journal.db.close()
+        raise
     journal.begin()
     journal.version(str(policy.path), policy.path.read_text(encoding="utf-8"))
     journal.version(policy.regimes.source.path, policy.regimes.source.text)

@@ -115,7 +115,18 @@ class Notifier:
                 self.sent += 1
             except Exception as exc:   # Telegram being down must not matter to trading
                 self.failed += 1
-                log.warning("telegram send failed: %r", exc)
+                log.warning("telegram send failed: %s", self.redact(exc))
+
+    def redact(self, exc: BaseException) -> str:
+        """An error for the log: its type and message with the bot token (which sits in every Bot API
+        URL) removed, and cut short, so no reply body or URL leaks the token."""
+        text = f"{type(exc).__name__}: {exc}"
+        if self.token:
+            text = text.replace(self.token, "<token>")
+            bot_id = self.token.split(":", 1)[0]
+            if len(bot_id) >= 5:
+                text = text.replace(bot_id, "<bot>")
+        return text[:300]
 
     def _next(self) -> str | None:
         try:
@@ -129,7 +140,7 @@ class Notifier:
             try:
                 updates = await bot.get_updates(offset=offset, timeout=1)  # type: ignore[attr-defined]
             except Exception as exc:
-                log.warning("telegram polling failed: %r", exc)
+                log.warning("telegram polling failed: %s", self.redact(exc))
                 await asyncio.sleep(1.0)
                 continue
             for update in updates:

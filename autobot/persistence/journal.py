@@ -39,6 +39,30 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
+class StateStoreError(Exception):
+    """The state store cannot be used: ``reason`` and ``hint`` for the one-line error."""
+
+    def __init__(self, reason: str, hint: str) -> None:
+        super().__init__(f"{reason}; {hint}")
+        self.reason, self.hint = reason, hint
+
+
+def _set_aside(path: Path, why: str) -> Path:
+    """Rename ``path`` (and its WAL files) out of the way, never overwriting; returns the new path."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = path.with_name(f"{path.name}.{why}-{stamp}")
+    k = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.{why}-{stamp}-{k}")
+        k += 1
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        extra = Path(str(path) + suffix)
+        if extra.exists():
+            extra.rename(Path(str(target) + suffix))
+    return target
+
+
 def order_seq(client_order_id: Any) -> int:
     """The per-strategy order number at the end of a ClientOrderId (``O-...-001-7`` -> 7)."""
     return int(str(client_order_id).rsplit("-", 1)[-1])
@@ -49,17 +73,54 @@ class Journal:
 
     def __init__(self, path: str | Path, commit_every: int = 500) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _set_aside_older_layout(self.path)
-        self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self._lock: Any = None
+        if self.path.exists() and not self.path.is_file():
+            raise StateStoreError(f"the state store {self.path} is not a file",
+                                  "pass --state with a file path (it is created when missing)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _set_aside_older_layout(self.path)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            if getattr(self, "db", None) is not None:
+                self.db.close()
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                aside = _set_aside(self.path, "corrupt")
+                raise StateStoreError(f"the state store {self.path} is corrupt ({exc}); it was set aside as "
+                                      f"{aside.name}", "run again to start a new state store") from None
+            raise StateStoreError(f"the state store {self.path} cannot be opened for writing ({exc})",
+                                  "check the file and folder permissions, or pass another --state") from None
+        except OSError as exc:
+            raise StateStoreError(f"the state store {self.path} cannot be created ({exc.strerror})",
+                                  "pass --state with a writable path") from None
         self.db.execute("BEGIN")
         self.pending = 0
         self.commit_every = commit_every
         self.run: int = self.get("run", 0)        # opened for reading: the latest run
         self.catch_up_until = -1
+
+    def lock(self) -> None:
+        """Take the store for one node: a second node on the same file fails at once, naming the
+        process that holds it (an exclusive ``flock`` on ``<store>.lock``, released on close or exit)."""
+        import fcntl
+        import os
+        handle = open(str(self.path) + ".lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StateStoreError(f"the state store {self.path} is in use by {holder}",
+                                  "stop that node first, or pass another --state") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} (autobot live)")
+        handle.flush()
+        self._lock = handle
 
     def begin(self) -> bool:
         """A node starts: resume the run that was killed, or begin a new one; True when resuming.
@@ -143,6 +204,9 @@ class Journal:
         finally:
             self.db.execute("COMMIT") if self.db.in_transaction else None
             self.db.close()
+            if self._lock is not None:
+                self._lock.close()            # releases the flock
+                self._lock = None
 
     # ------------------------------------------------------------------ reading
     def get(self, key: str, default: Any = None) -> Any:
@@ -197,5 +261,20 @@ def _set_aside_older_layout(path: Path) -> None:
 
 
 def open_readonly(path: str | Path) -> sqlite3.Connection:
-    """A read-only connection (``autobot status`` beside a running node)."""
-    return sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    """A read-only connection (``autobot status`` beside a running node). A store on a read-only
+    disk or folder (where SQLite cannot create the WAL index) is read as immutable instead.
+    Raises :class:`StateStoreError` for a file that is not a state store."""
+    for uri in (f"file:{Path(path)}?mode=ro", f"file:{Path(path)}?mode=ro&immutable=1"):
+        try:
+            db = sqlite3.connect(uri, uri=True)
+            db.execute("SELECT COUNT(*) FROM meta").fetchone()
+            return db
+        except sqlite3.OperationalError as exc:
+            last: Exception = exc
+            if "no such table" in str(exc):
+                break
+        except sqlite3.DatabaseError as exc:
+            last = exc
+            break
+    raise StateStoreError(f"{path} cannot be read as a state store ({last})",
+                          "pass the --state file an 'autobot live' run wrote")
