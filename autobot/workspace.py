@@ -168,13 +168,28 @@ class Workspace:
         files: list[Path] = []
         for pattern in pol.strategies:
             matches = sorted(glob.glob(str(base / pattern)))
-            files.extend(Path(m) for m in matches if Path(m).suffix in YAML_SUFFIXES)
+            files.extend(Path(m) for m in matches if Path(m).suffix in YAML_SUFFIXES
+                         and (Path(pattern).is_absolute() or _inside(Path(m), base)))
         return files
+
+    @staticmethod
+    def _outside_globs(base: Path, pol: PolicyDocument) -> list[str]:
+        """Relative strategy globs that reach outside the project (they match nothing)."""
+        return [pattern for pattern in pol.strategies if not Path(pattern).is_absolute()
+                and any(not _inside(Path(m), base) for m in glob.glob(str(base / pattern)))]
 
     def _check_policy(self, path: Path, d: Loaded) -> None:
         pol = d.model
         assert isinstance(pol, PolicyDocument)
         base = path.resolve().parent
+        for pattern in self._outside_globs(base, pol):
+            node, found = d.source.node_at(("strategies",))
+            where = node if found and node is not None else d.source.root
+            assert where is not None
+            self.sink.add(d.source.diagnostic(where.start, where.end, "outside-project",
+                                              f"the strategies glob '{pattern}' reaches outside the project folder "
+                                              f"({base})", "keep strategies inside the project, or write an "
+                                              "absolute path to use files elsewhere on purpose"))
         ids: set[str] = set()
         for f in self._policy_strategy_files(base, pol):
             loaded = self.docs.get(f.resolve())
@@ -276,6 +291,14 @@ def share_value(text: str) -> float:
     if value is None:
         raise ValueError(f"not a share: {t!r}")
     return value
+
+
+def _inside(path: Path, base: Path) -> bool:
+    try:
+        path.resolve().relative_to(base)
+        return True
+    except ValueError:
+        return False
 
 
 def load_policy(path: Path) -> CompiledPolicy:

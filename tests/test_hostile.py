@@ -107,3 +107,24 @@ def test_hostile_data_files_give_one_clear_error(tmp_path: Path, kind: str) -> N
     out = _autobot("backtest", "strategies/trend.yaml", "--data", str(path))
     assert out.returncode == 1, (out.returncode, out.stderr[-1500:])
     assert want in out.stderr and "Traceback" not in out.stderr, out.stderr[-1500:]
+
+
+def test_policy_globs_stay_inside_the_project(tmp_path: Path) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from autobot.cli.main import app
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(ROOT / "strategies" / "trend.yaml", tmp_path / "elsewhere" / "trend.yaml")
+    shutil.copytree(ROOT / "regimes", tmp_path / "proj" / "regimes")
+    policy = tmp_path / "proj" / "policy.yaml"
+    policy.write_text("policy: p\nregimes: regimes/regimes.yaml\nstrategies: [../elsewhere/*.yaml]\n"
+                      "allocations:\n  trending: {}\n  ranging: {}\n  volatile: {}\n  calm: {}\n")
+    out = CliRunner().invoke(app, ["validate", str(policy)])
+    assert out.exit_code == 1
+    assert "policy.yaml:3:13: error: the strategies glob '../elsewhere/*.yaml' reaches outside the project" in out.output
+    absolute = str(tmp_path / "elsewhere" / "*.yaml")
+    policy.write_text(policy.read_text().replace("../elsewhere/*.yaml", absolute))      # named on purpose
+    assert CliRunner().invoke(app, ["validate", str(policy)]).exit_code == 0

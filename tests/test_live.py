@@ -480,3 +480,54 @@ def test_bad_state_files_give_one_clear_error(tmp_path: Path, kind: str) -> None
         assert "set aside" in live.output and any(p.name.startswith("s.sqlite.corrupt-") for p in tmp_path.iterdir())
     shown = CliRunner().invoke(app, ["status", "--state", str(state)])
     assert shown.exit_code in (1, 2) and shown.output.startswith("error:") and "Traceback" not in shown.output
+
+
+@pytest.mark.slow
+def test_a_reload_that_changes_the_market_is_refused_and_the_watcher_goes_on(tmp_path: Path) -> None:
+    """A bar-size change is refused (the running version keeps trading); a broken-bytes edit is
+    answered too; a later valid edit is still applied: the watcher never dies."""
+    import sqlite3
+    import subprocess
+    import time
+
+    from autobot.persistence.journal import Journal
+    (tmp_path / "strategies").mkdir()
+    doc = tmp_path / "strategies" / "holder.yaml"
+    doc.write_text(ALWAYS_IN)
+    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
+    (tmp_path / "policy.yaml").write_text("policy: p\nregimes: regimes.yaml\nallocations:\n  always: {holder: 100%}\n"
+                                          "capital: 100000\n")
+    db = tmp_path / "state.sqlite"
+    proc = subprocess.Popen(_autobot("live", "--policy", str(tmp_path / "policy.yaml"), "--replay",
+                                     str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv"), "--state", str(db),
+                                     "--speed", "720000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def kinds() -> list[str]:
+        try:
+            return [r[0] for r in sqlite3.connect(str(db)).execute("SELECT kind FROM events")]
+        except sqlite3.Error:
+            return []
+
+    def wait_for(predicate, what: str) -> None:
+        deadline = time.time() + 120
+        while not predicate():
+            assert proc.poll() is None, f"node ended before {what}: {proc.stderr.read()}"
+            assert time.time() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.05)
+    wait_for(lambda: kinds().count("start") == 1 and sqlite3.connect(str(db)).execute(
+        "SELECT COUNT(*) FROM equity").fetchone()[0] > 200, "200 bars")
+    doc.write_text(ALWAYS_IN.replace("bar: 1h", "bar: 4h"))
+    wait_for(lambda: kinds().count("reload_rejected") == 1, "the market change to be refused")
+    doc.write_bytes(b"strategy: holder\n\xff\xfe\x00 broken")
+    wait_for(lambda: kinds().count("reload_rejected") == 2, "the broken edit to be answered")
+    doc.write_text(ALWAYS_IN.replace("default: 100000", "default: 50"))
+    wait_for(lambda: "reload" in kinds(), "the valid edit")
+    assert proc.wait(timeout=180) == 0
+    j = Journal(db)
+    try:
+        rejected = j.events(["reload_rejected"])
+        assert "the market changed (bar '1h' -> '4h')" in rejected[0]["errors"][0]
+        assert rejected[1]["errors"]
+        assert j.events(["reload"])[0]["changes"] == "param hold 100000 -> 50"
+    finally:
+        j.close()

@@ -91,7 +91,7 @@ def live(
             run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env())
     except UserError as err:
         raise fail_user(err.diagnostics) from None
-    except StateStoreError as err:
+    except (StateStoreError, RunError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     from autobot.cli.backtest_policy import _print

@@ -299,9 +299,13 @@ def load_file(path: str | Path, display: str | None = None) -> SourceFile:
     try:
         raw = read_bounded(path, MAX_BYTES)
     except ReadRefused as exc:
-        code = "file-too-large" if "limit" in exc.reason else "file-read"
-        raise UserError([Diagnostic(shown, 1, 1, 1, 2, code, f"cannot read file: {exc.reason}",
-                                    "AutoBot documents are small text files of at most 1 MiB; " + exc.hint)]) from None
+        if "limit" in exc.reason:
+            size = Path(path).stat().st_size
+            raise UserError([Diagnostic(shown, 1, 1, 1, 2, "file-too-large",
+                                        f"file is larger than {MAX_BYTES // 1024} KiB ({size} bytes)",
+                                        "AutoBot documents are small; split or trim the file")]) from None
+        raise UserError([Diagnostic(shown, 1, 1, 1, 2, "file-read", f"cannot read file: {exc.reason}",
+                                    "AutoBot documents are regular text files; " + exc.hint)]) from None
     except OSError as exc:
         raise UserError([Diagnostic(shown, 1, 1, 1, 2, "file-read", f"cannot read file: {exc.strerror}",
                                     "check the path")]) from None

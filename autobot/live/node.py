@@ -217,6 +217,11 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
             journal.finish()
         if feed.failures:
             result.notes.append("replay failed: " + "; ".join(feed.failures))
+            if journal is not None:
+                journal.event("failure", None, cause="; ".join(feed.failures))
+                journal.commit()
+            from autobot.diagnostics import RunError
+            raise RunError("the replay failed: " + "; ".join(feed.failures))
         return LiveRun(result, controller, strategies, feed.published)
     finally:
         node.dispose()

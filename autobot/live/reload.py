@@ -139,6 +139,16 @@ class Reloader:
                     return False
                 if text == c.strategies[sid].config.document:
                     return False
+                running = c.strategies[sid].compiled
+                if running is not None:
+                    was, now = running.document.market, compiled.document.market
+                    changed = [f"{k} {getattr(was, k)!r} -> {getattr(now, k)!r}" for k in ("instrument", "bar")
+                               if getattr(was, k) != getattr(now, k)]
+                    if changed:
+                        self._rejected(path, sid, [f"{path.name}: the market changed ({', '.join(changed)}); a "
+                                                   "running strategy keeps its instrument and bar size: restart "
+                                                   "the node to trade another market"])
+                        return False
                 self.staged[sid] = text
             else:
                 # the compiled policy is what gets applied: a later edit is checked on its own
