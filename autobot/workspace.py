@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autobot.diagnostics import Diagnostic, DiagnosticSink, UserError
-from autobot.documents.load import MAX_BYTES, SourceFile, load_file, load_text
+from autobot.documents.load import MAX_BYTES, SourceFile, load_file
 from autobot.documents.models import PolicyDocument, RegimesDocument, StrategyDocument
 from autobot.documents.validate import document_kind, validate_document
-from autobot.language.compile import (CompiledRegimes, CompiledStrategy, check_policy, compile_regimes,
-                                      compile_strategy)
+from autobot.language.compile import (CompiledRegimes, CompiledStrategy, check_policy, compile_regimes,  # noqa: F401
+                                      compile_strategy, compile_strategy_text)
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -232,23 +232,6 @@ def load_strategy(path: Path, overrides: dict[str, float] | None = None,
     compiled = compile_strategy(d.source, d.model, ws.sink, overrides=overrides, regime_names=regime_names)
     if compiled is None or ws.sink.has_errors:
         raise UserError([x for x in ws.diagnostics if x.severity == "error"])
-    return compiled
-
-
-def compile_strategy_text(text: str, name: str, overrides: dict[str, float] | None = None) -> CompiledStrategy:
-    """Compile a strategy document given as text (``name`` is shown in diagnostics)."""
-    source = load_text(text, name)
-    model, diagnostics = validate_document(source)
-    errors = [d for d in diagnostics if d.severity == "error"]
-    if model is not None and not isinstance(model, StrategyDocument):
-        errors.append(source.diagnostic(0, 1, "wrong-document", "expected a strategy document",
-                                        "pass a file from strategies/"))
-    if errors or model is None:
-        raise UserError(errors or diagnostics)
-    sink = DiagnosticSink()
-    compiled = compile_strategy(source, model, sink, overrides=overrides)
-    if compiled is None or sink.has_errors:
-        raise UserError([x for x in sink.items if x.severity == "error"])
     return compiled
 
 

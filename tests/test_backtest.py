@@ -335,7 +335,7 @@ def test_a_strategy_reading_regime_gets_the_projects_regimes_alone(tmp_path: Pat
     from autobot.documents.load import load_file
     from autobot.documents.validate import validate_document
     from autobot.language.compile import compile_regimes
-    from autobot.portfolio.regime import regime_series
+    from autobot.evaluate.regime import regime_series
     source = load_file(ROOT / "regimes" / "regimes.yaml")
     model, _ = validate_document(source)
     regimes = compile_regimes(source, model, DiagnosticSink())

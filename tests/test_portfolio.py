@@ -12,7 +12,7 @@ from autobot.backtest.data import resample
 from autobot.data.bars import Bars, load_bars
 from autobot.diagnostics import UserError
 from autobot.portfolio.engine import run_portfolio
-from autobot.portfolio.regime import regime_series
+from autobot.evaluate.regime import regime_series
 from autobot.workspace import load_policy
 from typer.testing import CliRunner
 

@@ -10,7 +10,7 @@ from autobot.diagnostics import DiagnosticSink
 from autobot.documents.load import load_text
 from autobot.documents.validate import validate_document
 from autobot.language.compile import compile_regimes
-from autobot.portfolio.regime import Hysteresis, RegimeDetector, raw_regimes, regime_series
+from autobot.evaluate.regime import Hysteresis, RegimeDetector, raw_regimes, regime_series
 from tests.helpers import ROOT
 
 

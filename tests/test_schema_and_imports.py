@@ -78,3 +78,28 @@ def test_functions_lists_every_talib_function_and_details_one() -> None:
     detail = runner.invoke(app, ["functions", "macd"], env={"COLUMNS": "200"})
     assert "macdsignal (or signal)" in detail.stdout and "fastperiod = 12" in detail.stdout
     assert runner.invoke(app, ["functions", "emma"]).exit_code == 2
+
+
+def test_lower_layers_never_import_higher_ones() -> None:
+    """Every import (function-level ones included) points down the pipeline for these layers."""
+    import ast as pyast
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "autobot"
+    forbidden = {
+        "documents": ("autobot.language", "autobot.evaluate", "autobot.strategy", "autobot.backtest",
+                      "autobot.portfolio", "autobot.live", "autobot.cli", "autobot.workspace"),
+        "language": ("autobot.evaluate", "autobot.strategy", "autobot.backtest", "autobot.portfolio", "autobot.live",
+                     "autobot.cli", "autobot.workspace"),
+        "evaluate": ("autobot.strategy", "autobot.backtest", "autobot.portfolio", "autobot.live", "autobot.cli"),
+        "strategy": ("autobot.backtest", "autobot.portfolio", "autobot.live", "autobot.cli", "autobot.workspace"),
+        "backtest": ("autobot.portfolio", "autobot.live", "autobot.cli"),
+        "portfolio": ("autobot.live", "autobot.cli"),
+    }
+    bad = []
+    for layer, banned in forbidden.items():
+        for path in (root / layer).glob("*.py"):
+            for node in pyast.walk(pyast.parse(path.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, pyast.Import) else \
+                    [node.module or ""] if isinstance(node, pyast.ImportFrom) else []
+                bad += [f"{path.relative_to(root)} imports {n}" for n in names if n.startswith(banned)]
+    assert bad == []

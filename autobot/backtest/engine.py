@@ -191,7 +191,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
         if cash:
             strategy.entry_allowed = lambda side, qty, price, bar: side == "long"
         if regimes is not None and "regime" in compiled.plan.externals:
-            from autobot.portfolio.regime import RegimeDetector
+            from autobot.evaluate.regime import RegimeDetector
             detector = RegimeDetector(regimes)
 
             def regime_now(bar: Any) -> dict[str, Any]:

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from autobot.diagnostics import DiagnosticSink, did_you_mean
-from autobot.documents.load import SourceFile, YNode
+from autobot.diagnostics import DiagnosticSink, UserError, did_you_mean
+from autobot.documents.load import SourceFile, YNode, load_text
+from autobot.documents.validate import validate_document
 from autobot.documents.models import ParamSpec, PolicyDocument, RegimesDocument, StrategyDocument
 from autobot.language import ast
 from autobot.language import plan as P
@@ -448,3 +449,20 @@ def _key(source: SourceFile, path: tuple[Any, ...]) -> YNode | None:
     if found and parent is not None and parent.kind == "mapping":
         return parent.keys.get(str(path[-1]))
     return None
+
+
+def compile_strategy_text(text: str, name: str, overrides: dict[str, float] | None = None) -> CompiledStrategy:
+    """Compile a strategy document given as text (``name`` is shown in diagnostics)."""
+    source = load_text(text, name)
+    model, diagnostics = validate_document(source)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if model is not None and not isinstance(model, StrategyDocument):
+        errors.append(source.diagnostic(0, 1, "wrong-document", "expected a strategy document",
+                                        "pass a file from strategies/"))
+    if errors or model is None:
+        raise UserError(errors or diagnostics)
+    sink = DiagnosticSink()
+    compiled = compile_strategy(source, model, sink, overrides=overrides)
+    if compiled is None or sink.has_errors:
+        raise UserError([x for x in sink.items if x.severity == "error"])
+    return compiled

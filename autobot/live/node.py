@@ -113,8 +113,11 @@ def _open_journal(state: Path | None, policy: CompiledPolicy, **start: Any) -> A
 
 
 def _attach(controller: Any, journal: Any, notifier: Any, policy: CompiledPolicy) -> None:
-    """Give the node's controller its journal and its Telegram notifier (started here)."""
+    """Give the node's controller its journal, its document watcher and its Telegram notifier
+    (started here)."""
+    from autobot.live.reload import Reloader
     controller.journal = journal
+    controller.reloader_factory = Reloader
     if notifier is not None:
         notifier.on_command = controller.command
         controller.notifier = notifier.start()

@@ -240,7 +240,7 @@ class Reloader:
     def _reload_policy(self, ts: int, policy: Any, text: str) -> None:
         """Apply a checked policy (and its regimes) and reallocate at once."""
         from autobot.portfolio.controller import limits_of
-        from autobot.portfolio.regime import RegimeDetector
+        from autobot.evaluate.regime import RegimeDetector
         c = self.controller
         c.allocations = policy.allocations
         c.limits = limits_of(policy)

@@ -39,7 +39,7 @@ from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.controller import Controller
 
 from autobot.portfolio.allocation import allocate
-from autobot.portfolio.regime import RegimeDetector
+from autobot.evaluate.regime import RegimeDetector
 from autobot.workspace import CompiledPolicy, load_policy, share_value
 
 DAY_NS = 86_400_000_000_000
@@ -150,6 +150,7 @@ class PortfolioController(Controller):
         self.reloads: list[dict[str, Any]] = []
         self.notifier: Any = None                   # autobot.notify.telegram.Notifier on a live node
         self.reloader: Any = None
+        self.reloader_factory: Callable[[Any], Any] | None = None   # watches the documents (live nodes)
         self.manual_pause = False                   # /pause from the operator
         self._loop: Any = None
         self._halt_when_flat = False
@@ -187,9 +188,8 @@ class PortfolioController(Controller):
             self._loop = asyncio.get_event_loop()
         except RuntimeError:
             self._loop = None
-        if cfg.watch:
-            from autobot.live.reload import Reloader
-            self.reloader = Reloader(self)
+        if cfg.watch and self.reloader_factory is not None:     # given by the live layer (autobot.live.node)
+            self.reloader = self.reloader_factory(self)
             self.reloader.start()
         seen = set()
         for bar_type in [cfg.regime_bar_type, *cfg.bar_types]:

@@ -38,7 +38,7 @@ from autobot.evaluate.stream import StreamEvaluator
 from autobot.language.compile import CompiledStrategy, PriceLevel
 from autobot.strategy import trace as T
 from autobot.strategy.sizing import raw_quantity, round_quantity
-from autobot.workspace import compile_strategy_text
+from autobot.language.compile import compile_strategy_text
 
 
 #: closed trades between resets of Nautilus' portfolio analyzer (see ``purge_closed_orders``)
