@@ -531,3 +531,22 @@ def test_a_reload_that_changes_the_market_is_refused_and_the_watcher_goes_on(tmp
         assert j.events(["reload"])[0]["changes"] == "param hold 100000 -> 50"
     finally:
         j.close()
+
+
+def test_a_killed_run_is_not_resumed_with_other_data(tmp_path: Path) -> None:
+    from autobot.persistence.journal import Journal
+    state = tmp_path / "state.sqlite"
+    bars = load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
+    first = Journal(state)
+    first.begin("fingerprint-of-another-run")
+    first.set("last_bar", int(bars.ts[100]))          # it was killed after 100 bars
+    first.close()
+    run_replay(ROOT / "policy.yaml", {"BTCUSDT.BINANCE": bars.slice(0, 400)}, state=state)
+    j = Journal(state)
+    try:
+        assert j.run == 2 and not j.events(["recovery"])
+        note = j.events(["new_run"])[0]["reason"]
+        assert note == "run 1 was interrupted but started with other data or documents: starting run 2 instead of " \
+                       "resuming it"
+    finally:
+        j.close()

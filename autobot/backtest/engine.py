@@ -164,7 +164,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     from nautilus_trader.model.identifiers import TraderId
     from nautilus_trader.model.objects import Price
 
-    from autobot.strategy.rule_strategy import RuleStrategy, RuleStrategyConfig
+    from autobot.strategy.rule_strategy import RuleStrategy, RuleStrategyConfig, StrategyHooks
 
     iid = instrument_id or compiled.document.market.instrument
     bars, seconds, notes = prepare_bars(compiled, bars)
@@ -185,11 +185,12 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
             document=compiled.source.text, document_name=compiled.source.path, instrument_id=inst.id,
             bar_type=bar_type, overrides=dict(overrides or {}), order_id_tag="001",
             purge_closed_orders=purge_closed_orders))
+        hooks = StrategyHooks()
         if progress is not None:
             total = len(bars)
-            strategy.on_progress = lambda done: progress(done, total)
+            hooks.on_progress = lambda done: progress(done, total)
         if cash:
-            strategy.entry_allowed = lambda side, qty, price, bar: side == "long"
+            hooks.entry_allowed = lambda side, qty, price, bar: side == "long"
         if regimes is not None and "regime" in compiled.plan.externals:
             from autobot.evaluate.regime import RegimeDetector
             detector = RegimeDetector(regimes)
@@ -197,13 +198,14 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
             def regime_now(bar: Any) -> dict[str, Any]:
                 return {"regime": detector.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
                                                   bar.low.as_double(), bar.close.as_double(), bar.volume.as_double())}
-            strategy.extra_externals = regime_now
+            hooks.extra_externals = regime_now
             notes.append("regime detected on the strategy's bars by the project's regimes document")
+        strategy.connect(hooks)
         engine.add_strategy(strategy)
         engine.run()
         check_run(compiled.source.path, strategy, len(bars), engine.portfolio.account(inst.id.venue))
         last_close = float(bars.close[-1])
-        position = strategy._position()
+        position = strategy.position()
         account = engine.portfolio.account(inst.id.venue)
         final = account.balance_total(inst.quote_currency).as_double()
         balance = final

@@ -91,9 +91,25 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
     return node
 
 
-def _open_journal(state: Path | None, policy: CompiledPolicy, **start: Any) -> Any:
-    """The state store for a starting node: the run begun (or resumed), the documents' versions
-    recorded, a ``start`` event written. None without ``state``."""
+def _fingerprint(policy: CompiledPolicy, data: dict[str, Bars] | None) -> str:
+    """What a run is started with: the policy, regimes and strategy texts, and the data's bars."""
+    import hashlib
+    h = hashlib.sha256()
+    for text in [policy.path.read_text(encoding="utf-8"), policy.regimes.source.text,
+                 *(cs.source.text for _, cs in sorted(policy.strategies.items()))]:
+        h.update(text.encode("utf-8"))
+    for iid, bars in sorted((data or {}).items()):
+        h.update(iid.encode())
+        for column in (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume):
+            h.update(column.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _open_journal(state: Path | None, policy: CompiledPolicy, data: dict[str, Bars] | None = None,
+                  **start: Any) -> Any:
+    """The state store for a starting node: the run begun (or resumed when it was started with the
+    same data and documents), the documents' versions recorded, a ``start`` event written. None
+    without ``state``."""
     if state is None:
         return None
     from autobot.persistence.journal import Journal
@@ -103,7 +119,11 @@ def _open_journal(state: Path | None, policy: CompiledPolicy, **start: Any) -> A
     except Exception:
         journal.db.close()
         raise
-    journal.begin()
+    journal.begin(_fingerprint(policy, data))
+    if journal.not_resumed:
+        journal.event("new_run", None, reason=journal.not_resumed)
+        import logging
+        logging.getLogger("autobot").warning(journal.not_resumed)
     journal.version(str(policy.path), policy.path.read_text(encoding="utf-8"))
     journal.version(policy.regimes.source.path, policy.regimes.source.text)
     for cs in policy.strategies.values():
@@ -174,7 +194,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     setup = prepare(policy, data, instrument)
     capital = float(policy.document.capital or 100_000.0)
     feed_name = f"feed-{uuid.uuid4().hex[:8]}"
-    journal = _open_journal(state, policy, speed=speed)
+    journal = _open_journal(state, policy, data, speed=speed)
     feed = ReplayFeed(list(setup.instruments.values()), setup.nautilus_bars(), setup.seconds[setup.used[0]],
                       venue=setup.venue, speed=speed)
     FEEDS[feed_name] = feed
@@ -236,7 +256,7 @@ def _reconcile(controller: Any, journal: Any, ts: int) -> None:
     """After re-running the handled bars: the rebuilt paper positions must be the journal's."""
     held = {}
     for sid, strategy in controller.strategies.items():
-        position = strategy._position()
+        position = strategy.position()
         held[sid] = 0.0 if position is None else round(float(position.signed_qty), 12)
     recorded = journal.positions()
     ok = all(abs(held.get(k, 0.0) - recorded.get(k, 0.0)) < 1e-9 for k in set(held) | set(recorded))

@@ -122,19 +122,26 @@ class Journal:
         handle.flush()
         self._lock = handle
 
-    def begin(self) -> bool:
+    def begin(self, fingerprint: str = "") -> bool:
         """A node starts: resume the run that was killed, or begin a new one; True when resuming.
 
         A run is one node's life from a start to its normal end. After a kill, the bars it had
         handled are re-run to rebuild the paper venue: nothing they cause is new, so events are
-        not written again until ``catch_up_until`` (orders and fills are keyed anyway)."""
+        not written again until ``catch_up_until`` (orders and fills are keyed anyway).
+        ``fingerprint`` names what the run was started with (data, policy and documents): a killed
+        run started with something else is not resumed (``self.not_resumed`` says why)."""
         run = self.get("run", 0)
+        self.not_resumed = ""
         if run and self.get("finished", 0) != run and self.get("last_bar", -1) >= 0:
-            self.run, self.catch_up_until = run, self.get("last_bar", -1)
-            return True
+            if self.get("fingerprint", "") == fingerprint:
+                self.run, self.catch_up_until = run, self.get("last_bar", -1)
+                return True
+            self.not_resumed = (f"run {run} was interrupted but started with other data or documents: "
+                                f"starting run {run + 1} instead of resuming it")
         self.run, self.catch_up_until = run + 1, -1
         self.set("run", self.run)
         self.set("last_bar", -1)
+        self.set("fingerprint", fingerprint)
         self.commit()
         return False
 

@@ -40,6 +40,7 @@ from nautilus_trader.trading.controller import Controller
 
 from autobot.portfolio.allocation import allocate
 from autobot.evaluate.regime import RegimeDetector
+from autobot.strategy.rule_strategy import StrategyHooks
 from autobot.workspace import CompiledPolicy, load_policy, share_value
 
 DAY_NS = 86_400_000_000_000
@@ -163,11 +164,9 @@ class PortfolioController(Controller):
     def steer(self, name: str, strategy: Any) -> None:
         """Connect a strategy to the portfolio: its share, equity, entry gate, regime and trade events."""
         strategy.share = self.shares.get(name, 0.0)
-        strategy.portfolio_equity = self.portfolio_value
-        strategy.entry_allowed = self._gate(name)
-        strategy.extra_externals = self._externals
-        strategy.on_trade_closed = self._trade_closed
-        strategy.on_trade_opened = self._trade_opened
+        strategy.connect(StrategyHooks(on_progress=strategy.hooks.on_progress, portfolio_equity=self.portfolio_value,
+                                       entry_allowed=self._gate(name), extra_externals=self._externals,
+                                       on_trade_closed=self._trade_closed, on_trade_opened=self._trade_opened))
         strategy.stop_action = self.policy.document.on_stop if self.config.watch else "keep"   # live only
         strategy.journal, strategy.journal_name = self.journal, name
         self.strategies[name] = strategy
@@ -438,7 +437,7 @@ class PortfolioController(Controller):
         equity = self.portfolio_value()
         positions = {}
         for name, strategy in self.strategies.items():
-            position = strategy._position() if getattr(strategy, "instrument", None) is not None else None
+            position = strategy.position() if getattr(strategy, "instrument", None) is not None else None
             if position is not None:
                 close = self.closes.get(position.instrument_id, position.avg_px_open)
                 positions[name] = {"qty": float(position.signed_qty), "entry": position.avg_px_open,

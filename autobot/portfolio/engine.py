@@ -102,7 +102,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
             engine.add_strategy(strategy)
         if progress is not None:
             total = len(primary)
-            strategies[used[0]].on_progress = lambda done: progress(done, total)
+            strategies[used[0]].hooks.on_progress = lambda done: progress(done, total)
         engine.run()
         account = engine.portfolio.account(Venue(setup.venue))
         for sid, strategy in strategies.items():

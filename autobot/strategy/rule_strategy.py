@@ -117,6 +117,23 @@ class _Pending:
     why: T.Why | None = None
 
 
+@dataclass
+class StrategyHooks:
+    """What a runner plugs into a :class:`RuleStrategy` (all optional; none when it runs alone).
+
+    on_progress(bars_seen): every 1,000 bars. extra_externals(bar): more names for the rules
+    (``regime``...). entry_allowed(side, qty, price, bar): the portfolio's gate. portfolio_equity():
+    the portfolio's equity (the strategy sizes from its share of it). on_trade_opened(name, trade),
+    on_trade_closed(trade): trade events for the portfolio's breakers and notifications."""
+
+    on_progress: Callable[[int], None] | None = None
+    extra_externals: Callable[[Bar], dict[str, Any]] | None = None
+    entry_allowed: Callable[[str, float, float, Bar], bool] | None = None
+    portfolio_equity: Callable[[], float] | None = None
+    on_trade_opened: Callable[[str, "Trade"], None] | None = None
+    on_trade_closed: Callable[["Trade"], None] | None = None
+
+
 class RuleStrategy(Strategy):
     """Runs one compiled AutoBot strategy document (see the module docstring)."""
 
@@ -130,13 +147,7 @@ class RuleStrategy(Strategy):
         self.exposure: list[int] = []          # -1 short, 0 flat, 1 long at each bar (before its orders)
         self.decisions: list[dict[str, Any]] = []
         self.fills: list[tuple[int, str, float, float, str]] = []   # ts, BUY/SELL, qty, price, why
-        self.on_progress: Callable[[int], None] | None = None
-        # hooks for the portfolio layer (None when the strategy runs alone)
-        self.extra_externals: Callable[[Bar], dict[str, Any]] | None = None
-        self.entry_allowed: Callable[[str, float, float, Bar], bool] | None = None   # side, qty, price, bar
-        self.portfolio_equity: Callable[[], float] | None = None
-        self.on_trade_closed: Callable[[Trade], None] | None = None
-        self.on_trade_opened: Callable[[str, Trade], None] | None = None
+        self.hooks = StrategyHooks()            # what the backtest or the portfolio plugs in (connect())
         self.share = float(config.capital_share)
         self.journal: Any = None               # autobot.persistence.journal.Journal on a live node
         self.journal_name = config.document_name
@@ -198,7 +209,11 @@ class RuleStrategy(Strategy):
             self.cancel_all_orders(cfg.instrument_id)
 
     # ------------------------------------------------------------------ market state
-    def _position(self) -> Any:
+    def connect(self, hooks: StrategyHooks) -> None:
+        """Plug a runner's hooks in (before the strategy starts)."""
+        self.hooks = hooks
+
+    def position(self) -> Any:
         """This strategy's open Nautilus position (tracked from position events; None when flat)."""
         if self._pos_known:
             return self._pos
@@ -217,8 +232,8 @@ class RuleStrategy(Strategy):
         """Account equity at this close, in the instrument's quote currency, times our share
         (``self._whole`` keeps it unscaled: ``drawdown`` is measured on it, so a change of share
         is not a loss)."""
-        if self.portfolio_equity is not None:
-            self._whole = self.portfolio_equity()
+        if self.hooks.portfolio_equity is not None:
+            self._whole = self.hooks.portfolio_equity()
             return self._whole * self.share
         account = self._account
         if account is None:
@@ -255,8 +270,8 @@ class RuleStrategy(Strategy):
         ext["equity"] = equity
         ext["drawdown"] = (1.0 - whole / self._peak) if self._peak > 0 else 0.0
         ext["regime"] = None
-        if self.extra_externals is not None:
-            ext.update(self.extra_externals(bar))
+        if self.hooks.extra_externals is not None:
+            ext.update(self.hooks.extra_externals(bar))
         return ext
 
     def _bars_held(self, bar: Bar, position: Any) -> float:
@@ -273,7 +288,7 @@ class RuleStrategy(Strategy):
             return
         close = bar.close.as_double()
         self._bar_ts = bar.ts_event
-        position = self._pos if self._pos_known else self._position()
+        position = self._pos if self._pos_known else self.position()
         unrealized = 0.0 if position is None else position.unrealized_pnl(bar.close).as_double()
         equity = self._equity(close, unrealized)
         side = "flat" if position is None else ("long" if position.side == PositionSide.LONG else "short")
@@ -289,8 +304,8 @@ class RuleStrategy(Strategy):
                           bar.volume.as_double(),
                           self._externals(bar, close, position, equity) if self._reads_externals else None)
         self.recent.append((bar.ts_event, fired))
-        if self.on_progress is not None and self.bars_seen % 1000 == 0:
-            self.on_progress(self.bars_seen)
+        if self.hooks.on_progress is not None and self.bars_seen % 1000 == 0:
+            self.hooks.on_progress(self.bars_seen)
         # exits first
         if side != "flat":
             k = self._k_exit[side]
@@ -311,7 +326,7 @@ class RuleStrategy(Strategy):
         if qty is None:
             self.log.warning(f"{bar.ts_event}: entry.{target} fired but the size rounds to no order")
             return
-        if self.entry_allowed is not None and not self.entry_allowed(target, float(qty), close, bar):
+        if self.hooks.entry_allowed is not None and not self.hooks.entry_allowed(target, float(qty), close, bar):
             return
         if side != "flat":              # reversal: exit, then entry
             self._close(position, "reverse", bar)
@@ -513,8 +528,8 @@ class RuleStrategy(Strategy):
                                pending.why, fees=fee)
             self.trades.append(self._open)
             self._entry_seen = self.bars_seen
-            if self.on_trade_opened is not None:
-                self.on_trade_opened(self.journal_name, self._open)
+            if self.hooks.on_trade_opened is not None:
+                self.hooks.on_trade_opened(self.journal_name, self._open)
         order = self.cache.order(event.client_order_id)
         if order is not None and order.leaves_qty.as_double() == 0:
             # protect the whole position once the entry is complete (a thin bar fills it in parts)
@@ -546,8 +561,8 @@ class RuleStrategy(Strategy):
         if cfg.purge_closed_orders and len(self.trades) % ANALYZER_RESET_EVERY == 0:
             self.portfolio.analyzer.reset()     # public API; keeps 1.231's per-trade PnL record short
         self.cancel_all_orders(cfg.instrument_id)
-        if self.on_trade_closed is not None:
-            self.on_trade_closed(trade)
+        if self.hooks.on_trade_closed is not None:
+            self.hooks.on_trade_closed(trade)
 
     def warm(self, bars: list[Bar]) -> list[tuple[int, tuple[bool, ...]]]:
         """Feed past bars to the evaluator without trading (a reloaded version catching up);
@@ -573,7 +588,7 @@ class RuleStrategy(Strategy):
         self._closing = old._closing
         self._pos_known = False                 # ask the cache: the adopted position is ours
         self._protect_at = getattr(old, "_protect_at", {})
-        self.on_progress = old.on_progress
+        self.hooks = old.hooks
 
     def flatten(self, reason: str, ts: int | None = None) -> bool:
         """Close the position now (market, reduce-only) and cancel resting orders; True if there was one.
@@ -581,7 +596,7 @@ class RuleStrategy(Strategy):
         if ts is not None:
             self._bar_ts = ts
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
-        position = self._position()
+        position = self.position()
         self.cancel_all_orders(cfg.instrument_id)
         if position is None or self._closing is not None:
             return False
@@ -598,7 +613,7 @@ class RuleStrategy(Strategy):
     def open_trade(self, last_close: float) -> Trade | None:
         """The trade still open at the end, marked to the last close (exit reason ``open``)."""
         trade = self._open
-        position = self._position()
+        position = self.position()
         if trade is None or position is None:
             return None
         trade.exit_reason = "open"
