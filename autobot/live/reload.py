@@ -70,6 +70,10 @@ def decision_diff(rule_names: tuple[str, ...], old: list[tuple[int, tuple[bool, 
     return {"bars": compared, "differ": len(changed), "first": changed[:5], "summary": summary}
 
 
+#: an edited file is checked once it has been unchanged this long (seconds)
+SETTLE_SECONDS = 0.3
+
+
 class Reloader:
     """Watches the documents of a :class:`PortfolioController` and swaps what changed."""
 
@@ -106,6 +110,7 @@ class Reloader:
                 for _, changed in changes:
                     target = Path(changed).resolve()
                     if target in current:
+                        await self._settled(target)
                         try:
                             self.check(target, current[target])
                         except Exception as exc:     # noqa: BLE001 - any failure is an answer, never the end
@@ -114,6 +119,26 @@ class Reloader:
                                             "the running version keeps trading"])
         except asyncio.CancelledError:
             return
+
+    @staticmethod
+    async def _settled(path: Path, quiet: float = SETTLE_SECONDS, most: float = 5.0) -> None:
+        """Wait until ``path`` has not changed for ``quiet`` seconds (at most ``most``): an editor or
+        a copy still writing the file must not have a half-written version checked and applied."""
+        import os
+
+        def mark() -> tuple[int, int] | None:
+            try:
+                st = os.stat(path)
+                return st.st_size, st.st_mtime_ns
+            except OSError:
+                return None
+        loop = asyncio.get_running_loop()
+        start, last, since = loop.time(), mark(), loop.time()
+        while loop.time() - since < quiet and loop.time() - start < most:
+            await asyncio.sleep(0.05)
+            now = mark()
+            if now != last:
+                last, since = now, loop.time()
 
     # ------------------------------------------------------------------ checking
     def check(self, path: Path, sid: str | None) -> bool:
