@@ -88,7 +88,6 @@ class ReplayDataClient(LiveMarketDataClient):
     async def _replay(self) -> None:
         feed = self.feed
         await asyncio.sleep(0.05)          # let every strategy subscribe (they start right after us)
-        pause = None if not feed.speed else feed.bar_seconds / feed.speed
         try:
             from autobot.live.sandbox import SANDBOXES
             for bar in feed.bars:
@@ -103,8 +102,8 @@ class ReplayDataClient(LiveMarketDataClient):
                 await self._drained()
                 if feed.on_bar is not None:
                     feed.on_bar(bar)
-                if pause:
-                    await asyncio.sleep(pause)
+                if feed.speed:                 # read every bar: a resumed run catches up at full speed first
+                    await asyncio.sleep(feed.bar_seconds / feed.speed)
         except Exception as exc:          # reported by the runner; the node is stopped either way
             feed.failures.append(repr(exc))
         feed.done = True
