@@ -550,3 +550,45 @@ def test_a_killed_run_is_not_resumed_with_other_data(tmp_path: Path) -> None:
                        "resuming it"
     finally:
         j.close()
+
+
+@pytest.mark.slow
+def test_a_reload_that_removes_an_exit_is_refused_unless_the_policy_allows_it(tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import time
+
+    from autobot.persistence.journal import Journal
+    (tmp_path / "strategies").mkdir()
+    doc = tmp_path / "strategies" / "holder.yaml"
+    doc.write_text(ALWAYS_IN)
+    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
+    (tmp_path / "policy.yaml").write_text("policy: p\nregimes: regimes.yaml\nallocations:\n  always: {holder: 100%}\n"
+                                          "capital: 100000\n")
+    db = tmp_path / "state.sqlite"
+    proc = subprocess.Popen(_autobot("live", "--policy", str(tmp_path / "policy.yaml"), "--replay",
+                                     str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv"), "--state", str(db),
+                                     "--speed", "720000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def count(sql: str) -> int:
+        try:
+            return sqlite3.connect(str(db)).execute(sql).fetchone()[0]
+        except sqlite3.Error:
+            return 0
+    deadline = time.time() + 120
+    while count("SELECT COUNT(*) FROM equity") < 200:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    without_exit = ALWAYS_IN.split("exit:")[0] + "sizing:" + ALWAYS_IN.split("sizing:")[1]
+    doc.write_text(without_exit)
+    while count("SELECT COUNT(*) FROM events WHERE kind = 'reload_rejected'") < 1:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    assert proc.wait(timeout=180) == 0
+    j = Journal(db)
+    try:
+        err = j.events(["reload_rejected"])[0]["errors"][0]
+        assert "the edit removes exit.long from the running strategy" in err and "reload_may_remove_exits" in err
+        assert not j.events(["reload"])
+    finally:
+        j.close()

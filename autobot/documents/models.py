@@ -201,6 +201,9 @@ class PolicyDocument(_Model):
     risk: PolicyRisk = Field(default_factory=PolicyRisk, description="Limits and circuit breakers.")
     challenge: Challenge = Field(default_factory=Challenge, description="Paper challenge criteria.")
     live: LiveMarket | None = Field(None, description="Market data for 'autobot live' without --replay.")
+    reload_may_remove_exits: bool = Field(
+        False, description="Let a hot reload apply a strategy edit that removes an exit rule or a stop_loss, "
+                           "take_profit or trailing_stop the running version has (refused otherwise).")
 
 
 DOCUMENT_MODELS: dict[str, type[_Model]] = {

@@ -50,6 +50,14 @@ def document_diff(old: Any, new: Any) -> str:
     return ", ".join(parts) or "no change to the rules (text only)"
 
 
+def removed_exits(old: Any, new: Any) -> list[str]:
+    """The exit rules and protective levels the running version has and the new one drops."""
+    gone = [rule for rule in ("exit.long", "exit.short") if rule in old.plan.rules and rule not in new.plan.rules]
+    gone += [name for name in ("stop_loss", "take_profit", "trailing_stop")
+             if getattr(old, name) is not None and getattr(new, name) is None]
+    return gone
+
+
 def decision_diff(rule_names: tuple[str, ...], old: list[tuple[int, tuple[bool, ...]]],
                   new: list[tuple[int, tuple[bool, ...]]], new_names: tuple[str, ...]) -> dict[str, Any]:
     """How the new version would have decided on the recent bars, against the running one."""
@@ -174,6 +182,12 @@ class Reloader:
                                                    "running strategy keeps its instrument and bar size: restart "
                                                    "the node to trade another market"])
                         return False
+                    gone = removed_exits(running, compiled)
+                    if gone and not c.policy.document.reload_may_remove_exits:
+                        self._rejected(path, sid, [f"{path.name}: the edit removes {', '.join(gone)} from the "
+                                                   "running strategy (a half-written file?); set "
+                                                   "'reload_may_remove_exits: true' in the policy to allow it"])
+                        return False
                 self.staged[sid] = text
             else:
                 # the compiled policy is what gets applied: a later edit is checked on its own
@@ -251,6 +265,9 @@ class Reloader:
         new.take_over(old)
         c.steer(sid, new)
         diff = document_diff(old.compiled, new.compiled)
+        gone = removed_exits(old.compiled, new.compiled)
+        if gone:
+            diff += f" (warning: removes {', '.join(gone)})"
         decisions = decision_diff(old.evaluator.rule_names, list(old.recent), fired, new.evaluator.rule_names)
         sha = c.journal.version(new.config.document_name, text) if c.journal is not None else ""
         record = {"ts": ts, "file": new.config.document_name, "strategy": sid, "ok": True, "changes": diff,
