@@ -50,6 +50,20 @@ def document_diff(old: Any, new: Any) -> str:
     return ", ".join(parts) or "no change to the rules (text only)"
 
 
+def rehearse(text: str, config: Any, history: list[Any]) -> None:
+    """Compile a new version and run its evaluator over the recent bars, off the node: whatever
+    would fail when it starts fails here, before the running version is touched."""
+    from autobot.evaluate.semantics import flat_externals
+    from autobot.evaluate.stream import StreamEvaluator
+    from autobot.language.compile import compile_strategy_text
+    compiled = compile_strategy_text(text, config.document_name, dict(config.overrides) or None)
+    evaluator = StreamEvaluator(compiled.plan, observe=compiled.reported_nodes())
+    ext = flat_externals()
+    for bar in history:
+        evaluator.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
+                         bar.close.as_double(), bar.volume.as_double(), ext)
+
+
 def removed_exits(old: Any, new: Any) -> list[str]:
     """The exit rules and protective levels the running version has and the new one drops."""
     gone = [rule for rule in ("exit.long", "exit.short") if rule in old.plan.rules and rule not in new.plan.rules]
@@ -252,6 +266,7 @@ class Reloader:
         new = RuleStrategy(msgspec.structs.replace(old.config, document=text))
         history = [b for b in reversed(c.cache.bars(old.config.bar_type)) if b.ts_event <= ts]
         state = old.evaluator.state() if old.evaluator is not None else {}
+        rehearse(text, old.config, history)   # fails here, with the running version untouched
         old.handing_over = True               # its orders and position pass to the new instance
         c._trader.remove_strategy(old.id)
         for topic in (f"events.order.{old.id}", f"events.position.{old.id}"):
@@ -259,9 +274,19 @@ class Reloader:
                 c.msgbus.unsubscribe(topic, old.handle_event)
             except (KeyError, ValueError):
                 pass
-        c.create_strategy(new, start=True)
-        fired = new.warm(history)
-        taken = new.evaluator.adopt_state(state)
+        try:
+            c.create_strategy(new, start=True)
+            fired = new.warm(history)
+            taken = new.evaluator.adopt_state(state)
+        except Exception:
+            # never no strategy: the running version comes back, with its position and state
+            restored = RuleStrategy(old.config)
+            c.create_strategy(restored, start=True)
+            restored.warm(history)
+            restored.evaluator.adopt_state(state)
+            restored.take_over(old)
+            c.steer(sid, restored)
+            raise
         new.take_over(old)
         c.steer(sid, new)
         diff = document_diff(old.compiled, new.compiled)
