@@ -592,3 +592,46 @@ def test_a_reload_that_removes_an_exit_is_refused_unless_the_policy_allows_it(tm
         assert not j.events(["reload"])
     finally:
         j.close()
+
+
+@pytest.mark.slow
+def test_a_policy_edit_that_adds_a_strategy_builds_warms_and_runs_it(tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import time
+
+    from autobot.persistence.journal import Journal
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "holder.yaml").write_text(ALWAYS_IN)
+    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policy: p\nregimes: regimes.yaml\nstrategies: [strategies/holder.yaml]\n"
+                      "allocations:\n  always: {holder: 50%}\ncapital: 100000\n")
+    db = tmp_path / "state.sqlite"
+    proc = subprocess.Popen(_autobot("live", "--policy", str(policy), "--replay",
+                                     str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv"), "--state", str(db),
+                                     "--speed", "720000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def count(sql: str) -> int:
+        try:
+            return sqlite3.connect(str(db)).execute(sql).fetchone()[0]
+        except sqlite3.Error:
+            return 0
+    deadline = time.time() + 120
+    while count("SELECT COUNT(*) FROM equity") < 200:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    (tmp_path / "strategies" / "second.yaml").write_text(
+        "strategy: second\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\nentry:\n  long: close > 0\n"
+        "sizing:\n  fixed_qty: 0.1\n")
+    policy.write_text(policy.read_text().replace("[strategies/holder.yaml]", "[strategies/*.yaml]")
+                      .replace("{holder: 50%}", "{holder: 50%, second: 20%}"))
+    assert proc.wait(timeout=180) == 0, proc.stderr.read()[-2000:]
+    j = Journal(db)
+    try:
+        added = j.events(["strategy_added"])
+        assert [e["strategy"] for e in added] == ["second"]
+        fills = [f for f in j.fills() if f[0] == "second"]
+        assert fills and fills[0][3] > added[0]["ts"]            # it trades after it was added
+    finally:
+        j.close()

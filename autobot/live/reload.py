@@ -304,6 +304,37 @@ class Reloader:
         c.notify(f"reloaded {sid}: {diff}")
         return record
 
+    def _add_strategies(self, policy: Any, ts: int) -> None:
+        """Strategies a policy edit brings in: built, warmed on the recent bars and started (their
+        files are watched from now on, as the watcher reads the policy's globs at every change).
+        One on a market the node is not fed is refused, and keeps no share."""
+        from nautilus_trader.model.data import BarType
+
+        from autobot.backtest.engine import bar_spec_text
+        from autobot.portfolio.setup import strategy_config
+        from autobot.strategy.rule_strategy import RuleStrategy
+        c = self.controller
+        fed = {str(bt) for bt in c.config.bar_types} | {str(c.config.regime_bar_type)}
+        for sid in policy.used:
+            if sid in c.strategies:
+                continue
+            cs = policy.strategies[sid]
+            bar_type = f"{cs.document.market.instrument}-{bar_spec_text(cs.bar.seconds)}-EXTERNAL"
+            if bar_type not in fed:
+                c.allocations = {r: {k: v for k, v in shares.items() if k != sid} for r, shares in c.allocations.items()}
+                self._rejected(Path(cs.source.path), sid, [f"strategy '{sid}' trades {bar_type}, which this node is "
+                                                           "not fed: restart the node to add a market"])
+                continue
+            strategy = RuleStrategy(strategy_config(policy, sid, BarType.from_str(bar_type), len(c.strategies) + 100))
+            c.create_strategy(strategy, start=True)
+            strategy.warm([b for b in reversed(c.cache.bars(strategy.config.bar_type)) if b.ts_event <= ts])
+            c.steer(sid, strategy)
+            if c.journal is not None:
+                c.journal.version(cs.source.path, cs.source.text)
+                c.journal.event("strategy_added", ts, sid, file=cs.source.path)
+            c.log.warning(f"added strategy {sid} from the policy edit")
+            c.notify(f"added strategy {sid}")
+
     def _reload_policy(self, ts: int, policy: Any, text: str) -> None:
         """Apply a checked policy (and its regimes) and reallocate at once."""
         from autobot.portfolio.controller import limits_of
@@ -322,6 +353,7 @@ class Reloader:
                                     bar.close.as_double(), bar.volume.as_double())
             c.detector = detector
         c.policy = policy
+        self._add_strategies(policy, ts)
         c.reallocate(ts)
         if c.journal is not None:
             c.journal.version(str(policy.path), text)

@@ -74,7 +74,12 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
     from autobot.portfolio.setup import prepare
 
     setup = prepare(policy, data, instrument)
-    used, market, seconds, series = setup.used, setup.market, setup.seconds, setup.series
+    used, series = setup.used, setup.series
+    # strategies a live policy edit added are not in the setup the run started with
+    market = {**{sid: policy.strategies[sid].document.market for sid in strategies if sid in policy.strategies},
+              **setup.market}
+    seconds = {**{sid: policy.strategies[sid].bar.seconds for sid in strategies if sid in policy.strategies},
+               **setup.seconds}
     primary = setup.primary
     regime_key = setup.regime_key
     capital = float(policy.document.capital or venue.capital)
@@ -127,7 +132,12 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
             capital: float) -> PortfolioResult:
     """Assemble the results of a finished run (backtest engine or live node) from what the
     controller and the strategies recorded."""
-    used, market, seconds, series = setup.used, setup.market, setup.seconds, setup.series
+    used, series = setup.used, setup.series
+    # strategies a live policy edit added are not in the setup the run started with
+    market = {**{sid: policy.strategies[sid].document.market for sid in strategies if sid in policy.strategies},
+              **setup.market}
+    seconds = {**{sid: policy.strategies[sid].bar.seconds for sid in strategies if sid in policy.strategies},
+               **setup.seconds}
     primary, primary_key, insts, currency = setup.primary, setup.primary_key, setup.instruments, setup.currency
     final = controller.portfolio_value()
     seen = {str(k): v for k, v in getattr(controller, "closes", {}).items()}   # the last closes handled
