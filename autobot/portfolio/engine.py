@@ -74,12 +74,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
     from autobot.portfolio.setup import prepare
 
     setup = prepare(policy, data, instrument)
-    used, series = setup.used, setup.series
-    # strategies a live policy edit added are not in the setup the run started with
-    market = {**{sid: policy.strategies[sid].document.market for sid in strategies if sid in policy.strategies},
-              **setup.market}
-    seconds = {**{sid: policy.strategies[sid].bar.seconds for sid in strategies if sid in policy.strategies},
-               **setup.seconds}
+    used, market, seconds, series = setup.used, setup.market, setup.seconds, setup.series
     primary = setup.primary
     regime_key = setup.regime_key
     capital = float(policy.document.capital or venue.capital)
