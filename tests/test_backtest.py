@@ -33,8 +33,7 @@ def hand_bars(closes: list[float]) -> Bars:
     Volume is large: Nautilus' bar model offers a quarter of a bar's volume at each price."""
     c = np.array(closes, dtype=float)
     o = np.concatenate(([c[0]], c[:-1]))
-    ts = T0 + np.arange(len(c), dtype=np.int64) * H
-    return Bars("hand", ts, o, np.maximum(o, c), np.minimum(o, c), c, np.full(len(c), 1e9), "csv")
+    return _ohlc_bars(list(zip(o, np.maximum(o, c), np.minimum(o, c), c)))
 
 
 PROTECT = """strategy: s
@@ -80,7 +79,8 @@ def test_protective_orders_fill_where_the_bar_model_says(sl: str, tp: str, tr: s
 
 
 def _ohlc_bars(rows: list[tuple[float, float, float, float]]) -> Bars:
-    """Hourly bars from explicit (open, high, low, close) rows, from T0 (open times)."""
+    """Hourly bars from explicit (open, high, low, close) rows, from T0 (open times); volume is
+    large (Nautilus' bar model offers a quarter of a bar's volume at each price)."""
     a = np.array(rows, dtype=float)
     ts = T0 + np.arange(len(a), dtype=np.int64) * H
     return Bars("hand", ts, a[:, 0], a[:, 1], a[:, 2], a[:, 3], np.full(len(a), 1e9), "csv")

@@ -906,6 +906,10 @@ def test_validate_shows_the_source_line_of_a_yaml_syntax_error(tmp_path: Path) -
     assert lines[at + 2].strip() == "^"
 
 
+SIZING = "strategy: s\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\nentry:\n  long: close > 0\n" \
+    "risk:\n  stop_loss: 2%\nsizing:\n  "          # + the sizing line
+
+
 @pytest.mark.parametrize("line, severity, hint", [
     ("risk_per_trade: 1", "warning", "write 1% for 1 percent"),
     ("risk_per_trade: 0.5", "warning", "write 0.5% for 0.5 percent"),
@@ -913,35 +917,19 @@ def test_validate_shows_the_source_line_of_a_yaml_syntax_error(tmp_path: Path) -
     ("equity_pct: 5", "warning", "write 5% for 5 percent"),
 ])
 def test_sizing_numbers_that_look_like_percents_are_flagged(tmp_path, line: str, severity: str, hint: str) -> None:
-    from autobot.workspace import Workspace
-    doc = tmp_path / "s.yaml"
-    doc.write_text("strategy: s\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\nentry:\n  long: close > 0\n"
-                   f"risk:\n  stop_loss: 2%\nsizing:\n  {line}\n")
-    ws = Workspace()
-    ws.check([doc])
-    found = [d for d in ws.diagnostics if d.line == 8]
+    found = [d for d in check_text(tmp_path, SIZING + line + "\n") if d.line == 8]
     assert [(d.severity, d.hint) for d in found] == [(severity, hint)]
     assert found[0].column == len("  ") + line.index(":") + 3
 
 
 def test_sizing_with_percent_signs_is_not_flagged(tmp_path) -> None:
-    from autobot.workspace import Workspace
-    doc = tmp_path / "s.yaml"
-    doc.write_text("strategy: s\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\nentry:\n  long: close > 0\n"
-                   "risk:\n  stop_loss: 2%\nsizing:\n  risk_per_trade: 1%\n")
-    ws = Workspace()
-    ws.check([doc])
-    assert ws.diagnostics == []
+    assert check_text(tmp_path, SIZING + "risk_per_trade: 1%\n") == []
 
 
 def test_validate_reports_every_error_in_one_pass(tmp_path) -> None:
     """An unknown key hides no expression error, and one bad name hides no other in the same rule."""
-    from autobot.workspace import Workspace
-    doc = tmp_path / "m.yaml"
-    doc.write_text("strategy: m\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\ncolour: blue\nindicators:\n"
-                   "  a: emma(close, 10)\nentry:\n  long: foo > 1 and bar < 2 and (close + baz) > 0\n")
-    ws = Workspace()
-    ws.check([doc])
-    got = [(d.line, d.column, d.code) for d in ws.diagnostics]
+    text = ("strategy: m\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\ncolour: blue\nindicators:\n"
+            "  a: emma(close, 10)\nentry:\n  long: foo > 1 and bar < 2 and (close + baz) > 0\n")
+    got = [(d.line, d.column, d.code) for d in check_text(tmp_path, text)]
     assert got == [(3, 1, "unknown-key"), (5, 6, "unknown-function"), (7, 9, "unknown-name"),
                    (7, 21, "unknown-name"), (7, 42, "unknown-name")]

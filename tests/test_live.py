@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -125,43 +126,68 @@ sizing:
 """
 
 
-@pytest.mark.slow
-def test_hot_reload_rejects_a_broken_edit_and_swaps_a_valid_one(tmp_path: Path) -> None:
-    import sqlite3
-    import subprocess
-    import time
+HOLDER_POLICY = "policy: p\nregimes: regimes.yaml\nallocations:\n  always: {holder: 100%}\ncapital: 100000\n"
+EXAMPLE_1H = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
 
-    from autobot.persistence.journal import Journal
+
+def _holder_project(tmp_path: Path, policy_text: str = HOLDER_POLICY) -> tuple[Path, Path, Path]:
+    """A project with the ALWAYS_IN strategy: (its document, the policy, the state store path)."""
     (tmp_path / "strategies").mkdir()
     doc = tmp_path / "strategies" / "holder.yaml"
     doc.write_text(ALWAYS_IN)
     (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
-    (tmp_path / "policy.yaml").write_text("policy: p\nregimes: regimes.yaml\nallocations:\n  always: {holder: 100%}\n"
-                                          "capital: 100000\n")
-    db = tmp_path / "state.sqlite"
-    data = str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
-    proc = subprocess.Popen(_autobot("live", "--policy", str(tmp_path / "policy.yaml"), "--replay", data,
-                                     "--state", str(db), "--speed", "720000"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(policy_text)
+    return doc, policy, tmp_path / "state.sqlite"
+
+
+def _start_live(policy: Path, db: Path) -> Any:
+    """`autobot live` replaying the example data fast, in a child process."""
+    import subprocess
+    return subprocess.Popen(_autobot("live", "--policy", str(policy), "--replay", str(EXAMPLE_1H), "--state", str(db),
+                                     "--speed", "720000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _count(db: Path, sql: str) -> int:
+    """One number from the state store of a running node (0 while it does not exist yet)."""
+    import sqlite3
+    try:
+        return sqlite3.connect(str(db)).execute(sql).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _kinds(db: Path) -> list[str]:
+    import sqlite3
+    try:
+        return [r[0] for r in sqlite3.connect(str(db)).execute("SELECT kind FROM events")]
+    except sqlite3.Error:
+        return []
+
+
+def _wait_for(proc: Any, predicate: Any, what: str, timeout: float = 120.0) -> None:
+    import time
+    deadline = time.time() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"node ended before {what}: {proc.stderr.read()}"
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_hot_reload_rejects_a_broken_edit_and_swaps_a_valid_one(tmp_path: Path) -> None:
+    from autobot.persistence.journal import Journal
+    doc, policy, db = _holder_project(tmp_path)
+    proc = _start_live(policy, db)
 
     def bars_done() -> int:
-        try:
-            return sqlite3.connect(str(db)).execute("SELECT COUNT(*) FROM equity").fetchone()[0]
-        except sqlite3.Error:
-            return 0
+        return _count(db, "SELECT COUNT(*) FROM equity")
 
     def wait_for(predicate, what: str) -> None:
-        deadline = time.time() + 120
-        while not predicate():
-            assert proc.poll() is None, f"node ended before {what}: {proc.stderr.read()}"
-            assert time.time() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.1)
+        _wait_for(proc, predicate, what)
 
     def kinds() -> list[str]:
-        try:
-            return [r[0] for r in sqlite3.connect(str(db)).execute("SELECT kind FROM events")]
-        except sqlite3.Error:
-            return []
+        return _kinds(db)
     wait_for(lambda: bars_done() >= 400, "400 bars")
     doc.write_text(ALWAYS_IN.replace("close > 0", "close >> 0"))             # a syntax error
     wait_for(lambda: "reload_rejected" in kinds(), "the rejection")
@@ -338,30 +364,10 @@ def test_paper_fills_follow_the_gap_rule_as_the_backtest_does(tmp_path: Path) ->
 @pytest.mark.slow
 def test_a_reloaded_policy_reallocates_at_once(tmp_path: Path) -> None:
     """Shares change when the checked policy is applied, not at the next regime switch (here never)."""
-    import sqlite3
-    import subprocess
-    import time
-
     from autobot.persistence.journal import Journal
-    (tmp_path / "strategies").mkdir()
-    (tmp_path / "strategies" / "holder.yaml").write_text(ALWAYS_IN)
-    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("policy: p\nregimes: regimes.yaml\nallocations:\n  always: {holder: 100%}\ncapital: 100000\n")
-    db = tmp_path / "state.sqlite"
-    data = str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
-    proc = subprocess.Popen(_autobot("live", "--policy", str(policy), "--replay", data, "--state", str(db),
-                                     "--speed", "720000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-    def count(sql: str) -> int:
-        try:
-            return sqlite3.connect(str(db)).execute(sql).fetchone()[0]
-        except sqlite3.Error:
-            return 0
-    deadline = time.time() + 120
-    while count("SELECT COUNT(*) FROM equity") < 300:
-        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
-        time.sleep(0.1)
+    _, policy, db = _holder_project(tmp_path)
+    proc = _start_live(policy, db)
+    _wait_for(proc, lambda: _count(db, "SELECT COUNT(*) FROM equity") >= 300, "300 bars")
     policy.write_text(policy.read_text().replace("{holder: 100%}", "{holder: 0%}"))
     assert proc.wait(timeout=180) == 0
     j = Journal(db)
@@ -486,36 +492,16 @@ def test_bad_state_files_give_one_clear_error(tmp_path: Path, kind: str) -> None
 def test_a_reload_that_changes_the_market_is_refused_and_the_watcher_goes_on(tmp_path: Path) -> None:
     """A bar-size change is refused (the running version keeps trading); a broken-bytes edit is
     answered too; a later valid edit is still applied: the watcher never dies."""
-    import sqlite3
-    import subprocess
-    import time
-
     from autobot.persistence.journal import Journal
-    (tmp_path / "strategies").mkdir()
-    doc = tmp_path / "strategies" / "holder.yaml"
-    doc.write_text(ALWAYS_IN)
-    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
-    (tmp_path / "policy.yaml").write_text("policy: p\nregimes: regimes.yaml\nallocations:\n  always: {holder: 100%}\n"
-                                          "capital: 100000\n")
-    db = tmp_path / "state.sqlite"
-    proc = subprocess.Popen(_autobot("live", "--policy", str(tmp_path / "policy.yaml"), "--replay",
-                                     str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv"), "--state", str(db),
-                                     "--speed", "720000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    doc, policy, db = _holder_project(tmp_path)
+    proc = _start_live(policy, db)
 
     def kinds() -> list[str]:
-        try:
-            return [r[0] for r in sqlite3.connect(str(db)).execute("SELECT kind FROM events")]
-        except sqlite3.Error:
-            return []
+        return _kinds(db)
 
     def wait_for(predicate, what: str) -> None:
-        deadline = time.time() + 120
-        while not predicate():
-            assert proc.poll() is None, f"node ended before {what}: {proc.stderr.read()}"
-            assert time.time() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.05)
-    wait_for(lambda: kinds().count("start") == 1 and sqlite3.connect(str(db)).execute(
-        "SELECT COUNT(*) FROM equity").fetchone()[0] > 200, "200 bars")
+        _wait_for(proc, predicate, what)
+    wait_for(lambda: kinds().count("start") == 1 and _count(db, "SELECT COUNT(*) FROM equity") > 200, "200 bars")
     doc.write_text(ALWAYS_IN.replace("bar: 1h", "bar: 4h"))
     wait_for(lambda: kinds().count("reload_rejected") == 1, "the market change to be refused")
     doc.write_bytes(b"strategy: holder\n\xff\xfe\x00 broken")
@@ -554,36 +540,13 @@ def test_a_killed_run_is_not_resumed_with_other_data(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_reload_that_removes_an_exit_is_refused_unless_the_policy_allows_it(tmp_path: Path) -> None:
-    import sqlite3
-    import subprocess
-    import time
-
     from autobot.persistence.journal import Journal
-    (tmp_path / "strategies").mkdir()
-    doc = tmp_path / "strategies" / "holder.yaml"
-    doc.write_text(ALWAYS_IN)
-    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
-    (tmp_path / "policy.yaml").write_text("policy: p\nregimes: regimes.yaml\nallocations:\n  always: {holder: 100%}\n"
-                                          "capital: 100000\n")
-    db = tmp_path / "state.sqlite"
-    proc = subprocess.Popen(_autobot("live", "--policy", str(tmp_path / "policy.yaml"), "--replay",
-                                     str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv"), "--state", str(db),
-                                     "--speed", "720000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-    def count(sql: str) -> int:
-        try:
-            return sqlite3.connect(str(db)).execute(sql).fetchone()[0]
-        except sqlite3.Error:
-            return 0
-    deadline = time.time() + 120
-    while count("SELECT COUNT(*) FROM equity") < 200:
-        assert proc.poll() is None and time.time() < deadline
-        time.sleep(0.05)
+    doc, policy, db = _holder_project(tmp_path)
+    proc = _start_live(policy, db)
+    _wait_for(proc, lambda: _count(db, "SELECT COUNT(*) FROM equity") >= 200, "200 bars")
     without_exit = ALWAYS_IN.split("exit:")[0] + "sizing:" + ALWAYS_IN.split("sizing:")[1]
     doc.write_text(without_exit)
-    while count("SELECT COUNT(*) FROM events WHERE kind = 'reload_rejected'") < 1:
-        assert proc.poll() is None and time.time() < deadline
-        time.sleep(0.05)
+    _wait_for(proc, lambda: "reload_rejected" in _kinds(db), "the rejection")
     assert proc.wait(timeout=180) == 0
     j = Journal(db)
     try:
@@ -596,31 +559,11 @@ def test_a_reload_that_removes_an_exit_is_refused_unless_the_policy_allows_it(tm
 
 @pytest.mark.slow
 def test_a_policy_edit_that_adds_a_strategy_builds_warms_and_runs_it(tmp_path: Path) -> None:
-    import sqlite3
-    import subprocess
-    import time
-
     from autobot.persistence.journal import Journal
-    (tmp_path / "strategies").mkdir()
-    (tmp_path / "strategies" / "holder.yaml").write_text(ALWAYS_IN)
-    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("policy: p\nregimes: regimes.yaml\nstrategies: [strategies/holder.yaml]\n"
-                      "allocations:\n  always: {holder: 50%}\ncapital: 100000\n")
-    db = tmp_path / "state.sqlite"
-    proc = subprocess.Popen(_autobot("live", "--policy", str(policy), "--replay",
-                                     str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv"), "--state", str(db),
-                                     "--speed", "720000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-    def count(sql: str) -> int:
-        try:
-            return sqlite3.connect(str(db)).execute(sql).fetchone()[0]
-        except sqlite3.Error:
-            return 0
-    deadline = time.time() + 120
-    while count("SELECT COUNT(*) FROM equity") < 200:
-        assert proc.poll() is None and time.time() < deadline
-        time.sleep(0.05)
+    _, policy, db = _holder_project(tmp_path, "policy: p\nregimes: regimes.yaml\nstrategies: [strategies/holder.yaml]\n"
+                                              "allocations:\n  always: {holder: 50%}\ncapital: 100000\n")
+    proc = _start_live(policy, db)
+    _wait_for(proc, lambda: _count(db, "SELECT COUNT(*) FROM equity") >= 200, "200 bars")
     (tmp_path / "strategies" / "second.yaml").write_text(
         "strategy: second\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\nentry:\n  long: close > 0\n"
         "sizing:\n  fixed_qty: 0.1\n")
