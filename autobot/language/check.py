@@ -409,17 +409,7 @@ class ExprCompiler:
         return out
 
     def _lower_binary(self, e: ast.Binary) -> Value:
-        failed = False
-        try:
-            a = self._number(e.left, f"'{e.op}'")
-        except _Failed:
-            failed = True
-        try:
-            b = self._number(e.right, f"'{e.op}'")
-        except _Failed:
-            failed = True
-        if failed:
-            raise _Failed()
+        a, b = self._each(lambda: self._number(e.left, f"'{e.op}'"), lambda: self._number(e.right, f"'{e.op}'"))
         return self._add(P.Arith(e.op, a.node, b.node), P.NUMBER, self._w(a, b))
 
     def _lower_compare(self, e: ast.Compare) -> Value:

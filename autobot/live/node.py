@@ -91,11 +91,11 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
     return node
 
 
-def _fingerprint(policy: CompiledPolicy, data: dict[str, Bars] | None) -> str:
+def _fingerprint(policy: CompiledPolicy, policy_text: str, data: dict[str, Bars] | None) -> str:
     """What a run is started with: the policy, regimes and strategy texts, and the data's bars."""
     import hashlib
     h = hashlib.sha256()
-    for text in [policy.path.read_text(encoding="utf-8"), policy.regimes.source.text,
+    for text in [policy_text, policy.regimes.source.text,
                  *(cs.source.text for _, cs in sorted(policy.strategies.items()))]:
         h.update(text.encode("utf-8"))
     for iid, bars in sorted((data or {}).items()):
@@ -119,12 +119,13 @@ def _open_journal(state: Path | None, policy: CompiledPolicy, data: dict[str, Ba
     except Exception:
         journal.db.close()
         raise
-    journal.begin(_fingerprint(policy, data))
+    policy_text = policy.path.read_text(encoding="utf-8")
+    journal.begin(_fingerprint(policy, policy_text, data))
     if journal.not_resumed:
         journal.event("new_run", None, reason=journal.not_resumed)
         import logging
         logging.getLogger("autobot").warning(journal.not_resumed)
-    journal.version(str(policy.path), policy.path.read_text(encoding="utf-8"))
+    journal.version(str(policy.path), policy_text)
     journal.version(policy.regimes.source.path, policy.regimes.source.text)
     for cs in policy.strategies.values():
         journal.version(cs.source.path, cs.source.text)

@@ -53,15 +53,10 @@ def document_diff(old: Any, new: Any) -> str:
 def rehearse(text: str, config: Any, history: list[Any]) -> None:
     """Compile a new version and run its evaluator over the recent bars, off the node: whatever
     would fail when it starts fails here, before the running version is touched."""
-    from autobot.evaluate.semantics import flat_externals
-    from autobot.evaluate.stream import StreamEvaluator
     from autobot.language.compile import compile_strategy_text
+    from autobot.strategy.rule_strategy import feed, stream_evaluator
     compiled = compile_strategy_text(text, config.document_name, dict(config.overrides) or None)
-    evaluator = StreamEvaluator(compiled.plan, observe=compiled.reported_nodes())
-    ext = flat_externals()
-    for bar in history:
-        evaluator.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
-                         bar.close.as_double(), bar.volume.as_double(), ext)
+    feed(stream_evaluator(compiled), history)
 
 
 def removed_exits(old: Any, new: Any) -> list[str]:

@@ -117,6 +117,22 @@ class _Pending:
     why: T.Why | None = None
 
 
+def stream_evaluator(compiled: CompiledStrategy) -> StreamEvaluator:
+    """The streaming evaluator a running strategy uses: its rules, plus the nodes its reports and
+    decision traces read."""
+    return StreamEvaluator(compiled.plan, observe=compiled.reported_nodes() | T.trace_nodes(compiled.plan))
+
+
+def feed(evaluator: StreamEvaluator, bars: list[Bar]) -> list[tuple[int, tuple[bool, ...]]]:
+    """Feed Nautilus bars to an evaluator without trading (the market alone: flat position);
+    what its rules decide on each bar."""
+    from autobot.evaluate.semantics import flat_externals
+    ext = flat_externals()
+    return [(bar.ts_event, evaluator.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
+                                            bar.low.as_double(), bar.close.as_double(), bar.volume.as_double(), ext))
+            for bar in bars]
+
+
 @dataclass
 class StrategyHooks:
     """What a runner plugs into a :class:`RuleStrategy` (all optional; none when it runs alone).
@@ -177,8 +193,7 @@ class RuleStrategy(Strategy):
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
         self.compiled = compile_strategy_text(cfg.document, cfg.document_name, dict(cfg.overrides) or None)
         plan = self.compiled.plan
-        observe = self.compiled.reported_nodes() | T.trace_nodes(plan)
-        self.evaluator = StreamEvaluator(plan, observe=observe)
+        self.evaluator = stream_evaluator(self.compiled)
         self._rule_index = {name: k for k, name in enumerate(self.evaluator.rule_names)}
         idx = self._rule_index
         self._k_exit = {"long": idx.get("exit.long"), "short": idx.get("exit.short")}
@@ -228,6 +243,12 @@ class RuleStrategy(Strategy):
     def on_position_changed(self, event: Any) -> None:
         self._pos, self._pos_known = self.cache.position(event.position_id), True
 
+    def _venue_account(self) -> Any:
+        """The venue's account (looked up once; None until the venue has registered it)."""
+        if self._account is None:
+            self._account = self.portfolio.account(self.instrument.id.venue)
+        return self._account
+
     def _equity(self, close: float, unrealized: float) -> float:
         """Account equity at this close, in the instrument's quote currency, times our share
         (``self._whole`` keeps it unscaled: ``drawdown`` is measured on it, so a change of share
@@ -235,11 +256,9 @@ class RuleStrategy(Strategy):
         if self.hooks.portfolio_equity is not None:
             self._whole = self.hooks.portfolio_equity()
             return self._whole * self.share
-        account = self._account
+        account = self._venue_account()
         if account is None:
-            account = self._account = self.portfolio.account(self.instrument.id.venue)
-            if account is None:
-                return NAN
+            return NAN
         balance = account.balance_total(self.instrument.quote_currency)
         total = balance.as_double() if balance is not None else 0.0
         if account.type == AccountType.CASH:
@@ -352,10 +371,9 @@ class RuleStrategy(Strategy):
         """The most units an entry may buy or sell at ``close``: its notional at most equity x the
         account's leverage (margin), or what the free cash pays for with the taker fee (cash).
         ``equity`` is this strategy's (its share of the portfolio's)."""
-        account = self._account or self.portfolio.account(self.instrument.id.venue)
+        account = self._venue_account()
         if account is None or not close > 0:
             return float("inf")
-        self._account = account
         unit = close * float(self.instrument.multiplier)
         if account.type == AccountType.CASH:
             free = account.balance_free(self.instrument.quote_currency)
@@ -567,15 +585,8 @@ class RuleStrategy(Strategy):
     def warm(self, bars: list[Bar]) -> list[tuple[int, tuple[bool, ...]]]:
         """Feed past bars to the evaluator without trading (a reloaded version catching up);
         returns what its rules would have decided on each (the market alone: flat position)."""
-        from autobot.evaluate.semantics import flat_externals
         assert self.evaluator is not None
-        ext = flat_externals()
-        out = []
-        for bar in bars:
-            fired = self.evaluator.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
-                                          bar.low.as_double(), bar.close.as_double(), bar.volume.as_double(), ext)
-            out.append((bar.ts_event, fired))
-        return out
+        return feed(self.evaluator, bars)
 
     def take_over(self, old: "RuleStrategy") -> None:
         """Continue the records of the instance this one replaces (same StrategyId: its orders
