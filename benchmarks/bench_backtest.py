@@ -23,7 +23,7 @@ times per 100,000 bars, with a fixed size of 0.01 BTC and no stop or target.
   256 closed positions, and ``cache.purge_closed_orders``
   before each entry, as ``RuleStrategy`` does. It runs in a ``BacktestEngine`` set up as
   ``run_backtest`` sets it up (same venue, instrument, bars, fill model
-  ``autobot.backtest.engine.venue_fills``, logging, no analysis).
+  ``autobot.venue.settings.venue_fills``, logging, no analysis).
 
 Each measured run is a fresh subprocess; its wall time covers everything a backtest does once
 the bars are in memory (compiling, instrument, Nautilus bar conversion, engine setup, the run,
@@ -197,8 +197,8 @@ def run_hand(bars: Any) -> dict[str, Any]:
     from nautilus_trader.model.objects import Money, Price
 
     from autobot.backtest.data import to_nautilus
-    from autobot.backtest.engine import VenueSettings, venue_fills
-    from autobot.backtest.instruments import make_instrument
+    from autobot.venue.settings import VenueSettings, venue_fills
+    from autobot.venue.instruments import make_instrument
 
     strategy_cls, config_cls = hand_strategy_class()
     venue = VenueSettings()
@@ -259,7 +259,7 @@ def worker(side: str, n: int, small: int | None) -> None:
     import pandas  # noqa: F401
 
     import autobot.backtest.engine  # noqa: F401
-    import autobot.backtest.fills  # noqa: F401
+    import autobot.venue.fills  # noqa: F401
     import autobot.strategy.rule_strategy  # noqa: F401
     from bench_language import tiled_bars
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from autobot.backtest.data import NS
 from autobot.backtest.engine import prepare_bars, run_backtest
-from autobot.backtest.instruments import InstrumentSettings
+from autobot.venue.instruments import InstrumentSettings
 from autobot.cli.main import app
 from autobot.data.bars import Bars, load_bars
 from autobot.evaluate.batch import evaluate, rule_series
@@ -285,7 +285,7 @@ def test_catalog_bars_backtest_like_the_csv(tmp_path: Path) -> None:
     from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
     from autobot.backtest.data import to_nautilus
-    from autobot.backtest.instruments import make_instrument
+    from autobot.venue.instruments import make_instrument
     from autobot.data.catalog import load_catalog_bars
 
     bars = load_bars(EXAMPLE)
@@ -359,7 +359,7 @@ ALL_IN = "strategy: allin\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\nentry
 
 
 def test_a_cash_account_never_overdraws_and_matches_buy_and_hold() -> None:
-    from autobot.backtest.engine import VenueSettings
+    from autobot.venue.settings import VenueSettings
     result = run_backtest(compile_strategy_text(ALL_IN, "allin.yaml"), load_bars(EXAMPLE), VenueSettings(account="cash"))
     entry = result.fills[0]
     assert entry[4] == "entry.long" and entry[2] * entry[3] * 1.001 <= 100_000.0     # room for the 0.1% fee
@@ -394,7 +394,7 @@ def USDT():
 
 @pytest.mark.parametrize("leverage", [1.0, 3.0])
 def test_notional_is_capped_at_equity_times_leverage(leverage: float) -> None:
-    from autobot.backtest.engine import VenueSettings
+    from autobot.venue.settings import VenueSettings
     doc = PROTECT.format(sl="0.1%", tp="none", tr="none").replace("fixed_qty: 1", "risk_per_trade: 2%")
     result = run_backtest(compile_strategy_text(doc, "s.yaml"), hand_bars(PATH), VenueSettings(leverage=leverage),
                           instrument=NO_FEES)
@@ -457,7 +457,7 @@ def test_no_colour_codes_go_to_a_pipe() -> None:
     import subprocess
     import sys
 
-    from autobot.backtest.engine import logging_config
+    from autobot.venue.settings import logging_config
     assert logging_config().log_colors is False            # stderr is not a terminal under pytest
     out = subprocess.run([sys.executable, "-m", "autobot.cli.main", "backtest", "strategies/trend.yaml",
                           "--data", "examples/data/example_btcusdt_1h.csv", "--end", "2024-01-03"], cwd=ROOT,

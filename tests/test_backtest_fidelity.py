@@ -23,8 +23,9 @@ from nautilus_trader.model.objects import Money, Price
 from nautilus_trader.trading.strategy import Strategy
 
 from autobot.backtest.data import resample, to_nautilus
-from autobot.backtest.engine import VenueSettings, bar_spec_text, prepare_bars, run_backtest, venue_fills
-from autobot.backtest.instruments import make_instrument
+from autobot.backtest.engine import prepare_bars, run_backtest
+from autobot.venue.settings import VenueSettings, bar_spec_text, venue_fills
+from autobot.venue.instruments import make_instrument
 from autobot.data.bars import load_bars
 from autobot.workspace import compile_strategy_text
 from tests.helpers import ROOT, SHARED_DATA

@@ -50,7 +50,7 @@ ALWAYS_LONG = "entry:\n  long: close > 0\nsizing:\n  fixed_qty: 1000\n"
 
 
 def run(policy: Path, closes: list[float]):
-    from autobot.backtest.instruments import InstrumentSettings
+    from autobot.venue.instruments import InstrumentSettings
     return run_portfolio(load_policy(policy), {"BTCUSDT.BINANCE": bars_from(closes)},
                          instrument=InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0),
                          compare=False)
@@ -93,7 +93,7 @@ def test_daily_loss_limit_counts_the_first_bar_of_the_day(tmp_path: Path) -> Non
 
 
 def test_daily_loss_limit_trips_on_daily_bars(tmp_path: Path) -> None:
-    from autobot.backtest.instruments import InstrumentSettings
+    from autobot.venue.instruments import InstrumentSettings
     policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n", "  daily_loss_limit: 1.5%\n")
     doc = tmp_path / "strategies" / "a.yaml"
     doc.write_text(doc.read_text().replace("bar: 1h", "bar: 1d"))
@@ -228,7 +228,7 @@ def test_regime_on_another_instrument(tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     btc = bars_from(list(100 + np.cumsum(rng.normal(0, 1, 120))))
     eth = bars_from(list(50 + np.cumsum(rng.normal(0, 1, 120))))
-    from autobot.backtest.instruments import InstrumentSettings
+    from autobot.venue.instruments import InstrumentSettings
     result = run_portfolio(load_policy(policy), {"BTCUSDT.BINANCE": btc, "ETHUSDT.BINANCE": eth},
                            instrument=InstrumentSettings(price_precision=2), compare=False)
     assert result.regimes == regime_series(load_policy(policy).regimes, eth)   # ETH's regime, bar by bar

@@ -91,7 +91,8 @@ def test_lower_layers_never_import_higher_ones() -> None:
         "language": ("autobot.evaluate", "autobot.strategy", "autobot.backtest", "autobot.portfolio", "autobot.live",
                      "autobot.cli", "autobot.workspace"),
         "evaluate": ("autobot.strategy", "autobot.backtest", "autobot.portfolio", "autobot.live", "autobot.cli"),
-        "strategy": ("autobot.backtest", "autobot.portfolio", "autobot.live", "autobot.cli", "autobot.workspace"),
+        "strategy": ("autobot.venue", "autobot.backtest", "autobot.portfolio", "autobot.live", "autobot.cli", "autobot.workspace"),
+        "venue": ("autobot.backtest", "autobot.portfolio", "autobot.live", "autobot.cli", "autobot.workspace"),
         "backtest": ("autobot.portfolio", "autobot.live", "autobot.cli"),
         "portfolio": ("autobot.live", "autobot.cli"),
     }

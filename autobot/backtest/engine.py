@@ -9,27 +9,16 @@ strategy recorded (trades with decision traces, the equity curve) and Nautilus' 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Callable
 
 import numpy as np
 
 from autobot.backtest import metrics as M
 from autobot.backtest.data import NS, bar_seconds, prepare_bars, resample, to_nautilus  # noqa: F401 (re-exported)
-from autobot.backtest.instruments import InstrumentSettings, make_instrument, quote_currency
+from autobot.venue.instruments import InstrumentSettings, make_instrument, quote_currency
+from autobot.venue.settings import VenueSettings, add_venue, bar_spec_text, logging_config
 from autobot.data.bars import Bars
 from autobot.language.compile import CompiledStrategy
-
-
-@dataclass(frozen=True)
-class VenueSettings:
-    """The simulated account and market: capital, currency, account type, leverage, slippage."""
-
-    capital: float = 100_000.0
-    account: str = "margin"            # "margin" (long and short) or "cash" (long only)
-    leverage: float = 1.0
-    slippage: float = 0.0              # probability that a market/stop fill slips one tick
-    seed: int = 42
 
 
 @dataclass
@@ -75,45 +64,6 @@ def _iso(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / NS, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def logging_config(level: str = "ERROR") -> Any:
-    """NautilusTrader's logging: colour codes only on a terminal (never into a pipe or a file, and
-    not with NO_COLOR set)."""
-    import os
-    import sys
-
-    from nautilus_trader.config import LoggingConfig
-    return LoggingConfig(log_level=level, log_colors=sys.stderr.isatty() and "NO_COLOR" not in os.environ)
-
-
-def fill_model(venue: VenueSettings) -> Any:
-    """Nautilus' bar prices for the whole order at once, with the gap rule
-    (:mod:`autobot.backtest.fills`) and the venue's slippage probability; the backtest and the
-    paper node use the same model."""
-    from autobot.backtest.fills import BarFillModel
-    return BarFillModel(prob_fill_on_limit=1.0, prob_slippage=venue.slippage, random_seed=venue.seed)
-
-
-def venue_fills(venue: VenueSettings) -> dict[str, Any]:
-    """``fill_model=`` and ``modules=`` for ``BacktestEngine.add_venue``: the model and the module
-    that tells it each bar's open before the exchange processes the bar."""
-    from autobot.backtest.fills import BarOpenModule
-    model = fill_model(venue)
-    return {"fill_model": model, "modules": [BarOpenModule(model)]}
-
-
-def add_venue(engine: Any, name: str, currency: Any, capital: float, venue: VenueSettings, cash: bool = False) -> None:
-    """The simulated venue of a backtest: NETTING, a margin (or cash) account with ``capital``,
-    the venue's leverage, and :func:`venue_fills` on bar execution."""
-    from nautilus_trader.model.enums import AccountType, OmsType
-    from nautilus_trader.model.identifiers import Venue
-    from nautilus_trader.model.objects import Money
-
-    engine.add_venue(venue=Venue(name), oms_type=OmsType.NETTING,
-                     account_type=AccountType.CASH if cash else AccountType.MARGIN,
-                     starting_balances=[Money(capital, currency)], base_currency=None if cash else currency,
-                     default_leverage=Decimal(str(venue.leverage)), bar_execution=True, **venue_fills(venue))
-
-
 def check_run(name: str, strategy: Any, n_bars: int, account: Any) -> None:
     """Raise :class:`RunError` when ``strategy``'s numbers would not be what its document says:
     the engine stopped before the last bar (NautilusTrader halts a backtest whose account goes
@@ -138,14 +88,6 @@ def check_run(name: str, strategy: Any, n_bars: int, account: Any) -> None:
         raise RunError(f"{name}: an order was {first['how']} at the bar closing {_iso(int(first['ts']))} "
                        f"({first['order'] or 'order'}: {first['reason']}); {len(refusals)} order(s) "
                        "refused in all, so the results would not be the document's; no metrics are reported.")
-
-
-def bar_spec_text(seconds: int) -> str:
-    """A Nautilus bar spec for a bar size, e.g. 3600 -> ``1-HOUR-LAST``."""
-    for unit, size in (("DAY", 86_400), ("HOUR", 3_600), ("MINUTE", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}-{unit}-LAST"
-    return f"{seconds}-SECOND-LAST"
 
 
 def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = VenueSettings(),

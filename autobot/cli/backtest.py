@@ -152,8 +152,9 @@ def backtest(
         raise fail_usage(f"--instrument {iid!r} is not an instrument id like BTCUSDT.BINANCE") from None
 
     from autobot.backtest.data import parse_when, slice_bars
-    from autobot.backtest.engine import VenueSettings, run_backtest
-    from autobot.backtest.instruments import InstrumentSettings
+    from autobot.backtest.engine import run_backtest
+    from autobot.venue.settings import VenueSettings
+    from autobot.venue.instruments import InstrumentSettings
     from autobot.data.bars import load_bars
 
     try:

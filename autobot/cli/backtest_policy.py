@@ -30,8 +30,8 @@ def _bind_all(data: list[str], needed: list[str], default: Path) -> dict[str, Pa
 def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: dict[str, Any]) -> None:
     """Run the portfolio and print its tables (see ``autobot backtest --help``)."""
     from autobot.backtest.data import parse_when, slice_bars
-    from autobot.backtest.engine import VenueSettings
-    from autobot.backtest.instruments import InstrumentSettings
+    from autobot.venue.settings import VenueSettings
+    from autobot.venue.instruments import InstrumentSettings
     from autobot.data.bars import load_bars
     from autobot.diagnostics import RunError, UserError
     from autobot.portfolio.engine import run_portfolio

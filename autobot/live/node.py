@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from autobot.backtest.instruments import InstrumentSettings
+from autobot.venue.instruments import InstrumentSettings
 from autobot.data.bars import Bars
 from autobot.workspace import CompiledPolicy, load_policy
 
@@ -52,7 +52,7 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
     from nautilus_trader.config import (ImportableControllerConfig, LiveExecEngineConfig, LiveRiskEngineConfig,
                                         TradingNodeConfig)
 
-    from autobot.backtest.engine import logging_config
+    from autobot.venue.settings import logging_config
     from nautilus_trader.live.node import TradingNode
 
     from autobot.live.sandbox import BarSandboxExecClientFactory
@@ -275,8 +275,8 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
               log_level: str = "WARNING") -> None:
     """Paper-trade the policy on a venue's real market data (the policy's ``live:`` section) until
     the node is stopped (SIGINT/SIGTERM, or ``/stop`` and then a signal)."""
-    from autobot.backtest.engine import bar_spec_text
-    from autobot.backtest.instruments import quote_currency
+    from autobot.venue.settings import bar_spec_text
+    from autobot.venue.instruments import quote_currency
     from autobot.diagnostics import Diagnostic, UserError
     from autobot.live.venues import data_client
     from autobot.portfolio.setup import regime_source

@@ -305,7 +305,7 @@ class Reloader:
         One on a market the node is not fed is refused, and keeps no share."""
         from nautilus_trader.model.data import BarType
 
-        from autobot.backtest.engine import bar_spec_text
+        from autobot.venue.settings import bar_spec_text
         from autobot.portfolio.setup import strategy_config
         from autobot.strategy.rule_strategy import RuleStrategy
         c = self.controller

@@ -28,7 +28,7 @@ class BarSandboxExecutionClient(SandboxExecutionClient):
     """
 
     def connect(self) -> None:
-        from autobot.backtest.engine import VenueSettings, fill_model
+        from autobot.venue.settings import VenueSettings, fill_model
         self.fill_model = fill_model(VenueSettings())
         self.exchange.set_fill_model(self.fill_model)   # as in the backtest
         super().connect()
@@ -39,7 +39,7 @@ class BarSandboxExecutionClient(SandboxExecutionClient):
 
     def begin_bar(self, bar: Any) -> None:
         """Tell the fill model the bar's open and the resting trailing stops before the exchange
-        moves on the bar (the gap rule, ``autobot.backtest.fills``), as the backtest's module does."""
+        moves on the bar (the gap rule, ``autobot.venue.fills``), as the backtest's module does."""
         iid = bar.bar_type.instrument_id
         engine = self.exchange.get_matching_engine(iid)
         self.fill_model.begin_bar(iid, bar.open, engine.get_open_orders() if engine is not None else [])

@@ -15,9 +15,9 @@ import numpy as np
 
 from autobot.backtest import metrics as M
 from autobot.backtest.data import NS, to_nautilus
-from autobot.backtest.engine import (BacktestResult, VenueSettings, add_venue, bar_spec_text, check_run,
-                                     logging_config, run_backtest)
-from autobot.backtest.instruments import InstrumentSettings
+from autobot.backtest.engine import BacktestResult, check_run, run_backtest
+from autobot.venue.settings import VenueSettings, add_venue, bar_spec_text, logging_config
+from autobot.venue.instruments import InstrumentSettings
 from autobot.data.bars import Bars
 from autobot.workspace import CompiledPolicy
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autobot.backtest.data import bar_seconds, resample
-from autobot.backtest.instruments import InstrumentSettings, make_instrument, quote_currency
+from autobot.venue.instruments import InstrumentSettings, make_instrument, quote_currency
 from autobot.data.bars import Bars
 from autobot.diagnostics import UserError
 from autobot.language.compile import parse_bar_spec
@@ -85,7 +85,7 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
     from nautilus_trader.model.currencies import Currency
     from nautilus_trader.model.data import BarType
 
-    from autobot.backtest.engine import bar_spec_text
+    from autobot.venue.settings import bar_spec_text
 
     used = policy.used
     if not used:
