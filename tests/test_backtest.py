@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from autobot.backtest.data import NS
+from autobot.backtest.data import NS, strategy_bars
 from autobot.backtest.engine import prepare_bars, run_backtest
 from autobot.venue.instruments import InstrumentSettings
 from autobot.cli.main import app
 from autobot.data.bars import Bars, load_bars
+from autobot.diagnostics import UserError
 from autobot.evaluate.batch import evaluate, rule_series
 from autobot.evaluate.semantics import flat_externals
 from autobot.workspace import compile_strategy_text, load_strategy
@@ -228,11 +229,15 @@ STRATEGY_FILES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted((ROOT / "
 def test_every_shipped_strategy_runs_on_every_series(doc: Path, data: Path) -> None:
     compiled = load_strategy(doc)
     bars = load_bars(data)
+    warm = max(compiled.plan.warmup[n] for n in compiled.plan.rules.values())
+    if compiled.short_data(len(strategy_bars(compiled, bars)[0])):
+        with pytest.raises(UserError, match="before its first value"):     # a rule that would never have a value
+            run_backtest(compiled, bars)
+        return
     prepared, seconds, _ = prepare_bars(compiled, bars)
     result = run_backtest(compiled, bars)
     assert len(result.equity) == len(prepared)
     assert_fills_inside_bars(result, prepared, seconds)      # the gap rule: no fill at a price that never traded
-    warm = max(compiled.plan.warmup[n] for n in compiled.plan.rules.values())
     if len(prepared) <= warm + 1:
         assert result.trades == []       # too short to leave the warm-up (the 21-bar ADA/BTC file)
         return
@@ -421,6 +426,11 @@ def test_short_series_give_no_annual_figures_and_the_cli_says_why(tmp_path: Path
     assert m["annual_return"] is None and m["sharpe"] is None and m["sortino"] is None
     assert m["total_return"] == pytest.approx(0.009) and m["span_days"] == pytest.approx(4 / 24)
     out = CliRunner().invoke(app, ["backtest", str(ROOT / "strategies" / "trend.yaml"), "--data", str(four)])
+    assert out.exit_code == 1 and "the data has 4 bars" in out.output       # its EMAs never get a value
+    quick = tmp_path / "quick.yaml"
+    quick.write_text("strategy: quick\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\n"
+                     "entry: {long: close > open}\nexit: {long: close < open}\nrisk: {stop_loss: 2%}\n")
+    out = CliRunner().invoke(app, ["backtest", str(quick), "--data", str(four)])
     assert out.exit_code == 0, out.output
     assert "not meaningful" in out.output and "under 30 days" in out.output.replace("\n", " ")
 

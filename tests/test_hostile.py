@@ -132,3 +132,22 @@ def test_policy_globs_stay_inside_the_project(tmp_path: Path) -> None:
     absolute = str(tmp_path / "elsewhere" / "*.yaml")
     policy.write_text(policy.read_text().replace("../elsewhere/*.yaml", absolute))      # named on purpose
     assert CliRunner().invoke(app, ["validate", str(policy)]).exit_code == 0
+
+
+@pytest.mark.parametrize("command", ["backtest", "signals"])
+def test_lengths_longer_than_the_data_are_positioned_errors(tmp_path: Path, command: str) -> None:
+    """A rule whose warm-up reaches past the data would never have a value: an error at the rule
+    (a warning in ``signals``, which shows its empty column)."""
+    doc = tmp_path / "long.yaml"
+    doc.write_text("strategy: long\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\n"
+                   "entry:\n  long: close > sma(close, 50)\n"
+                   "exit:\n  long: rising(close, 3)\nrisk: {stop_loss: 2%}\n")
+    data = tmp_path / "bars.csv"
+    data.write_text("".join(EXAMPLE.read_text().splitlines(keepends=True)[:41]))      # 40 bars
+    out = _autobot(command, str(doc), "--data", str(data))
+    severity = "error" if command == "backtest" else "warning"     # signals shows the empty column
+    assert out.returncode == (1 if command == "backtest" else 0) and "Traceback" not in out.stderr, out.stderr[-1500:]
+    assert f"{doc}:4:9: {severity}: entry.long needs 50 bars before its first value" in out.stderr
+    assert "the data has 40 bars" in out.stderr and "exit.long" not in out.stderr
+    data.write_text("".join(EXAMPLE.read_text().splitlines(keepends=True)[:51]))      # 50: one value
+    assert _autobot(command, str(doc), "--data", str(data)).returncode == 0

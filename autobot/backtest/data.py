@@ -70,8 +70,18 @@ def to_nautilus(bars: Bars, bar_type: object, instrument: object, seconds: int) 
 
 
 def prepare_bars(compiled: Any, bars: Bars) -> tuple[Bars, int, list[str]]:
-    """Resample finer data to the strategy's bar size; keep coarser or odd sizes as they are. The
-    backtest and ``autobot signals`` both decide on these bars; returns (bars, seconds, notes)."""
+    """:func:`strategy_bars`, refused (a positioned :class:`UserError`) when a rule or risk level
+    needs more bars than there are. The backtest and ``autobot signals`` both decide on these
+    bars; returns (bars, seconds, notes)."""
+    bars, seconds, notes = strategy_bars(compiled, bars)
+    short = compiled.short_data(len(bars)) if len(bars) else []
+    if short:
+        raise UserError(short)
+    return bars, seconds, notes
+
+
+def strategy_bars(compiled: Any, bars: Bars) -> tuple[Bars, int, list[str]]:
+    """Resample finer data to the strategy's bar size; keep coarser or odd sizes as they are."""
     notes: list[str] = []
     data_sec = bar_seconds(bars)
     want = compiled.bar.seconds if compiled.bar is not None else data_sec

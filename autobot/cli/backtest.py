@@ -194,6 +194,8 @@ def backtest(
         result = _run_with_progress(lambda progress: run_backtest(compiled, bars, venue, settings, iid,
                                                                   overrides or None, progress=progress,
                                                                   regimes=compiled_regimes))
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
     except RunError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from autobot.cli.output import fail_usage, fail_user
+from autobot.cli.output import fail_usage, fail_user, print_diagnostics
 
 
 def signals(
@@ -28,13 +29,15 @@ def signals(
         raise fail_usage(f"no such strategy file: {strategy}")
     if not data.exists():
         raise fail_usage(f"no such data file: {data}")
+    from autobot.backtest.data import strategy_bars
     try:
         compiled = load_strategy(strategy)
-        bars = load_bars(data)
+        bars, _, notes = strategy_bars(compiled, load_bars(data))    # exactly the bars the backtest decides on
     except UserError as err:
         raise fail_user(err.diagnostics) from None
-    from autobot.backtest.data import prepare_bars
-    bars, _, notes = prepare_bars(compiled, bars)     # exactly the bars the backtest decides on
+    # a rule that never gets a value would stop a backtest; here its column is shown (empty), with a warning
+    short = [dataclasses.replace(d, severity="warning") for d in compiled.short_data(len(bars))] if len(bars) else []
+    print_diagnostics(short, {compiled.source.path: compiled.source.text}, stream=sys.stderr)
     for note in notes:
         typer.echo(f"note: {note}", err=True)
     if out is None:

@@ -103,6 +103,27 @@ class CompiledStrategy:
             raise KeyError(name)
         return self.plan.warmup[node]
 
+    def short_data(self, n_bars: int) -> list[Any]:
+        """Errors for rules and risk levels that need more bars than the data has (their warm-up
+        reaches past the last of ``n_bars`` bars, so they would never have a value), at the rule."""
+        paths = {name: tuple(name.split(".")) for name in self.plan.rules}
+        nodes = dict(self.plan.rules)
+        for key in ("stop_loss", "take_profit", "trailing_stop"):
+            level = getattr(self, key)
+            if level is not None and level.node is not None:
+                nodes[f"risk.{key}"], paths[f"risk.{key}"] = level.node, ("risk", key)
+        out = []
+        for name, node in nodes.items():
+            need = self.plan.warmup[node]
+            where, _ = self.source.node_at(paths[name])
+            if need >= n_bars and where is not None:
+                out.append(self.source.diagnostic(
+                    where.start, where.end, "too-long-for-data",
+                    f"{name} needs {need + 1:,} bars before its first value (its longest length or period); "
+                    f"the data has {n_bars:,} bars at this bar size, so it would never have one",
+                    "use more data (or a smaller bar), or shorter lengths and periods"))
+        return out
+
 
 @dataclass
 class CompiledRegimes:
