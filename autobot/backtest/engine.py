@@ -43,12 +43,13 @@ class BacktestResult:
     exposure: np.ndarray
     fills: list[tuple[int, str, float, float, str]]
     notes: list[str] = field(default_factory=list)
+    engine: str = "nautilus"           # or "fast" (autobot.fast)
 
     def to_json(self) -> dict[str, Any]:
         """The results JSON: metrics (fractions), comparison, success bar and the trade list."""
         return {
             "strategy": self.strategy, "document": self.document, "instrument": self.instrument,
-            "bar": self.bar, "bars": len(self.bars), "start": _iso(int(self.bars.ts[0])) if len(self.bars) else None,
+            "engine": self.engine, "bar": self.bar, "bars": len(self.bars), "start": _iso(int(self.bars.ts[0])) if len(self.bars) else None,
             "end": _iso(int(self.bars.ts[-1]) + self.bar_seconds * NS) if len(self.bars) else None,
             "capital": self.capital, "currency": self.currency,
             **self.metrics,

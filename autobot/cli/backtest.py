@@ -116,6 +116,8 @@ def backtest(
                                            "'regime' (default: the project's regimes/regimes.yaml)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write metrics and the trade list as JSON here."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    engine: str = typer.Option("nautilus", "--engine", help="nautilus (the reference, event-driven) or fast (the "
+                               "compiled screening engine; same fills, refuses what it cannot reproduce)."),
 ) -> None:
     """Backtest one strategy document (or, with --policy, the whole portfolio) against buy-and-hold and the success bar."""
     from autobot.diagnostics import RunError, UserError
@@ -123,6 +125,8 @@ def backtest(
 
     if account not in ("margin", "cash"):
         raise fail_usage("--account must be 'margin' or 'cash'")
+    if engine not in ("nautilus", "fast"):
+        raise fail_usage(f"--engine {engine!r}: give 'nautilus' or 'fast'")
     _check_options(start, end, catalog)
     check_ranges({"--capital": capital, "--leverage": leverage, "--slippage": slippage, "--maker-fee": maker_fee,
                   "--taker-fee": taker_fee, "--price-precision": price_precision, "--size-precision": size_precision})
@@ -133,6 +137,9 @@ def backtest(
     if policy is not None:
         if strategy is not None:
             raise fail_usage("give a strategy document or --policy, not both")
+        if engine == "fast":
+            raise fail_usage("--engine fast runs one strategy document; a --policy (regimes, selection, allocation, "
+                             "breakers across strategies) runs on the Nautilus engine (drop --engine)")
         from autobot.cli.backtest_policy import backtest_policy
         backtest_policy(policy, data, catalog, settings_)
         return
@@ -190,10 +197,17 @@ def backtest(
             load_strategy(strategy, overrides or None, regime_names=compiled_regimes.names)
         except UserError as err:
             raise fail_user(err.diagnostics) from None
+    if engine == "fast":
+        from autobot.fast.engine import Unsupported, run_fast
+        runner: Any = run_fast
+    else:
+        runner, Unsupported = run_backtest, ()
     try:
-        result = _run_with_progress(lambda progress: run_backtest(compiled, bars, venue, settings, iid,
-                                                                  overrides or None, progress=progress,
-                                                                  regimes=compiled_regimes))
+        result = _run_with_progress(lambda progress: runner(compiled, bars, venue, settings, iid, overrides or None,
+                                                            progress=progress, regimes=compiled_regimes))
+    except Unsupported as err:
+        typer.echo(f"error: {strategy}: --engine fast cannot reproduce this run exactly: {err}", err=True)
+        raise typer.Exit(1) from None
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     except RunError as err:

@@ -1,0 +1,215 @@
+"""``autobot backtest --engine fast``: the same backtest as :mod:`autobot.backtest.engine`, on
+the batch evaluator's arrays and one compiled loop (:mod:`autobot.fast.kernel`) instead of
+NautilusTrader's event-driven engine, with the same results (fills, fees, balance, trades with
+their decision traces, equity curve, metrics). Nautilus stays the reference: the tests run both
+on every shipped strategy and series and on random strategies, and compare them fill by fill.
+
+Refused (:class:`~autobot.fast.program.Unsupported`), never approximated: slippage (Nautilus
+draws it from its own random generator), and the few expressions the loop cannot compute
+(see :mod:`autobot.fast.program`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from autobot.backtest import metrics as M
+from autobot.backtest.data import NS, prepare_bars
+from autobot.backtest.engine import BacktestResult
+from autobot.data.bars import Bars
+from autobot.diagnostics import RunError
+from autobot.evaluate.batch import evaluate
+from autobot.evaluate.semantics import flat_externals
+from autobot.fast import kernel as K
+from autobot.fast import program as G
+from autobot.fast.program import Unsupported
+from autobot.language import plan as P
+from autobot.language.compile import CompiledStrategy, compile_strategy_text
+from autobot.strategy import trace as T
+from autobot.strategy.rule_strategy import Trade
+from autobot.venue.instruments import InstrumentSettings, make_instrument, quote_currency
+from autobot.venue.settings import VenueSettings, bar_spec_text
+
+__all__ = ["run_fast", "Unsupported", "check_supported"]
+
+
+def check_supported(venue: VenueSettings) -> None:
+    """Raise :class:`Unsupported` for venue settings the fast engine cannot reproduce exactly (the
+    document's own expressions are checked when its program is built)."""
+    if venue.slippage > 0:
+        raise Unsupported("--slippage: Nautilus draws each slip from its own random generator, which the fast "
+                          "engine cannot replay; run it on the Nautilus engine (the default)")
+
+
+def _nautilus_doubles(x: np.ndarray, digits: int) -> np.ndarray:
+    """``Price(x, digits).as_double()`` for every value: rounded half away from zero to
+    ``digits`` decimals, then Nautilus' 16-decimal fixed point over 10^16 (40048.06 reads back as
+    40048.060000000005, which the Nautilus strategy's indicators see)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.copysign(np.floor(np.abs(x) * 10.0 ** digits + 0.5) * 10.0 ** (16 - digits), x) / 1e16
+
+
+def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = VenueSettings(),
+             instrument: InstrumentSettings = InstrumentSettings(), instrument_id: str | None = None,
+             overrides: dict[str, float] | None = None, progress: Callable[[int, int], None] | None = None,
+             regimes: Any = None, values: list[Any] | None = None) -> BacktestResult:
+    """Backtest ``compiled`` on ``bars`` like :func:`autobot.backtest.engine.run_backtest`.
+
+    ``values``: the batch evaluator's node values on these (prepared) bars, when the caller has
+    them already (a study sharing indicators between trials)."""
+    if overrides:
+        compiled = compile_strategy_text(compiled.source.text, compiled.source.path, dict(overrides))
+    check_supported(venue)
+    iid = instrument_id or compiled.document.market.instrument
+    bars, seconds, notes = prepare_bars(compiled, bars)
+    n = len(bars)
+    if n == 0:
+        raise ValueError("no bars to backtest")
+    inst = make_instrument(iid, [bars.open, bars.high, bars.low, bars.close], instrument)
+    pp, sp = inst.price_precision, inst.size_precision
+    from nautilus_trader.model.currencies import Currency
+    quote = quote_currency(iid, instrument)
+    currency = Currency.from_str(quote) if Currency.from_str(quote, strict=True) else inst.quote_currency
+    cp = int(currency.precision)
+    base_currency = getattr(inst, "base_currency", None)
+    bp = int(base_currency.precision) if base_currency is not None else -1
+    # the bars as the Nautilus strategy sees them (Price/Quantity.as_double()), for rules and money alike
+    o, h, lo, c = (_nautilus_doubles(x, pp) for x in (bars.open, bars.high, bars.low, bars.close))
+    seen = Bars(bars.path, bars.ts, o, h, lo, c, _nautilus_doubles(bars.volume, sp), bars.format)
+    if values is None:
+        ext: dict[str, Any] = dict(flat_externals())
+        if regimes is not None and "regime" in compiled.plan.externals:
+            from autobot.evaluate.regime import regime_series
+            ext["regime"] = np.array(regime_series(regimes, seen), dtype=object)
+            notes.append("regime detected on the strategy's bars by the project's regimes document")
+        values = evaluate(compiled.plan, seen, ext)
+    prog = G.build(compiled, values)
+    cash = venue.account == "cash"
+    method, size_value = compiled.sizing
+    trailing = compiled.trailing_stop
+    pi = np.array([1 if cash else 0, K.SIZING[method], pp, sp, cp,
+                   1 if trailing is not None and trailing.kind == "percent" else 0, 1 if cash else 0, bp], dtype=np.int64)
+    maxq = float(inst.max_quantity) if inst.max_quantity is not None else math.inf
+    minq = float(inst.min_quantity) if inst.min_quantity is not None else 0.0
+    pf = np.array([venue.capital, venue.leverage, float(inst.maker_fee), float(inst.taker_fee),
+                   float(inst.multiplier), maxq, minq, float(size_value)], dtype=np.float64)
+    out = _Outputs(n)
+    K.simulate(o, h, lo, c, prog.vals, prog.ext_slots, prog.ops, prog.rule_slots, prog.rule_warmup,
+               prog.level_kind, prog.level_value, prog.level_slot, pi, pf, *out.arrays())
+    code, stop_bar, n_f, n_t, balance_units, base_units = (int(x) for x in out.status)
+    bar_ns = seconds * NS
+    ts_event = bars.ts + bar_ns
+    if code != K.OK:
+        where = _iso(int(ts_event[stop_bar]))
+        cause = ("the account balance went negative: NautilusTrader stops the backtest there"
+                 if code == K.HALTED_NEGATIVE else "an entry's cost and fee exceed the cash account's free balance")
+        raise RunError(f"{compiled.source.path}: trading stopped at the bar closing {where} (bar {stop_bar + 1:,} of "
+                       f"{n:,}): {cause}; no metrics are reported. Size positions so that they and their fees fit "
+                       "the account (sizing: equity_pct, risk_per_trade with a stop), or use a margin account.")
+    value = _values_at(compiled.plan, values, prog)
+    conds = {name: T.conditions(compiled.plan, root) for name, root in compiled.plan.rules.items()}
+    fills = [(int(ts_event[out.f_bar[k]]), "BUY" if out.f_side[k] > 0 else "SELL", float(out.f_qty[k]),
+              round(float(out.f_px[k]), pp), K.REASONS[out.f_reason[k]]) for k in range(n_f)]
+    trades = []
+    last_raw = float(bars.close[-1])          # as the Nautilus run marks the end (its raw close)
+    mult = float(inst.multiplier)
+    for k in range(n_t):
+        side = "long" if out.t_side[k] > 0 else "short"
+        rule = f"entry.{side}"
+        e_bar = int(out.t_entry_bar[k])
+        fee_in = K._dbl(out.f_fee[2 * k], cp)          # fills go entry, exit, entry, exit...
+        trade = Trade(side, float(out.t_qty[k]), int(ts_event[e_bar]), round(float(out.t_entry_px[k]), pp),
+                      rule, _why(conds, rule, value, e_bar), fees=fee_in)
+        if out.t_exit_bar[k] >= 0:
+            x_bar = int(out.t_exit_bar[k])
+            reason = K.REASONS[out.t_reason[k]]
+            trade.exit_ts, trade.exit_price = int(ts_event[x_bar]), round(float(out.t_exit_px[k]), pp)
+            trade.exit_reason, trade.pnl, trade.bars = reason, K._dbl(out.t_pnl[k], cp), int(out.t_bars[k])
+            trade.fees += K._dbl(out.f_fee[2 * k + 1], cp)
+            trade.exit_cause = _why(conds, reason, value, x_bar)
+        else:                                 # still open: marked to the last close
+            trade.exit_reason, trade.exit_price = "open", last_raw
+            trade.pnl = K._dbl(_unrealized(out, k, c[-1], mult, cp), cp) + K._dbl(-out.f_fee[2 * k], cp)
+        trades.append(trade.to_json())
+    balance = K._dbl(balance_units, cp)
+    final = balance
+    if cash:
+        final += (K._dbl(base_units, bp) if bp >= 0 else 0.0) * last_raw
+    elif n_t and out.t_exit_bar[n_t - 1] < 0:
+        final += K._dbl(_unrealized(out, n_t - 1, c[-1], mult, cp), cp)
+    equity = out.equity.copy()
+    exposure = out.exposure.copy()
+    held = (exposure != 0) | out.inside
+    metrics = M.compute(equity, bars.ts, bar_ns, venue.capital, final, trades, held)
+    bh = M.buy_and_hold(bars.close, bars.ts, bar_ns, venue.capital, float(inst.taker_fee))
+    if progress is not None:
+        progress(n, n)
+    return BacktestResult(compiled.id, compiled.source.path, iid, bar_spec_text(seconds), bars, seconds,
+                          venue.capital, str(currency), final, balance, metrics, bh, trades,
+                          np.asarray(ts_event, dtype=np.int64), equity, exposure, fills, notes, engine="fast")
+
+
+def _unrealized(out: "_Outputs", k: int, close: float, mult: float, cp: int) -> int:
+    """Trade ``k``'s open PnL at ``close`` in currency units (Nautilus' ``unrealized_pnl``)."""
+    sign = 1.0 if out.t_side[k] > 0 else -1.0
+    return K._units((close - out.t_entry_px[k]) * out.t_qty[k] * mult * sign, cp)
+
+
+class _Outputs:
+    """The kernel's output arrays (at most two fills a bar: an exit and an entry)."""
+
+    def __init__(self, n: int) -> None:
+        m = 2 * n + 2
+        self.equity = np.zeros(n)
+        self.exposure = np.zeros(n, dtype=np.int8)
+        self.inside = np.zeros(n, dtype=np.bool_)
+        self.f_bar, self.f_side = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int8)
+        self.f_qty, self.f_px, self.f_reason = np.zeros(m), np.zeros(m), np.zeros(m, dtype=np.int8)
+        self.f_fee = np.zeros(m)
+        k = n + 1
+        self.t_side, self.t_qty = np.zeros(k, dtype=np.int8), np.zeros(k)
+        self.t_entry_bar, self.t_entry_px, self.t_rule = np.zeros(k, dtype=np.int64), np.zeros(k), np.zeros(k, np.int8)
+        self.t_exit_bar, self.t_exit_px = np.zeros(k, dtype=np.int64), np.zeros(k)
+        self.t_reason, self.t_pnl = np.zeros(k, dtype=np.int8), np.zeros(k)
+        self.t_bars = np.zeros(k, dtype=np.int64)
+        self.status = np.zeros(6, dtype=np.int64)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return (self.equity, self.exposure, self.inside, self.f_bar, self.f_side, self.f_qty, self.f_px, self.f_reason,
+                self.f_fee, self.t_side, self.t_qty, self.t_entry_bar, self.t_entry_px, self.t_rule, self.t_exit_bar,
+                self.t_exit_px, self.t_reason, self.t_pnl, self.t_bars, self.status)
+
+
+def _values_at(plan: P.Plan, values: list[Any], prog: G.Program) -> Callable[[int, int], Any]:
+    """value(node, bar) as the streaming evaluator reports it (Python floats, bools and text)."""
+    codes = {v: k for k, v in G.SIDE_CODES.items()}
+
+    def value(node: int, t: int) -> Any:
+        kind = plan.types[node]
+        if node in prog.dynamic:
+            x = float(prog.vals[prog.slot[node], t])
+            if kind == P.BOOL:
+                return x != 0.0
+            if kind == P.TEXT:
+                return codes.get(x)
+            return x
+        x = values[node][t]
+        if kind == P.BOOL:
+            return bool(x)
+        if kind == P.TEXT:
+            return x
+        return float(x)
+    return value
+
+
+def _why(conds: dict[str, list[T.Condition]], rule: str, value: Callable[[int, int], Any], t: int) -> T.Why | None:
+    found = conds.get(rule)
+    return T.Why(found, lambda node: value(node, t)) if found is not None else None
+
+
+def _iso(ns: int) -> str:
+    import datetime as dt
+    return dt.datetime.fromtimestamp(ns / NS, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
