@@ -90,12 +90,16 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     cash = venue.account == "cash"
     method, size_value = compiled.sizing
     trailing = compiled.trailing_stop
+    (maker_n, maker_d), (taker_n, taker_d) = _fee_digits(inst.maker_fee), _fee_digits(inst.taker_fee)
     pi = np.array([1 if cash else 0, K.SIZING[method], pp, sp, cp,
-                   1 if trailing is not None and trailing.kind == "percent" else 0, 1 if cash else 0, bp], dtype=np.int64)
+                   1 if trailing is not None and trailing.kind == "percent" else 0, 1 if cash else 0, bp,
+                   maker_d, taker_d], dtype=np.int64)
     maxq = float(inst.max_quantity) if inst.max_quantity is not None else math.inf
     minq = float(inst.min_quantity) if inst.min_quantity is not None else 0.0
+    bps = round(float(trailing.fraction or 0) * 10_000, 6) if trailing is not None and trailing.kind == "percent" \
+        else 0.0                          # the trailing offset in basis points, as the strategy sends it
     pf = np.array([venue.capital, venue.leverage, float(inst.maker_fee), float(inst.taker_fee),
-                   float(inst.multiplier), maxq, minq, float(size_value)], dtype=np.float64)
+                   float(inst.multiplier), maxq, minq, float(size_value), bps, maker_n, taker_n], dtype=np.float64)
     out = _Outputs(n)
     K.simulate(o, h, lo, c, prog.vals, prog.ext_slots, prog.ops, prog.rule_slots, prog.rule_warmup,
                prog.level_kind, prog.level_value, prog.level_slot, pi, pf, *out.arrays())
@@ -104,8 +108,10 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     ts_event = bars.ts + bar_ns
     if code != K.OK:
         where = _iso(int(ts_event[stop_bar]))
-        cause = ("the account balance went negative: NautilusTrader stops the backtest there"
-                 if code == K.HALTED_NEGATIVE else "an entry's cost and fee exceed the cash account's free balance")
+        cause = {K.HALTED_NEGATIVE: "the account balance went negative: NautilusTrader stops the backtest there",
+                 K.REFUSED_CASH: "an entry's cost and fee exceed the cash account's free balance",
+                 K.REFUSED_STOP: "a protective order's price rounds to the entry's price, so the venue rejects it "
+                                 "(a stop or target of less than one tick)"}[code]
         raise RunError(f"{compiled.source.path}: trading stopped at the bar closing {where} (bar {stop_bar + 1:,} of "
                        f"{n:,}): {cause}; no metrics are reported. Size positions so that they and their fees fit "
                        "the account (sizing: equity_pct, risk_per_trade with a stop), or use a margin account.")
@@ -132,14 +138,14 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
             trade.exit_cause = _why(conds, reason, value, x_bar)
         else:                                 # still open: marked to the last close
             trade.exit_reason, trade.exit_price = "open", last_raw
-            trade.pnl = K._dbl(_unrealized(out, k, c[-1], mult, cp), cp) + K._dbl(-out.f_fee[2 * k], cp)
+            trade.pnl = K._dbl(_unrealized(out, k, c[-1], mult, cp, sp), cp) + K._dbl(-out.f_fee[2 * k], cp)
         trades.append(trade.to_json())
     balance = K._dbl(balance_units, cp)
     final = balance
     if cash:
         final += (K._dbl(base_units, bp) if bp >= 0 else 0.0) * last_raw
     elif n_t and out.t_exit_bar[n_t - 1] < 0:
-        final += K._dbl(_unrealized(out, n_t - 1, c[-1], mult, cp), cp)
+        final += K._dbl(_unrealized(out, n_t - 1, c[-1], mult, cp, sp), cp)
     equity = out.equity.copy()
     exposure = out.exposure.copy()
     held = (exposure != 0) | out.inside
@@ -152,10 +158,22 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
                           np.asarray(ts_event, dtype=np.int64), equity, exposure, fills, notes, engine="fast")
 
 
-def _unrealized(out: "_Outputs", k: int, close: float, mult: float, cp: int) -> int:
-    """Trade ``k``'s open PnL at ``close`` in currency units (Nautilus' ``unrealized_pnl``)."""
-    sign = 1.0 if out.t_side[k] > 0 else -1.0
-    return K._units((close - out.t_entry_px[k]) * out.t_qty[k] * mult * sign, cp)
+def _unrealized(out: "_Outputs", k: int, close: float, mult: float, cp: int, sp: int) -> int:
+    """Trade ``k``'s open PnL at ``close`` in currency units (Nautilus' ``unrealized_pnl``, on the
+    smaller of the quantity's double and its decimal, as its position books it)."""
+    q = float(out.t_qty[k])
+    q = min(q, round(q, sp))
+    points = (close - out.t_entry_px[k]) if out.t_side[k] > 0 else (out.t_entry_px[k] - close)
+    return K._units(q * mult * points, cp)
+
+
+def _fee_digits(rate: Any) -> tuple[float, int]:
+    """A fee rate as (integer, decimals): 0.001 -> (1, 3); exact, as Nautilus multiplies Decimals."""
+    from decimal import Decimal
+    sign, digits, exponent = Decimal(str(rate)).normalize().as_tuple()
+    whole = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+    assert isinstance(exponent, int)
+    return (float(whole), -exponent) if exponent < 0 else (float(whole * 10 ** exponent), 0)
 
 
 class _Outputs:

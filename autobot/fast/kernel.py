@@ -34,11 +34,11 @@ R_ENTRY_LONG, R_ENTRY_SHORT, R_EXIT_LONG, R_EXIT_SHORT, R_REVERSE, R_STOP, R_TAK
 REASONS = ("entry.long", "entry.short", "exit.long", "exit.short", "reverse", "stop_loss", "take_profit",
            "trailing_stop", "open")
 # run status
-OK, HALTED_NEGATIVE, REFUSED_CASH = 0, 1, 2
+OK, HALTED_NEGATIVE, REFUSED_CASH, REFUSED_STOP = 0, 1, 2, 3
 # integer parameters
-I_CASH, I_SIZING, I_PP, I_SP, I_CP, I_TRAIL_BPS, I_LONG_ONLY, I_BP = range(8)
+I_CASH, I_SIZING, I_PP, I_SP, I_CP, I_TRAIL_BPS, I_LONG_ONLY, I_BP, I_MAKER_D, I_TAKER_D = range(10)
 # float parameters
-F_CAPITAL, F_LEVERAGE, F_MAKER, F_TAKER, F_MULT, F_MAXQ, F_MINQ, F_SIZE = range(8)
+F_CAPITAL, F_LEVERAGE, F_MAKER, F_TAKER, F_MULT, F_MAXQ, F_MINQ, F_SIZE, F_TRAIL_BPS, F_MAKER_N, F_TAKER_N = range(11)
 SIZING = {"equity_pct": 0, "risk_per_trade": 1, "fixed_qty": 2}
 
 
@@ -67,16 +67,26 @@ def _units(x: float, digits: int) -> int:
     return int(_count(x, digits))
 
 
+@njit(cache=True, inline="always")
+def _commission(notional: int, fee_num: float, fee_digits: int, cp: int) -> int:
+    """Nautilus' commission in currency units: ``Money(float(Decimal(notional) * fee))``, the
+    fee rate being ``fee_num`` x 10^-fee_digits exactly (the product is exact below 2^53, and one
+    division by an exact power of ten is correctly rounded, as ``float(Decimal)`` is)."""
+    v = (notional * fee_num) / 10.0 ** (cp + fee_digits)
+    return _units(v, cp)
+
+
 @njit(cache=True)
 def _floor_qty(qty: float, sp: int) -> float:
-    """Round ``qty`` down to a multiple of 10^-sp, as ``Decimal(repr(qty))`` floored would."""
+    """``qty`` rounded down to a multiple of 10^-sp (as ``Decimal(repr(qty))`` floored would), as
+    a count of 10^-sp."""
     scale = 10.0 ** sp
     k = math.floor(qty * scale)
     while (k + 1.0) / scale <= qty:
         k += 1.0
     while k > 0 and k / scale > qty:
         k -= 1.0
-    return _dbl(k, sp)
+    return k
 
 
 @njit(cache=True)
@@ -188,96 +198,88 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
     sizing, pp, sp, cp = pi[I_SIZING], pi[I_PP], pi[I_SP], pi[I_CP]
     trail_bps = pi[I_TRAIL_BPS] == 1
     long_only = pi[I_LONG_ONLY] == 1
-    leverage, maker, taker, mult = pf[F_LEVERAGE], pf[F_MAKER], pf[F_TAKER], pf[F_MULT]
-    maxq, minq, size_value = pf[F_MAXQ], pf[F_MINQ], pf[F_SIZE]
+    leverage, taker, mult = pf[F_LEVERAGE], pf[F_TAKER], pf[F_MULT]
+    maxq, minq, size_value, bps = pf[F_MAXQ], pf[F_MINQ], pf[F_SIZE], pf[F_TRAIL_BPS]
+    fees = np.array([pf[F_MAKER_N], pf[F_TAKER_N]])
+    fee_digits = np.array([pi[I_MAKER_D], pi[I_TAKER_D]])
     balance = _units(pf[F_CAPITAL], cp)       # quote currency units
     bp = pi[I_BP]                             # base currency precision (-1: none, e.g. a share)
     base = 0                                  # cash account: base currency held (units)
     side = 0                                  # +1 long, -1 short, 0 flat
-    qty = 0.0
+    qty = 0.0                                 # Quantity.as_double() of the position
+    qe = 0.0                                  # the quantity its PnL is booked on
     entry_px = 0.0
-    pos_realized = 0                          # the position's realised PnL so far (units): its entry fee
+    entry_fee = 0                             # the open position's entry commission (units)
     entry_seen = 0
     bars_seen = 0
     peak = 0.0
     closed_inside = 0
     n_f = 0
     n_t = 0
-    # resting protective orders of the open position: active flags and prices
-    sl_on, tp_on, tr_on = False, False, False
-    sl_px, tp_px, tr_px, tr_dist = 0.0, 0.0, 0.0, 0.0
+    # resting protective orders (0 stop loss, 1 take profit, 2 trailing stop): on, price, and the
+    # order the venue checks them in (by their price when placed: ascending for sells, descending
+    # for buys; ties in the order placed)
+    on = np.zeros(3, dtype=np.bool_)
+    px = np.zeros(3)
+    order = np.arange(3)
+    tr_off = 0.0
     last_true = np.full(max(ops.shape[0], 1), -1, dtype=np.int64)
     fired = np.zeros(5, dtype=np.bool_)
-    prev_px = c[0] if n > 0 else 0.0
+    last = c[0] if n > 0 else 0.0             # the venue's last price
     for t in range(n):
         # ---- 1. the venue processes bar t: the protective orders meet its price points
-        if side != 0 and (sl_on or tp_on or tr_on):
-            tr_open = tr_px
+        if side != 0 and (on[0] or on[1] or on[2]):
+            tr_open = px[2]
             hit = -1
             fill_px = 0.0
             for k in range(4):
                 p = o[t] if k == 0 else (h[t] if k == 1 else (l[t] if k == 2 else c[t]))
-                if p == prev_px:
+                if (k == 0 and p == last) or (k == 1 and not p > last) or (k == 2 and not p < last) or \
+                        (k == 3 and p == last):
                     continue
-                prev_px = p
-                if side > 0:
-                    if sl_on and p <= sl_px:
-                        hit, fill_px = R_STOP, (o[t] if o[t] < sl_px else sl_px)
-                    elif tp_on and p >= tp_px:
-                        hit, fill_px = R_TAKE, (o[t] if o[t] > tp_px else tp_px)
-                    elif tr_on and p <= tr_px:
-                        hit, fill_px = R_TRAIL, (o[t] if o[t] < tr_open else tr_px)
-                else:
-                    if sl_on and p >= sl_px:
-                        hit, fill_px = R_STOP, (o[t] if o[t] > sl_px else sl_px)
-                    elif tp_on and p <= tp_px:
-                        hit, fill_px = R_TAKE, (o[t] if o[t] < tp_px else tp_px)
-                    elif tr_on and p >= tr_px:
-                        hit, fill_px = R_TRAIL, (o[t] if o[t] > tr_open else tr_px)
+                for j in range(3):
+                    w = order[j]
+                    if not on[w]:
+                        continue
+                    if w == 1:            # take profit: a limit, at or through it
+                        if (p >= px[1]) if side > 0 else (p <= px[1]):
+                            gap = (o[t] > px[1]) if side > 0 else (o[t] < px[1])
+                            hit, fill_px = R_TAKE, (o[t] if gap else px[1])
+                            break
+                    elif (p <= px[w]) if side > 0 else (p >= px[w]):     # a stop: at or through its trigger
+                        at_open = px[0] if w == 0 else tr_open
+                        gap = (o[t] < at_open) if side > 0 else (o[t] > at_open)
+                        hit, fill_px = (R_STOP if w == 0 else R_TRAIL), (o[t] if gap else px[w])
+                        break
+                last = p
                 if hit >= 0:
                     break
-                if tr_on:                     # the trailing stop follows the price it survived
-                    if side > 0:
-                        cand = _price(p * (1.0 - tr_dist / 10_000.0) if trail_bps else p - tr_dist, pp)
-                        if cand > tr_px:
-                            tr_px = cand
-                    else:
-                        cand = _price(p * (1.0 + tr_dist / 10_000.0) if trail_bps else p + tr_dist, pp)
-                        if cand < tr_px:
-                            tr_px = cand
+                if on[2]:                 # the trailing stop follows the price it survived
+                    px[2] = _trail(px[2], p, side, trail_bps, bps, tr_off, pp)
             if hit >= 0:
-                fee_rate = maker if hit == R_TAKE else taker
-                notional = _units(qty * fill_px * mult, cp)
-                fee = _units(_dbl(notional, cp) * fee_rate, cp)
-                pnl = _units((fill_px - entry_px) * qty * mult * side, cp)
-                if cash:
-                    balance += notional - fee
-                    base -= _units(qty, bp) if bp >= 0 else 0
-                else:
-                    balance += pnl - fee
-                f_bar[n_f], f_side[n_f], f_qty[n_f], f_px[n_f], f_reason[n_f] = t, -side, qty, fill_px, hit
+                fee = _commission(_units(qty * mult * fill_px, cp), fees[0 if hit == R_TAKE else 1],
+                                  fee_digits[0 if hit == R_TAKE else 1], cp)
+                balance, base = _exit(t, fill_px, hit, side, qty, qe, entry_px, entry_fee, fee, bars_seen - entry_seen + 1,
+                                      cash, mult, cp, bp, balance, base, n_f, n_t, f_bar, f_side, f_qty, f_px,
+                                      f_reason, f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl, t_bars)
                 n_f += 1
-                tr_ = n_t - 1
-                t_exit_bar[tr_], t_exit_px[tr_], t_reason[tr_] = t, fill_px, hit
-                t_pnl[tr_] = pos_realized + pnl - fee
-                f_fee[n_f - 1] = fee
-                t_bars[tr_] = bars_seen - entry_seen + 1
                 closed_inside = side
                 side, qty = 0, 0.0
-                sl_on, tp_on, tr_on = False, False, False
+                on[:] = False
                 if balance < 0:
                     status[0], status[1] = HALTED_NEGATIVE, t
                     break
         else:
-            prev_px = c[t]
-        prev_px = c[t]
+            last = c[t]
+        last = c[t]
         # ---- 2. the strategy at the close
         close = c[t]
-        unreal = _units((close - entry_px) * qty * mult * side, cp) if side != 0 else 0
+        unreal = _units(qe * 1.0 * (close - entry_px) * side, cp) if side != 0 else 0
         if cash:
             equity = _dbl(balance, cp) + (_dbl(base, bp) * close if bp >= 0 else 0.0)
         else:
             equity = _dbl(balance, cp) + _dbl(unreal, cp)
+        free = _dbl(balance, cp)                  # orders go out after the bar: sizing sees this balance
         bars_seen += 1
         equity_out[t] = equity
         exposure_out[t] = side
@@ -307,13 +309,13 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
             fired[k] = s >= 0 and t >= rule_warmup[k] and vals[s, t] != 0.0
         # exits first
         if side != 0 and fired[2 if side > 0 else 3]:
-            reason = R_EXIT_LONG if side > 0 else R_EXIT_SHORT
-            n_f, n_t, balance, base = _close(t, close, reason, side, qty, entry_px, pos_realized, entry_seen,
-                                             bars_seen, cash, mult, taker, cp, bp, balance, base, n_f, n_t, f_bar, f_side,
-                                             f_qty, f_px, f_reason, f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl,
-                                             t_bars)
+            fee = _commission(_units(qty * mult * close, cp), fees[1], fee_digits[1], cp)
+            balance, base = _exit(t, close, R_EXIT_LONG if side > 0 else R_EXIT_SHORT, side, qty, qe, entry_px, entry_fee,
+                                  fee, bars_seen - entry_seen, cash, mult, cp, bp, balance, base, n_f, n_t, f_bar,
+                                  f_side, f_qty, f_px, f_reason, f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl, t_bars)
+            n_f += 1
             side, qty = 0, 0.0
-            sl_on, tp_on, tr_on = False, False, False
+            on[:] = False
         want_long, want_short = fired[0], fired[1]
         if want_long == want_short:
             continue
@@ -322,84 +324,67 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
             continue
         if rule_slots[4] >= 0 and not fired[4]:
             continue
-        # size
-        raw = math.nan
-        if sizing == 2:
-            raw = size_value
-        elif equity > 0 and close > 0:
-            if sizing == 0:
-                raw = equity * size_value / close
-            else:
-                d = math.nan
-                if level_kind[0] == 1:
-                    d = close * level_value[0]
-                elif level_kind[0] == 2:
-                    d = vals[level_slot[0], t]
-                if d == d and d > 0:
-                    raw = equity * size_value / d
-        unit = close * mult
-        if close > 0:
-            if cash:
-                free = _dbl(balance, cp)
-                cap = max(min(equity, free), 0.0) / (unit * (1.0 + taker))
-            else:
-                cap = max(equity, 0.0) * leverage / unit
-            if cap < raw or raw != raw:
-                raw = cap if raw == raw else raw
-        if not (raw > 0) or math.isinf(raw):
-            continue
-        if raw > maxq:
-            raw = maxq
-        q = _floor_qty(raw, sp)
-        if q <= 0 or q < minq:
+        q = _size(sizing, size_value, equity, close, level_kind[0], level_value[0],
+                  vals[level_slot[0], t] if level_slot[0] >= 0 else math.nan, cash, free, taker, leverage, mult,
+                  maxq, minq, sp)
+        if q <= 0:
             continue
         if long_only and target < 0:
             continue
+        # the quantity as Nautilus holds it (Quantity.as_double), and the one its position books PnL
+        # on: the smaller of that and the decimal (Position.signed_qty is rounded to the precision)
+        q_dec = q / 10.0 ** sp
+        q = _dbl(q, sp)
         if side != 0:                     # reversal: exit, then entry
-            n_f, n_t, balance, base = _close(t, close, R_REVERSE, side, qty, entry_px, pos_realized, entry_seen,
-                                             bars_seen, cash, mult, taker, cp, bp, balance, base, n_f, n_t, f_bar, f_side,
-                                             f_qty, f_px, f_reason, f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl,
-                                             t_bars)
+            fee = _commission(_units(qty * mult * close, cp), fees[1], fee_digits[1], cp)
+            balance, base = _exit(t, close, R_REVERSE, side, qty, qe, entry_px, entry_fee, fee, bars_seen - entry_seen,
+                                  cash, mult, cp, bp, balance, base, n_f, n_t, f_bar, f_side, f_qty, f_px, f_reason,
+                                  f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl, t_bars)
+            n_f += 1
             side, qty = 0, 0.0
         # entry: a market order filled whole at the close
-        notional = _units(q * close * mult, cp)
-        fee = _units(_dbl(notional, cp) * taker, cp)
+        notional = _units(q * mult * close, cp)
+        fee = _commission(notional, fees[1], fee_digits[1], cp)
         if cash:
-            if notional + fee > balance:
+            if _dbl(notional + fee, cp) > free:
                 status[0], status[1] = REFUSED_CASH, t
                 break
             balance -= notional + fee
             base += _units(q, bp) if bp >= 0 else 0
         else:
             balance -= fee
-        side, qty, entry_px, pos_realized, entry_seen = target, q, close, -fee, bars_seen
+        side, qty, qe, entry_px, entry_fee, entry_seen = target, q, min(q, q_dec), close, fee, bars_seen
         f_bar[n_f], f_side[n_f], f_qty[n_f], f_px[n_f], f_reason[n_f] = t, target, q, close, \
             (R_ENTRY_LONG if target > 0 else R_ENTRY_SHORT)
+        f_fee[n_f] = fee
         n_f += 1
         t_side[n_t], t_qty[n_t], t_entry_bar[n_t], t_entry_px[n_t] = target, q, t, close
-        t_rule[n_t], t_exit_bar[n_t], t_reason[n_t], f_fee[n_f - 1] = (0 if target > 0 else 1), -1, R_OPEN, fee
+        t_rule[n_t], t_exit_bar[n_t], t_reason[n_t] = (0 if target > 0 else 1), -1, R_OPEN
         t_pnl[n_t], t_bars[n_t], t_exit_px[n_t] = 0.0, 0, math.nan
         n_t += 1
         # protective orders from the fill price, distances taken at the decision bar
-        sl_on, tp_on, tr_on = False, False, False
+        on[:] = False
         for k in range(3):
             if level_kind[k] == 0:
                 continue
             d = close * level_value[k] if level_kind[k] == 1 else vals[level_slot[k], t]
             if not (d == d and d > 0):
                 continue
-            px = close - target * d if k != 1 else close + target * d
-            if not px > 0:
+            level = close - target * d if k != 1 else close + target * d
+            if not level > 0:
                 continue
-            px = _price(px, pp)
-            if k == 0:
-                sl_on, sl_px = True, px
-            elif k == 1:
-                tp_on, tp_px = True, px
-            else:
-                tr_on, tr_px = True, px
-                tr_dist = round(level_value[k] * 10_000.0, 6) if level_kind[k] == 1 else \
-                    _price(d, pp)
+            on[k], px[k] = True, _price(level, pp)
+            if k == 2 and level_kind[k] == 2:
+                tr_off = _count(d, pp) / 10.0 ** pp     # float(Decimal(str(Price(d))))
+        # a stop already reached at the close is rejected by the venue (reject_stop_orders)
+        if (on[0] and ((close <= px[0]) if target > 0 else (close >= px[0]))) or \
+                (on[2] and ((close <= px[2]) if target > 0 else (close >= px[2]))) or \
+                (on[1] and ((close >= px[1]) if target > 0 else (close <= px[1]))):
+            status[0], status[1] = REFUSED_STOP, t
+            break
+        _sort_orders(order, on, px, target, pp)
+        if on[2]:                         # the venue trails it at the close right away
+            px[2] = _trail(px[2], close, target, trail_bps, bps, tr_off, pp)
         if balance < 0:
             status[0], status[1] = HALTED_NEGATIVE, t
             break
@@ -409,24 +394,93 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
         status[1] = n
 
 
+@njit(cache=True, inline="always")
+def _trail(trigger, p, side, trail_bps, bps, off, pp):
+    """A trailing stop's trigger after price ``p``: ``Price(p -/+ offset)`` (basis points of
+    ``p``, or a price distance), moved only towards the price (Nautilus' trailing calculator)."""
+    if trail_bps:
+        off = p * (bps / 100.0) / 100.0
+    cand = _price(p - off if side > 0 else p + off, pp)
+    if side > 0:
+        return cand if cand > trigger else trigger
+    return cand if cand < trigger else trigger
+
+
+@njit(cache=True, inline="always")
+def _sort_key(x: float, pp: int) -> int:
+    """The key Nautilus' matching core sorts resting orders by: the price's 128-bit raw value
+    (16 decimals) cast to int64, i.e. its low 64 bits, which wrap for prices above ~922.
+    NautilusTrader 1.231, ``execution/matching_core.pyx`` ``order_sort_key``."""
+    k = np.uint64(np.int64(_count(x, pp)))
+    raw = k * np.uint64(10 ** (16 - pp))           # wraps modulo 2^64, as the cast does
+    return np.int64(raw)
+
+
 @njit(cache=True)
-def _close(t, px, reason, side, qty, entry_px, pos_realized, entry_seen, bars_seen, cash, mult, taker, cp, bp,
-           balance, base, n_f, n_t, f_bar, f_side, f_qty, f_px, f_reason, f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl,
-           t_bars):
-    """A market order closing the position at ``px``; the trade's exit."""
-    notional = _units(qty * px * mult, cp)
-    fee = _units(_dbl(notional, cp) * taker, cp)
-    pnl = _units((px - entry_px) * qty * mult * side, cp)
+def _sort_orders(order, on, px, side, pp):
+    """The order the venue checks the protective orders in: a long's (sell orders) ascending by
+    :func:`_sort_key`, a short's (buy orders) descending; ties in the order placed."""
+    order[0], order[1], order[2] = 0, 1, 2
+    keys = np.zeros(3, dtype=np.int64)
+    for i in range(3):
+        keys[i] = _sort_key(px[i], pp) if on[i] else 0
+    for i in range(1, 3):
+        j = i
+        while j > 0:
+            a, b = order[j - 1], order[j]
+            before = (keys[b] < keys[a]) if side > 0 else (keys[b] > keys[a])
+            if not before:
+                break
+            order[j - 1], order[j] = b, a
+            j -= 1
+
+
+@njit(cache=True)
+def _size(sizing, value, equity, close, stop_kind, stop_fraction, stop_distance, cash, free, taker, leverage, mult,
+          maxq, minq, sp):
+    """The entry's quantity as a count of 10^-sp (0: no order): the sizing method, capped by the account (leverage, or
+    free cash less the taker fee), the instrument's maximum, rounded down to the size increment."""
+    raw = math.nan
+    if sizing == 2:
+        raw = value
+    elif equity > 0 and close > 0:
+        if sizing == 0:
+            raw = equity * value / close
+        else:
+            d = close * stop_fraction if stop_kind == 1 else (stop_distance if stop_kind == 2 else math.nan)
+            if d == d and d > 0:
+                raw = equity * value / d
+    if close > 0:
+        unit = close * mult
+        if cash:
+            cap = max(min(equity, free), 0.0) / (unit * (1.0 + taker))
+        else:
+            cap = max(equity, 0.0) * leverage / unit
+        if raw == raw and cap < raw:
+            raw = cap
+    if not (raw > 0) or math.isinf(raw):
+        return 0.0
+    if raw > maxq:
+        raw = maxq
+    k = _floor_qty(raw, sp)
+    if k <= 0 or _dbl(k, sp) < minq:
+        return 0.0
+    return k
+
+
+@njit(cache=True)
+def _exit(t, px, reason, side, qty, qe, entry_px, entry_fee, fee, bars, cash, mult, cp, bp, balance, base, n_f, n_t,
+          f_bar, f_side, f_qty, f_px, f_reason, f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl, t_bars):
+    """The fill closing the position at ``px`` with commission ``fee``: the account, the fill, the
+    trade's exit (its PnL as Nautilus' position books it). Returns (balance, base)."""
+    points = (px - entry_px) if side > 0 else (entry_px - px)
     if cash:
-        balance += notional - fee
+        balance += _units(qty * mult * px, cp) - fee
         base -= _units(qty, bp) if bp >= 0 else 0
     else:
-        balance += pnl - fee
-    f_bar[n_f], f_side[n_f], f_qty[n_f], f_px[n_f], f_reason[n_f] = t, -side, qty, px, reason
-    n_f += 1
-    tr_ = n_t - 1
-    t_exit_bar[tr_], t_exit_px[tr_], t_reason[tr_] = t, px, reason
-    t_pnl[tr_] = pos_realized + pnl - fee
-    f_fee[n_f - 1] = fee
-    t_bars[tr_] = bars_seen - entry_seen
-    return n_f, n_t, balance, base
+        balance += _units(qe * mult * points, cp) - fee
+    f_bar[n_f], f_side[n_f], f_qty[n_f], f_px[n_f], f_reason[n_f], f_fee[n_f] = t, -side, qty, px, reason, fee
+    k = n_t - 1
+    t_exit_bar[k], t_exit_px[k], t_reason[k], t_bars[k] = t, px, reason, bars
+    t_pnl[k] = _units(_dbl(-entry_fee, cp) + ((-_dbl(fee, cp)) + qe * mult * points), cp)
+    return balance, base
