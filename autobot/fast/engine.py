@@ -48,8 +48,10 @@ def _nautilus_doubles(x: np.ndarray, digits: int) -> np.ndarray:
     """``Price(x, digits).as_double()`` for every value: rounded half away from zero to
     ``digits`` decimals, then Nautilus' 16-decimal fixed point over 10^16 (40048.06 reads back as
     40048.060000000005, which the Nautilus strategy's indicators see)."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.copysign(np.floor(np.abs(x) * 10.0 ** digits + 0.5) * 10.0 ** (16 - digits), x) / 1e16
+    y = np.abs(np.asarray(x, dtype=np.float64)) * 10.0 ** digits
+    k = np.floor(y)
+    k += (y - k) >= 0.5
+    return np.copysign(k * 10.0 ** (16 - digits), x) / 1e16
 
 
 def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = VenueSettings(),

@@ -52,13 +52,51 @@ def _dbl(k: float, digits: int) -> float:
 @njit(cache=True, inline="always")
 def _count(x: float, digits: int) -> float:
     """``x`` in whole units of 10^-digits, rounded half away from zero (Nautilus' constructors)."""
-    return math.copysign(math.floor(abs(x) * 10.0 ** digits + 0.5), x)
+    y = abs(x) * 10.0 ** digits
+    r = math.floor(y)
+    if y - r >= 0.5:                          # exact (no floor(y + 0.5): that rounds 0.49999999999999994 up)
+        r += 1.0
+    return math.copysign(r, x)
 
 
 @njit(cache=True, inline="always")
 def _price(x: float, digits: int) -> float:
     """``Price(x, digits).as_double()``."""
     return _dbl(_count(x, digits), digits)
+
+
+@njit(cache=True, inline="always")
+def _rounded_count(x: float, digits: int) -> float:
+    """Python's ``round(x, digits)`` (correctly rounded from x's exact binary value, ties to even)
+    as a count of 10^-digits: the product's rounding error is recovered exactly (Dekker), so a
+    value just under a half (48295.215 is 48295.2149999...) rounds down as Python does."""
+    s = 10.0 ** digits
+    y = x * s
+    # exact error of the product x * s (Veltkamp split, Dekker's two-product)
+    c = 134217729.0 * x
+    xh = c - (c - x)
+    xl = x - xh
+    c = 134217729.0 * s
+    sh = c - (c - s)
+    sl = s - sh
+    err = ((xh * sh - y) + xh * sl + xl * sh) + xl * sl
+    r = math.floor(y)
+    frac = (y - r) + err
+    if frac >= 1.0:
+        r += 1.0
+        frac -= 1.0
+    elif frac < 0.0:
+        r -= 1.0
+        frac += 1.0
+    if frac > 0.5 or (frac == 0.5 and r % 2.0 == 1.0):
+        r += 1.0
+    return r
+
+
+@njit(cache=True, inline="always")
+def _make_price(x: float, digits: int) -> float:
+    """``instrument.make_price(x).as_double()``: ``Price(round(x, digits))``."""
+    return _dbl(_rounded_count(x, digits), digits)
 
 
 @njit(cache=True, inline="always")
@@ -373,9 +411,9 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
             level = close - target * d if k != 1 else close + target * d
             if not level > 0:
                 continue
-            on[k], px[k] = True, _price(level, pp)
+            on[k], px[k] = True, _make_price(level, pp)
             if k == 2 and level_kind[k] == 2:
-                tr_off = _count(d, pp) / 10.0 ** pp     # float(Decimal(str(Price(d))))
+                tr_off = _rounded_count(d, pp) / 10.0 ** pp     # float(Decimal(str(make_price(d))))
         # a stop already reached at the close is rejected by the venue (reject_stop_orders)
         if (on[0] and ((close <= px[0]) if target > 0 else (close >= px[0]))) or \
                 (on[2] and ((close <= px[2]) if target > 0 else (close >= px[2]))) or \

@@ -1,0 +1,288 @@
+"""The fast engine (``autobot.fast``) against NautilusTrader, the reference: identical fills (count,
+and every timestamp, side, quantity, price), fees, final balance, trades with their decision
+traces, and metrics to 1e-9; on every shipped and example strategy on every shared series, on
+hand-made paths for the corner cases, and on random strategies over random bars."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from autobot.backtest.engine import run_backtest
+from autobot.cli.main import app
+from autobot.data.bars import Bars, load_bars
+from autobot.diagnostics import RunError, UserError
+from autobot.fast.engine import Unsupported, run_fast
+from autobot.fast.kernel import _sort_key
+from autobot.language.compile import compile_strategy_text
+from autobot.venue.instruments import InstrumentSettings
+from autobot.venue.settings import VenueSettings
+from autobot.workspace import load_strategy
+from tests.expr_gen import bool_expr
+from tests.helpers import ROOT, SHARED_DATA
+
+EXAMPLE = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
+STRATEGIES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted((ROOT / "examples" / "strategies").glob("*.yaml"))
+SERIES = sorted(SHARED_DATA.glob("*.csv")) if SHARED_DATA.exists() else []
+T0 = 1_700_000_000 // 3600 * 3600 * 10**9
+H = 3600 * 10**9
+
+
+def assert_same_run(a: Any, f: Any) -> None:
+    """Nautilus' result ``a`` and the fast engine's ``f`` are the same run."""
+    assert f.fills == a.fills, _first_difference(a.fills, f.fills)
+    assert f.final_balance == a.final_balance and f.final_equity == a.final_equity
+    assert f.trades == a.trades, _first_difference(a.trades, f.trades)
+    assert np.array_equal(f.exposure, a.exposure) and np.array_equal(f.equity_ts, a.equity_ts)
+    assert np.allclose(f.equity, a.equity, rtol=1e-12, atol=1e-9)
+    for key, value in a.metrics.items():
+        other = f.metrics[key]
+        if isinstance(value, float) and isinstance(other, float):
+            assert other == pytest.approx(value, rel=1e-9, abs=1e-9), key
+        else:
+            assert other == value, key
+
+
+def _first_difference(a: list, b: list) -> str:
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return f"first difference at {i}: nautilus {x} / fast {y}"
+    return f"lengths {len(a)} / {len(b)}"
+
+
+def both(compiled: Any, bars: Bars, **kwargs: Any) -> tuple[Any, Any]:
+    """Run both engines; the same error class from both, or both results."""
+    out = []
+    for run in (run_backtest, run_fast):
+        try:
+            out.append(run(compiled, bars, **kwargs))
+        except (RunError, UserError) as err:
+            out.append(type(err))
+    if isinstance(out[0], type) or isinstance(out[1], type):
+        assert out[0] == out[1], out
+        return None, None
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------------- every strategy, every series
+@pytest.mark.parametrize("account", ["margin", "cash"])
+@pytest.mark.parametrize("doc", STRATEGIES, ids=[p.stem for p in STRATEGIES])
+def test_every_strategy_on_the_example_data(doc: Path, account: str) -> None:
+    a, f = both(load_strategy(doc), load_bars(EXAMPLE), venue=VenueSettings(account=account))
+    if a is not None:
+        assert_same_run(a, f)
+        assert f.engine == "fast" and a.engine == "nautilus"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("account", ["margin", "cash"])
+@pytest.mark.parametrize("data", SERIES, ids=[p.stem for p in SERIES])
+@pytest.mark.parametrize("doc", STRATEGIES, ids=[p.stem for p in STRATEGIES])
+def test_every_strategy_on_every_shared_series(doc: Path, data: Path, account: str) -> None:
+    if not SERIES:
+        pytest.skip(f"needs ../shared/data (not found at {SHARED_DATA})")
+    a, f = both(load_strategy(doc), load_bars(data), venue=VenueSettings(account=account))
+    if a is not None:
+        assert_same_run(a, f)
+
+
+# --------------------------------------------------------------------------- hand-made corner cases
+DOC = """strategy: s
+market: {{instrument: BTCUSDT.BINANCE, bar: 1h}}
+entry:
+  long: close > {up} and close[1] <= {up}
+exit:
+  long: close > 1000000
+risk:
+  stop_loss: {sl}
+  take_profit: {tp}
+  trailing_stop: {tr}
+"""
+
+
+def _bars(rows: list[tuple[float, float, float, float]]) -> Bars:
+    a = np.array(rows, dtype=float)
+    return Bars("hand", T0 + np.arange(len(a), dtype=np.int64) * H, a[:, 0], a[:, 1], a[:, 2], a[:, 3],
+                np.full(len(a), 1e9), "csv")
+
+
+NO_FEES = InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0)
+
+
+@pytest.mark.parametrize("sl, tp, tr, bar, reason, price", [
+    ("5%", "none", "none", (80.0, 82.0, 78.0, 81.0), "stop_loss", 80.0),          # gapped: the open
+    ("5%", "none", "none", (99.0, 99.5, 90.0, 91.0), "stop_loss", 95.0),          # through it: the trigger
+    ("none", "5%", "none", (120.0, 125.0, 118.0, 121.0), "take_profit", 120.0),   # gapped: the open
+    ("none", "5%", "none", (101.0, 105.0, 100.5, 104.0), "take_profit", 105.0),   # touched exactly
+    ("5%", "none", "3%", (100.0, 110.0, 90.0, 95.0), "stop_loss", 95.0),          # both hit: the lower key first
+    ("3%", "none", "5%", (100.0, 110.0, 90.0, 95.0), "trailing_stop", 104.5),     # trailed at the high, then hit
+    ("5%", "5%", "none", (100.0, 106.0, 94.0, 100.0), "take_profit", 105.0),      # high before low
+])
+def test_protective_orders_on_hand_made_bars(sl: str, tp: str, tr: str, bar: tuple, reason: str,
+                                             price: float) -> None:
+    compiled = compile_strategy_text(DOC.format(up=99, sl=sl, tp=tp, tr=tr), "s.yaml")
+    rows = [(98.0, 98.0, 98.0, 98.0)] * 3 + [(98.0, 100.0, 98.0, 100.0), bar] + [(95.0, 95.0, 95.0, 95.0)] * 3
+    a, f = both(compiled, _bars(rows), instrument=NO_FEES)
+    assert_same_run(a, f)
+    assert (f.fills[1][4], f.fills[1][3]) == (reason, price)
+
+
+def test_the_venue_checks_protective_orders_by_its_truncated_sort_key() -> None:
+    """Nautilus 1.231's matching core sorts resting orders by ``int64_t`` of a 128-bit raw price, so
+    above ~922 the order wraps: here the trailing stop (trigger 16440.54, trailed to 19061.13)
+    is checked before the lower stop loss (15591.94) and fills first, in both engines."""
+    keys = _sort_key(15591.94, 2), _sort_key(16440.54, 2)
+    assert keys[0] > keys[1]          # wrapped: the natural order would put the stop loss first
+    doc = DOC.format(up=16900, sl="8%", tp="none", tr="3%")
+    rows = [(16800.0, 16800.0, 16800.0, 16800.0)] * 3 + [(16800.0, 16977.0, 16800.0, 16949.01),
+                                                         (16949.01, 19650.65, 15145.38, 16299.99)] + \
+        [(16300.0, 16300.0, 16300.0, 16300.0)] * 3
+    a, f = both(compile_strategy_text(doc, "s.yaml"), _bars(rows), instrument=NO_FEES)
+    assert_same_run(a, f)
+    assert f.fills[1][4] == "trailing_stop" and f.fills[1][3] == 19061.13
+
+
+def test_position_dependent_exits_run_inside_the_loop() -> None:
+    doc = """strategy: s
+market: {instrument: BTCUSDT.BINANCE, bar: 1h}
+entry:
+  long: close > open
+  short: close < open and position.side == 'flat'
+exit:
+  long: position.pnl_pct > 1% or position.bars_held >= 3 or drawdown > 0.5%
+  short: position.pnl_pct < -1% or equity < 99500 or rising(position.pnl_pct, 2)
+risk: {stop_loss: 2%}
+sizing: {equity_pct: 50%}
+"""
+    a, f = both(compile_strategy_text(doc, "s.yaml"), load_bars(EXAMPLE))
+    assert_same_run(a, f)
+    assert {t["exit_reason"] for t in f.trades} >= {"exit.long", "exit.short"}
+
+
+# --------------------------------------------------------------------------- what it refuses
+def test_slippage_and_policies_are_refused_with_a_clear_message(tmp_path: Path) -> None:
+    compiled = load_strategy(ROOT / "strategies" / "trend.yaml")
+    with pytest.raises(Unsupported, match="slippage"):
+        run_fast(compiled, load_bars(EXAMPLE), VenueSettings(slippage=0.5))
+    out = CliRunner().invoke(app, ["backtest", "strategies/trend.yaml", "--engine", "fast", "--slippage", "0.5"])
+    assert out.exit_code == 1 and "--engine fast cannot reproduce this run exactly" in out.output
+    out = CliRunner().invoke(app, ["backtest", "--policy", "policy.yaml", "--engine", "fast"])
+    assert out.exit_code == 2 and "runs on the Nautilus engine" in out.output
+    out = CliRunner().invoke(app, ["backtest", "strategies/trend.yaml", "--engine", "vector"])
+    assert out.exit_code == 2 and "give 'nautilus' or 'fast'" in out.output
+
+
+def test_an_indicator_of_a_position_value_is_refused() -> None:
+    doc = """strategy: s
+market: {instrument: BTCUSDT.BINANCE, bar: 1h}
+entry: {long: close > open}
+exit:
+  long: sma(position.pnl_pct, 3) > 0.01
+risk: {stop_loss: 2%}
+"""
+    compiled = compile_strategy_text(doc, "s.yaml")
+    with pytest.raises(Unsupported, match="TA-Lib function of a position-dependent value"):
+        run_fast(compiled, load_bars(EXAMPLE))
+
+
+def test_cli_fast_json_equals_the_nautilus_json(tmp_path: Path) -> None:
+    outs = []
+    for engine in ("nautilus", "fast"):
+        path = tmp_path / f"{engine}.json"
+        run = CliRunner().invoke(app, ["backtest", "strategies/mean_reversion.yaml", "--engine", engine,
+                                       "--json", str(path)])
+        assert run.exit_code == 0, run.output
+        outs.append(json.loads(path.read_text()))
+    assert outs[0].pop("engine") == "nautilus" and outs[1].pop("engine") == "fast"
+    assert outs[0]["trade_list"] and outs[1]["trade_list"] == outs[0]["trade_list"]
+    for key, value in outs[0].items():
+        if isinstance(value, float):
+            assert outs[1][key] == pytest.approx(value, rel=1e-9), key
+        else:
+            assert outs[1][key] == value, key
+
+
+# --------------------------------------------------------------------------- random strategies, random paths
+@st.composite
+def random_case(draw: st.DrawFn) -> tuple[str, Bars, VenueSettings, InstrumentSettings]:
+    exits = ["", " or position.pnl_pct > 2%", " or position.bars_held >= 4", " or drawdown > 1%",
+             " or position.pnl_pct < -1%"]
+    simple = st.sampled_from(["close > open", "close < open", "crosses_above(close, sma(close, 5))",
+                              "crosses_below(close, ema(close, 4))", "rsi(close, 5) < 40", "rsi(close, 5) > 60",
+                              "close > highest(high, 4)[1]", "close < lowest(low, 4)[1]"])
+    rule = st.one_of(simple, bool_expr(2))           # rules that fire often, and any rule of the language
+    long_in, long_out = draw(rule), draw(st.one_of(simple, bool_expr(1))) + draw(st.sampled_from(exits))
+    short = draw(st.booleans())
+    level = st.sampled_from(["none", "1%", "3%", "8%", "2 * atr(14)", "0.5 * atr(5)"])
+    stop, take, trail = draw(level), draw(level), draw(level)
+    sizing = draw(st.sampled_from(["equity_pct: 50%", "equity_pct: 100%", "fixed_qty: 3", "fixed_qty: 0.25"] +
+                                  (["risk_per_trade: 1%"] if stop != "none" else [])))
+    lines = ["strategy: r", "market: {instrument: BTCUSDT.BINANCE, bar: 1h}",
+             "params: {p_fast: 3, p_slow: 7}", "entry:", f"  long: '{long_in}'"]
+    if short:
+        lines.append(f"  short: '{draw(rule)}'")
+    lines += ["exit:", f"  long: '{long_out}'"]
+    if short:
+        lines.append(f"  short: '{draw(st.one_of(simple, bool_expr(1)))}{draw(st.sampled_from(exits))}'")
+    lines += ["risk:", f"  stop_loss: {stop}", f"  take_profit: {take}", f"  trailing_stop: {trail}",
+              f"sizing: {{{sizing}}}"]
+    # bars: a random walk at a random scale, with gaps at the open, thin and flat bars
+    n = draw(st.integers(30, 120))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    scale = draw(st.sampled_from([1.0, 40.0, 250.0]))
+    close = np.maximum(100 + np.cumsum(rng.normal(0, 1.2, n)), 5.0)
+    opens = np.concatenate(([close[0]], close[:-1]))
+    gaps = rng.random(n) < 0.15
+    opens[gaps] *= 1 + rng.normal(0, 0.04, gaps.sum())
+    spread = np.abs(rng.normal(0, 0.6, n))
+    spread[rng.random(n) < 0.1] = 0.0                                   # thin bars
+    high, low = np.maximum(opens, close) + spread, np.minimum(opens, close) - spread
+    flat = rng.random(n) < 0.05
+    opens[flat] = high[flat] = low[flat] = close[flat]                  # flat bars
+    o, h, lo, c = (np.round(x * scale, 2) for x in (opens, high, np.maximum(low, 1.0), close))
+    h, lo = np.maximum.reduce([o, h, c]), np.minimum.reduce([o, lo, c])
+    bars = Bars("random", T0 + np.arange(n, dtype=np.int64) * H, o, h, lo, c, np.round(rng.exponential(500, n)),
+                "csv")
+    fee = draw(st.sampled_from([0.0, 0.0005, 0.001, 0.0025]))
+    account = draw(st.sampled_from(["margin", "cash"]))
+    venue = VenueSettings(account=account, leverage=draw(st.sampled_from([1.0, 3.0])) if account == "margin" else 1.0)
+    inst = InstrumentSettings(price_precision=2, maker_fee=fee / 2, taker_fee=fee)
+    return "\n".join(lines) + "\n", bars, venue, inst
+
+
+def _check_random(case: tuple[str, Bars, VenueSettings, InstrumentSettings]) -> None:
+    text, bars, venue, inst = case
+    try:
+        compiled = compile_strategy_text(text, "random.yaml")
+    except UserError:
+        assume(False)
+        return
+    try:
+        a, f = both(compiled, bars, venue=venue, instrument=inst)
+    except Unsupported:
+        assume(False)
+        return
+    if a is not None:
+        assert_same_run(a, f)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(random_case())
+def test_random_strategies_trade_the_same_in_both_engines(case: Any) -> None:
+    _check_random(case)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(random_case())
+def test_random_strategies_trade_the_same_in_both_engines_many(case: Any) -> None:
+    _check_random(case)
+
