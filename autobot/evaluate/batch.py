@@ -56,10 +56,14 @@ class _Context:
         return self.scalars[j] if j in self.scalars else self.values[j]
 
 
-def evaluate(plan: P.Plan, bars: BarArrays, externals: Mapping[str, Any] | None = None) -> Values:
+def evaluate(plan: P.Plan, bars: BarArrays, externals: Mapping[str, Any] | None = None,
+             cache: dict[Any, Any] | None = None) -> Values:
     """Every node's series over ``bars``; externals may be arrays or scalars (broadcast).
 
-    Bar fields are always defined (the data loaders refuse non-finite values).
+    Bar fields are always defined (the data loaders refuse non-finite values). ``cache``: TA-Lib
+    results by the call's structural key (:func:`structural_keys`), shared between plans over
+    the same bars (a study's trials that use the same indicator with the same params); the
+    caller keeps one cache per bars.
     """
     n = len(bars.close)
     values: Values = [None] * len(plan.nodes)
@@ -68,10 +72,33 @@ def evaluate(plan: P.Plan, bars: BarArrays, externals: Mapping[str, Any] | None 
     always = frozenset(i for i, node in enumerate(plan.nodes) if isinstance(node, P.Source)
                        or (i in scalars and plan.types[i] == P.NUMBER and np.isfinite(scalars[i])))
     ctx = _Context(plan, values, bars, n, externals, scalars, always)
+    keys = structural_keys(plan) if cache is not None else None
     with np.errstate(all="ignore"):
         for i, node in enumerate(plan.nodes):
+            if keys is not None and isinstance(node, P.TaCall):
+                found = cache.get(keys[i])           # type: ignore[union-attr]
+                if found is None:
+                    found = cache[keys[i]] = _EVAL[P.TaCall](node, ctx, plan.types[i])    # type: ignore[index]
+                values[i] = found
+                continue
             values[i] = _EVAL[type(node)](node, ctx, plan.types[i])
     return values
+
+
+def structural_keys(plan: P.Plan) -> list[tuple[Any, ...]]:
+    """Each node as a key that does not depend on node numbering: its kind and fields, children
+    replaced by their own keys (two plans computing the same series give the same key)."""
+    keys: list[tuple[Any, ...]] = []
+    for node in plan.nodes:
+        kids = set(P.children(node))
+        fields = tuple((name, keys[v] if name in _CHILD_FIELDS and isinstance(v, int) and v in kids else
+                        tuple(keys[j] for j in v) if name == "inputs" else v)
+                       for name, v in vars(node).items())
+        keys.append((type(node).__name__, fields))
+    return keys
+
+
+_CHILD_FIELDS = {"a", "b", "c", "call", "price", "osc", "ago"}
 
 
 def rule_series(plan: P.Plan, values: Values, name: str) -> np.ndarray:

@@ -57,11 +57,13 @@ def _nautilus_doubles(x: np.ndarray, digits: int) -> np.ndarray:
 def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = VenueSettings(),
              instrument: InstrumentSettings = InstrumentSettings(), instrument_id: str | None = None,
              overrides: dict[str, float] | None = None, progress: Callable[[int, int], None] | None = None,
-             regimes: Any = None, values: list[Any] | None = None) -> BacktestResult:
+             regimes: Any = None, cache: dict[Any, Any] | None = None, traces: bool = True) -> BacktestResult:
     """Backtest ``compiled`` on ``bars`` like :func:`autobot.backtest.engine.run_backtest`.
 
-    ``values``: the batch evaluator's node values on these (prepared) bars, when the caller has
-    them already (a study sharing indicators between trials)."""
+    ``cache``: TA-Lib results shared between runs on the same bars (a study's trials), keyed by
+    the plan's structural keys (:func:`autobot.evaluate.batch.evaluate`); one cache per bars.
+    ``traces=False`` leaves the trades' decision traces out (a study's trials: same fills and
+    metrics, a fraction of the time)."""
     if overrides:
         compiled = compile_strategy_text(compiled.source.text, compiled.source.path, dict(overrides))
     check_supported(venue)
@@ -81,13 +83,13 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     # the bars as the Nautilus strategy sees them (Price/Quantity.as_double()), for rules and money alike
     o, h, lo, c = (_nautilus_doubles(x, pp) for x in (bars.open, bars.high, bars.low, bars.close))
     seen = Bars(bars.path, bars.ts, o, h, lo, c, _nautilus_doubles(bars.volume, sp), bars.format)
-    if values is None:
-        ext: dict[str, Any] = dict(flat_externals())
-        if regimes is not None and "regime" in compiled.plan.externals:
-            from autobot.evaluate.regime import regime_series
-            ext["regime"] = np.array(regime_series(regimes, seen), dtype=object)
-            notes.append("regime detected on the strategy's bars by the project's regimes document")
-        values = evaluate(compiled.plan, seen, ext)
+    ext: dict[str, Any] = dict(flat_externals())
+    if regimes is not None and "regime" in compiled.plan.externals:
+        from autobot.evaluate.regime import regime_series
+        ext["regime"] = np.array(regime_series(regimes, seen), dtype=object)
+        notes.append("regime detected on the strategy's bars by the project's regimes document")
+        cache = None                      # TA-Lib results only: the regime series is not keyed
+    values = evaluate(compiled.plan, seen, ext, cache=cache)
     prog = G.build(compiled, values)
     cash = venue.account == "cash"
     method, size_value = compiled.sizing
@@ -118,7 +120,7 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
                        f"{n:,}): {cause}; no metrics are reported. Size positions so that they and their fees fit "
                        "the account (sizing: equity_pct, risk_per_trade with a stop), or use a margin account.")
     value = _values_at(compiled.plan, values, prog)
-    conds = {name: T.conditions(compiled.plan, root) for name, root in compiled.plan.rules.items()}
+    conds = {name: T.conditions(compiled.plan, root) for name, root in compiled.plan.rules.items()} if traces else {}
     fills = [(int(ts_event[out.f_bar[k]]), "BUY" if out.f_side[k] > 0 else "SELL", float(out.f_qty[k]),
               round(float(out.f_px[k]), pp), K.REASONS[out.f_reason[k]]) for k in range(n_f)]
     trades = []
