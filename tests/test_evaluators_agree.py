@@ -80,3 +80,20 @@ def test_a_reloaded_plan_takes_over_the_state_of_unchanged_computations() -> Non
     assert feed(new, cut, 400) == feed(reference, cut, 400)
     assert new.value(v2.plan.named["f"]) == reference.value(v2.plan.named["f"])
     assert new.bar_index == reference.bar_index == 399
+
+
+def test_a_true_constant_and_the_number_one_stay_two_nodes() -> None:
+    """Const(True) == Const(1.0) in Python: interned as one node, ``1 > open`` compared True with
+    the open in the streaming evaluator (found by the random-rules test above)."""
+    import numpy as np
+
+    from tests.expr_gen import RandomBars
+    from tests.helpers import assert_agree, compile_exprs
+    o = np.array([100.1, 100.1, 99.9, 100.6, 100.7])
+    c = np.array([100.1, 99.9, 100.6, 100.7, 100.2])
+    bars = RandomBars(1_700_000_000 * 10**9 + np.arange(5, dtype=np.int64) * 3600 * 10**9, o,
+                      np.maximum(o, c) + 0.1, np.minimum(o, c) - 0.1, c, np.ones(5))
+    compiled = compile_exprs(rule="(open > open)[1] == true or 1 > open")
+    assert_agree(compiled, bars)
+    consts = [n for n in compiled.plan.nodes if type(n).__name__ == "Const"]
+    assert len(consts) == 2

@@ -93,7 +93,8 @@ def test_lower_layers_never_import_higher_ones() -> None:
         "evaluate": ("autobot.strategy", "autobot.backtest", "autobot.portfolio", "autobot.live", "autobot.cli"),
         "strategy": ("autobot.venue", "autobot.backtest", "autobot.portfolio", "autobot.live", "autobot.cli", "autobot.workspace"),
         "venue": ("autobot.backtest", "autobot.portfolio", "autobot.live", "autobot.cli", "autobot.workspace"),
-        "backtest": ("autobot.portfolio", "autobot.live", "autobot.cli"),
+        "backtest": ("autobot.fast", "autobot.portfolio", "autobot.live", "autobot.cli"),
+        "fast": ("autobot.portfolio", "autobot.live", "autobot.cli", "autobot.workspace"),
         "portfolio": ("autobot.live", "autobot.cli"),
     }
     bad = []

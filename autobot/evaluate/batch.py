@@ -89,12 +89,12 @@ def structural_keys(plan: P.Plan) -> list[tuple[Any, ...]]:
     """Each node as a key that does not depend on node numbering: its kind and fields, children
     replaced by their own keys (two plans computing the same series give the same key)."""
     keys: list[tuple[Any, ...]] = []
-    for node in plan.nodes:
+    for i, node in enumerate(plan.nodes):
         kids = set(P.children(node))
         fields = tuple((name, keys[v] if name in _CHILD_FIELDS and isinstance(v, int) and v in kids else
                         tuple(keys[j] for j in v) if name == "inputs" else v)
                        for name, v in vars(node).items())
-        keys.append((type(node).__name__, fields))
+        keys.append((type(node).__name__, plan.types[i], fields))
     return keys
 
 

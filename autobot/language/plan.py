@@ -180,18 +180,19 @@ class Plan:
     warmup: list[int] = field(default_factory=list)
     named: dict[str, int] = field(default_factory=dict)     # output column -> node
     rules: dict[str, int] = field(default_factory=dict)     # "entry.long" -> node
-    _index: dict[Node, int] = field(default_factory=dict, repr=False)
+    _index: dict[tuple[Node, str], int] = field(default_factory=dict, repr=False)
 
     def add(self, node: Node, type_: str, warmup: int) -> int:
         """Intern a node; identical nodes share one index."""
-        found = self._index.get(node)
+        key = (node, type_)      # typed: Const(True) == Const(1.0) in Python, but a bool is not the number 1
+        found = self._index.get(key)
         if found is not None:
             return found
         self.nodes.append(node)
         self.types.append(type_)
         self.warmup.append(warmup)
         idx = len(self.nodes) - 1
-        self._index[node] = idx
+        self._index[key] = idx
         return idx
 
     @property
