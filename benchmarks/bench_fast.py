@@ -49,7 +49,6 @@ from bench_language import tiled_bars  # noqa: E402
 from autobot.backtest.engine import run_backtest  # noqa: E402
 from autobot.evaluate.batch import evaluate  # noqa: E402
 from autobot.evaluate.semantics import flat_externals  # noqa: E402
-from autobot.fast import kernel as K  # noqa: E402
 from autobot.fast.engine import run_fast  # noqa: E402
 from autobot.language.compile import compile_strategy_text  # noqa: E402
 

@@ -16,6 +16,9 @@ from autobot.language import plan as P
 from autobot.language.compile import CompiledStrategy, compile_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
+NS = 1_000_000_000
+H = 3600 * NS                       # one hour, in ns
+T0 = 1_700_000_000 * NS             # the first hand-made bar's open time
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 TEMPLATE = """strategy: t
@@ -107,3 +110,12 @@ def _mismatch(plan: P.Plan, k: int, batch: Any, stream: list[Any]) -> str:
         if not (x == y or (x != x and y != y)):
             return f"node {k} {plan.nodes[k]!r} differs first at bar {i}: batch={x!r} stream={y!r}"
     return f"node {k} {plan.nodes[k]!r} differs"
+
+
+def ohlc_bars(rows: list[tuple[float, float, float, float]]) -> Any:
+    """Hourly bars from explicit (open, high, low, close) rows, from T0 (open times); volume is
+    large (Nautilus' bar model offers a quarter of a bar's volume at each price)."""
+    from autobot.data.bars import Bars
+    a = np.array(rows, dtype=float)
+    ts = T0 + np.arange(len(a), dtype=np.int64) * H
+    return Bars("hand", ts, a[:, 0], a[:, 1], a[:, 2], a[:, 3], np.full(len(a), 1e9), "csv")

@@ -21,10 +21,8 @@ from autobot.diagnostics import UserError
 from autobot.evaluate.batch import evaluate, rule_series
 from autobot.evaluate.semantics import flat_externals
 from autobot.workspace import compile_strategy_text, load_strategy
-from tests.helpers import ROOT, SHARED_DATA
+from tests.helpers import ROOT, SHARED_DATA, H, T0, ohlc_bars
 
-H = 3600 * NS
-T0 = 1_700_000_000 * NS
 NO_FEES = InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0)
 
 
@@ -34,7 +32,7 @@ def hand_bars(closes: list[float]) -> Bars:
     Volume is large: Nautilus' bar model offers a quarter of a bar's volume at each price."""
     c = np.array(closes, dtype=float)
     o = np.concatenate(([c[0]], c[:-1]))
-    return _ohlc_bars(list(zip(o, np.maximum(o, c), np.minimum(o, c), c)))
+    return ohlc_bars(list(zip(o, np.maximum(o, c), np.minimum(o, c), c)))
 
 
 PROTECT = """strategy: s
@@ -79,14 +77,6 @@ def test_protective_orders_fill_where_the_bar_model_says(sl: str, tp: str, tr: s
     assert result.trades[0]["pnl"] == pytest.approx(price - 101.0)
 
 
-def _ohlc_bars(rows: list[tuple[float, float, float, float]]) -> Bars:
-    """Hourly bars from explicit (open, high, low, close) rows, from T0 (open times); volume is
-    large (Nautilus' bar model offers a quarter of a bar's volume at each price)."""
-    a = np.array(rows, dtype=float)
-    ts = T0 + np.arange(len(a), dtype=np.int64) * H
-    return Bars("hand", ts, a[:, 0], a[:, 1], a[:, 2], a[:, 3], np.full(len(a), 1e9), "csv")
-
-
 GAP = """strategy: s
 market: {{instrument: BTCUSDT.BINANCE, bar: 1h}}
 entry:
@@ -113,7 +103,7 @@ _FLAT = [(98.0, 98.0, 98.0, 98.0)] * 3 + [(98.0, 100.0, 98.0, 100.0)]
 def test_a_bar_that_opens_beyond_a_stop_or_target_fills_at_its_open(sl: str, tp: str, bar4: tuple, price: float,
                                                                     reason: str) -> None:
     compiled = compile_strategy_text(GAP.format(sl=sl, tp=tp), "s.yaml")
-    bars = _ohlc_bars(_FLAT + [bar4, (81.0, 81.0, 81.0, 81.0)])
+    bars = ohlc_bars(_FLAT + [bar4, (81.0, 81.0, 81.0, 81.0)])
     result = run_backtest(compiled, bars, instrument=NO_FEES)
     assert result.fills[0] == (T0 + 4 * H, "BUY", 1.0, 100.0, "entry.long")
     assert result.fills[1:] == [(T0 + 5 * H, "SELL", 1.0, price, reason)]
@@ -124,7 +114,7 @@ def test_a_bar_that_opens_beyond_a_stop_or_target_fills_at_its_open(sl: str, tp:
 def test_a_short_stop_gapped_through_fills_at_the_open() -> None:
     doc = GAP.format(sl="5%", tp="none").replace("long: close > 99 and close[1] <= 99", "short: close > 99 and close[1] <= 99") \
         .replace("  long: close > 1000", "  short: close > 1000")
-    bars = _ohlc_bars(_FLAT + [(112.0, 115.0, 111.0, 114.0), (114.0, 114.0, 114.0, 114.0)])
+    bars = ohlc_bars(_FLAT + [(112.0, 115.0, 111.0, 114.0), (114.0, 114.0, 114.0, 114.0)])
     result = run_backtest(compile_strategy_text(doc, "s.yaml"), bars, instrument=NO_FEES)
     assert result.fills == [(T0 + 4 * H, "SELL", 1.0, 100.0, "entry.short"),
                             (T0 + 5 * H, "BUY", 1.0, 112.0, "stop_loss")]      # stop 105; opens at 112
@@ -411,7 +401,7 @@ def test_notional_is_capped_at_equity_times_leverage(leverage: float) -> None:
 
 def test_exposure_counts_the_bar_in_which_a_stop_fills() -> None:
     compiled = compile_strategy_text(GAP.format(sl="5%", tp="none"), "s.yaml")
-    bars = _ohlc_bars(_FLAT + [(99.0, 99.5, 90.0, 91.0)] + [(91.0, 91.0, 91.0, 91.0)] * 5)     # 10 bars
+    bars = ohlc_bars(_FLAT + [(99.0, 99.5, 90.0, 91.0)] + [(91.0, 91.0, 91.0, 91.0)] * 5)     # 10 bars
     result = run_backtest(compiled, bars, instrument=NO_FEES)
     assert result.trades[0]["exit_reason"] == "stop_loss" and result.trades[0]["bars"] == 1
     assert result.metrics["exposure"] == pytest.approx(0.1)       # one bar held of ten

@@ -6,7 +6,6 @@ hand-made paths for the corner cases, and on random strategies over random bars.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,11 @@ from autobot.venue.instruments import InstrumentSettings
 from autobot.venue.settings import VenueSettings
 from autobot.workspace import load_strategy
 from tests.expr_gen import bool_expr
-from tests.helpers import ROOT, SHARED_DATA
+from tests.helpers import ROOT, SHARED_DATA, H, T0, ohlc_bars
 
 EXAMPLE = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
 STRATEGIES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted((ROOT / "examples" / "strategies").glob("*.yaml"))
 SERIES = sorted(SHARED_DATA.glob("*.csv")) if SHARED_DATA.exists() else []
-T0 = 1_700_000_000 // 3600 * 3600 * 10**9
-H = 3600 * 10**9
 
 
 def assert_same_run(a: Any, f: Any) -> None:
@@ -108,12 +105,6 @@ risk:
 """
 
 
-def _bars(rows: list[tuple[float, float, float, float]]) -> Bars:
-    a = np.array(rows, dtype=float)
-    return Bars("hand", T0 + np.arange(len(a), dtype=np.int64) * H, a[:, 0], a[:, 1], a[:, 2], a[:, 3],
-                np.full(len(a), 1e9), "csv")
-
-
 NO_FEES = InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0)
 
 
@@ -130,7 +121,7 @@ def test_protective_orders_on_hand_made_bars(sl: str, tp: str, tr: str, bar: tup
                                              price: float) -> None:
     compiled = compile_strategy_text(DOC.format(up=99, sl=sl, tp=tp, tr=tr), "s.yaml")
     rows = [(98.0, 98.0, 98.0, 98.0)] * 3 + [(98.0, 100.0, 98.0, 100.0), bar] + [(95.0, 95.0, 95.0, 95.0)] * 3
-    a, f = both(compiled, _bars(rows), instrument=NO_FEES)
+    a, f = both(compiled, ohlc_bars(rows), instrument=NO_FEES)
     assert_same_run(a, f)
     assert (f.fills[1][4], f.fills[1][3]) == (reason, price)
 
@@ -145,7 +136,7 @@ def test_the_venue_checks_protective_orders_by_its_truncated_sort_key() -> None:
     rows = [(16800.0, 16800.0, 16800.0, 16800.0)] * 3 + [(16800.0, 16977.0, 16800.0, 16949.01),
                                                          (16949.01, 19650.65, 15145.38, 16299.99)] + \
         [(16300.0, 16300.0, 16300.0, 16300.0)] * 3
-    a, f = both(compile_strategy_text(doc, "s.yaml"), _bars(rows), instrument=NO_FEES)
+    a, f = both(compile_strategy_text(doc, "s.yaml"), ohlc_bars(rows), instrument=NO_FEES)
     assert_same_run(a, f)
     assert f.fills[1][4] == "trailing_stop" and f.fills[1][3] == 19061.13
 

@@ -19,6 +19,11 @@ from autobot.diagnostics import Diagnostic, UserError
 NS = 1_000_000_000
 
 
+def iso(ns: int) -> str:
+    """An epoch-ns timestamp as ISO 8601 UTC, to the second (``2024-01-01T00:00:00Z``)."""
+    return datetime.fromtimestamp(ns / NS, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def bar_seconds(bars: Bars) -> int:
     """The data's bar size: the most common step between consecutive timestamps (seconds)."""
     if len(bars) < 2:

@@ -14,8 +14,8 @@ from typing import Any, Callable
 import numpy as np
 
 from autobot.backtest import metrics as M
-from autobot.backtest.data import NS, bar_seconds, prepare_bars, resample, to_nautilus  # noqa: F401 (re-exported)
-from autobot.venue.instruments import InstrumentSettings, make_instrument, quote_currency
+from autobot.backtest.data import NS, bar_seconds, iso, prepare_bars, resample, to_nautilus  # noqa: F401 (re-exported)
+from autobot.venue.instruments import InstrumentSettings, account_currency, make_instrument, quote_currency
 from autobot.venue.settings import VenueSettings, add_venue, bar_spec_text, logging_config
 from autobot.data.bars import Bars
 from autobot.language.compile import CompiledStrategy
@@ -49,8 +49,8 @@ class BacktestResult:
         """The results JSON: metrics (fractions), comparison, success bar and the trade list."""
         return {
             "strategy": self.strategy, "document": self.document, "instrument": self.instrument,
-            "engine": self.engine, "bar": self.bar, "bars": len(self.bars), "start": _iso(int(self.bars.ts[0])) if len(self.bars) else None,
-            "end": _iso(int(self.bars.ts[-1]) + self.bar_seconds * NS) if len(self.bars) else None,
+            "engine": self.engine, "bar": self.bar, "bars": len(self.bars), "start": iso(int(self.bars.ts[0])) if len(self.bars) else None,
+            "end": iso(int(self.bars.ts[-1]) + self.bar_seconds * NS) if len(self.bars) else None,
             "capital": self.capital, "currency": self.currency,
             **self.metrics,
             "buy_and_hold": self.buy_and_hold,
@@ -60,9 +60,13 @@ class BacktestResult:
         }
 
 
-def _iso(ns: int) -> str:
-    import datetime as dt
-    return dt.datetime.fromtimestamp(ns / NS, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def stopped_early(name: str, where: str, bar: int, n_bars: int, cause: str) -> Any:
+    """The :class:`RunError` of a backtest whose trading stopped at ``bar`` (1-based) of
+    ``n_bars``, closing at ``where``, because of ``cause`` (both engines word it the same)."""
+    from autobot.diagnostics import RunError
+    return RunError(f"{name}: trading stopped at the bar closing {where} (bar {bar:,} of {n_bars:,}): {cause}; "
+                    "no metrics are reported. Size positions so that they and their fees fit the account "
+                    "(sizing: equity_pct, risk_per_trade with a stop), or use a margin account.")
 
 
 def check_run(name: str, strategy: Any, n_bars: int, account: Any) -> None:
@@ -72,21 +76,19 @@ def check_run(name: str, strategy: Any, n_bars: int, account: Any) -> None:
     from autobot.diagnostics import RunError
 
     seen = strategy.bars_seen
-    where = _iso(int(strategy.equity_ts[-1])) if strategy.equity_ts else "the start"
+    where = iso(int(strategy.equity_ts[-1])) if strategy.equity_ts else "the start"
     if seen < n_bars:
         negative = [b for b in (account.balances().values() if account is not None else [])
                     if b.total.as_double() < 0]
         cause = (f"the account balance went negative ({negative[0].total.as_double():,.2f} {negative[0].total.currency}): "
                  "NautilusTrader stopped the backtest"
                  if negative else "NautilusTrader stopped the backtest (its log above says why)")
-        raise RunError(f"{name}: trading stopped at the bar closing {where} (bar {seen:,} of {n_bars:,}): {cause}; "
-                       "no metrics are reported. Size positions so that they and their fees fit the account "
-                       "(sizing: equity_pct, risk_per_trade with a stop), or use a margin account.")
+        raise stopped_early(name, where, seen, n_bars, cause)
     # orders denied because a portfolio breaker set the trading state are the breaker working
     refusals = [r for r in strategy.refusals if not str(r["reason"]).startswith("TradingState")]
     if refusals:
         first = refusals[0]
-        raise RunError(f"{name}: an order was {first['how']} at the bar closing {_iso(int(first['ts']))} "
+        raise RunError(f"{name}: an order was {first['how']} at the bar closing {iso(int(first['ts']))} "
                        f"({first['order'] or 'order'}: {first['reason']}); {len(refusals)} order(s) "
                        "refused in all, so the results would not be the document's; no metrics are reported.")
 
@@ -102,7 +104,6 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     detected on the strategy's own bars (a strategy alone has no policy to supply it)."""
     from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.config import BacktestEngineConfig
-    from nautilus_trader.model.currencies import Currency
     from nautilus_trader.model.data import BarType
     from nautilus_trader.model.identifiers import TraderId
     from nautilus_trader.model.objects import Price
@@ -120,7 +121,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
                                                  logging=logging_config(), run_analysis=False))
     try:
         cash = venue.account == "cash"
-        currency = Currency.from_str(quote) if Currency.from_str(quote, strict=True) else inst.quote_currency
+        currency = account_currency(quote, inst)
         add_venue(engine, inst.id.venue.value, currency, venue.capital, venue, cash)
         engine.add_instrument(inst)
         engine.add_data(to_nautilus(bars, bar_type, inst, seconds))

@@ -17,10 +17,9 @@ from typing import Any, Callable
 import numpy as np
 
 from autobot.backtest import metrics as M
-from autobot.backtest.data import NS, prepare_bars
-from autobot.backtest.engine import BacktestResult
+from autobot.backtest.data import NS, iso, prepare_bars
+from autobot.backtest.engine import BacktestResult, stopped_early
 from autobot.data.bars import Bars
-from autobot.diagnostics import RunError
 from autobot.evaluate.batch import evaluate
 from autobot.evaluate.semantics import flat_externals
 from autobot.fast import kernel as K
@@ -30,7 +29,7 @@ from autobot.language import plan as P
 from autobot.language.compile import CompiledStrategy, compile_strategy_text
 from autobot.strategy import trace as T
 from autobot.strategy.rule_strategy import Trade
-from autobot.venue.instruments import InstrumentSettings, make_instrument, quote_currency
+from autobot.venue.instruments import InstrumentSettings, account_currency, make_instrument, quote_currency
 from autobot.venue.settings import VenueSettings, bar_spec_text
 
 __all__ = ["run_fast", "Unsupported", "check_supported"]
@@ -74,9 +73,7 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
         raise ValueError("no bars to backtest")
     inst = make_instrument(iid, [bars.open, bars.high, bars.low, bars.close], instrument)
     pp, sp = inst.price_precision, inst.size_precision
-    from nautilus_trader.model.currencies import Currency
-    quote = quote_currency(iid, instrument)
-    currency = Currency.from_str(quote) if Currency.from_str(quote, strict=True) else inst.quote_currency
+    currency = account_currency(quote_currency(iid, instrument), inst)
     cp = int(currency.precision)
     base_currency = getattr(inst, "base_currency", None)
     bp = int(base_currency.precision) if base_currency is not None else -1
@@ -96,13 +93,13 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     trailing = compiled.trailing_stop
     (maker_n, maker_d), (taker_n, taker_d) = _fee_digits(inst.maker_fee), _fee_digits(inst.taker_fee)
     pi = np.array([1 if cash else 0, K.SIZING[method], pp, sp, cp,
-                   1 if trailing is not None and trailing.kind == "percent" else 0, 1 if cash else 0, bp,
-                   maker_d, taker_d], dtype=np.int64)
+                   1 if trailing is not None and trailing.kind == "percent" else 0, bp, maker_d, taker_d],
+                  dtype=np.int64)
     maxq = float(inst.max_quantity) if inst.max_quantity is not None else math.inf
     minq = float(inst.min_quantity) if inst.min_quantity is not None else 0.0
     bps = round(float(trailing.fraction or 0) * 10_000, 6) if trailing is not None and trailing.kind == "percent" \
         else 0.0                          # the trailing offset in basis points, as the strategy sends it
-    pf = np.array([venue.capital, venue.leverage, float(inst.maker_fee), float(inst.taker_fee),
+    pf = np.array([venue.capital, venue.leverage, float(inst.taker_fee),
                    float(inst.multiplier), maxq, minq, float(size_value), bps, maker_n, taker_n], dtype=np.float64)
     out = _Outputs(n)
     K.simulate(o, h, lo, c, prog.vals, prog.ext_slots, prog.ops, prog.rule_slots, prog.rule_warmup,
@@ -111,14 +108,11 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     bar_ns = seconds * NS
     ts_event = bars.ts + bar_ns
     if code != K.OK:
-        where = _iso(int(ts_event[stop_bar]))
         cause = {K.HALTED_NEGATIVE: "the account balance went negative: NautilusTrader stops the backtest there",
                  K.REFUSED_CASH: "an entry's cost and fee exceed the cash account's free balance",
                  K.REFUSED_STOP: "a protective order's price rounds to the entry's price, so the venue rejects it "
                                  "(a stop or target of less than one tick)"}[code]
-        raise RunError(f"{compiled.source.path}: trading stopped at the bar closing {where} (bar {stop_bar + 1:,} of "
-                       f"{n:,}): {cause}; no metrics are reported. Size positions so that they and their fees fit "
-                       "the account (sizing: equity_pct, risk_per_trade with a stop), or use a margin account.")
+        raise stopped_early(compiled.source.path, iso(int(ts_event[stop_bar])), stop_bar + 1, n, cause)
     value = _values_at(compiled.plan, values, prog)
     conds = {name: T.conditions(compiled.plan, root) for name, root in compiled.plan.rules.items()} if traces else {}
     fills = [(int(ts_event[out.f_bar[k]]), "BUY" if out.f_side[k] > 0 else "SELL", float(out.f_qty[k]),
@@ -193,7 +187,7 @@ class _Outputs:
         self.f_fee = np.zeros(m)
         k = n + 1
         self.t_side, self.t_qty = np.zeros(k, dtype=np.int8), np.zeros(k)
-        self.t_entry_bar, self.t_entry_px, self.t_rule = np.zeros(k, dtype=np.int64), np.zeros(k), np.zeros(k, np.int8)
+        self.t_entry_bar, self.t_entry_px = np.zeros(k, dtype=np.int64), np.zeros(k)
         self.t_exit_bar, self.t_exit_px = np.zeros(k, dtype=np.int64), np.zeros(k)
         self.t_reason, self.t_pnl = np.zeros(k, dtype=np.int8), np.zeros(k)
         self.t_bars = np.zeros(k, dtype=np.int64)
@@ -201,7 +195,7 @@ class _Outputs:
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         return (self.equity, self.exposure, self.inside, self.f_bar, self.f_side, self.f_qty, self.f_px, self.f_reason,
-                self.f_fee, self.t_side, self.t_qty, self.t_entry_bar, self.t_entry_px, self.t_rule, self.t_exit_bar,
+                self.f_fee, self.t_side, self.t_qty, self.t_entry_bar, self.t_entry_px, self.t_exit_bar,
                 self.t_exit_px, self.t_reason, self.t_pnl, self.t_bars, self.status)
 
 
@@ -230,8 +224,3 @@ def _values_at(plan: P.Plan, values: list[Any], prog: G.Program) -> Callable[[in
 def _why(conds: dict[str, list[T.Condition]], rule: str, value: Callable[[int, int], Any], t: int) -> T.Why | None:
     found = conds.get(rule)
     return T.Why(found, lambda node: value(node, t)) if found is not None else None
-
-
-def _iso(ns: int) -> str:
-    import datetime as dt
-    return dt.datetime.fromtimestamp(ns / NS, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

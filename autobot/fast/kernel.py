@@ -36,10 +36,11 @@ REASONS = ("entry.long", "entry.short", "exit.long", "exit.short", "reverse", "s
 # run status
 OK, HALTED_NEGATIVE, REFUSED_CASH, REFUSED_STOP = 0, 1, 2, 3
 # integer parameters
-I_CASH, I_SIZING, I_PP, I_SP, I_CP, I_TRAIL_BPS, I_LONG_ONLY, I_BP, I_MAKER_D, I_TAKER_D = range(10)
+I_CASH, I_SIZING, I_PP, I_SP, I_CP, I_TRAIL_BPS, I_BP, I_MAKER_D, I_TAKER_D = range(9)
 # float parameters
-F_CAPITAL, F_LEVERAGE, F_MAKER, F_TAKER, F_MULT, F_MAXQ, F_MINQ, F_SIZE, F_TRAIL_BPS, F_MAKER_N, F_TAKER_N = range(11)
-SIZING = {"equity_pct": 0, "risk_per_trade": 1, "fixed_qty": 2}
+F_CAPITAL, F_LEVERAGE, F_TAKER, F_MULT, F_MAXQ, F_MINQ, F_SIZE, F_TRAIL_BPS, F_MAKER_N, F_TAKER_N = range(10)
+EQUITY_PCT, RISK_PER_TRADE, FIXED_QTY = 0, 1, 2
+SIZING = {"equity_pct": EQUITY_PCT, "risk_per_trade": RISK_PER_TRADE, "fixed_qty": FIXED_QTY}
 
 
 @njit(cache=True, inline="always")
@@ -169,11 +170,9 @@ def _eval_ops(ops: np.ndarray, vals: np.ndarray, t: int, last_true: np.ndarray) 
                 v = math.sqrt(x) if x >= 0.0 else math.nan
             else:
                 v = math.log(x) if x > 0.0 else math.nan
-                if math.isinf(v):
-                    v = math.nan
             if math.isinf(v):
                 v = math.nan
-            v += 0.0 if op != G.NEG and op != G.ABS else 0.0
+            v += 0.0                              # no -0.0 (sqrt(-0.0)), as the batch evaluator's _finish
         elif op <= G.BNE:
             y = vals[b, t]
             if op == G.LT:
@@ -227,7 +226,7 @@ def _eval_ops(ops: np.ndarray, vals: np.ndarray, t: int, last_true: np.ndarray) 
 @njit(cache=True)
 def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_kind, level_value, level_slot,
              pi, pf, equity_out, exposure_out, inside_out, f_bar, f_side, f_qty, f_px, f_reason,
-             f_fee, t_side, t_qty, t_entry_bar, t_entry_px, t_rule, t_exit_bar, t_exit_px, t_reason, t_pnl,
+             f_fee, t_side, t_qty, t_entry_bar, t_entry_px, t_exit_bar, t_exit_px, t_reason, t_pnl,
              t_bars, status):
     """Run the bars; fills and trades into the output arrays. ``status``: [code, bar, fills, trades,
     balance units, base currency units (cash)]."""
@@ -235,7 +234,6 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
     cash = pi[I_CASH] == 1
     sizing, pp, sp, cp = pi[I_SIZING], pi[I_PP], pi[I_SP], pi[I_CP]
     trail_bps = pi[I_TRAIL_BPS] == 1
-    long_only = pi[I_LONG_ONLY] == 1
     leverage, taker, mult = pf[F_LEVERAGE], pf[F_TAKER], pf[F_MULT]
     maxq, minq, size_value, bps = pf[F_MAXQ], pf[F_MINQ], pf[F_SIZE], pf[F_TRAIL_BPS]
     fees = np.array([pf[F_MAKER_N], pf[F_TAKER_N]])
@@ -307,9 +305,7 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
                 if balance < 0:
                     status[0], status[1] = HALTED_NEGATIVE, t
                     break
-        else:
-            last = c[t]
-        last = c[t]
+        last = c[t]                               # the venue walked the whole bar
         # ---- 2. the strategy at the close
         close = c[t]
         unreal = _units(qe * 1.0 * (close - entry_px) * side, cp) if side != 0 else 0
@@ -367,7 +363,7 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
                   maxq, minq, sp)
         if q <= 0:
             continue
-        if long_only and target < 0:
+        if cash and target < 0:          # a cash account is long only
             continue
         # the quantity as Nautilus holds it (Quantity.as_double), and the one its position books PnL
         # on: the smaller of that and the decimal (Position.signed_qty is rounded to the precision)
@@ -397,7 +393,7 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
         f_fee[n_f] = fee
         n_f += 1
         t_side[n_t], t_qty[n_t], t_entry_bar[n_t], t_entry_px[n_t] = target, q, t, close
-        t_rule[n_t], t_exit_bar[n_t], t_reason[n_t] = (0 if target > 0 else 1), -1, R_OPEN
+        t_exit_bar[n_t], t_reason[n_t] = -1, R_OPEN
         t_pnl[n_t], t_bars[n_t], t_exit_px[n_t] = 0.0, 0, math.nan
         n_t += 1
         # protective orders from the fill price, distances taken at the decision bar
@@ -479,10 +475,10 @@ def _size(sizing, value, equity, close, stop_kind, stop_fraction, stop_distance,
     """The entry's quantity as a count of 10^-sp (0: no order): the sizing method, capped by the account (leverage, or
     free cash less the taker fee), the instrument's maximum, rounded down to the size increment."""
     raw = math.nan
-    if sizing == 2:
+    if sizing == FIXED_QTY:
         raw = value
     elif equity > 0 and close > 0:
-        if sizing == 0:
+        if sizing == EQUITY_PCT:
             raw = equity * value / close
         else:
             d = close * stop_fraction if stop_kind == 1 else (stop_distance if stop_kind == 2 else math.nan)

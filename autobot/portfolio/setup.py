@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autobot.backtest.data import bar_seconds, resample
-from autobot.venue.instruments import InstrumentSettings, make_instrument, quote_currency
+from autobot.venue.instruments import InstrumentSettings, account_currency, make_instrument, quote_currency
 from autobot.data.bars import Bars
 from autobot.diagnostics import UserError
 from autobot.language.compile import parse_bar_spec
@@ -82,7 +82,6 @@ def _series_for(bars: Bars, seconds: int) -> Bars:
 
 def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: InstrumentSettings) -> PortfolioSetup:
     """Bind data to the policy's strategies and regimes; build instruments and bar types."""
-    from nautilus_trader.model.currencies import Currency
     from nautilus_trader.model.data import BarType
 
     from autobot.venue.settings import bar_spec_text
@@ -123,7 +122,7 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
     insts = {iid: make_instrument(iid, [b.close for (i, _), b in series.items() if i == iid], instrument)
              for iid in iids}
     quote = next(iter(quotes))
-    currency = Currency.from_str(quote) if Currency.from_str(quote, strict=True) else insts[iids[0]].quote_currency
+    currency = account_currency(quote, insts[iids[0]])
     bar_types = {key: BarType.from_str(f"{key[0]}-{bar_spec_text(key[1])}-EXTERNAL") for key in series}
     return PortfolioSetup(used, market, seconds, series, (regime_iid, regime_seconds), primary_key, iids,
                           next(iter(venues)), currency, insts, bar_types, notes)

@@ -100,6 +100,12 @@ def quote_currency(instrument_id: str, settings: InstrumentSettings = Instrument
     return settings.currency
 
 
+def account_currency(quote: str, instrument: Instrument) -> Currency:
+    """The currency a venue account for ``instrument`` keeps its balance in: ``quote`` when
+    Nautilus knows it, else the instrument's quote currency."""
+    return Currency.from_str(quote) if Currency.from_str(quote, strict=True) else instrument.quote_currency
+
+
 def make_instrument(instrument_id: str, prices: list[np.ndarray],
                     settings: InstrumentSettings = InstrumentSettings()) -> Instrument:
     """A Nautilus instrument for ``instrument_id``; precision inferred from ``prices`` unless set."""
