@@ -127,7 +127,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
         engine.add_data(to_nautilus(bars, bar_type, inst, seconds))
         strategy = RuleStrategy(RuleStrategyConfig(
             document=compiled.source.text, document_name=compiled.source.path, instrument_id=inst.id,
-            bar_type=bar_type, overrides=dict(overrides or {}), order_id_tag="001",
+            bar_type=bar_type, overrides={**compiled.params, **(overrides or {})}, order_id_tag="001",
             purge_closed_orders=purge_closed_orders))
         hooks = StrategyHooks()
         if progress is not None:

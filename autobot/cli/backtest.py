@@ -120,9 +120,6 @@ def backtest(
                                "compiled screening engine; same fills, refuses what it cannot reproduce)."),
 ) -> None:
     """Backtest one strategy document (or, with --policy, the whole portfolio) against buy-and-hold and the success bar."""
-    from autobot.diagnostics import RunError, UserError
-    from autobot.workspace import load_strategy
-
     if account not in ("margin", "cash"):
         raise fail_usage("--account must be 'margin' or 'cash'")
     if engine not in ("nautilus", "fast"):
@@ -145,6 +142,52 @@ def backtest(
         return
     if strategy is None:
         raise fail_usage("give a strategy document (or --policy POLICY.yaml)")
+    inputs = load_inputs(strategy, overrides, instrument, data, catalog, start, end, regimes,
+                         dict(capital=capital, account=account, leverage=leverage, slippage=slippage,
+                              price_precision=price_precision, size_precision=size_precision, maker_fee=maker_fee,
+                              taker_fee=taker_fee, currency=currency))
+    compiled, bars, venue, settings, iid, compiled_regimes = inputs
+    from autobot.backtest.engine import run_backtest
+    from autobot.diagnostics import RunError, UserError
+
+    if engine == "fast":
+        from autobot.fast.engine import Unsupported, run_fast
+        runner: Any = run_fast
+    else:
+        runner, Unsupported = run_backtest, ()
+    try:
+        result = _run_with_progress(lambda progress: runner(compiled, bars, venue, settings, iid, overrides or None,
+                                                            progress=progress, regimes=compiled_regimes))
+    except Unsupported as err:
+        typer.echo(f"error: {strategy}: --engine fast cannot reproduce this run exactly: {err}", err=True)
+        raise typer.Exit(1) from None
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    except RunError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    _print_result(result)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}", err=True)
+    if report is not None:
+        from autobot.report.html import write_report
+        write_report(result, compiled, report)
+        typer.echo(f"wrote {report}", err=True)
+
+
+def load_inputs(strategy: Path, overrides: dict[str, float], instrument: Optional[str], data: list[str],
+                catalog: Optional[Path], start: Optional[str], end: Optional[str], regimes: Optional[Path],
+                v: dict[str, Any]) -> tuple[Any, ...]:
+    """The strategy, its bars, venue and instrument settings, instrument id and regimes, as
+    ``backtest`` and ``optimize`` take them from the command line (usage and positioned errors
+    raised as ``typer.Exit``)."""
+    from autobot.diagnostics import UserError
+    from autobot.workspace import load_strategy
+    capital, account, leverage, slippage = v["capital"], v["account"], v["leverage"], v["slippage"]
+    price_precision, size_precision, maker_fee, taker_fee = (v["price_precision"], v["size_precision"],
+                                                             v["maker_fee"], v["taker_fee"])
+    currency = v["currency"]
     if not strategy.is_file():
         raise fail_usage(f"no such strategy file: {strategy}")
     try:
@@ -159,7 +202,6 @@ def backtest(
         raise fail_usage(f"--instrument {iid!r} is not an instrument id like BTCUSDT.BINANCE") from None
 
     from autobot.backtest.data import parse_when, slice_bars
-    from autobot.backtest.engine import run_backtest
     from autobot.venue.settings import VenueSettings
     from autobot.venue.instruments import InstrumentSettings
     from autobot.data.bars import load_bars
@@ -197,30 +239,7 @@ def backtest(
             load_strategy(strategy, overrides or None, regime_names=compiled_regimes.names)
         except UserError as err:
             raise fail_user(err.diagnostics) from None
-    if engine == "fast":
-        from autobot.fast.engine import Unsupported, run_fast
-        runner: Any = run_fast
-    else:
-        runner, Unsupported = run_backtest, ()
-    try:
-        result = _run_with_progress(lambda progress: runner(compiled, bars, venue, settings, iid, overrides or None,
-                                                            progress=progress, regimes=compiled_regimes))
-    except Unsupported as err:
-        typer.echo(f"error: {strategy}: --engine fast cannot reproduce this run exactly: {err}", err=True)
-        raise typer.Exit(1) from None
-    except UserError as err:
-        raise fail_user(err.diagnostics) from None
-    except RunError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
-    _print_result(result)
-    if json_out is not None:
-        json_out.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        typer.echo(f"wrote {json_out}", err=True)
-    if report is not None:
-        from autobot.report.html import write_report
-        write_report(result, compiled, report)
-        typer.echo(f"wrote {report}", err=True)
+    return compiled, bars, venue, settings, iid, compiled_regimes
 
 
 def _check_options(start: Optional[str], end: Optional[str], catalog: Optional[Path]) -> None:

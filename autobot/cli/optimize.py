@@ -1,0 +1,262 @@
+"""``autobot optimize``: a walk-forward study of a strategy's params (docs/optimize.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from autobot.cli.backtest import check_ranges, load_inputs
+from autobot.cli.output import fail_usage, fail_user, metrics_table, num
+
+
+def optimize(
+    strategy: Optional[Path] = typer.Argument(None, help="Strategy document (YAML) whose params: ranges to search."),
+    data: list[str] = typer.Option([], "--data", help="Bars: FILE or INSTRUMENT_ID=FILE (default: the example data)."),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="A NautilusTrader ParquetDataCatalog folder."),
+    start: Optional[str] = typer.Option(None, "--start", help="First bar (ISO date or date-time, UTC)."),
+    end: Optional[str] = typer.Option(None, "--end", help="Stop before this time (ISO date or date-time, UTC)."),
+    objective: str = typer.Option("sharpe", "--objective", help="sharpe, sortino, calmar, annual_return, or "
+                                  "seed_bar (Sharpe subject to max drawdown <= the limit)."),
+    trials: int = typer.Option(100, "--trials", help="Trials per window."),
+    sampler: str = typer.Option("tpe", "--sampler", help="tpe (Optuna's TPE, the default) or random."),
+    seed: int = typer.Option(42, "--seed", help="Seed of the sampler: the same seed gives the same study."),
+    windows: int = typer.Option(5, "--windows", help="Walk-forward windows."),
+    train_ratio: float = typer.Option(3.0, "--train-ratio", help="Train window length over test window length."),
+    purge: Optional[int] = typer.Option(None, "--purge", help="Bars skipped between each train and test window "
+                                        "(default: the strategy's longest warm-up)."),
+    anchored: bool = typer.Option(False, "--anchored", help="Train windows all start at the first bar."),
+    no_walk_forward: bool = typer.Option(False, "--no-walk-forward", help="One in-sample study of all bars "
+                                         "(reported as in-sample; never significant)."),
+    folds: int = typer.Option(3, "--folds", help="Folds of each train window (a hopeless trial stops after one)."),
+    min_trades: Optional[int] = typer.Option(None, "--min-trades", help="Trades a trial needs in its train window "
+                                             "to score (default: one per 30 days, at least 5)."),
+    max_drawdown: Optional[float] = typer.Option(None, "--max-drawdown", help="seed_bar's drawdown limit as a "
+                                                 "fraction (default 0.05, the seed's bar)."),
+    batch: int = typer.Option(8, "--batch", help="Trials sampled together (part of the seed: results do not "
+                                                 "depend on --workers)."),
+    confirm: int = typer.Option(3, "--confirm", help="Top trials re-run on NautilusTrader (0: none)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Parallel workers (default: one per core; 1 runs "
+                                          "in this process)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run the trials on this Ray cluster."),
+    journal: Optional[Path] = typer.Option(None, "--journal", help="Optuna journal file (default: next to --json "
+                                           "or --report, else STRATEGY.optuna.journal)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the study in the journal where it stopped."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the study's results as JSON here."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    apply: bool = typer.Option(False, "--apply", help="Write the chosen params as the document's defaults "
+                               "(only for a significant verdict, unless --force)."),
+    force: bool = typer.Option(False, "--force", help="With --apply: apply whatever the verdict."),
+    state: Optional[Path] = typer.Option(None, "--state", help="With --apply: the SQLite journal that keeps the "
+                                         "versions 'autobot rollback' restores (default: the project's)."),
+    capital: float = typer.Option(100_000.0, "--capital", help="Starting capital, in the quote currency."),
+    account: str = typer.Option("margin", "--account", help="margin (long and short) or cash (long only)."),
+    leverage: float = typer.Option(1.0, "--leverage", help="Account leverage (margin accounts)."),
+    instrument: Optional[str] = typer.Option(None, "--instrument", help="Trade this instrument id instead."),
+    currency: str = typer.Option("USD", "--currency", help="Quote currency of non-FX, non-crypto instruments."),
+    price_precision: Optional[int] = typer.Option(None, "--price-precision", help="Decimals of prices."),
+    size_precision: Optional[int] = typer.Option(None, "--size-precision", help="Decimals of quantities."),
+    maker_fee: Optional[float] = typer.Option(None, "--maker-fee", help="Maker fee as a fraction."),
+    taker_fee: Optional[float] = typer.Option(None, "--taker-fee", help="Taker fee as a fraction."),
+    regimes: Optional[Path] = typer.Option(None, "--regimes", help="Regimes document for a strategy that reads "
+                                           "'regime'."),
+) -> None:
+    """Search a strategy's params walk-forward; report only out-of-sample evidence, with DSR, PBO and a verdict."""
+    from autobot.diagnostics import RunError, UserError
+    from autobot.optimize import study as ST
+    from autobot.optimize.windows import WindowError
+
+    if strategy is None:
+        raise fail_usage("give a strategy document")
+    if account not in ("margin", "cash"):
+        raise fail_usage("--account must be 'margin' or 'cash'")
+    if objective not in ST.OBJECTIVES:
+        raise fail_usage(f"--objective {objective!r}: give one of {', '.join(ST.OBJECTIVES)}")
+    if sampler not in ST.SAMPLERS:
+        raise fail_usage(f"--sampler {sampler!r}: give one of {', '.join(ST.SAMPLERS)}")
+    for name, value, low in (("--trials", trials, 1), ("--windows", windows, 1), ("--folds", folds, 1),
+                             ("--batch", batch, 1), ("--confirm", confirm, 0), ("--purge", purge, 0),
+                             ("--min-trades", min_trades, 0), ("--workers", workers, 1)):
+        if value is not None and not low <= value <= 100_000:
+            raise fail_usage(f"{name} {value}: give a whole number from {low} up to 100000")
+    if not (math.isfinite(train_ratio) and 0 < train_ratio <= 100):
+        raise fail_usage(f"--train-ratio {train_ratio:g}: give a number above 0 up to 100")
+    if max_drawdown is not None and not (math.isfinite(max_drawdown) and 0 < max_drawdown <= 1):
+        raise fail_usage(f"--max-drawdown {max_drawdown:g}: give a fraction above 0 up to 1 (0.05 is 5%)")
+    if force and not apply:
+        raise fail_usage("--force only goes with --apply")
+    check_ranges({"--capital": capital, "--leverage": leverage, "--maker-fee": maker_fee, "--taker-fee": taker_fee,
+                  "--price-precision": price_precision, "--size-precision": size_precision})
+    if not strategy.is_file():
+        raise fail_usage(f"no such strategy file: {strategy}")
+    compiled, bars, venue, settings, iid, compiled_regimes = load_inputs(
+        strategy, {}, instrument, data, catalog, start, end, regimes,
+        dict(capital=capital, account=account, leverage=leverage, slippage=0.0, price_precision=price_precision,
+             size_precision=size_precision, maker_fee=maker_fee, taker_fee=taker_fee, currency=currency))
+    if compiled_regimes is not None:
+        raise fail_usage(f"{strategy} reads 'regime': optimise it within its policy (optimize --policy), where "
+                         "the regimes come from")
+    from autobot.fast.program import Unsupported
+    options = ST.Options(objective=objective, trials=trials, sampler=sampler, seed=seed,
+                         walk_forward=not no_walk_forward, windows=windows, ratio=train_ratio, purge=purge,
+                         anchored=anchored, folds=folds, min_trades=min_trades, batch=batch,
+                         limits=ST.seed_bar_limits(max_drawdown), venue=venue, instrument=settings)
+    text = strategy.read_text(encoding="utf-8")
+    try:
+        plan = ST.plan(text, str(strategy), bars, options)
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    except WindowError as err:
+        raise fail_usage(str(err)) from None
+    except Unsupported as err:
+        typer.echo(f"error: {strategy}: trials run on the fast engine, which cannot reproduce this strategy "
+                   f"exactly: {err}", err=True)
+        raise typer.Exit(1) from None
+    journal_path = journal or _default_journal(strategy, json_out, report)
+    from autobot.optimize.executor import make_executor
+    from autobot.optimize.robustness import analyse
+    from autobot.optimize.verdict import assess
+    executor = make_executor(workers, ray_address)
+    try:
+        result = _run_with_progress(lambda progress: ST.run(plan, executor, journal_path, resume, progress),
+                                    options.trials * len(plan.windows))
+        stats_ = assess(result)
+        extra = analyse(result, executor, confirm)
+    except ST.StudyExists as err:
+        raise fail_usage(str(err)) from None
+    except RunError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        executor.close()
+    from autobot.optimize.output import study_json
+    doc = study_json(result, stats_, extra, journal_path, executor.where)
+    _print(result, doc)
+    if json_out is not None:
+        json_out.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}", err=True)
+    if report is not None:
+        from autobot.report.optimize_html import write_study_report
+        write_study_report(result, doc, extra, report)
+        typer.echo(f"wrote {report}", err=True)
+    if apply:
+        _apply(strategy, doc, force, state)
+
+
+def _default_journal(strategy: Path, json_out: Optional[Path], report: Optional[Path]) -> Path:
+    near = json_out or report
+    if near is not None:
+        return near.with_suffix(".optuna.journal")
+    return strategy.with_suffix(".optuna.journal")
+
+
+def _apply(strategy: Path, doc: dict[str, Any], force: bool, state: Optional[Path]) -> None:
+    """The chosen params as the document's new defaults, through the hot-reload path: compiled
+    and checked first, the change shown, both versions kept in the journal (``autobot rollback``
+    restores the previous one), the file replaced atomically (a running node reloads it)."""
+    import os
+
+    from autobot.diagnostics import UserError
+    from autobot.language.compile import compile_strategy_text
+    from autobot.live.reload import document_diff
+    from autobot.optimize.apply import ApplyRefused, with_defaults
+    from autobot.persistence.journal import Journal, StateStoreError
+    from autobot.workspace import find_project_root
+    if doc["verdict"] != "significant" and not force:
+        typer.echo(f"error: --apply refused: the verdict is '{doc['verdict']}', not 'significant' "
+                   f"({'; '.join(doc['reasons'])}); pass --force to apply anyway", err=True)
+        raise typer.Exit(1)
+    if doc["best_params"] is None:
+        typer.echo("error: --apply: no trial scored, there are no params to apply", err=True)
+        raise typer.Exit(1)
+    old = strategy.read_text(encoding="utf-8")
+    try:
+        new, compiled = with_defaults(old, str(strategy), doc["best_params"])
+        before = compile_strategy_text(old, str(strategy))
+    except ApplyRefused as err:
+        typer.echo(f"error: --apply: {err}", err=True)
+        raise typer.Exit(1) from None
+    except UserError as err:
+        raise fail_user(err.diagnostics, {str(strategy): new}) from None
+    change = document_diff(before, compiled)
+    if new == old:
+        typer.echo(f"{strategy}: the chosen params are already its defaults", err=True)
+        return
+    path = state or (find_project_root(strategy.parent) / ".autobot" / "state.sqlite")
+    try:
+        journal = Journal(path)
+    except StateStoreError as err:
+        typer.echo(f"error: --apply: {err}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        journal.version(str(strategy), old)
+        tmp = strategy.with_name(f".{strategy.name}.apply")
+        tmp.write_text(new, encoding="utf-8")
+        os.replace(tmp, strategy)
+        sha = journal.version(str(strategy), new)
+        journal.event("apply", None, compiled.id, file=str(strategy.resolve()), change=change, to=sha,
+                      verdict=doc["verdict"], forced=doc["verdict"] != "significant")
+        journal.commit()
+    finally:
+        journal.close()
+    typer.echo(f"applied to {strategy}: {change} (version {sha}; 'autobot rollback {strategy}' restores the "
+               "previous one)", err=True)
+
+
+def _run_with_progress(run: Any, total: int) -> Any:
+    """A progress bar on a terminal (stderr): trials done, best so far in this window, and the
+    out-of-sample score so far."""
+    if not sys.stderr.isatty():
+        return run(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[info]}"), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("trials", total=total, info="")
+
+        def progress(s: dict[str, Any]) -> None:
+            info = f"best {num(s.get('best'))} (train)  OOS so far {num(s.get('oos'))}"
+            bar.update(task, completed=s["done"], total=s["total"], description=s["window"], info=info)
+        return run(progress)
+
+
+def _print(result: Any, doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    p = result.plan
+    table = Table(title=f"{p.compiled.id}: {doc['objective']} walk-forward, {doc['trials']} trials per window"
+                  if p.options.walk_forward else f"{p.compiled.id}: IN-SAMPLE study, {doc['trials']} trials")
+    for col in ("window", "train", "test", "chosen params", "IS score", "OOS score", "OOS trades"):
+        table.add_column(col, justify="right" if "score" in col or "trades" in col else "left")
+    for w in doc["windows"]:
+        oos = w["out_of_sample"] or {}
+        table.add_row(w["window"], f"{w['train_start'][:10]}..{w['train_end'][:10]}",
+                      f"{w['test_start'][:10]}..{w['test_end'][:10]}" if w.get("test_start") else "-",
+                      ", ".join(f"{k}={v}" for k, v in (w["chosen"] or {}).items()) or "none scored",
+                      num(w["in_sample_score"]), num(w.get("oos_score")), str(oos.get("trades", "-")))
+    console.print(table)
+    if doc["oos"] is not None:
+        console.print(metrics_table("OUT OF SAMPLE (the test windows, stitched): the headline", doc["oos"],
+                                    doc["oos_buy_and_hold"], doc["currency"]))
+    else:
+        console.print("IN SAMPLE ONLY (--no-walk-forward): no out-of-sample evidence")
+    console.print(f"verdict: {doc['verdict'].upper()}  (DSR {num(doc['dsr'])}, PBO {num(doc['pbo'])}, "
+                  f"OOS PSR {num(doc['oos_psr'])}, WFE {num(doc['wfe'])})")
+    for reason in doc["reasons"]:
+        console.print(f"  - {reason}")
+    console.print("deploy params (final window, in sample): " +
+                  (", ".join(f"{k}={v}" for k, v in doc["best_params"].items()) if doc["best_params"] else "none"))
+    if doc["stability"]["cliff"]:
+        console.print(f"warning: the chosen point is on a cliff along {', '.join(doc['stability']['cliff'])}: a "
+                      "one-step change loses most of the score")
+    conf = doc["confirmation"]["finalists"]
+    if conf:
+        console.print(f"NautilusTrader confirms the top {len(conf)} trials fill for fill "
+                      f"({sum(c['fills'] for c in conf)} fills)")

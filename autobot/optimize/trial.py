@@ -1,0 +1,149 @@
+"""One trial: a strategy with one set of params, run on the fast engine over the folds of a
+range and scored on those bars only. A pure function of its :class:`Job` (documents as text,
+bars as arrays: everything travels with the task), so a Ray worker on another machine computes
+exactly what the driver would.
+
+Each fold [a, b) is one run on bars [a - lead, b): the lead warms the indicators and is never
+scored. The fold's per-bar returns (equity after bar t over equity after bar t - 1) are
+stitched into the range's return series, from which every metric and the objective follow
+(:mod:`autobot.optimize.score`). After each fold but the last the trial stops (pruned) when its
+score so far is below the job's threshold for that fold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from autobot.backtest.data import NS
+from autobot.data.bars import Bars
+from autobot.diagnostics import UserError
+from autobot.fast.engine import run_fast
+from autobot.language.compile import CompiledStrategy, compile_strategy_text
+from autobot.optimize import score as S
+from autobot.optimize import stats
+from autobot.venue.instruments import InstrumentSettings
+from autobot.venue.settings import VenueSettings
+
+LEAD_FACTOR = 3          # lead = 3 x the longest warm-up (an EMA has converged by then), at least MIN_LEAD
+MIN_LEAD = 50
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs for one trial (picklable)."""
+
+    text: str                          # the strategy document
+    name: str                          # its file name, for diagnostics
+    bars: Bars                         # the strategy's bars (already resampled), the whole series
+    folds: tuple[tuple[int, int], ...]
+    params: dict[str, float]
+    objective: str = "sharpe"
+    limits: dict[str, float] = field(default_factory=dict)
+    min_trades: int = 0
+    blocks: int = 16                   # CSCV blocks of the scored range
+    thresholds: tuple[float | None, ...] = ()   # prune after fold k when the score so far is below
+    venue: VenueSettings = VenueSettings()
+    instrument: InstrumentSettings = InstrumentSettings()
+    keep_returns: bool = False         # test windows and stability runs keep the series for the report
+    number: int = -1                   # the Optuna trial number (for the driver)
+
+
+@dataclass
+class Outcome:
+    number: int
+    params: dict[str, float]
+    value: float | None                # the objective (None: not scored: too few trades, or pruned)
+    metrics: dict[str, Any]            # the range's metrics (backtest keys)
+    constraints: list[float]           # <= 0 each when feasible (seed_bar's limits)
+    intermediate: list[float]          # the score after each fold
+    pruned: bool
+    moments: stats.Moments | None
+    sums: stats.BlockSums | None
+    reason: str = ""
+    returns: np.ndarray | None = None
+    ts: np.ndarray | None = None       # ts of each scored bar (its close), with returns
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[tuple[int, int]] = field(default_factory=list)   # the bar slices run: [start, stop)
+    held: np.ndarray | None = None     # a position open at each scored bar, with returns
+
+
+def lead_bars(compiled: CompiledStrategy) -> int:
+    """Bars a run starts before its scored range."""
+    longest = max(compiled.plan.warmup, default=0)
+    return max(MIN_LEAD, LEAD_FACTOR * (longest + 1))
+
+
+def compile_job(job: Job) -> CompiledStrategy:
+    return compile_strategy_text(job.text, job.name, dict(job.params) or None)
+
+
+_CACHES: dict[tuple[int, int, int, int], dict[Any, Any]] = {}
+
+
+def _cache(bars: Bars, start: int, stop: int) -> dict[Any, Any]:
+    """TA-Lib results shared by the trials a worker runs on the same slice."""
+    key = (len(bars), int(bars.ts[0]), start, stop)
+    if key not in _CACHES:
+        if len(_CACHES) > 64:
+            _CACHES.clear()
+        _CACHES[key] = {}
+    return _CACHES[key]
+
+
+def execute(job: Job) -> Outcome:
+    """Run and score one trial (see the module docstring)."""
+    try:
+        compiled = compile_job(job)
+    except UserError as err:
+        return _failed(job, "the params do not compile: " + "; ".join(d.message for d in err.diagnostics))
+    lead = lead_bars(compiled)
+    parts: list[np.ndarray] = []
+    stamps: list[np.ndarray] = []
+    held: list[np.ndarray] = []
+    trades: list[dict[str, Any]] = []
+    intermediate: list[float] = []
+    runs: list[tuple[int, int]] = []
+    for k, (a, b) in enumerate(job.folds):
+        start = max(0, a - lead)
+        try:
+            result = run_fast(compiled, job.bars.slice(start, b), job.venue, job.instrument,
+                              cache=_cache(job.bars, start, b), traces=False)
+        except UserError as err:
+            return _failed(job, "; ".join(d.message for d in err.diagnostics))
+        except ValueError as err:
+            return _failed(job, str(err))
+        runs.append((start, b))
+        r, ts, h = S.range_returns(result, a - start, job.venue.capital)
+        parts.append(r)
+        stamps.append(ts)
+        held.append(h)
+        trades += S.trades_closed_in(result.trades, int(ts[0]) if len(ts) else 0, int(ts[-1]) if len(ts) else -1)
+        so_far = S.score(job.objective, S.metrics_of_returns(np.concatenate(parts), np.concatenate(stamps),
+                                                             result.bar_seconds * NS, job.venue.capital, trades,
+                                                             np.concatenate(held)))
+        intermediate.append(so_far if so_far is not None else S.UNSCORED)
+        threshold = job.thresholds[k] if k < len(job.thresholds) else None
+        if k < len(job.folds) - 1 and threshold is not None and intermediate[-1] < threshold:
+            return Outcome(job.number, job.params, None, {}, [], intermediate, True, None, None,
+                           reason=f"pruned after fold {k + 1}: {intermediate[-1]:.4g} < median {threshold:.4g}",
+                           runs=runs)
+    r, ts = np.concatenate(parts), np.concatenate(stamps)
+    exposure = np.concatenate(held)
+    metrics = S.metrics_of_returns(r, ts, result.bar_seconds * NS, job.venue.capital, trades, exposure)
+    value = S.score(job.objective, metrics)
+    reason = ""
+    if metrics["trades"] < job.min_trades:
+        value, reason = None, f"{metrics['trades']} trades, fewer than --min-trades {job.min_trades}"
+    elif value is None:
+        reason = f"{job.objective} is not defined on this range"
+    return Outcome(job.number, job.params, value, metrics, S.constraints(job.objective, job.limits, metrics),
+                   intermediate, False, stats.moments(r), stats.block_sums(r, job.blocks), reason,
+                   r.astype(np.float64) if job.keep_returns else None, ts if job.keep_returns else None,
+                   trades if job.keep_returns else [], runs, exposure if job.keep_returns else None)
+
+
+def _failed(job: Job, reason: str) -> Outcome:
+    return Outcome(job.number, job.params, None, {}, [], [], False, None, None, reason=reason)
