@@ -9,10 +9,14 @@
 * ``wfe``: walk-forward efficiency, the objective out of sample over the mean in-sample
   objective of the windows' choices.
 
-``likely overfit``: PBO >= 0.5, or the choice looked significant in sample (DSR >= 0.95) while
-the out-of-sample objective is <= 0. ``significant``: DSR >= 0.95, out-of-sample PSR >= 0.95,
-PBO < 0.5 and at least the minimum trade count out of sample. Anything else, and any study
-without out-of-sample windows (``--no-walk-forward``), is ``not significant``.
+``significant``: DSR >= 0.95 (the deployed choice beats the best of its N trials by luck), the
+out-of-sample PSR >= 0.95 (the walk-forward track has a positive Sharpe) and at least the
+minimum trade count out of sample. A PBO >= 0.5 then adds a warning: the edge is the
+family's, the chosen point among its trials is not reliably better than the others.
+``likely overfit``: otherwise, when PBO >= 0.5 (the in-sample best is at or below the median out
+of sample in most CSCV splits), or the choice looked significant in sample (DSR >= 0.95) while
+the out-of-sample objective is <= 0. Anything else, and any study without out-of-sample windows
+(``--no-walk-forward``) that is not likely overfit, is ``not significant``.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def selection_stats(wr: WindowResult) -> dict[str, Any]:
     else:
         out["dsr"] = 0.0
         out["chosen"] = None
-    p = stats.pbo([r.sums for r in complete if r.sums is not None])
+    p = stats.pbo([r.sums for r in scored if r.sums is not None])
     out["pbo"] = None if math.isnan(p.pbo) else p.pbo
     out["cscv"] = p.to_json() if not math.isnan(p.pbo) else None
     return out
@@ -69,29 +73,33 @@ def assess(res: StudyResult) -> dict[str, Any]:
     dsr, pbo = final["dsr"], final["pbo"]
     oos_trades = int(res.oos["trades"]) if res.oos else 0
     reasons: list[str] = []
-    verdict = NOT_SIGNIFICANT
-    if pbo is not None and pbo >= PBO_LIMIT:
+    checks = [(dsr >= CONFIDENCE, f"DSR {dsr:.3f} {'>=' if dsr >= CONFIDENCE else '<'} {CONFIDENCE}"),
+              (oos_psr is not None and oos_psr >= CONFIDENCE,
+               f"out-of-sample PSR {_g(oos_psr)} {'>=' if (oos_psr or 0) >= CONFIDENCE else '<'} {CONFIDENCE}"
+               if res.oos is not None else "no out-of-sample windows (--no-walk-forward): in-sample results "
+                                           "cannot be significant"),
+              (oos_trades >= res.plan.min_trades,
+               f"{oos_trades} out-of-sample trades {'>=' if oos_trades >= res.plan.min_trades else '<'} "
+               f"{res.plan.min_trades}")]
+    overfit_pbo = pbo is not None and pbo >= PBO_LIMIT
+    pbo_text = (f"PBO {pbo:.2f} >= {PBO_LIMIT}: the in-sample best is at or below the median out of sample in most "
+                "CSCV splits" if overfit_pbo else f"PBO {_g(pbo)} < {PBO_LIMIT}" if pbo is not None
+                else "PBO not computable (fewer than 2 scored trials)")
+    if res.oos is not None and all(ok for ok, _ in checks):
+        verdict = SIGNIFICANT
+        reasons += [text for _, text in checks]
+        reasons.append(pbo_text + ("; the edge is the strategy family's, the chosen point is not reliably better "
+                                   "than its neighbours" if overfit_pbo else ""))
+    elif overfit_pbo:
         verdict = OVERFIT
-        reasons.append(f"PBO {pbo:.2f} >= {PBO_LIMIT}: the in-sample best is at or below the median out of sample "
-                       "in most splits")
-    elif res.oos is None:
-        reasons.append("no out-of-sample windows (--no-walk-forward): in-sample results cannot be significant")
-    elif dsr >= CONFIDENCE and (oos_score is None or oos_score <= 0):
+        reasons += [pbo_text] + [text for ok, text in checks if not ok]
+    elif res.oos is not None and dsr >= CONFIDENCE and (oos_score is None or oos_score <= 0):
         verdict = OVERFIT
         reasons.append(f"DSR {dsr:.2f} looked significant in sample, but out of sample the {o.objective} is "
                        f"{_g(oos_score)}")
     else:
-        checks = [(dsr >= CONFIDENCE, f"DSR {dsr:.3f} {'>=' if dsr >= CONFIDENCE else '<'} {CONFIDENCE}"),
-                  (oos_psr is not None and oos_psr >= CONFIDENCE,
-                   f"out-of-sample PSR {_g(oos_psr)} {'>=' if (oos_psr or 0) >= CONFIDENCE else '<'} {CONFIDENCE}"),
-                  (pbo is not None and pbo < PBO_LIMIT, f"PBO {_g(pbo)} < {PBO_LIMIT}" if pbo is not None
-                   else "PBO not computable (fewer than 2 completed trials)"),
-                  (oos_trades >= res.plan.min_trades,
-                   f"{oos_trades} out-of-sample trades {'>=' if oos_trades >= res.plan.min_trades else '<'} "
-                   f"{res.plan.min_trades}")]
-        if all(ok for ok, _ in checks):
-            verdict = SIGNIFICANT
-        reasons += [text for ok, text in checks if ok == (verdict == SIGNIFICANT)]
+        verdict = NOT_SIGNIFICANT
+        reasons += [text for ok, text in checks if not ok] + [pbo_text]
     return {"verdict": verdict, "reasons": reasons, "dsr": dsr, "pbo": pbo, "oos_psr": oos_psr,
             "min_track_record_bars": None if math.isinf(trl) else trl,
             "min_track_record_days": None if math.isinf(trl) else trl * bar_days,

@@ -1,0 +1,182 @@
+"""``autobot optimize``: the study, its journal and resume, workers, the JSON, --apply."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from autobot.cli.main import app
+from autobot.data.bars import write_bars_csv
+from autobot.data.synthetic import ar1_bars
+from autobot.optimize import study as ST
+from autobot.optimize.executor import InProcess, RayPool
+from autobot.optimize.stats import Moments
+from autobot.optimize.verdict import assess
+
+ROOT = Path(__file__).resolve().parents[1]
+TREND = ROOT / "strategies" / "trend.yaml"
+BACKTEST_KEYS = {"total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor",
+                 "trades", "exposure", "final_equity", "span_days", "fees"}
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("opt") / "walk.csv"
+    write_bars_csv(ar1_bars(8000, 5), path)
+    return path
+
+
+def _records(res: ST.StudyResult) -> list[tuple]:
+    return [(w.window.name, r.number, tuple(sorted(r.params.items())), r.state, r.value, tuple(r.intermediate))
+            for w in res.windows + [res.final] for r in w.records]
+
+
+def _study(tmp: Path, executor, **kw) -> ST.StudyResult:
+    options = ST.Options(trials=kw.pop("trials", 16), batch=kw.pop("batch", 8), **kw)
+    p = ST.plan(TREND.read_text(), str(TREND), ar1_bars(8000, 5), options)
+    return ST.run(p, executor, tmp)
+
+
+def test_same_seed_same_study_and_another_seed_differs(tmp_path: Path) -> None:
+    a = _study(tmp_path / "a.journal", InProcess())
+    b = _study(tmp_path / "b.journal", InProcess())
+    c = _study(tmp_path / "c.journal", InProcess(), seed=7)
+    assert _records(a) == _records(b)
+    assert _records(a) != _records(c)
+    assert a.oos == b.oos
+    assert any(r.state == "pruned" for w in a.windows for r in w.records)    # the median rule pruned some
+    for w in a.windows:
+        chosen = w.chosen
+        assert chosen is not None and chosen.value == max(r.value for r in w.records if r.scored)
+        assert all(isinstance(v, float) and v.is_integer() for v in chosen.params.values())   # ints stay ints
+
+
+@pytest.mark.slow
+def test_results_do_not_depend_on_the_workers_a_local_ray_cluster(tmp_path: Path) -> None:
+    """The same study in this process and on a local Ray instance of two workers (started and
+    stopped here, bound to 127.0.0.1): the same trials, values and out-of-sample result."""
+    here = _study(tmp_path / "one.journal", InProcess())
+    pool = RayPool(workers=2)
+    try:
+        assert pool.workers == 2
+        there = _study(tmp_path / "ray.journal", pool)
+    finally:
+        pool.close()
+    assert _records(here) == _records(there)
+    assert here.oos == there.oos
+
+
+def test_seed_bar_prefers_feasible_trials() -> None:
+    def rec(n: int, value: float, dd: float) -> ST.Record:
+        return ST.Record(n, {"x": float(n)}, "complete", value, {"max_drawdown": dd}, [dd - 0.05], [value],
+                         Moments(0.01, 0, 3, 100), None, "")
+    records = [rec(0, 3.0, 0.20), rec(1, 1.0, 0.04), rec(2, 2.0, 0.049), rec(3, 5.0, 0.06)]
+    assert ST.choose(records).number == 2                # the best Sharpe within the 5% drawdown limit
+    assert ST.choose([records[0], records[3]]).number == 3   # none feasible: the least violation
+
+
+def test_min_trades_unscored_and_no_walk_forward_is_in_sample(tmp_path: Path) -> None:
+    res = _study(tmp_path / "m.journal", InProcess(), min_trades=100_000, walk_forward=False)
+    assert len(res.windows) == 0 and res.oos is None
+    assert all(not r.scored for r in res.final.records if r.state == "complete")
+    assert all("fewer than --min-trades" in r.reason for r in res.final.records if r.state == "complete")
+    a = assess(res)
+    assert a["verdict"] == "not significant"
+    assert any("in-sample" in reason for reason in a["reasons"])
+
+
+def _cli(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autobot.cli.main", *args], capture_output=True, text=True,
+                          timeout=600, cwd=ROOT)
+
+
+def _comparable(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k not in ("journal", "ran_on")}
+
+
+@pytest.mark.slow
+def test_a_killed_study_resumes_to_the_same_result(tmp_path: Path, data: Path) -> None:
+    """SIGKILL mid-study, then --resume: the same JSON as an uninterrupted study with the same seed."""
+    common = ["optimize", str(TREND), "--data", str(data), "--trials", "40", "--workers", "1", "--confirm", "1"]
+    whole = _cli([*common, "--json", str(tmp_path / "whole.json")])
+    assert whole.returncode == 0, whole.stderr
+    journal = tmp_path / "cut.optuna.journal"
+    proc = subprocess.Popen([sys.executable, "-m", "autobot.cli.main", *common, "--json", str(tmp_path / "cut.json")],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_bytes().count(b'"op_code":4') > 100:   # some windows done, not all
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the study ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "cut.json").exists()
+    again = _cli([*common, "--json", str(tmp_path / "cut.json")])
+    assert again.returncode == 2 and "--resume" in again.stderr          # never overwritten silently
+    resumed = _cli([*common, "--json", str(tmp_path / "cut.json"), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads((tmp_path / "whole.json").read_text())
+    b = json.loads((tmp_path / "cut.json").read_text())
+    assert _comparable(a) == _comparable(b)
+    other = _cli([*common[:-2], "--confirm", "1", "--seed", "9", "--json", str(tmp_path / "cut.json"), "--resume"])
+    assert other.returncode == 2 and "other documents, data or options" in other.stderr
+
+
+def test_cli_json_and_the_nautilus_confirmation(tmp_path: Path, data: Path) -> None:
+    out = tmp_path / "s.json"
+    r = runner.invoke(app, ["optimize", str(TREND), "--data", str(data), "--trials", "12", "--workers", "1",
+                            "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["verdict"] in ("significant", "not significant", "likely overfit")
+    assert {"verdict", "dsr", "pbo", "trials", "best_params", "oos"} <= set(doc)
+    assert set(doc["oos"]) == BACKTEST_KEYS
+    assert 0 <= doc["dsr"] <= 1 and 0 <= doc["pbo"] <= 1
+    assert doc["trials"] == 12 and doc["trials_total"] == 12 * 6
+    assert set(doc["best_params"]) == {"fast", "slow", "mom_period"}
+    assert all(isinstance(v, int) for v in doc["best_params"].values())
+    conf = doc["confirmation"]["finalists"]
+    assert len(conf) == 3 and all(c["identical"] and c["fills"] > 0 for c in conf)
+    assert doc["oos"]["span_days"] == pytest.approx(sum(
+        (np.datetime64(w["test_end"][:-1]) - np.datetime64(w["test_start"][:-1])) / np.timedelta64(1, "D")
+        for w in doc["windows"]))
+    assert "OUT OF SAMPLE" in r.output and "verdict:" in r.output
+    assert (tmp_path / "s.optuna.journal").is_file()
+
+
+def test_apply_refuses_noise_then_force_writes_keeps_comments_and_rolls_back(tmp_path: Path, data: Path) -> None:
+    doc_path = tmp_path / "trend.yaml"
+    original = TREND.read_text()
+    doc_path.write_text(original)
+    state = tmp_path / "state.sqlite"
+    args = ["optimize", str(doc_path), "--data", str(data), "--trials", "8", "--workers", "1", "--confirm", "0",
+            "--state", str(state), "--json", str(tmp_path / "a.json")]
+    refused = runner.invoke(app, [*args, "--apply"])
+    result = json.loads((tmp_path / "a.json").read_text())
+    if result["verdict"] == "significant":
+        pytest.fail("a random walk came out significant")
+    assert refused.exit_code == 1 and "--apply refused" in refused.output
+    assert doc_path.read_text() == original
+    forced = runner.invoke(app, [*args, "--apply", "--force", "--resume"])
+    assert forced.exit_code == 0, forced.output
+    new = doc_path.read_text()
+    best = json.loads((tmp_path / "a.json").read_text())["best_params"]
+    assert "# yaml-language-server: $schema=../schema/strategy.json" in new       # comments and layout kept
+    for name, value in best.items():
+        assert f"{name}: {{default: {value}," in new
+    assert new.count("\n") == original.count("\n")
+    assert runner.invoke(app, ["validate", str(doc_path)]).exit_code == 0
+    back = runner.invoke(app, ["rollback", str(doc_path), "--state", str(state)])
+    assert back.exit_code == 0, back.output
+    assert doc_path.read_text() == original
