@@ -95,7 +95,8 @@ def test_lower_layers_never_import_higher_ones() -> None:
         "venue": ("autobot.backtest", "autobot.portfolio", "autobot.live", "autobot.cli", "autobot.workspace"),
         "backtest": ("autobot.fast", "autobot.portfolio", "autobot.live", "autobot.cli"),
         "fast": ("autobot.portfolio", "autobot.live", "autobot.cli", "autobot.workspace"),
-        "portfolio": ("autobot.live", "autobot.cli"),
+        "portfolio": ("autobot.optimize", "autobot.live", "autobot.cli"),
+        "optimize": ("autobot.live", "autobot.persistence", "autobot.notify", "autobot.report", "autobot.cli"),
     }
     bad = []
     for layer, banned in forbidden.items():

@@ -27,14 +27,14 @@ def _bind_all(data: list[str], needed: list[str], default: Path) -> dict[str, Pa
     return bound
 
 
-def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: dict[str, Any]) -> None:
-    """Run the portfolio and print its tables (see ``autobot backtest --help``)."""
+def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: dict[str, Any]) -> tuple[Any, ...]:
+    """The compiled policy, its data per instrument, venue and instrument settings, as
+    ``backtest --policy`` and ``optimize --policy`` take them (errors raised as ``typer.Exit``)."""
     from autobot.backtest.data import parse_when, slice_bars
     from autobot.venue.settings import VenueSettings
     from autobot.venue.instruments import InstrumentSettings
     from autobot.data.bars import load_bars
-    from autobot.diagnostics import RunError, UserError
-    from autobot.portfolio.engine import run_portfolio
+    from autobot.diagnostics import UserError
     from autobot.workspace import load_policy
 
     if not path.is_file():
@@ -57,11 +57,22 @@ def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: 
                     raise fail_usage(f"no such data file: {file}")
                 series[iid] = load_bars(file)
         series = {iid: slice_bars(b, start, end) for iid, b in series.items()}
-        venue = VenueSettings(capital=opts["capital"] if policy.document.capital is None else policy.document.capital,
-                              leverage=opts["leverage"], slippage=opts["slippage"])
-        settings = InstrumentSettings(price_precision=opts["price_precision"], size_precision=opts["size_precision"],
-                                      maker_fee=opts["maker_fee"], taker_fee=opts["taker_fee"],
-                                      currency=opts["currency"])
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    venue = VenueSettings(capital=opts["capital"] if policy.document.capital is None else policy.document.capital,
+                          leverage=opts["leverage"], slippage=opts["slippage"])
+    settings = InstrumentSettings(price_precision=opts["price_precision"], size_precision=opts["size_precision"],
+                                  maker_fee=opts["maker_fee"], taker_fee=opts["taker_fee"], currency=opts["currency"])
+    return policy, series, venue, settings
+
+
+def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: dict[str, Any]) -> None:
+    """Run the portfolio and print its tables (see ``autobot backtest --help``)."""
+    from autobot.diagnostics import RunError, UserError
+    from autobot.portfolio.engine import run_portfolio
+
+    policy, series, venue, settings = policy_inputs(path, data, catalog, opts)
+    try:
         result = _run_with_progress(lambda progress: run_portfolio(policy, series, venue, settings, progress))
     except UserError as err:
         raise fail_user(err.diagnostics) from None

@@ -16,6 +16,10 @@ from autobot.cli.output import fail_usage, fail_user, metrics_table, num
 
 def optimize(
     strategy: Optional[Path] = typer.Argument(None, help="Strategy document (YAML) whose params: ranges to search."),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Study the whole portfolio of this policy: its "
+                                          "strategies' and regimes' params together (trials on NautilusTrader)."),
+    only: Optional[str] = typer.Option(None, "--only", help="With --policy: search one document's params only (a "
+                                       "strategy id, or 'regimes')."),
     data: list[str] = typer.Option([], "--data", help="Bars: FILE or INSTRUMENT_ID=FILE (default: the example data)."),
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="A NautilusTrader ParquetDataCatalog folder."),
     start: Optional[str] = typer.Option(None, "--start", help="First bar (ISO date or date-time, UTC)."),
@@ -70,8 +74,12 @@ def optimize(
     from autobot.optimize import study as ST
     from autobot.optimize.windows import WindowError
 
-    if strategy is None:
-        raise fail_usage("give a strategy document")
+    if strategy is None and policy is None:
+        raise fail_usage("give a strategy document (or --policy POLICY.yaml)")
+    if strategy is not None and policy is not None:
+        raise fail_usage("give a strategy document or --policy, not both")
+    if only is not None and policy is None:
+        raise fail_usage("--only goes with --policy")
     if account not in ("margin", "cash"):
         raise fail_usage("--account must be 'margin' or 'cash'")
     if objective not in ST.OBJECTIVES:
@@ -91,32 +99,40 @@ def optimize(
         raise fail_usage("--force only goes with --apply")
     check_ranges({"--capital": capital, "--leverage": leverage, "--maker-fee": maker_fee, "--taker-fee": taker_fee,
                   "--price-precision": price_precision, "--size-precision": size_precision})
-    if not strategy.is_file():
-        raise fail_usage(f"no such strategy file: {strategy}")
-    compiled, bars, venue, settings, iid, compiled_regimes = load_inputs(
-        strategy, {}, instrument, data, catalog, start, end, regimes,
-        dict(capital=capital, account=account, leverage=leverage, slippage=0.0, price_precision=price_precision,
-             size_precision=size_precision, maker_fee=maker_fee, taker_fee=taker_fee, currency=currency))
-    if compiled_regimes is not None:
-        raise fail_usage(f"{strategy} reads 'regime': optimise it within its policy (optimize --policy), where "
-                         "the regimes come from")
+    vopts = dict(capital=capital, account=account, leverage=leverage, slippage=0.0, price_precision=price_precision,
+                 size_precision=size_precision, maker_fee=maker_fee, taker_fee=taker_fee, currency=currency)
+    document = policy if policy is not None else strategy
+    assert document is not None
+    if policy is not None:
+        from autobot.cli.backtest_policy import policy_inputs
+        _, series, venue, settings = policy_inputs(policy, data, catalog, {**vopts, "start": start, "end": end})
+    else:
+        if not document.is_file():
+            raise fail_usage(f"no such strategy file: {document}")
+        compiled, bars, venue, settings, iid, compiled_regimes = load_inputs(
+            document, {}, instrument, data, catalog, start, end, regimes, vopts)
+        if compiled_regimes is not None:
+            raise fail_usage(f"{document} reads 'regime': optimise it within its policy (optimize --policy), "
+                             "where the regimes come from")
     from autobot.fast.program import Unsupported
     options = ST.Options(objective=objective, trials=trials, sampler=sampler, seed=seed,
                          walk_forward=not no_walk_forward, windows=windows, ratio=train_ratio, purge=purge,
                          anchored=anchored, folds=folds, min_trades=min_trades, batch=batch,
                          limits=ST.seed_bar_limits(max_drawdown), venue=venue, instrument=settings)
-    text = strategy.read_text(encoding="utf-8")
     try:
-        plan = ST.plan(text, str(strategy), bars, options)
+        if policy is not None:
+            plan = ST.plan_policy(policy, series, options, only)
+        else:
+            plan = ST.plan(document.read_text(encoding="utf-8"), str(document), bars, options)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
-    except WindowError as err:
+    except (WindowError, ValueError) as err:
         raise fail_usage(str(err)) from None
     except Unsupported as err:
-        typer.echo(f"error: {strategy}: trials run on the fast engine, which cannot reproduce this strategy "
+        typer.echo(f"error: {document}: trials run on the fast engine, which cannot reproduce this strategy "
                    f"exactly: {err}", err=True)
         raise typer.Exit(1) from None
-    journal_path = journal or _default_journal(strategy, json_out, report)
+    journal_path = journal or _default_journal(document, json_out, report)
     from autobot.optimize.executor import make_executor
     from autobot.optimize.robustness import analyse
     from autobot.optimize.verdict import assess
@@ -144,7 +160,7 @@ def optimize(
         write_study_report(result, doc, extra, report)
         typer.echo(f"wrote {report}", err=True)
     if apply:
-        _apply(strategy, doc, force, state)
+        _apply(plan, document, doc, force, state)
 
 
 def _default_journal(strategy: Path, json_out: Optional[Path], report: Optional[Path]) -> Path:
@@ -154,16 +170,18 @@ def _default_journal(strategy: Path, json_out: Optional[Path], report: Optional[
     return strategy.with_suffix(".optuna.journal")
 
 
-def _apply(strategy: Path, doc: dict[str, Any], force: bool, state: Optional[Path]) -> None:
-    """The chosen params as the document's new defaults, through the hot-reload path: compiled
-    and checked first, the change shown, both versions kept in the journal (``autobot rollback``
-    restores the previous one), the file replaced atomically (a running node reloads it)."""
+def _apply(plan: Any, document: Path, doc: dict[str, Any], force: bool, state: Optional[Path]) -> None:
+    """The chosen params as the documents' new defaults, through the hot-reload path: each edit
+    compiled and checked before anything is written, the change shown, both versions kept in the
+    journal (``autobot rollback`` restores the previous one), each file replaced atomically (a
+    running node reloads it)."""
     import os
 
     from autobot.diagnostics import UserError
     from autobot.language.compile import compile_strategy_text
     from autobot.live.reload import document_diff
-    from autobot.optimize.apply import ApplyRefused, with_defaults
+    from autobot.optimize import space as SP
+    from autobot.optimize.apply import ApplyRefused, check_regimes_text, set_defaults
     from autobot.persistence.journal import Journal, StateStoreError
     from autobot.workspace import find_project_root
     if doc["verdict"] != "significant" and not force:
@@ -173,38 +191,56 @@ def _apply(strategy: Path, doc: dict[str, Any], force: bool, state: Optional[Pat
     if doc["best_params"] is None:
         typer.echo("error: --apply: no trial scored, there are no params to apply", err=True)
         raise typer.Exit(1)
-    old = strategy.read_text(encoding="utf-8")
-    try:
-        new, compiled = with_defaults(old, str(strategy), doc["best_params"])
-        before = compile_strategy_text(old, str(strategy))
-    except ApplyRefused as err:
-        typer.echo(f"error: --apply: {err}", err=True)
-        raise typer.Exit(1) from None
-    except UserError as err:
-        raise fail_user(err.diagnostics, {str(strategy): new}) from None
-    change = document_diff(before, compiled)
-    if new == old:
-        typer.echo(f"{strategy}: the chosen params are already its defaults", err=True)
+    by_owner = SP.overrides(plan.dims, {k: float(v) for k, v in doc["best_params"].items()})
+    if plan.policy is None:
+        targets = [(document, "strategy", plan.target, by_owner.get(plan.target, {}))]
+    else:
+        base = document.resolve().parent
+        rel = dict(plan.policy.owners)
+        targets = [(base / rel[owner], "regimes" if owner == "regimes" else "strategy", owner, values)
+                   for owner, values in by_owner.items()]
+    edits = []
+    for path, kind, owner, values in targets:
+        old = path.read_text(encoding="utf-8")
+        by = {d.param: d for d in plan.dims if d.owner == owner}
+        shown = {k: (int(round(v)) if by[k].integer else SP.tidy(v)) for k, v in values.items()}
+        try:
+            new = set_defaults(old, str(path), shown)
+            if kind == "strategy":
+                change = document_diff(compile_strategy_text(old, str(path)), compile_strategy_text(new, str(path)))
+            else:
+                check_regimes_text(new, str(path))
+                change = ", ".join(f"param {k} -> {v}" for k, v in shown.items())
+        except ApplyRefused as err:
+            typer.echo(f"error: --apply: {err}", err=True)
+            raise typer.Exit(1) from None
+        except UserError as err:
+            raise fail_user(err.diagnostics, {str(path): new}) from None
+        if new != old:
+            edits.append((path, old, new, change))
+    if not edits:
+        typer.echo(f"{document}: the chosen params are already the defaults", err=True)
         return
-    path = state or (find_project_root(strategy.parent) / ".autobot" / "state.sqlite")
+    store = state or (find_project_root(document.parent) / ".autobot" / "state.sqlite")
     try:
-        journal = Journal(path)
+        journal = Journal(store)
     except StateStoreError as err:
         typer.echo(f"error: --apply: {err}", err=True)
         raise typer.Exit(1) from None
     try:
-        journal.version(str(strategy), old)
-        tmp = strategy.with_name(f".{strategy.name}.apply")
-        tmp.write_text(new, encoding="utf-8")
-        os.replace(tmp, strategy)
-        sha = journal.version(str(strategy), new)
-        journal.event("apply", None, compiled.id, file=str(strategy.resolve()), change=change, to=sha,
-                      verdict=doc["verdict"], forced=doc["verdict"] != "significant")
+        for path, old, new, change in edits:
+            journal.version(str(path), old)
+            tmp = path.with_name(f".{path.name}.apply")
+            tmp.write_text(new, encoding="utf-8")
+            os.replace(tmp, path)
+            sha = journal.version(str(path), new)
+            journal.event("apply", None, plan.target, file=str(path.resolve()), change=change, to=sha,
+                          verdict=doc["verdict"], forced=doc["verdict"] != "significant")
+            typer.echo(f"applied to {path}: {change} (version {sha}; 'autobot rollback {path}' restores the "
+                       "previous one)", err=True)
         journal.commit()
     finally:
         journal.close()
-    typer.echo(f"applied to {strategy}: {change} (version {sha}; 'autobot rollback {strategy}' restores the "
-               "previous one)", err=True)
 
 
 def _run_with_progress(run: Any, total: int) -> Any:
@@ -231,8 +267,8 @@ def _print(result: Any, doc: dict[str, Any]) -> None:
 
     console = Console(highlight=False)
     p = result.plan
-    table = Table(title=f"{p.compiled.id}: {doc['objective']} walk-forward, {doc['trials']} trials per window"
-                  if p.options.walk_forward else f"{p.compiled.id}: IN-SAMPLE study, {doc['trials']} trials")
+    table = Table(title=f"{p.target}: {doc['objective']} walk-forward, {doc['trials']} trials per window"
+                  if p.options.walk_forward else f"{p.target}: IN-SAMPLE study, {doc['trials']} trials")
     for col in ("window", "train", "test", "chosen params", "IS score", "OOS score", "OOS trades"):
         table.add_column(col, justify="right" if "score" in col or "trades" in col else "left")
     for w in doc["windows"]:

@@ -38,7 +38,7 @@ def oos_buy_and_hold(res: StudyResult) -> dict[str, Any] | None:
     close = p.bars.close[pos]
     from autobot.optimize import score as S
     from autobot.venue.instruments import make_instrument
-    inst = make_instrument(p.compiled.document.market.instrument, [p.bars.open, p.bars.high, p.bars.low, p.bars.close],
+    inst = make_instrument(p.instrument, [p.bars.open, p.bars.high, p.bars.low, p.bars.close],
                            p.options.instrument)
     fee = float(inst.taker_fee)
     r = np.concatenate(([-fee], close[1:] / close[:-1] - 1.0))
@@ -57,9 +57,9 @@ def study_json(res: StudyResult, st: dict[str, Any], extra: dict[str, Any], jour
     best = SP.plain(p.dims, res.best_params) if res.best_params else None
     curve = extra.get("in_sample_curve")
     return {
-        "strategy": p.compiled.id, "document": p.name, "objective": o.objective, "sampler": o.sampler,
+        "strategy": p.target, "policy": p.policy is not None, "document": p.name, "objective": o.objective, "sampler": o.sampler,
         "seed": o.seed, "walk_forward": o.walk_forward, "anchored": o.anchored,
-        "currency": str(quote_currency(p.compiled.document.market.instrument, o.instrument)),
+        "currency": str(quote_currency(p.instrument, o.instrument)),
         "verdict": st["verdict"], "reasons": st["reasons"], "dsr": st["dsr"], "pbo": st["pbo"],
         "oos_psr": st["oos_psr"], "wfe": st["wfe"], "min_track_record_bars": st["min_track_record_bars"],
         "min_track_record_days": st["min_track_record_days"],

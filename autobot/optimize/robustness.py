@@ -50,7 +50,7 @@ def _score_points(p: Plan, executor: Any, wr: WindowResult, points: list[dict[st
     return [o.value for o in executor.map(jobs)]
 
 
-def stability(p: Plan, executor: Any, wr: WindowResult) -> dict[str, Any]:
+def stability(p: Plan, executor: Any, wr: WindowResult, steps: tuple[int, ...] = (-1, 1, -2, 2)) -> dict[str, Any]:
     chosen = wr.chosen
     if chosen is None:
         return {"params": {}, "cliff": [], "chosen_score": None}
@@ -58,7 +58,7 @@ def stability(p: Plan, executor: Any, wr: WindowResult) -> dict[str, Any]:
     where: list[tuple[str, int]] = []
     seen: set[tuple[str, float]] = set()
     for d in p.dims:
-        for j in (-1, 1, -2, 2):                  # nearest first: at an edge both clip to one point
+        for j in steps:                           # nearest first: at an edge both clip to one point
             v = d.clip(chosen.params[d.name] + j * d.grid_step())
             if v != chosen.params[d.name] and (d.name, v) not in seen:
                 seen.add((d.name, v))
@@ -150,7 +150,13 @@ def analyse(res: StudyResult, executor: Any, confirm_k: int) -> dict[str, Any]:
     p, wr = res.plan, res.final
     imp = importance(p, wr)
     ranked = sorted(imp, key=lambda n: -imp[n])
-    out = {"importance": imp, "stability": stability(p, executor, wr), "heatmap": heatmap(p, executor, wr, ranked),
+    policy = p.policy is not None            # portfolio trials run on Nautilus: a smaller neighbourhood
+    out = {"importance": imp, "stability": stability(p, executor, wr, steps=(-1, 1) if policy else (-1, 1, -2, 2)),
+           "heatmap": heatmap(p, executor, wr, ranked, size=5 if policy else 7),
            "in_sample_curve": in_sample_curve(p, executor, wr)}
-    out["confirmation"] = confirm(p, wr, confirm_k) if confirm_k > 0 else {"finalists": [], "engine": None}
+    if policy:
+        out["confirmation"] = {"finalists": [], "engine": "nautilus",
+                               "note": "every trial of a policy study ran on NautilusTrader"}
+    else:
+        out["confirmation"] = confirm(p, wr, confirm_k) if confirm_k > 0 else {"finalists": [], "engine": None}
     return out

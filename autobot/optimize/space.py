@@ -44,7 +44,12 @@ class Dimension:
             step = self.grid_step()
             v = self.low + round((v - self.low) / step) * step
             v = min(v, self.high)
-        return float(int(round(v))) if self.integer else float(v)
+        return float(int(round(v))) if self.integer else tidy(v)
+
+
+def tidy(v: float) -> float:
+    """A float as 12 significant digits (1.4000000000000001 -> 1.4): what is run is what is shown."""
+    return float(f"{float(v):.12g}")
 
 
 def _whole(x: float | None) -> bool:
@@ -80,4 +85,4 @@ def defaults(dims: list[Dimension]) -> dict[str, float]:
 def plain(dims: list[Dimension], values: dict[str, float]) -> dict[str, int | float]:
     """Values as JSON shows them: ints as ints."""
     by = {d.name: d for d in dims}
-    return {k: (int(round(v)) if by[k].integer else float(v)) for k, v in values.items() if k in by}
+    return {k: (int(round(v)) if by[k].integer else tidy(v)) for k, v in values.items() if k in by}

@@ -35,7 +35,7 @@ from autobot.language.compile import CompiledStrategy, compile_strategy_text
 from autobot.optimize import score as S
 from autobot.optimize import space as SP
 from autobot.optimize import stats
-from autobot.optimize.trial import Job, Outcome
+from autobot.optimize.trial import Job, Outcome, PolicySpec
 from autobot.optimize.windows import Window, in_sample_only, walk_forward
 from autobot.venue.instruments import InstrumentSettings
 from autobot.venue.settings import VenueSettings
@@ -62,6 +62,7 @@ class Options:
     limits: dict[str, float] = field(default_factory=dict)
     venue: VenueSettings = VenueSettings()
     instrument: InstrumentSettings = InstrumentSettings()
+    engine: str = "fast"              # trials on the fast engine; "nautilus" for the speed benchmark
 
     def fingerprint(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("objective", "trials", "sampler", "seed", "walk_forward", "windows",
@@ -191,7 +192,8 @@ def sample_batch(dims: list[SP.Dimension], history: list[Record], numbers: list[
         for k in numbers:
             study.sampler = SAMPLERS[options.sampler](_trial_seed(options.seed, k, window))
             t = study.ask(fixed_distributions=dists)
-            out.append({name: float(v) for name, v in t.params.items()})
+            by = {d.name: d for d in dims}
+            out.append({name: by[name].clip(float(v)) for name, v in t.params.items()})
     return out
 
 
@@ -226,20 +228,24 @@ class Plan:
     min_trades: int
     options: Options
     notes: list[str]
-    regimes_text: str | None = None
+    target: str = ""                  # the strategy id, or the policy's name
+    instrument: str = ""              # the primary instrument (currency, buy-and-hold)
+    policy: PolicySpec | None = None  # a policy study
 
     def job(self, window: Window, params: dict[str, float], number: int = -1,
             thresholds: tuple[float | None, ...] = (), test: bool = False,
             folds: list[tuple[int, int]] | None = None, keep: bool = False) -> Job:
         o = self.options
-        values = SP.overrides(self.dims, params).get(self.compiled.id, {})
+        by_owner = SP.overrides(self.dims, params)
+        values = {} if self.policy is not None else by_owner.get(self.target, {})
         if test:
             assert window.test is not None
             folds, min_trades = [window.test], 0
         else:
             folds, min_trades = folds or window.folds(o.folds), self.min_trades
         return Job(self.text, self.name, self.bars, tuple(folds), values, o.objective, dict(o.limits), min_trades,
-                   o.blocks, thresholds, o.venue, o.instrument, keep_returns=keep or test, number=number)
+                   o.blocks, thresholds, o.venue, o.instrument, keep_returns=keep or test, number=number,
+                   engine=o.engine, policy=self.policy, owner_params=by_owner if self.policy is not None else {})
 
 
 def plan(text: str, name: str, raw_bars: Bars, options: Options) -> Plan:
@@ -256,8 +262,13 @@ def plan(text: str, name: str, raw_bars: Bars, options: Options) -> Plan:
     bars, seconds, notes = strategy_bars(compiled, raw_bars)
     check_fast(compiled, bars)
     longest = max(compiled.plan.warmup, default=0) + 1
+    windows, purge, min_trades = _windows(len(bars), seconds, longest, options)
+    return Plan(compiled, text, name, bars, seconds, dims, windows, purge, min_trades, options, notes,
+                target=compiled.id, instrument=compiled.document.market.instrument)
+
+
+def _windows(n: int, seconds: int, longest: int, options: Options) -> tuple[list[Window], int, int]:
     purge = options.purge if options.purge is not None else longest
-    n = len(bars)
     windows = walk_forward(n, options.windows, options.ratio, purge, options.anchored) if options.walk_forward \
         else in_sample_only(n)
     if options.min_trades is not None:
@@ -266,7 +277,57 @@ def plan(text: str, name: str, raw_bars: Bars, options: Options) -> Plan:
         train = windows[0].train
         days = (train[1] - train[0]) * seconds / 86_400
         min_trades = max(5, int(round(days / 30)))
-    return Plan(compiled, text, name, bars, seconds, dims, windows, purge, min_trades, options, notes)
+    return windows, purge, min_trades
+
+
+def plan_policy(path: Path, data: dict[str, Bars], options: Options, only: str | None = None) -> Plan:
+    """A policy study: the params of every strategy the policy uses and of its regimes document
+    (``only``: one of them), each trial a portfolio backtest on NautilusTrader (the fast engine
+    runs one strategy; a portfolio's regimes, allocation and breakers run on Nautilus only)."""
+    from autobot.portfolio.setup import prepare
+    from autobot.workspace import Workspace, load_policy
+    policy = load_policy(path)
+    base = path.resolve().parent
+    regimes_path = (base / policy.document.regimes).resolve()
+    files = {path.resolve(): path.name, regimes_path: _relative(regimes_path, base)}
+    owners = [("regimes", files[regimes_path])]
+    for f in Workspace._policy_strategy_files(base, policy.document):
+        rel = _relative(f.resolve(), base)
+        files[f.resolve()] = rel
+        text = f.read_text(encoding="utf-8")
+        sid = next((sid for sid, cs in policy.strategies.items() if cs.source.text == text), None)
+        if sid is not None:
+            owners.append((sid, rel))
+    dims = SP.dimensions("regimes", policy.regimes.document.params, qualify=True)
+    for sid in policy.used:
+        dims += SP.dimensions(sid, policy.strategies[sid].document.params, qualify=True)
+    names = ["regimes", *policy.used]
+    if only is not None:
+        if only not in names:
+            raise ValueError(f"--only {only!r}: the policy's documents are {', '.join(names)}")
+        dims = [d for d in dims if d.owner == only]
+    if not dims:
+        raise ValueError("no param of " + (only or "the policy's documents") + " has both min and max: nothing to "
+                         "optimise (give a param a range, e.g. 'adx_min: {default: 25, min: 15, max: 35}')")
+    setup = prepare(policy, data, options.instrument)
+    primary = setup.primary
+    spec = PolicySpec(tuple((rel, p.read_text(encoding="utf-8")) for p, rel in files.items()), path.name,
+                      tuple(owners), tuple(sorted(data.items())))
+    from autobot.optimize.trial import policy_lead
+    longest = policy_lead(policy) // 3
+    seconds = setup.primary_key[1]
+    windows, purge, min_trades = _windows(len(primary), seconds, longest, options)
+    first = policy.strategies[policy.used[0]]
+    return Plan(first, "", path.name, primary, seconds, dims, windows, purge, min_trades, options,
+                list(setup.notes), target=policy.document.policy, instrument=setup.primary_key[0], policy=spec)
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        raise ValueError(f"{path} is outside the policy's folder {base}: a policy study carries the policy's "
+                         "folder to its workers, so keep the documents inside it") from None
 
 
 def check_fast(compiled: CompiledStrategy, bars: Bars) -> None:
@@ -283,6 +344,10 @@ def check_fast(compiled: CompiledStrategy, bars: Bars) -> None:
 def fingerprint(p: Plan) -> str:
     h = hashlib.sha256()
     h.update(p.text.encode())
+    if p.policy is not None:
+        h.update(json.dumps([p.policy.files, p.policy.owners, [d.name for d in p.dims]]).encode())
+        for _, b in p.policy.data:
+            h.update(np.ascontiguousarray(b.close).tobytes())
     for a in (p.bars.ts, p.bars.open, p.bars.high, p.bars.low, p.bars.close, p.bars.volume):
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(json.dumps(p.options.fingerprint(), sort_keys=True, default=str).encode())

@@ -13,7 +13,7 @@ score so far is below the job's threshold for that fold.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -49,6 +49,20 @@ class Job:
     instrument: InstrumentSettings = InstrumentSettings()
     keep_returns: bool = False         # test windows and stability runs keep the series for the report
     number: int = -1                   # the Optuna trial number (for the driver)
+    engine: str = "fast"               # or "nautilus": the same trial on the reference engine (benchmarks)
+    policy: "PolicySpec | None" = None  # a policy study: the documents and data of the whole portfolio
+    owner_params: dict[str, dict[str, float]] = field(default_factory=dict)   # policy: document -> params
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """A policy and everything it uses, as text, with its data: a worker rebuilds the project in a
+    folder of its own (nothing is read from the driver's disk)."""
+
+    files: tuple[tuple[str, str], ...]          # (path relative to the policy's folder, text)
+    policy: str                                 # the policy's own relative path
+    owners: tuple[tuple[str, str], ...]         # (strategy id or 'regimes', relative path)
+    data: tuple[tuple[str, Bars], ...]          # instrument id -> bars
 
 
 @dataclass
@@ -93,13 +107,67 @@ def _cache(bars: Bars, start: int, stop: int) -> dict[Any, Any]:
     return _CACHES[key]
 
 
+def _strategy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
+    compiled = compile_job(job)
+
+    def run(start: int, stop: int) -> Any:
+        part = job.bars.slice(start, stop)
+        if job.engine == "nautilus":
+            from autobot.backtest.engine import run_backtest
+            return run_backtest(compiled, part, job.venue, job.instrument)
+        return run_fast(compiled, part, job.venue, job.instrument, cache=_cache(job.bars, start, stop), traces=False)
+    return run, lead_bars(compiled)
+
+
+def compile_policy(spec: PolicySpec, owner_params: dict[str, dict[str, float]]) -> Any:
+    """The policy with each document's params set as its defaults, compiled from the job's texts."""
+    import tempfile
+    from pathlib import Path
+
+    from autobot.optimize.apply import set_defaults
+    from autobot.workspace import load_policy
+    by_path = {rel: owner for owner, rel in spec.owners}
+    with tempfile.TemporaryDirectory(prefix="autobot-trial-") as tmp:
+        root = Path(tmp)
+        for rel, text in spec.files:
+            owner = by_path.get(rel)
+            if owner is not None and owner_params.get(owner):
+                text = set_defaults(text, rel, owner_params[owner])
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        return load_policy(root / spec.policy)
+
+
+def policy_lead(policy: Any) -> int:
+    longest = max([max(policy.regimes.plan.warmup, default=0) + policy.regimes.confirm_bars] +
+                  [max(policy.strategies[s].plan.warmup, default=0) for s in policy.used])
+    return max(MIN_LEAD, LEAD_FACTOR * (longest + 1))
+
+
+def _policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
+    from autobot.backtest.data import slice_bars
+    from autobot.portfolio.engine import run_portfolio
+    assert job.policy is not None
+    policy = compile_policy(job.policy, job.owner_params)
+    data = dict(job.policy.data)
+    primary = job.bars
+    step = int(primary.ts[1] - primary.ts[0]) if len(primary) > 1 else NS
+
+    def run(start: int, stop: int) -> Any:
+        t0 = int(primary.ts[start])
+        t1 = int(primary.ts[stop - 1]) + step
+        part = {iid: slice_bars(bars, t0, t1) for iid, bars in data.items()}
+        return run_portfolio(policy, part, job.venue, job.instrument, compare=False)
+    return run, policy_lead(policy)
+
+
 def execute(job: Job) -> Outcome:
     """Run and score one trial (see the module docstring)."""
     try:
-        compiled = compile_job(job)
+        run, lead = (_policy_runner if job.policy is not None else _strategy_runner)(job)
     except UserError as err:
         return _failed(job, "the params do not compile: " + "; ".join(d.message for d in err.diagnostics))
-    lead = lead_bars(compiled)
     parts: list[np.ndarray] = []
     stamps: list[np.ndarray] = []
     held: list[np.ndarray] = []
@@ -109,8 +177,7 @@ def execute(job: Job) -> Outcome:
     for k, (a, b) in enumerate(job.folds):
         start = max(0, a - lead)
         try:
-            result = run_fast(compiled, job.bars.slice(start, b), job.venue, job.instrument,
-                              cache=_cache(job.bars, start, b), traces=False)
+            result = run(start, b)
         except UserError as err:
             return _failed(job, "; ".join(d.message for d in err.diagnostics))
         except ValueError as err:

@@ -7,7 +7,7 @@
 * ``oos_psr``: P(true Sharpe > 0) of the stitched out-of-sample track; ``min_track_record``:
   the bars (and days) that track would need for that at 95%.
 * ``wfe``: walk-forward efficiency, the objective out of sample over the mean in-sample
-  objective of the windows' choices.
+  objective of the windows' choices (None unless that mean is above 0).
 
 ``significant``: DSR >= 0.95 (the deployed choice beats the best of its N trials by luck), the
 out-of-sample PSR >= 0.95 (the walk-forward track has a positive Sharpe) and at least the
@@ -69,7 +69,7 @@ def assess(res: StudyResult) -> dict[str, Any]:
     is_scores = [w.chosen.value for w in res.windows if w.chosen is not None and w.chosen.value is not None]
     oos_score = S.score(o.objective, res.oos) if res.oos else None
     mean_is = float(np.mean(is_scores)) if is_scores else None
-    wfe = oos_score / mean_is if oos_score is not None and mean_is else None
+    wfe = oos_score / mean_is if oos_score is not None and mean_is is not None and mean_is > 0 else None
     dsr, pbo = final["dsr"], final["pbo"]
     oos_trades = int(res.oos["trades"]) if res.oos else 0
     reasons: list[str] = []

@@ -47,6 +47,7 @@ class PortfolioResult:
     strategy_pnl: dict[str, np.ndarray]
     alone: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    exposure: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))   # open positions per bar
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -173,7 +174,8 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
     per_regime = _per_regime(regimes, equity, final)
     return PortfolioResult(policy.document.policy, setup.iids, bar_spec_text(seconds[used[0]]), primary,
                            seconds[used[0]], capital, str(currency), final, metrics, bh, equity_ts, equity, regimes,
-                           switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=notes)
+                           switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=notes,
+                           exposure=open_counts)
 
 def _sharpe(returns: np.ndarray, n_bars: int, bars: Bars, seconds: int) -> float | None:
     if len(returns) < 2:
