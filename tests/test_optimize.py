@@ -180,3 +180,66 @@ def test_apply_refuses_noise_then_force_writes_keeps_comments_and_rolls_back(tmp
     back = runner.invoke(app, ["rollback", str(doc_path), "--state", str(state)])
     assert back.exit_code == 0, back.output
     assert doc_path.read_text() == original
+
+
+@pytest.mark.slow
+def test_policy_study_of_the_regimes_and_apply(tmp_path: Path) -> None:
+    """``optimize --policy --only regimes``: portfolio trials on Nautilus search the regimes
+    document's thresholds; --apply --force writes them into regimes.yaml (comments kept) and
+    rollback restores it."""
+    import shutil
+    for name in ("policy.yaml", "regimes", "strategies"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
+    data = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
+    bad = runner.invoke(app, ["optimize", "--policy", str(tmp_path / "policy.yaml"), "--data", str(data),
+                              "--only", "nope", "--workers", "1"])
+    assert bad.exit_code == 2 and "regimes" in bad.output
+    original = (tmp_path / "regimes" / "regimes.yaml").read_text()
+    out = tmp_path / "p.json"
+    state = tmp_path / "state.sqlite"
+    r = runner.invoke(app, ["optimize", "--policy", str(tmp_path / "policy.yaml"), "--data", str(data), "--only",
+                            "regimes", "--trials", "3", "--windows", "2", "--folds", "1", "--workers", "1",
+                            "--json", str(out), "--apply", "--force", "--state", str(state)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["policy"] is True and doc["confirmation"]["engine"] == "nautilus"
+    assert set(doc["best_params"]) == {"regimes.natr_volatile", "regimes.adx_trending", "regimes.adx_ranging"}
+    assert set(doc["oos"]) == BACKTEST_KEYS
+    new = (tmp_path / "regimes" / "regimes.yaml").read_text()
+    assert "# first match wins, in this order" in new
+    assert f"adx_trending: {{default: {doc['best_params']['regimes.adx_trending']}," in new
+    assert runner.invoke(app, ["validate", str(tmp_path / "policy.yaml")]).exit_code == 0
+    back = runner.invoke(app, ["rollback", str(tmp_path / "regimes" / "regimes.yaml"), "--state", str(state)])
+    assert back.exit_code == 0, back.output
+    assert (tmp_path / "regimes" / "regimes.yaml").read_text() == original
+
+
+@pytest.mark.slow
+def test_ray_address_runs_the_study_on_an_existing_cluster(tmp_path: Path, data: Path) -> None:
+    """A Ray head started by the test (``ray start --head`` on 127.0.0.1), the study sent to it
+    with --ray-address: the same JSON as --workers 1 in this process."""
+    import shutil
+    import socket
+    ray_cli = Path(sys.executable).parent / "ray"
+    if not ray_cli.exists():
+        ray_cli = Path(shutil.which("ray") or "ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    started = subprocess.run([str(ray_cli), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                              "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
+                             capture_output=True, text=True, timeout=180, env=env)
+    assert started.returncode == 0, started.stderr
+    try:
+        common = ["optimize", str(TREND), "--data", str(data), "--trials", "10", "--confirm", "0"]
+        here = _cli([*common, "--workers", "1", "--json", str(tmp_path / "here.json")])
+        assert here.returncode == 0, here.stderr
+        there = _cli([*common, "--ray-address", f"127.0.0.1:{port}", "--json", str(tmp_path / "there.json")])
+        assert there.returncode == 0, there.stderr
+    finally:
+        subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120, env=env)
+    a = json.loads((tmp_path / "here.json").read_text())
+    b = json.loads((tmp_path / "there.json").read_text())
+    assert b["ran_on"].startswith("Ray at 127.0.0.1")
+    assert _comparable(a) == _comparable(b)

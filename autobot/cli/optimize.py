@@ -38,7 +38,7 @@ def optimize(
                                          "(reported as in-sample; never significant)."),
     folds: int = typer.Option(3, "--folds", help="Folds of each train window (a hopeless trial stops after one)."),
     min_trades: Optional[int] = typer.Option(None, "--min-trades", help="Trades a trial needs in its train window "
-                                             "to score (default: one per 30 days, at least 5)."),
+                                             "to score (default: one per 500 bars, at least 5)."),
     max_drawdown: Optional[float] = typer.Option(None, "--max-drawdown", help="seed_bar's drawdown limit as a "
                                                  "fraction (default 0.05, the seed's bar)."),
     batch: int = typer.Option(8, "--batch", help="Trials sampled together (part of the seed: results do not "

@@ -56,7 +56,7 @@ class Options:
     purge: int | None = None          # default: the strategy's longest warm-up
     anchored: bool = False
     folds: int = 3
-    min_trades: int | None = None     # default: one trade per 30 days of a train window, at least 5
+    min_trades: int | None = None     # default: one trade per 500 bars of a train window, at least 5
     blocks: int = 16
     batch: int = 8
     limits: dict[str, float] = field(default_factory=dict)
@@ -275,8 +275,7 @@ def _windows(n: int, seconds: int, longest: int, options: Options) -> tuple[list
         min_trades = options.min_trades
     else:
         train = windows[0].train
-        days = (train[1] - train[0]) * seconds / 86_400
-        min_trades = max(5, int(round(days / 30)))
+        min_trades = max(5, int(round((train[1] - train[0]) / 500)))
     return windows, purge, min_trades
 
 

@@ -81,6 +81,8 @@ def assess(res: StudyResult) -> dict[str, Any]:
               (oos_trades >= res.plan.min_trades,
                f"{oos_trades} out-of-sample trades {'>=' if oos_trades >= res.plan.min_trades else '<'} "
                f"{res.plan.min_trades}")]
+    if res.oos is None:
+        checks = checks[:2]                 # no out-of-sample trades to count
     overfit_pbo = pbo is not None and pbo >= PBO_LIMIT
     pbo_text = (f"PBO {pbo:.2f} >= {PBO_LIMIT}: the in-sample best is at or below the median out of sample in most "
                 "CSCV splits" if overfit_pbo else f"PBO {_g(pbo)} < {PBO_LIMIT}" if pbo is not None

@@ -145,7 +145,7 @@ window, {doc['trials_total']} in all ({e(doc['sampler'])}, seed {doc['seed']}) &
 <div><h2>Deploy params (final window)</h2><p>{best}</p>
 <h3>IN SAMPLE: final window's best on its own train bars</h3><table>{ins_rows}</table></div></div>
 {oos_block}
-<h2>Equity: out of sample vs in sample</h2>
+<h2>{"Equity: out of sample vs in sample" if doc["oos"] is not None else "Equity (IN SAMPLE)"}</h2>
 {equity}
 <h2>Walk-forward windows</h2>
 {_windows_table(doc)}
