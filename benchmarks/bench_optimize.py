@@ -30,15 +30,15 @@ sys.path.insert(0, str(ROOT))
 from autobot.data.synthetic import ar1_bars  # noqa: E402
 
 STRATEGIES = sorted((ROOT / "strategies").glob("*.yaml"))
-PLANTED = dict(persistence=0.995, strength=0.15)
+PLANTED = dict(persistence=0.995, strength=0.1)
 
 
 def study(args: tuple) -> dict:
-    kind, path, seed, trials, n = args
+    kind, path, seed, trials, n, strength = args
     from autobot.optimize import study as ST
     from autobot.optimize.executor import InProcess
     from autobot.optimize.verdict import assess
-    bars = ar1_bars(n, seed) if kind == "noise" else ar1_bars(n, 10_000 + seed, **PLANTED)
+    bars = ar1_bars(n, seed) if kind == "noise" else ar1_bars(n, 10_000 + seed, PLANTED["persistence"], strength)
     p = ST.plan(Path(path).read_text(), str(path), bars, ST.Options(trials=trials, seed=seed))
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
@@ -77,15 +77,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--part", choices=("all", "noise", "planted", "speed"), default="all")
+    ap.add_argument("--strength", type=float, default=PLANTED["strength"], help="the planted trend's strength")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "optimize.json"))
     a = ap.parse_args()
     seeds, trials, n = (4, 60, 50_000) if a.quick else (20, 200, 50_000)
     report: dict = json.loads(Path(a.out).read_text()) if Path(a.out).exists() else {}
     jobs = []
     if a.part in ("all", "noise"):
-        jobs += [("noise", str(s), seed, trials, n) for s in STRATEGIES for seed in range(seeds)]
+        jobs += [("noise", str(s), seed, trials, n, 0.0) for s in STRATEGIES for seed in range(seeds)]
     if a.part in ("all", "planted"):
-        jobs += [("planted", str(ROOT / "strategies" / "momentum.yaml"), seed, trials, n) for seed in range(seeds)]
+        jobs += [("planted", str(ROOT / "strategies" / "momentum.yaml"), seed, trials, n, a.strength)
+                 for seed in range(seeds)]
     if jobs:
         with mp.get_context("spawn").Pool(os.cpu_count() or 1) as pool:
             rows = []
@@ -100,7 +102,7 @@ def main() -> None:
                                 "trials_per_study": trials, "bars": n, "rows": sorted(mine, key=lambda r: (
                                     r["strategy"], r["seed"]))}
                 if kind == "planted":
-                    report[kind]["edge"] = PLANTED
+                    report[kind]["edge"] = {**PLANTED, "strength": a.strength}
                 print(kind, f"{report[kind]['significant']}/{len(mine)} significant", flush=True)
     if a.part in ("all", "speed"):
         report["speed"] = speed(16 if a.quick else 24, 20_000)

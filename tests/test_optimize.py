@@ -95,9 +95,9 @@ def test_min_trades_unscored_and_no_walk_forward_is_in_sample(tmp_path: Path) ->
     assert any("in-sample" in reason for reason in a["reasons"])
 
 
-def _cli(args: list[str]) -> subprocess.CompletedProcess:
+def _cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "autobot.cli.main", *args], capture_output=True, text=True,
-                          timeout=600, cwd=ROOT)
+                          timeout=600, cwd=ROOT, env=env)
 
 
 def _comparable(doc: dict) -> dict:
@@ -226,7 +226,10 @@ def test_ray_address_runs_the_study_on_an_existing_cluster(tmp_path: Path, data:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    import secrets
+    # the cluster's own token (Ray's token authentication): the head and the driver share it
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     started = subprocess.run([str(ray_cli), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                               "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
                              capture_output=True, text=True, timeout=180, env=env)
@@ -235,7 +238,7 @@ def test_ray_address_runs_the_study_on_an_existing_cluster(tmp_path: Path, data:
         common = ["optimize", str(TREND), "--data", str(data), "--trials", "10", "--confirm", "0"]
         here = _cli([*common, "--workers", "1", "--json", str(tmp_path / "here.json")])
         assert here.returncode == 0, here.stderr
-        there = _cli([*common, "--ray-address", f"127.0.0.1:{port}", "--json", str(tmp_path / "there.json")])
+        there = _cli([*common, "--ray-address", f"127.0.0.1:{port}", "--json", str(tmp_path / "there.json")], env)
         assert there.returncode == 0, there.stderr
     finally:
         subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120, env=env)
