@@ -128,3 +128,34 @@ def test_integer_params_stay_integers() -> None:
     assert by["fast"].integer and by["fast"].name == "s.fast"
     assert not by["k"].integer and by["k"].step == 0.25
     assert by["fast"].clip(7.6) == 8.0 and by["k"].clip(2.1) == 2.0 and by["fast"].clip(99) == 30.0
+
+
+def test_objectives_and_the_seed_bar_constraint() -> None:
+    from autobot.optimize import score as S
+    m = {"sharpe": 1.2, "sortino": 1.9, "annual_return": 0.12, "max_drawdown": 0.08}
+    assert S.score("sharpe", m) == 1.2 and S.score("sortino", m) == 1.9
+    assert S.score("annual_return", m) == 0.12
+    assert S.score("calmar", m) == pytest.approx(0.12 / 0.08)
+    assert S.score("calmar", {**m, "max_drawdown": 0.0}) is None
+    assert S.score("seed_bar", m) == 1.2
+    assert S.constraints("sharpe", {"max_drawdown": 0.05}, m) == []
+    assert S.constraints("seed_bar", {"max_drawdown": 0.05}, m) == [pytest.approx(0.03)]       # infeasible
+    assert S.constraints("seed_bar", {"max_drawdown": 0.10}, m) == [pytest.approx(-0.02)]      # feasible
+
+
+def test_metrics_of_returns_are_the_backtest_metrics_of_that_curve() -> None:
+    """A range's metrics are compute() of the equity curve capital * cumprod(1 + r): the same
+    total return, drawdown and per-bar Sharpe as computed here by hand."""
+    from autobot.optimize import score as S
+    r = np.array([0.01, -0.02, 0.015, 0.0, 0.005] * 200)
+    hour = 3600 * 1_000_000_000
+    ts = np.arange(1, len(r) + 1, dtype=np.int64) * hour
+    m = S.metrics_of_returns(r, ts, hour, 1000.0, [{"pnl": 5.0, "exit_reason": "x"}, {"pnl": -1.0, "exit_reason": "y"}])
+    curve = 1000.0 * np.cumprod(1 + r)
+    assert m["final_equity"] == pytest.approx(curve[-1])
+    assert m["total_return"] == pytest.approx(curve[-1] / 1000.0 - 1)
+    peak = np.maximum.accumulate(np.concatenate(([1000.0], curve)))
+    assert m["max_drawdown"] == pytest.approx(float(np.max(1 - np.concatenate(([1000.0], curve)) / peak)))
+    per_year = len(r) / (len(r) * hour / (365.25 * 86400e9))
+    assert m["sharpe"] == pytest.approx(np.mean(r) / np.std(r, ddof=1) * np.sqrt(per_year))
+    assert m["win_rate"] == 0.5 and m["trades"] == 2
