@@ -58,7 +58,8 @@ def speed(trials: int, n: int) -> dict:
     text = (ROOT / "strategies" / "trend.yaml").read_text()
     out = {}
     for name, engine, make in (("fast, 1 process", "fast", InProcess), ("nautilus, 1 process", "nautilus", InProcess),
-                               ("fast, Ray all cores", "fast", lambda: RayPool(os.cpu_count()))):
+                               ("fast, Ray all cores", "fast", lambda: RayPool(os.cpu_count())),
+                               ("nautilus, Ray all cores", "nautilus", lambda: RayPool(os.cpu_count()))):
         p = ST.plan(text, "trend.yaml", bars, ST.Options(trials=trials, engine=engine, folds=1))
         ex = make()
         with tempfile.TemporaryDirectory() as tmp:

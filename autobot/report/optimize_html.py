@@ -155,7 +155,7 @@ window, {doc['trials_total']} in all ({e(doc['sampler'])}, seed {doc['seed']}) &
 {_stability_table(doc['stability'])}
 <h2>NautilusTrader confirmation</h2>
 {"<table><tr><th>Trial</th><th class='l'>Params</th><th>Runs</th><th>Fills</th><th>Fast vs Nautilus</th></tr>"
- + conf_rows + "</table>" if conf else "<p>not run (--confirm 0)</p>"}
+ + conf_rows + "</table>" if conf else "<p>" + e(doc["confirmation"].get("note") or "not run (--confirm 0)") + "</p>"}
 </body></html>
 """
     pathlib.Path(path).write_text(page, encoding="utf-8")
