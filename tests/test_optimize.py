@@ -246,3 +246,20 @@ def test_ray_address_runs_the_study_on_an_existing_cluster(tmp_path: Path, data:
     b = json.loads((tmp_path / "there.json").read_text())
     assert b["ran_on"].startswith("Ray at 127.0.0.1")
     assert _comparable(a) == _comparable(b)
+
+
+def test_resume_from_any_point_of_the_journal(tmp_path: Path) -> None:
+    """The journal cut after any trial (mid-batch included) or inside a line (a kill while it was
+    written), then resumed: the same trials, choices and out-of-sample result as the whole study."""
+    full = tmp_path / "full.journal"
+    whole = _study(full, InProcess(), trials=12, batch=4)
+    lines = full.read_bytes().splitlines(keepends=True)
+    creates = [k for k, line in enumerate(lines) if b'"op_code":4' in line]
+    cuts = sorted({creates[1] + 1, creates[2] + 1, creates[len(creates) // 2] + 1, creates[-2] + 1})
+    for k in cuts:
+        cut = tmp_path / f"cut{k}.journal"
+        cut.write_bytes(b"".join(lines[:k]) + lines[k][: len(lines[k]) // 2])      # and a torn line
+        again = ST.run(ST.plan(TREND.read_text(), str(TREND), ar1_bars(8000, 5),
+                               ST.Options(trials=12, batch=4)), InProcess(), cut, resume=True)
+        assert _records(again) == _records(whole), k
+        assert again.oos == whole.oos

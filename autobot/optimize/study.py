@@ -6,7 +6,7 @@ Reproducible whatever runs the trials, and after a kill:
 
 * trials are sampled in batches of ``batch``: trial k's params are a pure function of the seed,
   k and the trials of the batches before its own (a fresh sampler seeded with (seed, k) over
-  that history), and so is its pruning threshold. Worker count and completion order change
+  that history, asked for the batch's trials in order), and so is its pruning threshold. Worker count and completion order change
   nothing.
 * every finished trial is written to the Optuna ``JournalStorage`` file (params, value, state,
   intermediate values, constraints, and the numbers the statistics need as user attributes).
@@ -394,8 +394,11 @@ def run_window(p: Plan, window: Window, st: Any, executor: Any, progress: Progre
         first = len(records)
         batch_start = first - first % o.batch
         history = [r for r in records if r.number < batch_start]
-        numbers = list(range(first, min(batch_start + o.batch, o.trials)))
-        params = sample_batch(p.dims, history, numbers, o, wi)
+        whole = list(range(batch_start, min(batch_start + o.batch, o.trials)))
+        # the whole batch is sampled in order, also when a kill left part of it in the journal: a
+        # trial's params depend on the asks before it in its batch
+        params = sample_batch(p.dims, history, whole, o, wi)[first - batch_start:]
+        numbers = whole[first - batch_start:]
         limit = thresholds(history, o.folds)
         jobs = [p.job(window, ps, number=k, thresholds=limit) for k, ps in zip(numbers, params)]
         outcomes = executor.map(jobs)
