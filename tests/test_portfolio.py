@@ -61,8 +61,9 @@ def close_time(k: int) -> int:
 
 
 # ---------------------------------------------------------------------- breakers
-def test_max_drawdown_flattens_and_halts_at_the_bar(tmp_path: Path) -> None:
-    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n", "  max_drawdown: 5%\n")
+@pytest.mark.parametrize("on_trip", ["", "  on_trip: {max_drawdown: halt}\n"])     # halt is the default
+def test_max_drawdown_flattens_and_halts_at_the_bar(tmp_path: Path, on_trip: str) -> None:
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n", "  max_drawdown: 5%\n" + on_trip)
     closes = [100.0] * 5 + [99, 98, 97, 96, 95.5, 94.9, 94, 93] + [100.0] * 10
     result = run(policy, closes)
     # equity = 100,000 + 1,000 x (close - 100): 5% below the 100,000 peak first at bar 10 (94.90)
@@ -72,6 +73,62 @@ def test_max_drawdown_flattens_and_halts_at_the_bar(tmp_path: Path) -> None:
     assert trade["exit_price"] == 94.9
     assert len(result.trades) == 1                                   # halted: no order after the trip
     assert result.final_equity == pytest.approx(100_000 - 1000 * 5.1)
+
+
+def test_max_drawdown_cools_down_then_trades_again_from_a_new_peak(tmp_path: Path) -> None:
+    """on_trip {cooldown: 7d}: flatten, no entries for 7 days, then trade again; the limit then
+    counts from the equity at the resumption (hand-made 1h path, times computed here)."""
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n",
+                     "  max_drawdown: 5%\n  on_trip: {max_drawdown: {cooldown: 7d}}\n")
+    week = 7 * 24
+    resume = 10 + week                                   # the first bar closing at or after trip + 7 days
+    closes = [100.0] * 5 + [99, 98, 97, 96, 95.5, 94.9] + [94.9] * week + [94.9 - 0.4 * (k + 1) for k in range(20)]
+    result = run(policy, closes)
+    trips = [(t["reason"], t["ts"]) for t in result.trips]
+    assert trips[0] == ("max_drawdown", close_time(10))
+    assert result.trips[0]["action"].startswith("cooldown until ")
+    first, second = result.trades[0], result.trades[1]
+    assert (first["exit_ts"], first["exit_reason"]) == (close_time(10), "max_drawdown")
+    assert second["entry_ts"] == close_time(resume)      # entries resume at the end of the cooldown
+    # the second trip measures from the new peak (equity at resumption, 94,900): 5% of it is 4,745,
+    # i.e. a close 4.745 below the entry price (94.9): first close <= 90.155
+    k = next(j for j in range(resume + 1, len(closes)) if closes[j] <= 94.9 - 4.745)
+    assert trips[1] == ("max_drawdown", close_time(k))
+
+
+def test_on_trip_cooldown_in_bars_and_next_day(tmp_path: Path) -> None:
+    from autobot.venue.instruments import InstrumentSettings
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n",
+                     "  max_drawdown: 5%\n  on_trip: {max_drawdown: {cooldown: 3 bars}}\n")
+    doc = tmp_path / "strategies" / "a.yaml"
+    doc.write_text(doc.read_text().replace("bar: 1h", "bar: 1d"))
+    closes = [100.0, 100.0, 96.0, 94.0, 94.0, 94.0, 94.0, 94.0, 94.0]        # daily bars: -6% at bar 3
+    result = run_portfolio(load_policy(policy), {"BTCUSDT.BINANCE": bars_from(closes, DAY)},
+                           instrument=InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0),
+                           compare=False)
+    assert [(t["reason"], t["ts"]) for t in result.trips] == [("max_drawdown", T0 + 4 * DAY)]
+    assert result.trades[1]["entry_ts"] == T0 + 7 * DAY                     # three daily bars later
+
+
+def test_bar_gap_pauses_entries_and_keeps_positions(tmp_path: Path) -> None:
+    """A data-quality breaker: a hole of 5 bars in hourly data (limit 3) pauses new entries for 3
+    bars; the open position is kept (its exits still run)."""
+    from autobot.venue.instruments import InstrumentSettings
+    every = "entry:\n  long: close > 0\nexit:\n  long: position.bars_held >= 2\nsizing:\n  fixed_qty: 10\n"
+    policy = project(tmp_path, {"a": every}, "  always: {a: 100%}\n", "  max_bar_gap: 3\n")
+    closes = [100.0 + k * 0.1 for k in range(30)]
+    bars = bars_from(closes)
+    keep = np.r_[0:10, 15:30]                                              # bars 10..14 are missing
+    bars = Bars("gap", bars.ts[keep], bars.open[keep], bars.high[keep], bars.low[keep], bars.close[keep],
+                bars.volume[keep], "csv")
+    result = run_portfolio(load_policy(policy), {"BTCUSDT.BINANCE": bars},
+                           instrument=InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0),
+                           compare=False)
+    assert [(t["reason"], t["ts"]) for t in result.trips] == [("max_bar_gap", close_time(15))]
+    assert "5 bars missing" in result.trips[0]["detail"]
+    assert all(t["exit_reason"] != "max_bar_gap" for t in result.trades)  # nothing flattened
+    late = [t["entry_ts"] for t in result.trades if t["entry_ts"] > close_time(15)]
+    assert late and min(late) >= close_time(18)                            # 3 bars without entries
 
 
 def test_daily_loss_limit_pauses_until_the_next_utc_day(tmp_path: Path) -> None:
@@ -291,3 +348,15 @@ def test_user_text_with_braces_never_reaches_a_format_string(tmp_path: Path) -> 
     policy = project(tmp_path, {"a": rule}, "  'calm {x}': {a: 100%}\n", regimes="regimes:\n  'calm {x}': true\n")
     result = run(policy, [100.0] * 10)
     assert result.trades and result.trades[0]["entry_why"] == "regime=calm {x} == 'calm {x}', close=100 > 0"
+
+
+@pytest.mark.parametrize("value, message", [("demote", "needs the paper challenge"),
+                                            ("{cooldown: soon}", "a duration like 30m"),
+                                            ("sometimes", "on_trip must be halt, next_day")])
+def test_bad_on_trip_is_a_positioned_error(tmp_path: Path, value: str, message: str) -> None:
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n",
+                     f"  max_drawdown: 5%\n  on_trip: {{max_drawdown: {value}}}\n")
+    out = CliRunner().invoke(app, ["validate", str(policy)])
+    assert out.exit_code == 1
+    line = policy.read_text().splitlines().index(f"  on_trip: {{max_drawdown: {value}}}") + 1
+    assert f"policy.yaml:{line}:27: error" in out.output and message in out.output

@@ -127,8 +127,18 @@ def _print(result: Any) -> None:
     console.print(reg)
     console.print(f"regime switches: {len(result.switches)}")
     if result.trips:
-        for trip in result.trips:
-            console.print(f"[red]breaker[/] {trip['reason']} at {_when(trip['ts'])}: {trip['detail']}")
+        from collections import Counter
+
+        from rich.markup import escape
+        counts = Counter(t["reason"] for t in result.trips)
+        console.print("circuit breakers: " + ", ".join(f"{k} x{v}" for k, v in counts.items()) +
+                      f"; {len(result.resumes)} cooldown(s) ended, trading resumed")
+        shown = result.trips[-10:]
+        if len(result.trips) > len(shown):
+            console.print(f"  (the last {len(shown)} of {len(result.trips)} trips; all of them in --json)")
+        for trip in shown:
+            console.print(f"[red]breaker[/] {trip['reason']} at {_when(trip['ts'])}: {escape(trip['detail'])}; "
+                          f"{trip.get('action', 'halt')}")
     else:
         console.print("circuit breakers: none tripped")
 

@@ -7,6 +7,7 @@ exact column. ``schema/*.json`` is generated from these models (``autobot schema
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -145,10 +146,38 @@ class RegimesDocument(_Model):
     market: RegimeMarket | None = Field(None, description="Compute regimes on another instrument or bar size.")
 
 
+_COOLDOWN = re.compile(r"^\s*\d+(\.\d+)?\s*(m|h|d|w|bars?)\s*$")
+
+
+def _on_trip(value: Any) -> Any:
+    """``halt``, ``next_day`` or ``{cooldown: DURATION}``, with one clear message otherwise."""
+    if value in ("halt", "next_day"):
+        return value
+    if value == "demote":
+        raise ValueError("'demote' needs the paper challenge, which is not available yet: use halt, next_day or "
+                         "{cooldown: 7d}")
+    if isinstance(value, dict) and set(value) == {"cooldown"} and _COOLDOWN.match(str(value["cooldown"])):
+        return {"cooldown": str(value["cooldown"]).strip()}
+    raise ValueError(f"on_trip must be halt, next_day or {{cooldown: DURATION}} with a duration like 30m, 12h, 7d, "
+                     f"2w or '24 bars', got {value!r}")
+
+
+OnTrip = Annotated[
+    Any,
+    BeforeValidator(_on_trip),
+    WithJsonSchema({"anyOf": [{"enum": ["halt", "next_day"]},
+                              {"type": "object", "properties": {"cooldown": {"type": "string",
+                                                                             "pattern": _COOLDOWN.pattern}},
+                               "required": ["cooldown"], "additionalProperties": False}],
+                    "description": "halt (for good), next_day (until the next UTC day), or {cooldown: 7d}."}),
+]
+
+
 class PolicyRisk(_Model):
     """Portfolio limits and circuit breakers."""
 
-    max_drawdown: Share | None = Field(None, description="From the equity peak: flatten and halt.")
+    max_drawdown: Share | None = Field(None, description="From the equity peak: flatten and halt (or as on_trip "
+                                                         "says; after a cooldown the peak restarts).")
     daily_loss_limit: Share | None = Field(None, description="Flatten and pause until the next UTC day.")
     max_gross_exposure: Share | None = Field(None, description="Gross position value over equity.")
     max_position: Share | None = Field(None, description="Largest position value per strategy over equity.")
@@ -156,6 +185,12 @@ class PolicyRisk(_Model):
     max_consecutive_losses: int | None = Field(None, ge=1, description="Pause after this many losing trades.")
     kill_file: str | None = Field(None, description="Path (relative to the policy) of a file whose existence "
                                                     "flattens everything and halts trading: a manual kill switch.")
+    max_bar_gap: int | None = Field(None, ge=1, le=100_000,
+                                    description="Data quality: more than this many bar lengths between two bars "
+                                                "pauses new entries (for as many bars, or as on_trip says).")
+    on_trip: dict[Literal["max_drawdown", "daily_loss_limit", "max_consecutive_losses", "max_bar_gap"], OnTrip] = \
+        Field(default_factory=dict, description="What each breaker does when it trips (the kill switch always "
+                                                "halts): halt, next_day, or {cooldown: DURATION}.")
 
 
 class Challenge(_Model):

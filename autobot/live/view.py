@@ -40,7 +40,7 @@ def render(status: dict[str, Any], bars: int) -> Any:
     table.add_row("PnL", f"realised {status['realized']:,.2f}, unrealised {status['unrealized']:,.2f}")
     table.add_row("equity", f"{status['equity']:,.2f} (drawdown {status['drawdown']:.2%})")
     for trip in status["trips"]:
-        table.add_row("breaker", f"{trip['reason']}: {trip['detail']}")
+        table.add_row("breaker", f"{trip['reason']}: {trip['detail']}; {trip.get('action', 'halt')}")
     for reload in status["reloads"]:
         table.add_row("reload", reload_text(reload)[:160])
     for d in status["decisions"]:

@@ -16,17 +16,19 @@ decide under the regime, shares and breaker state of that same bar.
 * **should_trade**: before any entry, the gate checks the breakers, the strategy being
   selected, ``max_open_positions``, ``max_position`` (the entry's value over equity) and
   ``max_gross_exposure`` (all open positions' value plus this entry's, over equity).
-* **emergency_stop**: ``max_drawdown`` from the equity peak flattens everything and halts for
-  good (Nautilus' risk engine is set to ``HALTED`` after the closing orders are sent);
-  ``daily_loss_limit`` from the day's opening equity flattens and pauses until the next UTC day
-  (risk engine ``REDUCING`` meanwhile); ``max_consecutive_losses`` losing trades in a row pause
-  new entries until the next UTC day; a kill file (when configured) halts and flattens. Every
-  trip is logged with its reason and bar.
+* **breakers** (:mod:`autobot.portfolio.breakers`, one class each): ``max_drawdown`` from the
+  equity peak flattens everything and halts (or cools down, then trades again from a new peak);
+  ``daily_loss_limit`` from the day's opening equity flattens and pauses until the next UTC day;
+  ``max_consecutive_losses`` losing trades in a row pause new entries until the next UTC day;
+  ``max_bar_gap`` (data quality) pauses new entries after a gap in the bars; ``risk.on_trip``
+  changes any of these to ``halt``, ``next_day`` or ``{cooldown: DURATION}``. A kill file (when
+  configured) or /stop flattens and halts for good (Nautilus' risk engine ``HALTED`` once the
+  closing orders are through, ``REDUCING`` during a cooldown). Every trip is logged with its
+  reason, bar and action, and the end of every cooldown too.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -39,6 +41,7 @@ from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.controller import Controller
 
 from autobot.portfolio.allocation import allocate
+from autobot.portfolio.breakers import (Breaker, ConsecutiveLosses, DailyLoss, View, action_for, bar_breakers)
 from autobot.evaluate.regime import RegimeDetector
 from autobot.strategy.rule_strategy import StrategyHooks
 from autobot.workspace import CompiledPolicy, load_policy, share_value
@@ -90,6 +93,7 @@ class Trip:
     reason: str
     equity: float
     detail: str
+    action: str = "halt"          # "halt", or "cooldown until <time>"
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -134,7 +138,12 @@ class PortfolioController(Controller):
         self.trips: list[Trip] = []
         self.switches: list[Switch] = []
         self.halted = False
-        self.paused_until = 0                       # ns; no new entries before
+        self.cooling: dict[str, int] = {}           # breaker -> end of its cooldown (ns): no new entries before
+        self.resumes: list[dict[str, Any]] = []     # cooldowns that ended
+        self.bar_breakers: list[Breaker] = bar_breakers(policy.document.risk, self.limits, self.kill_file)
+        self.losses_breaker = (ConsecutiveLosses(self.limits.max_consecutive_losses)
+                               if self.limits.max_consecutive_losses is not None else None)
+        self._prev_primary_ts: int | None = None
         self.losses_in_row = 0
         self.peak = 0.0
         self.day = -1
@@ -158,6 +167,7 @@ class PortfolioController(Controller):
         self._last_bar_ts = 0
         self._pending: dict[str, float] = {}
         self._primary = config.bar_types[0] if config.bar_types else config.regime_bar_type
+        self._bar_ns = int(self._primary.spec.timedelta.total_seconds() * 1_000_000_000)
         for name, strategy in self.strategies.items():
             self.steer(name, strategy)
 
@@ -243,6 +253,7 @@ class PortfolioController(Controller):
                 self._switch(bar.ts_event, regime)
         if bar.bar_type == self._primary:
             self._check_breakers(bar.ts_event)
+            self._prev_primary_ts = bar.ts_event
             self.equity_ts.append(bar.ts_event)
             self.equity.append(self.portfolio_value())
             self.regimes_at.append(self.regime)
@@ -326,13 +337,18 @@ class PortfolioController(Controller):
         return out
 
     # ------------------------------------------------------------------ breakers
+    @property
+    def paused_until(self) -> int:
+        """The end of the longest cooldown in force (0: none)."""
+        return max(self.cooling.values(), default=0)
+
     def _trip(self, ts: int, reason: str, equity: float, detail: str, flatten: bool,
-              state: TradingState | None) -> None:
-        self.trips.append(Trip(ts, reason, equity, detail))
+              state: TradingState | None, action: str = "halt") -> None:
+        self.trips.append(Trip(ts, reason, equity, detail, action))
         if self.journal is not None:
-            self.journal.event("breaker", ts, reason=reason, equity=equity, detail=detail)
-        self.notify(f"circuit breaker {reason}: {detail}")
-        self.log.warning(f"circuit breaker {reason}: {detail}")
+            self.journal.event("breaker", ts, reason=reason, equity=equity, detail=detail, action=action)
+        self.notify(f"circuit breaker {reason}: {detail}; {action}")
+        self.log.warning(f"circuit breaker {reason}: {detail}; {action}")
         if flatten:
             for strategy in self.strategies.values():
                 strategy.flatten(reason, ts)
@@ -345,6 +361,32 @@ class PortfolioController(Controller):
         if state is not None and self._set_state is not None:
             self._set_state(state)
 
+    def _tripped(self, breaker: Breaker, ts: int, equity: float, detail: str) -> None:
+        """Apply the breaker's action (the policy's on_trip, or its default)."""
+        action = action_for(self.policy.document.risk, breaker)
+        end = action.until(ts, self._bar_ns)
+        if end is None:
+            self.halted = True
+            self._trip(ts, breaker.name, equity, detail, True, TradingState.HALTED)
+            return
+        self.cooling[breaker.name] = end
+        self._trip(ts, breaker.name, equity, detail, breaker.flatten,
+                   TradingState.REDUCING if breaker.flatten else None, action.text(ts, self._bar_ns))
+
+    def _end_cooldowns(self, ts: int, equity: float) -> None:
+        ended = [name for name, end in self.cooling.items() if ts >= end]
+        for name in ended:
+            del self.cooling[name]
+            if name == "max_drawdown":
+                self.peak = equity              # the drawdown limit counts again from here
+            self.losses_in_row = 0
+            self.resumes.append({"ts": ts, "breaker": name, "equity": equity})
+            if self.journal is not None:
+                self.journal.event("breaker_resume", ts, reason=name, equity=equity)
+            self.notify(f"circuit breaker {name}: cooldown over, trading again (equity {equity:,.2f})")
+        if ended and not self.cooling and not self.halted and self._set_state is not None:
+            self._set_state(TradingState.ACTIVE)
+
     def _check_breakers(self, ts: int) -> None:
         equity = self.portfolio_value()
         try:
@@ -353,7 +395,6 @@ class PortfolioController(Controller):
             self._prev_equity = equity
 
     def _breakers(self, ts: int, equity: float) -> None:
-        lim = self.limits
         day = ts // DAY_NS
         if day != self.day and self.day >= 0 and self.day_open > 0:
             self.notify(f"daily summary {_day_text(self.day)}: equity {equity:,.2f} "
@@ -364,11 +405,8 @@ class PortfolioController(Controller):
             # the day opens with the equity at the previous bar's close (the last one of the day
             # before), so the first bar's own move counts towards the new day, on daily bars too
             self.day, self.day_open = day, (self._prev_equity if self._prev_equity is not None else equity)
-            if self.paused_until and ts >= self.paused_until and not self.halted:
-                self.paused_until = 0
-                self.losses_in_row = 0
-                if self._set_state is not None:
-                    self._set_state(TradingState.ACTIVE)
+        if not self.halted:
+            self._end_cooldowns(ts, equity)
         self.peak = max(self.peak, equity)
         if self.halted:
             if self._halt_when_flat and not self.cache.positions_open():
@@ -376,21 +414,15 @@ class PortfolioController(Controller):
                 if self._set_state is not None:
                     self._set_state(TradingState.HALTED)
             return
-        if self.kill_file and os.path.exists(self.kill_file):
-            self.halted = True
-            self._trip(ts, "kill_switch", equity, f"kill file {self.kill_file} exists", True, TradingState.HALTED)
-            return
-        if lim.max_drawdown is not None and self.peak > 0 and equity <= self.peak * (1 - lim.max_drawdown):
-            self.halted = True
-            self._trip(ts, "max_drawdown", equity, f"equity {equity:,.2f} is {1 - equity / self.peak:.2%} below "
-                       f"its peak {self.peak:,.2f} (limit {lim.max_drawdown:.2%})", True, TradingState.HALTED)
-            return
-        if (lim.daily_loss_limit is not None and not self.paused_until and self.day_open > 0
-                and equity <= self.day_open * (1 - lim.daily_loss_limit)):
-            self.paused_until = (day + 1) * DAY_NS
-            self._trip(ts, "daily_loss_limit", equity, f"equity {equity:,.2f} is {1 - equity / self.day_open:.2%} "
-                       f"below the day's open {self.day_open:,.2f} (limit {lim.daily_loss_limit:.2%})", True,
-                       TradingState.REDUCING)
+        view = View(ts, equity, self.peak, self.day_open, self.losses_in_row, self._prev_primary_ts, self._bar_ns)
+        for breaker in self.bar_breakers:
+            if breaker.name in self.cooling or (isinstance(breaker, DailyLoss) and self.cooling):
+                continue                        # cooling down (a daily loss is not re-checked while paused)
+            detail = breaker.check(view)
+            if detail is not None:
+                self._tripped(breaker, ts, equity, detail)
+                if self.halted:
+                    return
 
     def _trade_opened(self, name: str, trade: Any) -> None:
         self.notify(f"{name}: {trade.side} {trade.qty:g} @ {trade.entry_price:g} ({trade.entry_rule}: "
@@ -464,16 +496,16 @@ class PortfolioController(Controller):
     def _trade_closed(self, trade: Any) -> None:
         self.notify(f"closed {trade.side} {trade.qty:g} @ {trade.exit_price:g} ({trade.exit_reason}): "
                     f"PnL {trade.pnl:,.2f}")
-        lim = self.limits
         if trade.exit_reason in ("stop_loss", "take_profit", "trailing_stop"):
             self._closed_inside = True
         self.losses_in_row = self.losses_in_row + 1 if trade.pnl < 0 else 0
-        if (lim.max_consecutive_losses is not None and self.losses_in_row >= lim.max_consecutive_losses
-                and not self.paused_until and not self.halted):
+        if self.losses_breaker is not None and not self.paused_until and not self.halted:
             ts = self._last_bar_ts     # bar time, not fill time: a replayed or live node fills on its own clock
-            self.paused_until = (ts // DAY_NS + 1) * DAY_NS
-            self._trip(ts, "max_consecutive_losses", self.portfolio_value(),
-                       f"{self.losses_in_row} losing trades in a row", False, None)
+            equity = self.portfolio_value()
+            detail = self.losses_breaker.check(View(ts, equity, self.peak, self.day_open, self.losses_in_row,
+                                                    self._prev_primary_ts, self._bar_ns))
+            if detail is not None:
+                self._tripped(self.losses_breaker, ts, equity, detail)
 
     # ------------------------------------------------------------------ the gate
     def _gate(self, name: str) -> Callable[[str, float, float, Bar], bool]:

@@ -48,6 +48,7 @@ class PortfolioResult:
     alone: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     exposure: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))   # open positions per bar
+    resumes: list[dict[str, Any]] = field(default_factory=list)   # breaker cooldowns that ended
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,7 +56,8 @@ class PortfolioResult:
             "capital": self.capital, "currency": self.currency, **self.metrics,
             "buy_and_hold": self.buy_and_hold, "success_bar": M.success_marks(self.metrics),
             "per_strategy": self.per_strategy, "per_regime": self.per_regime, "alone": self.alone,
-            "switches": self.switches, "breaker_trips": self.trips, "notes": self.notes,
+            "switches": self.switches, "breaker_trips": self.trips, "breaker_resumes": self.resumes,
+            "notes": self.notes,
             "trade_list": self.trades,
         }
 
@@ -175,7 +177,7 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
     return PortfolioResult(policy.document.policy, setup.iids, bar_spec_text(seconds[used[0]]), primary,
                            seconds[used[0]], capital, str(currency), final, metrics, bh, equity_ts, equity, regimes,
                            switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=notes,
-                           exposure=open_counts)
+                           exposure=open_counts, resumes=list(getattr(controller, "resumes", [])))
 
 def _sharpe(returns: np.ndarray, n_bars: int, bars: Bars, seconds: int) -> float | None:
     if len(returns) < 2:
