@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from autobot.cli import backtest, functions, live, optimize, schema, signals, status, validate
+from autobot.cli import backtest, functions, live, optimize, report, schema, signals, status, validate
 
 # Typer raises Click's UsageError (its own vendored copy in recent releases): found from the public
 # BadParameter, which derives from it, so both kinds of Typer work
@@ -58,6 +58,7 @@ app.command("optimize")(optimize.optimize)
 app.command("live")(live.live)
 app.command("status")(status.status)
 app.command("rollback")(status.rollback)
+app.command("report")(report.report)
 app.command("schema")(schema.schema)
 app.command("functions")(functions.functions)
 

@@ -47,7 +47,8 @@ def summary(path: Path) -> dict[str, Any]:
         db.close()
     peak = max((e for _, e, _ in eq), default=0.0)
     last = eq[-1] if eq else (None, None, None)
-    halted = any(e["kind"] == "breaker" and e.get("reason") in ("max_drawdown", "kill_switch") for e in events)
+    halted = any(e["kind"] == "breaker" and e.get("reason") in ("max_drawdown", "kill_switch")
+                 and e.get("action", "halt") == "halt" for e in events)     # a cooldown is not a halt
     starts = [k for k, e in enumerate(events) if e["kind"] in ("start", "recovery")]
     stopped = any(e["kind"] == "stop" for e in events[(starts[-1] if starts else 0):])
     done = finished is not None and json.loads(finished[0]) == run

@@ -1,0 +1,78 @@
+"""``autobot report daily|weekly``: a period of a node's run from its state store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from autobot.cli.output import fail_usage, num, pct
+
+
+def report(period: str = typer.Argument(..., help="daily or weekly."),
+           state: Optional[Path] = typer.Option(None, "--state", help="The node's SQLite state store "
+                                                "(default: the project's .autobot/state.sqlite)."),
+           out: Optional[Path] = typer.Option(None, "--out", help="Write the HTML report here (offline)."),
+           json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report's numbers as JSON here."),
+           date: Optional[str] = typer.Option(None, "--date", help="The period's last day, YYYY-MM-DD (default: "
+                                              "the journal's last day)."),
+           year_days: int = typer.Option(365, "--year-days", help="Days in a year for annualised figures (365 "
+                                         "for crypto, 252 for exchange trading days).")) -> None:
+    """Equity, PnL per strategy, risk statistics, regimes, breaker trips and reloads of a day or a week."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from autobot.cli.status import _journal_path
+    from autobot.persistence.journal import StateStoreError
+    from autobot.report.journal_report import PERIOD_DAYS, build, read, write_html
+    if period not in PERIOD_DAYS:
+        raise fail_usage(f"report {period!r}: give daily or weekly")
+    if year_days not in (252, 360, 365):
+        raise fail_usage(f"--year-days {year_days}: give 365, 360 or 252")
+    if date is not None:
+        import datetime as dt
+        try:
+            dt.date.fromisoformat(date)
+        except ValueError:
+            raise fail_usage(f"--date {date!r}: write YYYY-MM-DD") from None
+    path = _journal_path(state)
+    try:
+        journal = read(path)
+        rep = build(journal, period, date, year_days)
+    except StateStoreError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    except ValueError as err:
+        typer.echo(f"error: {path}: {err}", err=True)
+        raise typer.Exit(1) from None
+    console = Console(highlight=False)
+    span = rep["from"] if rep["from"] == rep["to"] else f"{rep['from']} to {rep['to']}"
+    console.print(f"{period} report {span}: equity {rep['equity_start']:,.2f} -> {rep['equity_end']:,.2f} "
+                  f"({rep['pnl']:+,.2f}, {pct(rep['return'])}), {rep['fills']} fills, "
+                  f"{len(rep['trips'])} breaker trip(s), drawdown now {rep['drawdown_now']:.2%}")
+    table = Table(title="risk (daily returns)")
+    for col in ("metric", "period", "whole run"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for name, is_pct in (("total_return", True), ("annual_return", True), ("sharpe", False), ("sortino", False),
+                         ("calmar", False), ("max_drawdown", True), ("max_drawdown_days", False), ("var_95", True),
+                         ("cvar_95", True)):
+        f = pct if is_pct else num
+        table.add_row(name, f(rep["risk_period"].get(name)), f(rep["risk"].get(name)))
+    console.print(table)
+    strategies = Table(title="strategies (realised, before fees)")
+    for col in ("strategy", "PnL period", "PnL run", "turnover", "round trips", "win rate"):
+        strategies.add_column(col, justify="left" if col == "strategy" else "right")
+    for sid, s in rep["strategies_run"].items():
+        strategies.add_row(sid, num(rep["strategies_period"].get(sid, {}).get("realized")), num(s["realized"]),
+                           num(s["turnover"]), str(s["round_trips"]), pct(s["win_rate"]))
+    console.print(strategies)
+    for trip in rep["trips"]:
+        console.print(f"breaker {trip.get('reason')}: {trip.get('detail', '')}; {trip.get('action', 'halt')}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(rep, indent=2, default=str) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}", err=True)
+    if out is not None:
+        write_html(journal, rep, out)
+        typer.echo(f"wrote {out}", err=True)

@@ -1,0 +1,159 @@
+"""``autobot report daily|weekly``: a period of a node's run, from its journal (the SQLite state
+store), with the whole run's risk statistics (:mod:`autobot.report.analytics`): equity and PnL
+for the portfolio and per strategy (realised by average cost from the journal's fills, before
+fees), risk figures, regimes, breaker trips and cooldowns, reloads. Read-only: a running node's
+store is read beside it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import pathlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autobot.persistence.journal import open_readonly
+from autobot.report.analytics import DAY_NS, daily_returns, realized_by_strategy, risk_metrics
+
+PERIOD_DAYS = {"daily": 1, "weekly": 7}
+EVENT_KINDS = ("breaker", "breaker_resume", "reload", "reload_rejected", "rollback", "apply", "switch", "command",
+               "start", "stop", "recovery")
+
+
+@dataclass
+class Journal:
+    run: int
+    ts: np.ndarray
+    equity: np.ndarray
+    regimes: list[str | None]
+    fills: list[tuple]          # (strategy, ts, side, qty, price)
+    events: list[dict[str, Any]]
+
+
+def read(path: pathlib.Path) -> Journal:
+    db = open_readonly(path)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
+        run = json.loads(row[0]) if row else 0
+        eq = db.execute("SELECT ts, equity, regime FROM equity WHERE run = ? ORDER BY ts", (run,)).fetchall()
+        fills = db.execute("SELECT strategy, ts, side, qty, price FROM fills WHERE run = ? ORDER BY ts, seq",
+                           (run,)).fetchall()
+        events = [{"ts": ts, "kind": kind, "strategy": strategy, **json.loads(payload or "{}")}
+                  for ts, kind, strategy, payload in
+                  db.execute("SELECT ts, kind, strategy, payload FROM events WHERE run = ? ORDER BY id", (run,))]
+    finally:
+        db.close()
+    ts = np.array([r[0] for r in eq], dtype=np.int64)
+    equity = np.array([r[1] for r in eq], dtype=np.float64)
+    return Journal(run, ts, equity, [r[2] for r in eq], [tuple(f) for f in fills], events)
+
+
+def _day(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def build(j: Journal, period: str, day: str | None = None, year_days: int = 365) -> dict[str, Any]:
+    """The report's numbers: the period ending on ``day`` (default: the journal's last day)."""
+    if len(j.ts) == 0:
+        raise ValueError("the journal has no equity yet (no bar handled)")
+    last_day = int(j.ts[-1]) // DAY_NS if day is None else \
+        int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc).timestamp()) // 86_400
+    first_day = last_day - PERIOD_DAYS[period] + 1
+    lo, hi = first_day * DAY_NS, (last_day + 1) * DAY_NS
+    inside = (j.ts >= lo) & (j.ts < hi)
+    if not inside.any():
+        raise ValueError(f"the journal has no bar between {_day(lo)} and {_day(hi - 1)}")
+    before = j.equity[j.ts < lo]
+    start = float(before[-1]) if len(before) else float(j.equity[inside][0])
+    end = float(j.equity[inside][-1])
+    days, r = daily_returns(j.ts, j.equity)
+    regimes = [g for g, k in zip(j.regimes, inside) if k]
+    share = {g: regimes.count(g) / len(regimes) for g in dict.fromkeys(regimes)}
+    fills_in = [f for f in j.fills if lo <= int(f[1]) < hi]
+    events = [e for e in j.events if e.get("ts") is not None and lo <= int(e["ts"]) < hi and e["kind"] in EVENT_KINDS]
+    peak = np.maximum.accumulate(j.equity)
+    return {
+        "period": period, "from": _day(lo), "to": _day(hi - 1), "run": j.run,
+        "equity_start": start, "equity_end": end, "pnl": end - start, "return": end / start - 1 if start else None,
+        "fills": len(fills_in), "regimes": share,
+        "drawdown_now": float(1 - j.equity[-1] / peak[-1]) if peak[-1] > 0 else 0.0,
+        "strategies_period": realized_by_strategy(fills_in),
+        "strategies_run": realized_by_strategy(j.fills),
+        "risk": risk_metrics(r, year_days),
+        "risk_period": risk_metrics(r[(days >= first_day) & (days <= last_day)], year_days),
+        "events": events,
+        "trips": [e for e in events if e["kind"] == "breaker"],
+        "daily": [{"day": _day(int(d) * DAY_NS), "return": float(x)} for d, x in zip(days, r)],
+    }
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return '<span class="na">n/a</span>'
+    if pct:
+        return f"{100 * v:.2f}%"
+    return f"{v:,.2f}" if isinstance(v, float) else str(v)
+
+
+def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from autobot.report.html import CSS, _ms, _thin
+    e = html.escape
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, row_heights=[0.5, 0.25, 0.25], vertical_spacing=0.04,
+                        subplot_titles=("equity", "drawdown", "daily return"))
+    keep = _thin(np.arange(len(j.ts)))
+    x = _ms(j.ts[keep])
+    fig.add_trace(go.Scatter(x=x, y=j.equity[keep], name="equity", line=dict(color="#1e88e5")), 1, 1)
+    peak = np.maximum.accumulate(j.equity)
+    fig.add_trace(go.Scatter(x=x, y=(j.equity / peak - 1)[keep], name="drawdown", fill="tozeroy",
+                             line=dict(color="#c62828")), 2, 1)
+    days = [d["day"] for d in rep["daily"]]
+    fig.add_trace(go.Bar(x=days, y=[d["return"] for d in rep["daily"]], name="daily return",
+                         marker_color=["#1b7f3b" if d["return"] >= 0 else "#c62828" for d in rep["daily"]]), 3, 1)
+    for t in rep["trips"]:
+        fig.add_vline(x=t["ts"] / 1e6, line=dict(color="#c62828", dash="dot", width=1))
+    fig.add_vrect(x0=_ms(np.array([int(dt.datetime.fromisoformat(rep["from"]).replace(
+        tzinfo=dt.timezone.utc).timestamp() * 1e9)]))[0], x1=float(x[-1]), fillcolor="#fff3e0", opacity=0.5,
+        line_width=0)
+    fig.update_layout(height=760, template="plotly_white", showlegend=False, margin=dict(l=60, r=20, t=40, b=40))
+    plot = fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
+    risk, rp = rep["risk"], rep["risk_period"]
+    names = [("total_return", True), ("annual_return", True), ("annual_volatility", True), ("sharpe", False),
+             ("sortino", False), ("calmar", False), ("max_drawdown", True), ("max_drawdown_days", False),
+             ("var_95", True), ("cvar_95", True), ("positive_days", True), ("days", False)]
+    risk_rows = "".join(f'<tr><td class="l">{n}</td><td>{_fmt(rp.get(n), p)}</td><td>{_fmt(risk.get(n), p)}</td></tr>'
+                        for n, p in names)
+    strat_rows = "".join(
+        f'<tr><td class="l">{e(str(sid))}</td><td>{_fmt(rep["strategies_period"].get(sid, {}).get("realized"))}</td>'
+        f'<td>{_fmt(s["realized"])}</td><td>{_fmt(s["turnover"])}</td><td>{s["fills"]}</td><td>{s["round_trips"]}</td>'
+        f'<td>{_fmt(s["win_rate"], True)}</td><td>{_fmt(s["profit_factor"])}</td></tr>'
+        for sid, s in rep["strategies_run"].items())
+    ev_rows = "".join(f'<tr><td>{_day(int(v["ts"]))} {dt.datetime.fromtimestamp(int(v["ts"]) / 1e9, tz=dt.timezone.utc):%H:%M}'
+                      f'</td><td class="l">{e(v["kind"])}</td><td class="why">'
+                      f'{e(", ".join(f"{k}={w}" for k, w in v.items() if k not in ("ts", "kind")))[:300]}</td></tr>'
+                      for v in rep["events"][-200:])
+    regimes = ", ".join(f"{e(str(k))} {v:.0%}" for k, v in rep["regimes"].items()) or "-"
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>AutoBot {e(rep['period'])} report {e(rep['to'])}</title>
+<style>{CSS}</style></head><body>
+<h1>AutoBot {e(rep['period'])} report: {e(rep['from'])}{'' if rep['from'] == rep['to'] else ' to ' + e(rep['to'])}</h1>
+<div class="sub">run {rep['run']} &middot; equity {rep['equity_start']:,.2f} &rarr; {rep['equity_end']:,.2f}
+(<span class="{'pos' if rep['pnl'] >= 0 else 'neg'}">{rep['pnl']:+,.2f}, {_fmt(rep['return'], True)}</span>)
+&middot; {rep['fills']} fills &middot; drawdown now {rep['drawdown_now']:.2%} &middot; regimes: {regimes}
+&middot; {len(rep['trips'])} breaker trip(s)</div>
+<div class="row"><div><h2>Risk</h2><table><tr><th class="l">Metric</th><th>This period</th><th>Whole run</th></tr>
+{risk_rows}</table><div class="sub">daily returns, {risk['periods_per_year']}-day years</div></div>
+<div><h2>Strategies</h2><table><tr><th class="l">Strategy</th><th>PnL (period)</th><th>PnL (run)</th><th>Turnover</th>
+<th>Fills</th><th>Round trips</th><th>Win rate</th><th>Profit factor</th></tr>{strat_rows}</table>
+<div class="sub">realised by average cost from the journal's fills, before fees</div></div></div>
+<h2>Chart</h2>{plot}
+<h2>Events ({len(rep['events'])})</h2><div class="trades"><table><tr><th>Time (UTC)</th><th class="l">Event</th>
+<th class="l">Detail</th></tr>{ev_rows}</table></div>
+</body></html>
+"""
+    pathlib.Path(path).write_text(page, encoding="utf-8")
