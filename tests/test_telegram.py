@@ -170,3 +170,42 @@ def test_the_bot_token_never_reaches_the_log(caplog) -> None:
         wait(lambda: notifier.failed >= 1)
         notifier.close()
     assert caplog.records and all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+def test_daily_summaries_and_weekly_digests(tmp_path: Path) -> None:
+    """A replayed node sends one daily summary per UTC day boundary and one weekly digest per
+    Monday boundary, each with the equity of the period's last close, computed here from the
+    node's own equity curve."""
+    import datetime as dt
+
+    import numpy as np
+
+    from autobot.data.bars import load_bars
+    from autobot.live.node import run_replay
+
+    for name in ("regimes", "strategies"):
+        import shutil
+        shutil.copytree(ROOT / name, tmp_path / name)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((ROOT / "policy.yaml").read_text().replace("  max_drawdown: 5%", "  max_drawdown: 50%"))
+    api = BotApi()
+    bars = load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
+    run = run_replay(policy, {"BTCUSDT.BINANCE": bars}, speed=1e9, state=tmp_path / "s.sqlite",
+                     notifier=Notifier(TOKEN, CHAT, api.url))
+    wait(lambda: any(t.startswith("weekly digest") for t in api.sent()) and
+         len([t for t in api.sent() if t.startswith("daily summary")]) >= 100)
+    api.close()
+    sent = api.sent()
+    ts = np.asarray(run.result.equity_ts)
+    eq = np.asarray(run.result.equity)
+    days = ts // (86_400 * 10**9)
+    weeks = (days + 3) // 7
+    assert len([t for t in sent if t.startswith("daily summary")]) == len(np.unique(days)) - 1
+    digests = [t for t in sent if t.startswith("weekly digest")]
+    assert len(digests) == len(np.unique(weeks)) - 1
+    # the first digest: the week's last close over the equity before the week's first bar
+    first_week = weeks[0]
+    end = eq[weeks == first_week][-1]
+    monday = dt.date(1970, 1, 1) + dt.timedelta(days=int(first_week) * 7 - 3)
+    year, number, _ = monday.isocalendar()
+    assert digests[0].startswith(f"weekly digest {year}-W{number:02d}: equity {end:,.2f}")

@@ -148,6 +148,10 @@ class PortfolioController(Controller):
         self.peak = 0.0
         self.day = -1
         self.day_open = 0.0
+        self.week = -1                              # Monday-based week number (weekly digest)
+        self.week_open = 0.0
+        self.week_trades = 0
+        self.week_trips = 0
         self._prev_equity: float | None = None     # at the previous primary bar's close
         self.closes: dict[Any, float] = {}
         self.equity_ts: list[int] = []
@@ -345,6 +349,7 @@ class PortfolioController(Controller):
     def _trip(self, ts: int, reason: str, equity: float, detail: str, flatten: bool,
               state: TradingState | None, action: str = "halt") -> None:
         self.trips.append(Trip(ts, reason, equity, detail, action))
+        self.week_trips += 1
         if self.journal is not None:
             self.journal.event("breaker", ts, reason=reason, equity=equity, detail=detail, action=action)
         self.notify(f"circuit breaker {reason}: {detail}; {action}")
@@ -405,6 +410,7 @@ class PortfolioController(Controller):
             # the day opens with the equity at the previous bar's close (the last one of the day
             # before), so the first bar's own move counts towards the new day, on daily bars too
             self.day, self.day_open = day, (self._prev_equity if self._prev_equity is not None else equity)
+            self._week(day)
         if not self.halted:
             self._end_cooldowns(ts, equity)
         self.peak = max(self.peak, equity)
@@ -423,6 +429,19 @@ class PortfolioController(Controller):
                 self._tripped(breaker, ts, equity, detail)
                 if self.halted:
                     return
+
+    def _week(self, day: int) -> None:
+        """At a new week (Mondays, UTC): the weekly digest of the week that ended."""
+        week = (day + 3) // 7                   # 1970-01-01 was a Thursday
+        if week == self.week:
+            return
+        if self.week >= 0 and self.week_open > 0:
+            end = self.day_open                 # the equity at the week's last close
+            year, number, _ = _monday(self.week).isocalendar()
+            self.notify(f"weekly digest {year}-W{number:02d}: equity {end:,.2f} ({end / self.week_open - 1:+.2%} "
+                        f"on the week), {self.week_trades} trade(s) closed, {self.week_trips} breaker trip(s), "
+                        f"regime {self.regime}" + (", HALTED" if self.halted else ""))
+        self.week, self.week_open, self.week_trades, self.week_trips = week, self.day_open, 0, 0
 
     def _trade_opened(self, name: str, trade: Any) -> None:
         self.notify(f"{name}: {trade.side} {trade.qty:g} @ {trade.entry_price:g} ({trade.entry_rule}: "
@@ -496,6 +515,7 @@ class PortfolioController(Controller):
     def _trade_closed(self, trade: Any) -> None:
         self.notify(f"closed {trade.side} {trade.qty:g} @ {trade.exit_price:g} ({trade.exit_reason}): "
                     f"PnL {trade.pnl:,.2f}")
+        self.week_trades += 1
         if trade.exit_reason in ("stop_loss", "take_profit", "trailing_stop"):
             self._closed_inside = True
         self.losses_in_row = self.losses_in_row + 1 if trade.pnl < 0 else 0
@@ -537,6 +557,11 @@ class PortfolioController(Controller):
             return False
         self._pending[name] = value
         return True
+
+
+def _monday(week: int) -> Any:
+    import datetime as dt
+    return dt.date(1970, 1, 1) + dt.timedelta(days=week * 7 - 3)
 
 
 def _day_text(day: int) -> str:
