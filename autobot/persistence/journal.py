@@ -36,7 +36,10 @@ CREATE TABLE IF NOT EXISTS equity (run INTEGER NOT NULL, ts INTEGER NOT NULL, eq
 CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha TEXT NOT NULL, text TEXT NOT NULL, wall REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS commands (
+    id INTEGER PRIMARY KEY, wall REAL, command TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, reply TEXT);
 """
+COMMANDS = ("/pause", "/resume", "/stop", "/status")
 
 
 class StateStoreError(Exception):
@@ -200,6 +203,15 @@ class Journal:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
         self._wrote()
 
+    def take_commands(self) -> list[tuple[int, str]]:
+        """Operator commands queued by another process (``autobot serve``) and not yet done."""
+        return [(int(i), str(c)) for i, c in
+                self.db.execute("SELECT id, command FROM commands WHERE done = 0 ORDER BY id").fetchall()]
+
+    def answer(self, command_id: int, reply: str) -> None:
+        self.db.execute("UPDATE commands SET done = 1, reply = ? WHERE id = ?", (reply, command_id))
+        self._wrote(force=True)
+
     def finish(self) -> None:
         """The run ended normally: the next start begins a new run instead of resuming this one."""
         self.set("finished", self.run)
@@ -265,6 +277,36 @@ def _set_aside_older_layout(path: Path) -> None:
             old = Path(str(path) + suffix)
             if old.exists():
                 old.rename(Path(str(aside) + suffix))
+
+
+def queue_command(path: str | Path, command: str, timeout: float = 10.0) -> int:
+    """Queue an operator command for the node writing this store (it runs it at its next bar);
+    returns its id. Raises :class:`StateStoreError` when the store cannot take it."""
+    if command not in COMMANDS:
+        raise StateStoreError(f"unknown command {command!r}", "use one of " + ", ".join(COMMANDS))
+    try:
+        db = sqlite3.connect(str(path), timeout=timeout)
+        try:
+            db.executescript(SCHEMA)
+            cur = db.execute("INSERT INTO commands (wall, command) VALUES (?, ?)", (time.time(), command))
+            db.commit()
+            return int(cur.lastrowid or 0)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StateStoreError(f"the state store {path} cannot take a command ({exc})",
+                              "retry in a moment (the node commits at every bar)") from None
+
+
+def command_reply(path: str | Path, command_id: int) -> str | None:
+    db = open_readonly(path)
+    try:
+        row = db.execute("SELECT done, reply FROM commands WHERE id = ?", (command_id,)).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        db.close()
+    return row[1] if row and row[0] else None
 
 
 def open_readonly(path: str | Path) -> sqlite3.Connection:

@@ -256,6 +256,9 @@ class PortfolioController(Controller):
             if regime != self.regime:
                 self._switch(bar.ts_event, regime)
         if bar.bar_type == self._primary:
+            if self.journal is not None:            # commands from 'autobot serve' (another process)
+                for command_id, text in self.journal.take_commands():
+                    self.journal.answer(command_id, self._command(text))
             self._check_breakers(bar.ts_event)
             self._prev_primary_ts = bar.ts_event
             self.equity_ts.append(bar.ts_event)

@@ -19,7 +19,7 @@ from autobot.persistence.journal import open_readonly
 from autobot.report.analytics import DAY_NS, daily_returns, realized_by_strategy, risk_metrics
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7}
-EVENT_KINDS = ("breaker", "breaker_resume", "reload", "reload_rejected", "rollback", "apply", "switch", "command",
+EVENT_KINDS = ("breaker", "breaker_resume", "reload", "reload_rejected", "rollback", "apply", "regime_switch", "command",
                "start", "stop", "recovery")
 
 

@@ -1,0 +1,39 @@
+"""``autobot serve``: the read API and the dashboard over a node's state store."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from autobot.cli.output import fail_usage
+
+
+def serve(state: Optional[Path] = typer.Option(None, "--state", help="The node's SQLite state store (default: "
+                                               "the project's .autobot/state.sqlite)."),
+          host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
+          port: int = typer.Option(8080, "--port", help="Port to listen on."),
+          token_env: str = typer.Option("AUTOBOT_API_TOKEN", "--token-env", help="Environment variable holding the "
+                                        "token that requests from outside this machine must send.")) -> None:
+    """Serve /api/v1 (health, status, trades, profit, performance, daily, regimes, challenge, reloads, logs,
+    pause/resume/stop) and a live dashboard page, read from a node's state store."""
+    import uvicorn
+
+    from autobot.serve.app import make_app
+    from autobot.workspace import find_project_root
+    if not 0 < port < 65536:
+        raise fail_usage(f"--port {port}: give a port from 1 to 65535")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    token = os.environ.get(token_env) or None
+    if not loopback and token is None:
+        raise fail_usage(f"--host {host} is reachable from other machines: set a token in ${token_env} first "
+                         "(requests from outside loopback must send 'Authorization: Bearer <token>')")
+    path = state or (find_project_root() / ".autobot" / "state.sqlite")
+    typer.echo(f"serving {path} on http://{host}:{port}/ (API under /api/v1/)", err=True)
+    uvicorn.run(make_app(path, token), host=host, port=port, log_level="warning")

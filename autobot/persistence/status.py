@@ -1,0 +1,48 @@
+"""What a state store says about its node (``autobot status``, ``autobot serve``): progress,
+equity, regime, positions, breakers, recent decisions and reloads. Read-only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from autobot.persistence.journal import open_readonly
+
+
+def summary(path: Path) -> dict[str, Any]:
+    """What the journal says about the node: progress, equity, regime, positions, recent events."""
+    db = open_readonly(path)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
+        run = json.loads(row[0]) if row else 0          # the latest run: the node running now, or the last one
+        eq = db.execute("SELECT ts, equity, regime FROM equity WHERE run = ? ORDER BY ts", (run,)).fetchall()
+        positions: dict[str, float] = {}
+        for strategy, side, qty in db.execute("SELECT strategy, side, qty FROM fills WHERE run = ?", (run,)):
+            positions[strategy] = round(positions.get(strategy, 0.0) + (qty if side == "BUY" else -qty), 12)
+        events = [{"ts": ts, "kind": kind, "strategy": strategy, **json.loads(payload)}
+                  for ts, kind, strategy, payload in
+                  db.execute("SELECT ts, kind, strategy, payload FROM events WHERE run = ? ORDER BY id", (run,))]
+        finished = db.execute("SELECT value FROM meta WHERE key = 'finished'").fetchone()
+        counts = dict(db.execute("SELECT 'orders', COUNT(*) FROM orders WHERE run = ? UNION ALL "
+                                 "SELECT 'fills', COUNT(*) FROM fills WHERE run = ?", (run, run)))
+    finally:
+        db.close()
+    peak = max((e for _, e, _ in eq), default=0.0)
+    last = eq[-1] if eq else (None, None, None)
+    halted = any(e["kind"] == "breaker" and e.get("reason") in ("max_drawdown", "kill_switch")
+                 and e.get("action", "halt") == "halt" for e in events)     # a cooldown is not a halt
+    starts = [k for k, e in enumerate(events) if e["kind"] in ("start", "recovery")]
+    stopped = any(e["kind"] == "stop" for e in events[(starts[-1] if starts else 0):])
+    done = finished is not None and json.loads(finished[0]) == run
+    return {
+        "state": "finished" if done else "stopped" if stopped else "running",
+        "bar": last[0], "equity": last[1], "regime": last[2],
+        "drawdown": (1 - last[1] / peak) if eq and peak > 0 else 0.0,
+        "positions": {k: v for k, v in positions.items() if v},
+        "halted": halted, "stopped": stopped or done,
+        "breakers": [e for e in events if e["kind"] == "breaker"][-3:],
+        "decisions": [e for e in events if e["kind"] == "decision"][-5:],
+        "reloads": [e for e in events if e["kind"] in ("reload", "reload_rejected", "rollback")][-3:],
+        "orders": counts.get("orders", 0), "fills": counts.get("fills", 0),
+    }

@@ -1,0 +1,202 @@
+"""``autobot serve``: a read API over a node's state store, in the spirit of Freqtrade's REST API
+(``/api/v1/...``), plus pause/resume/stop, and one offline web page that follows the node.
+
+* Works on a running node's store (read beside it, WAL) and on a finished run's.
+* Bound to 127.0.0.1 by default. A request from anywhere but loopback needs the token
+  (``Authorization: Bearer <token>``); ``autobot serve`` refuses to bind another address without
+  one.
+* pause/resume/stop are queued in the store's ``commands`` table; the node runs each at its next
+  bar (exactly as the Telegram commands) and writes the reply, which the API waits for (a few
+  seconds at most).
+* The page (``/``) uses plotly.js served by this app from the installed plotly package: no CDN,
+  it works offline.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from autobot.persistence.journal import StateStoreError, command_reply, open_readonly, queue_command
+from autobot.persistence.status import summary
+from autobot.report.analytics import daily_returns, realized_by_strategy, risk_metrics
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+LOG_KINDS = None            # every event kind
+
+
+def _rows(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    db = open_readonly(path)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def _run(path: Path) -> int:
+    row = _rows(path, "SELECT value FROM meta WHERE key = 'run'")
+    return json.loads(row[0][0]) if row else 0
+
+
+def _events(path: Path, kinds: tuple[str, ...] | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    rows = _rows(path, "SELECT ts, wall, kind, strategy, payload FROM events WHERE run = ? ORDER BY id DESC LIMIT ?",
+                 (_run(path), 100_000 if kinds else limit))
+    out = [{"ts": ts, "wall": wall, "kind": kind, "strategy": strategy, **json.loads(payload or "{}")}
+           for ts, wall, kind, strategy, payload in rows if kinds is None or kind in kinds]
+    return list(reversed(out[:limit]))
+
+
+def make_app(state: Path, token: str | None = None) -> FastAPI:
+    """The API and the page over the store at ``state``."""
+    app = FastAPI(title="AutoBot", version="1", docs_url="/api/v1/docs", openapi_url="/api/v1/openapi.json")
+
+    def guard(request: Request) -> None:
+        host = request.client.host if request.client is not None else ""
+        if host in LOOPBACK:
+            return
+        given = request.headers.get("authorization", "")
+        if token is None or not hmac.compare_digest(given, f"Bearer {token}"):
+            raise HTTPException(401, "a token is required from outside this machine (Authorization: Bearer ...)")
+
+    def store() -> Path:
+        if not state.is_file():
+            raise HTTPException(503, f"no state store at {state} yet")
+        return state
+
+    def safe(fn: Any) -> Any:
+        try:
+            return fn()
+        except StateStoreError as err:
+            raise HTTPException(503, str(err)) from None
+
+    api = [Depends(guard)]
+
+    @app.get("/api/v1/health", dependencies=api)
+    def health() -> dict[str, Any]:
+        p = store()
+        st = safe(lambda: summary(p))
+        return {"ok": True, "state": st["state"], "bar": st["bar"], "now": time.time()}
+
+    @app.get("/api/v1/status", dependencies=api)
+    def status() -> dict[str, Any]:
+        p = store()
+        return safe(lambda: summary(p))
+
+    def equity(p: Path) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        rows = _rows(p, "SELECT ts, equity, regime FROM equity WHERE run = ? ORDER BY ts", (_run(p),))
+        return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.float64),
+                [r[2] for r in rows])
+
+    def fills(p: Path) -> list[tuple]:
+        return [tuple(r) for r in _rows(p, "SELECT strategy, ts, side, qty, price, reason FROM fills WHERE run = ? "
+                                            "ORDER BY ts, seq", (_run(p),))]
+
+    @app.get("/api/v1/trades", dependencies=api)
+    def trades(limit: int = 500) -> dict[str, Any]:
+        f = safe(lambda: fills(store()))
+        keys = ("strategy", "ts", "side", "qty", "price", "reason")
+        return {"fills": [dict(zip(keys, r)) for r in f[-max(1, min(limit, 10_000)):]], "count": len(f)}
+
+    @app.get("/api/v1/profit", dependencies=api)
+    def profit() -> dict[str, Any]:
+        p = store()
+        ts, eq, _ = safe(lambda: equity(p))
+        per = realized_by_strategy([r[:5] for r in safe(lambda: fills(p))])
+        if len(eq) == 0:
+            return {"equity": None, "strategies": per}
+        return {"start_equity": float(eq[0]), "equity": float(eq[-1]), "pnl": float(eq[-1] - eq[0]),
+                "return": float(eq[-1] / eq[0] - 1), "realized": sum(s["realized"] for s in per.values()),
+                "strategies": per}
+
+    @app.get("/api/v1/performance", dependencies=api)
+    def performance(year_days: int = 365) -> dict[str, Any]:
+        p = store()
+        ts, eq, _ = safe(lambda: equity(p))
+        _, r = daily_returns(ts, eq)
+        return {"risk": risk_metrics(r, year_days if year_days in (252, 360, 365) else 365),
+                "strategies": realized_by_strategy([f[:5] for f in safe(lambda: fills(p))])}
+
+    @app.get("/api/v1/daily", dependencies=api)
+    def daily(days: int = 30) -> dict[str, Any]:
+        p = store()
+        ts, eq, _ = safe(lambda: equity(p))
+        d, r = daily_returns(ts, eq)
+        import datetime as dt
+        names = [dt.datetime.fromtimestamp(int(x) * 86_400, tz=dt.timezone.utc).strftime("%Y-%m-%d") for x in d]
+        keep = slice(-max(1, min(days, 10_000)), None)
+        return {"days": [{"day": n, "return": float(x)} for n, x in zip(names[keep], r[keep])]}
+
+    @app.get("/api/v1/equity", dependencies=api)
+    def equity_curve(points: int = 2000) -> dict[str, Any]:
+        ts, eq, _ = safe(lambda: equity(store()))
+        step = max(1, len(ts) // max(10, min(points, 20_000)))
+        idx = np.r_[np.arange(0, len(ts), step), len(ts) - 1] if len(ts) else np.zeros(0, dtype=int)
+        return {"ts": [int(x) for x in ts[idx]], "equity": [float(x) for x in eq[idx]]}
+
+    @app.get("/api/v1/regimes", dependencies=api)
+    def regimes() -> dict[str, Any]:
+        p = store()
+        _, _, names = safe(lambda: equity(p))
+        share = {str(k): names.count(k) / len(names) for k in dict.fromkeys(names)} if names else {}
+        return {"current": names[-1] if names else None, "share": share,
+                "switches": safe(lambda: _events(p, ("regime_switch",), 100))}
+
+    @app.get("/api/v1/challenge", dependencies=api)
+    def challenge() -> dict[str, Any]:
+        return {"stage": None, "transitions": [],
+                "note": "the paper challenge (paper -> candidate -> capital stages) is not built yet; "
+                        "every node trades paper"}
+
+    @app.get("/api/v1/reloads", dependencies=api)
+    def reloads() -> dict[str, Any]:
+        return {"reloads": safe(lambda: _events(store(), ("reload", "reload_rejected", "rollback", "apply"), 100))}
+
+    @app.get("/api/v1/logs", dependencies=api)
+    def logs(limit: int = 100) -> dict[str, Any]:
+        return {"events": safe(lambda: _events(store(), None, max(1, min(limit, 5000))))}
+
+    def command(text: str) -> dict[str, Any]:
+        p = store()
+        st = safe(lambda: summary(p))
+        if st["state"] != "running":
+            raise HTTPException(409, f"the node is {st['state']}: there is no node to take {text}")
+        cid = safe(lambda: queue_command(p, text))
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            reply = command_reply(p, cid)
+            if reply is not None:
+                return {"command": text, "reply": reply}
+            time.sleep(0.05)
+        return {"command": text, "reply": None, "queued": cid,
+                "note": "queued: the node runs it at its next bar"}
+
+    @app.post("/api/v1/pause", dependencies=api)
+    def pause() -> dict[str, Any]:
+        return command("/pause")
+
+    @app.post("/api/v1/resume", dependencies=api)
+    def resume() -> dict[str, Any]:
+        return command("/resume")
+
+    @app.post("/api/v1/stop", dependencies=api)
+    def stop() -> dict[str, Any]:
+        return command("/stop")
+
+    @app.get("/static/plotly.min.js", dependencies=api)
+    def plotly_js() -> Response:
+        data = (resources.files("plotly") / "package_data" / "plotly.min.js").read_bytes()
+        return Response(data, media_type="application/javascript", headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/", response_class=HTMLResponse, dependencies=api)
+    def page() -> str:
+        return (resources.files("autobot.serve") / "page.html").read_text(encoding="utf-8")
+
+    return app
