@@ -97,6 +97,9 @@ def test_lower_layers_never_import_higher_ones() -> None:
         "fast": ("autobot.portfolio", "autobot.live", "autobot.cli", "autobot.workspace"),
         "portfolio": ("autobot.optimize", "autobot.live", "autobot.cli"),
         "optimize": ("autobot.live", "autobot.persistence", "autobot.notify", "autobot.report", "autobot.cli"),
+        "report": ("autobot.serve", "autobot.cli"),
+        "serve": ("autobot.cli",),
+        "persistence": ("autobot.optimize", "autobot.report", "autobot.serve", "autobot.cli"),
     }
     bad = []
     for layer, banned in forbidden.items():
