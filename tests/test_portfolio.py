@@ -3,6 +3,7 @@ regimes on a coarser bar size, and policy errors."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -360,3 +361,27 @@ def test_bad_on_trip_is_a_positioned_error(tmp_path: Path, value: str, message: 
     assert out.exit_code == 1
     line = policy.read_text().splitlines().index(f"  on_trip: {{max_drawdown: {value}}}") + 1
     assert f"policy.yaml:{line}:27: error" in out.output and message in out.output
+
+
+def test_status_shows_a_cooldown_until_it_ends(tmp_path: Path) -> None:
+    """The state store of a node whose drawdown breaker cooled down: 'autobot status' says which
+    breaker holds entries back and until when, and forgets it once the resume is journaled."""
+    from autobot.persistence.journal import Journal
+    from autobot.persistence.status import summary
+    store = tmp_path / "s.sqlite"
+    j = Journal(store)
+    j.begin("x")
+    j.event("start", 1)
+    j.equity(1, 100.0, "calm")
+    j.event("breaker", 2, reason="max_drawdown", equity=94.0, detail="6% below", action="cooldown until 2024-01-08T00:00:00Z")
+    j.commit()
+    st = summary(store)
+    assert st["cooling"] == {"max_drawdown": "cooldown until 2024-01-08T00:00:00Z"} and not st["halted"]
+    out = CliRunner().invoke(app, ["status", "--state", str(store), "--json"])
+    assert out.exit_code == 0 and json.loads(out.output)["cooling"] == st["cooling"]
+    table = CliRunner().invoke(app, ["status", "--state", str(store)])
+    assert "no new entries" in table.output and "max_drawdown" in table.output
+    j.event("breaker_resume", 3, reason="max_drawdown", equity=94.0)
+    j.commit()
+    assert summary(store)["cooling"] == {}
+    j.close()

@@ -46,14 +46,15 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
     table = Table(title=f"AutoBot node at bar {_when(st['bar'])}", show_header=False)
     table.add_column("what")
     table.add_column("value")
-    table.add_row("state", st["state"] + (", trading HALTED by a breaker" if st["halted"] else ""))
+    table.add_row("state", st["state"] + (", trading HALTED by a breaker" if st["halted"] else "") +
+                  "".join(f", no new entries: {k} {v}" for k, v in st["cooling"].items()))
     table.add_row("regime", str(st["regime"]))
     table.add_row("equity", "-" if st["equity"] is None else f"{st['equity']:,.2f}")
     table.add_row("drawdown", f"{st['drawdown']:.2%}")
     table.add_row("positions", ", ".join(f"{k} {v:+g}" for k, v in st["positions"].items()) or "flat")
     table.add_row("orders / fills", f"{st['orders']} / {st['fills']}")
     for e in st["breakers"]:
-        table.add_row("breaker", f"{_when(e['ts'])} {e['reason']}: {e['detail']}")
+        table.add_row("breaker", f"{_when(e['ts'])} {e['reason']}: {e['detail']}; {e.get('action', 'halt')}")
     from autobot.live.view import reload_text
     for e in st["reloads"]:
         table.add_row(e["kind"], f"{_when(e.get('ts'))} {reload_text(e)}")

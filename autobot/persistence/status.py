@@ -32,6 +32,12 @@ def summary(path: Path) -> dict[str, Any]:
     last = eq[-1] if eq else (None, None, None)
     halted = any(e["kind"] == "breaker" and e.get("reason") in ("max_drawdown", "kill_switch")
                  and e.get("action", "halt") == "halt" for e in events)     # a cooldown is not a halt
+    cooling: dict[str, str] = {}                 # breaker -> "cooldown until ..." not yet followed by its resume
+    for e in events:
+        if e["kind"] == "breaker" and str(e.get("action", "")).startswith("cooldown"):
+            cooling[str(e.get("reason"))] = str(e["action"])
+        elif e["kind"] == "breaker_resume":
+            cooling.pop(str(e.get("reason")), None)
     starts = [k for k, e in enumerate(events) if e["kind"] in ("start", "recovery")]
     stopped = any(e["kind"] == "stop" for e in events[(starts[-1] if starts else 0):])
     done = finished is not None and json.loads(finished[0]) == run
@@ -40,7 +46,7 @@ def summary(path: Path) -> dict[str, Any]:
         "bar": last[0], "equity": last[1], "regime": last[2],
         "drawdown": (1 - last[1] / peak) if eq and peak > 0 else 0.0,
         "positions": {k: v for k, v in positions.items() if v},
-        "halted": halted, "stopped": stopped or done,
+        "halted": halted, "stopped": stopped or done, "cooling": cooling,
         "breakers": [e for e in events if e["kind"] == "breaker"][-3:],
         "decisions": [e for e in events if e["kind"] == "decision"][-5:],
         "reloads": [e for e in events if e["kind"] in ("reload", "reload_rejected", "rollback")][-3:],
