@@ -107,7 +107,7 @@ def _comparable(doc: dict) -> dict:
 @pytest.mark.slow
 def test_a_killed_study_resumes_to_the_same_result(tmp_path: Path, data: Path) -> None:
     """SIGKILL mid-study, then --resume: the same JSON as an uninterrupted study with the same seed."""
-    common = ["optimize", str(TREND), "--data", str(data), "--trials", "40", "--workers", "1", "--confirm", "1"]
+    common = ["optimize", str(TREND), "--data", str(data), "--trials", "24", "--workers", "1", "--confirm", "1"]
     whole = _cli([*common, "--json", str(tmp_path / "whole.json")])
     assert whole.returncode == 0, whole.stderr
     journal = tmp_path / "cut.optuna.journal"
@@ -235,7 +235,7 @@ def test_ray_address_runs_the_study_on_an_existing_cluster(tmp_path: Path, data:
                              capture_output=True, text=True, timeout=180, env=env)
     assert started.returncode == 0, started.stderr
     try:
-        common = ["optimize", str(TREND), "--data", str(data), "--trials", "10", "--confirm", "0"]
+        common = ["optimize", str(TREND), "--data", str(data), "--trials", "6", "--confirm", "0"]
         here = _cli([*common, "--workers", "1", "--json", str(tmp_path / "here.json")])
         assert here.returncode == 0, here.stderr
         there = _cli([*common, "--ray-address", f"127.0.0.1:{port}", "--json", str(tmp_path / "there.json")], env)

@@ -154,7 +154,7 @@ def test_pause_and_stop_reach_a_running_node(tmp_path: Path) -> None:
     from autobot.live.node import run_replay
     policy = _project(tmp_path)
     state = tmp_path / "s.sqlite"
-    bars = load_bars(DATA).slice(0, 700)
+    bars = load_bars(DATA).slice(0, 450)
     server = Server(state)
     replies: dict[str, Any] = {}
 
@@ -170,7 +170,7 @@ def test_pause_and_stop_reach_a_running_node(tmp_path: Path) -> None:
     helper = threading.Thread(target=operator, daemon=True)
     helper.start()
     try:                                     # the node runs in the main thread (signal handlers)
-        run = run_replay(policy, {"BTCUSDT.BINANCE": bars}, speed=3600 * 30.0, state=state)
+        run = run_replay(policy, {"BTCUSDT.BINANCE": bars}, speed=3600 * 40.0, state=state)
         helper.join(30)
     finally:
         server.stop()
