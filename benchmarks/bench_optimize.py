@@ -45,7 +45,7 @@ def study(args: tuple) -> dict:
         res = ST.run(p, InProcess(), Path(tmp) / "j.journal")
         a = assess(res)
         seconds = time.perf_counter() - t
-    return {"kind": kind, "strategy": p.compiled.id, "seed": seed, "verdict": a["verdict"], "dsr": a["dsr"],
+    return {"kind": kind, "strategy": p.target, "seed": seed, "verdict": a["verdict"], "dsr": a["dsr"],
             "pbo": a["pbo"], "oos_psr": a["oos_psr"], "oos_sharpe": res.oos["sharpe"] if res.oos else None,
             "oos_trades": res.oos["trades"] if res.oos else 0, "seconds": seconds,
             "trials": sum(len(w.records) for w in res.windows + [res.final])}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from autobot.cli.output import fail_usage, fail_user, metrics_table, short_series_note
+from autobot.cli.output import fail_usage, fail_user, metrics_table, short_series_note, write_json
 
 EXAMPLE_DATA = Path("examples") / "data" / "example_btcusdt_1h.csv"
 
@@ -168,8 +167,7 @@ def backtest(
         raise typer.Exit(1) from None
     _print_result(result)
     if json_out is not None:
-        json_out.write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        typer.echo(f"wrote {json_out}", err=True)
+        write_json(json_out, result.to_json())
     if report is not None:
         from autobot.report.html import write_report
         write_report(result, compiled, report)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -10,7 +9,7 @@ import typer
 
 from autobot.cli.backtest import _example_data, _run_with_progress, split_data
 from autobot.cli.output import metrics_table, num as _num, pct as _pct, short_series_note
-from autobot.cli.output import fail_usage, fail_user
+from autobot.cli.output import fail_usage, fail_user, write_json
 
 
 def _bind_all(data: list[str], needed: list[str], default: Path) -> dict[str, Path]:
@@ -81,8 +80,7 @@ def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: 
         raise typer.Exit(1) from None
     _print(result)
     if opts["json_out"] is not None:
-        opts["json_out"].write_text(json.dumps(result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        typer.echo(f"wrote {opts['json_out']}", err=True)
+        write_json(opts["json_out"], result.to_json())
     if opts["report"] is not None:
         from autobot.report.html import write_portfolio_report
         write_portfolio_report(result, policy, opts["report"])

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from autobot.cli.output import fail_usage, fail_user
+from autobot.cli.output import fail_usage, fail_user, write_json
 
 
 def _speed(text: str) -> float | None:
@@ -98,5 +97,4 @@ def live(
     _print(run.result)
     typer.echo(f"replayed {run.bars_published:,} bars", err=True)
     if json_out is not None:
-        json_out.write_text(json.dumps(run.result.to_json(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        typer.echo(f"wrote {json_out}", err=True)
+        write_json(json_out, run.result.to_json())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any, Optional
 import typer
 
 from autobot.cli.backtest import check_ranges, load_inputs
-from autobot.cli.output import fail_usage, fail_user, metrics_table, num
+from autobot.cli.output import fail_usage, fail_user, metrics_table, num, write_json
 
 
 def optimize(
@@ -153,8 +152,7 @@ def optimize(
     doc = study_json(result, stats_, extra, journal_path, executor.where)
     _print(result, doc)
     if json_out is not None:
-        json_out.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        typer.echo(f"wrote {json_out}", err=True)
+        write_json(json_out, doc)
     if report is not None:
         from autobot.report.optimize_html import write_study_report
         write_study_report(result, doc, extra, report)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 import typer
@@ -28,6 +30,13 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str]
     colour = use_colour(out)
     for d in diagnostics:
         out.write(render_text(d, sources.get(d.file), colour) + "\n")
+
+
+def write_json(path: Path, doc: Any, **options: Any) -> None:
+    """A command's ``--json OUT``: indented, NaN refused unless ``options`` say otherwise, and said on stderr."""
+    options.setdefault("allow_nan", False)
+    path.write_text(json.dumps(doc, indent=2, **options) + "\n", encoding="utf-8")
+    typer.echo(f"wrote {path}", err=True)
 
 
 def fail_usage(message: str) -> typer.Exit:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from autobot.cli.output import fail_usage, num, pct
+from autobot.cli.output import fail_usage, num, pct, write_json
 
 
 def report(period: str = typer.Argument(..., help="daily or weekly."),
@@ -71,8 +70,7 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
     for trip in rep["trips"]:
         console.print(f"breaker {trip.get('reason')}: {trip.get('detail', '')}; {trip.get('action', 'halt')}")
     if json_out is not None:
-        json_out.write_text(json.dumps(rep, indent=2, default=str) + "\n", encoding="utf-8")
-        typer.echo(f"wrote {json_out}", err=True)
+        write_json(json_out, rep, default=str, allow_nan=True)
     if out is not None:
         write_html(journal, rep, out)
         typer.echo(f"wrote {out}", err=True)

@@ -15,6 +15,7 @@ a cliff, the in-sample curve of the chosen params, and the Nautilus confirmation
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ import numpy as np
 from autobot.diagnostics import RunError
 from autobot.optimize import space as SP
 from autobot.optimize.study import Plan, Record, StudyResult, WindowResult
-from autobot.optimize.trial import Job, compile_job, lead_bars
+from autobot.optimize.trial import Job, strategy_runner
 
 CLIFF_SHARE = 0.5
 
@@ -119,19 +120,15 @@ def finalists(wr: WindowResult, k: int) -> list[Record]:
 
 def confirm(p: Plan, wr: WindowResult, k: int) -> dict[str, Any]:
     """Re-run the top-``k`` trials on NautilusTrader, fold by fold; raise :class:`RunError` on any difference."""
-    from autobot.backtest.engine import run_backtest
-    from autobot.fast.engine import run_fast
     checked = []
     for rec in finalists(wr, k):
         job: Job = p.job(wr.window, rec.params, number=rec.number)
-        compiled = compile_job(job)
-        lead = lead_bars(compiled)
+        run_fast, lead = strategy_runner(job)                        # the very runs the trial made
+        run_nautilus, _ = strategy_runner(replace(job, engine="nautilus"))
         fills = 0
         for a, b in job.folds:
             start = max(0, a - lead)
-            part = p.bars.slice(start, b)
-            fast = run_fast(compiled, part, job.venue, job.instrument, traces=False)
-            ref = run_backtest(compiled, part, job.venue, job.instrument)
+            fast, ref = run_fast(start, b), run_nautilus(start, b)
             if fast.fills != ref.fills or abs(fast.final_equity - ref.final_equity) > 1e-6 * max(1.0, ref.final_equity):
                 first = next((j for j, (x, y) in enumerate(zip(fast.fills, ref.fills)) if x != y),
                              min(len(fast.fills), len(ref.fills)))

@@ -35,7 +35,7 @@ from autobot.language.compile import CompiledStrategy, compile_strategy_text
 from autobot.optimize import score as S
 from autobot.optimize import space as SP
 from autobot.optimize import stats
-from autobot.optimize.trial import Job, Outcome, PolicySpec
+from autobot.optimize.trial import Job, Outcome, PolicySpec, policy_warmup, warmup_bars
 from autobot.optimize.windows import Window, in_sample_only, walk_forward
 from autobot.venue.instruments import InstrumentSettings
 from autobot.venue.settings import VenueSettings
@@ -188,11 +188,11 @@ def sample_batch(dims: list[SP.Dimension], history: list[Record], numbers: list[
         warnings.simplefilter("ignore")
         study.add_trials([r.frozen(dims) for r in history])
         dists = {d.name: d.distribution() for d in dims}
+        by = {d.name: d for d in dims}
         out = []
         for k in numbers:
             study.sampler = SAMPLERS[options.sampler](_trial_seed(options.seed, k, window))
             t = study.ask(fixed_distributions=dists)
-            by = {d.name: d for d in dims}
             out.append({name: by[name].clip(float(v)) for name, v in t.params.items()})
     return out
 
@@ -217,8 +217,7 @@ def storage(path: Path) -> optuna.storages.JournalStorage:
 class Plan:
     """Everything fixed before the first trial."""
 
-    compiled: CompiledStrategy
-    text: str
+    text: str                    # the strategy document ("" in a policy study: see ``policy``)
     name: str
     bars: Bars                   # the strategy's bars
     seconds: int
@@ -261,13 +260,12 @@ def plan(text: str, name: str, raw_bars: Bars, options: Options) -> Plan:
         raise ValueError(f"unknown objective {options.objective!r}")
     bars, seconds, notes = strategy_bars(compiled, raw_bars)
     check_fast(compiled, bars)
-    longest = max(compiled.plan.warmup, default=0) + 1
-    windows, purge, min_trades = _windows(len(bars), seconds, longest, options)
-    return Plan(compiled, text, name, bars, seconds, dims, windows, purge, min_trades, options, notes,
+    windows, purge, min_trades = _windows(len(bars), warmup_bars(compiled), options)
+    return Plan(text, name, bars, seconds, dims, windows, purge, min_trades, options, notes,
                 target=compiled.id, instrument=compiled.document.market.instrument)
 
 
-def _windows(n: int, seconds: int, longest: int, options: Options) -> tuple[list[Window], int, int]:
+def _windows(n: int, longest: int, options: Options) -> tuple[list[Window], int, int]:
     purge = options.purge if options.purge is not None else longest
     windows = walk_forward(n, options.windows, options.ratio, purge, options.anchored) if options.walk_forward \
         else in_sample_only(n)
@@ -312,12 +310,9 @@ def plan_policy(path: Path, data: dict[str, Bars], options: Options, only: str |
     primary = setup.primary
     spec = PolicySpec(tuple((rel, p.read_text(encoding="utf-8")) for p, rel in files.items()), path.name,
                       tuple(owners), tuple(sorted(data.items())))
-    from autobot.optimize.trial import policy_lead
-    longest = policy_lead(policy) // 3
     seconds = setup.primary_key[1]
-    windows, purge, min_trades = _windows(len(primary), seconds, longest, options)
-    first = policy.strategies[policy.used[0]]
-    return Plan(first, "", path.name, primary, seconds, dims, windows, purge, min_trades, options,
+    windows, purge, min_trades = _windows(len(primary), policy_warmup(policy), options)
+    return Plan("", path.name, primary, seconds, dims, windows, purge, min_trades, options,
                 list(setup.notes), target=policy.document.policy, instrument=setup.primary_key[0], policy=spec)
 
 
@@ -423,7 +418,6 @@ class StudyResult:
     oos_returns: np.ndarray
     oos_ts: np.ndarray
     final: WindowResult
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def best_params(self) -> dict[str, float] | None:
@@ -453,7 +447,7 @@ def run(p: Plan, executor: Any, journal: Path, resume: bool = False, progress: P
     oos = _oos_metrics(p, parts, stamps, held, trades) if parts else None
     r = np.concatenate(parts) if parts else np.zeros(0)
     ts = np.concatenate(stamps) if stamps else np.zeros(0, dtype=np.int64)
-    return StudyResult(p, wf, oos, r, ts, final, {"oos_trades": trades})
+    return StudyResult(p, wf, oos, r, ts, final)
 
 
 def _oos_metrics(p: Plan, parts: list[np.ndarray], stamps: list[np.ndarray], held: list[Any],

@@ -80,14 +80,17 @@ class Outcome:
     returns: np.ndarray | None = None
     ts: np.ndarray | None = None       # ts of each scored bar (its close), with returns
     trades: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[tuple[int, int]] = field(default_factory=list)   # the bar slices run: [start, stop)
     held: np.ndarray | None = None     # a position open at each scored bar, with returns
+
+
+def warmup_bars(compiled: CompiledStrategy) -> int:
+    """Bars before the strategy's longest computation has its first value (the default purge)."""
+    return max(compiled.plan.warmup, default=0) + 1
 
 
 def lead_bars(compiled: CompiledStrategy) -> int:
     """Bars a run starts before its scored range."""
-    longest = max(compiled.plan.warmup, default=0)
-    return max(MIN_LEAD, LEAD_FACTOR * (longest + 1))
+    return max(MIN_LEAD, LEAD_FACTOR * warmup_bars(compiled))
 
 
 def compile_job(job: Job) -> CompiledStrategy:
@@ -107,7 +110,8 @@ def _cache(bars: Bars, start: int, stop: int) -> dict[Any, Any]:
     return _CACHES[key]
 
 
-def _strategy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
+def strategy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
+    """run(start, stop) on the job's engine over bars [start, stop), and the lead a fold starts with."""
     compiled = compile_job(job)
 
     def run(start: int, stop: int) -> Any:
@@ -139,10 +143,14 @@ def compile_policy(spec: PolicySpec, owner_params: dict[str, dict[str, float]]) 
         return load_policy(root / spec.policy)
 
 
+def policy_warmup(policy: Any) -> int:
+    """:func:`warmup_bars` of a policy: its regimes (with their confirmation) and every strategy it uses."""
+    return max([max(policy.regimes.plan.warmup, default=0) + policy.regimes.confirm_bars] +
+               [max(policy.strategies[s].plan.warmup, default=0) for s in policy.used]) + 1
+
+
 def policy_lead(policy: Any) -> int:
-    longest = max([max(policy.regimes.plan.warmup, default=0) + policy.regimes.confirm_bars] +
-                  [max(policy.strategies[s].plan.warmup, default=0) for s in policy.used])
-    return max(MIN_LEAD, LEAD_FACTOR * (longest + 1))
+    return max(MIN_LEAD, LEAD_FACTOR * policy_warmup(policy))
 
 
 def _policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
@@ -165,7 +173,7 @@ def _policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
 def execute(job: Job) -> Outcome:
     """Run and score one trial (see the module docstring)."""
     try:
-        run, lead = (_policy_runner if job.policy is not None else _strategy_runner)(job)
+        run, lead = (_policy_runner if job.policy is not None else strategy_runner)(job)
     except UserError as err:
         return _failed(job, "the params do not compile: " + "; ".join(d.message for d in err.diagnostics))
     parts: list[np.ndarray] = []
@@ -173,7 +181,6 @@ def execute(job: Job) -> Outcome:
     held: list[np.ndarray] = []
     trades: list[dict[str, Any]] = []
     intermediate: list[float] = []
-    runs: list[tuple[int, int]] = []
     for k, (a, b) in enumerate(job.folds):
         start = max(0, a - lead)
         try:
@@ -182,7 +189,6 @@ def execute(job: Job) -> Outcome:
             return _failed(job, "; ".join(d.message for d in err.diagnostics))
         except ValueError as err:
             return _failed(job, str(err))
-        runs.append((start, b))
         r, ts, h = S.range_returns(result, a - start, job.venue.capital)
         parts.append(r)
         stamps.append(ts)
@@ -195,8 +201,7 @@ def execute(job: Job) -> Outcome:
         threshold = job.thresholds[k] if k < len(job.thresholds) else None
         if k < len(job.folds) - 1 and threshold is not None and intermediate[-1] < threshold:
             return Outcome(job.number, job.params, None, {}, [], intermediate, True, None, None,
-                           reason=f"pruned after fold {k + 1}: {intermediate[-1]:.4g} < median {threshold:.4g}",
-                           runs=runs)
+                           reason=f"pruned after fold {k + 1}: {intermediate[-1]:.4g} < median {threshold:.4g}")
     r, ts = np.concatenate(parts), np.concatenate(stamps)
     exposure = np.concatenate(held)
     metrics = S.metrics_of_returns(r, ts, result.bar_seconds * NS, job.venue.capital, trades, exposure)
@@ -209,7 +214,7 @@ def execute(job: Job) -> Outcome:
     return Outcome(job.number, job.params, value, metrics, S.constraints(job.objective, job.limits, metrics),
                    intermediate, False, stats.moments(r), stats.block_sums(r, job.blocks), reason,
                    r.astype(np.float64) if job.keep_returns else None, ts if job.keep_returns else None,
-                   trades if job.keep_returns else [], runs, exposure if job.keep_returns else None)
+                   trades if job.keep_returns else [], exposure if job.keep_returns else None)
 
 
 def _failed(job: Job, reason: str) -> Outcome:

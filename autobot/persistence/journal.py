@@ -309,6 +309,34 @@ def command_reply(path: str | Path, command_id: int) -> str | None:
     return row[1] if row and row[0] else None
 
 
+def read_run(db: sqlite3.Connection) -> int:
+    """The latest run: the node running now, or the last one."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
+    return json.loads(row[0]) if row else 0
+
+
+def read_equity(db: sqlite3.Connection, run: int) -> list[tuple[int, float, str | None]]:
+    """(ts, equity, regime) of every bar of ``run``, in time order."""
+    return db.execute("SELECT ts, equity, regime FROM equity WHERE run = ? ORDER BY ts", (run,)).fetchall()
+
+
+def read_fills(db: sqlite3.Connection, run: int) -> list[tuple]:
+    """(strategy, ts, side, qty, price, reason) of every fill of ``run``, in time order."""
+    return [tuple(r) for r in db.execute("SELECT strategy, ts, side, qty, price, reason FROM fills WHERE run = ? "
+                                         "ORDER BY ts, seq", (run,)).fetchall()]
+
+
+def read_events(db: sqlite3.Connection, run: int, wall: bool = False) -> list[dict[str, Any]]:
+    """Every event of ``run`` in the order written, its payload's keys beside ts, kind and strategy
+    (and the wall-clock time it was written, with ``wall``)."""
+    out = []
+    for ts, at, kind, strategy, payload in db.execute(
+            "SELECT ts, wall, kind, strategy, payload FROM events WHERE run = ? ORDER BY id", (run,)):
+        event = {"ts": ts, "wall": at} if wall else {"ts": ts}
+        out.append({**event, "kind": kind, "strategy": strategy, **json.loads(payload or "{}")})
+    return out
+
+
 def open_readonly(path: str | Path) -> sqlite3.Connection:
     """A read-only connection (``autobot status`` beside a running node). A store on a read-only
     disk or folder (where SQLite cannot create the WAL index) is read as immutable instead.

@@ -7,22 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from autobot.persistence.journal import open_readonly
+from autobot.persistence.journal import open_readonly, read_equity, read_events, read_fills, read_run
 
 
 def summary(path: Path) -> dict[str, Any]:
     """What the journal says about the node: progress, equity, regime, positions, recent events."""
     db = open_readonly(path)
     try:
-        row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
-        run = json.loads(row[0]) if row else 0          # the latest run: the node running now, or the last one
-        eq = db.execute("SELECT ts, equity, regime FROM equity WHERE run = ? ORDER BY ts", (run,)).fetchall()
+        run = read_run(db)
+        eq = read_equity(db, run)
         positions: dict[str, float] = {}
-        for strategy, side, qty in db.execute("SELECT strategy, side, qty FROM fills WHERE run = ?", (run,)):
+        for strategy, _ts, side, qty, _price, _reason in read_fills(db, run):
             positions[strategy] = round(positions.get(strategy, 0.0) + (qty if side == "BUY" else -qty), 12)
-        events = [{"ts": ts, "kind": kind, "strategy": strategy, **json.loads(payload)}
-                  for ts, kind, strategy, payload in
-                  db.execute("SELECT ts, kind, strategy, payload FROM events WHERE run = ? ORDER BY id", (run,))]
+        events = read_events(db, run)
         finished = db.execute("SELECT value FROM meta WHERE key = 'finished'").fetchone()
         counts = dict(db.execute("SELECT 'orders', COUNT(*) FROM orders WHERE run = ? UNION ALL "
                                  "SELECT 'fills', COUNT(*) FROM fills WHERE run = ?", (run, run)))

@@ -369,6 +369,10 @@ class PortfolioController(Controller):
         if state is not None and self._set_state is not None:
             self._set_state(state)
 
+    def _view(self, ts: int, equity: float) -> View:
+        """What the breakers see now."""
+        return View(ts, equity, self.peak, self.day_open, self.losses_in_row, self._prev_primary_ts, self._bar_ns)
+
     def _tripped(self, breaker: Breaker, ts: int, equity: float, detail: str) -> None:
         """Apply the breaker's action (the policy's on_trip, or its default)."""
         action = action_for(self.policy.document.risk, breaker)
@@ -423,7 +427,7 @@ class PortfolioController(Controller):
                 if self._set_state is not None:
                     self._set_state(TradingState.HALTED)
             return
-        view = View(ts, equity, self.peak, self.day_open, self.losses_in_row, self._prev_primary_ts, self._bar_ns)
+        view = self._view(ts, equity)
         for breaker in self.bar_breakers:
             if breaker.name in self.cooling or (isinstance(breaker, DailyLoss) and self.cooling):
                 continue                        # cooling down (a daily loss is not re-checked while paused)
@@ -525,8 +529,7 @@ class PortfolioController(Controller):
         if self.losses_breaker is not None and not self.paused_until and not self.halted:
             ts = self._last_bar_ts     # bar time, not fill time: a replayed or live node fills on its own clock
             equity = self.portfolio_value()
-            detail = self.losses_breaker.check(View(ts, equity, self.peak, self.day_open, self.losses_in_row,
-                                                    self._prev_primary_ts, self._bar_ns))
+            detail = self.losses_breaker.check(self._view(ts, equity))
             if detail is not None:
                 self._tripped(self.losses_breaker, ts, equity, detail)
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import pathlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from autobot.persistence.journal import open_readonly
+from autobot.persistence.journal import open_readonly, read_equity, read_events, read_fills, read_run
 from autobot.report.analytics import DAY_NS, daily_returns, realized_by_strategy, risk_metrics
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7}
@@ -36,22 +35,23 @@ class Journal:
 def read(path: pathlib.Path) -> Journal:
     db = open_readonly(path)
     try:
-        row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
-        run = json.loads(row[0]) if row else 0
-        eq = db.execute("SELECT ts, equity, regime FROM equity WHERE run = ? ORDER BY ts", (run,)).fetchall()
-        fills = db.execute("SELECT strategy, ts, side, qty, price FROM fills WHERE run = ? ORDER BY ts, seq",
-                           (run,)).fetchall()
-        events = [{"ts": ts, "kind": kind, "strategy": strategy, **json.loads(payload or "{}")}
-                  for ts, kind, strategy, payload in
-                  db.execute("SELECT ts, kind, strategy, payload FROM events WHERE run = ? ORDER BY id", (run,))]
+        run = read_run(db)
+        eq = read_equity(db, run)
+        fills = [f[:5] for f in read_fills(db, run)]
+        events = read_events(db, run)
     finally:
         db.close()
     ts = np.array([r[0] for r in eq], dtype=np.int64)
     equity = np.array([r[1] for r in eq], dtype=np.float64)
-    return Journal(run, ts, equity, [r[2] for r in eq], [tuple(f) for f in fills], events)
+    return Journal(run, ts, equity, [r[2] for r in eq], fills, events)
 
 
-def _day(ns: int) -> str:
+def regime_share(names: list[Any]) -> dict[str, float]:
+    """The share of bars in each regime, in the order regimes first appear."""
+    return {str(g): names.count(g) / len(names) for g in dict.fromkeys(names)} if names else {}
+
+
+def day_text(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
 
 
@@ -65,18 +65,17 @@ def build(j: Journal, period: str, day: str | None = None, year_days: int = 365)
     lo, hi = first_day * DAY_NS, (last_day + 1) * DAY_NS
     inside = (j.ts >= lo) & (j.ts < hi)
     if not inside.any():
-        raise ValueError(f"the journal has no bar between {_day(lo)} and {_day(hi - 1)}")
+        raise ValueError(f"the journal has no bar between {day_text(lo)} and {day_text(hi - 1)}")
     before = j.equity[j.ts < lo]
     start = float(before[-1]) if len(before) else float(j.equity[inside][0])
     end = float(j.equity[inside][-1])
     days, r = daily_returns(j.ts, j.equity)
-    regimes = [g for g, k in zip(j.regimes, inside) if k]
-    share = {g: regimes.count(g) / len(regimes) for g in dict.fromkeys(regimes)}
+    share = regime_share([g for g, k in zip(j.regimes, inside) if k])
     fills_in = [f for f in j.fills if lo <= int(f[1]) < hi]
     events = [e for e in j.events if e.get("ts") is not None and lo <= int(e["ts"]) < hi and e["kind"] in EVENT_KINDS]
     peak = np.maximum.accumulate(j.equity)
     return {
-        "period": period, "from": _day(lo), "to": _day(hi - 1), "run": j.run,
+        "period": period, "from": day_text(lo), "to": day_text(hi - 1), "run": j.run,
         "equity_start": start, "equity_end": end, "pnl": end - start, "return": end / start - 1 if start else None,
         "fills": len(fills_in), "regimes": share,
         "drawdown_now": float(1 - j.equity[-1] / peak[-1]) if peak[-1] > 0 else 0.0,
@@ -86,7 +85,7 @@ def build(j: Journal, period: str, day: str | None = None, year_days: int = 365)
         "risk_period": risk_metrics(r[(days >= first_day) & (days <= last_day)], year_days),
         "events": events,
         "trips": [e for e in events if e["kind"] == "breaker"],
-        "daily": [{"day": _day(int(d) * DAY_NS), "return": float(x)} for d, x in zip(days, r)],
+        "daily": [{"day": day_text(int(d) * DAY_NS), "return": float(x)} for d, x in zip(days, r)],
     }
 
 
@@ -133,7 +132,7 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
         f'<td>{_fmt(s["realized"])}</td><td>{_fmt(s["turnover"])}</td><td>{s["fills"]}</td><td>{s["round_trips"]}</td>'
         f'<td>{_fmt(s["win_rate"], True)}</td><td>{_fmt(s["profit_factor"])}</td></tr>'
         for sid, s in rep["strategies_run"].items())
-    ev_rows = "".join(f'<tr><td>{_day(int(v["ts"]))} {dt.datetime.fromtimestamp(int(v["ts"]) / 1e9, tz=dt.timezone.utc):%H:%M}'
+    ev_rows = "".join(f'<tr><td>{day_text(int(v["ts"]))} {dt.datetime.fromtimestamp(int(v["ts"]) / 1e9, tz=dt.timezone.utc):%H:%M}'
                       f'</td><td class="l">{e(v["kind"])}</td><td class="why">'
                       f'{e(", ".join(f"{k}={w}" for k, w in v.items() if k not in ("ts", "kind")))[:300]}</td></tr>'
                       for v in rep["events"][-200:])

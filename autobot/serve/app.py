@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from importlib import resources
 from pathlib import Path
@@ -25,33 +24,28 @@ import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from autobot.persistence.journal import StateStoreError, command_reply, open_readonly, queue_command
+from autobot.persistence.journal import (StateStoreError, command_reply, open_readonly, queue_command, read_equity,
+                                         read_events, read_fills, read_run)
 from autobot.persistence.status import summary
-from autobot.report.analytics import daily_returns, realized_by_strategy, risk_metrics
+from autobot.report.analytics import DAY_NS, daily_returns, realized_by_strategy, risk_metrics
+from autobot.report.journal_report import day_text, regime_share
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
-LOG_KINDS = None            # every event kind
 
 
-def _rows(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
+def _read(path: Path, what: Any) -> Any:
+    """``what(db, run)`` on a read-only connection to the store, for its latest run."""
     db = open_readonly(path)
     try:
-        return db.execute(sql, args).fetchall()
+        return what(db, read_run(db))
     finally:
         db.close()
 
 
-def _run(path: Path) -> int:
-    row = _rows(path, "SELECT value FROM meta WHERE key = 'run'")
-    return json.loads(row[0][0]) if row else 0
-
-
 def _events(path: Path, kinds: tuple[str, ...] | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    rows = _rows(path, "SELECT ts, wall, kind, strategy, payload FROM events WHERE run = ? ORDER BY id DESC LIMIT ?",
-                 (_run(path), 100_000 if kinds else limit))
-    out = [{"ts": ts, "wall": wall, "kind": kind, "strategy": strategy, **json.loads(payload or "{}")}
-           for ts, wall, kind, strategy, payload in rows if kinds is None or kind in kinds]
-    return list(reversed(out[:limit]))
+    """The last ``limit`` events (of ``kinds``), oldest first."""
+    events = _read(path, lambda db, run: read_events(db, run, wall=True))
+    return [e for e in events if kinds is None or e["kind"] in kinds][-limit:]
 
 
 def make_app(state: Path, token: str | None = None) -> FastAPI:
@@ -91,13 +85,12 @@ def make_app(state: Path, token: str | None = None) -> FastAPI:
         return safe(lambda: summary(p))
 
     def equity(p: Path) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-        rows = _rows(p, "SELECT ts, equity, regime FROM equity WHERE run = ? ORDER BY ts", (_run(p),))
+        rows = _read(p, read_equity)
         return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.float64),
                 [r[2] for r in rows])
 
     def fills(p: Path) -> list[tuple]:
-        return [tuple(r) for r in _rows(p, "SELECT strategy, ts, side, qty, price, reason FROM fills WHERE run = ? "
-                                            "ORDER BY ts, seq", (_run(p),))]
+        return _read(p, read_fills)
 
     @app.get("/api/v1/trades", dependencies=api)
     def trades(limit: int = 500) -> dict[str, Any]:
@@ -129,8 +122,7 @@ def make_app(state: Path, token: str | None = None) -> FastAPI:
         p = store()
         ts, eq, _ = safe(lambda: equity(p))
         d, r = daily_returns(ts, eq)
-        import datetime as dt
-        names = [dt.datetime.fromtimestamp(int(x) * 86_400, tz=dt.timezone.utc).strftime("%Y-%m-%d") for x in d]
+        names = [day_text(int(x) * DAY_NS) for x in d]
         keep = slice(-max(1, min(days, 10_000)), None)
         return {"days": [{"day": n, "return": float(x)} for n, x in zip(names[keep], r[keep])]}
 
@@ -145,8 +137,7 @@ def make_app(state: Path, token: str | None = None) -> FastAPI:
     def regimes() -> dict[str, Any]:
         p = store()
         _, _, names = safe(lambda: equity(p))
-        share = {str(k): names.count(k) / len(names) for k in dict.fromkeys(names)} if names else {}
-        return {"current": names[-1] if names else None, "share": share,
+        return {"current": names[-1] if names else None, "share": regime_share(names),
                 "switches": safe(lambda: _events(p, ("regime_switch",), 100))}
 
     @app.get("/api/v1/challenge", dependencies=api)
