@@ -58,7 +58,9 @@ def test_cli_live_replay_writes_the_backtest_json(tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "challenge" in refused.output
     from autobot.persistence.journal import Journal
     j = Journal(tmp_path / "s.sqlite")
-    assert [e["reason"] for e in j.events(["real_refused"])] == ["no passed paper challenge recorded"]
+    stage = json.loads(out_live.read_text())["challenge"]["stages"]["portfolio"]["stage"]
+    assert [e["reason"] for e in j.events(["real_refused"])] == [
+        f"the portfolio is in the {stage} stage of the paper challenge, not a capital stage"]
     j.close()
 
 
@@ -229,12 +231,16 @@ def test_status_and_rollback_read_the_state_store(tmp_path: Path) -> None:
     shown = CliRunner().invoke(app, ["status", "--state", str(state), "--json"])
     assert shown.exit_code == 0, shown.output
     st = json.loads(shown.output)
-    assert st["regime"] in ("trending", "ranging", "volatile", "calm") and st["positions"] == {}
-    assert st["halted"] is True and st["breakers"][0]["reason"] == "max_drawdown"
+    assert st["regime"] in ("trending", "ranging", "volatile", "calm")
+    # the shipped policy's max_drawdown demotes to paper: trading goes on, with no capital
+    assert st["halted"] is False and st["breakers"][0]["reason"] == "max_drawdown"
+    assert st["breakers"][0]["action"] == "demote to paper"
+    assert st["challenge"]["stages"]["portfolio"]["stage"] == "demoted"
+    assert st["challenge"]["stages"]["portfolio"]["capital"] == 0
     assert st["fills"] > 20 and st["decisions"]
     assert st["state"] == "finished" and st["stopped"] is True          # the replay ended: not running
     table = CliRunner().invoke(app, ["status", "--state", str(state)])
-    assert "HALTED" in table.output and "max_drawdown" in table.output and "finished" in table.output
+    assert "demoted" in table.output and "max_drawdown" in table.output and "finished" in table.output
     # rollback: two versions of a document in the journal; the file goes back to the earlier one
     from autobot.persistence.journal import Journal
     doc = tmp_path / "s.yaml"
@@ -260,7 +266,8 @@ def test_status_view_renders_the_controller_status() -> None:
     console = Console(width=160, record=True)
     console.print(render(status, 3000))
     text = console.export_text()
-    for part in ("HALTED", f"regime       {status['regime']}"[:6], "equity", "max_drawdown", "decision"):
+    for part in ("trading", "portfolio demoted (0%)", f"regime       {status['regime']}"[:6], "equity",
+                 "max_drawdown", "decision"):
         assert part in text
     assert status["equity"] == pytest.approx(run.result.final_equity)
 

@@ -62,9 +62,9 @@ def close_time(k: int) -> int:
 
 
 # ---------------------------------------------------------------------- breakers
-@pytest.mark.parametrize("on_trip", ["", "  on_trip: {max_drawdown: halt}\n"])     # halt is the default
-def test_max_drawdown_flattens_and_halts_at_the_bar(tmp_path: Path, on_trip: str) -> None:
-    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n", "  max_drawdown: 5%\n" + on_trip)
+def test_max_drawdown_flattens_and_halts_at_the_bar(tmp_path: Path) -> None:
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n",
+                     "  max_drawdown: 5%\n  on_trip: {max_drawdown: halt}\n")
     closes = [100.0] * 5 + [99, 98, 97, 96, 95.5, 94.9, 94, 93] + [100.0] * 10
     result = run(policy, closes)
     # equity = 100,000 + 1,000 x (close - 100): 5% below the 100,000 peak first at bar 10 (94.90)
@@ -74,6 +74,28 @@ def test_max_drawdown_flattens_and_halts_at_the_bar(tmp_path: Path, on_trip: str
     assert trade["exit_price"] == 94.9
     assert len(result.trades) == 1                                   # halted: no order after the trip
     assert result.final_equity == pytest.approx(100_000 - 1000 * 5.1)
+
+
+def test_max_drawdown_demotes_to_paper_by_default_and_trading_goes_on(tmp_path: Path) -> None:
+    """The default on_trip of max_drawdown: flatten, the portfolio back to paper (no capital),
+    trading on paper at once; the limit then counts from the equity at the trip."""
+    policy = project(tmp_path, {"a": ALWAYS_LONG}, "  always: {a: 100%}\n", "  max_drawdown: 5%\n")
+    closes = [100.0] * 5 + [99, 98, 97, 96, 95.5, 94.9] + [94.9 - 0.4 * (k + 1) for k in range(20)]
+    result = run(policy, closes)
+    trips = [(t["reason"], t["ts"], t["action"]) for t in result.trips]
+    assert trips[0] == ("max_drawdown", close_time(10), "demote to paper")
+    first, second = result.trades[0], result.trades[1]
+    assert (first["exit_ts"], first["exit_reason"]) == (close_time(10), "max_drawdown")
+    assert second["entry_ts"] == close_time(11)          # on paper at once: the next bar enters again
+    # the second trip: 5% below the equity at the first (94,900): 4,745 below the re-entry at 94.5
+    k = next(j for j in range(12, len(closes)) if 100_000 - 1000 * 5.1 + 1000 * (closes[j] - closes[11])
+             <= 94_900 * 0.95)
+    assert trips[1][:2] == ("max_drawdown", close_time(k))
+    moves = [(m["subject"], m["from"], m["to"], m["ts"]) for m in result.challenge["transitions"]]
+    # a trip on paper demotes again: the paper period starts over
+    assert moves == [("portfolio", "paper", "demoted", close_time(10)), ("portfolio", "demoted", "demoted",
+                                                                          close_time(k))]
+    assert result.challenge["days_with_capital"]["portfolio"] == 0
 
 
 def test_max_drawdown_cools_down_then_trades_again_from_a_new_peak(tmp_path: Path) -> None:
@@ -351,7 +373,7 @@ def test_user_text_with_braces_never_reaches_a_format_string(tmp_path: Path) -> 
     assert result.trades and result.trades[0]["entry_why"] == "regime=calm {x} == 'calm {x}', close=100 > 0"
 
 
-@pytest.mark.parametrize("value, message", [("demote", "needs the paper challenge"),
+@pytest.mark.parametrize("value, message", [("demoted", "on_trip must be halt, next_day, demote"),
                                             ("{cooldown: soon}", "a duration like 30m"),
                                             ("sometimes", "on_trip must be halt, next_day")])
 def test_bad_on_trip_is_a_positioned_error(tmp_path: Path, value: str, message: str) -> None:

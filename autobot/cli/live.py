@@ -36,7 +36,8 @@ def live(
     state: Optional[Path] = typer.Option(None, "--state", help="SQLite journal (default: .autobot/state.sqlite in "
                                          "the project). A run killed earlier resumes from it."),
     fresh: bool = typer.Option(False, "--fresh", help="Start a new journal instead of resuming."),
-    real: bool = typer.Option(False, "--real", help="Trade real money (refused: see the policy's challenge)."),
+    real: bool = typer.Option(False, "--real", help="Trade real money: only in a capital stage of the paper "
+                              "challenge recorded in --state (docs/challenge.md)."),
 ) -> None:
     """Paper-trade the policy on a NautilusTrader TradingNode; with --replay, from a file, stopping at its end."""
     from autobot.diagnostics import RunError, UserError
@@ -47,12 +48,8 @@ def live(
     if not path.is_file():
         raise fail_usage(f"no such policy file: {path}")
     if real:
-        from autobot.persistence.journal import Journal
-        journal = Journal(state or (path.resolve().parent / ".autobot" / "state.sqlite"))
-        journal.event("real_refused", None, reason="no passed paper challenge recorded")
-        journal.close()
-        raise fail_usage("--real: real trading needs a passed paper challenge (policy 'challenge:'); "
-                         "no challenge has been recorded, so AutoBot trades paper only (decision recorded)")
+        _real(path, state or (path.resolve().parent / ".autobot" / "state.sqlite"), bool(replay))
+        return
     if not replay:
         from autobot.live.node import run_venue
         from autobot.notify.telegram import Notifier
@@ -98,3 +95,44 @@ def live(
     typer.echo(f"replayed {run.bars_published:,} bars", err=True)
     if json_out is not None:
         write_json(json_out, run.result.to_json())
+
+
+def _real(policy: Path, state: Path, replay: bool) -> None:
+    """The --real gate: a capital stage of the paper challenge in ``state``, then the venue's
+    execution adapter (credentials from the policy's AUTOBOT_* variables)."""
+    from autobot.diagnostics import RunError, UserError
+    from autobot.live.real import exec_client, real_plan
+    from autobot.persistence.journal import Journal, StateStoreError
+    from autobot.workspace import load_policy
+
+    try:
+        plan = real_plan(state)
+        journal = Journal(state)
+        journal.event("real_allowed" if plan.allowed else "real_refused", None, reason=plan.reason,
+                      stage=plan.portfolio_stage, scales=plan.scales)
+        journal.close()
+    except StateStoreError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    if not plan.allowed:
+        raise fail_usage(f"--real: {plan.reason}; real trading needs the portfolio in a capital stage of the paper "
+                         "challenge (policy 'challenge:', 'autobot challenge status'), so AutoBot trades paper only "
+                         "(decision recorded)")
+    if replay:
+        raise fail_usage("--real trades on a venue: drop --replay")
+    try:
+        compiled = load_policy(policy)
+        if compiled.document.live is None:
+            raise fail_usage("--real needs the policy's live: section (the venue to trade on)")
+        execution = exec_client(compiled.document.live, str(policy))
+        from autobot.live.node import run_venue
+        from autobot.notify.telegram import Notifier
+        typer.echo(f"real trading: {plan.reason}; strategy scales " +
+                   ", ".join(f"{k} {v:.1%}" for k, v in plan.scales.items()), err=True)
+        run_venue(policy, state=state.with_name(state.stem + "-real.sqlite"), notifier=Notifier.from_env(),
+                  execution=execution, capital_scale=plan.scales)
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    except (RunError, StateStoreError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None

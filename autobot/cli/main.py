@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from autobot.cli import backtest, functions, live, optimize, report, schema, serve, signals, status, validate
+from autobot.cli import backtest, challenge, functions, live, optimize, report, schema, serve, signals, status, validate
 
 # Typer raises Click's UsageError (its own vendored copy in recent releases): found from the public
 # BadParameter, which derives from it, so both kinds of Typer work
@@ -59,6 +59,7 @@ app.command("live")(live.live)
 app.command("status")(status.status)
 app.command("rollback")(status.rollback)
 app.command("report")(report.report)
+app.add_typer(challenge.app, name="challenge")
 app.command("serve")(serve.serve)
 app.command("schema")(schema.schema)
 app.command("functions")(functions.functions)

@@ -53,6 +53,10 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
     table.add_row("drawdown", f"{st['drawdown']:.2%}")
     table.add_row("positions", ", ".join(f"{k} {v:+g}" for k, v in st["positions"].items()) or "flat")
     table.add_row("orders / fills", f"{st['orders']} / {st['fills']}")
+    for subject, t in st["challenge"]["stages"].items():
+        table.add_row(f"challenge {subject}", f"{t['stage']} since {_when(t['since'])}, capital {t['capital']:.0%}")
+    for e in st["challenge"]["moves"][-3:]:
+        table.add_row("challenge move", f"{_when(e['ts'])} {e['strategy']} {e['from']} -> {e['to']}: {e['reason']}")
     for e in st["breakers"]:
         table.add_row("breaker", f"{_when(e['ts'])} {e['reason']}: {e['detail']}; {e.get('action', 'halt')}")
     from autobot.live.view import reload_text

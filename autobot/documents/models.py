@@ -151,33 +151,31 @@ _COOLDOWN = re.compile(r"^\s*\d+(\.\d+)?\s*(m|h|d|w|bars?)\s*$")
 
 def _on_trip(value: Any) -> Any:
     """``halt``, ``next_day`` or ``{cooldown: DURATION}``, with one clear message otherwise."""
-    if value in ("halt", "next_day"):
+    if value in ("halt", "next_day", "demote"):
         return value
-    if value == "demote":
-        raise ValueError("'demote' needs the paper challenge, which is not available yet: use halt, next_day or "
-                         "{cooldown: 7d}")
     if isinstance(value, dict) and set(value) == {"cooldown"} and _COOLDOWN.match(str(value["cooldown"])):
         return {"cooldown": str(value["cooldown"]).strip()}
-    raise ValueError(f"on_trip must be halt, next_day or {{cooldown: DURATION}} with a duration like 30m, 12h, 7d, "
-                     f"2w or '24 bars', got {value!r}")
+    raise ValueError(f"on_trip must be halt, next_day, demote or {{cooldown: DURATION}} with a duration like 30m, "
+                     f"12h, 7d, 2w or '24 bars', got {value!r}")
 
 
 OnTrip = Annotated[
     Any,
     BeforeValidator(_on_trip),
-    WithJsonSchema({"anyOf": [{"enum": ["halt", "next_day"]},
+    WithJsonSchema({"anyOf": [{"enum": ["halt", "next_day", "demote"]},
                               {"type": "object", "properties": {"cooldown": {"type": "string",
                                                                              "pattern": _COOLDOWN.pattern}},
                                "required": ["cooldown"], "additionalProperties": False}],
-                    "description": "halt (for good), next_day (until the next UTC day), or {cooldown: 7d}."}),
+                    "description": "halt (for good), next_day (until the next UTC day), demote (back to paper: "
+                                   "the challenge again), or {cooldown: 7d}."}),
 ]
 
 
 class PolicyRisk(_Model):
     """Portfolio limits and circuit breakers."""
 
-    max_drawdown: Share | None = Field(None, description="From the equity peak: flatten and halt (or as on_trip "
-                                                         "says; after a cooldown the peak restarts).")
+    max_drawdown: Share | None = Field(None, description="From the equity peak: flatten and demote to paper (or as "
+                                                         "on_trip says; afterwards the peak restarts).")
     daily_loss_limit: Share | None = Field(None, description="Flatten and pause until the next UTC day.")
     max_gross_exposure: Share | None = Field(None, description="Gross position value over equity.")
     max_position: Share | None = Field(None, description="Largest position value per strategy over equity.")
@@ -188,18 +186,56 @@ class PolicyRisk(_Model):
     max_bar_gap: int | None = Field(None, ge=1, le=100_000,
                                     description="Data quality: more than this many bar lengths between two bars "
                                                 "pauses new entries (for as many bars, or as on_trip says).")
-    on_trip: dict[Literal["max_drawdown", "daily_loss_limit", "max_consecutive_losses", "max_bar_gap"], OnTrip] = \
+    max_stale: str | None = Field(None, pattern=r"^\s*\d+(\.\d+)?\s*(m|h|d|w|bars?)\s*$",
+                                  description="Data quality (live): no bar for this long by the wall clock (e.g. "
+                                              "'3 bars' or 10m) pauses new entries until bars flow again.")
+    max_clock_skew: str | None = Field(None, pattern=r"^\s*\d+(\.\d+)?\s*(s|m|h)\s*$",
+                                       description="Data quality (live): a bar closing further than this from "
+                                                   "the wall clock (e.g. 30s) pauses new entries for a bar.")
+    on_trip: dict[Literal["max_drawdown", "daily_loss_limit", "max_consecutive_losses", "max_bar_gap", "max_stale",
+                          "max_clock_skew"], OnTrip] = \
         Field(default_factory=dict, description="What each breaker does when it trips (the kill switch always "
-                                                "halts): halt, next_day, or {cooldown: DURATION}.")
+                                                "halts): halt, next_day, demote, or {cooldown: DURATION}.")
+
+
+class ChallengeStage(_Model):
+    """A capital stage: a share of the strategy's (or portfolio's) capital, held at least ``days``."""
+
+    capital: Share = Field(description="Share of its capital this stage trades, e.g. 10%.")
+    days: float | None = Field(None, gt=0, le=3650, description="Days in this stage before the next one "
+                                                                "(none: the last stage).")
+
+
+class ChallengeChecks(_Model):
+    """What two weeks of paper trading can show, checked beside ``promote_when``."""
+
+    min_trades: int = Field(5, ge=0, description="Closed paper trades in the window.")
+    max_tracking_error: Share = Field("1%", description="Paper vs its own backtest on the same bars (parity "
+                                                        "ledger): root mean square of the daily return differences.")
+    max_slippage_bps: float = Field(20.0, ge=0, description="Mean |paper fill - backtest fill| in basis points.")
+    min_fill_ratio: Share = Field("95%", description="Backtest fills the paper run also made, over backtest fills.")
+    no_breaker_trip: bool = Field(True, description="No circuit breaker tripped in the window.")
+    max_drift: Share = Field("3%", description="In a capital stage: a tracking error above this demotes.")
+
+
+def _default_stages() -> list[ChallengeStage]:
+    return [ChallengeStage(capital="10%", days=7), ChallengeStage(capital="25%", days=14),
+            ChallengeStage(capital="100%")]
 
 
 class Challenge(_Model):
-    """The paper-trading challenge that decides what may go live."""
+    """The paper-trading challenge that decides what may trade capital (docs/challenge.md)."""
 
-    paper_days: int = Field(14, ge=1, description="Days of paper trading.")
+    paper_days: int = Field(14, ge=1, le=3650, description="Days of paper trading before the first check.")
     promote_when: Expression = Field(
         "sharpe > 1.5 and max_drawdown < 5% and win_rate > 55% and trades >= 20",
-        description="Condition over the paper results' metrics.")
+        description="Condition over the paper window's metrics.")
+    checks: ChallengeChecks = Field(default_factory=ChallengeChecks, description="Always checked as well.")
+    stages: list[ChallengeStage] = Field(default_factory=_default_stages, min_length=1, max_length=20,
+                                         description="Capital stages after the paper stage, in order.")
+    approval: Literal["auto", "manual"] = Field(
+        "auto", description="candidate -> first capital stage: after a day (auto), or by 'autobot challenge "
+                            "promote' (manual).")
 
 
 class LiveMarket(_Model):

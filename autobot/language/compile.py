@@ -23,7 +23,8 @@ from autobot.language.parse import ParseError, parse_expression
 
 RULE_SIDES = ("entry.long", "entry.short", "exit.long", "exit.short")
 METRIC_NAMES = ("total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "win_rate",
-                "profit_factor", "trades", "exposure", "days")
+                "profit_factor", "trades", "exposure", "days", "tracking_error", "slippage_bps", "fill_ratio",
+                "breaker_trips")
 _UNITS = {"s": ("SECOND", 1), "m": ("MINUTE", 60), "h": ("HOUR", 3600), "d": ("DAY", 86400), "w": ("WEEK", 604800)}
 _SPEC_UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 604800}
 
@@ -459,10 +460,27 @@ def check_policy(source: SourceFile, doc: PolicyDocument, sink: DiagnosticSink,
                                            f"live.{key} may only name an AUTOBOT_ variable (not {name!r})",
                                            "credentials come from AUTOBOT_* variables, never the Telegram "
                                            "token: e.g. AUTOBOT_BINANCE_KEY"))
+    for k, _ in enumerate(doc.challenge.stages):
+        _share_in_range(source, compiler, sink, ("challenge", "stages", k, "capital"), "a stage's capital")
+    for name in ("max_tracking_error", "min_fill_ratio", "max_drift"):
+        _share_in_range(source, compiler, sink, ("challenge", "checks", name), f"challenge.checks.{name}")
     node, found = source.node_at(("challenge", "promote_when"))
     if found and node is not None:
         metrics = ExprCompiler(sink, scalars={m: P.NUMBER for m in METRIC_NAMES}, series=False)
         metrics.compile(ExprSite.of(source, node), expect=P.BOOL, what="promote_when condition")
+
+
+def _share_in_range(source: SourceFile, compiler: ExprCompiler, sink: DiagnosticSink, path: tuple[Any, ...],
+                    what: str) -> None:
+    node, found = source.node_at(path)
+    if not found or node is None:
+        return
+    site = _site(source, path)
+    value = compiler.constant(site, what=what)
+    if value is not None and not 0 < value <= 1:
+        sink.add(site.diagnostic(ast.Span(0, len(site.text)), "out-of-range",
+                                 f"{what} must be above 0% and at most 100%, got {value:.4g}",
+                                 "write a percentage like 10%"))
 
 
 def _key(source: SourceFile, path: tuple[Any, ...]) -> YNode | None:

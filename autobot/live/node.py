@@ -44,10 +44,12 @@ def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: floa
 
 
 def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float, leverage: float, log_level: str,
-               accelerated: bool, data: tuple[str, Any, Any], controller: dict[str, Any], replay: bool) -> Any:
+               accelerated: bool, data: tuple[str, Any, Any], controller: dict[str, Any], replay: bool,
+               execution: tuple[str, Any, Any] | None = None) -> Any:
     """A built TradingNode: one data client (``(name, config, factory)``), the bar-aware sandbox as
-    paper execution funded with ``capital``, and the portfolio controller, which watches the
-    documents and builds the strategies (``controller``: its bar types and other settings)."""
+    paper execution funded with ``capital`` (or ``execution``: a real venue's execution client,
+    ``(name, config, factory)``), and the portfolio controller, which watches the documents and
+    builds the strategies (``controller``: its bar types and other settings)."""
     from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
     from nautilus_trader.config import (ImportableControllerConfig, LiveExecEngineConfig, LiveRiskEngineConfig,
                                         TradingNodeConfig)
@@ -73,7 +75,7 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
                                          max_order_modify_rate="1000000/00:00:01") if accelerated
         else LiveRiskEngineConfig(),
         data_clients={name: data_config},
-        exec_clients={venue: SandboxExecutionClientConfig(
+        exec_clients={execution[0]: execution[1]} if execution is not None else {venue: SandboxExecutionClientConfig(
             venue=venue, starting_balances=[f"{capital} {currency}"], base_currency=currency,
             oms_type="NETTING", account_type="MARGIN", default_leverage=_decimal(leverage),
             bar_execution=True, trade_execution=False)},
@@ -85,6 +87,10 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
     )
     node = TradingNode(config=config)
     node.add_data_client_factory(name, data_factory)
+    if execution is not None:
+        node.add_exec_client_factory(execution[0], execution[2])
+        node.build()
+        return node
     node.add_exec_client_factory(venue, BarSandboxExecClientFactory)
     node.build()
     _book_paper_fills_at_once(node)
@@ -120,7 +126,9 @@ def _open_journal(state: Path | None, policy: CompiledPolicy, data: dict[str, Ba
         journal.db.close()
         raise
     policy_text = policy.path.read_text(encoding="utf-8")
-    journal.begin(_fingerprint(policy, policy_text, data))
+    resumed = journal.begin(_fingerprint(policy, policy_text, data))
+    if not resumed:            # the challenge goes on from where the last run left it (a resumed run re-runs to it)
+        journal.set("challenge_at_start", journal.get("challenge"))
     if journal.not_resumed:
         journal.event("new_run", None, reason=journal.not_resumed)
         import logging
@@ -272,9 +280,12 @@ CONNECT_SECONDS = 15.0
 
 
 def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None,
-              log_level: str = "WARNING") -> None:
+              log_level: str = "WARNING", execution: tuple[str, Any, Any] | None = None,
+              capital_scale: dict[str, float] | None = None) -> None:
     """Paper-trade the policy on a venue's real market data (the policy's ``live:`` section) until
-    the node is stopped (SIGINT/SIGTERM, or ``/stop`` and then a signal)."""
+    the node is stopped (SIGINT/SIGTERM, or ``/stop`` and then a signal). With ``execution`` (a
+    real venue's execution client, :mod:`autobot.live.real`), real orders, each strategy's share
+    scaled by ``capital_scale`` (its challenge stage's capital)."""
     from autobot.venue.settings import bar_spec_text
     from autobot.venue.instruments import quote_currency
     from autobot.diagnostics import Diagnostic, UserError
@@ -295,11 +306,13 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
         "bar_types": [f"{market[sid].instrument}-{bar_spec_text(seconds[sid])}-EXTERNAL" for sid in policy.used],
         "regime_bar_type": f"{regime_iid}-{bar_spec_text(regime_seconds)}-EXTERNAL",
         "warmup_bars": live.warmup_bars,
+        "wall_checks": True,
+        "capital_scale": capital_scale,
     }
     iids = sorted({m.instrument for m in market.values()} | {regime_iid})
     node = paper_node(policy, iids[0].split(".")[-1], quote_currency(iids[0]),
                       float(policy.document.capital or 100_000.0), 1.0, log_level, False,
-                      data_client(live, iids, str(policy_path)), controller, replay=False)
+                      data_client(live, iids, str(policy_path)), controller, replay=False, execution=execution)
     journal = _open_journal(state, policy, venue=live.venue, testnet=live.testnet)
     _attach(node.kernel._controller, journal, notifier, policy)
     failed: list[str] = []

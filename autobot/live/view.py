@@ -39,6 +39,9 @@ def render(status: dict[str, Any], bars: int) -> Any:
                                          for k, v in status["positions"].items()) or "flat")
     table.add_row("PnL", f"realised {status['realized']:,.2f}, unrealised {status['unrealized']:,.2f}")
     table.add_row("equity", f"{status['equity']:,.2f} (drawdown {status['drawdown']:.2%})")
+    challenge = status.get("challenge") or {}
+    if challenge:
+        table.add_row("challenge", ", ".join(f"{k} {v['stage']} ({v['capital']:.0%})" for k, v in challenge.items()))
     for trip in status["trips"]:
         table.add_row("breaker", f"{trip['reason']}: {trip['detail']}; {trip.get('action', 'halt')}")
     for reload in status["reloads"]:

@@ -36,10 +36,12 @@ CREATE TABLE IF NOT EXISTS equity (run INTEGER NOT NULL, ts INTEGER NOT NULL, eq
 CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha TEXT NOT NULL, text TEXT NOT NULL, wall REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS bars (run INTEGER NOT NULL, bar_type TEXT NOT NULL, ts INTEGER NOT NULL, open REAL,
+    high REAL, low REAL, close REAL, volume REAL, PRIMARY KEY (run, bar_type, ts));
 CREATE TABLE IF NOT EXISTS commands (
     id INTEGER PRIMARY KEY, wall REAL, command TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, reply TEXT);
 """
-COMMANDS = ("/pause", "/resume", "/stop", "/status")
+COMMANDS = ("/pause", "/resume", "/stop", "/status", "/challenge")
 
 
 class StateStoreError(Exception):
@@ -188,6 +190,12 @@ class Journal:
         self.db.execute("INSERT OR REPLACE INTO equity VALUES (?, ?, ?, ?)", (self.run, ts, equity, regime))
         self._wrote()
 
+    def bar(self, bar_type: str, ts: int, o: float, h: float, lo: float, c: float, v: float) -> None:
+        """A bar the node handled (the parity ledger re-runs them in the backtest engine)."""
+        self.db.execute("INSERT OR IGNORE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (self.run, bar_type, ts, o, h, lo, c, v))
+        self._wrote()
+
     def version(self, path: str, text: str) -> str:
         """Record a document version as applied; returns its hash."""
         path = str(Path(path).resolve())
@@ -282,7 +290,7 @@ def _set_aside_older_layout(path: Path) -> None:
 def queue_command(path: str | Path, command: str, timeout: float = 10.0) -> int:
     """Queue an operator command for the node writing this store (it runs it at its next bar);
     returns its id. Raises :class:`StateStoreError` when the store cannot take it."""
-    if command not in COMMANDS:
+    if len(command) > 200 or command.split(" ")[0] not in COMMANDS:
         raise StateStoreError(f"unknown command {command!r}", "use one of " + ", ".join(COMMANDS))
     try:
         db = sqlite3.connect(str(path), timeout=timeout)
@@ -324,6 +332,19 @@ def read_fills(db: sqlite3.Connection, run: int) -> list[tuple]:
     """(strategy, ts, side, qty, price, reason) of every fill of ``run``, in time order."""
     return [tuple(r) for r in db.execute("SELECT strategy, ts, side, qty, price, reason FROM fills WHERE run = ? "
                                          "ORDER BY ts, seq", (run,)).fetchall()]
+
+
+def read_bars(db: sqlite3.Connection, run: int) -> dict[str, list[tuple]]:
+    """bar type -> (ts, open, high, low, close, volume) of every bar ``run`` handled, in time order."""
+    out: dict[str, list[tuple]] = {}
+    try:
+        rows = db.execute("SELECT bar_type, ts, open, high, low, close, volume FROM bars WHERE run = ? "
+                          "ORDER BY bar_type, ts", (run,)).fetchall()
+    except sqlite3.OperationalError:        # a store written before bars were journaled
+        return out
+    for bar_type, *row in rows:
+        out.setdefault(bar_type, []).append(tuple(row))
+    return out
 
 
 def read_events(db: sqlite3.Connection, run: int, wall: bool = False) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """What a state store says about its node (``autobot status``, ``autobot serve``): progress,
-equity, regime, positions, breakers, recent decisions and reloads. Read-only."""
+equity, regime, positions, breakers, challenge stages, recent decisions and reloads. Read-only."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def summary(path: Path) -> dict[str, Any]:
             positions[strategy] = round(positions.get(strategy, 0.0) + (qty if side == "BUY" else -qty), 12)
         events = read_events(db, run)
         finished = db.execute("SELECT value FROM meta WHERE key = 'finished'").fetchone()
+        saved = db.execute("SELECT value FROM meta WHERE key = 'challenge'").fetchone()
         counts = dict(db.execute("SELECT 'orders', COUNT(*) FROM orders WHERE run = ? UNION ALL "
                                  "SELECT 'fills', COUNT(*) FROM fills WHERE run = ?", (run, run)))
     finally:
@@ -48,4 +49,16 @@ def summary(path: Path) -> dict[str, Any]:
         "decisions": [e for e in events if e["kind"] == "decision"][-5:],
         "reloads": [e for e in events if e["kind"] in ("reload", "reload_rejected", "rollback")][-3:],
         "orders": counts.get("orders", 0), "fills": counts.get("fills", 0),
+        "challenge": {"stages": json.loads(saved[0]) if saved else {},
+                      "moves": [e for e in events if e["kind"] == "challenge"][-5:],
+                      "checks": _last_checks(events)},
     }
+
+
+def _last_checks(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each subject's last challenge check: what failed."""
+    out: dict[str, Any] = {}
+    for e in events:
+        if e["kind"] == "challenge_check":
+            out[str(e["strategy"])] = {"ts": e["ts"], "failed": e.get("failed", []), "metrics": e.get("metrics", {})}
+    return out

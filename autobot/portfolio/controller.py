@@ -41,7 +41,14 @@ from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.controller import Controller
 
 from autobot.portfolio.allocation import allocate
-from autobot.portfolio.breakers import (Breaker, ConsecutiveLosses, DailyLoss, View, action_for, bar_breakers)
+import bisect
+
+import numpy as np
+
+from autobot.backtest import metrics as M
+from autobot.portfolio.breakers import (Breaker, ConsecutiveLosses, DailyLoss, View, action_for, bar_breakers,
+                                        wall_breakers)
+from autobot.portfolio.challenge import PORTFOLIO, Challenge, Rules
 from autobot.evaluate.regime import RegimeDetector
 from autobot.strategy.rule_strategy import StrategyHooks
 from autobot.workspace import CompiledPolicy, load_policy, share_value
@@ -83,6 +90,8 @@ class PortfolioControllerConfig(ActorConfig, frozen=True):
     policy_path: str | None = None
     watch: bool = False            # hot-reload the documents (a live node)
     warmup_bars: int = 0           # a node on a venue's data: bars of history to request at start
+    wall_checks: bool = False      # a node on a venue's data: the stale-feed and clock-skew breakers
+    capital_scale: dict[str, float] | None = None   # a real node: each strategy's challenge-stage capital
 
 
 @dataclass
@@ -143,6 +152,15 @@ class PortfolioController(Controller):
         self.bar_breakers: list[Breaker] = bar_breakers(policy.document.risk, self.limits, self.kill_file)
         self.losses_breaker = (ConsecutiveLosses(self.limits.max_consecutive_losses)
                                if self.limits.max_consecutive_losses is not None else None)
+        self.wall_breakers: list[Breaker] = (wall_breakers(policy.document.risk, self._bar_seconds(config))
+                                             if config.wall_checks else [])
+        self._last_bar_wall: int | None = None
+        self.challenge = Challenge(Rules.of(policy.document.challenge))
+        # the live layer's parity ledger: (subject, start, end) -> tracking_error, slippage_bps,
+        # fill_ratio, or None while it is being computed; None here: the run is the backtest
+        self.parity: Callable[[str, int, int], dict[str, float] | None] | None = None
+        self.capital_pnl = 0.0                      # PnL at the stages' capital (module docstring)
+        self._pnl_seen: dict[str, float] = {}
         self._prev_primary_ts: int | None = None
         self.losses_in_row = 0
         self.peak = 0.0
@@ -175,6 +193,11 @@ class PortfolioController(Controller):
         for name, strategy in self.strategies.items():
             self.steer(name, strategy)
 
+    @staticmethod
+    def _bar_seconds(config: PortfolioControllerConfig) -> float:
+        primary = config.bar_types[0] if config.bar_types else config.regime_bar_type
+        return primary.spec.timedelta.total_seconds()
+
     def steer(self, name: str, strategy: Any) -> None:
         """Connect a strategy to the portfolio: its share, equity, entry gate, regime and trade events."""
         strategy.share = self.shares.get(name, 0.0)
@@ -201,6 +224,10 @@ class PortfolioController(Controller):
             self._loop = asyncio.get_event_loop()
         except RuntimeError:
             self._loop = None
+        if self.wall_breakers:
+            import datetime as dt
+            self.clock.set_timer("autobot-stale-feed", dt.timedelta(seconds=max(self._bar_ns / 2e9, 1.0)),
+                                 callback=self._check_stale)
         if cfg.watch and self.reloader_factory is not None:     # given by the live layer (autobot.live.node)
             self.reloader = self.reloader_factory(self)
             self.reloader.start()
@@ -250,6 +277,9 @@ class PortfolioController(Controller):
             self.reloader.schedule(bar.ts_event)    # once every strategy has handled this bar
         self._last_bar_ts = bar.ts_event
         self.closes[bar.bar_type.instrument_id] = bar.close.as_double()
+        if self.journal is not None:                # the parity ledger re-runs these bars
+            self.journal.bar(str(bar.bar_type), bar.ts_event, bar.open.as_double(), bar.high.as_double(),
+                             bar.low.as_double(), bar.close.as_double(), bar.volume.as_double())
         if bar.bar_type == cfg.regime_bar_type:
             regime = self.detector.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
                                           bar.low.as_double(), bar.close.as_double(), bar.volume.as_double())
@@ -269,6 +299,142 @@ class PortfolioController(Controller):
             self._closed_inside = False
             if self.journal is not None:
                 self.journal.equity(bar.ts_event, self.equity[-1], self.regime)
+            self._challenge_step(bar.ts_event)
+            if self.wall_breakers:
+                self._last_bar_wall = self.clock.timestamp_ns()
+
+    def _check_stale(self, event: Any = None) -> None:
+        """The stale-feed breaker, on a timer (there is no bar to check it at)."""
+        if self.halted or self._last_bar_wall is None:
+            return
+        ts = self._last_bar_ts
+        view = self._view(ts, self.portfolio_value())
+        for breaker in self.wall_breakers:
+            if breaker.name == "max_stale" and breaker.name not in self.cooling:
+                detail = breaker.check(view)
+                if detail is not None:
+                    self._tripped(breaker, ts, view.equity, detail)
+
+    # ------------------------------------------------------------------ the challenge
+    def _challenge_step(self, ts: int) -> None:
+        """At a primary bar: new subjects join on paper, the capital ledger moves, due checks run."""
+        ch = self.challenge
+        if not ch.tracks and self.journal is not None:
+            saved = self.journal.get("challenge_at_start")
+            if saved:                               # an earlier run's stages go on (time only moves forward)
+                restored = Challenge(ch.rules)
+                restored.restore(saved)
+                if restored.latest <= ts:
+                    ch.tracks, ch.origins = restored.tracks, restored.origins
+        joined = [s for s in (PORTFOLIO, *self.strategies) if s not in ch.tracks]
+        for subject in joined:
+            ch.join(subject, ts)
+        if joined and self.journal is not None:
+            self.journal.set("challenge", ch.snapshot())
+        cap = ch.capital(PORTFOLIO)
+        for name, strategy in self.strategies.items():
+            pnl = strategy.pnl[-1] if strategy.pnl else 0.0
+            self.capital_pnl += cap * ch.capital(name) * (pnl - self._pnl_seen.get(name, pnl))
+            self._pnl_seen[name] = pnl
+        if ch.next_check > ts:
+            return
+        for subject in ch.due(ts):
+            start = ch.window_start(subject, ts)
+            metrics = self.window_metrics(subject, start, ts)
+            if metrics is None:
+                continue                            # the parity ledger is still computing: next bar
+            move = ch.check(subject, ts, metrics)
+            if self.journal is not None and ch.tracks[subject].last:
+                last = ch.tracks[subject].last
+                self.journal.event("challenge_check", ts, strategy=subject, stage=ch.tracks[subject].stage,
+                                   failed=last["failed"], metrics=last["metrics"])
+            if move is not None:
+                self._moved(move)
+
+    def _moved(self, move: dict[str, Any] | None) -> None:
+        """Record a challenge transition: journal (with its numbers), notification, log."""
+        if move is None:
+            return
+        m = move["metrics"]
+        numbers = ", ".join(f"{k} {m[k]:.3g}" for k in ("sharpe", "max_drawdown", "win_rate", "trades",
+                                                         "tracking_error") if m.get(k) is not None)
+        text = (f"challenge {move['subject']}: {move['from']} -> {move['to']} ({move['reason']}"
+                + (f"; {numbers}" if numbers else "") + f"); capital {move['capital']:.0%}")
+        if self.journal is not None:
+            self.journal.event("challenge", move["ts"], strategy=move["subject"], **{k: v for k, v in move.items()
+                                                                                     if k not in ("ts", "subject")})
+            self.journal.set("challenge", self.challenge.snapshot())
+        self.notify(text)
+        self.log.info(text)
+
+    def window_metrics(self, subject: str, start: int, end: int) -> dict[str, Any] | None:
+        """The challenge's evidence for ``subject`` over the bars closing in [start, end]: the
+        backtest metrics (annualised even over two weeks: the docs say how little that proves),
+        breaker trips, and the parity ledger's numbers."""
+        if subject == PORTFOLIO:
+            ts, curve = self.equity_ts, self.equity
+            i0, i1 = max(bisect.bisect_right(ts, start) - 1, 0), bisect.bisect_right(ts, end)
+            t, equity = np.array(ts[i0:i1], dtype=np.int64), np.array(curve[i0:i1], dtype=np.float64)
+            trades = [t_.to_json() for s in self.strategies.values() for t_ in s.trades]
+            exposure = np.array(self.open_counts[i0:i1])
+        else:
+            strategy = self.strategies.get(subject)
+            if strategy is None:
+                return {}
+            j0 = max(bisect.bisect_right(self.equity_ts, start) - 1, 0)
+            base = (self.equity[j0] if self.equity else 0.0) * max(
+                (shares.get(subject, 0.0) for shares in self.allocations.values()), default=0.0)
+            ts = strategy.equity_ts
+            i0, i1 = max(bisect.bisect_right(ts, start) - 1, 0), bisect.bisect_right(ts, end)
+            t = np.array(ts[i0:i1], dtype=np.int64)
+            pnl = np.array(strategy.pnl[i0:i1], dtype=np.float64)
+            equity = base + pnl - (pnl[0] if len(pnl) else 0.0)
+            trades = [t_.to_json() for t_ in strategy.trades]
+            exposure = np.zeros(len(t), dtype=np.int64)
+            for x in trades:                        # bars with a position of its own open
+                stop = len(t) if x["exit_ts"] is None else np.searchsorted(t, x["exit_ts"], side="left")
+                exposure[np.searchsorted(t, x["entry_ts"], side="left"):stop] = 1
+        closed = [x for x in trades if x["exit_ts"] is not None and x["exit_reason"] != "open"
+                  and start < x["exit_ts"] <= end]
+        if len(equity) < 2 or equity[0] <= 0:
+            m: dict[str, Any] = {"trades": len(closed), "days": 0.0}
+        else:
+            m = M.compute(equity, t, self._bar_ns, float(equity[0]), float(equity[-1]), closed, exposure,
+                          min_annual_days=0.0)
+            m["days"] = m.pop("span_days")
+            for k in ("final_equity", "fees"):
+                m.pop(k, None)
+        m["breaker_trips"] = sum(start < trip.ts <= end for trip in self.trips)
+        if self.parity is None:
+            m.update(tracking_error=0.0, slippage_bps=0.0, fill_ratio=1.0)
+        else:
+            found = self.parity(subject, start, end)
+            if found is None:
+                return None
+            m.update(found)
+        return m
+
+    def challenge_command(self, verb: str, subject: str | None, ts: int) -> str:
+        """``autobot challenge start|promote|demote`` at the bar ``ts`` (a human's decision)."""
+        ch = self.challenge
+        if verb == "start":
+            for move in ch.restart(ts, "started again by the operator"):
+                self._moved(move)
+            return "challenge started again: every strategy and the portfolio on paper"
+        subjects = [subject] if subject else [PORTFOLIO]
+        unknown = [s for s in subjects if s not in ch.tracks]
+        if unknown:
+            return f"unknown subject {unknown[0]!r}: one of " + ", ".join(ch.tracks)
+        for s in subjects:
+            move = (ch.promote(s, ts, "promoted by the operator") if verb == "promote"
+                    else ch.demote(s, ts, "demoted by the operator"))
+            if move is None:
+                return f"{s}: already in its last stage ({ch.tracks[s].stage})"
+            if verb == "demote" and s == PORTFOLIO:
+                for strategy in self.strategies.values():
+                    strategy.flatten("demoted", ts)
+            self._moved(move)
+        return "; ".join(f"{s}: {ch.tracks[s].stage} (capital {ch.capital(s):.0%})" for s in subjects)
 
     def on_historical_data(self, data: Any) -> None:
         """History requested at start (a venue's data): warm the regime detector and the
@@ -316,8 +482,9 @@ class PortfolioController(Controller):
         returns = {name: self._recent_returns(s, cfg.return_window) for name, s in self.strategies.items()
                    if name in base}
         shares = allocate(self.allocation_method, base, returns) if base else {}
+        scale = cfg.capital_scale
         for name, strategy in self.strategies.items():
-            new = shares.get(name, 0.0)
+            new = shares.get(name, 0.0) * (scale.get(name, 0.0) if scale is not None else 1.0)
             if self.shares.get(name, 0.0) > 0 and new == 0.0 and self.on_leave == "close":
                 strategy.flatten("regime_switch", ts)
             strategy.share = new
@@ -371,11 +538,20 @@ class PortfolioController(Controller):
 
     def _view(self, ts: int, equity: float) -> View:
         """What the breakers see now."""
-        return View(ts, equity, self.peak, self.day_open, self.losses_in_row, self._prev_primary_ts, self._bar_ns)
+        now = self.clock.timestamp_ns() if self.wall_breakers else None
+        return View(ts, equity, self.peak, self.day_open, self.losses_in_row, self._prev_primary_ts, self._bar_ns,
+                    now, self._last_bar_wall)
 
     def _tripped(self, breaker: Breaker, ts: int, equity: float, detail: str) -> None:
         """Apply the breaker's action (the policy's on_trip, or its default)."""
         action = action_for(self.policy.document.risk, breaker)
+        if action.kind == "demote":
+            self._trip(ts, breaker.name, equity, detail, breaker.flatten, None, action.text(ts, self._bar_ns))
+            self.peak, self.losses_in_row = equity, 0      # the limits count again from here, on paper
+            if PORTFOLIO not in self.challenge.tracks:
+                self.challenge.join(PORTFOLIO, ts)
+            self._moved(self.challenge.demote(PORTFOLIO, ts, f"{breaker.name}: {detail}", {"equity": equity}))
+            return
         end = action.until(ts, self._bar_ns)
         if end is None:
             self.halted = True
@@ -428,7 +604,7 @@ class PortfolioController(Controller):
                     self._set_state(TradingState.HALTED)
             return
         view = self._view(ts, equity)
-        for breaker in self.bar_breakers:
+        for breaker in [*self.bar_breakers, *(b for b in self.wall_breakers if b.name == "max_clock_skew")]:
             if breaker.name in self.cooling or (isinstance(breaker, DailyLoss) and self.cooling):
                 continue                        # cooling down (a daily loss is not re-checked while paused)
             detail = breaker.check(view)
@@ -474,6 +650,11 @@ class PortfolioController(Controller):
         ts = self._last_bar_ts
         if self.journal is not None:
             self.journal.event("command", ts, command=text)
+        if text.startswith("/challenge"):
+            words = text.split()
+            if len(words) in (2, 3) and words[1] in ("start", "promote", "demote"):
+                return self.challenge_command(words[1], words[2] if len(words) == 3 else None, ts)
+            return "usage: /challenge start | promote [SUBJECT] | demote [SUBJECT]"
         if text == "/pause":
             self.manual_pause = True
             return "paused: no new entries until /resume (open positions keep their exits)"
@@ -509,7 +690,13 @@ class PortfolioController(Controller):
                 "equity": equity, "drawdown": (1 - equity / self.peak) if self.peak > 0 else 0.0,
                 "halted": self.halted, "paused": bool(self.paused_until) or self.manual_pause,
                 "trips": [t.to_json() for t in self.trips[-3:]], "decisions": last,
-                "reloads": self.reloads[-3:]}
+                "reloads": self.reloads[-3:], "challenge": self.challenge_status()}
+
+    def challenge_status(self) -> dict[str, Any]:
+        ch = self.challenge
+        return {s: {"stage": t.stage, "since": t.since, "capital": ch.capital(s),
+                    "real_share": ch.real_share(s) if s != PORTFOLIO else ch.capital(s),
+                    "failed": t.last.get("failed", [])} for s, t in ch.tracks.items()}
 
     def status_text(self) -> str:
         st = self.status()

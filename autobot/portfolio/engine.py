@@ -49,6 +49,7 @@ class PortfolioResult:
     notes: list[str] = field(default_factory=list)
     exposure: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))   # open positions per bar
     resumes: list[dict[str, Any]] = field(default_factory=list)   # breaker cooldowns that ended
+    challenge: dict[str, Any] = field(default_factory=dict)       # the paper challenge's stages and moves
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,7 +58,7 @@ class PortfolioResult:
             "buy_and_hold": self.buy_and_hold, "success_bar": M.success_marks(self.metrics),
             "per_strategy": self.per_strategy, "per_regime": self.per_regime, "alone": self.alone,
             "switches": self.switches, "breaker_trips": self.trips, "breaker_resumes": self.resumes,
-            "notes": self.notes,
+            "challenge": self.challenge, "notes": self.notes,
             "trade_list": self.trades,
         }
 
@@ -177,7 +178,22 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
     return PortfolioResult(policy.document.policy, setup.iids, bar_spec_text(seconds[used[0]]), primary,
                            seconds[used[0]], capital, str(currency), final, metrics, bh, equity_ts, equity, regimes,
                            switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=notes,
-                           exposure=open_counts, resumes=list(getattr(controller, "resumes", [])))
+                           exposure=open_counts, resumes=list(getattr(controller, "resumes", [])),
+                           challenge=challenge_summary(controller, int(equity_ts[-1]) if len(equity_ts) else 0))
+
+
+def challenge_summary(controller: Any, end: int) -> dict[str, Any]:
+    """The challenge's moves, the days each subject spent in each stage, and the PnL the stages'
+    capital would have made (each strategy's paper PnL x its real share: an estimate that scales
+    fees and sizes linearly)."""
+    ch = getattr(controller, "challenge", None)
+    if ch is None:
+        return {}
+    days = ch.days_in_stages(end)
+    return {"transitions": list(ch.transitions), "days": days,
+            "days_with_capital": {s: sum(v for k, v in row.items() if k.startswith("capital_"))
+                                  for s, row in days.items()},
+            "capital_pnl": controller.capital_pnl, "stages": controller.challenge_status()}
 
 def _sharpe(returns: np.ndarray, n_bars: int, bars: Bars, seconds: int) -> float | None:
     if len(returns) < 2:
