@@ -315,6 +315,10 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
                       data_client(live, iids, str(policy_path)), controller, replay=False, execution=execution)
     journal = _open_journal(state, policy, venue=live.venue, testnet=live.testnet)
     _attach(node.kernel._controller, journal, notifier, policy)
+    parity = None
+    if state is not None:              # the challenge's parity numbers: the journal's bars re-run elsewhere
+        from autobot.live.parity import ParityProvider
+        parity = node.kernel._controller.parity = ParityProvider(policy_path, state)
     failed: list[str] = []
 
     async def connected_or_stop() -> None:
@@ -333,6 +337,8 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
             node.get_event_loop().run_until_complete(asyncio.gather(watcher, return_exceptions=True))
     finally:
         node.dispose()
+        if parity is not None:
+            parity.close()
         _close(journal, notifier)
     if failed:
         from autobot.diagnostics import RunError
