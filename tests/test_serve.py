@@ -200,6 +200,8 @@ def test_the_page_renders_the_node_in_chromium(finished: tuple[Path, Server], tm
     shown = dom.split('id="equity">', 1)[1].split("<", 1)[0]
     assert float(shown.replace(",", "")) == pytest.approx(status["equity"], abs=0.01)
     assert "main-svg" in dom                                    # plotly drew the equity chart, offline
+    _, ch = get(server.url("/api/v1/challenge"))
+    assert ch["stage"] is not None and f'id="stage">{ch["stage"]} ({round(100 * ch["capital"])}% capital)<' in dom
     shot = tmp_path / "dashboard.png"
     subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,900", server.url("/")],
                    capture_output=True, timeout=120)

@@ -18,7 +18,10 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
            date: Optional[str] = typer.Option(None, "--date", help="The period's last day, YYYY-MM-DD (default: "
                                               "the journal's last day)."),
            year_days: int = typer.Option(365, "--year-days", help="Days in a year for annualised figures (365 "
-                                         "for crypto, 252 for exchange trading days).")) -> None:
+                                         "for crypto, 252 for exchange trading days)."),
+           policy: Optional[Path] = typer.Option(None, "--policy", help="The node's policy: re-run its bars in the "
+                                                 "backtest engine for the parity ledger (default: the project's "
+                                                 "policy.yaml when there is one).")) -> None:
     """Equity, PnL per strategy, risk statistics, regimes, breaker trips and reloads of a day or a week."""
     from rich.console import Console
     from rich.table import Table
@@ -37,9 +40,22 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
         except ValueError:
             raise fail_usage(f"--date {date!r}: write YYYY-MM-DD") from None
     path = _journal_path(state)
+    from autobot.diagnostics import UserError
+    from autobot.workspace import find_project_root
+    policy_path = policy or (find_project_root() / "policy.yaml")
+    if policy is not None and not policy.is_file():
+        raise fail_usage(f"no such policy file: {policy}")
     try:
         journal = read(path)
-        rep = build(journal, period, date, year_days)
+        parity = None
+        if policy_path.is_file():
+            from autobot.live.parity import ledger
+            try:
+                parity = ledger(policy_path, path)
+            except UserError as err:
+                from autobot.cli.output import fail_user
+                raise fail_user(err.diagnostics) from None
+        rep = build(journal, period, date, year_days, parity)
     except StateStoreError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
@@ -67,6 +83,13 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
         strategies.add_row(sid, num(rep["strategies_period"].get(sid, {}).get("realized")), num(s["realized"]),
                            num(s["turnover"]), str(s["round_trips"]), pct(s["win_rate"]))
     console.print(strategies)
+    for subject, t in rep["challenge"]["stages"].items():
+        console.print(f"challenge {subject}: {t['stage']} (capital {t['capital']:.0%})")
+    if rep["parity"] is not None:
+        p = rep["parity"]
+        console.print(f"parity with the backtest: tracking error {p['tracking_error']:.3%}, fill ratio "
+                      f"{p['fill_ratio']:.1%}, slippage {p['slippage_bps']:.2f} bps, "
+                      f"{len(p['differences'])} difference(s) in the period")
     for trip in rep["trips"]:
         console.print(f"breaker {trip.get('reason')}: {trip.get('detail', '')}; {trip.get('action', 'halt')}")
     if json_out is not None:

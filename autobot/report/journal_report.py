@@ -30,6 +30,7 @@ class Journal:
     regimes: list[str | None]
     fills: list[tuple]          # (strategy, ts, side, qty, price)
     events: list[dict[str, Any]]
+    challenge: dict[str, Any]   # the challenge's stages as the node last recorded them
 
 
 def read(path: pathlib.Path) -> Journal:
@@ -39,11 +40,13 @@ def read(path: pathlib.Path) -> Journal:
         eq = read_equity(db, run)
         fills = [f[:5] for f in read_fills(db, run)]
         events = read_events(db, run)
+        import json
+        saved = db.execute("SELECT value FROM meta WHERE key = 'challenge'").fetchone()
     finally:
         db.close()
     ts = np.array([r[0] for r in eq], dtype=np.int64)
     equity = np.array([r[1] for r in eq], dtype=np.float64)
-    return Journal(run, ts, equity, [r[2] for r in eq], fills, events)
+    return Journal(run, ts, equity, [r[2] for r in eq], fills, events, json.loads(saved[0]) if saved else {})
 
 
 def regime_share(names: list[Any]) -> dict[str, float]:
@@ -55,8 +58,10 @@ def day_text(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
 
 
-def build(j: Journal, period: str, day: str | None = None, year_days: int = 365) -> dict[str, Any]:
-    """The report's numbers: the period ending on ``day`` (default: the journal's last day)."""
+def build(j: Journal, period: str, day: str | None = None, year_days: int = 365,
+          parity: Any = None) -> dict[str, Any]:
+    """The report's numbers: the period ending on ``day`` (default: the journal's last day);
+    ``parity``: the node's :class:`~autobot.live.parity.Ledger`, when its policy is at hand."""
     if len(j.ts) == 0:
         raise ValueError("the journal has no equity yet (no bar handled)")
     last_day = int(j.ts[-1]) // DAY_NS if day is None else \
@@ -86,6 +91,14 @@ def build(j: Journal, period: str, day: str | None = None, year_days: int = 365)
         "events": events,
         "trips": [e for e in events if e["kind"] == "breaker"],
         "daily": [{"day": day_text(int(d) * DAY_NS), "return": float(x)} for d, x in zip(days, r)],
+        "challenge": {"stages": j.challenge,
+                      "moves": [e for e in j.events if e["kind"] == "challenge" and e.get("ts") is not None
+                                and lo <= int(e["ts"]) < hi]},
+        "parity": None if parity is None else {
+            **parity.numbers("portfolio", lo - 1, hi - 1),
+            "days": [row for row in parity.days if day_text(lo) <= row["day"] <= day_text(hi - 1)],
+            "differences": [d for d in parity.differences if lo <= d["ts"] < hi][:200],
+            "notes": parity.notes},
     }
 
 
@@ -137,6 +150,8 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
                       f'{e(", ".join(f"{k}={w}" for k, w in v.items() if k not in ("ts", "kind")))[:300]}</td></tr>'
                       for v in rep["events"][-200:])
     regimes = ", ".join(f"{e(str(k))} {v:.0%}" for k, v in rep["regimes"].items()) or "-"
+    challenge_html = _challenge_html(rep["challenge"])
+    parity_html = _parity_html(rep["parity"])
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>AutoBot {e(rep['period'])} report {e(rep['to'])}</title>
 <style>{CSS}</style></head><body>
@@ -151,8 +166,43 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
 <th>Fills</th><th>Round trips</th><th>Win rate</th><th>Profit factor</th></tr>{strat_rows}</table>
 <div class="sub">realised by average cost from the journal's fills, before fees</div></div></div>
 <h2>Chart</h2>{plot}
+<div class="row"><div><h2>Paper challenge</h2>{challenge_html}</div><div><h2>Parity ledger</h2>{parity_html}</div></div>
 <h2>Events ({len(rep['events'])})</h2><div class="trades"><table><tr><th>Time (UTC)</th><th class="l">Event</th>
 <th class="l">Detail</th></tr>{ev_rows}</table></div>
 </body></html>
 """
     pathlib.Path(path).write_text(page, encoding="utf-8")
+
+
+def _when(ns: Any) -> str:
+    return "-" if ns is None else dt.datetime.fromtimestamp(int(ns) / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _challenge_html(ch: dict[str, Any]) -> str:
+    e = html.escape
+    if not ch["stages"]:
+        return '<div class="sub">no challenge recorded yet</div>'
+    rows = "".join(f'<tr><td class="l">{e(str(s))}</td><td class="l">{e(str(t["stage"]))}</td>'
+                   f'<td>{_when(t["since"])}</td><td>{100 * float(t["capital"]):.0f}%</td></tr>'
+                   for s, t in ch["stages"].items())
+    moves = "".join(f'<tr><td>{_when(m["ts"])}</td><td class="l">{e(str(m["strategy"]))}</td>'
+                    f'<td class="l">{e(str(m["from"]))} &rarr; {e(str(m["to"]))}</td>'
+                    f'<td class="why">{e(str(m.get("reason", "")))[:200]}</td></tr>' for m in ch["moves"])
+    return (f'<table><tr><th class="l">Subject</th><th class="l">Stage</th><th>Since</th><th>Capital</th></tr>{rows}'
+            f'</table><h3>Moves in the period</h3><table><tr><th>Time</th><th class="l">Subject</th>'
+            f'<th class="l">Move</th><th class="l">Why</th></tr>{moves or "<tr><td>none</td></tr>"}</table>')
+
+
+def _parity_html(p: dict[str, Any] | None) -> str:
+    e = html.escape
+    if p is None:
+        return '<div class="sub">pass --policy (the node\'s policy) to re-run its bars in the backtest engine</div>'
+    causes = ("match", "fill price", "latency", "missing bar", "warm-up", "reload", "unexplained")
+    head = "".join(f"<th>{c}</th>" for c in causes)
+    rows = "".join(f'<tr><td>{e(r["day"])}</td><td>{r["live_fills"]}</td><td>{r["backtest_fills"]}</td>'
+                   + "".join(f"<td>{r[c]}</td>" for c in causes)
+                   + f'<td>{_fmt(r["live_pnl"])}</td><td>{_fmt(r["backtest_pnl"])}</td></tr>' for r in p["days"])
+    return (f'<div class="sub">tracking error {100 * p["tracking_error"]:.3f}% &middot; fill ratio '
+            f'{100 * p["fill_ratio"]:.1f}% &middot; slippage {p["slippage_bps"]:.2f} bps</div>'
+            f'<table><tr><th>Day</th><th>Node fills</th><th>Backtest fills</th>{head}<th>Node PnL</th>'
+            f'<th>Backtest PnL</th></tr>{rows}</table>')

@@ -142,9 +142,11 @@ def make_app(state: Path, token: str | None = None) -> FastAPI:
 
     @app.get("/api/v1/challenge", dependencies=api)
     def challenge() -> dict[str, Any]:
-        return {"stage": None, "transitions": [],
-                "note": "the paper challenge (paper -> candidate -> capital stages) is not built yet; "
-                        "every node trades paper"}
+        p = store()
+        ch = safe(lambda: summary(p))["challenge"]
+        top = ch["stages"].get("portfolio", {})
+        return {"stage": top.get("stage"), "capital": top.get("capital"), "stages": ch["stages"],
+                "checks": ch["checks"], "transitions": safe(lambda: _events(p, ("challenge",), 100))}
 
     @app.get("/api/v1/reloads", dependencies=api)
     def reloads() -> dict[str, Any]:
