@@ -23,7 +23,7 @@ import queue
 import threading
 from typing import Callable
 
-COMMANDS = ("/status", "/pause", "/resume", "/stop")
+COMMANDS = ("/status", "/pause", "/resume", "/stop", "/challenge")
 log = logging.getLogger("autobot.telegram")
 
 
@@ -151,10 +151,13 @@ class Notifier:
                 if str(message.chat.id) != self.chat_id:
                     log.warning("telegram: ignored a message from chat %s", message.chat.id)
                     continue
-                command = message.text.strip().split()[0].split("@")[0].lower()
+                words = message.text.strip()[:200].split()
+                command = words[0].split("@")[0].lower() if words else ""
                 if command not in COMMANDS:
                     self.send(f"unknown command {command}; try {', '.join(COMMANDS)}")
                     continue
+                if command == "/challenge":          # /challenge start | promote [SUBJECT] | demote [SUBJECT]
+                    command = " ".join([command, *words[1:3]])
                 self.commands.append(command)
                 assert self.on_command is not None
                 try:

@@ -159,7 +159,8 @@ class PortfolioController(Controller):
         # the live layer's parity ledger: (subject, start, end) -> tracking_error, slippage_bps,
         # fill_ratio, or None while it is being computed; None here: the run is the backtest
         self.parity: Callable[[str, int, int], dict[str, float] | None] | None = None
-        self.capital_pnl = 0.0                      # PnL at the stages' capital (module docstring)
+        self.capital_equity: float | None = None    # the stages' capital (see _challenge_step)
+        self.capital_curve: list[float] = []
         self._pnl_seen: dict[str, float] = {}
         self._prev_primary_ts: int | None = None
         self.losses_in_row = 0
@@ -331,11 +332,20 @@ class PortfolioController(Controller):
             ch.join(subject, ts)
         if joined and self.journal is not None:
             self.journal.set("challenge", ch.snapshot())
+        # what capital at the stages would have made: each bar, the return of every strategy's paper
+        # PnL over the paper equity, times its real share (stage capital x portfolio stage capital)
         cap = ch.capital(PORTFOLIO)
+        base = self.equity[-2] if len(self.equity) >= 2 else None
+        if self.capital_equity is None:
+            self.capital_equity = self.equity[-1] if self.equity else 0.0
+        r = 0.0
         for name, strategy in self.strategies.items():
             pnl = strategy.pnl[-1] if strategy.pnl else 0.0
-            self.capital_pnl += cap * ch.capital(name) * (pnl - self._pnl_seen.get(name, pnl))
+            if base and cap:
+                r += cap * ch.capital(name) * (pnl - self._pnl_seen.get(name, pnl)) / base
             self._pnl_seen[name] = pnl
+        self.capital_equity *= 1.0 + r
+        self.capital_curve.append(self.capital_equity)
         if ch.next_check > ts:
             return
         for subject in ch.due(ts):

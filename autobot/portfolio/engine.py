@@ -183,9 +183,9 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
 
 
 def challenge_summary(controller: Any, end: int) -> dict[str, Any]:
-    """The challenge's moves, the days each subject spent in each stage, and the PnL the stages'
-    capital would have made (each strategy's paper PnL x its real share: an estimate that scales
-    fees and sizes linearly)."""
+    """The challenge's moves, the days each subject spent in each stage, and what the stages'
+    capital would have made (each bar, each strategy's paper return x its real share: an estimate
+    that scales fees and sizes linearly)."""
     ch = getattr(controller, "challenge", None)
     if ch is None:
         return {}
@@ -193,7 +193,17 @@ def challenge_summary(controller: Any, end: int) -> dict[str, Any]:
     return {"transitions": list(ch.transitions), "days": days,
             "days_with_capital": {s: sum(v for k, v in row.items() if k.startswith("capital_"))
                                   for s, row in days.items()},
-            "capital_pnl": controller.capital_pnl, "stages": controller.challenge_status()}
+            "capital_return": (controller.capital_curve[-1] / controller.capital_curve[0] - 1)
+            if controller.capital_curve and controller.capital_curve[0] > 0 else None,
+            "capital_max_drawdown": _max_dd(controller.capital_curve),
+            "stages": controller.challenge_status()}
+
+
+def _max_dd(curve: list[float]) -> float | None:
+    if not curve:
+        return None
+    a = np.asarray(curve, dtype=np.float64)
+    return float(np.max(1 - a / np.maximum.accumulate(a))) if a[0] > 0 else None
 
 def _sharpe(returns: np.ndarray, n_bars: int, bars: Bars, seconds: int) -> float | None:
     if len(returns) < 2:
