@@ -248,3 +248,71 @@ def test_a_replayed_14_day_challenge_on_minute_data_moves_at_the_computed_bars(t
     from autobot.workspace import load_policy
     name, config, _ = exec_client(load_policy(policy).document.live, str(policy))
     assert name == "BINANCE" and config.api_key == "k"
+
+
+# ---------------------------------------------------------------------- self-optimisation
+SELF_POLICY = """policy: self-optimising
+regimes: regimes.yaml
+allocations:
+  always: {momentum_breakout: 100%}
+capital: 100000
+challenge:
+  paper_days: 14
+  promote_when: trades >= 1
+  checks: {min_trades: 1}
+self_optimize: {every: 1000d, window: 200d, trials: 24, windows: 3}
+"""
+
+
+@pytest.mark.slow
+def test_self_optimisation_proposes_shadows_and_applies_only_after_the_challenge(tmp_path: Path) -> None:
+    """A replayed node on a series with a planted edge: the study on its journaled bars is
+    significant, the proposal trades as a shadow through the challenge, and only when it passes
+    are the params written and hot-reloaded (the strategy then climbs the stages again)."""
+    from autobot.data.synthetic import ar1_bars
+    from autobot.live.node import run_replay
+    from autobot.persistence.journal import Journal
+    from autobot.portfolio.engine import run_portfolio
+    from autobot.workspace import load_policy
+    from tests.helpers import ROOT
+
+    (tmp_path / "strategies").mkdir()
+    doc = tmp_path / "strategies" / "momentum.yaml"
+    original = (ROOT / "strategies" / "momentum.yaml").read_text()
+    doc.write_text(original)
+    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(SELF_POLICY)
+    data = {"BTCUSDT.BINANCE": ar1_bars(8000, 10_004, 0.995, 0.1)}
+    before = run_portfolio(load_policy(policy), data, compare=False)        # the running params throughout
+    state = tmp_path / "state.sqlite"
+    run = run_replay(policy, data, state=state)
+    j = Journal(state)
+    events = j.events(["self_optimize", "proposal", "challenge", "apply", "reload", "failure"])
+    j.close()
+    assert not [e for e in events if e["kind"] == "failure"]
+    studied = [e for e in events if e["kind"] == "self_optimize"]
+    first_bar = int(data["BTCUSDT.BINANCE"].ts[0]) + 3600 * NS
+    assert len(studied) == 1 and studied[0]["ts"] == first_bar + 200 * DAY_NS         # once the window is there
+    assert studied[0]["verdict"] == "significant" and studied[0]["dsr"] >= 0.95
+    proposal = next(e for e in events if e["kind"] == "proposal")
+    assert proposal["ts"] == studied[0]["ts"] and proposal["params"] == studied[0]["params"]
+    assert proposal["oos"]["sharpe"] is not None and proposal["pbo"] is not None
+    shadow = proposal["subject"]
+    passed = next(e for e in events if e["kind"] == "challenge" and e["strategy"] == shadow)
+    assert (passed["from"], passed["to"]) == ("paper", "candidate")
+    assert passed["ts"] == proposal["ts"] + 14 * DAY_NS                              # its paper window
+    applied = next(e for e in events if e["kind"] == "apply")
+    assert applied["ts"] == passed["ts"] and applied["params"] == proposal["params"]
+    reload = next(e for e in events if e["kind"] == "reload")
+    assert reload["ts"] == applied["ts"] + 3600 * NS                                 # swapped after that bar
+    back = next(e for e in events if e["kind"] == "challenge" and e["strategy"] == "momentum_breakout"
+                and e["ts"] == applied["ts"])
+    assert back["to"] == "candidate" and back["from"].startswith("capital_")        # climbs the stages again
+    # the file now holds the proposal's defaults; until then the node traded the running params
+    from autobot.language.compile import compile_strategy_text
+    assert {k: compile_strategy_text(doc.read_text(), str(doc)).params[k] for k in proposal["params"]} == \
+        {k: float(v) for k, v in proposal["params"].items()}
+    mine = [t for t in run.result.trades if t["entry_ts"] <= applied["ts"]]
+    theirs = [t for t in before.trades if t["entry_ts"] <= applied["ts"]]
+    assert [(t["entry_ts"], t["side"]) for t in mine] == [(t["entry_ts"], t["side"]) for t in theirs]

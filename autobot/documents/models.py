@@ -238,6 +238,21 @@ class Challenge(_Model):
                             "promote' (manual).")
 
 
+class SelfOptimize(_Model):
+    """The node re-optimises its strategies on its own recent bars (docs/challenge.md)."""
+
+    every: str = Field("7d", pattern=r"^\s*\d+(\.\d+)?\s*(h|d|w)\s*$",
+                       description="How often a study starts (e.g. 7d), once the window's bars are there.")
+    window: str = Field("90d", pattern=r"^\s*\d+(\.\d+)?\s*(h|d|w)\s*$",
+                        description="The recent bars the study searches (walk-forward inside them).")
+    trials: int = Field(50, ge=1, le=10_000, description="Trials per walk-forward window.")
+    windows: int = Field(3, ge=1, le=50, description="Walk-forward windows.")
+    objective: Literal["sharpe", "sortino", "calmar", "annual_return", "seed_bar"] = Field(
+        "sharpe", description="What the study maximises.")
+    strategies: list[str] | None = Field(None, description="Strategy ids to study (default: every strategy of the "
+                                                           "policy with params: ranges).")
+
+
 class LiveMarket(_Model):
     """Where a live node gets market data (paper execution stays on Nautilus' sandbox)."""
 
@@ -272,6 +287,8 @@ class PolicyDocument(_Model):
     risk: PolicyRisk = Field(default_factory=PolicyRisk, description="Limits and circuit breakers.")
     challenge: Challenge = Field(default_factory=Challenge, description="Paper challenge criteria.")
     live: LiveMarket | None = Field(None, description="Market data for 'autobot live' without --replay.")
+    self_optimize: SelfOptimize | None = Field(None, description="Studies run by the live node on its recent bars; "
+                                                                 "a significant one becomes a shadow candidate.")
     reload_may_remove_exits: bool = Field(
         False, description="Let a hot reload apply a strategy edit that removes an exit rule or a stop_loss, "
                            "take_profit or trailing_stop the running version has (refused otherwise).")

@@ -209,6 +209,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     FEEDS[feed_name] = feed
     node = build_node(policy, setup, feed_name, capital, leverage, log_level,
                       accelerated=speed is None or speed > 1.0)
+    optimizer: Any = None
     try:
         kernel = node.kernel
         queues = (kernel.data_engine.cmd_qsize, kernel.data_engine.data_qsize, kernel.risk_engine.cmd_qsize,
@@ -216,6 +217,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
         feed.engine_qsize = lambda: sum(q() for q in queues)     # data, orders and their events all handled
         controller = node.kernel._controller
         _attach(controller, journal, notifier, policy)
+        optimizer = _self_optimizer(controller, policy, state, blocking=True)
         catch_up = journal.catch_up_until if journal is not None else -1
         pace = feed.speed
         if catch_up >= 0:
@@ -258,7 +260,18 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     finally:
         node.dispose()
         FEEDS.pop(feed_name, None)
+        if optimizer is not None:
+            optimizer.close()
         _close(journal, notifier)
+
+
+def _self_optimizer(controller: Any, policy: CompiledPolicy, state: Path | None, blocking: bool) -> Any:
+    """The policy's self_optimize: (studies of the journal's bars; needs the journal)."""
+    if policy.document.self_optimize is None or state is None:
+        return None
+    from autobot.live.self_optimize import SelfOptimizer
+    controller.self_optimizer = SelfOptimizer(controller, policy.path, state, blocking=blocking)
+    return controller.self_optimizer
 
 
 def _reconcile(controller: Any, journal: Any, ts: int) -> None:
@@ -319,6 +332,7 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
     if state is not None:              # the challenge's parity numbers: the journal's bars re-run elsewhere
         from autobot.live.parity import ParityProvider
         parity = node.kernel._controller.parity = ParityProvider(policy_path, state)
+    optimizer = _self_optimizer(node.kernel._controller, policy, state, blocking=False)
     failed: list[str] = []
 
     async def connected_or_stop() -> None:
@@ -339,6 +353,8 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
         node.dispose()
         if parity is not None:
             parity.close()
+        if optimizer is not None:
+            optimizer.close()
         _close(journal, notifier)
     if failed:
         from autobot.diagnostics import RunError

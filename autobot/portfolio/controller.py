@@ -159,6 +159,7 @@ class PortfolioController(Controller):
         # the live layer's parity ledger: (subject, start, end) -> tracking_error, slippage_bps,
         # fill_ratio, or None while it is being computed; None here: the run is the backtest
         self.parity: Callable[[str, int, int], dict[str, float] | None] | None = None
+        self.self_optimizer: Any = None            # autobot.live.self_optimize.SelfOptimizer on a live node
         self.capital_equity: float | None = None    # the stages' capital (see _challenge_step)
         self.capital_curve: list[float] = []
         self._pnl_seen: dict[str, float] = {}
@@ -301,6 +302,8 @@ class PortfolioController(Controller):
             if self.journal is not None:
                 self.journal.equity(bar.ts_event, self.equity[-1], self.regime)
             self._challenge_step(bar.ts_event)
+            if self.self_optimizer is not None:
+                self._guarded("self-optimisation", self.self_optimizer.step, bar.ts_event)
             if self.wall_breakers:
                 self._last_bar_wall = self.clock.timestamp_ns()
 
@@ -376,6 +379,22 @@ class PortfolioController(Controller):
             self.journal.set("challenge", self.challenge.snapshot())
         self.notify(text)
         self.log.info(text)
+        if self.self_optimizer is not None:
+            self._guarded("applying a proposal", self.self_optimizer.moved, move)
+
+    def _guarded(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
+        """Run an optional part (self-optimisation); a failure is reported and trading goes on."""
+        try:
+            return call(*args)
+        except Exception as exc:     # noqa: BLE001 - never the end of the node
+            import traceback
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
+            self.log.error(f"{what} failed: {detail}")
+            if self.journal is not None:
+                self.journal.event("failure", self._last_bar_ts, part=what, cause=detail,
+                                   where=traceback.format_exc()[-1500:])
+            self.notify(f"{what} failed: {detail}; trading goes on")
+            return None
 
     def window_metrics(self, subject: str, start: int, end: int) -> dict[str, Any] | None:
         """The challenge's evidence for ``subject`` over the bars closing in [start, end]: the
@@ -389,8 +408,11 @@ class PortfolioController(Controller):
             exposure = np.array(self.open_counts[i0:i1])
         else:
             strategy = self.strategies.get(subject)
-            if strategy is None:
-                return {}
+            if strategy is None:                    # a self-optimisation shadow (or a strategy gone)
+                if self.self_optimizer is None:
+                    return {}
+                found = self._guarded("a shadow's metrics", self.self_optimizer.metrics, subject, start, end)
+                return found if isinstance(found, dict) else {"trades": 0}
             j0 = max(bisect.bisect_right(self.equity_ts, start) - 1, 0)
             base = (self.equity[j0] if self.equity else 0.0) * max(
                 (shares.get(subject, 0.0) for shares in self.allocations.values()), default=0.0)
