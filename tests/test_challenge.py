@@ -125,6 +125,16 @@ def test_bad_challenge_sections_are_positioned_errors(tmp_path: Path) -> None:
     assert out.exit_code == 1
     found = {(d["code"], d["line"]) for d in json.loads(out.output)}
     assert ("unknown-name", 6) in found and ("out-of-range", 7) in found
+    policy.write_text("policy: t\nregimes: regimes.yaml\nallocations:\n  always: {a: 100%}\nrisk:\n"
+                      "  max_clock_skew: 3 bars\nself_optimize:\n  strategies: [b]\n  every: 2x\n")
+    out = CliRunner().invoke(app, ["validate", str(policy), "--format", "json"])
+    got = {(d["line"], d["column"], d["message"]) for d in json.loads(out.output)}
+    assert (6, 19, "'risk.max_clock_skew': expected a duration like 30s (units: s, m, h), got '3 bars'") in got
+    assert (9, 10, "'self_optimize.every': expected a duration like 7d (units: h, d, w), got '2x'") in got
+    policy.write_text("policy: t\nregimes: regimes.yaml\nallocations:\n  always: {a: 100%}\nself_optimize:\n"
+                      "  strategies: [b]\n")
+    out = CliRunner().invoke(app, ["validate", str(policy), "--format", "json"])
+    assert [(d["line"], d["column"], d["code"]) for d in json.loads(out.output)] == [(6, 16, "unknown-strategy")]
 
 
 # ---------------------------------------------------------------------- a replayed challenge

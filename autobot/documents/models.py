@@ -171,6 +171,25 @@ OnTrip = Annotated[
 ]
 
 
+def _duration_type(units: str, example: str) -> Any:
+    """A duration written with one of ``units`` (e.g. 'h|d|w'), with one clear message otherwise."""
+    pattern = re.compile(rf"^\s*\d+(\.\d+)?\s*({units})\s*$")
+
+    def check(value: Any) -> Any:
+        text = str(value).strip()
+        if not pattern.match(text):
+            raise ValueError(f"expected a duration like {example} (units: {units.replace('|', ', ')}), got {value!r}")
+        return text
+    return Annotated[str, BeforeValidator(check),
+                     WithJsonSchema({"type": "string", "pattern": pattern.pattern,
+                                     "description": f"A duration, e.g. {example}."})]
+
+
+Days = _duration_type("h|d|w", "7d")
+BarsOrTime = _duration_type("m|h|d|w|bars?", "'3 bars' or 10m")
+Seconds = _duration_type("s|m|h", "30s")
+
+
 class PolicyRisk(_Model):
     """Portfolio limits and circuit breakers."""
 
@@ -186,11 +205,9 @@ class PolicyRisk(_Model):
     max_bar_gap: int | None = Field(None, ge=1, le=100_000,
                                     description="Data quality: more than this many bar lengths between two bars "
                                                 "pauses new entries (for as many bars, or as on_trip says).")
-    max_stale: str | None = Field(None, pattern=r"^\s*\d+(\.\d+)?\s*(m|h|d|w|bars?)\s*$",
-                                  description="Data quality (live): no bar for this long by the wall clock (e.g. "
+    max_stale: BarsOrTime | None = Field(None, description="Data quality (live): no bar for this long by the wall clock (e.g. "
                                               "'3 bars' or 10m) pauses new entries until bars flow again.")
-    max_clock_skew: str | None = Field(None, pattern=r"^\s*\d+(\.\d+)?\s*(s|m|h)\s*$",
-                                       description="Data quality (live): a bar closing further than this from "
+    max_clock_skew: Seconds | None = Field(None, description="Data quality (live): a bar closing further than this from "
                                                    "the wall clock (e.g. 30s) pauses new entries for a bar.")
     on_trip: dict[Literal["max_drawdown", "daily_loss_limit", "max_consecutive_losses", "max_bar_gap", "max_stale",
                           "max_clock_skew"], OnTrip] = \
@@ -241,10 +258,8 @@ class Challenge(_Model):
 class SelfOptimize(_Model):
     """The node re-optimises its strategies on its own recent bars (docs/challenge.md)."""
 
-    every: str = Field("7d", pattern=r"^\s*\d+(\.\d+)?\s*(h|d|w)\s*$",
-                       description="How often a study starts (e.g. 7d), once the window's bars are there.")
-    window: str = Field("90d", pattern=r"^\s*\d+(\.\d+)?\s*(h|d|w)\s*$",
-                        description="The recent bars the study searches (walk-forward inside them).")
+    every: Days = Field("7d", description="How often a study starts (e.g. 7d), once the window's bars are there.")
+    window: Days = Field("90d", description="The recent bars the study searches (walk-forward inside them).")
     trials: int = Field(50, ge=1, le=10_000, description="Trials per walk-forward window.")
     windows: int = Field(3, ge=1, le=50, description="Walk-forward windows.")
     objective: Literal["sharpe", "sortino", "calmar", "annual_return", "seed_bar"] = Field(

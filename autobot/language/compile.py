@@ -460,6 +460,14 @@ def check_policy(source: SourceFile, doc: PolicyDocument, sink: DiagnosticSink,
                                            f"live.{key} may only name an AUTOBOT_ variable (not {name!r})",
                                            "credentials come from AUTOBOT_* variables, never the Telegram "
                                            "token: e.g. AUTOBOT_BINANCE_KEY"))
+    if doc.self_optimize is not None and doc.self_optimize.strategies and strategy_ids is not None:
+        for k, name in enumerate(doc.self_optimize.strategies):
+            if name not in strategy_ids:
+                node_, found_ = source.node_at(("self_optimize", "strategies", k))
+                if found_ and node_ is not None:
+                    sink.add(source.diagnostic(node_.start, node_.end, "unknown-strategy",
+                                               f"unknown strategy '{name}'{did_you_mean(name, strategy_ids)}",
+                                               "strategies found: " + (", ".join(sorted(strategy_ids)) or "none")))
     for k, _ in enumerate(doc.challenge.stages):
         _share_in_range(source, compiler, sink, ("challenge", "stages", k, "capital"), "a stage's capital")
     for name in ("max_tracking_error", "min_fill_ratio", "max_drift"):
