@@ -209,3 +209,34 @@ def test_daily_summaries_and_weekly_digests(tmp_path: Path) -> None:
     monday = dt.date(1970, 1, 1) + dt.timedelta(days=int(first_week) * 7 - 3)
     year, number, _ = monday.isocalendar()
     assert digests[0].startswith(f"weekly digest {year}-W{number:02d}: equity {end:,.2f}")
+
+
+@pytest.mark.slow
+def test_challenge_commands_and_transitions_reach_telegram(tmp_path: Path) -> None:
+    """'/challenge demote' from the chat demotes the running portfolio at the next bar; the
+    transition is notified with its reason and journaled."""
+    from autobot.data.bars import load_bars
+    from autobot.live.node import run_replay
+    from autobot.persistence.journal import Journal
+
+    api = BotApi()
+    notifier = Notifier(TOKEN, CHAT, api.url)
+    bars = load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
+    asked: list[int] = []
+
+    def on_bar(bar: Any) -> None:
+        if not asked and len(api.sent()) > 1:
+            asked.append(bar.ts_event)
+            api.say("/challenge demote portfolio")
+    state = tmp_path / "state.sqlite"
+    run_replay(ROOT / "policy.yaml", {"BTCUSDT.BINANCE": bars}, speed=36_000.0 * 50, on_bar=on_bar, state=state,
+               notifier=notifier)
+    api.close()
+    sent = api.sent()
+    assert "portfolio: demoted (capital 0%)" in sent                       # the command's reply
+    moved = [t for t in sent if t.startswith("challenge portfolio: paper -> demoted (demoted by the operator")]
+    assert len(moved) == 1
+    j = Journal(state)
+    manual = [e for e in j.events(["challenge"]) if e["reason"] == "demoted by the operator"]
+    j.close()
+    assert len(manual) == 1 and manual[0]["ts"] >= asked[0]
