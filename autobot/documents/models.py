@@ -110,6 +110,27 @@ class Quote(_Model):
     ask_size: Expression = Field(description="Ask quantity.")
 
 
+class MLTarget(_Model):
+    """What a model predicts, over an explicit horizon."""
+
+    kind: Literal["up", "return"] = Field("up", description="up: the probability that the close `horizon` bars "
+                                                           "later is higher; return: that log return.")
+    horizon: int = Field(description="Bars ahead the target looks (at least 1).", ge=1, le=10_000)
+
+
+class MLModel(_Model):
+    """A walk-forward model whose prediction is a series of the language (docs/ml.md)."""
+
+    kind: Literal["linear", "lightgbm", "lstm"] = Field("lightgbm", description="Model kind.")
+    features: list[Expression] = Field(description="Expressions of the language (market series).",
+                                       min_length=1, max_length=64)
+    target: MLTarget = Field(description="What the model predicts.")
+    train_bars: int = Field(1000, ge=20, le=100_000, description="Rows (bars) each training uses.")
+    retrain_every: int = Field(250, ge=1, le=100_000, description="Bars between trainings.")
+    params: dict[str, float] = Field(default_factory=dict, description="Hyperparameters of the kind.")
+    seed: int = Field(7, ge=0, le=2**31 - 1, description="Training seed (training is deterministic).")
+
+
 class StrategyDocument(_Model):
     """A trading strategy (``strategies/*.yaml``)."""
 
@@ -119,6 +140,8 @@ class StrategyDocument(_Model):
     params: dict[str, Param] = Field(default_factory=dict, description="Tunable numbers, usable by name.")
     indicators: dict[str, Expression] = Field(default_factory=dict,
                                               description="Named expressions usable in every rule.")
+    ml: dict[str, MLModel] = Field(default_factory=dict, description="Walk-forward models; each name is a "
+                                                                     "prediction series usable in rules.")
     entry: Sides | None = Field(None, description="When to open a position.")
     exit: Sides | None = Field(None, description="When to close a position.")
     quote: Quote | None = Field(None, description="Market-making quotes, instead of entry/exit.")

@@ -304,6 +304,15 @@ def _ta_call(node: P.TaCall, ctx: _Context, t: str) -> tuple[np.ndarray, ...]:
     return outs_
 
 
+def _learn(node: P.Learn, ctx: _Context, t: str) -> np.ndarray:
+    from autobot.evaluate import learn as L
+    x = np.ascontiguousarray(np.column_stack([np.broadcast_to(np.asarray(ctx.values[j], dtype=np.float64), (ctx.n,))
+                                              for j in node.inputs])) if ctx.n else np.zeros((0, len(node.inputs)))
+    close = np.asarray(ctx.values[node.price], dtype=np.float64)
+    spec = L.Spec(node.kind, node.target, node.horizon, node.train, node.step, node.params, node.seed)
+    return L.walk_forward(spec, x, close)
+
+
 def _output(node: P.Output, ctx: _Context, t: str) -> np.ndarray:
     return ctx.values[node.call][node.index]
 
@@ -381,5 +390,5 @@ _EVAL: dict[type, Callable[..., Any]] = {
     P.Source: _source, P.Const: _const, P.External: _external, P.Clock: _clock, P.Arith: _arith,
     P.Func: _func, P.Cmp: _cmp, P.Logic: _logic, P.Negate: _negate, P.Shift: _shift, P.TaCall: _ta_call,
     P.Output: _output, P.Cross: _cross, P.Monotone: _monotone, P.BarsSince: _bars_since,
-    P.Divergence: _divergence,
+    P.Divergence: _divergence, P.Learn: _learn,
 }

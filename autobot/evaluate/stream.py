@@ -290,6 +290,11 @@ def _generate(plan: P.Plan, observed: frozenset[int]
             last = e.cell("b", "-1", f"since:{e.canon(i)}")
             e(f"if {name[node.c]}: {last} = t")
             e(f"{n} = t - {last} + 0.0 if {last} >= 0 else NAN")
+        elif isinstance(node, P.Learn):     # a walk-forward model: its own buffers, retrained in place
+            from autobot.evaluate import learn as L
+            model = e.arg("m", L.Online(L.Spec(node.kind, node.target, node.horizon, node.train, node.step,
+                                               node.params, node.seed)))
+            e(f"{n} = {model}({', '.join(name[j] for j in (node.price, *node.inputs))})")
         else:  # pragma: no cover - every node kind is handled above
             raise TypeError(f"unknown node {node!r}")
     # observed values live in closure cells (a store costs what a local store does); the
@@ -426,6 +431,8 @@ def _node_inputs(node: P.Node) -> tuple[int, ...]:
         return node.inputs
     if isinstance(node, P.Output):
         return (node.call,)
+    if isinstance(node, P.Learn):
+        return (node.price, *node.inputs)
     return ()
 
 

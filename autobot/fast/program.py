@@ -193,7 +193,8 @@ def _op(plan: P.Plan, i: int, node: P.Node, operand, new_row) -> tuple[int, int,
         return (RISING if node.direction == "rising" else FALLING, new_row(i), a, -1, node.n)
     if isinstance(node, P.BarsSince):
         return (BARS_SINCE, new_row(i), operand(node.c), -1, 0)
-    what = {P.TaCall: "a TA-Lib function", P.Output: "a TA-Lib function", P.Divergence: "a divergence"}.get(
+    what = {P.TaCall: "a TA-Lib function", P.Output: "a TA-Lib function", P.Divergence: "a divergence",
+            P.Learn: "a model (ml:)"}.get(
         type(node), type(node).__name__)
     raise Unsupported(f"{what} of a position-dependent value (position.*, equity, drawdown): the fast engine "
                       "computes indicators once over the market; run it on the Nautilus engine")

@@ -96,6 +96,8 @@ class ExprCompiler:
         self._stack: list[str] = []
         self._site: ExprSite | None = None
         self.forbidden: dict[str, str] = {}      # names not available in this document, with why
+        self.models: dict[str, Value] = {}       # ml: predictions compiled so far
+        self.pending_models: set[str] = set()    # ml: names not usable yet (a model's own, later ones)
 
     # ----------------------------------------------------------------- public
     def compile_indicators(self) -> None:
@@ -253,6 +255,12 @@ class ExprCompiler:
             raise self._error(e.span, "not-available", f"'{name}' cannot be used here", self.forbidden[name])
         if name in self.scalars:
             return self._add(P.External(name), self.scalars[name], 0)
+        if name in self.models:
+            return self.models[name]
+        if name in self.pending_models:
+            raise self._error(e.span, "model-feature", f"'{name}' is a model's prediction: a model cannot learn "
+                              "from its own prediction or a later model's", "use market series as features, or an "
+                              "earlier model of the ml: section")
         if name in self.params:
             return self._add(P.Const(float(self.params[name])), P.NUMBER, 0)
         if name in self.indicator_sites:
@@ -280,7 +288,7 @@ class ExprCompiler:
         if name in TA_FUNCTIONS or name in HELPERS:
             raise self._error(e.span, "not-called", f"'{name}' is a function; call it with arguments",
                               f"e.g. {name}(...); see 'autobot functions {name}'")
-        known = list(self.indicator_sites) + list(self.params) + list(self.scalars)
+        known = list(self.indicator_sites) + list(self.params) + list(self.scalars) + list(self.models)
         if self.series:
             known += sorted(BUILTIN_NAMES - {"true", "false"})
             hint = "names are indicators, params or built-ins (open, high, low, close, volume, ...)"
@@ -313,6 +321,11 @@ class ExprCompiler:
         return value
 
     def _lower_field(self, e: ast.Field) -> Value:
+        if isinstance(e.value, ast.Name) and e.value.id in self.models:
+            if e.name != "value":
+                raise self._error(e.span, "unknown-field", f"a model has one output, 'value', not '{e.name}'",
+                                  f"use {e.value.id}.value (or {e.value.id})")
+            return self.models[e.value.id]
         if isinstance(e.value, ast.Name) and e.value.id in ("position", "time") and \
                 e.value.id not in self.indicator_sites and self.series:
             space = e.value.id

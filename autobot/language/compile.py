@@ -18,7 +18,7 @@ from autobot.documents.validate import validate_document
 from autobot.documents.models import ParamSpec, PolicyDocument, RegimesDocument, StrategyDocument
 from autobot.language import ast
 from autobot.language import plan as P
-from autobot.language.check import ExprCompiler, ExprSite
+from autobot.language.check import ExprCompiler, ExprSite, Value
 from autobot.language.parse import ParseError, parse_expression
 
 RULE_SIDES = ("entry.long", "entry.short", "exit.long", "exit.short")
@@ -220,6 +220,98 @@ def _indicator_sites(source: SourceFile, names: dict[str, Any], sink: Diagnostic
     return sites, rejected
 
 
+_POSITIONAL = {"equity", "drawdown", "confidence"}
+
+
+def _compile_models(source: SourceFile, doc: StrategyDocument, compiler: ExprCompiler, sink: DiagnosticSink,
+                    taken: set[str]) -> None:
+    """The ``ml:`` section: each model's features lowered into the plan and its prediction a
+    :class:`~autobot.language.plan.Learn` node, usable by name (docs/ml.md)."""
+    from autobot.language import ml as L
+    names = list(doc.ml)
+    for k, (name, model) in enumerate(doc.ml.items()):
+        key = _key(source, ("ml", name))
+        where = key if key is not None else source.root
+
+        def error(code: str, message: str, hint: str, path: tuple[Any, ...] | None = None) -> None:
+            node = where
+            if path is not None:
+                found, ok = source.node_at(path)
+                node = found if ok and found is not None else where
+            assert node is not None
+            sink.add(source.diagnostic(node.start, max(node.end, node.start + 1), code, message, hint))
+        if name in taken or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            error("reserved-name", f"'{name}' cannot name a model (a built-in, param or indicator name, or not an "
+                  "identifier)", "rename the model")
+            continue
+        if model.kind == "lstm":
+            error("missing-dependency", "the lstm kind is not available in this version of AutoBot (it needs the "
+                  "optional PyTorch extra, not built yet)", "use kind: lightgbm or kind: linear", ("ml", name, "kind"))
+            continue
+        if model.kind == "lightgbm":
+            try:
+                import lightgbm  # noqa: F401
+            except ImportError:
+                error("missing-dependency", "the lightgbm kind needs the lightgbm package",
+                      "pip install lightgbm (AutoBot's set-up installs it)", ("ml", name, "kind"))
+                continue
+        bad = [p for p in model.params if p not in L.PARAMS[model.kind]]
+        if bad:
+            error("unknown-param", f"{model.kind} has no hyperparameter '{bad[0]}'",
+                  "known: " + ", ".join(L.PARAMS[model.kind]), ("ml", name, "params", bad[0]))
+            continue
+        if model.target.horizon >= model.train_bars:
+            error("leaking-horizon", f"target.horizon {model.target.horizon} must be below train_bars "
+                  f"{model.train_bars}: every training row's label must be known inside the window",
+                  "lower the horizon or train on more bars", ("ml", name, "target", "horizon"))
+            continue
+        compiler.pending_models = set(names[k:])
+        inputs: list[int] = []
+        try:
+            for j, _ in enumerate(model.features):
+                site = _site(source, ("ml", name, "features", j))
+                if site.text.count("(") != site.text.count(")"):
+                    sink.add(site.diagnostic(ast.Span(0, len(site.text)), "split-feature",
+                                             f"'{site.text}' has unbalanced parentheses: in a YAML [a, b] list "
+                                             "every comma starts a new item", "quote each feature (\"rsi(close, "
+                                             "14)\") or write one '- feature' per line"))
+                    continue
+                node = compiler.compile(site, expect=None, what="feature")
+                if node is None:
+                    continue
+                if any(isinstance(compiler.plan.nodes[d], P.External) and (
+                        compiler.plan.nodes[d].name.startswith("position.") or  # type: ignore[union-attr]
+                        compiler.plan.nodes[d].name in _POSITIONAL)  # type: ignore[union-attr]
+                       for d in _descendants(compiler.plan, node)):
+                    sink.add(site.diagnostic(ast.Span(0, len(site.text)), "position-feature",
+                                             "a model's features are market series: this one reads the position "
+                                             "or the account", "use prices, volumes and indicators of them"))
+                    continue
+                inputs.append(node)
+        finally:
+            compiler.pending_models = set()
+        if len(inputs) != len(model.features):
+            continue
+        close = compiler.plan.add(P.Source("close"), P.NUMBER, 0)
+        warm = max(compiler.plan.warmup[j] for j in inputs) + model.train_bars + model.target.horizon - 1
+        learn = P.Learn(model.kind, model.target.kind, model.target.horizon, model.train_bars, model.retrain_every,
+                        tuple(sorted((p, float(v)) for p, v in model.params.items())), model.seed, close,
+                        tuple(inputs))
+        value = Value(compiler.plan.add(learn, P.NUMBER, warm), P.NUMBER)
+        compiler.models[name] = value
+        compiler.plan.named[name] = value.node
+
+
+def _descendants(plan: P.Plan, node: int) -> set[int]:
+    out, todo = set(), [node]
+    while todo:
+        j = todo.pop()
+        if j not in out:
+            out.add(j)
+            todo.extend(P.children(plan.nodes[j]))
+    return out
+
+
 def _reserved_names(params: dict[str, float]) -> set[str]:
     """Names an indicator or param may not take (function names may be reused: calls are separate)."""
     from autobot.language.check import BUILTIN_NAMES
@@ -279,6 +371,7 @@ def compile_strategy(source: SourceFile, doc: StrategyDocument, sink: Diagnostic
                                            f"'{name}' is already a built-in name", "rename the param"))
     sites, rejected = _indicator_sites(source, doc.indicators, sink, _reserved_names(params))
     compiler = ExprCompiler(sink, params=params, indicators=sites, regime_names=regime_names, failed=rejected)
+    _compile_models(source, doc, compiler, sink, _reserved_names(params) | set(doc.indicators))
     compiler.compile_indicators()
     bar = parse_bar_spec(doc.market.bar)
     if bar is None:

@@ -150,8 +150,25 @@ class Divergence:
     n: int
 
 
+@dataclass(frozen=True)
+class Learn:
+    """A walk-forward model's prediction (:mod:`autobot.evaluate.learn`): features ``inputs``,
+    the target from the close ``price`` over ``horizon`` bars, retrained every ``step`` bars on
+    the last ``train`` rows whose labels are known."""
+
+    kind: str
+    target: str
+    horizon: int
+    train: int
+    step: int
+    params: tuple[tuple[str, float], ...]
+    seed: int
+    price: int
+    inputs: tuple[int, ...]
+
+
 Node = Union[Source, Const, External, Clock, Arith, Func, Cmp, Logic, Negate, Shift, TaCall, Output,
-             Cross, Monotone, BarsSince, Divergence]
+             Cross, Monotone, BarsSince, Divergence, Learn]
 
 
 def children(node: Node) -> tuple[int, ...]:
@@ -168,6 +185,8 @@ def children(node: Node) -> tuple[int, ...]:
         return (node.c,)
     if isinstance(node, Divergence):
         return (node.price, node.osc, node.ago)
+    if isinstance(node, Learn):
+        return (node.price, *node.inputs)
     return ()
 
 

@@ -1,0 +1,176 @@
+"""Walk-forward models: a strategy's ``ml:`` predictions, leak-proof by construction.
+
+A model has features (series of the language), a target over an explicit ``horizon`` (``up``:
+whether the close ``horizon`` bars later is higher; ``return``: that log return), a training
+window of ``train`` rows and a retraining step. At bar index ``t`` its prediction comes from the
+model trained at the last retraining point ``r <= t`` on rows ``r - horizon - train + 1 ..
+r - horizon``: every label it learned from was known by ``r`` (row ``i``'s label needs the close
+of bar ``i + horizon``), and its feature scaler (mean and standard deviation) was fit on those
+rows only. Retraining points are ``r0, r0 + step, ...`` where ``r0 = f0 + train + horizon - 1``
+and ``f0`` is the first bar all features are defined: positions in the series, so cutting the
+data after bar ``t`` changes no prediction up to ``t`` (the prefix-invariance property the tests
+check). Before ``r0`` the prediction is undefined.
+
+Both evaluators call :func:`fit` and :func:`predict_row` on the same arrays, so the batch
+evaluator (a whole series) and the streaming one (bar by bar) agree bit for bit: LightGBM is run
+single-threaded and deterministic with the model's seed; the linear model (ridge, closed form)
+predicts with the same sequence of float operations for one row or many.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autobot.language.ml import PARAMS
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: str
+    target: str
+    horizon: int
+    train: int
+    step: int
+    params: tuple[tuple[str, float], ...]
+    seed: int
+
+    def param(self, name: str) -> float:
+        return dict(self.params).get(name, PARAMS[self.kind][name])
+
+
+def labels(close: np.ndarray, horizon: int, target: str) -> np.ndarray:
+    """Row i's label: the log return from bar i to bar i + horizon (``up``: 1.0 when positive);
+    NaN where bar i + horizon is not in the data."""
+    n = len(close)
+    out = np.full(n, np.nan)
+    if n > horizon:
+        r = np.log(close[horizon:] / close[:-horizon])
+        out[: n - horizon] = (r > 0).astype(np.float64) if target == "up" else r
+    return out
+
+
+def first_retrain(f0: int, spec: Spec) -> int:
+    return f0 + spec.train + spec.horizon - 1
+
+
+def training_rows(r: int, spec: Spec) -> tuple[int, int]:
+    """[start, stop) of the rows a model trained at bar r learns from."""
+    stop = r - spec.horizon + 1
+    return stop - spec.train, stop
+
+
+@dataclass
+class Fitted:
+    mu: np.ndarray
+    sd: np.ndarray
+    model: Any            # (weights, bias) for linear, a Booster for lightgbm
+    kind: str
+    target: str
+
+
+def fit(spec: Spec, x: np.ndarray, y: np.ndarray) -> Fitted | None:
+    """A model on rows ``x`` (rows with an undefined feature or label dropped); None when too few."""
+    keep = np.all(np.isfinite(x), axis=1) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(y) < max(10, x.shape[1] + 2):
+        return None
+    mu = x.mean(axis=0)
+    sd = x.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    z = (x - mu) / sd
+    if spec.kind == "linear":
+        alpha = spec.param("alpha")
+        ym = float(y.mean())
+        a = z.T @ z + alpha * np.eye(z.shape[1])
+        w = np.linalg.solve(a, z.T @ (y - ym))
+        return Fitted(mu, sd, (w, ym), "linear", spec.target)
+    if spec.kind == "lightgbm":
+        import lightgbm as lgb
+        if spec.target == "up" and (y.min() == y.max()):
+            return None                     # one class only: nothing to learn
+        params = {"objective": "binary" if spec.target == "up" else "regression", "verbosity": -1,
+                  "num_threads": 1, "deterministic": True, "force_row_wise": True, "seed": spec.seed,
+                  "learning_rate": spec.param("learning_rate"), "num_leaves": int(spec.param("num_leaves")),
+                  "min_data_in_leaf": int(spec.param("min_data_in_leaf")), "max_depth": int(spec.param("max_depth")),
+                  "lambda_l2": spec.param("lambda_l2"), "feature_fraction": spec.param("feature_fraction")}
+        booster = lgb.train(params, lgb.Dataset(z, label=y, free_raw_data=True),
+                            num_boost_round=int(spec.param("n_estimators")))
+        return Fitted(mu, sd, booster, "lightgbm", spec.target)
+    raise ValueError(f"model kind {spec.kind!r} is not available")
+
+
+def predict(f: Fitted, x: np.ndarray) -> np.ndarray:
+    """Predictions for rows ``x`` (NaN where a feature is undefined). One row or many give the
+    same numbers."""
+    out = np.full(len(x), np.nan)
+    ok = np.all(np.isfinite(x), axis=1)
+    if not ok.any():
+        return out
+    z = (x[ok] - f.mu) / f.sd
+    if f.kind == "linear":
+        w, b = f.model
+        acc = np.full(len(z), b)
+        for j in range(z.shape[1]):          # feature by feature: the same operations for any row count
+            acc = acc + w[j] * z[:, j]
+        if f.target == "up":
+            acc = np.clip(acc, 0.0, 1.0)     # a linear probability model
+        out[ok] = acc
+    else:
+        out[ok] = np.array([f.model.predict(z[k:k + 1])[0] for k in range(len(z))])
+    return out
+
+
+def walk_forward(spec: Spec, x: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """Every bar's prediction (module docstring)."""
+    n = len(close)
+    out = np.full(n, np.nan)
+    defined = np.all(np.isfinite(x), axis=1) if n else np.zeros(0, bool)
+    if not defined.any():
+        return out
+    f0 = int(np.argmax(defined))
+    y = labels(close, spec.horizon, spec.target)
+    r = first_retrain(f0, spec)
+    while r < n:
+        a, b = training_rows(r, spec)
+        fitted = fit(spec, x[a:b], y[a:b])
+        stop = min(r + spec.step, n)
+        if fitted is not None:
+            out[r:stop] = predict(fitted, x[r:stop])
+        r += spec.step
+    return out
+
+
+class Online:
+    """The same model bar by bar (the streaming evaluator): keeps the features and closes it has
+    seen, retrains at the same bars as :func:`walk_forward`, predicts the new bar."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.rows: list[tuple[float, ...]] = []
+        self.closes: list[float] = []
+        self.f0: int | None = None
+        self.next_retrain: int | None = None
+        self.fitted: Fitted | None = None
+        self.trained_at: int | None = None
+
+    def __call__(self, close: float, *features: float) -> float:
+        t = len(self.closes)
+        self.closes.append(close)
+        self.rows.append(features)
+        if self.f0 is None and all(math.isfinite(v) for v in features):
+            self.f0 = t
+            self.next_retrain = first_retrain(t, self.spec)
+        if self.next_retrain is not None and t == self.next_retrain:
+            a, b = training_rows(t, self.spec)
+            x = np.array(self.rows[a:b], dtype=np.float64).reshape(b - a, len(features))
+            y = labels(np.array(self.closes, dtype=np.float64), self.spec.horizon, self.spec.target)[a:b]
+            self.fitted = fit(self.spec, x, y)
+            self.trained_at = t
+            self.next_retrain = t + self.spec.step
+        if self.fitted is None:
+            return math.nan
+        return float(predict(self.fitted, np.array([features], dtype=np.float64))[0])
