@@ -7,7 +7,8 @@ model trained at the last retraining point ``r <= t`` on rows ``r - horizon - tr
 r - horizon``: every label it learned from was known by ``r`` (row ``i``'s label needs the close
 of bar ``i + horizon``), and its feature scaler (mean and standard deviation) was fit on those
 rows only. Retraining points are ``r0, r0 + step, ...`` where ``r0 = f0 + train + horizon - 1``
-and ``f0`` is the first bar all features are defined: positions in the series, so cutting the
+and ``f0`` is the first bar all features are defined, at or after their longest warm-up (a
+condition is false, not undefined, while it warms up): positions in the series, so cutting the
 data after bar ``t`` changes no prediction up to ``t`` (the prefix-invariance property the tests
 check). Before ``r0`` the prediction is undefined.
 
@@ -37,6 +38,7 @@ class Spec:
     step: int
     params: tuple[tuple[str, float], ...]
     seed: int
+    start: int = 0             # no row before this bar counts (the features' longest warm-up)
 
     def param(self, name: str) -> float:
         return dict(self.params).get(name, PARAMS[self.kind][name])
@@ -124,18 +126,23 @@ def predict(f: Fitted, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def walk_forward(spec: Spec, x: np.ndarray, close: np.ndarray) -> np.ndarray:
-    """Every bar's prediction (module docstring)."""
+def walk_forward(spec: Spec, x: np.ndarray, close: np.ndarray, rows: Any = None) -> np.ndarray:
+    """Every bar's prediction (module docstring). ``rows``: the training rows of a retraining
+    point (default :func:`training_rows`; the leakage tests plant a leaking one)."""
+    rows = rows or training_rows
     n = len(close)
     out = np.full(n, np.nan)
     defined = np.all(np.isfinite(x), axis=1) if n else np.zeros(0, bool)
+    if not defined.any():
+        return out
+    defined[: spec.start] = False
     if not defined.any():
         return out
     f0 = int(np.argmax(defined))
     y = labels(close, spec.horizon, spec.target)
     r = first_retrain(f0, spec)
     while r < n:
-        a, b = training_rows(r, spec)
+        a, b = rows(r, spec)
         fitted = fit(spec, x[a:b], y[a:b])
         stop = min(r + spec.step, n)
         if fitted is not None:
@@ -161,7 +168,7 @@ class Online:
         t = len(self.closes)
         self.closes.append(close)
         self.rows.append(features)
-        if self.f0 is None and all(math.isfinite(v) for v in features):
+        if self.f0 is None and t >= self.spec.start and all(math.isfinite(v) for v in features):
             self.f0 = t
             self.next_retrain = first_retrain(t, self.spec)
         if self.next_retrain is not None and t == self.next_retrain:

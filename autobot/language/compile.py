@@ -234,6 +234,7 @@ def _compile_models(source: SourceFile, doc: StrategyDocument, compiler: ExprCom
         where = key if key is not None else source.root
 
         def error(code: str, message: str, hint: str, path: tuple[Any, ...] | None = None) -> None:
+            compiler._indicator_values[name] = None      # rules naming the model: nothing more to report
             node = where
             if path is not None:
                 found, ok = source.node_at(path)
@@ -257,8 +258,11 @@ def _compile_models(source: SourceFile, doc: StrategyDocument, compiler: ExprCom
                 continue
         bad = [p for p in model.params if p not in L.PARAMS[model.kind]]
         if bad:
-            error("unknown-param", f"{model.kind} has no hyperparameter '{bad[0]}'",
-                  "known: " + ", ".join(L.PARAMS[model.kind]), ("ml", name, "params", bad[0]))
+            k_ = _key(source, ("ml", name, "params", bad[0]))
+            if k_ is not None:
+                where = k_
+            error("unknown-param", f"{model.kind} has no hyperparameter '{bad[0]}'"
+                  f"{did_you_mean(bad[0], L.PARAMS[model.kind])}", "known: " + ", ".join(L.PARAMS[model.kind]))
             continue
         if model.target.horizon >= model.train_bars:
             error("leaking-horizon", f"target.horizon {model.target.horizon} must be below train_bars "
@@ -291,11 +295,13 @@ def _compile_models(source: SourceFile, doc: StrategyDocument, compiler: ExprCom
         finally:
             compiler.pending_models = set()
         if len(inputs) != len(model.features):
+            compiler._indicator_values[name] = None
             continue
         close = compiler.plan.add(P.Source("close"), P.NUMBER, 0)
-        warm = max(compiler.plan.warmup[j] for j in inputs) + model.train_bars + model.target.horizon - 1
+        start = max(compiler.plan.warmup[j] for j in inputs)
+        warm = start + model.train_bars + model.target.horizon - 1
         learn = P.Learn(model.kind, model.target.kind, model.target.horizon, model.train_bars, model.retrain_every,
-                        tuple(sorted((p, float(v)) for p, v in model.params.items())), model.seed, close,
+                        tuple(sorted((p, float(v)) for p, v in model.params.items())), model.seed, start, close,
                         tuple(inputs))
         value = Value(compiler.plan.add(learn, P.NUMBER, warm), P.NUMBER)
         compiler.models[name] = value

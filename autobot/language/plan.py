@@ -163,6 +163,7 @@ class Learn:
     step: int
     params: tuple[tuple[str, float], ...]
     seed: int
+    start: int                 # the features' longest warm-up: no row before it counts
     price: int
     inputs: tuple[int, ...]
 

@@ -1,0 +1,215 @@
+"""ml: walk-forward models in the language. Batch and streaming evaluators agree bit for bit,
+predictions are prefix-invariant, the fast engine and Nautilus trade the same, a replayed node
+decides as the backtest; a harness of planted leaks is each caught and clean features are not;
+documents that would leak are positioned errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from autobot.cli.main import app
+from autobot.data.bars import Bars, load_bars
+from autobot.evaluate import learn as L
+from autobot.evaluate.batch import evaluate
+from autobot.evaluate.stream import StreamEvaluator
+from autobot.language.compile import compile_strategy_text
+from tests.helpers import ROOT
+
+DATA = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
+
+
+def strategy(kind: str = "lightgbm", target: str = "up", extra: str = "") -> str:
+    threshold = "0.55" if target == "up" else "0.001"
+    return f"""strategy: ml_{kind}_{target}
+market: {{instrument: BTCUSDT.BINANCE, bar: 1h}}
+ml:
+  pred:
+    kind: {kind}
+    features:
+      - rsi(close, 14)
+      - pct_change(close, 5)
+      - close > sma(close, 50)
+    target: {{kind: {target}, horizon: 4}}
+    train_bars: 400
+    retrain_every: 150
+{extra}entry:
+  long: pred.value > {threshold}
+exit:
+  long: pred < {threshold}
+"""
+
+
+@pytest.fixture(scope="module")
+def bars() -> Bars:
+    return load_bars(DATA).slice(0, 1500)
+
+
+@pytest.mark.parametrize("kind, target", [("lightgbm", "up"), ("linear", "return"), ("linear", "up"),
+                                          ("lightgbm", "return")])
+def test_batch_and_stream_agree_and_cutting_the_data_changes_nothing_before(bars: Bars, kind: str,
+                                                                            target: str) -> None:
+    cs = compile_strategy_text(strategy(kind, target), "s.yaml")
+    node = cs.plan.named["pred"]
+    whole = np.asarray(evaluate(cs.plan, bars)[node])
+    first = int(np.argmax(np.isfinite(whole)))
+    assert first == cs.plan.warmup[node] and np.isfinite(whole[first:]).all()     # the documented warm-up
+    ev = StreamEvaluator(cs.plan)
+    seen = []
+    for k in range(len(bars)):
+        ev.update(int(bars.ts[k]), bars.open[k], bars.high[k], bars.low[k], bars.close[k], bars.volume[k])
+        seen.append(ev.value(node))
+    assert np.array_equal(whole, np.array(seen), equal_nan=True)                   # bit for bit
+    for cut in (first, first + 1, first + 149, first + 150, 1111):
+        part = np.asarray(evaluate(cs.plan, bars.slice(0, cut + 1))[node])
+        assert np.array_equal(part, whole[:cut + 1], equal_nan=True), cut
+
+
+def test_the_fast_engine_and_nautilus_trade_the_same(bars: Bars) -> None:
+    from autobot.backtest.engine import run_backtest
+    from autobot.fast.engine import run_fast
+    cs = compile_strategy_text(strategy(), "s.yaml")
+    nautilus, fast = run_backtest(cs, bars), run_fast(cs, bars)
+    assert len(nautilus.fills) > 20 and nautilus.fills == fast.fills
+    assert nautilus.final_equity == fast.final_equity
+
+
+def test_signals_shows_the_prediction_as_a_column(tmp_path: Path) -> None:
+    doc = tmp_path / "s.yaml"
+    doc.write_text(strategy())
+    out = tmp_path / "sig.csv"
+    done = CliRunner().invoke(app, ["signals", str(doc), "--data", str(DATA), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[:2] == ["timestamp", "pred"]
+
+
+# ---------------------------------------------------------------------- the leakage harness
+SPEC = L.Spec("linear", "return", 4, 300, 100, (), 7)
+
+
+def _roll_mean(x: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(len(x), np.nan)
+    c = np.cumsum(np.insert(x, 0, 0.0))
+    out[n - 1:] = (c[n:] - c[:-n]) / n
+    return out
+
+
+def _clean(b: Bars) -> np.ndarray:
+    r = np.log(b.close / np.roll(b.close, 1))
+    r[0] = 0.0
+    return np.column_stack([r, _roll_mean(r, 10), np.log(b.volume + 1)])
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    return (x - np.nanmean(x, axis=0)) / np.nanstd(x, axis=0)
+
+
+LEAKS: dict[str, Callable[[Bars], np.ndarray]] = {
+    "a centred window": lambda b: np.column_stack([_clean(b)[:, 0], np.convolve(b.close, np.ones(9) / 9, "same")]),
+    "a scaler fit on the whole sample": lambda b: _z(_clean(b)),
+    "global min/max normalisation": lambda b: (b.close[:, None] - b.close.min()) / (b.close.max() - b.close.min()),
+    "a future bar as a feature": lambda b: np.column_stack([_clean(b)[:, 0], np.append(b.close[1:], np.nan)]),
+    "the target itself as a feature": lambda b: np.column_stack([_clean(b)[:, 0], L.labels(b.close, 4, "return")]),
+    "a backward fill": lambda b: np.column_stack([_clean(b)[:, 0], _bfill(np.where(np.arange(len(b)) % 24 == 0,
+                                                                                    b.close, np.nan))]),
+    "a whole-sample detrend": lambda b: (b.close - np.polyval(np.polyfit(np.arange(len(b)), b.close, 1),
+                                                              np.arange(len(b))))[:, None],
+    "a whole-sample rank": lambda b: (np.argsort(np.argsort(b.close)) / len(b))[:, None],
+    "the day's high known all day": lambda b: np.column_stack([_clean(b)[:, 0], _day_high(b)]),
+    "the sample's mean return": lambda b: np.column_stack([_clean(b)[:, 0],
+                                                           np.full(len(b), np.nanmean(_clean(b)[:, 0]))]),
+}
+
+
+def _bfill(x: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    for k in range(len(out) - 2, -1, -1):
+        if np.isnan(out[k]):
+            out[k] = out[k + 1]
+    return out
+
+
+def _day_high(b: Bars) -> np.ndarray:
+    day = b.ts // 86_400_000_000_000
+    out = np.empty(len(b))
+    for d in np.unique(day):
+        out[day == d] = b.high[day == d].max()
+    return out
+
+
+def _leaks(features: Callable[[Bars], np.ndarray], b: Bars, rows=None) -> bool:
+    """Prefix invariance of the pipeline, features then walk-forward predictions: True when cutting
+    the data after some bar changes a feature or a prediction at or before it. (A whole-sample
+    scaler, say, leaves a linear model's predictions unchanged, since the model rescales inside its
+    window, but not the features: the check at the features catches it.)"""
+    with np.errstate(all="ignore"):
+        x = features(b)
+        whole = L.walk_forward(SPEC, x, b.close, rows)
+        for cut in (*range(705, 722), 905, 1234):     # every bar around a retraining point (713), and two more
+            xc = features(b.slice(0, cut + 1))
+            if not np.array_equal(xc, x[:cut + 1], equal_nan=True):
+                return True
+            part = L.walk_forward(SPEC, xc, b.close[:cut + 1], rows)
+            if not np.array_equal(part, whole[:cut + 1], equal_nan=True):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("leak", list(LEAKS))
+def test_each_planted_leak_is_caught(bars: Bars, leak: str) -> None:
+    assert _leaks(LEAKS[leak], bars), f"{leak} was not caught"
+
+
+def test_labels_overlapping_the_training_end_are_caught_and_clean_features_are_not(bars: Bars) -> None:
+    def no_purge(r: int, spec: L.Spec) -> tuple[int, int]:
+        return r + 1 - spec.train, r + 1           # rows up to r: their labels need closes after r
+    assert np.isfinite(L.walk_forward(SPEC, _clean(bars), bars.close)[400:]).all()   # the clean pipeline predicts
+    assert _leaks(_clean, bars, no_purge)
+    assert not _leaks(_clean, bars)
+    cs = compile_strategy_text(strategy("linear", "return"), "s.yaml")   # features of the language
+    assert not _leaks(lambda b: np.column_stack([np.asarray(evaluate(cs.plan, b)[j], dtype=float)
+                                                 for j in cs.plan.nodes[cs.plan.named["pred"]].inputs]), bars)
+
+
+# ---------------------------------------------------------------------- documents that would leak
+@pytest.mark.parametrize("edit, line, column, code", [
+    (("      - close > sma(close, 50)\n", "      - pred[1] > 0.5\n"), 9, 9, "model-feature"),   # own prediction
+    (("horizon: 4}", "horizon: 400}"), 10, 33, "leaking-horizon"),
+    (("      - rsi(close, 14)\n", "      - rsi(close, 14) * position.qty\n"), 7, 9, "position-feature"),
+    (("      - rsi(close, 14)\n", "      - rsii(close, 14)\n"), 7, 9, "unknown-function"),
+    (("    train_bars: 400\n", "    train_bars: 400\n    params: {depth: 3}\n"), 12, 14, "unknown-param"),
+    (("kind: lightgbm", "kind: lstm"), 5, 11, "missing-dependency"),
+])
+def test_documents_that_would_leak_are_positioned_errors(tmp_path: Path, edit: tuple[str, str], line: int,
+                                                         column: int, code: str) -> None:
+    doc = tmp_path / "s.yaml"
+    text = strategy()
+    assert edit[0] in text
+    doc.write_text(text.replace(edit[0], edit[1]))
+    out = CliRunner().invoke(app, ["validate", str(doc), "--format", "json"])
+    assert out.exit_code == 1, out.output
+    found = [(d["line"], d["column"], d["code"]) for d in json.loads(out.output)]
+    assert found == [(line, column, code)]              # one error, at the cause (rules naming the model: none)
+
+
+def test_a_replayed_node_trades_as_the_backtest_models_included(tmp_path: Path, bars: Bars) -> None:
+    from autobot.live.node import run_replay
+    from autobot.portfolio.engine import run_portfolio
+    from autobot.workspace import load_policy
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "m.yaml").write_text(strategy())
+    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policy: ml\nregimes: regimes.yaml\nallocations:\n  always: {ml_lightgbm_up: 100%}\n"
+                      "capital: 100000\n")
+    data = {"BTCUSDT.BINANCE": bars}
+    live = run_replay(policy, data)
+    backtest = run_portfolio(load_policy(policy), data, compare=False)
+    assert len(backtest.trades) > 10 and live.result.trades == backtest.trades
+    assert live.result.final_equity == backtest.final_equity
