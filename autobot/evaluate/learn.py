@@ -69,7 +69,7 @@ def training_rows(r: int, spec: Spec) -> tuple[int, int]:
 class Fitted:
     mu: np.ndarray
     sd: np.ndarray
-    model: Any            # (weights, bias) for linear, a Booster for lightgbm
+    model: Any            # (weights, bias) for linear, a trees.Forest for lightgbm
     kind: str
     target: str
 
@@ -101,7 +101,8 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray) -> Fitted | None:
                   "lambda_l2": spec.param("lambda_l2"), "feature_fraction": spec.param("feature_fraction")}
         booster = lgb.train(params, lgb.Dataset(z, label=y, free_raw_data=True),
                             num_boost_round=int(spec.param("n_estimators")))
-        return Fitted(mu, sd, booster, "lightgbm", spec.target)
+        from autobot.evaluate.trees import forest_of
+        return Fitted(mu, sd, forest_of(booster), "lightgbm", spec.target)
     raise ValueError(f"model kind {spec.kind!r} is not available")
 
 
@@ -122,7 +123,8 @@ def predict(f: Fitted, x: np.ndarray) -> np.ndarray:
             acc = np.clip(acc, 0.0, 1.0)     # a linear probability model
         out[ok] = acc
     else:
-        out[ok] = f.model.predict(z, num_threads=1)     # row by row the same numbers (tests/test_ml.py)
+        from autobot.evaluate.trees import predict as walk
+        out[ok] = walk(f.model, z)                       # the trees, compiled: one row or many alike
     return out
 
 
