@@ -225,6 +225,7 @@ class SelfOptimizer:
         c, sid = self.c, p["strategy"]
         del self.shadows[p["subject"]]
         c.challenge.tracks.pop(p["subject"], None)
+        c.challenge.changed()
         path = Path(c.strategies[sid].config.document_name)
         old = path.read_text(encoding="utf-8")
         try:

@@ -153,6 +153,7 @@ class Challenge:
     tracks: dict[str, Track] = field(default_factory=dict)
     transitions: list[dict[str, Any]] = field(default_factory=list)
     origins: dict[str, tuple[str, int]] = field(default_factory=dict)   # subject -> first stage and its start
+    _next: int | None = None
 
     # ------------------------------------------------------------------ subjects
     def join(self, subject: str, ts: int) -> Track:
@@ -161,6 +162,7 @@ class Challenge:
         if track is None:
             track = self.tracks[subject] = Track(subject, "paper", ts, ts + self._ns(self.rules.paper_days))
             self.origins[subject] = ("paper", ts)
+            self._next = None
         return track
 
     def capital(self, subject: str) -> float:
@@ -176,7 +178,15 @@ class Challenge:
 
     @property
     def next_check(self) -> int:
-        return min((t.next_check for t in self.tracks.values()), default=NEVER)
+        """The earliest check due (kept up to date by every change: a bar compares one number)."""
+        return self._next if self._next is not None else self._refresh()
+
+    def _refresh(self) -> int:
+        self._next = min((t.next_check for t in self.tracks.values()), default=NEVER)
+        return self._next
+
+    def changed(self) -> None:
+        self._next = None
 
     # ------------------------------------------------------------------ checks
     def due(self, ts: int) -> list[str]:
@@ -195,6 +205,7 @@ class Challenge:
         track = self.tracks[subject]
         rules, day = self.rules, self._ns(1)
         track.next_check = ts + day
+        self._next = None
         if track.stage in PAPER_STAGES:
             failed = ([] if rules.criterion(metrics) else [f"promote_when ({rules.promote_when}) is false"])
             failed += rules.checks.failures(metrics)
@@ -249,6 +260,7 @@ class Challenge:
     def _move(self, track: Track, stage: str, ts: int, reason: str, metrics: dict[str, Any],
               next_check: int | None = None) -> dict[str, Any]:
         old = track.stage
+        self._next = None
         track.stage, track.since = stage, ts
         track.next_check = next_check if next_check is not None else ts + self._ns(1)
         move = {"ts": ts, "subject": track.subject, "from": old, "to": stage, "reason": reason,
@@ -268,6 +280,7 @@ class Challenge:
         return max((t.since for t in self.tracks.values()), default=0)
 
     def restore(self, saved: dict[str, Any]) -> None:
+        self._next = None
         for subject, t in saved.items():
             self.tracks[subject] = Track(subject, str(t["stage"]), int(t["since"]), int(t["next_check"]))
             self.origins[subject] = (str(t["stage"]), int(t["since"]))

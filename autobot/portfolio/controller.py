@@ -163,6 +163,7 @@ class PortfolioController(Controller):
         self.capital_equity: float | None = None    # the stages' capital (see _challenge_step)
         self.capital_curve: list[float] = []
         self._pnl_seen: dict[str, float] = {}
+        self._joined = -1
         self._prev_primary_ts: int | None = None
         self.losses_in_row = 0
         self.peak = 0.0
@@ -330,24 +331,29 @@ class PortfolioController(Controller):
                 restored.restore(saved)
                 if restored.latest <= ts:
                     ch.tracks, ch.origins = restored.tracks, restored.origins
-        joined = [s for s in (PORTFOLIO, *self.strategies) if s not in ch.tracks]
-        for subject in joined:
-            ch.join(subject, ts)
-        if joined and self.journal is not None:
-            self.journal.set("challenge", ch.snapshot())
+                    ch.changed()
+        if len(self.strategies) != self._joined:       # the first bar, or a reload added a strategy
+            joined = [s for s in (PORTFOLIO, *self.strategies) if s not in ch.tracks]
+            for subject in joined:
+                ch.join(subject, ts)
+            self._joined = len(self.strategies)
+            if joined and self.journal is not None:
+                self.journal.set("challenge", ch.snapshot())
         # what capital at the stages would have made: each bar, the return of every strategy's paper
         # PnL over the paper equity, times its real share (stage capital x portfolio stage capital)
         cap = ch.capital(PORTFOLIO)
-        base = self.equity[-2] if len(self.equity) >= 2 else None
         if self.capital_equity is None:
             self.capital_equity = self.equity[-1] if self.equity else 0.0
+        base = self.equity[-2] if cap > 0 and len(self.equity) >= 2 else None
         r = 0.0
+        seen = self._pnl_seen
         for name, strategy in self.strategies.items():
             pnl = strategy.pnl[-1] if strategy.pnl else 0.0
-            if base and cap:
-                r += cap * ch.capital(name) * (pnl - self._pnl_seen.get(name, pnl)) / base
-            self._pnl_seen[name] = pnl
-        self.capital_equity *= 1.0 + r
+            if base:
+                r += cap * ch.capital(name) * (pnl - seen.get(name, pnl)) / base
+            seen[name] = pnl
+        if r:
+            self.capital_equity *= 1.0 + r
         self.capital_curve.append(self.capital_equity)
         if ch.next_check > ts:
             return
@@ -404,7 +410,8 @@ class PortfolioController(Controller):
             ts, curve = self.equity_ts, self.equity
             i0, i1 = max(bisect.bisect_right(ts, start) - 1, 0), bisect.bisect_right(ts, end)
             t, equity = np.array(ts[i0:i1], dtype=np.int64), np.array(curve[i0:i1], dtype=np.float64)
-            trades = [t_.to_json() for s in self.strategies.values() for t_ in s.trades]
+            trades = [t_.to_json() for s in self.strategies.values() for t_ in s.trades
+                      if t_.exit_ts is None or t_.exit_ts > start]
             exposure = np.array(self.open_counts[i0:i1])
         else:
             strategy = self.strategies.get(subject)
@@ -421,7 +428,7 @@ class PortfolioController(Controller):
             t = np.array(ts[i0:i1], dtype=np.int64)
             pnl = np.array(strategy.pnl[i0:i1], dtype=np.float64)
             equity = base + pnl - (pnl[0] if len(pnl) else 0.0)
-            trades = [t_.to_json() for t_ in strategy.trades]
+            trades = [t_.to_json() for t_ in strategy.trades if t_.exit_ts is None or t_.exit_ts > start]
             exposure = np.zeros(len(t), dtype=np.int64)
             for x in trades:                        # bars with a position of its own open
                 stop = len(t) if x["exit_ts"] is None else np.searchsorted(t, x["exit_ts"], side="left")
