@@ -119,3 +119,18 @@ def ohlc_bars(rows: list[tuple[float, float, float, float]]) -> Any:
     a = np.array(rows, dtype=float)
     ts = T0 + np.arange(len(a), dtype=np.int64) * H
     return Bars("hand", ts, a[:, 0], a[:, 1], a[:, 2], a[:, 3], np.full(len(a), 1e9), "csv")
+
+
+FEED_WORDS = ["great rally, buying", "terrible crash, selling everything", "bullish breakout", "bearish, awful news",
+              "meh", "love this coin", "scam, hate it"]
+
+
+def text_feed(compiled: Any, bars: Any, every: int = 24) -> Any:
+    """A seeded text feed over ``bars`` (one text every ``every`` bars, at a random minute of the
+    bar) for a strategy that reads ``sentiment``; None for one that does not."""
+    if not {"sentiment", "sentiment_count"} & compiled.plan.externals:
+        return None
+    from autobot.data.text import Texts
+    rng = np.random.default_rng(11)
+    ts = np.sort(np.asarray(bars.ts[::every], dtype=np.int64) + rng.integers(0, 3600, len(bars.ts[::every])) * NS)
+    return Texts(ts, [""] * len(ts), [FEED_WORDS[int(k)] for k in rng.integers(0, len(FEED_WORDS), len(ts))])

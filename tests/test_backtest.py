@@ -21,7 +21,7 @@ from autobot.diagnostics import UserError
 from autobot.evaluate.batch import evaluate, rule_series
 from autobot.evaluate.semantics import flat_externals
 from autobot.workspace import compile_strategy_text, load_strategy
-from tests.helpers import ROOT, SHARED_DATA, H, T0, ohlc_bars
+from tests.helpers import ROOT, SHARED_DATA, H, T0, ohlc_bars, text_feed
 
 NO_FEES = InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0)
 
@@ -225,7 +225,7 @@ def test_every_shipped_strategy_runs_on_every_series(doc: Path, data: Path) -> N
             run_backtest(compiled, bars)
         return
     prepared, seconds, _ = prepare_bars(compiled, bars)
-    result = run_backtest(compiled, bars)
+    result = run_backtest(compiled, bars, texts=text_feed(compiled, bars))
     assert len(result.equity) == len(prepared)
     assert_fills_inside_bars(result, prepared, seconds)      # the gap rule: no fill at a price that never traded
     if len(prepared) <= warm + 1:

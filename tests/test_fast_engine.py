@@ -26,7 +26,7 @@ from autobot.venue.instruments import InstrumentSettings
 from autobot.venue.settings import VenueSettings
 from autobot.workspace import load_strategy
 from tests.expr_gen import bool_expr
-from tests.helpers import ROOT, SHARED_DATA, H, T0, ohlc_bars
+from tests.helpers import ROOT, SHARED_DATA, H, T0, ohlc_bars, text_feed
 
 EXAMPLE = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
 STRATEGIES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted((ROOT / "examples" / "strategies").glob("*.yaml"))
@@ -73,7 +73,8 @@ def both(compiled: Any, bars: Bars, **kwargs: Any) -> tuple[Any, Any]:
 @pytest.mark.parametrize("account", ["margin", "cash"])
 @pytest.mark.parametrize("doc", STRATEGIES, ids=[p.stem for p in STRATEGIES])
 def test_every_strategy_on_the_example_data(doc: Path, account: str) -> None:
-    a, f = both(load_strategy(doc), load_bars(EXAMPLE), venue=VenueSettings(account=account))
+    cs, bars = load_strategy(doc), load_bars(EXAMPLE)
+    a, f = both(cs, bars, venue=VenueSettings(account=account), texts=text_feed(cs, bars))
     if a is not None:
         assert_same_run(a, f)
         assert f.engine == "fast" and a.engine == "nautilus"
@@ -86,7 +87,8 @@ def test_every_strategy_on_the_example_data(doc: Path, account: str) -> None:
 def test_every_strategy_on_every_shared_series(doc: Path, data: Path, account: str) -> None:
     if not SERIES:
         pytest.skip(f"needs ../shared/data (not found at {SHARED_DATA})")
-    a, f = both(load_strategy(doc), load_bars(data), venue=VenueSettings(account=account))
+    cs, bars = load_strategy(doc), load_bars(data)
+    a, f = both(cs, bars, venue=VenueSettings(account=account), texts=text_feed(cs, bars))
     if a is not None:
         assert_same_run(a, f)
 

@@ -96,3 +96,24 @@ def strategy_bars(compiled: Any, bars: Bars) -> tuple[Bars, int, list[str]]:
     if data_sec != want:
         notes.append(f"the strategy asks for {want} s bars; the data has {data_sec} s bars and is used as it is")
     return bars, data_sec, notes
+
+
+TEXT_NAMES = ("sentiment", "sentiment_count")
+
+
+def text_externals(compiled: Any, bars: Bars, seconds: int, texts: Any, instrument_id: str) -> dict[str, Any] | None:
+    """``sentiment`` and ``sentiment_count`` per bar of ``bars`` (the strategy's own) from
+    ``texts`` (:func:`autobot.data.text.load_texts`), for a strategy that reads them; None when it
+    does not. Texts of another symbol are left out (a text without a symbol counts for all)."""
+    if not set(TEXT_NAMES) & compiled.plan.externals:
+        return None
+    if texts is None:
+        from autobot.diagnostics import Diagnostic, UserError
+        raise UserError([Diagnostic(compiled.source.path, 1, 1, 1, 2, "no-text-feed",
+                                    "the strategy reads 'sentiment', which needs a text feed",
+                                    "pass --text FILE (timestamped texts: timestamp, symbol, text)")])
+    from autobot.data.text import per_bar, scores
+    symbol = instrument_id.split(".")[0].upper()
+    mine = texts.for_symbol({symbol, "$" + symbol})
+    closes = bars.ts.astype(np.int64) + int(seconds) * 1_000_000_000
+    return per_bar(closes, mine.ts, scores(mine))

@@ -97,11 +97,12 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
                  instrument: InstrumentSettings = InstrumentSettings(), instrument_id: str | None = None,
                  overrides: dict[str, float] | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 purge_closed_orders: bool = True, regimes: Any = None) -> BacktestResult:
+                 purge_closed_orders: bool = True, regimes: Any = None, texts: Any = None) -> BacktestResult:
     """Backtest ``compiled`` on ``bars`` (see the module docstring).
 
     ``regimes`` (compiled regimes): when the strategy reads ``regime``, the regime of each bar,
-    detected on the strategy's own bars (a strategy alone has no policy to supply it)."""
+    detected on the strategy's own bars (a strategy alone has no policy to supply it).
+    ``texts`` (:func:`autobot.data.text.load_texts`): the feed of a strategy that reads ``sentiment``."""
     from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.config import BacktestEngineConfig
     from nautilus_trader.model.data import BarType
@@ -114,6 +115,8 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     bars, seconds, notes = prepare_bars(compiled, bars)
     if len(bars) == 0:
         raise ValueError("no bars to backtest")
+    from autobot.backtest.data import text_externals
+    text_series = text_externals(compiled, bars, seconds, texts, iid)
     inst = make_instrument(iid, [bars.open, bars.high, bars.low, bars.close], instrument)
     quote = quote_currency(iid, instrument)
     bar_type = BarType.from_str(f"{iid}-{bar_spec_text(seconds)}-EXTERNAL")
@@ -144,6 +147,16 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
                                                   bar.low.as_double(), bar.close.as_double(), bar.volume.as_double())}
             hooks.extra_externals = regime_now
             notes.append("regime detected on the strategy's bars by the project's regimes document")
+        if text_series is not None:
+            at = {int(t) + seconds * 1_000_000_000: k for k, t in enumerate(bars.ts.tolist())}
+            before = hooks.extra_externals
+
+            def sentiment_now(bar: Any) -> dict[str, Any]:
+                k = at[int(bar.ts_event)]
+                out = {name: float(series[k]) for name, series in text_series.items()}
+                return {**before(bar), **out} if before is not None else out
+            hooks.extra_externals = sentiment_now
+            notes.append("sentiment from the text feed, each text counted from the first bar closing after it")
         strategy.connect(hooks)
         engine.add_strategy(strategy)
         engine.run()

@@ -113,6 +113,8 @@ def backtest(
     param: list[str] = typer.Option([], "--param", help="Override a param: NAME=VALUE (repeatable)."),
     regimes: Optional[Path] = typer.Option(None, "--regimes", help="Regimes document for a strategy that reads "
                                            "'regime' (default: the project's regimes/regimes.yaml)."),
+    text: Optional[Path] = typer.Option(None, "--text", help="Timestamped texts (CSV or JSON lines: timestamp, "
+                                        "symbol, text) for a strategy that reads 'sentiment' (docs/ml.md)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write metrics and the trade list as JSON here."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
     engine: str = typer.Option("nautilus", "--engine", help="nautilus (the reference, event-driven) or fast (the "
@@ -148,6 +150,13 @@ def backtest(
     compiled, bars, venue, settings, iid, compiled_regimes = inputs
     from autobot.backtest.engine import run_backtest
     from autobot.diagnostics import RunError, UserError
+    texts = None
+    if text is not None:
+        from autobot.data.text import load_texts
+        try:
+            texts = load_texts(text)
+        except UserError as err:
+            raise fail_user(err.diagnostics) from None
 
     if engine == "fast":
         from autobot.fast.engine import Unsupported, run_fast
@@ -156,7 +165,8 @@ def backtest(
         runner, Unsupported = run_backtest, ()
     try:
         result = _run_with_progress(lambda progress: runner(compiled, bars, venue, settings, iid, overrides or None,
-                                                            progress=progress, regimes=compiled_regimes))
+                                                            progress=progress, regimes=compiled_regimes,
+                                                            texts=texts))
     except Unsupported as err:
         typer.echo(f"error: {strategy}: --engine fast cannot reproduce this run exactly: {err}", err=True)
         raise typer.Exit(1) from None

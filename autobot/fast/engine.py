@@ -56,7 +56,8 @@ def _nautilus_doubles(x: np.ndarray, digits: int) -> np.ndarray:
 def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = VenueSettings(),
              instrument: InstrumentSettings = InstrumentSettings(), instrument_id: str | None = None,
              overrides: dict[str, float] | None = None, progress: Callable[[int, int], None] | None = None,
-             regimes: Any = None, cache: dict[Any, Any] | None = None, traces: bool = True) -> BacktestResult:
+             regimes: Any = None, cache: dict[Any, Any] | None = None, traces: bool = True,
+             texts: Any = None) -> BacktestResult:
     """Backtest ``compiled`` on ``bars`` like :func:`autobot.backtest.engine.run_backtest`.
 
     ``cache``: TA-Lib results shared between runs on the same bars (a study's trials), keyed by
@@ -86,6 +87,12 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
         ext["regime"] = np.array(regime_series(regimes, seen), dtype=object)
         notes.append("regime detected on the strategy's bars by the project's regimes document")
         cache = None                      # TA-Lib results only: the regime series is not keyed
+    from autobot.backtest.data import text_externals
+    text_series = text_externals(compiled, bars, seconds, texts, iid)
+    if text_series is not None:
+        ext.update(text_series)
+        notes.append("sentiment from the text feed, each text counted from the first bar closing after it")
+        cache = None
     values = evaluate(compiled.plan, seen, ext, cache=cache)
     prog = G.build(compiled, values)
     cash = venue.account == "cash"

@@ -1,0 +1,107 @@
+"""sentiment: texts scored with VADER, counted from the first bar closing after them, decayed; the
+same in the fast engine and Nautilus; text files read safely with positioned errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from autobot.cli.main import app
+from autobot.data.bars import load_bars
+from autobot.data.text import Texts, load_texts, per_bar, scores
+from autobot.language.compile import compile_strategy_text
+from tests.helpers import ROOT, SHARED_DATA
+
+GROUND = SHARED_DATA / "text" / "vader" / "groundtruth" / "hutto_ICWSM_2014" / "tweets_GroundTruth.txt"
+STRATEGY = """strategy: sentiment_swing
+market: {instrument: BTCUSDT.BINANCE, bar: 1h}
+entry:
+  long: sentiment > 0.05 and sentiment_count >= 1
+exit:
+  long: sentiment < 0 or position.bars_held >= 12
+"""
+WORDS = ["great rally, buying", "terrible crash, selling everything", "bullish breakout", "bearish, awful news",
+         "meh", "love this coin", "scam, hate it"]
+
+
+def test_vader_agrees_with_the_human_ratings_of_tweets() -> None:
+    if not GROUND.exists():
+        pytest.skip(f"shared data not present: {GROUND}")
+    human, text = [], []
+    for line in GROUND.read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            human.append(float(parts[1]))
+            text.append(parts[2])
+    got = scores(Texts(np.zeros(len(text), dtype=np.int64), [""] * len(text), text))
+    assert len(human) == 4200 and np.corrcoef(human, got)[0, 1] > 0.85       # VADER's paper: 0.88 on tweets
+
+
+def test_a_text_counts_from_the_first_bar_closing_after_it() -> None:
+    closes = np.array([10, 20, 30, 40], dtype=np.int64)
+    ts = np.array([10, 15, 31], dtype=np.int64)               # 10: at a close, so in the bar closing at 20
+    s = np.array([0.5, -0.1, 0.8])
+    out = per_bar(closes, ts, s, half_life=1.0)
+    assert out["sentiment_count"].tolist() == [0, 2, 0, 1]
+    d = 0.5
+    assert np.isnan(out["sentiment"][0])
+    assert out["sentiment"][1] == pytest.approx(0.2)
+    assert out["sentiment"][2] == pytest.approx((0.4 * d) / (2 * d))
+    assert out["sentiment"][3] == pytest.approx((0.4 * d * d + 0.8) / (2 * d * d + 1))
+    for cut in range(1, 4):                                      # cutting bars and texts changes nothing before
+        part = per_bar(closes[:cut], ts[ts < closes[cut - 1]], s[ts < closes[cut - 1]], half_life=1.0)
+        assert np.array_equal(part["sentiment"], out["sentiment"][:cut], equal_nan=True)
+
+
+@pytest.fixture
+def texts_file(tmp_path: Path) -> Path:
+    bars = load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
+    rng = np.random.default_rng(3)
+    path = tmp_path / "texts.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["timestamp", "symbol", "text"])
+        for k in range(0, len(bars), 3):
+            w.writerow([int(bars.ts[k]) // 10**9 + int(rng.integers(0, 3600)), "BTCUSDT",
+                        WORDS[int(rng.integers(0, len(WORDS)))]])
+        w.writerow([int(bars.ts[5]) // 10**9, "ETHUSDT", "terrible, awful, hate"])   # another symbol: left out
+    return path
+
+
+def test_the_fast_engine_and_nautilus_trade_the_same_on_sentiment(texts_file: Path) -> None:
+    from autobot.backtest.engine import run_backtest
+    from autobot.fast.engine import run_fast
+    cs = compile_strategy_text(STRATEGY, "s.yaml")
+    bars = load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
+    texts = load_texts(texts_file)
+    a, f = run_backtest(cs, bars, texts=texts), run_fast(cs, bars, texts=texts)
+    assert len(a.fills) > 10 and a.fills == f.fills and a.final_equity == f.final_equity
+
+
+def test_text_files_csv_and_json_lines_and_their_errors(tmp_path: Path) -> None:
+    jl = tmp_path / "t.jsonl"
+    jl.write_text(json.dumps({"created_at": "Wed Jan 01 10:00:00 +0000 2014", "text": "good", "symbol": "AAPL"}) + "\n"
+                  + json.dumps({"timestamp": 1388570400000, "text": "bad"}) + "\n")
+    t = load_texts(jl)
+    assert t.ts.tolist() == [1388570400 * 10**9, 1388570400 * 10**9] and t.for_symbol({"AAPL"}).text == ["good", "bad"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,symbol,text\n2024-01-01T00:00:00Z,BTC,fine\nyesterday,BTC,oops\n")
+    out = CliRunner().invoke(app, ["backtest", str(_doc(tmp_path)), "--text", str(bad)])
+    assert out.exit_code == 1 and "bad.csv:3:1" in out.output
+    nohead = tmp_path / "nohead.csv"
+    nohead.write_text("when,words\n1,x\n")
+    out = CliRunner().invoke(app, ["backtest", str(_doc(tmp_path)), "--text", str(nohead)])
+    assert out.exit_code == 1 and "needs 'timestamp' and 'text'" in out.output
+    missing = CliRunner().invoke(app, ["backtest", str(_doc(tmp_path))])
+    assert missing.exit_code == 1 and "pass --text FILE" in missing.output
+
+
+def _doc(tmp_path: Path) -> Path:
+    doc = tmp_path / "s.yaml"
+    doc.write_text(STRATEGY)
+    return doc
