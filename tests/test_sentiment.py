@@ -105,3 +105,14 @@ def _doc(tmp_path: Path) -> Path:
     doc = tmp_path / "s.yaml"
     doc.write_text(STRATEGY)
     return doc
+
+
+def test_signals_shows_the_sentiment_with_the_feed(tmp_path: Path, texts_file: Path) -> None:
+    out = tmp_path / "sig.csv"
+    done = CliRunner().invoke(app, ["signals", str(ROOT / "examples" / "strategies" / "sentiment_swing.yaml"),
+                                    "--data", str(ROOT / "examples" / "data" / "example_btcusdt_1h.csv"),
+                                    "--text", str(texts_file), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    rows = out.read_text().splitlines()
+    assert rows[0].split(",")[:2] == ["timestamp", "mood"]
+    assert any(r.split(",")[1] not in ("", "nan") for r in rows[10:])

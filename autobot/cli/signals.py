@@ -18,6 +18,8 @@ def signals(
                               "or a Binance kline CSV."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the CSV here instead of standard output."),
     capital: float = typer.Option(10_000.0, "--capital", help="Value of 'equity' while evaluating."),
+    text: Optional[Path] = typer.Option(None, "--text", help="Timestamped texts for a strategy that reads "
+                                        "'sentiment' (as backtest --text)."),
 ) -> None:
     """Print timestamp, each indicator and entry/exit rule values per bar as CSV."""
     from autobot.data.bars import load_bars
@@ -32,7 +34,13 @@ def signals(
     from autobot.backtest.data import strategy_bars
     try:
         compiled = load_strategy(strategy)
-        bars, _, notes = strategy_bars(compiled, load_bars(data))    # exactly the bars the backtest decides on
+        bars, seconds, notes = strategy_bars(compiled, load_bars(data))    # exactly the bars the backtest decides on
+        extra = None
+        if text is not None or {"sentiment", "sentiment_count"} & compiled.plan.externals:
+            from autobot.backtest.data import text_externals
+            from autobot.data.text import load_texts
+            extra = text_externals(compiled, bars, seconds, load_texts(text) if text is not None else None,
+                                   compiled.document.market.instrument)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     # a rule that never gets a value would stop a backtest; here its column is shown (empty), with a warning
@@ -41,9 +49,9 @@ def signals(
     for note in notes:
         typer.echo(f"note: {note}", err=True)
     if out is None:
-        write_signals(compiled, bars, sys.stdout, capital)
+        write_signals(compiled, bars, sys.stdout, capital, extra)
         return
     with open(out, "w", encoding="utf-8", newline="") as fh:
-        rows = write_signals(compiled, bars, fh, capital)
+        rows = write_signals(compiled, bars, fh, capital, extra)
     typer.echo(f"wrote {rows} bars x {len(compiled.plan.named) + len(compiled.plan.rules)} columns to {out}",
                err=True)

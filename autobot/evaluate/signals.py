@@ -13,7 +13,8 @@ from autobot.language import plan as P
 from autobot.language.compile import RULE_SIDES, CompiledStrategy
 
 
-def signal_columns(strategy: CompiledStrategy, bars: BarArrays, capital: float = 10_000.0) -> dict[str, np.ndarray]:
+def signal_columns(strategy: CompiledStrategy, bars: BarArrays, capital: float = 10_000.0,
+                   extra: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """Column name -> series: indicators by name, then ``entry.long`` ... ``exit.short``.
 
     Rules are evaluated as the market alone decides them (flat, equity = capital).
@@ -21,7 +22,7 @@ def signal_columns(strategy: CompiledStrategy, bars: BarArrays, capital: float =
     (``None``) before theirs.
     """
     plan = strategy.plan
-    values = evaluate(plan, bars, flat_externals(capital))
+    values = evaluate(plan, bars, {**flat_externals(capital), **(extra or {})})
     columns: dict[str, np.ndarray] = {}
     for name, node in plan.named.items():
         series = values[node]
@@ -59,9 +60,11 @@ def iso_timestamps(ts: np.ndarray) -> list[str]:
     return [t + "Z" for t in text.tolist()]
 
 
-def signal_rows(strategy: CompiledStrategy, bars: BarArrays, capital: float = 10_000.0) -> Iterator[list[str]]:
-    """Header row then one row per bar, formatted as the contract says."""
-    columns = signal_columns(strategy, bars, capital)
+def signal_rows(strategy: CompiledStrategy, bars: BarArrays, capital: float = 10_000.0,
+                extra: dict[str, Any] | None = None) -> Iterator[list[str]]:
+    """Header row then one row per bar, formatted as the contract says (``extra``: series of
+    externals such as the text feed's ``sentiment``)."""
+    columns = signal_columns(strategy, bars, capital, extra)
     yield ["timestamp", *columns]
     stamps = iso_timestamps(np.asarray(bars.ts))
     cells = [[_cell(v) for v in col.tolist()] for col in columns.values()]
@@ -69,11 +72,12 @@ def signal_rows(strategy: CompiledStrategy, bars: BarArrays, capital: float = 10
         yield [stamp, *(col[i] for col in cells)]
 
 
-def write_signals(strategy: CompiledStrategy, bars: BarArrays, out: TextIO, capital: float = 10_000.0) -> int:
+def write_signals(strategy: CompiledStrategy, bars: BarArrays, out: TextIO, capital: float = 10_000.0,
+                  extra: dict[str, Any] | None = None) -> int:
     """Write the signals CSV; returns the number of bars written."""
     writer = csv.writer(out, lineterminator="\n")
     count = -1
-    for row in signal_rows(strategy, bars, capital):
+    for row in signal_rows(strategy, bars, capital, extra):
         writer.writerow(row)
         count += 1
     return count
