@@ -213,3 +213,35 @@ def test_a_replayed_node_trades_as_the_backtest_models_included(tmp_path: Path, 
     backtest = run_portfolio(load_policy(policy), data, compare=False)
     assert len(backtest.trades) > 10 and live.result.trades == backtest.trades
     assert live.result.final_equity == backtest.final_equity
+
+
+def test_a_live_node_trains_in_another_process_and_keeps_the_old_model_meanwhile(bars: Bars) -> None:
+    """Online.background (a venue node's): a retraining goes to another process; the previous
+    model predicts until the new one is back, then the new one predicts exactly what the batch
+    evaluator's model trained at that retraining bar predicts."""
+    import concurrent.futures
+    import multiprocessing
+    cs = compile_strategy_text(strategy(), "s.yaml")
+    node = cs.plan.nodes[cs.plan.named["pred"]]
+    batch = np.asarray(evaluate(cs.plan, bars)[cs.plan.named["pred"]])
+    values = evaluate(cs.plan, bars)
+    x = np.column_stack([np.asarray(values[j], dtype=np.float64) for j in node.inputs])
+    spec = L.Spec(node.kind, node.target, node.horizon, node.train, node.step, node.params, node.seed, node.start)
+    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    online = L.Online(spec)
+    online.background = pool
+    seen, submitted = [], []
+    try:
+        for k in range(len(bars)):
+            seen.append(online(float(bars.close[k]), *map(float, x[k])))
+            if online.pending is not None and online.pending[1] == k:
+                submitted.append(k)              # the call returned with the training still to come back
+                online.pending[0].result()       # (here the test lets it finish before the next bar)
+    finally:
+        pool.shutdown()
+    assert len(submitted) >= 5 and online.swaps == [(k, k + 1) for k in submitted if k + 1 < len(bars)]
+    assert np.isnan(seen[submitted[0]])                                      # no model yet at the first
+    for k in submitted[1:]:
+        assert seen[k] != batch[k]           # the previous model's prediction, not the new one's
+    for k, nxt in zip(submitted, submitted[1:] + [len(bars)]):
+        assert np.array_equal(np.array(seen[k + 1:nxt]), batch[k + 1:nxt], equal_nan=True), k

@@ -154,20 +154,31 @@ def walk_forward(spec: Spec, x: np.ndarray, close: np.ndarray, rows: Any = None)
 
 
 class Online:
-    """The same model bar by bar (the streaming evaluator): keeps the features and closes it has
-    seen, retrains at the same bars as :func:`walk_forward`, predicts the new bar."""
+    """The same model bar by bar (the streaming evaluator): keeps the features and closes it needs,
+    retrains at the same bars as :func:`walk_forward`, predicts the new bar.
+
+    ``Online.background`` (an executor; a node on a venue's data sets one): a retraining is
+    submitted there and the previous model keeps predicting until the new one is back, so the
+    trading loop never waits for a training (``swaps`` records (retraining bar, bar it took over)).
+    Without it (backtests, replays) the new model predicts from its retraining bar, as the batch
+    evaluator's does."""
+
+    background: Any = None
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        self.base = 0                           # bar index of rows[0] and closes[0]
         self.rows: list[tuple[float, ...]] = []
         self.closes: list[float] = []
         self.f0: int | None = None
         self.next_retrain: int | None = None
         self.fitted: Fitted | None = None
         self.trained_at: int | None = None
+        self.pending: tuple[Any, int] | None = None
+        self.swaps: list[tuple[int, int]] = []
 
     def __call__(self, close: float, *features: float) -> float:
-        t = len(self.closes)
+        t = self.base + len(self.closes)
         self.closes.append(close)
         self.rows.append(features)
         if self.f0 is None and t >= self.spec.start and all(math.isfinite(v) for v in features):
@@ -175,11 +186,28 @@ class Online:
             self.next_retrain = first_retrain(t, self.spec)
         if self.next_retrain is not None and t == self.next_retrain:
             a, b = training_rows(t, self.spec)
-            x = np.array(self.rows[a:b], dtype=np.float64).reshape(b - a, len(features))
-            y = labels(np.array(self.closes, dtype=np.float64), self.spec.horizon, self.spec.target)[a:b]
-            self.fitted = fit(self.spec, x, y)
-            self.trained_at = t
+            x = np.array(self.rows[a - self.base:b - self.base], dtype=np.float64).reshape(b - a, len(features))
+            y = labels(np.array(self.closes[a - self.base:], dtype=np.float64), self.spec.horizon,
+                       self.spec.target)[: b - a]
+            if self.background is not None:
+                self.pending = (self.background.submit(fit, self.spec, x, y), t)
+            else:
+                self.fitted = fit(self.spec, x, y)
+                self.trained_at = t
             self.next_retrain = t + self.spec.step
+            keep = training_rows(self.next_retrain, self.spec)[0] - self.base   # the next training's first row
+            if keep > 0:
+                del self.rows[:keep], self.closes[:keep]
+                self.base += keep
+        if self.pending is not None and self.pending[0].done():
+            future, at = self.pending
+            self.pending = None
+            try:
+                self.fitted = future.result()
+            except Exception:                   # noqa: BLE001 - a failed training keeps the old model
+                pass
+            self.trained_at = t
+            self.swaps.append((at, t))
         if self.fitted is None:
             return math.nan
         return float(predict(self.fitted, np.array([features], dtype=np.float64))[0])

@@ -333,6 +333,14 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
         from autobot.live.parity import ParityProvider
         parity = node.kernel._controller.parity = ParityProvider(policy_path, state)
     optimizer = _self_optimizer(node.kernel._controller, policy, state, blocking=False)
+    trainer = None
+    if any(policy.strategies[s].document.ml for s in policy.used):
+        import concurrent.futures
+        import multiprocessing
+
+        from autobot.evaluate.learn import Online
+        trainer = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        Online.background = trainer           # models retrain in another process; the old one predicts meanwhile
     failed: list[str] = []
 
     async def connected_or_stop() -> None:
@@ -355,6 +363,10 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
             parity.close()
         if optimizer is not None:
             optimizer.close()
+        if trainer is not None:
+            from autobot.evaluate.learn import Online
+            Online.background = None
+            trainer.shutdown(wait=False, cancel_futures=True)
         _close(journal, notifier)
     if failed:
         from autobot.diagnostics import RunError
