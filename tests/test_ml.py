@@ -209,10 +209,37 @@ def test_a_replayed_node_trades_as_the_backtest_models_included(tmp_path: Path, 
     policy.write_text("policy: ml\nregimes: regimes.yaml\nallocations:\n  always: {ml_lightgbm_up: 100%}\n"
                       "capital: 100000\n")
     data = {"BTCUSDT.BINANCE": bars}
-    live = run_replay(policy, data)
+    state = tmp_path / "state.sqlite"
+    live = run_replay(policy, data, state=state)
     backtest = run_portfolio(load_policy(policy), data, compare=False)
     assert len(backtest.trades) > 10 and live.result.trades == backtest.trades
     assert live.result.final_equity == backtest.final_equity
+    # every model the node trained is in the state store: its bar, rows, the hash of its data, itself
+    import hashlib
+    import io
+    import sqlite3
+    from autobot.live.parity import _journal_bars
+    from autobot.persistence.journal import open_readonly, read_bars, read_run
+    cs = compile_strategy_text(strategy(), "s.yaml")
+    node = cs.plan.nodes[cs.plan.named["pred"]]
+    ro = open_readonly(state)
+    seen = _journal_bars(read_bars(ro, read_run(ro)))["BTCUSDT.BINANCE"]     # the bars as the node saw them
+    ro.close()
+    values = evaluate(cs.plan, seen)
+    x = np.column_stack([np.asarray(values[j], dtype=np.float64) for j in node.inputs])
+    y = L.labels(seen.close, node.horizon, node.target)
+    db = sqlite3.connect(state)
+    rows = db.execute("SELECT trained_at, rows, data_sha, model FROM models ORDER BY trained_at").fetchall()
+    db.close()
+    first = cs.plan.warmup[cs.plan.named["pred"]]
+    assert [r[0] for r in rows] == list(range(first, len(bars), node.step))
+    for at, n, sha, blob in rows:
+        a, b = L.training_rows(at, L.Spec(node.kind, node.target, node.horizon, node.train, node.step, node.params,
+                                          node.seed, node.start))
+        assert n == b - a == node.train
+        assert sha == hashlib.sha256(np.ascontiguousarray(x[a:b]).tobytes() + y[a:b].tobytes()).hexdigest()[:16]
+        saved = np.load(io.BytesIO(blob), allow_pickle=False)
+        assert str(saved["kind"]) == "lightgbm" and len(saved["roots"]) == 50
 
 
 def test_a_live_node_trains_in_another_process_and_keeps_the_old_model_meanwhile(bars: Bars) -> None:

@@ -128,6 +128,20 @@ def predict(f: Fitted, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def to_bytes(f: Fitted) -> bytes:
+    """A trained model as an ``.npz`` (arrays only: loading it needs no pickle)."""
+    import dataclasses
+    import io
+    arrays: dict[str, Any] = {"kind": np.array(f.kind), "target": np.array(f.target), "mu": f.mu, "sd": f.sd}
+    if f.kind == "linear":
+        arrays.update(w=f.model[0], b=np.array(f.model[1]))
+    else:
+        arrays.update({k: np.asarray(v) for k, v in dataclasses.asdict(f.model).items()})
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
 def walk_forward(spec: Spec, x: np.ndarray, close: np.ndarray, rows: Any = None) -> np.ndarray:
     """Every bar's prediction (module docstring). ``rows``: the training rows of a retraining
     point (default :func:`training_rows`; the leakage tests plant a leaking one)."""
@@ -164,6 +178,19 @@ class Online:
     evaluator's does."""
 
     background: Any = None
+    recorder: Any = None        # (spec, trained_at, rows, data_sha, fitted): a node keeps its models
+
+    def _record(self, at: int, x: np.ndarray, y: np.ndarray, fitted: "Fitted | None") -> None:
+        record = type(self).recorder            # a plain function, not a method of this instance
+        if record is None or fitted is None:
+            return
+        import hashlib
+        sha = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()[:16]
+        try:
+            record(self.spec, at, len(y), sha, fitted)
+        except Exception as exc:                # noqa: BLE001 - keeping a copy must never stop the trading
+            import logging
+            logging.getLogger("autobot").error(f"recording a trained model failed: {exc!r}")
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -175,6 +202,7 @@ class Online:
         self.fitted: Fitted | None = None
         self.trained_at: int | None = None
         self.pending: tuple[Any, int] | None = None
+        self._pending_data: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
         self.swaps: list[tuple[int, int]] = []
 
     def __call__(self, close: float, *features: float) -> float:
@@ -191,9 +219,11 @@ class Online:
                        self.spec.target)[: b - a]
             if self.background is not None:
                 self.pending = (self.background.submit(fit, self.spec, x, y), t)
+                self._pending_data = (x, y)
             else:
                 self.fitted = fit(self.spec, x, y)
                 self.trained_at = t
+                self._record(t, x, y, self.fitted)
             self.next_retrain = t + self.spec.step
             keep = training_rows(self.next_retrain, self.spec)[0] - self.base   # the next training's first row
             if keep > 0:
@@ -204,6 +234,7 @@ class Online:
             self.pending = None
             try:
                 self.fitted = future.result()
+                self._record(at, *self._pending_data, self.fitted)
             except Exception:                   # noqa: BLE001 - a failed training keeps the old model
                 pass
             self.trained_at = t

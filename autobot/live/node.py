@@ -143,9 +143,15 @@ def _open_journal(state: Path | None, policy: CompiledPolicy, data: dict[str, Ba
 
 def _attach(controller: Any, journal: Any, notifier: Any, policy: CompiledPolicy) -> None:
     """Give the node's controller its journal, its document watcher and its Telegram notifier
-    (started here)."""
+    (started here); the models its strategies train are kept in the journal."""
     from autobot.live.reload import Reloader
     controller.journal = journal
+    if journal is not None and any(cs.document.ml for cs in policy.strategies.values()):
+        from autobot.evaluate.learn import Online, to_bytes
+
+        def keep(spec: Any, at: int, rows: int, sha: str, fitted: Any) -> None:
+            journal.model(controller._last_bar_ts, repr(spec), at, rows, sha, to_bytes(fitted))
+        Online.recorder = keep
     controller.reloader_factory = Reloader
     if notifier is not None:
         notifier.on_command = controller.command
@@ -155,6 +161,8 @@ def _attach(controller: Any, journal: Any, notifier: Any, policy: CompiledPolicy
 
 
 def _close(journal: Any, notifier: Any) -> None:
+    from autobot.evaluate.learn import Online
+    Online.recorder = None
     if journal is not None:
         journal.close()
     if notifier is not None:

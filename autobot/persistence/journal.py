@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS equity (run INTEGER NOT NULL, ts INTEGER NOT NULL, eq
 CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha TEXT NOT NULL, text TEXT NOT NULL, wall REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS models (run INTEGER NOT NULL, ts INTEGER, spec TEXT NOT NULL, trained_at INTEGER NOT NULL,
+    rows INTEGER, data_sha TEXT NOT NULL, model BLOB, PRIMARY KEY (run, spec, trained_at));
 CREATE TABLE IF NOT EXISTS bars (run INTEGER NOT NULL, bar_type TEXT NOT NULL, ts INTEGER NOT NULL, open REAL,
     high REAL, low REAL, close REAL, volume REAL, PRIMARY KEY (run, bar_type, ts));
 CREATE TABLE IF NOT EXISTS commands (
@@ -195,6 +197,13 @@ class Journal:
         self.db.execute("INSERT OR IGNORE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (self.run, bar_type, ts, o, h, lo, c, v))
         self._wrote()
+
+    def model(self, ts: int | None, spec: str, trained_at: int, rows: int, data_sha: str, blob: bytes) -> None:
+        """A model a strategy trained (its spec, the bar index it was trained at, the hash of its
+        training rows and labels, the model itself)."""
+        self.db.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (self.run, ts, spec, trained_at, rows, data_sha, blob))
+        self._wrote(force=True)
 
     def version(self, path: str, text: str) -> str:
         """Record a document version as applied; returns its hash."""
