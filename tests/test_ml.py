@@ -218,12 +218,12 @@ def test_a_replayed_node_trades_as_the_backtest_models_included(tmp_path: Path, 
     import hashlib
     import io
     import sqlite3
-    from autobot.live.parity import _journal_bars
+    from autobot.live.parity import journal_bars
     from autobot.persistence.journal import open_readonly, read_bars, read_run
     cs = compile_strategy_text(strategy(), "s.yaml")
     node = cs.plan.nodes[cs.plan.named["pred"]]
     ro = open_readonly(state)
-    seen = _journal_bars(read_bars(ro, read_run(ro)))["BTCUSDT.BINANCE"]     # the bars as the node saw them
+    seen = journal_bars(read_bars(ro, read_run(ro)))["BTCUSDT.BINANCE"]     # the bars as the node saw them
     ro.close()
     values = evaluate(cs.plan, seen)
     x = np.column_stack([np.asarray(values[j], dtype=np.float64) for j in node.inputs])
@@ -234,8 +234,7 @@ def test_a_replayed_node_trades_as_the_backtest_models_included(tmp_path: Path, 
     first = cs.plan.warmup[cs.plan.named["pred"]]
     assert [r[0] for r in rows] == list(range(first, len(bars), node.step))
     for at, n, sha, blob in rows:
-        a, b = L.training_rows(at, L.Spec(node.kind, node.target, node.horizon, node.train, node.step, node.params,
-                                          node.seed, node.start))
+        a, b = L.training_rows(at, L.Spec.of(node))
         assert n == b - a == node.train
         assert sha == hashlib.sha256(np.ascontiguousarray(x[a:b]).tobytes() + y[a:b].tobytes()).hexdigest()[:16]
         saved = np.load(io.BytesIO(blob), allow_pickle=False)
@@ -253,7 +252,7 @@ def test_a_live_node_trains_in_another_process_and_keeps_the_old_model_meanwhile
     batch = np.asarray(evaluate(cs.plan, bars)[cs.plan.named["pred"]])
     values = evaluate(cs.plan, bars)
     x = np.column_stack([np.asarray(values[j], dtype=np.float64) for j in node.inputs])
-    spec = L.Spec(node.kind, node.target, node.horizon, node.train, node.step, node.params, node.seed, node.start)
+    spec = L.Spec.of(node)
     pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     online = L.Online(spec)
     online.background = pool

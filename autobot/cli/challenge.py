@@ -15,7 +15,7 @@ from typing import Any, Optional
 import typer
 
 from autobot.cli.output import fail_usage, fail_user
-from autobot.cli.status import _journal_path, _when
+from autobot.cli.status import _journal_path, _when, read_summary
 
 app = typer.Typer(help="The paper challenge: paper -> candidate -> capital stages -> demoted (docs/challenge.md).",
                   no_args_is_help=True)
@@ -32,13 +32,7 @@ def status(state: Optional[Path] = STATE,
     from rich.console import Console
     from rich.table import Table
 
-    from autobot.persistence.journal import StateStoreError
-    from autobot.persistence.status import summary
-    try:
-        st = summary(_journal_path(state))
-    except StateStoreError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
+    st = read_summary(state)
     ch = st["challenge"]
     if as_json:
         typer.echo(json.dumps({"node": st["state"], **ch}, indent=2, default=str))

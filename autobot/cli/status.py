@@ -20,6 +20,18 @@ def _journal_path(state: Optional[Path]) -> Path:
     return path
 
 
+def read_summary(state: Optional[Path]) -> dict[str, Any]:
+    """What the node's state store says (:func:`autobot.persistence.status.summary`); a store that
+    cannot be read ends the command with its error (exit 1)."""
+    from autobot.persistence.journal import StateStoreError
+    from autobot.persistence.status import summary
+    try:
+        return summary(_journal_path(state))
+    except StateStoreError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+
+
 def _when(ns: Any) -> str:
     if ns is None:
         return "-"
@@ -32,13 +44,7 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
     from rich.console import Console
     from rich.table import Table
 
-    from autobot.persistence.journal import StateStoreError
-    from autobot.persistence.status import summary
-    try:
-        st = summary(_journal_path(state))
-    except StateStoreError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
+    st = read_summary(state)
     if as_json:
         typer.echo(json.dumps(st, indent=2, default=str))
         return

@@ -309,8 +309,7 @@ def _learn(node: P.Learn, ctx: _Context, t: str) -> np.ndarray:
     x = np.ascontiguousarray(np.column_stack([np.broadcast_to(np.asarray(ctx.values[j], dtype=np.float64), (ctx.n,))
                                               for j in node.inputs])) if ctx.n else np.zeros((0, len(node.inputs)))
     close = np.asarray(ctx.values[node.price], dtype=np.float64)
-    spec = L.Spec(node.kind, node.target, node.horizon, node.train, node.step, node.params, node.seed, node.start)
-    return L.walk_forward(spec, x, close)
+    return L.walk_forward(L.Spec.of(node), x, close)
 
 
 def _output(node: P.Output, ctx: _Context, t: str) -> np.ndarray:

@@ -43,6 +43,11 @@ class Spec:
     def param(self, name: str) -> float:
         return dict(self.params).get(name, PARAMS[self.kind][name])
 
+    @classmethod
+    def of(cls, node: Any) -> "Spec":
+        """The spec of a plan's :class:`~autobot.language.plan.Learn` node."""
+        return cls(node.kind, node.target, node.horizon, node.train, node.step, node.params, node.seed, node.start)
+
 
 def labels(close: np.ndarray, horizon: int, target: str) -> np.ndarray:
     """Row i's label: the log return from bar i to bar i + horizon (``up``: 1.0 when positive);

@@ -292,8 +292,7 @@ def _generate(plan: P.Plan, observed: frozenset[int]
             e(f"{n} = t - {last} + 0.0 if {last} >= 0 else NAN")
         elif isinstance(node, P.Learn):     # a walk-forward model: its own buffers, retrained in place
             from autobot.evaluate import learn as L
-            model = e.arg("m", L.Online(L.Spec(node.kind, node.target, node.horizon, node.train, node.step,
-                                               node.params, node.seed, node.start)))
+            model = e.arg("m", L.Online(L.Spec.of(node)))
             e(f"{n} = {model}({', '.join(name[j] for j in (node.price, *node.inputs))})")
         else:  # pragma: no cover - every node kind is handled above
             raise TypeError(f"unknown node {node!r}")

@@ -66,7 +66,7 @@ class Ledger:
                 "notes": self.notes, **self.numbers("portfolio", 0, self.until)}
 
 
-def _journal_bars(rows: dict[str, list[tuple]]) -> dict[str, Any]:
+def journal_bars(rows: dict[str, list[tuple]]) -> dict[str, Any]:
     """instrument id -> Bars from the journaled bars (the finest bar type of each instrument;
     ``Bars.ts`` is the open time, a Nautilus bar's ``ts_event`` its close)."""
     from nautilus_trader.model.data import BarType
@@ -117,7 +117,7 @@ def ledger(policy_path: Path, state: Path) -> Ledger:
         db.close()
     if not rows:
         return Ledger([], [], {}, 0, ["the journal holds no bars (written before bars were journaled)"])
-    data = _journal_bars(rows)
+    data = journal_bars(rows)
     policy = load_policy(policy_path)
     bt = run_portfolio(policy, data, compare=False)
     live: dict[str, list[tuple[int, str, float, float]]] = {}

@@ -24,7 +24,6 @@ at the bar they were asked at and a replay stays reproducible).
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -32,22 +31,15 @@ import numpy as np
 
 from autobot.backtest import metrics as M
 
-_UNITS = {"h": 3600, "d": 86_400, "w": 7 * 86_400}
 NS = 1_000_000_000
-
-
-def seconds(text: str) -> float:
-    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(h|d|w)\s*$", text)
-    assert match is not None, text
-    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _journal_series(db: Any, instrument: str, since: int | None = None) -> Any:
     """The journal's bars of ``instrument`` (its finest bar type) as :class:`Bars`."""
-    from autobot.live.parity import _journal_bars
+    from autobot.live.parity import journal_bars
     from autobot.persistence.journal import read_bars, read_run
     rows = read_bars(db, read_run(db))
-    bars = _journal_bars(rows).get(instrument)
+    bars = journal_bars(rows).get(instrument)
     if bars is None or since is None:
         return bars
     k = int(np.searchsorted(bars.ts, since, side="left"))
@@ -100,8 +92,10 @@ class SelfOptimizer:
         cfg = controller.policy.document.self_optimize
         assert cfg is not None
         self.c, self.policy_path, self.state, self.blocking = controller, Path(policy_path), Path(state), blocking
-        self.every, self.window = int(seconds(cfg.every) * NS), int(seconds(cfg.window) * NS)
-        self.options = {"window": seconds(cfg.window), "trials": cfg.trials, "windows": cfg.windows,
+        from autobot.portfolio.breakers import seconds_of
+        every, window = seconds_of(cfg.every, 0.0), seconds_of(cfg.window, 0.0)      # h, d or w: no bars
+        self.every, self.window = int(every * NS), int(window * NS)
+        self.options = {"window": window, "trials": cfg.trials, "windows": cfg.windows,
                         "objective": cfg.objective}
         self.wanted = cfg.strategies
         self.next_run: int | None = None
