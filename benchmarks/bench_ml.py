@@ -2,8 +2,9 @@
 
     python benchmarks/bench_ml.py            # writes benchmarks/results/ml.json
 
-For each series in ../shared/data/ below and each model kind (linear, LightGBM; seeds 7, 8, 9,
-LightGBM with feature_fraction 0.8 so the seed matters), the walk-forward prediction of "is the
+For each series in ../shared/data/ below and each model kind (linear; LightGBM, seeds 7, 8, 9,
+with feature_fraction 0.8 so the seed matters; LSTM, seeds 7 and 8, sequences of 16 bars, 8
+units, 60 epochs), the walk-forward prediction of "is the
 close higher 6 bars later" from the five features of ``examples/strategies/lightgbm_up.yaml``
 (trained on the last 1,500 known rows, retrained every 500 bars; every prediction is out of
 sample by construction). Reported:
@@ -36,6 +37,8 @@ DATA = ROOT.parent / "shared" / "data"
 SERIES = ["coinbase_btcusd_1h_20170701_20191017.csv", "oanda_eurusd_mid_1h_2007_2018.csv",
           "oanda_xauusd_mid_1h_2006_2019.csv", "spy_1d_19991101_20200828.csv", "nvda_1d_1999_2014.csv"]
 H, TRAIN, STEP, COST = 6, 1500, 500, 0.0005
+PARAMS = {"linear": (), "lightgbm": (("feature_fraction", 0.8),),
+          "lstm": (("epochs", 60.0), ("hidden", 8.0), ("seq_len", 16.0))}
 
 
 def features(bars):
@@ -78,14 +81,15 @@ def one(series: str) -> list[dict]:
     r1 = np.concatenate(([np.nan], np.log(close[1:] / close[:-1])))
     rows = []
     preds: dict[str, np.ndarray] = {}
-    for kind, seeds in (("linear", (7,)), ("lightgbm", (7, 8, 9))):
+    for kind, seeds in (("linear", (7,)), ("lightgbm", (7, 8, 9)), ("lstm", (7, 8))):
         for seed in seeds:
-            params = (("feature_fraction", 0.8),) if kind == "lightgbm" else ()
+            params = PARAMS[kind]
             spec = L.Spec(kind, "up", H, TRAIN, STEP, params, seed, start)
+            spec = L.Spec(kind, "up", H, TRAIN, STEP, params, seed, start + L.lookback(spec) - 1)  # as compiled
             t0 = time.perf_counter()
             p = L.walk_forward(spec, x, close)
             seconds = time.perf_counter() - t0
-            windows = max(1, math.ceil((len(close) - L.first_retrain(start, spec)) / STEP))
+            windows = max(1, math.ceil((len(close) - L.first_retrain(spec.start, spec)) / STEP))
             preds[f"{kind}:{seed}"] = p
             online = L.Online(spec)
             lat = []

@@ -50,11 +50,21 @@ def bars() -> Bars:
     return load_bars(DATA).slice(0, 1500)
 
 
+LSTM = "    params: {seq_len: 6, hidden: 4, epochs: 25}\n"       # a small LSTM: the suite stays fast
+
+
+def needs_torch() -> None:
+    pytest.importorskip("torch", reason="the lstm kind needs PyTorch: pip install -e \".[ml]\" (the README's "
+                                        "set-up installs it)")
+
+
 @pytest.mark.parametrize("kind, target", [("lightgbm", "up"), ("linear", "return"), ("linear", "up"),
-                                          ("lightgbm", "return")])
+                                          ("lightgbm", "return"), ("lstm", "up")])
 def test_batch_and_stream_agree_and_cutting_the_data_changes_nothing_before(bars: Bars, kind: str,
                                                                             target: str) -> None:
-    cs = compile_strategy_text(strategy(kind, target), "s.yaml")
+    if kind == "lstm":
+        needs_torch()
+    cs = compile_strategy_text(strategy(kind, target, LSTM if kind == "lstm" else ""), "s.yaml")
     node = cs.plan.named["pred"]
     whole = np.asarray(evaluate(cs.plan, bars)[node])
     first = int(np.argmax(np.isfinite(whole)))
@@ -185,9 +195,15 @@ def test_labels_overlapping_the_training_end_are_caught_and_clean_features_are_n
     (("      - rsi(close, 14)\n", "      - rsii(close, 14)\n"), 7, 9, "unknown-function"),
     (("    train_bars: 400\n", "    train_bars: 400\n    params: {depth: 3}\n"), 12, 14, "unknown-param"),
     (("kind: lightgbm", "kind: lstm"), 5, 11, "missing-dependency"),
+    (("    train_bars: 400\n", "    train_bars: 400\n    params: {num_leaves: 1}\n"), 12, 26, "bad-param"),
+    (("kind: lightgbm", "kind: lstm\n    params: {seq_len: 2.5}"), 6, 23, "bad-param"),
 ])
 def test_documents_that_would_leak_are_positioned_errors(tmp_path: Path, edit: tuple[str, str], line: int,
-                                                         column: int, code: str) -> None:
+                                                         column: int, code: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    if code == "missing-dependency":        # as on a machine without the ml extra
+        import autobot.language.ml
+        monkeypatch.setattr(autobot.language.ml, "torch_available", lambda: False)
     doc = tmp_path / "s.yaml"
     text = strategy()
     assert edit[0] in text
@@ -271,3 +287,54 @@ def test_a_live_node_trains_in_another_process_and_keeps_the_old_model_meanwhile
         assert seen[k] != batch[k]           # the previous model's prediction, not the new one's
     for k, nxt in zip(submitted, submitted[1:] + [len(bars)]):
         assert np.array_equal(np.array(seen[k + 1:nxt]), batch[k + 1:nxt], equal_nan=True), k
+
+
+# ---------------------------------------------------------------------- the lstm kind
+def test_the_lstm_trains_deterministically_and_its_compiled_forward_is_pytorchs() -> None:
+    """The same rows and seed give the same weights; the compiled prediction equals PyTorch's own
+    LSTM forward pass (float64) and is the same for one row as for many."""
+    needs_torch()
+    import torch
+    from autobot.evaluate import lstm
+    rng = np.random.default_rng(3)
+    k, steps, hidden = 3, 5, 4
+    z = rng.normal(size=(300, steps * k))
+    y = (z[:, -k] + 0.5 * rng.normal(size=300) > 0).astype(float)      # learnable from the last step
+    net = lstm.train(z, y, k, True, hidden, 40, 0.02, 0.0, 11)
+    again = lstm.train(z, y, k, True, hidden, 40, 0.02, 0.0, 11)
+    assert all(np.array_equal(getattr(net, f), getattr(again, f)) for f in ("w_ih", "w_hh", "bias", "w_out"))
+    ours = lstm.predict(net, z, k)
+    ref_lstm = torch.nn.LSTM(k, hidden, batch_first=True).double()
+    head = torch.nn.Linear(hidden, 1).double()
+    with torch.no_grad():
+        ref_lstm.weight_ih_l0.copy_(torch.tensor(net.w_ih))
+        ref_lstm.weight_hh_l0.copy_(torch.tensor(net.w_hh))
+        ref_lstm.bias_ih_l0.copy_(torch.tensor(net.bias))
+        ref_lstm.bias_hh_l0.zero_()
+        head.weight.copy_(torch.tensor(net.w_out[None]))
+        head.bias.fill_(net.b_out)
+        ref = torch.sigmoid(head(ref_lstm(torch.tensor(z.reshape(300, steps, k)))[0][:, -1, :])).squeeze(-1)
+    assert np.abs(ours - ref.numpy()).max() < 1e-12
+    assert np.array_equal(np.array([lstm.predict(net, z[i:i + 1], k)[0] for i in range(300)]), ours)
+    assert np.mean((ours > 0.5) == (y > 0.5)) > 0.7                     # it learned the planted signal
+    with_other_seed = lstm.train(z, y, k, True, hidden, 40, 0.02, 0.0, 12)
+    assert not np.array_equal(with_other_seed.w_ih, net.w_ih)
+
+
+def test_an_lstm_row_is_its_last_seq_len_rows_and_is_kept_without_pickle() -> None:
+    needs_torch()
+    spec = L.Spec("lstm", "return", 2, 60, 30, (("epochs", 5.0), ("hidden", 3.0), ("seq_len", 3.0)), 7)
+    x = np.arange(12, dtype=float).reshape(6, 2)
+    w = L.window(spec, x)
+    assert not np.isfinite(w[:2]).all(axis=1).any() and list(w[1][2:]) == [0, 1, 2, 3] and list(w[2]) == [0, 1, 2, 3, 4, 5] and list(w[5]) == [6, 7, 8, 9, 10, 11]
+    rng = np.random.default_rng(5)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 200)))
+    feats = rng.normal(size=(200, 2))
+    pred = L.walk_forward(spec, feats, close)
+    first = L.first_retrain(2, spec)                      # rows defined from the third (seq_len 3)
+    assert np.isnan(pred[:first]).all() and np.isfinite(pred[first:]).all()
+    a, b = L.training_rows(first, spec)
+    fitted = L.fit(spec, L.window(spec, feats)[a:b], L.labels(close, 2, "return")[a:b])
+    import io
+    saved = np.load(io.BytesIO(L.to_bytes(fitted)), allow_pickle=False)
+    assert str(saved["kind"]) == "lstm" and saved["w_ih"].shape == (12, 2)

@@ -12,10 +12,16 @@ condition is false, not undefined, while it warms up): positions in the series, 
 data after bar ``t`` changes no prediction up to ``t`` (the prefix-invariance property the tests
 check). Before ``r0`` the prediction is undefined.
 
-Both evaluators call :func:`fit` and :func:`predict_row` on the same arrays, so the batch
-evaluator (a whole series) and the streaming one (bar by bar) agree bit for bit: LightGBM is run
+An ``lstm`` model's row ``t`` is the last ``seq_len`` rows of features, ``t - seq_len + 1 .. t``
+(:func:`window`): it is defined from the ``seq_len``-th defined row on, and the schedule above
+applies to those rows, so the same proofs hold.
+
+Both evaluators call :func:`fit` and :func:`predict` on the same arrays, so the batch evaluator (a
+whole series) and the streaming one (bar by bar) agree bit for bit: LightGBM is run
 single-threaded and deterministic with the model's seed; the linear model (ridge, closed form)
-predicts with the same sequence of float operations for one row or many.
+predicts with the same sequence of float operations for one row or many; the LSTM trains
+single-threaded and deterministic with its seed and predicts by a compiled loop
+(:mod:`autobot.evaluate.lstm`).
 """
 
 from __future__ import annotations
@@ -60,6 +66,25 @@ def labels(close: np.ndarray, horizon: int, target: str) -> np.ndarray:
     return out
 
 
+def lookback(spec: Spec) -> int:
+    """Rows of features one prediction reads (``seq_len`` for an LSTM, else 1)."""
+    return int(spec.param("seq_len")) if spec.kind == "lstm" else 1
+
+
+def window(spec: Spec, x: np.ndarray) -> np.ndarray:
+    """Each row joined with the ``lookback - 1`` rows before it (oldest first); NaN where the
+    series has not that many rows yet. The identity for kinds that read one row."""
+    n_back = lookback(spec)
+    if n_back == 1:
+        return x
+    n, k = x.shape
+    out = np.full((n, n_back * k), np.nan)
+    for s in range(n_back):                 # step s of the sequence is row t - (n_back - 1 - s)
+        lag = n_back - 1 - s
+        out[lag:, s * k:(s + 1) * k] = x[: n - lag] if lag else x
+    return out
+
+
 def first_retrain(f0: int, spec: Spec) -> int:
     return f0 + spec.train + spec.horizon - 1
 
@@ -74,7 +99,7 @@ def training_rows(r: int, spec: Spec) -> tuple[int, int]:
 class Fitted:
     mu: np.ndarray
     sd: np.ndarray
-    model: Any            # (weights, bias) for linear, a trees.Forest for lightgbm
+    model: Any            # (weights, bias) for linear, a trees.Forest for lightgbm, an lstm.Net for lstm
     kind: str
     target: str
 
@@ -108,6 +133,14 @@ def fit(spec: Spec, x: np.ndarray, y: np.ndarray) -> Fitted | None:
                             num_boost_round=int(spec.param("n_estimators")))
         from autobot.evaluate.trees import forest_of
         return Fitted(mu, sd, forest_of(booster), "lightgbm", spec.target)
+    if spec.kind == "lstm":
+        from autobot.evaluate import lstm
+        if spec.target == "up" and (y.min() == y.max()):
+            return None
+        k = x.shape[1] // lookback(spec)
+        net = lstm.train(z, y, k, spec.target == "up", int(spec.param("hidden")), int(spec.param("epochs")),
+                         spec.param("learning_rate"), spec.param("weight_decay"), spec.seed)
+        return Fitted(mu, sd, net, "lstm", spec.target)
     raise ValueError(f"model kind {spec.kind!r} is not available")
 
 
@@ -127,6 +160,9 @@ def predict(f: Fitted, x: np.ndarray) -> np.ndarray:
         if f.target == "up":
             acc = np.clip(acc, 0.0, 1.0)     # a linear probability model
         out[ok] = acc
+    elif f.kind == "lstm":
+        from autobot.evaluate import lstm
+        out[ok] = lstm.predict(f.model, z, f.model.w_ih.shape[1])   # compiled: one row or many alike
     else:
         from autobot.evaluate.trees import predict as walk
         out[ok] = walk(f.model, z)                       # the trees, compiled: one row or many alike
@@ -153,6 +189,7 @@ def walk_forward(spec: Spec, x: np.ndarray, close: np.ndarray, rows: Any = None)
     rows = rows or training_rows
     n = len(close)
     out = np.full(n, np.nan)
+    x = window(spec, x)
     defined = np.all(np.isfinite(x), axis=1) if n else np.zeros(0, bool)
     if not defined.any():
         return out
@@ -209,8 +246,16 @@ class Online:
         self.pending: tuple[Any, int] | None = None
         self._pending_data: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
         self.swaps: list[tuple[int, int]] = []
+        self.lookback = lookback(spec)
+        self.recent: list[tuple[float, ...]] = []     # the last ``lookback`` rows of raw features
 
-    def __call__(self, close: float, *features: float) -> float:
+    def __call__(self, close: float, *raw: float) -> float:
+        features = raw
+        if self.lookback > 1:                   # :func:`window`, one row at a time
+            self.recent.append(raw)
+            del self.recent[: -self.lookback]
+            features = (sum(self.recent, ()) if len(self.recent) == self.lookback
+                        else (math.nan,) * (self.lookback * len(raw)))
         t = self.base + len(self.closes)
         self.closes.append(close)
         self.rows.append(features)

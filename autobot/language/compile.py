@@ -246,9 +246,11 @@ def _compile_models(source: SourceFile, doc: StrategyDocument, compiler: ExprCom
                   "identifier)", "rename the model")
             continue
         if model.kind == "lstm":
-            error("missing-dependency", "the lstm kind is not available in this version of AutoBot (it needs the "
-                  "optional PyTorch extra, not built yet)", "use kind: lightgbm or kind: linear", ("ml", name, "kind"))
-            continue
+            if not L.torch_available():
+                error("missing-dependency", "the lstm kind needs PyTorch (the optional ml extra)",
+                      'pip install -e ".[ml]" (CPU is enough), or use kind: lightgbm or kind: linear',
+                      ("ml", name, "kind"))
+                continue
         if model.kind == "lightgbm":
             try:
                 import lightgbm  # noqa: F401
@@ -263,6 +265,14 @@ def _compile_models(source: SourceFile, doc: StrategyDocument, compiler: ExprCom
                 where = k_
             error("unknown-param", f"{model.kind} has no hyperparameter '{bad[0]}'"
                   f"{did_you_mean(bad[0], L.PARAMS[model.kind])}", "known: " + ", ".join(L.PARAMS[model.kind]))
+            continue
+        out_of_range = [(p, v) for p, v in model.params.items() if not (
+            L.BOUNDS[p][0] <= v <= L.BOUNDS[p][1] and (p not in L.INTEGER or float(v).is_integer()))]
+        if out_of_range:
+            p, v = out_of_range[0]
+            lo, hi = L.BOUNDS[p]
+            error("bad-param", f"{p} = {v!r} is not {'a whole number ' if p in L.INTEGER else ''}in [{lo:g}, {hi:g}]",
+                  f"set {p} within [{lo:g}, {hi:g}]", ("ml", name, "params", p))
             continue
         if model.target.horizon >= model.train_bars:
             error("leaking-horizon", f"target.horizon {model.target.horizon} must be below train_bars "
@@ -299,6 +309,8 @@ def _compile_models(source: SourceFile, doc: StrategyDocument, compiler: ExprCom
             continue
         close = compiler.plan.add(P.Source("close"), P.NUMBER, 0)
         start = max(compiler.plan.warmup[j] for j in inputs)
+        if model.kind == "lstm":    # a row is the last seq_len rows: the first one all after the warm-up
+            start += int(model.params.get("seq_len", L.PARAMS["lstm"]["seq_len"])) - 1
         warm = start + model.train_bars + model.target.horizon - 1
         learn = P.Learn(model.kind, model.target.kind, model.target.horizon, model.train_bars, model.retrain_every,
                         tuple(sorted((p, float(v)) for p, v in model.params.items())), model.seed, start, close,
