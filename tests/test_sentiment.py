@@ -116,3 +116,16 @@ def test_signals_shows_the_sentiment_with_the_feed(tmp_path: Path, texts_file: P
     rows = out.read_text().splitlines()
     assert rows[0].split(",")[:2] == ["timestamp", "mood"]
     assert any(r.split(",")[1] not in ("", "nan") for r in rows[10:])
+
+
+def test_a_policy_with_a_sentiment_strategy_is_refused_until_policies_feed_texts(tmp_path: Path) -> None:
+    """Nothing silently differs: a policy (backtest --policy, live) has no text feed yet, so a
+    strategy that reads sentiment is an error there, not a strategy whose sentiment is undefined."""
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "s.yaml").write_text(STRATEGY)
+    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policy: p\nregimes: regimes.yaml\nallocations:\n  always: {sentiment_swing: 100%}\n")
+    data = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
+    out = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--data", f"BTCUSDT.BINANCE={data}"])
+    assert out.exit_code == 1 and "s.yaml:1:1" in out.output and "does not feed yet" in out.output, out.output

@@ -90,6 +90,14 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
     if not used:
         raise UserError([policy.regimes.source.diagnostic(0, 1, "no-strategies", "the policy allocates to no strategy",
                                                            "give some regime a share of a strategy")])
+    for sid in used:
+        if {"sentiment", "sentiment_count"} & policy.strategies[sid].plan.externals:
+            cs = policy.strategies[sid]
+            raise UserError([cs.source.diagnostic(0, 1, "not-in-a-policy",
+                                                  f"'{sid}' reads the text feed's sentiment, which a policy "
+                                                  "(backtest --policy, optimize --policy, live) does not feed yet",
+                                                  "backtest the strategy alone with --text FILE, or leave it out "
+                                                  "of the policy's allocations")])
     market = {sid: policy.strategies[sid].document.market for sid in used}
     for sid in used:
         if market[sid].instrument not in data:
