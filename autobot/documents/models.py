@@ -102,12 +102,28 @@ class Sizing(_Model):
 
 
 class Quote(_Model):
-    """Market making: two-sided quotes as expressions of the book and inventory."""
+    """Market making: quotes (and takes) as expressions of the book, the trades and the inventory,
+    evaluated at every quoting step (each ``market.bar``; docs/language.md, Market making)."""
 
-    bid_price: Expression = Field(description="Bid price.")
-    ask_price: Expression = Field(description="Ask price.")
-    bid_size: Expression = Field(description="Bid quantity.")
-    ask_size: Expression = Field(description="Ask quantity.")
+    bid_price: Expression | None = Field(None, description="Price of the best (first) bid.")
+    ask_price: Expression | None = Field(None, description="Price of the best (first) ask.")
+    bid_size: Expression | None = Field(None, description="Quantity of each bid (base units).")
+    ask_size: Expression | None = Field(None, description="Quantity of each ask (base units).")
+    levels: int = Field(1, ge=1, le=20, description="Quotes per side; level k sits k * level_step behind the first.")
+    level_step: Expression | None = Field(None, description="Price distance between levels (default: one tick).")
+    refresh: str = Field("10s", pattern=r"^\s*\d{1,6}\s*[smh]\s*$",
+                         description="Longest a quote rests before it is replaced (e.g. 5s, 1m).")
+    tolerance: Expression | None = Field(None, description="A quote is replaced when its wanted price moves more "
+                                                           "than this price distance (default: any tick).")
+    max_inventory: float | None = Field(None, gt=0, le=1e12, description="Inventory limit in base units: no bid "
+                                                                         "while inventory >= it, no ask while "
+                                                                         "inventory <= -it.")
+    min_spread: Expression | None = Field(None, description="Smallest ask - bid; narrower quotes are widened "
+                                                           "around their centre.")
+    stand_aside: Expression | None = Field(None, description="While true: no quotes (resting ones are cancelled).")
+    take_buy: Expression | None = Field(None, description="When true: buy take_size at the ask (a taker order).")
+    take_sell: Expression | None = Field(None, description="When true: sell take_size at the bid (a taker order).")
+    take_size: Expression | None = Field(None, description="Quantity of each take (base units).")
 
 
 class MLTarget(_Model):

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from autobot.language.book import SPACES as BOOK_SPACES
+
 import math
 from typing import Any, Mapping
 
@@ -46,4 +48,6 @@ def external_default(name: str, externals: Mapping[str, Any] | None) -> Any:
     """An external's value from ``externals``, or its flat default."""
     if externals is not None and name in externals:
         return externals[name]
+    if name.split(".")[0] in BOOK_SPACES:        # book, trades, inventory: undefined until the book says
+        return NAN
     return flat_externals()[name]

@@ -18,6 +18,7 @@ from typing import Callable
 from autobot.diagnostics import Diagnostic, DiagnosticSink, did_you_mean
 from autobot.documents.load import SourceFile, YNode
 from autobot.language import ast
+from autobot.language import book as B
 from autobot.language import plan as P
 from autobot.language.functions import BAR_FIELDS, HELPERS, TA_FUNCTIONS, TaFunction
 from autobot.language.parse import ParseError, parse_expression
@@ -99,6 +100,8 @@ class ExprCompiler:
         self.forbidden: dict[str, str] = {}      # names not available in this document, with why
         self.models: dict[str, Value] = {}       # ml: predictions compiled so far
         self.pending_models: set[str] = set()    # ml: names not usable yet (a model's own, later ones)
+        self.book = False                        # book, trades and inventory names (a quote: document)
+        self.max_inventory: float | None = None  # quote.max_inventory, which inventory.share needs
 
     # ----------------------------------------------------------------- public
     def compile_indicators(self) -> None:
@@ -286,6 +289,8 @@ class ExprCompiler:
                                   "use one of: " + ", ".join(f"position.{f}" for f in POSITION_FIELDS))
             if name == "time":
                 raise self._error(e.span, "namespace", "'time' needs a field", "use time.hour or time.weekday")
+        if name in B.SPACES and name not in self.indicator_sites and name not in self.params:
+            return self._book_name(e)
         if name in TA_FUNCTIONS or name in HELPERS:
             raise self._error(e.span, "not-called", f"'{name}' is a function; call it with arguments",
                               f"e.g. {name}(...); see 'autobot functions {name}'")
@@ -341,6 +346,9 @@ class ExprCompiler:
             if space == "time":
                 return self._add(P.Clock(e.name), P.NUMBER, 0)
             return self._add(P.External(f"position.{e.name}"), fields[e.name], 0)
+        if isinstance(e.value, ast.Name) and e.value.id in B.SPACES and e.value.id not in self.indicator_sites \
+                and e.value.id not in self.params:
+            return self._book_name(e.value, e.name, e.name_span)
         value = self._lower(e.value)
         if value.type != P.RECORD or value.function is None:
             raise self._error(e.name_span, "unknown-field",
@@ -488,6 +496,8 @@ class ExprCompiler:
     # ------------------------------------------------------------------ calls
     def _lower_call(self, e: ast.Call) -> Value:
         name = e.name
+        if "." in name:
+            return self._book_call(e)
         if name in HELPERS:
             return self._helper(e)
         if name in TA_FUNCTIONS and self.series:
@@ -568,6 +578,62 @@ class ExprCompiler:
             return acc
         x = self._number(e.args[0], name)  # abs, sqrt, log
         return self._add(P.Func(name, x.node), P.NUMBER, self._w(x))
+
+    # ----------------------------------------------------------------- book names (quote: documents)
+    def _book_space(self, name: ast.Name) -> str:
+        if not self.book:
+            raise self._error(name.span, "not-available", f"'{name.id}' names the order book, the trades or the "
+                              "inventory, which only a market-making strategy reads",
+                              "use them in a quote: section's expressions (docs/language.md, Market making)")
+        return name.id
+
+    def _book_name(self, name: ast.Name, member: str | None = None, span: ast.Span | None = None) -> Value:
+        space = self._book_space(name)
+        fields = B.fields(space)
+        if member is None:
+            if space == "inventory":
+                return self._add(P.External("inventory"), P.NUMBER, 0)
+            raise self._error(name.span, "namespace", f"'{space}' needs a field",
+                              "use one of: " + ", ".join([f"{space}.{f}" for f in fields] +
+                                                         [f"{space}.{m}(...)" for m in B.methods(space)]))
+        if member in B.methods(space):
+            raise self._error(span or name.span, "not-called", f"{space}.{member} takes arguments",
+                              f"e.g. {space}.{member}({', '.join(B.methods(space)[member][0])})")
+        if member not in fields:
+            known = list(fields) + list(B.methods(space))
+            raise self._error(span or name.span, "unknown-field",
+                              f"unknown field '{member}' of {space}{did_you_mean(member, known)}",
+                              "valid: " + ", ".join(known))
+        if (space, member) == ("inventory", "share") and self.max_inventory is None:
+            raise self._error(span or name.span, "needs-limit", "inventory.share is the inventory as a share of "
+                              "quote.max_inventory, which is not set", "set quote.max_inventory (base units)")
+        return self._add(P.External(B.external_name(space, member)), P.NUMBER, 0)
+
+    def _book_call(self, e: ast.Call) -> Value:
+        space, _, member = e.name.partition(".")
+        if space not in B.SPACES or (self.book and member not in B.methods(space)):
+            names = [f"{s}.{m}" for s in B.SPACES for m in B.methods(s)]
+            raise self._error(e.name_span, "unknown-function",
+                              f"unknown function '{e.name}'{did_you_mean(e.name, names)}",
+                              "the book's functions: " + ", ".join(names))
+        self._book_space(ast.Name(ast.Span(e.name_span.start, e.name_span.start + len(space)), space))
+        kinds, _meaning = B.methods(space)[member]
+        if e.keywords or len(e.args) != len(kinds):
+            raise self._error(e.span, "arity", f"{e.name} takes {len(kinds)} argument{'s' if len(kinds) > 1 else ''}"
+                              f" ({', '.join(kinds)})", f"call it as {e.name}({', '.join(kinds)})")
+        args: list[object] = []
+        for kind, a in zip(kinds, e.args):
+            if kind == "side":
+                side = a.id if isinstance(a, ast.Name) else a.value if isinstance(a, ast.Text) else None
+                if side not in B.SIDES:
+                    raise self._error(a.span, "bad-argument", f"the side of {e.name} is bid or ask",
+                                      f"e.g. {e.name}(bid, 5)")
+                args.append(side)
+            else:
+                top = B.MAX_LEVELS if kind == "levels" else B.MAX_WINDOW
+                v = self._const(a, f"the {kind} of {e.name}", integer=True, minimum=1, maximum=top)
+                args.append(int(v))
+        return self._add(P.External(B.external_name(space, member, tuple(args))), P.NUMBER, 0)
 
     def _int_arg(self, e: ast.Expr, fname: str) -> int:
         return int(self._const(e, f"the length argument of {fname}", integer=True, minimum=0, maximum=MAX_LENGTH))

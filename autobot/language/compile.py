@@ -389,6 +389,9 @@ def compile_strategy(source: SourceFile, doc: StrategyDocument, sink: Diagnostic
                                            f"'{name}' is already a built-in name", "rename the param"))
     sites, rejected = _indicator_sites(source, doc.indicators, sink, _reserved_names(params))
     compiler = ExprCompiler(sink, params=params, indicators=sites, regime_names=regime_names, failed=rejected)
+    if doc.quote is not None:           # market making: the book, trades and inventory names exist
+        compiler.book = True
+        compiler.max_inventory = doc.quote.max_inventory
     _compile_models(source, doc, compiler, sink, _reserved_names(params) | set(doc.indicators))
     compiler.compile_indicators()
     bar = parse_bar_spec(doc.market.bar)
@@ -432,12 +435,7 @@ def compile_strategy(source: SourceFile, doc: StrategyDocument, sink: Diagnostic
         confidence = compiler.compile(_site(source, ("confidence",)), expect=P.BOOL, what="confidence")
         if confidence is not None:
             compiler.plan.rules["confidence"] = confidence
-    quote: dict[str, int] = {}
-    if doc.quote is not None:
-        for key in ("bid_price", "ask_price", "bid_size", "ask_size"):
-            node = compiler.compile(_site(source, ("quote", key)), expect=P.NUMBER, what=f"quote {key}")
-            if node is not None:
-                quote[key] = node
+    quote = _compile_quote(compiler, source, doc, sink) if doc.quote is not None else {}
     levels = {name: _price_level(compiler, source, ("risk", name), getattr(doc.risk, name), sink)
               for name in ("stop_loss", "take_profit", "trailing_stop")}
     sizing = _sizing(compiler, source, doc, levels["stop_loss"], sink)
@@ -445,6 +443,52 @@ def compile_strategy(source: SourceFile, doc: StrategyDocument, sink: Diagnostic
         return None
     return CompiledStrategy(doc.strategy, source, doc, params, compiler.plan, bar, levels["stop_loss"],
                             levels["take_profit"], levels["trailing_stop"], sizing, confidence, quote)
+
+
+_QUOTE_NUMBERS = ("bid_price", "ask_price", "bid_size", "ask_size", "level_step", "tolerance", "min_spread",
+                  "take_size")
+_QUOTE_RULES = ("stand_aside", "take_buy", "take_sell")
+_QUOTE_PAIRS = (("bid_price", "bid_size"), ("ask_price", "ask_size"), ("bid_size", "bid_price"),
+                ("ask_size", "ask_price"), ("take_buy", "take_size"), ("take_sell", "take_size"))
+
+
+def _compile_quote(compiler: ExprCompiler, source: SourceFile, doc: StrategyDocument,
+                   sink: DiagnosticSink) -> dict[str, int]:
+    """The ``quote:`` section: each expression a plan node (numbers, or conditions for
+    ``stand_aside`` and the takes), over the book, trades and inventory names."""
+    q = doc.quote
+    assert q is not None
+    node, _ = source.node_at(("quote",))
+    where = node if node is not None else source.root
+    assert where is not None
+    if doc.entry is not None or doc.exit is not None:
+        sink.add(source.diagnostic(where.start, where.end, "quote-and-entry", "a strategy either quotes (quote:) "
+                                   "or trades rules (entry:/exit:), not both", "keep one of them"))
+    given = {k for k in _QUOTE_NUMBERS + _QUOTE_RULES if getattr(q, k) is not None}
+    for have, need in _QUOTE_PAIRS:
+        if have in given and need not in given:
+            k_ = _key(source, ("quote", have)) or where
+            sink.add(source.diagnostic(k_.start, k_.end, "missing-key", f"quote.{have} needs quote.{need}",
+                                       f"add {need}: ..."))
+    if not given & {"bid_price", "ask_price", "take_buy", "take_sell"}:
+        sink.add(source.diagnostic(where.start, where.end, "missing-key", "quote: needs bid_price/ask_price (with "
+                                   "their sizes) or take_buy/take_sell (with take_size)",
+                                   "e.g. bid_price: book.bid, bid_size: 0.01"))
+    if q.take_size is not None and not given & {"take_buy", "take_sell"}:
+        k_ = _key(source, ("quote", "take_size")) or where
+        sink.add(source.diagnostic(k_.start, k_.end, "unused-key", "quote.take_size is never used: there is no "
+                                   "take_buy or take_sell", "add a take rule or remove take_size", severity="warning"))
+    out: dict[str, int] = {}
+    for key in _QUOTE_NUMBERS + _QUOTE_RULES:
+        if key not in given:
+            continue
+        expect = P.BOOL if key in _QUOTE_RULES else P.NUMBER
+        compiled = compiler.compile(_site(source, ("quote", key)), expect=expect, what=f"quote {key}")
+        if compiled is not None:
+            out[key] = compiled
+            if expect == P.BOOL:
+                compiler.plan.rules[f"quote.{key}"] = compiled
+    return out
 
 
 def _sizing(compiler: ExprCompiler, source: SourceFile, doc: StrategyDocument, stop: PriceLevel | None,

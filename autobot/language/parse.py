@@ -91,6 +91,15 @@ class _ToAst(Transformer):
         value, off = children
         return ast.Offset(_span(meta), value, off)
 
+    def method(self, meta, children):
+        """``book.imbalance(3)``: a call of a qualified name (only the book namespaces have them)."""
+        value, tok, arguments = children
+        if not isinstance(value, ast.Name):
+            raise ParseError(f"'.{tok}(...)' can follow only a namespace such as book or trades", value.span,
+                             "e.g. book.imbalance(3) or trades.volume(10)")
+        name = Token("NAME", f"{value.id}.{tok}", start_pos=value.span.start, end_pos=tok.end_pos)
+        return self.call(meta, [name, arguments])
+
     def call(self, meta, children):
         tok, arguments = children
         args: list[ast.Expr] = []

@@ -137,3 +137,46 @@ def make_instrument(instrument_id: str, prices: list[np.ndarray],
         price_precision=pp, price_increment=price_increment, lot_size=Quantity.from_int(1), ts_event=0, ts_init=0,
         min_quantity=Quantity.from_int(1), margin_init=Decimal(0), margin_maint=Decimal(0),
         maker_fee=maker_fee, taker_fee=taker_fee)
+
+
+#: contract multipliers of common CME index futures (points -> USD); others trade at 1
+FUTURES_MULTIPLIERS = {"ES": 50, "MES": 5, "NQ": 20, "MNQ": 2, "YM": 5, "RTY": 50}
+
+
+def book_instrument(instrument_id: str, price_precision: int, size_precision: int, tick: float,
+                    settings: InstrumentSettings = InstrumentSettings()) -> Instrument:
+    """An instrument for order-book data: its tick and size step from the data (crypto: a
+    ``CurrencyPair``, futures sizes in contracts; CME futures: a ``FuturesContract`` with the
+    contract's multiplier)."""
+    from nautilus_trader.model.enums import AssetClass
+    from nautilus_trader.model.instruments import FuturesContract
+    iid = InstrumentId.from_str(instrument_id)
+    symbol, venue = iid.symbol.value.upper(), iid.venue.value.upper()
+    pp = settings.price_precision if settings.price_precision is not None else price_precision
+    sp = settings.size_precision if settings.size_precision is not None else size_precision
+    spot = symbol.split("-")[0].replace("_PERP", "")         # BTCUSDT-PERP, BTCUSD_PERP: the pair traded
+    kind = "crypto" if _split_crypto(spot) is not None and (venue in CRYPTO_VENUES or sp > 0) else "futures"
+    if kind == "futures" and sp > 0:
+        raise ValueError(f"{instrument_id}: futures trade whole contracts, but the data has sizes with {sp} decimals")
+    maker, taker = VENUE_FEES.get(venue, ("0", "0")) if kind == "crypto" else ("0", "0")
+    maker_fee = Decimal(str(settings.maker_fee)) if settings.maker_fee is not None else Decimal(maker)
+    taker_fee = Decimal(str(settings.taker_fee)) if settings.taker_fee is not None else Decimal(taker)
+    increment = Price(tick, pp)
+    if kind == "crypto":
+        pair = _split_crypto(spot)
+        assert pair is not None
+        base, quote = pair
+        return CurrencyPair(
+            instrument_id=iid, raw_symbol=Symbol(iid.symbol.value), base_currency=_currency(base),
+            quote_currency=_currency(quote), price_precision=pp, size_precision=sp, price_increment=increment,
+            size_increment=Quantity(10.0 ** -sp, sp), ts_event=0, ts_init=0, min_quantity=Quantity(10.0 ** -sp, sp),
+            margin_init=Decimal(0), margin_maint=Decimal(0), maker_fee=maker_fee, taker_fee=taker_fee)
+    root = "".join(c for c in symbol if c.isalpha())[:-1] if symbol[-1:].isdigit() else symbol
+    multiplier = FUTURES_MULTIPLIERS.get(root, 1)
+    return FuturesContract(
+        instrument_id=iid, raw_symbol=Symbol(iid.symbol.value), asset_class=AssetClass.INDEX,
+        currency=_currency(settings.currency.upper()), price_precision=pp, price_increment=increment,
+        multiplier=Quantity.from_int(multiplier), lot_size=Quantity.from_int(1), underlying=root,
+        activation_ns=0, expiration_ns=4_102_444_800_000_000_000, ts_event=0, ts_init=0,
+        margin_init=Decimal(0), margin_maint=Decimal(0),
+        maker_fee=maker_fee, taker_fee=taker_fee)
