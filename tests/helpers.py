@@ -134,3 +134,22 @@ def text_feed(compiled: Any, bars: Any, every: int = 24) -> Any:
     rng = np.random.default_rng(11)
     ts = np.sort(np.asarray(bars.ts[::every], dtype=np.int64) + rng.integers(0, 3600, len(bars.ts[::every])) * NS)
     return Texts(ts, [""] * len(ts), [FEED_WORDS[int(k)] for k in rng.integers(0, len(FEED_WORDS), len(ts))])
+
+
+def strategy_files() -> list[Path]:
+    """Every shipped and example strategy document."""
+    return sorted((ROOT / "strategies").glob("*.yaml")) + sorted((ROOT / "examples" / "strategies").glob("*.yaml"))
+
+
+def is_quote_document(path: Path) -> bool:
+    return any(line.startswith("quote:") for line in path.read_text().splitlines())
+
+
+def rule_strategy_files() -> list[Path]:
+    """The strategies that trade on bars (entry/exit rules)."""
+    return [p for p in strategy_files() if not is_quote_document(p)]
+
+
+def quote_strategy_files() -> list[Path]:
+    """The market-making strategies (a quote: section), which trade on order books."""
+    return [p for p in strategy_files() if is_quote_document(p)]

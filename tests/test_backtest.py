@@ -21,7 +21,7 @@ from autobot.diagnostics import UserError
 from autobot.evaluate.batch import evaluate, rule_series
 from autobot.evaluate.semantics import flat_externals
 from autobot.workspace import compile_strategy_text, load_strategy
-from tests.helpers import ROOT, SHARED_DATA, H, T0, ohlc_bars, text_feed
+from tests.helpers import rule_strategy_files, ROOT, SHARED_DATA, H, T0, ohlc_bars, text_feed
 
 NO_FEES = InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0)
 
@@ -210,7 +210,7 @@ def test_entries_and_exits_are_where_signals_says(name: str) -> None:
 DATA_FILES = sorted(SHARED_DATA.glob("*.csv")) if SHARED_DATA.exists() else []
 
 
-STRATEGY_FILES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted((ROOT / "examples" / "strategies").glob("*.yaml"))
+STRATEGY_FILES = rule_strategy_files()    # every shipped and example bar strategy (quote: ones run on books)
 
 
 @pytest.mark.slow

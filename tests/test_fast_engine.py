@@ -26,10 +26,10 @@ from autobot.venue.instruments import InstrumentSettings
 from autobot.venue.settings import VenueSettings
 from autobot.workspace import load_strategy
 from tests.expr_gen import bool_expr
-from tests.helpers import ROOT, SHARED_DATA, H, T0, ohlc_bars, text_feed
+from tests.helpers import rule_strategy_files, ROOT, SHARED_DATA, H, T0, ohlc_bars, text_feed
 
 EXAMPLE = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
-STRATEGIES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted((ROOT / "examples" / "strategies").glob("*.yaml"))
+STRATEGIES = rule_strategy_files()    # every shipped and example bar strategy (quote: ones run on books)
 SERIES = sorted(SHARED_DATA.glob("*.csv")) if SHARED_DATA.exists() else []
 
 

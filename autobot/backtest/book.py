@@ -77,7 +77,7 @@ def run_book_backtest(compiled: Any, book: BookData, venue: VenueSettings = Venu
     from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.config import BacktestEngineConfig
     from nautilus_trader.model.enums import AccountType, BookType, OmsType
-    from nautilus_trader.model.identifiers import InstrumentId, TraderId, Venue
+    from nautilus_trader.model.identifiers import TraderId, Venue
     from nautilus_trader.model.objects import Money
 
     from autobot.strategy.quoter import QuoteStrategy, QuoteStrategyConfig

@@ -85,8 +85,22 @@ def prepare_bars(compiled: Any, bars: Bars) -> tuple[Bars, int, list[str]]:
     return bars, seconds, notes
 
 
+def quote_refusal(compiled: Any, what: str = "bars") -> Any:
+    """The error for a ``quote:`` strategy where only rule strategies run (bars, a study)."""
+    from autobot.diagnostics import UserError
+    node, _ = compiled.source.node_at(("quote",))
+    start = node.start if node is not None else 0
+    return UserError([compiled.source.diagnostic(start, start + 1, "needs-book",
+                                                 f"a quote: strategy trades on an order book, not on {what}",
+                                                 "backtest it on book data: autobot backtest MM.yaml --data "
+                                                 "BOOKFILE (docs/market_making.md)")])
+
+
 def strategy_bars(compiled: Any, bars: Bars) -> tuple[Bars, int, list[str]]:
-    """Resample finer data to the strategy's bar size; keep coarser or odd sizes as they are."""
+    """Resample finer data to the strategy's bar size; keep coarser or odd sizes as they are. A
+    ``quote:`` strategy is refused: it runs on order-book data, not on bars."""
+    if compiled.document.quote is not None:
+        raise quote_refusal(compiled)
     notes: list[str] = []
     data_sec = bar_seconds(bars)
     want = compiled.bar.seconds if compiled.bar is not None else data_sec

@@ -143,6 +143,13 @@ def backtest(
         return
     if strategy is None:
         raise fail_usage("give a strategy document (or --policy POLICY.yaml)")
+    from autobot.cli.backtest_book import backtest_book, is_quote_strategy
+    if is_quote_strategy(strategy, overrides):
+        if engine == "fast":
+            raise fail_usage("--engine fast runs bar strategies; a quote: strategy runs on the order book in "
+                             "NautilusTrader (drop --engine)")
+        backtest_book(strategy, data, overrides, instrument, settings_)
+        return
     inputs = load_inputs(strategy, overrides, instrument, data, catalog, start, end, regimes,
                          dict(capital=capital, account=account, leverage=leverage, slippage=slippage,
                               price_precision=price_precision, size_precision=size_precision, maker_fee=maker_fee,
@@ -200,6 +207,9 @@ def load_inputs(strategy: Path, overrides: dict[str, float], instrument: Optiona
         raise fail_usage(f"no such strategy file: {strategy}")
     try:
         compiled = load_strategy(strategy, overrides or None)
+        if compiled.document.quote is not None:
+            from autobot.backtest.data import quote_refusal
+            raise quote_refusal(compiled, "bars or in a study")
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     iid = instrument or compiled.document.market.instrument

@@ -13,6 +13,7 @@ BOOK_FIELDS = {
     "bid": "best bid price", "ask": "best ask price", "mid": "(bid + ask) / 2",
     "microprice": "the size-weighted mid: (bid * ask_size + ask * bid_size) / (bid_size + ask_size)",
     "spread": "ask - bid", "bid_size": "size at the best bid", "ask_size": "size at the best ask",
+    "tick": "the instrument's price increment",
 }
 #: ``book.<method>(...)`` and ``trades.<method>(...)``: (argument kinds, meaning). ``levels`` is a
 #: whole number of price levels (1 to MAX_LEVELS), ``seconds`` a window (1 to MAX_WINDOW), ``side``

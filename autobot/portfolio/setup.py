@@ -91,6 +91,12 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
         raise UserError([policy.regimes.source.diagnostic(0, 1, "no-strategies", "the policy allocates to no strategy",
                                                            "give some regime a share of a strategy")])
     for sid in used:
+        if policy.strategies[sid].document.quote is not None:
+            cs = policy.strategies[sid]
+            raise UserError([cs.source.diagnostic(0, 1, "not-in-a-policy",
+                                                  f"'{sid}' is a quote: (market-making) strategy, which a policy "
+                                                  "does not run yet", "backtest it alone on book data, or run it "
+                                                  "with autobot live MM.yaml --data BOOKFILE")])
         if {"sentiment", "sentiment_count"} & policy.strategies[sid].plan.externals:
             cs = policy.strategies[sid]
             raise UserError([cs.source.diagnostic(0, 1, "not-in-a-policy",

@@ -402,6 +402,7 @@ _READERS: dict[tuple[str, str], Callable[..., Callable[[Any, int], float]]] = {
     ("book", "spread"): _top(lambda b, a, bs, as_: a - b),
     ("book", "bid_size"): _top(lambda b, a, bs, as_: bs),
     ("book", "ask_size"): _top(lambda b, a, bs, as_: as_),
+    ("book", "tick"): lambda strategy: (lambda book, ts: strategy.tick),
     ("book", "imbalance"): _imbalance,
     ("book", "depth"): _depth,
     ("trades", "volume"): _trades("volume"),
