@@ -46,6 +46,7 @@ class BookResult:
     seconds: float                      # of market time
     wall_seconds: float
     account_pnl: float                  # Nautilus' account change plus its open position at the last mid
+    currency_precision: int = 8         # decimals the account keeps (Nautilus rounds each realised PnL to them)
     notes: list[str] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
 
@@ -136,7 +137,7 @@ def run_book_backtest(compiled: Any, book: BookData, venue: VenueSettings = Venu
             metrics = _scaled(metrics, mult)
         result = BookResult(compiled.id, str(inst.id), queue, metrics, strategy.fills, steps, strategy.book_events,
                             len(trades), (book.end_ns - book.start_ns) / 1e9, time.perf_counter() - wall,
-                            balance + open_pnl, notes, strategy.step_seconds)
+                            balance + open_pnl, int(currency.precision), notes, strategy.step_seconds)
         if strategy.rejected:
             notes.append(f"{strategy.rejected} orders rejected by the venue (post-only quotes that would have crossed)")
         return result

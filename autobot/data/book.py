@@ -152,3 +152,15 @@ def tick_size(book: BookData) -> float:
     step = int(np.min(np.diff(u)))
     g = int(np.gcd.reduce(u - u[0])) if len(u) > 1 else step
     return round(max(g, 1) * unit, book.price_precision)
+
+
+def cut(book: BookData, end_ns: int) -> BookData:
+    """The data before ``end_ns`` (the prefix a run at that time would have seen)."""
+    k = int(np.searchsorted(book.ts, end_ns, side="left"))
+    j = int(np.searchsorted(book.trade_ts, end_ns, side="left"))
+    ts_init, t_init = book.ts_init, book.trade_ts_init
+    return replace(book, ts=book.ts[:k], action=book.action[:k], side=book.side[:k], price=book.price[:k],
+                   size=book.size[:k], order_id=book.order_id[:k], flags=book.flags[:k], sequence=book.sequence[:k],
+                   trade_ts=book.trade_ts[:j], trade_price=book.trade_price[:j], trade_size=book.trade_size[:j],
+                   trade_side=book.trade_side[:j], trade_id=book.trade_id[:j],
+                   ts_init=None if ts_init is None else ts_init[:k], trade_ts_init=None if t_init is None else t_init[:j])

@@ -458,8 +458,7 @@ def _compile_quote(compiler: ExprCompiler, source: SourceFile, doc: StrategyDocu
     ``stand_aside`` and the takes), over the book, trades and inventory names."""
     q = doc.quote
     assert q is not None
-    node, _ = source.node_at(("quote",))
-    where = node if node is not None else source.root
+    where = _key(source, ("quote",)) or source.root
     assert where is not None
     if doc.entry is not None or doc.exit is not None:
         sink.add(source.diagnostic(where.start, where.end, "quote-and-entry", "a strategy either quotes (quote:) "

@@ -167,7 +167,8 @@ class QuoteStrategy(Strategy):
         want: dict[tuple[int, int], tuple[float, float]] = {}
         if not aside:
             best_bid, best_ask = bid.as_double(), ask.as_double()
-            self._takes(value, inventory)
+            if self._takes(value, inventory):
+                inventory = self.inventory()        # a take fills at once in a backtest; live, when it does
             want = self._wanted(value, best_bid, best_ask, inventory)
         self._reconcile(want, ts)
         top_bid = want.get((1, 0), (math.nan, 0.0))[0]
@@ -187,10 +188,11 @@ class QuoteStrategy(Strategy):
         """The signed position in base units, as Nautilus' portfolio has it."""
         return float(self.portfolio.net_position(self.instrument.id))
 
-    def _takes(self, value: dict[str, Any], inventory: float) -> None:
+    def _takes(self, value: dict[str, Any], inventory: float) -> bool:
         size = value.get("take_size")
         if size is None or not math.isfinite(size) or size <= 0:
-            return
+            return False
+        sent = False
         limit = self.q.max_inventory
         for key, side, sign in (("take_buy", OrderSide.BUY, 1), ("take_sell", OrderSide.SELL, -1)):
             if not value.get(key, False):
@@ -204,6 +206,8 @@ class QuoteStrategy(Strategy):
             self.submit_order(order)
             self.orders_placed += 1
             self.takes += 1
+            sent = True
+        return sent
 
     def _wanted(self, value: dict[str, Any], best_bid: float, best_ask: float,
                 inventory: float) -> dict[tuple[int, int], tuple[float, float]]:
@@ -256,6 +260,7 @@ class QuoteStrategy(Strategy):
                 if order.is_inflight or order.is_pending_cancel:
                     continue                            # wait for the venue's answer
                 keep = target is not None and abs(order.price.as_double() - target[0]) <= tolerance + 1e-12 and \
+                    order.leaves_qty.as_double() <= target[1] + 1e-12 and \
                     ts - self._placed_at.get(coid, ts) < self.refresh_ns
                 if keep:
                     continue
