@@ -223,3 +223,60 @@ def test_quote_strategies_are_refused_where_only_bars_run(tmp_path: Path) -> Non
     assert done.exit_code == 1 and "not a book file" in done.output
     done = CliRunner().invoke(app, ["backtest", str(doc), "--engine", "fast", "--data", str(data)])
     assert done.exit_code == 2 and "order book" in done.output
+
+
+# ---------------------------------------------------------------------- live: a node on a replayed book
+def test_a_replayed_paper_node_fills_as_the_backtest_fill_for_fill(synthetic: BookData) -> None:
+    from autobot.live.book import run_book_replay
+    doc = ROOT / "examples" / "strategies" / "mm_inventory_skew.yaml"
+    fees = InstrumentSettings(maker_fee=0.0002, taker_fee=0.0005)
+    part = cut(synthetic, synthetic.start_ns + 300 * S)
+    for queue in ("conservative", "optimistic"):
+        backtest = run_book_backtest(compile_strategy_text(doc.read_text(), str(doc)), part, queue=queue,
+                                     instrument=fees)
+        live = run_book_replay(doc, part, instrument=fees, queue=queue).result
+        assert len(backtest.fills) > 50 and list(map(_fill, live.fills)) == list(map(_fill, backtest.fills)), queue
+        assert live.metrics == backtest.metrics
+
+
+def _fill(f) -> tuple:
+    return (f.ts, f.side, f.price, f.qty, f.fee, f.mid, f.maker)      # order ids carry the node's wall time
+
+
+def test_a_live_edit_is_taken_between_book_updates_and_a_bad_one_keeps_the_running_version(
+        tmp_path: Path, synthetic: BookData) -> None:
+    """A bad edit is reported and quoting goes on; a good one lowers max_inventory below what is
+    held: the inventory breaker cancels, flattens and halts."""
+    from autobot.data.book import to_nautilus
+    from autobot.live.book import run_book_replay
+    text = (ROOT / "examples" / "strategies" / "mm_inventory_skew.yaml").read_text()
+    doc = tmp_path / "mm.yaml"
+    doc.write_text(text)
+    part = cut(synthetic, synthetic.start_ns + 300 * S)
+    before = run_book_backtest(compile_strategy_text(text, str(doc)), part, queue="conservative", instrument=NO_FEES)
+    inv = np.abs(np.array(before.steps.inventory))
+    k = next(i for i in range(60, len(inv) - 5) if np.all(inv[i:i + 5] >= 0.002))   # a stretch held
+    deltas, trades = to_nautilus(part, __import__("nautilus_trader.model.identifiers", fromlist=["x"]).InstrumentId
+                                 .from_str("BTCUSDT.BINANCE"))
+    from autobot.backtest.book import batches
+    times = sorted(d.ts_init for d in batches(part, deltas) + trades)
+    bad_at = int(np.searchsorted(times, before.steps.ts[k // 2]))
+    good_at = int(np.searchsorted(times, before.steps.ts[k + 1]))
+
+    def edit(n: int) -> None:
+        if n == bad_at:
+            doc.write_text(text.replace("bid_size: size", "bid_size: size +"))
+        if n == good_at:
+            doc.write_text(text.replace("max_inventory: 0.01", "max_inventory: 0.001"))
+    run = run_book_replay(doc, part, instrument=NO_FEES, on_item=edit)
+    reloads = run.strategy.reloads
+    assert [ok for _, ok, _ in reloads] == [False, True]
+    assert "mm.yaml:" in reloads[0][2] and reloads[0][2].count(":") >= 3          # file:line:col: message
+    first_bad, first_good = reloads[0][0], reloads[1][0]
+    fills = run.result.fills
+    assert [_fill(f) for f in fills if f.ts < first_good] == [_fill(f) for f in before.fills if f.ts < first_good]
+    assert any(first_bad < f.ts < first_good for f in fills)
+    assert len(run.strategy.breaker_trips) == 1 and run.strategy.breaker_trips[0][0] >= first_good
+    assert run.result.steps.inventory[-1] == 0.0                                   # flattened
+    after = [i for i, t in enumerate(run.result.steps.ts) if t > run.strategy.breaker_trips[0][0]]
+    assert after and all(math.isnan(run.result.steps.bid[i]) for i in after)      # and halted

@@ -14,7 +14,8 @@ made under both of Nautilus' models and reported as a band:
   trade that reaches its price.
 
 Deltas go to the engine batched per exchange message (``F_LAST``): a book is never matched half
-updated. The account is a margin account in the quote currency (a market maker is long and short
+updated. Orders reach the simulated exchange as they are sent (no message queue), as they do in
+the paper node (:mod:`autobot.live.book`), so a replay fills as the backtest does. The account is a margin account in the quote currency (a market maker is long and short
 its inventory); fees are the instrument's maker and taker fees.
 """
 
@@ -101,7 +102,7 @@ def run_book_backtest(compiled: Any, book: BookData, venue: VenueSettings = Venu
                          default_leverage=__import__("decimal").Decimal(str(max(venue.leverage, 1.0))),
                          book_type=BookType.L3_MBO if book.book_type == "L3" else BookType.L2_MBP,
                          bar_execution=False, trade_execution=True, liquidity_consumption=True,
-                         queue_position=queue == "conservative")
+                         queue_position=queue == "conservative", use_message_queue=False)
         engine.add_instrument(inst)
         engine.add_data(batches(book, deltas))
         engine.add_data(trades)

@@ -145,3 +145,22 @@ def _print(results: dict[str, Any]) -> None:
     console.print(table)
     console.print("The band: conservative (a quote fills after the volume ahead of it at placement has traded) to "
                   "optimistic (it fills on any trade at its price). PnL is marked at the last mid.")
+
+
+def _print_one(result: Any, label: str) -> None:
+    """One run's table (a paper node's)."""
+    from rich.console import Console
+    from rich.table import Table
+    m = result.metrics
+    table = Table(title=f"{result.strategy} on {result.instrument} ({label}, {result.queue} queue): "
+                        f"{result.book_events:,} book updates, {result.trades:,} trades", title_justify="left")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("PnL", f"{m['pnl'] + 0.0:,.4f}")
+    for part, v in m["pnl_breakdown"].items():
+        table.add_row(f"  {part.replace('_', ' ')}", f"{v + 0.0:,.4f}")
+    table.add_row("fills", f"{m['fills']:,}")
+    table.add_row("fill ratio", f"{m['fill_ratio']:.1%}")
+    table.add_row("quote uptime (both sides)", f"{m['quote_uptime']:.1%}")
+    table.add_row("inventory max", f"{m['inventory_max']:g}")
+    Console(highlight=False).print(table)

@@ -26,6 +26,8 @@ def _speed(text: str) -> float | None:
 
 
 def live(
+    strategy: Optional[Path] = typer.Argument(None, help="A quote: (market-making) strategy to paper-trade alone "
+                                              "on --replay BOOKFILE (instead of the policy)."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy document (default: policy.yaml in the "
                                           "project)."),
     replay: list[str] = typer.Option([], "--replay", help="Feed the node from bars in a file (FILE, or "
@@ -44,6 +46,11 @@ def live(
     from autobot.persistence.journal import StateStoreError
     from autobot.workspace import find_project_root, load_policy
 
+    if strategy is not None:
+        if policy is not None or real:
+            raise fail_usage("a quote: strategy runs alone on a replayed book: drop --policy and --real")
+        _live_book(strategy, replay, _speed(speed), json_out)
+        return
     path = policy or (find_project_root() / "policy.yaml")
     if not path.is_file():
         raise fail_usage(f"no such policy file: {path}")
@@ -95,6 +102,45 @@ def live(
     typer.echo(f"replayed {run.bars_published:,} bars", err=True)
     if json_out is not None:
         write_json(json_out, run.result.to_json())
+
+
+def _live_book(strategy: Path, replay: list[str], speed: float | None, json_out: Optional[Path]) -> None:
+    """``autobot live MM.yaml --replay BOOKFILE``: the quoting strategy on a paper node fed by the
+    book, hot-reloading the document (docs/market_making.md)."""
+    from autobot.cli.backtest_book import _paths, _print_one
+    from autobot.data.book_binance import BookFileError
+    from autobot.data.book_files import load_book
+    from autobot.diagnostics import Diagnostic, RunError, UserError
+    from autobot.live.book import run_book_replay
+
+    if not strategy.is_file():
+        raise fail_usage(f"no such strategy file: {strategy}")
+    if not replay:
+        raise fail_usage("a quote: strategy paper-trades on a replayed book: pass --replay BOOKFILE (a real venue's "
+                         "book feed is not built yet)")
+    try:
+        book = load_book(_paths(replay))
+        run = run_book_replay(strategy, book, speed=speed)
+    except BookFileError as err:
+        raise fail_user([Diagnostic(err.path, err.line, 1, err.line, 2, "book-file", err.message, err.hint)]) \
+            from None
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    except RunError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    for ts, ok, message in run.strategy.reloads:
+        typer.echo(f"{'reloaded' if ok else 'edit refused'}: {message}", err=True)
+    for ts, inventory in run.strategy.breaker_trips:
+        typer.echo(f"inventory breaker: {inventory:g} beyond the limit; quotes cancelled, flattened, halted", err=True)
+    _print_one(run.result, "paper node, replayed book")
+    typer.echo(f"replayed {run.published:,} book updates and trades", err=True)
+    if json_out is not None:
+        doc = run.result.to_json()
+        doc["reloads"] = [{"ts": t, "taken": ok, "message": m} for t, ok, m in run.strategy.reloads]
+        doc["breaker_trips"] = [{"ts": t, "inventory": i} for t, i in run.strategy.breaker_trips]
+        from autobot.cli.backtest_book import _clean
+        write_json(json_out, _clean(doc))
 
 
 def _real(policy: Path, state: Path, replay: bool) -> None:

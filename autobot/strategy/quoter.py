@@ -18,6 +18,15 @@ after each step's end** the strategy
    ``refresh``; replaces the others (cancel, then a new post-only GTC limit), which loses its
    place in the queue as it would at the exchange.
 
+The inventory limit is also a breaker: should the inventory ever pass ``BREAKER x max_inventory``
+(a limit lowered by a reload below what is held, fills of several levels at once), the strategy
+cancels its quotes, flattens with a market order and stops quoting (``breaker_trips``).
+
+With ``watch`` (a live node), the document is checked for edits at every quoting step, between
+book updates: a valid edit takes over from the next step (the indicators it shares with the
+running version keep their state), an invalid one is reported and the running version keeps
+quoting (``reloads`` records both).
+
 Fills are Nautilus' (the venue's matching engine on the book and the trades; the backtest
 chooses the queue model). The strategy records every step (mid, best quote each side,
 inventory) and every fill with the mid at that moment, for :mod:`autobot.backtest.mm_metrics`.
@@ -44,12 +53,16 @@ from autobot.language.compile import CompiledStrategy, compile_strategy_text
 _NAME = re.compile(r"^(\w+)(?:\.(\w+))?(?:\((.*)\))?$")
 
 
+BREAKER = 1.5          # x max_inventory: the inventory breaker
+
+
 class QuoteStrategyConfig(StrategyConfig, frozen=True):
     document: str
     document_name: str
     instrument_id: InstrumentId
     book_type: str = "L2"
     overrides: dict[str, float] = {}
+    watch: str | None = None          # a document path to hot-reload from (live)
 
 
 def _seconds(text: str) -> int:
@@ -84,31 +97,91 @@ class QuoteStrategy(Strategy):
         self._volume = 0.0
         self._mid = math.nan
         self._last_trade = math.nan
+        self.halted = False
+        self.breaker_trips: list[tuple[int, float]] = []
+        self.reloads: list[tuple[int, bool, str]] = []      # (ts, taken, message)
+        self._mtime: float | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def on_start(self) -> None:
         cfg: QuoteStrategyConfig = self.config  # type: ignore[assignment]
         self.compiled = compile_strategy_text(cfg.document, cfg.document_name, dict(cfg.overrides) or None)
-        cs = self.compiled
         self.instrument = self.cache.instrument(cfg.instrument_id)
         if self.instrument is None:
             self.log.error(f"no instrument {cfg.instrument_id} in the cache")
             self.stop()
             return
-        q = cs.document.quote
-        assert q is not None and cs.bar is not None
-        self.q = q
-        self.nodes = dict(cs.quote)
-        self.evaluator = StreamEvaluator(cs.plan, observe=set(self.nodes.values()))
-        self.step_ns = cs.bar.seconds * 1_000_000_000
-        self.refresh_ns = _seconds(q.refresh) * 1_000_000_000
         self.tick = float(self.instrument.price_increment)
         self.lot = float(self.instrument.size_increment)
-        self.readers = [(name, self._reader(name)) for name in sorted(cs.plan.externals)
-                        if name.split(".")[0].split("(")[0] in SPACES]
+        self._adopt(self.compiled, None)
+        if cfg.watch is not None:
+            import os
+            self._mtime = os.stat(cfg.watch).st_mtime_ns
         book_type = BookType.L3_MBO if cfg.book_type == "L3" else BookType.L2_MBP
         self.subscribe_order_book_deltas(cfg.instrument_id, book_type=book_type)
         self.subscribe_trade_ticks(cfg.instrument_id)
+
+    def _adopt(self, cs: CompiledStrategy, previous: StreamEvaluator | None) -> None:
+        """Run ``cs`` from now on (at start, or a reload: the shared indicators keep their state)."""
+        q = cs.document.quote
+        assert q is not None and cs.bar is not None
+        self.compiled, self.q, self.nodes = cs, q, dict(cs.quote)
+        self.evaluator = StreamEvaluator(cs.plan, observe=set(self.nodes.values()))
+        if previous is not None:
+            self.evaluator.adopt_state(previous.state())
+        self.step_ns = cs.bar.seconds * 1_000_000_000
+        self.refresh_ns = _seconds(q.refresh) * 1_000_000_000
+        self.readers = [(name, self._reader(name)) for name in sorted(cs.plan.externals)
+                        if name.split(".")[0].split("(")[0] in SPACES]
+
+    def _check_edit(self, ts: int) -> None:
+        """A live node's hot reload, between book updates (module docstring)."""
+        import os
+        cfg: QuoteStrategyConfig = self.config  # type: ignore[assignment]
+        try:
+            mtime = os.stat(cfg.watch).st_mtime_ns  # type: ignore[arg-type]
+        except OSError:
+            return
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        from autobot.diagnostics import UserError
+        from autobot.workspace import load_strategy
+        try:
+            cs = load_strategy(__import__("pathlib").Path(cfg.watch), dict(cfg.overrides) or None)
+            if cs.document.quote is None or cs.bar is None or cs.bar.seconds * 1_000_000_000 != self.step_ns:
+                raise ValueError("an edit must keep the quote: section and the quoting step (market.bar)")
+        except UserError as err:
+            first = err.diagnostics[0]
+            message = f"{first.file}:{first.line}:{first.column}: {first.message}"
+            self.reloads.append((ts, False, message))
+            self.log.error(f"edit refused, the running version keeps quoting: {message}")
+            return
+        except Exception as exc:  # noqa: BLE001 - any bad edit: report, keep the running version
+            self.reloads.append((ts, False, str(exc)))
+            self.log.error(f"edit refused, the running version keeps quoting: {exc}")
+            return
+        self._adopt(cs, self.evaluator)
+        self.reloads.append((ts, True, "reloaded"))
+        self.log.info(f"reloaded {cfg.watch}")
+
+    def _breaker(self, ts: int, inventory: float) -> bool:
+        limit = self.q.max_inventory
+        if self.halted:
+            return True
+        if limit is None or abs(inventory) <= BREAKER * limit + 1e-12:
+            return False
+        self.halted = True
+        self.breaker_trips.append((ts, inventory))
+        self.log.error(f"inventory {inventory:g} is beyond {BREAKER:g} x max_inventory {limit:g}: quotes cancelled, "
+                       "position flattened, quoting halted")
+        self.cancel_all_orders(self.instrument.id)
+        side = OrderSide.SELL if inventory > 0 else OrderSide.BUY
+        self.submit_order(self.order_factory.market(self.instrument.id, side,
+                                                    self.instrument.make_qty(abs(inventory)),
+                                                    time_in_force=TimeInForce.IOC))
+        self.orders_placed += 1
+        return True
 
     def on_stop(self) -> None:
         cfg: QuoteStrategyConfig = self.config  # type: ignore[assignment]
@@ -151,6 +224,9 @@ class QuoteStrategy(Strategy):
     def _step(self, ts: int) -> None:
         import time
         t0 = time.perf_counter() if self.time_steps else 0.0
+        cfg: QuoteStrategyConfig = self.config  # type: ignore[assignment]
+        if cfg.watch is not None:
+            self._check_edit(ts)
         ev = self.evaluator
         assert ev is not None and self._bar is not None
         book = self.cache.order_book(self.instrument.id)
@@ -163,7 +239,7 @@ class QuoteStrategy(Strategy):
         inventory = self.inventory()
         valid = bid is not None and ask is not None and bid < ask
         value = {key: ev.value(node) for key, node in self.nodes.items()}
-        aside = (not valid) or bool(value.get("stand_aside", False))
+        aside = (not valid) or bool(value.get("stand_aside", False)) or self._breaker(ts, inventory)
         want: dict[tuple[int, int], tuple[float, float]] = {}
         if not aside:
             best_bid, best_ask = bid.as_double(), ask.as_double()
