@@ -118,9 +118,49 @@ def test_signals_shows_the_sentiment_with_the_feed(tmp_path: Path, texts_file: P
     assert any(r.split(",")[1] not in ("", "nan") for r in rows[10:])
 
 
-def test_a_policy_with_a_sentiment_strategy_is_refused_until_policies_feed_texts(tmp_path: Path) -> None:
-    """Nothing silently differs: a policy (backtest --policy, live) has no text feed yet, so a
-    strategy that reads sentiment is an error there, not a strategy whose sentiment is undefined."""
+def test_the_streaming_feed_is_per_bar_bit_for_bit_and_late_texts_count_at_the_next_bar(texts_file: Path) -> None:
+    from autobot.data.text import SentimentFeed
+    bars = load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")
+    texts = load_texts(texts_file).for_symbol({"BTCUSDT"})
+    closes = bars.ts.astype(np.int64) + 3600 * 10**9
+    batch = per_bar(closes, texts.ts, scores(texts))
+    feed = SentimentFeed(texts.ts, scores(texts))
+    stream = [feed.close(int(c)) for c in closes]
+    assert np.array_equal(np.array([v for v, _ in stream]), batch["sentiment"], equal_nan=True)
+    assert np.array_equal(np.array([c for _, c in stream]), batch["sentiment_count"])
+    half = len(texts.ts) // 2                      # the second half arrives while running, before its bars
+    feed = SentimentFeed(texts.ts[:half], scores(texts)[:half])
+    cut = int(np.searchsorted(closes, texts.ts[half], side="right"))
+    got = [feed.close(int(c)) for c in closes[:cut]]
+    feed.add(texts.ts[half:], scores(texts)[half:])
+    got += [feed.close(int(c)) for c in closes[cut:]]
+    assert np.array_equal(np.array([v for v, _ in got]), batch["sentiment"], equal_nan=True)
+    late = SentimentFeed(np.zeros(0, dtype=np.int64), np.zeros(0))
+    late.close(100)
+    late.add(np.array([50]), np.array([0.5]))      # written before a bar already closed: counts at the next
+    assert late.close(200) == (0.5, 1.0)
+
+
+def test_a_live_text_file_is_tailed_by_complete_lines_and_bad_lines_are_skipped(tmp_path: Path) -> None:
+    from autobot.data.text import TextTail
+    path = tmp_path / "feed.csv"
+    path.write_text("timestamp,symbol,text\n2024-01-01T00:00:00Z,BTCUSDT,hello\n")
+    tail = TextTail(path)
+    assert len(tail.read().ts) == 0                 # what was there is the initial load's
+    with open(path, "a") as f:
+        f.write("2024-01-01T01:00:00Z,BTCUSDT,great rally\nnot a time,BTCUSDT,x\n2024-01-01T02:00:00Z,BTC")
+    got = tail.read()
+    assert got.text == ["great rally"] and len(tail.errors) == 1   # the partial line waits for its end
+    with open(path, "a") as f:
+        f.write("USDT,awful crash\n")
+    assert tail.read().text == ["awful crash"]
+
+
+def test_a_policy_feeds_its_sentiment_strategies_and_a_replayed_node_trades_as_its_backtest(
+        tmp_path: Path, texts_file: Path) -> None:
+    from autobot.live.node import run_replay
+    from autobot.portfolio.engine import run_portfolio
+    from autobot.workspace import load_policy
     (tmp_path / "strategies").mkdir()
     (tmp_path / "strategies" / "s.yaml").write_text(STRATEGY)
     (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
@@ -128,4 +168,17 @@ def test_a_policy_with_a_sentiment_strategy_is_refused_until_policies_feed_texts
     policy.write_text("policy: p\nregimes: regimes.yaml\nallocations:\n  always: {sentiment_swing: 100%}\n")
     data = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
     out = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--data", f"BTCUSDT.BINANCE={data}"])
-    assert out.exit_code == 1 and "s.yaml:1:1" in out.output and "does not feed yet" in out.output, out.output
+    assert out.exit_code == 1 and "s.yaml:1:1" in out.output and "needs a text feed" in out.output, out.output
+    out = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--data", f"BTCUSDT.BINANCE={data}",
+                                   "--text", str(texts_file)])
+    assert out.exit_code == 0, out.output
+    bars = {"BTCUSDT.BINANCE": load_bars(data)}
+    backtest = run_portfolio(load_policy(policy), bars, compare=False, text=texts_file)
+    live = run_replay(policy, bars, state=tmp_path / "state.sqlite", text=texts_file)
+    assert len(backtest.trades) > 10 and live.result.trades == backtest.trades
+    assert live.result.final_equity == backtest.final_equity
+    alone = CliRunner().invoke(app, ["backtest", str(tmp_path / "strategies" / "s.yaml"), "--data", str(data),
+                                     "--text", str(texts_file), "--json", str(tmp_path / "alone.json")])
+    assert alone.exit_code == 0, alone.output
+    entries = [t["entry_ts"] for t in json.loads((tmp_path / "alone.json").read_text())["trade_list"]]
+    assert [t["entry_ts"] for t in backtest.trades] == entries   # the same sentiment, the same entries

@@ -127,7 +127,7 @@ def text_externals(compiled: Any, bars: Bars, seconds: int, texts: Any, instrume
                                     "the strategy reads 'sentiment', which needs a text feed",
                                     "pass --text FILE (timestamped texts: timestamp, symbol, text)")])
     from autobot.data.text import per_bar, scores
-    symbol = instrument_id.split(".")[0].upper()
-    mine = texts.for_symbol({symbol, "$" + symbol})
+    from autobot.data.text import symbols_of
+    mine = texts.for_symbol(symbols_of(instrument_id))
     closes = bars.ts.astype(np.int64) + int(seconds) * 1_000_000_000
     return per_bar(closes, mine.ts, scores(mine))

@@ -131,7 +131,7 @@ def backtest(
     overrides = _overrides(param)
     settings_ = dict(capital=capital, leverage=leverage, slippage=slippage, currency=currency,
                      price_precision=price_precision, size_precision=size_precision, maker_fee=maker_fee,
-                     taker_fee=taker_fee, start=start, end=end, json_out=json_out, report=report)
+                     taker_fee=taker_fee, start=start, end=end, json_out=json_out, report=report, text=text)
     if policy is not None:
         if strategy is not None:
             raise fail_usage("give a strategy document or --policy, not both")

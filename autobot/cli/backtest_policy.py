@@ -72,7 +72,11 @@ def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: 
 
     policy, series, venue, settings = policy_inputs(path, data, catalog, opts)
     try:
-        result = _run_with_progress(lambda progress: run_portfolio(policy, series, venue, settings, progress))
+        text = opts.get("text")
+        if text is not None and not Path(text).is_file():
+            raise fail_usage(f"no such text file: {text}")
+        result = _run_with_progress(lambda progress: run_portfolio(policy, series, venue, settings, progress,
+                                                                   text=text))
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     except RunError as err:

@@ -40,6 +40,9 @@ def live(
     fresh: bool = typer.Option(False, "--fresh", help="Start a new journal instead of resuming."),
     real: bool = typer.Option(False, "--real", help="Trade real money: only in a capital stage of the paper "
                               "challenge recorded in --state (docs/challenge.md)."),
+    text: Optional[Path] = typer.Option(None, "--text", help="The text feed of strategies that read 'sentiment' "
+                                        "(timestamped texts; on a venue's data, lines appended while the node runs "
+                                        "count too: docs/ml.md)."),
 ) -> None:
     """Paper-trade the policy on a NautilusTrader TradingNode; with --replay, from a file, stopping at its end."""
     from autobot.diagnostics import RunError, UserError
@@ -57,12 +60,14 @@ def live(
     if real:
         _real(path, state or (path.resolve().parent / ".autobot" / "state.sqlite"), bool(replay))
         return
+    if text is not None and not text.is_file():
+        raise fail_usage(f"no such text file: {text}")
     if not replay:
         from autobot.live.node import run_venue
         from autobot.notify.telegram import Notifier
         try:
             run_venue(path, state=state or (path.resolve().parent / ".autobot" / "state.sqlite"),
-                      notifier=Notifier.from_env())
+                      notifier=Notifier.from_env(), text=text)
         except UserError as err:
             raise fail_user(err.diagnostics) from None
         except (RunError, StateStoreError) as err:
@@ -89,9 +94,10 @@ def live(
         if sys.stderr.isatty():
             from autobot.live.view import StatusView
             with StatusView() as view:
-                run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), view=view)
+                run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), view=view,
+                                 text=text)
         else:
-            run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env())
+            run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), text=text)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     except (StateStoreError, RunError) as err:

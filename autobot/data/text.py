@@ -153,3 +153,91 @@ def per_bar(closes: np.ndarray, ts: np.ndarray, score: np.ndarray,
         if den > 0:
             out[b] = num / den
     return {"sentiment": out, "sentiment_count": count}
+
+
+class SentimentFeed:
+    """:func:`per_bar` one bar at a time (the portfolio's strategies and a live node): the same
+    numbers bit for bit for the same texts and closes. ``add`` takes texts that arrive later (a
+    live feed appended to while the node runs); a text counts at the first bar closing after its
+    timestamp that the feed has not passed yet (a late text, at the next bar)."""
+
+    def __init__(self, ts: np.ndarray, score: np.ndarray, half_life: float = HALF_LIFE_BARS) -> None:
+        self.ts: list[int] = [int(t) for t in ts]
+        self.score: list[float] = [float(s) for s in score]
+        self.k = 0
+        self.num = self.den = 0.0
+        self.decay = 0.5 ** (1.0 / half_life)
+
+    def add(self, ts: np.ndarray, score: np.ndarray) -> None:
+        pending = sorted(list(zip(self.ts[self.k:], self.score[self.k:])) + list(zip(map(int, ts), map(float, score))),
+                         key=lambda r: r[0])
+        del self.ts[self.k:], self.score[self.k:]
+        self.ts.extend(t for t, _ in pending)
+        self.score.extend(s for _, s in pending)
+
+    def close(self, close_ns: int) -> tuple[float, float]:
+        """(``sentiment``, ``sentiment_count``) of the bar closing at ``close_ns``."""
+        total, count = 0.0, 0
+        ts, k = self.ts, self.k
+        while k < len(ts) and ts[k] < close_ns:
+            total += self.score[k]
+            count += 1
+            k += 1
+        self.k = k
+        self.num = self.num * self.decay + total
+        self.den = self.den * self.decay + float(count)
+        return (self.num / self.den if self.den > 0 else math.nan), float(count)
+
+
+def symbols_of(instrument_id: str) -> set[str]:
+    """The symbols a text may carry for an instrument (``BTCUSDT.BINANCE``: BTCUSDT, $BTCUSDT)."""
+    symbol = instrument_id.split(".")[0].upper()
+    return {symbol, "$" + symbol}
+
+
+class TextTail:
+    """A text file that grows while a node runs (a live text feed): each :meth:`read` returns the
+    texts of the complete lines appended since the last one, at most ``MAX_TAIL_BYTES`` a read,
+    parsed as the file's first read was (its CSV header, or JSON lines). A bad line is skipped and
+    reported (``errors``), never fatal to the node."""
+
+    MAX_TAIL_BYTES = 16 * 1024 * 1024
+
+    def __init__(self, path: str | Path) -> None:
+        import os
+        self.path = Path(path)
+        self.offset = os.stat(self.path).st_size
+        head = self.path.read_bytes()[:65536].decode("utf-8-sig", errors="replace")
+        self.json = head.lstrip()[:1] in ("{", "[")
+        self.header = [] if self.json else [h.strip().lower() for h in next(csv.reader(io.StringIO(head)), [])]
+        self.errors: list[str] = []
+
+    def read(self) -> Texts:
+        import os
+        size = os.stat(self.path).st_size
+        rows: list[tuple[int, str, str]] = []
+        if size > self.offset:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read(min(size - self.offset, self.MAX_TAIL_BYTES))
+            end = chunk.rfind(b"\n") + 1               # complete lines only
+            self.offset += end
+            for line in chunk[:end].decode("utf-8", errors="replace").splitlines():
+                if line.strip():
+                    try:
+                        rows.append(self._row(line))
+                    except (ValueError, TypeError, IndexError, OverflowError) as exc:
+                        self.errors.append(f"{self.path}: a bad text line was skipped: {exc}")
+        rows.sort(key=lambda r: r[0])
+        return Texts(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows], [r[2] for r in rows])
+
+    def _row(self, line: str) -> tuple[int, str, str]:
+        if self.json:
+            obj = json.loads(line)
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise ValueError("not a text record")
+            return _when(obj.get("timestamp", obj.get("created_at"))), str(obj.get("symbol", "") or ""), obj["text"]
+        row = next(csv.reader([line]))
+        h = self.header
+        it = h.index("timestamp") if "timestamp" in h else h.index("created_at")
+        return _when(row[it]), row[h.index("symbol")] if "symbol" in h else "", row[h.index("text")]

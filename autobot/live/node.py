@@ -32,12 +32,13 @@ class LiveRun:
 
 
 def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: float, leverage: float = 1.0,
-               log_level: str = "ERROR", accelerated: bool = True) -> Any:
+               log_level: str = "ERROR", accelerated: bool = True, text: Path | None = None) -> Any:
     """A TradingNode fed by the replay data client (see :func:`paper_node`)."""
     from autobot.live.replay import ReplayDataClientConfig, ReplayDataClientFactory
 
     controller = {"regime_bar_type": str(setup.bar_types[setup.regime_key]),
-                  "bar_types": [str(b) for b in setup.strategy_bar_types()]}
+                  "bar_types": [str(b) for b in setup.strategy_bar_types()],
+                  "text_path": None if text is None else str(text)}
     return paper_node(policy, setup.venue, str(setup.currency), capital, leverage, log_level, accelerated,
                       ("REPLAY", ReplayDataClientConfig(feed=feed_name, venue=setup.venue), ReplayDataClientFactory),
                       controller, replay=True)
@@ -194,7 +195,8 @@ def _decimal(x: float) -> Any:
 def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = None,
                instrument: InstrumentSettings = InstrumentSettings(), leverage: float = 1.0,
                on_bar: Callable[[Any], None] | None = None, log_level: str = "ERROR",
-               state: Path | None = None, notifier: Any = None, view: Any = None) -> LiveRun:
+               state: Path | None = None, notifier: Any = None, view: Any = None,
+               text: Path | None = None) -> LiveRun:
     """Run the policy on a node fed by ``data`` (instrument id -> bars); returns when the replay ends.
 
     With ``state`` (a SQLite journal), everything the node does is recorded there. If the journal
@@ -208,7 +210,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     from autobot.portfolio.setup import prepare
 
     policy = load_policy(policy_path)
-    setup = prepare(policy, data, instrument)
+    setup = prepare(policy, data, instrument, texts=text is not None)
     capital = float(policy.document.capital or 100_000.0)
     feed_name = f"feed-{uuid.uuid4().hex[:8]}"
     journal = _open_journal(state, policy, data, speed=speed)
@@ -216,7 +218,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
                       venue=setup.venue, speed=speed)
     FEEDS[feed_name] = feed
     node = build_node(policy, setup, feed_name, capital, leverage, log_level,
-                      accelerated=speed is None or speed > 1.0)
+                      accelerated=speed is None or speed > 1.0, text=text)
     optimizer: Any = None
     try:
         kernel = node.kernel
@@ -302,7 +304,7 @@ CONNECT_SECONDS = 15.0
 
 def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None,
               log_level: str = "WARNING", execution: tuple[str, Any, Any] | None = None,
-              capital_scale: dict[str, float] | None = None) -> None:
+              capital_scale: dict[str, float] | None = None, text: Path | None = None) -> None:
     """Paper-trade the policy on a venue's real market data (the policy's ``live:`` section) until
     the node is stopped (SIGINT/SIGTERM, or ``/stop`` and then a signal). With ``execution`` (a
     real venue's execution client, :mod:`autobot.live.real`), real orders, each strategy's share
@@ -319,6 +321,8 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
         raise UserError([Diagnostic(str(policy_path), 1, 1, 1, 1, "no-live-data",
                                     "the policy has no live: section naming a market data venue",
                                     "add e.g. 'live: {venue: binance}', or run with --replay FILE")])
+    from autobot.portfolio.setup import check_text_feed
+    check_text_feed(policy, text is not None)
     market = {sid: policy.strategies[sid].document.market for sid in policy.used}
     seconds = {sid: policy.strategies[sid].bar.seconds for sid in policy.used}
     regime_iid, regime_seconds = regime_source(policy)
@@ -329,6 +333,8 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
         "warmup_bars": live.warmup_bars,
         "wall_checks": True,
         "capital_scale": capital_scale,
+        "text_path": None if text is None else str(text),
+        "text_tail": text is not None,      # a live text feed: what is appended while the node runs
     }
     iids = sorted({m.instrument for m in market.values()} | {regime_iid})
     node = paper_node(policy, iids[0].split(".")[-1], quote_currency(iids[0]),

@@ -92,6 +92,8 @@ class PortfolioControllerConfig(ActorConfig, frozen=True):
     warmup_bars: int = 0           # a node on a venue's data: bars of history to request at start
     wall_checks: bool = False      # a node on a venue's data: the stale-feed and clock-skew breakers
     capital_scale: dict[str, float] | None = None   # a real node: each strategy's challenge-stage capital
+    text_path: str | None = None    # the text feed of strategies that read sentiment (docs/ml.md)
+    text_tail: bool = False         # a node on a venue's data: read what is appended to it while running
 
 
 @dataclass
@@ -143,6 +145,14 @@ class PortfolioController(Controller):
         risk_engine = getattr(trader, "_risk_engine", None)
         self._set_state = set_trading_state or (risk_engine.set_trading_state if risk_engine is not None else None)
         self.regime: str | None = None
+        self._texts: Any = None                     # the text feed (autobot.data.text), when a strategy reads it
+        self._tail: Any = None
+        self._feeds: dict[Any, Any] = {}            # bar type -> SentimentFeed of its instrument's texts
+        self._sentiment_at: dict[Any, tuple[int, dict[str, float]]] = {}
+        if config.text_path is not None:
+            from autobot.data.text import TextTail, load_texts
+            self._texts = load_texts(config.text_path)
+            self._tail = TextTail(config.text_path) if config.text_tail else None
         self.shares: dict[str, float] = {name: 0.0 for name in self.strategies}
         self.trips: list[Trip] = []
         self.switches: list[Switch] = []
@@ -271,7 +281,33 @@ class PortfolioController(Controller):
         return gross, count
 
     def _externals(self, bar: Bar) -> dict[str, Any]:
-        return {"regime": self.regime}
+        if self._texts is None:
+            return {"regime": self.regime}
+        key = bar.bar_type
+        cached = self._sentiment_at.get(key)
+        if cached is None or cached[0] != bar.ts_event:       # once a bar, whichever strategy asks first
+            feed = self._feeds.get(key)
+            if feed is None:
+                from autobot.data.text import SentimentFeed, scores, symbols_of
+                mine = self._texts.for_symbol(symbols_of(str(key.instrument_id)))
+                feed = self._feeds[key] = SentimentFeed(mine.ts, scores(mine))
+            if self._tail is not None:
+                self._read_tail()
+            s, c = feed.close(bar.ts_event)
+            cached = self._sentiment_at[key] = (bar.ts_event, {"sentiment": s, "sentiment_count": c})
+        return {"regime": self.regime, **cached[1]}
+
+    def _read_tail(self) -> None:
+        """A live text feed: texts appended to the file since the last bar go to every feed."""
+        from autobot.data.text import scores, symbols_of
+        new = self._tail.read()
+        for message in self._tail.errors:
+            self.log.warning(message)
+        self._tail.errors.clear()
+        if len(new.ts):
+            for key, feed in self._feeds.items():
+                mine = new.for_symbol(symbols_of(str(key.instrument_id)))
+                feed.add(mine.ts, scores(mine))
 
     # ------------------------------------------------------------------ bars
     def on_bar(self, bar: Bar) -> None:

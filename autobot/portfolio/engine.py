@@ -65,8 +65,10 @@ class PortfolioResult:
 
 def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSettings = VenueSettings(),
                   instrument: InstrumentSettings = InstrumentSettings(),
-                  progress: Callable[[int, int], None] | None = None, compare: bool = True) -> PortfolioResult:
-    """Backtest the policy on ``data`` (instrument id -> bars). See the module docstring."""
+                  progress: Callable[[int, int], None] | None = None, compare: bool = True,
+                  text: Any = None) -> PortfolioResult:
+    """Backtest the policy on ``data`` (instrument id -> bars). See the module docstring. ``text``:
+    the text feed (a file) of strategies that read ``sentiment``."""
     from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.config import BacktestEngineConfig
     from nautilus_trader.model.identifiers import TraderId, Venue
@@ -77,7 +79,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
 
     from autobot.portfolio.setup import prepare
 
-    setup = prepare(policy, data, instrument)
+    setup = prepare(policy, data, instrument, texts=text is not None)
     used, market, seconds, series = setup.used, setup.market, setup.seconds, setup.series
     primary = setup.primary
     regime_key = setup.regime_key
@@ -99,7 +101,8 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
                 policy, sid, bar_types[(market[sid].instrument, seconds[sid])], k))
         strategy_bar_types = [bar_types[(market[sid].instrument, seconds[sid])] for sid in used]
         controller = PortfolioController(
-            engine.trader, PortfolioControllerConfig(regime_bar_type=bar_types[regime_key], bar_types=strategy_bar_types),
+            engine.trader, PortfolioControllerConfig(regime_bar_type=bar_types[regime_key], bar_types=strategy_bar_types,
+                                                    text_path=None if text is None else str(text)),
             policy, strategies, set_trading_state=engine.kernel.risk_engine.set_trading_state)
         engine.add_actor(controller)
         for strategy in strategies.values():
@@ -116,10 +119,14 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
     finally:
         engine.dispose()
     if compare:
+        texts = None
+        if text is not None:
+            from autobot.data.text import load_texts
+            texts = load_texts(text)
         for sid in used:
             alone: BacktestResult = run_backtest(policy.strategies[sid], data[market[sid].instrument],
                                                  VenueSettings(capital=capital, leverage=venue.leverage,
-                                                               slippage=venue.slippage), instrument)
+                                                               slippage=venue.slippage), instrument, texts=texts)
             result.alone[sid] = alone.metrics
     if progress is not None:
         progress(len(primary), len(primary))

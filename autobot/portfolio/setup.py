@@ -80,7 +80,18 @@ def _series_for(bars: Bars, seconds: int) -> Bars:
     return resample(bars, seconds) if have < seconds and seconds % have == 0 else bars
 
 
-def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: InstrumentSettings) -> PortfolioSetup:
+def check_text_feed(policy: CompiledPolicy, texts: bool) -> None:
+    """A strategy that reads ``sentiment`` needs the run to have a text feed."""
+    for sid in policy.used:
+        if {"sentiment", "sentiment_count"} & policy.strategies[sid].plan.externals and not texts:
+            cs = policy.strategies[sid]
+            raise UserError([cs.source.diagnostic(0, 1, "no-text-feed",
+                                                  f"'{sid}' reads 'sentiment', which needs a text feed",
+                                                  "pass --text FILE (timestamped texts: timestamp, symbol, text)")])
+
+
+def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: InstrumentSettings,
+            texts: bool = False) -> PortfolioSetup:
     """Bind data to the policy's strategies and regimes; build instruments and bar types."""
     from nautilus_trader.model.data import BarType
 
@@ -97,13 +108,7 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
                                                   f"'{sid}' is a quote: (market-making) strategy, which a policy "
                                                   "does not run yet", "backtest it alone on book data, or run it "
                                                   "with autobot live MM.yaml --data BOOKFILE")])
-        if {"sentiment", "sentiment_count"} & policy.strategies[sid].plan.externals:
-            cs = policy.strategies[sid]
-            raise UserError([cs.source.diagnostic(0, 1, "not-in-a-policy",
-                                                  f"'{sid}' reads the text feed's sentiment, which a policy "
-                                                  "(backtest --policy, optimize --policy, live) does not feed yet",
-                                                  "backtest the strategy alone with --text FILE, or leave it out "
-                                                  "of the policy's allocations")])
+    check_text_feed(policy, texts)
     market = {sid: policy.strategies[sid].document.market for sid in used}
     for sid in used:
         if market[sid].instrument not in data:
