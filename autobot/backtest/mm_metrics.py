@@ -24,35 +24,12 @@ one), inventory (max |inventory|, time-weighted mean |inventory|, share of time 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-
 import numpy as np
+
+from autobot.strategy.quote_records import Fill, Steps
 
 HORIZON_S = 5.0
 MARKOUTS_S = (1.0, 5.0, 30.0, 60.0)
-
-
-@dataclass(frozen=True)
-class Fill:
-    ts: int            # ns
-    side: int          # +1 buy, -1 sell
-    price: float
-    qty: float
-    fee: float         # in the quote currency, positive = paid
-    mid: float         # the book's mid at the fill
-    maker: bool
-    order: str = ""
-
-
-@dataclass
-class Steps:
-    """The strategy's quoting steps: time, mid, the best bid and ask it quoted (NaN: none), inventory."""
-
-    ts: list[int] = field(default_factory=list)
-    mid: list[float] = field(default_factory=list)
-    bid: list[float] = field(default_factory=list)
-    ask: list[float] = field(default_factory=list)
-    inventory: list[float] = field(default_factory=list)
 
 
 def _mid_at(ts: np.ndarray, mid: np.ndarray, t: np.ndarray) -> np.ndarray:

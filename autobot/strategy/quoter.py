@@ -45,7 +45,7 @@ from nautilus_trader.model.enums import AggressorSide, BookType, OrderSide, Time
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
-from autobot.backtest.mm_metrics import Fill, Steps
+from autobot.strategy.quote_records import Fill, Steps
 from autobot.evaluate.stream import StreamEvaluator
 from autobot.language.book import SPACES
 from autobot.language.compile import CompiledStrategy, compile_strategy_text
@@ -146,9 +146,11 @@ class QuoteStrategy(Strategy):
             return
         self._mtime = mtime
         from autobot.diagnostics import UserError
-        from autobot.workspace import load_strategy
+        from autobot.documents.load import MAX_BYTES
+        from autobot.safeio import read_bounded
         try:
-            cs = load_strategy(__import__("pathlib").Path(cfg.watch), dict(cfg.overrides) or None)
+            text = read_bounded(cfg.watch, MAX_BYTES).decode("utf-8")     # bounded: an edit is untrusted
+            cs = compile_strategy_text(text, str(cfg.watch), dict(cfg.overrides) or None)
             if cs.document.quote is None or cs.bar is None or cs.bar.seconds * 1_000_000_000 != self.step_ns:
                 raise ValueError("an edit must keep the quote: section and the quoting step (market.bar)")
         except UserError as err:
