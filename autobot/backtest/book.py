@@ -123,7 +123,7 @@ def run_book_backtest(compiled: Any, book: BookData, venue: VenueSettings = Venu
             end_mid = strategy.fills[-1].mid
         metrics = mm_metrics.compute(strategy.fills, steps, end_mid, strategy.orders_placed,
                                      len(strategy.filled_orders), compiled.document.quote.max_inventory,
-                                     book.end_ns)
+                                     book.end_ns, cancels=strategy.cancels)
         account = engine.portfolio.account(Venue(inst.id.venue.value))
         balance = account.balance_total(currency).as_double() - venue.capital
         position = strategy.inventory()

@@ -16,8 +16,8 @@ both). ``m(t)`` is the mid the strategy saw at the fill; later mids are read off
 steps' mids (the last at or before the time, the last step's after the end). Markouts at several
 horizons are reported per fill in basis points of the fill price: s (m(t + h) - p) / p.
 
-Quoting: ``fill_ratio`` (orders with a fill / orders placed), ``order_to_trade`` (orders placed /
-fills), ``quote_uptime`` (share of the time both sides were quoted; ``one_sided_uptime`` at least
+Quoting: ``fill_ratio`` (orders with a fill / orders placed), ``order_to_trade`` (order messages,
+new orders and cancels, per fill), ``quote_uptime`` (share of the time both sides were quoted; ``one_sided_uptime`` at least
 one), inventory (max |inventory|, time-weighted mean |inventory|, share of time at the limit).
 """
 
@@ -38,7 +38,7 @@ def _mid_at(ts: np.ndarray, mid: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def compute(fills: list[Fill], steps: Steps, end_mid: float, orders_placed: int, orders_filled: int,
-            max_inventory: float | None, end_ns: int, horizon_s: float = HORIZON_S) -> dict:
+            max_inventory: float | None, end_ns: int, horizon_s: float = HORIZON_S, cancels: int = 0) -> dict:
     ts = np.asarray(steps.ts, dtype=np.int64)
     mid = np.asarray(steps.mid, dtype=np.float64)
     n = len(fills)
@@ -91,8 +91,9 @@ def compute(fills: list[Fill], steps: Steps, end_mid: float, orders_placed: int,
         "volume": float(np.sum(q)) if n else 0.0,
         "turnover": float(np.sum(q * p)) if n else 0.0,
         "orders": orders_placed,
+        "cancels": cancels,
         "fill_ratio": orders_filled / orders_placed if orders_placed else 0.0,
-        "order_to_trade": orders_placed / n if n else (math.inf if orders_placed else 0.0),
+        "order_to_trade": (orders_placed + cancels) / n if n else (math.inf if orders_placed else 0.0),
         "quote_uptime": both,
         "one_sided_uptime": one,
         "inventory_max": max_inv,

@@ -255,7 +255,8 @@ def run_book_replay(document: Path, book: BookData, venue: VenueSettings = Venue
         steps = strategy.steps
         end_mid = steps.mid[-1] if steps.mid else float("nan")
         metrics = mm_metrics.compute(strategy.fills, steps, end_mid, strategy.orders_placed,
-                                     len(strategy.filled_orders), strategy.q.max_inventory, book.end_ns)
+                                     len(strategy.filled_orders), strategy.q.max_inventory, book.end_ns,
+                                     cancels=strategy.cancels)
         if float(inst.multiplier) != 1.0:
             metrics = _scaled(metrics, float(inst.multiplier))
         result = BookResult(compiled.id, str(inst.id), queue, metrics, strategy.fills, steps, strategy.book_events,

@@ -81,6 +81,7 @@ class QuoteStrategy(Strategy):
         self.steps = Steps()
         self.fills: list[Fill] = []
         self.orders_placed = 0
+        self.cancels = 0
         self.filled_orders: set[str] = set()
         self.rejected = 0
         self.takes = 0
@@ -343,6 +344,7 @@ class QuoteStrategy(Strategy):
                 if keep:
                     continue
                 self.cancel_order(order)
+                self.cancels += 1
                 del self._resting[key]
             if target is None:
                 continue
