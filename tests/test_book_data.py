@@ -158,3 +158,12 @@ def test_joined_parts_are_in_time_order() -> None:
     j = join([b, a])
     assert len(j.ts) == len(a.ts) + len(b.ts) and np.all(np.diff(j.ts) >= 0)
     assert j.trade_id[: len(a.trade_id)] == a.trade_id
+
+
+@needs_raw
+@pytest.mark.parametrize("glob, instrument, tick", [("usdm/btcusdt_*.gz", "BTCUSDT-PERP.BINANCE", 0.1),
+                                                    ("cm/ethusd_perp_*.gz", "ETHUSD_PERP.BINANCE", 0.01)])
+def test_the_futures_captures_chain_by_pu_without_a_gap(glob: str, instrument: str, tick: float) -> None:
+    book = load_book(sorted((RAW / "hftbacktest").glob(glob)))
+    assert book.instrument == instrument and book.notes == () and tick_size(book) == tick
+    assert int(book.action[0]) == CLEAR and len(book.trade_ts) > 1000
