@@ -338,3 +338,30 @@ def test_an_lstm_row_is_its_last_seq_len_rows_and_is_kept_without_pickle() -> No
     import io
     saved = np.load(io.BytesIO(L.to_bytes(fitted)), allow_pickle=False)
     assert str(saved["kind"]) == "lstm" and saved["w_ih"].shape == (12, 2)
+
+
+def test_a_reloaded_version_keeps_the_running_model_when_the_model_is_unchanged(bars: Bars) -> None:
+    """A hot reload (the new version warmed on the node's recent bars, then adopting the running
+    evaluator's state) keeps a model whose features, target and schedule did not change: its
+    predictions go on exactly as the batch evaluator's, instead of starting untrained."""
+    old_doc = strategy()
+    new_doc = old_doc.replace("long: pred.value > 0.55", "long: pred.value > 0.6")
+    old, new = compile_strategy_text(old_doc, "s.yaml"), compile_strategy_text(new_doc, "s.yaml")
+    whole = np.asarray(evaluate(new.plan, bars)[new.plan.named["pred"]])
+    running = StreamEvaluator(old.plan)
+    cut = 900
+    for k in range(cut):
+        running.update(int(bars.ts[k]), bars.open[k], bars.high[k], bars.low[k], bars.close[k], bars.volume[k])
+    reloaded, cold = StreamEvaluator(new.plan), StreamEvaluator(new.plan)
+    for ev in (reloaded, cold):
+        for k in range(cut - 50, cut):                 # the bars the node has cached
+            ev.update(int(bars.ts[k]), bars.open[k], bars.high[k], bars.low[k], bars.close[k], bars.volume[k])
+    taken = reloaded.adopt_state(running.state())
+    assert any(key.startswith("learn:") for key in taken)
+    seen, cold_seen = [], []
+    for k in range(cut, len(bars)):
+        for ev, out in ((reloaded, seen), (cold, cold_seen)):
+            ev.update(int(bars.ts[k]), bars.open[k], bars.high[k], bars.low[k], bars.close[k], bars.volume[k])
+            out.append(ev.value(new.plan.named["pred"]))
+    assert np.array_equal(np.array(seen), whole[cut:], equal_nan=True)
+    assert np.isnan(cold_seen[0])                       # without it: untrained after the reload

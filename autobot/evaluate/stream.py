@@ -51,7 +51,7 @@ class StreamEvaluator:
         self.rule_names: tuple[str, ...] = tuple(plan.rules)
         self._rule_index = {name: k for k, name in enumerate(self.rule_names)}
         self.observed: frozenset[int] = frozenset(range(len(plan.nodes)) if observe is None else observe)
-        self.generated_source, factory_args, factory, self._read, (self._keys, self._deques) = \
+        self.generated_source, factory_args, factory, self._read, (self._keys, self._deques, self._models) = \
             _generate(plan, self.observed)
         self.update: UpdateFn
         self.update, self._index, self._last, self._snapshot, self._get_state, self._set_state = \
@@ -85,6 +85,7 @@ class StreamEvaluator:
         """The running state by structural key: TA-Lib handles, previous values, histories, bar count."""
         out: dict[str, Any] = dict(zip(self._keys, self._get_state()))
         out.update({key: list(q) for key, q in self._deques.items()})
+        out.update(self._models)                 # a model travels as itself: its rows, its trained state
         return out
 
     def adopt_state(self, state: dict[str, Any]) -> list[str]:
@@ -98,6 +99,10 @@ class StreamEvaluator:
                 values[k] = state[key]
                 taken.append(key)
         self._set_state(tuple(values))
+        for key, model in self._models.items():  # the same model (features, target, schedule): keep it
+            if key in state:
+                model.__dict__.update(state[key].__dict__)
+                taken.append(key)
         for key, q in self._deques.items():
             if key in state:
                 q.clear()
@@ -189,6 +194,7 @@ class _Emitter:
         self.histories: dict[tuple[int, int], str] = {}
         self.keys: dict[str, str] = {"t": "t"}          # state cell -> structural key (for reloads)
         self.deques: dict[str, deque[Any]] = {}          # structural key -> history
+        self.models: dict[str, Any] = {}                 # structural key -> walk-forward model (learn.Online)
         self.canon: Callable[[int], str] = str
 
     def arg(self, prefix: str, value: Any) -> str:
@@ -292,7 +298,9 @@ def _generate(plan: P.Plan, observed: frozenset[int]
             e(f"{n} = t - {last} + 0.0 if {last} >= 0 else NAN")
         elif isinstance(node, P.Learn):     # a walk-forward model: its own buffers, retrained in place
             from autobot.evaluate import learn as L
-            model = e.arg("m", L.Online(L.Spec.of(node)))
+            online = L.Online(L.Spec.of(node))
+            e.models[f"learn:{e.canon(i)}"] = online
+            model = e.arg("m", online)
             e(f"{n} = {model}({', '.join(name[j] for j in (node.price, *node.inputs))})")
         else:  # pragma: no cover - every node kind is handled above
             raise TypeError(f"unknown node {node!r}")
@@ -340,7 +348,7 @@ def _generate(plan: P.Plan, observed: frozenset[int]
     fn_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     # no builtins are reachable from the generated code
     factory = types.FunctionType(fn_code, {"__builtins__": {}}, "factory")
-    return source, fixed + e.values, factory, read, (list(e.keys.values()), e.deques)
+    return source, fixed + e.values, factory, read, (list(e.keys.values()), e.deques, e.models)
 
 
 def _emit_arith(e: _Emitter, op: str, n: str, a: str, b: str) -> None:
