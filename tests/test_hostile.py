@@ -33,14 +33,37 @@ def _expected() -> dict[str, tuple[str, str | None]]:
 
 
 def _autobot(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """Run the CLI in a child limited to 1 GB of address space and 10 s."""
+    """Run the CLI in a child limited in address space and time; assert what *this* child used
+    (``os.wait4``: the test process's other children, such as a study's worker, do not count)."""
+    import tempfile
+    import threading
+
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (4 * 1024 ** 3, 4 * 1024 ** 3))   # virtual: the runtime maps more
-    proc = subprocess.run([sys.executable, "-m", "autobot.cli.main", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=10 if args[0] == "validate" else 60, preexec_fn=limit)
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    assert usage.ru_maxrss < 1024 * 1024, f"a child used {usage.ru_maxrss // 1024} MiB"   # KiB on Linux
-    return proc
+    timeout = 10 if args[0] == "validate" else 60
+    command = [sys.executable, "-m", "autobot.cli.main", *args]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, preexec_fn=limit)
+        killed = threading.Event()
+
+        def kill() -> None:
+            killed.set()
+            proc.kill()
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)     # reaped here: Popen must not wait again
+        if killed.is_set():
+            raise subprocess.TimeoutExpired(command, timeout)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(command, proc.returncode, out.read().decode("utf-8", "replace"),
+                                           err.read().decode("utf-8", "replace"))
+    assert usage.ru_maxrss < 1024 * 1024, f"the child used {usage.ru_maxrss // 1024} MiB"   # KiB on Linux
+    return done
 
 
 def test_every_hostile_document_is_listed_with_its_error() -> None:
