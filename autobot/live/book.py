@@ -23,15 +23,14 @@ from typing import Any
 from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
-from nautilus_trader.common.providers import InstrumentProvider
 from nautilus_trader.config import LiveDataClientConfig
-from nautilus_trader.live.data_client import LiveMarketDataClient
 from nautilus_trader.live.factories import LiveDataClientFactory
-from nautilus_trader.model.identifiers import ClientId, Venue
+from nautilus_trader.model.identifiers import Venue
 
 from autobot.backtest import mm_metrics
 from autobot.backtest.book import BookResult, _scaled, batches
 from autobot.data.book import BookData, tick_size, to_nautilus
+from autobot.live.replay import FileReplayClient
 from autobot.venue.instruments import InstrumentSettings, book_instrument
 from autobot.venue.settings import VenueSettings, logging_config
 
@@ -58,25 +57,12 @@ class BookReplayConfig(LiveDataClientConfig, frozen=True):
     venue: str = "BINANCE"
 
 
-class BookReplayDataClient(LiveMarketDataClient):
+class BookReplayDataClient(FileReplayClient):
     """Replays a :class:`BookFeed` once the strategy subscribes to the book."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, msgbus: Any, cache: Any, clock: Any,
                  config: BookReplayConfig) -> None:
-        self.feed = FEEDS[config.feed]
-        provider = InstrumentProvider()
-        for inst in self.feed.instruments:
-            provider.add(inst)
-            cache.add_instrument(inst)
-        super().__init__(loop=loop, client_id=ClientId("BOOKREPLAY"), venue=Venue(config.venue), msgbus=msgbus,
-                         cache=cache, clock=clock, instrument_provider=provider, config=config)
-
-    async def _connect(self) -> None:
-        for inst in self.feed.instruments:
-            self._handle_data(inst)
-
-    async def _disconnect(self) -> None:
-        return None
+        super().__init__(loop, msgbus, cache, clock, config, FEEDS[config.feed], "BOOKREPLAY")
 
     async def _subscribe_order_book_deltas(self, command: Any) -> None:
         if not self.feed.started:
@@ -91,13 +77,6 @@ class BookReplayDataClient(LiveMarketDataClient):
 
     async def _unsubscribe_trade_ticks(self, command: Any) -> None:
         return None
-
-    async def _drained(self) -> None:
-        qsize = self.feed.engine_qsize
-        quiet = 0
-        while quiet < 2:
-            await asyncio.sleep(0)
-            quiet = quiet + 1 if qsize is None or qsize() == 0 else 0
 
     async def _replay(self) -> None:
         feed = self.feed
@@ -195,7 +174,7 @@ def run_book_replay(document: Path, book: BookData, venue: VenueSettings = Venue
     from nautilus_trader.config import LiveExecEngineConfig, LiveRiskEngineConfig, TradingNodeConfig
     from nautilus_trader.live.node import TradingNode
 
-    from autobot.live.node import _book_paper_fills_at_once
+    from autobot.live.node import _book_paper_fills_at_once, engine_qsize, run_until_done
     from autobot.strategy.quoter import QuoteStrategy, QuoteStrategyConfig
     from autobot.workspace import load_strategy
 
@@ -233,22 +212,8 @@ def run_book_replay(document: Path, book: BookData, venue: VenueSettings = Venue
         watch=str(document) if watch else None))
     node.trader.add_strategy(strategy)
     try:
-        kernel = node.kernel
-        queues = (kernel.data_engine.cmd_qsize, kernel.data_engine.data_qsize, kernel.risk_engine.cmd_qsize,
-                  kernel.risk_engine.evt_qsize, kernel.exec_engine.cmd_qsize, kernel.exec_engine.evt_qsize)
-        feed.engine_qsize = lambda: sum(q() for q in queues)
-        loop = node.get_event_loop()
-
-        async def stop_at_end() -> None:
-            while not feed.done:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)
-            await node.stop_async()
-        stopper = loop.create_task(stop_at_end())
-        node.run()
-        if not stopper.done() and not loop.is_closed() and not loop.is_running():
-            stopper.cancel()
-            loop.run_until_complete(asyncio.gather(stopper, return_exceptions=True))
+        feed.engine_qsize = engine_qsize(node)
+        run_until_done(node, feed)
         if feed.failures:
             from autobot.diagnostics import RunError
             raise RunError("the book replay failed: " + "; ".join(feed.failures))

@@ -187,6 +187,30 @@ def _book_paper_fills_at_once(node: Any) -> None:
     bus.register("ExecEngine.process", lambda event: ExecutionEngine.process(engine, event))
 
 
+def engine_qsize(node: Any) -> Callable[[], int]:
+    """What a replay waits on: every engine queue's length (data, orders and their events)."""
+    kernel = node.kernel
+    queues = (kernel.data_engine.cmd_qsize, kernel.data_engine.data_qsize, kernel.risk_engine.cmd_qsize,
+              kernel.risk_engine.evt_qsize, kernel.exec_engine.cmd_qsize, kernel.exec_engine.evt_qsize)
+    return lambda: sum(q() for q in queues)
+
+
+def run_until_done(node: Any, feed: Any) -> None:
+    """Run the node until its replay ``feed`` is done (or it is stopped early, e.g. Ctrl-C)."""
+    loop = node.get_event_loop()
+
+    async def stop_at_end() -> None:
+        while not feed.done:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        await node.stop_async()
+    stopper = loop.create_task(stop_at_end())
+    node.run()
+    if not stopper.done() and not loop.is_closed() and not loop.is_running():
+        stopper.cancel()          # stopped early (Ctrl-C): end the watcher, leave no task pending
+        loop.run_until_complete(asyncio.gather(stopper, return_exceptions=True))
+
+
 def _decimal(x: float) -> Any:
     from decimal import Decimal
     return Decimal(str(x))
@@ -221,10 +245,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
                       accelerated=speed is None or speed > 1.0, text=text)
     optimizer: Any = None
     try:
-        kernel = node.kernel
-        queues = (kernel.data_engine.cmd_qsize, kernel.data_engine.data_qsize, kernel.risk_engine.cmd_qsize,
-                  kernel.risk_engine.evt_qsize, kernel.exec_engine.cmd_qsize, kernel.exec_engine.evt_qsize)
-        feed.engine_qsize = lambda: sum(q() for q in queues)     # data, orders and their events all handled
+        feed.engine_qsize = engine_qsize(node)
         controller = node.kernel._controller
         _attach(controller, journal, notifier, policy)
         optimizer = _self_optimizer(controller, policy, state, blocking=True)
@@ -243,18 +264,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
             if view is not None:
                 view.update(controller)
         feed.on_bar = bar_handled
-        loop = node.get_event_loop()
-
-        async def stop_at_end() -> None:
-            while not feed.done:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)
-            await node.stop_async()
-        stopper = loop.create_task(stop_at_end())
-        node.run()
-        if not stopper.done() and not loop.is_closed() and not loop.is_running():
-            stopper.cancel()          # stopped early (Ctrl-C): end the watcher, leave no task pending
-            loop.run_until_complete(asyncio.gather(stopper, return_exceptions=True))
+        run_until_done(node, feed)
         strategies = dict(controller.strategies)
         result = collect(controller.policy, setup, controller, strategies, capital)
         if journal is not None and feed.done and not feed.failures:

@@ -48,17 +48,19 @@ class ReplayDataClientConfig(LiveDataClientConfig, frozen=True):
     venue: str = "BINANCE"
 
 
-class ReplayDataClient(LiveMarketDataClient):
-    """Replays a :class:`ReplayFeed` once the node subscribes to bars."""
+class FileReplayClient(LiveMarketDataClient):
+    """What every replay client shares (bars here, books in :mod:`autobot.live.book`): the feed's
+    instruments in the cache, and :meth:`_drained`. ``feed`` has ``instruments`` and
+    ``engine_qsize``."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, msgbus: Any, cache: Any, clock: Any,
-                 config: ReplayDataClientConfig) -> None:
-        self.feed = FEEDS[config.feed]
+    def __init__(self, loop: asyncio.AbstractEventLoop, msgbus: Any, cache: Any, clock: Any, config: Any,
+                 feed: Any, client_id: str) -> None:
+        self.feed = feed
         provider = InstrumentProvider()
-        for inst in self.feed.instruments:
+        for inst in feed.instruments:
             provider.add(inst)
             cache.add_instrument(inst)     # before the sandbox exchange connects and copies them
-        super().__init__(loop=loop, client_id=ClientId("REPLAY"), venue=Venue(config.venue), msgbus=msgbus,
+        super().__init__(loop=loop, client_id=ClientId(client_id), venue=Venue(config.venue), msgbus=msgbus,
                          cache=cache, clock=clock, instrument_provider=provider, config=config)
 
     async def _connect(self) -> None:
@@ -68,6 +70,23 @@ class ReplayDataClient(LiveMarketDataClient):
     async def _disconnect(self) -> None:
         return None
 
+    async def _drained(self) -> None:
+        """Until the node has handled the last item and everything it caused (orders, fills, and
+        the orders those fills cause): every engine queue empty on two passes of the event loop."""
+        qsize = self.feed.engine_qsize
+        quiet = 0
+        while quiet < 2:
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if qsize is None or qsize() == 0 else 0
+
+
+class ReplayDataClient(FileReplayClient):
+    """Replays a :class:`ReplayFeed` once the node subscribes to bars."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, msgbus: Any, cache: Any, clock: Any,
+                 config: ReplayDataClientConfig) -> None:
+        super().__init__(loop, msgbus, cache, clock, config, FEEDS[config.feed], "REPLAY")
+
     async def _subscribe_bars(self, command: Any) -> None:
         if not self.feed.started:          # one replay of every series, whoever subscribes first
             self.feed.started = True
@@ -75,15 +94,6 @@ class ReplayDataClient(LiveMarketDataClient):
 
     async def _unsubscribe_bars(self, command: Any) -> None:
         return None
-
-    async def _drained(self) -> None:
-        """Until the node has handled this bar and everything it caused (orders, fills, and the
-        orders those fills cause): every engine queue empty on two passes of the event loop."""
-        qsize = self.feed.engine_qsize
-        quiet = 0
-        while quiet < 2:
-            await asyncio.sleep(0)
-            quiet = quiet + 1 if qsize is None or qsize() == 0 else 0
 
     async def _replay(self) -> None:
         feed = self.feed

@@ -106,6 +106,13 @@ def account_currency(quote: str, instrument: Instrument) -> Currency:
     return Currency.from_str(quote) if Currency.from_str(quote, strict=True) else instrument.quote_currency
 
 
+def _fees(kind: str, venue: str, settings: InstrumentSettings) -> tuple[Decimal, Decimal]:
+    """(maker, taker) fees: the settings', else the venue's default for crypto, else none."""
+    maker, taker = VENUE_FEES.get(venue, ("0", "0")) if kind == "crypto" else ("0", "0")
+    return (Decimal(str(settings.maker_fee)) if settings.maker_fee is not None else Decimal(maker),
+            Decimal(str(settings.taker_fee)) if settings.taker_fee is not None else Decimal(taker))
+
+
 def make_instrument(instrument_id: str, prices: list[np.ndarray],
                     settings: InstrumentSettings = InstrumentSettings()) -> Instrument:
     """A Nautilus instrument for ``instrument_id``; precision inferred from ``prices`` unless set."""
@@ -113,9 +120,7 @@ def make_instrument(instrument_id: str, prices: list[np.ndarray],
     symbol, venue = iid.symbol.value.upper(), iid.venue.value.upper()
     kind = asset_class(instrument_id)
     pp = settings.price_precision if settings.price_precision is not None else infer_price_precision(*prices)
-    maker, taker = VENUE_FEES.get(venue, ("0", "0")) if kind == "crypto" else ("0", "0")
-    maker_fee = Decimal(str(settings.maker_fee)) if settings.maker_fee is not None else Decimal(maker)
-    taker_fee = Decimal(str(settings.taker_fee)) if settings.taker_fee is not None else Decimal(taker)
+    maker_fee, taker_fee = _fees(kind, venue, settings)
     price_increment = Price(10.0 ** -pp, pp)
     if kind in ("crypto", "fx"):
         if kind == "crypto":
@@ -158,9 +163,7 @@ def book_instrument(instrument_id: str, price_precision: int, size_precision: in
     kind = "crypto" if _split_crypto(spot) is not None and (venue in CRYPTO_VENUES or sp > 0) else "futures"
     if kind == "futures" and sp > 0:
         raise ValueError(f"{instrument_id}: futures trade whole contracts, but the data has sizes with {sp} decimals")
-    maker, taker = VENUE_FEES.get(venue, ("0", "0")) if kind == "crypto" else ("0", "0")
-    maker_fee = Decimal(str(settings.maker_fee)) if settings.maker_fee is not None else Decimal(maker)
-    taker_fee = Decimal(str(settings.taker_fee)) if settings.taker_fee is not None else Decimal(taker)
+    maker_fee, taker_fee = _fees(kind, venue, settings)
     increment = Price(tick, pp)
     if kind == "crypto":
         pair = _split_crypto(spot)
