@@ -12,16 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from autobot.backtest.data import NS, strategy_bars
-from autobot.backtest.engine import prepare_bars, run_backtest
+from autobot.backtest.engine import run_backtest
 from autobot.venue.instruments import InstrumentSettings
 from autobot.cli.main import app
 from autobot.data.bars import Bars, load_bars
-from autobot.diagnostics import UserError
 from autobot.evaluate.batch import evaluate, rule_series
 from autobot.evaluate.semantics import flat_externals
 from autobot.workspace import compile_strategy_text, load_strategy
-from tests.helpers import rule_strategy_files, ROOT, SHARED_DATA, H, T0, ohlc_bars, text_feed
+from tests.helpers import ROOT, SHARED_DATA, H, T0, ohlc_bars
 
 NO_FEES = InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0)
 
@@ -120,16 +118,6 @@ def test_a_short_stop_gapped_through_fills_at_the_open() -> None:
                             (T0 + 5 * H, "BUY", 1.0, 112.0, "stop_loss")]      # stop 105; opens at 112
 
 
-def assert_fills_inside_bars(result, prepared: Bars, seconds: int) -> int:
-    """Every fill lies within the [low, high] of the bar it is stamped with; returns the count."""
-    close_ts = {int(t) + seconds * NS: k for k, t in enumerate(prepared.ts)}
-    for ts, side, qty, price, why in result.fills:
-        k = close_ts[ts]
-        assert prepared.low[k] - 1e-9 <= price <= prepared.high[k] + 1e-9, \
-            f"{why} {side} at {price} outside bar {k} [{prepared.low[k]}, {prepared.high[k]}]"
-    return len(result.fills)
-
-
 def test_short_side_and_reversal() -> None:
     doc = """strategy: s
 market: {instrument: BTCUSDT.BINANCE, bar: 1h}
@@ -206,34 +194,9 @@ def test_entries_and_exits_are_where_signals_says(name: str) -> None:
         assert rules[rule][k] or "position" in str(getattr(compiled.document.exit, rule.split(".")[1]))
 
 
-# ---------------------------------------------------------------------- every strategy on every series
-DATA_FILES = sorted(SHARED_DATA.glob("*.csv")) if SHARED_DATA.exists() else []
-
-
-STRATEGY_FILES = rule_strategy_files()    # every shipped and example bar strategy (quote: ones run on books)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("data", DATA_FILES, ids=[p.stem for p in DATA_FILES])
-@pytest.mark.parametrize("doc", STRATEGY_FILES, ids=[p.stem for p in STRATEGY_FILES])
-def test_every_shipped_strategy_runs_on_every_series(doc: Path, data: Path) -> None:
-    compiled = load_strategy(doc)
-    bars = load_bars(data)
-    warm = max(compiled.plan.warmup[n] for n in compiled.plan.rules.values())
-    if compiled.short_data(len(strategy_bars(compiled, bars)[0])):
-        with pytest.raises(UserError, match="before its first value"):     # a rule that would never have a value
-            run_backtest(compiled, bars)
-        return
-    prepared, seconds, _ = prepare_bars(compiled, bars)
-    result = run_backtest(compiled, bars, texts=text_feed(compiled, bars))
-    assert len(result.equity) == len(prepared)
-    assert_fills_inside_bars(result, prepared, seconds)      # the gap rule: no fill at a price that never traded
-    if len(prepared) <= warm + 1:
-        assert result.trades == []       # too short to leave the warm-up (the 21-bar ADA/BTC file)
-        return
-    if doc.parent.name == "strategies" and doc.parent.parent == ROOT:    # the shipped ones trade everywhere;
-        assert result.metrics["trades"] + sum(t["exit_reason"] == "open" for t in result.trades) > 0  # examples may not
-    json.dumps(result.to_json(), allow_nan=False)
+# Every shipped and example strategy on every shared series (each fill inside its bar, one equity point
+# a bar, the shipped ones trade everywhere): tests/test_fast_engine.py, where one Nautilus run serves
+# both that and the fast engine's parity.
 
 
 # ---------------------------------------------------------------------- the command

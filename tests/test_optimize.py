@@ -62,6 +62,7 @@ def test_same_seed_same_study_and_another_seed_differs(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")
 def test_results_do_not_depend_on_the_workers_a_local_ray_cluster(tmp_path: Path) -> None:
     """The same study in this process and on a local Ray instance of two workers (started and
     stopped here, bound to 127.0.0.1): the same trials, values and out-of-sample result."""
@@ -215,6 +216,7 @@ def test_policy_study_of_the_regimes_and_apply(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")   # `ray stop --force` ends every Ray process: never beside another Ray test
 def test_ray_address_runs_the_study_on_an_existing_cluster(tmp_path: Path, data: Path) -> None:
     """A Ray head started by the test (``ray start --head`` on 127.0.0.1), the study sent to it
     with --ray-address: the same JSON as --workers 1 in this process."""
