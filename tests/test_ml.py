@@ -80,6 +80,33 @@ def test_batch_and_stream_agree_and_cutting_the_data_changes_nothing_before(bars
         assert np.array_equal(part, whole[:cut + 1], equal_nan=True), cut
 
 
+@pytest.mark.parametrize("embargo", [0, 9])
+def test_an_embargo_moves_every_training_window_back(bars: Bars, embargo: int) -> None:
+    """``embargo: e``: the model trained at bar r learns from the rows a model without one would
+    have used at r - e (its last label is known e bars before r), from e bars later on; batch and
+    stream still agree and a cut still changes nothing before it."""
+    base = compile_strategy_text(strategy("linear", "return"), "s.yaml")
+    cs = compile_strategy_text(strategy("linear", "return", f"    embargo: {embargo}\n"), "s.yaml")
+    node, plain = cs.plan.nodes[cs.plan.named["pred"]], base.plan.nodes[base.plan.named["pred"]]
+    spec, spec0 = L.Spec.of(node), L.Spec.of(plain)
+    assert spec.embargo == embargo
+    assert cs.plan.warmup[cs.plan.named["pred"]] == base.plan.warmup[base.plan.named["pred"]] + embargo
+    for r in (700, 850, 1000):
+        a, b = L.training_rows(r, spec)
+        assert (a, b) == L.training_rows(r - embargo, spec0) and (b - 1) + node.horizon == r - embargo
+    whole = np.asarray(evaluate(cs.plan, bars)[cs.plan.named["pred"]])
+    ev = StreamEvaluator(cs.plan)
+    seen = []
+    for k in range(len(bars)):
+        ev.update(int(bars.ts[k]), bars.open[k], bars.high[k], bars.low[k], bars.close[k], bars.volume[k])
+        seen.append(ev.value(cs.plan.named["pred"]))
+    assert np.array_equal(whole, np.array(seen), equal_nan=True)
+    first = cs.plan.warmup[cs.plan.named["pred"]]
+    for cut in (first, first + 150, 1200):
+        part = np.asarray(evaluate(cs.plan, bars.slice(0, cut + 1))[cs.plan.named["pred"]])
+        assert np.array_equal(part, whole[:cut + 1], equal_nan=True)
+
+
 def test_the_fast_engine_and_nautilus_trade_the_same(bars: Bars) -> None:
     from autobot.backtest.engine import run_backtest
     from autobot.fast.engine import run_fast
@@ -245,13 +272,14 @@ def test_a_replayed_node_trades_as_the_backtest_models_included(tmp_path: Path, 
     x = np.column_stack([np.asarray(values[j], dtype=np.float64) for j in node.inputs])
     y = L.labels(seen.close, node.horizon, node.target)
     db = sqlite3.connect(state)
-    rows = db.execute("SELECT trained_at, rows, data_sha, model FROM models ORDER BY trained_at").fetchall()
+    rows = db.execute("SELECT trained_at, rows, data_sha, model, train_from, train_to FROM models "
+                      "ORDER BY trained_at").fetchall()
     db.close()
     first = cs.plan.warmup[cs.plan.named["pred"]]
     assert [r[0] for r in rows] == list(range(first, len(bars), node.step))
-    for at, n, sha, blob in rows:
+    for at, n, sha, blob, start, stop in rows:
         a, b = L.training_rows(at, L.Spec.of(node))
-        assert n == b - a == node.train
+        assert n == b - a == node.train and (start, stop) == (a, b)      # the training window, versioned
         assert sha == hashlib.sha256(np.ascontiguousarray(x[a:b]).tobytes() + y[a:b].tobytes()).hexdigest()[:16]
         saved = np.load(io.BytesIO(blob), allow_pickle=False)
         assert str(saved["kind"]) == "lightgbm" and len(saved["roots"]) == 50

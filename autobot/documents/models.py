@@ -143,6 +143,8 @@ class MLModel(_Model):
     target: MLTarget = Field(description="What the model predicts.")
     train_bars: int = Field(1000, ge=20, le=100_000, description="Rows (bars) each training uses.")
     retrain_every: int = Field(250, ge=1, le=100_000, description="Bars between trainings.")
+    embargo: int = Field(0, ge=0, le=10_000, description="Bars left out between the last training label and "
+                                                       "the bar the model is trained at (beyond the horizon's purge).")
     params: dict[str, float] = Field(default_factory=dict, description="Hyperparameters of the kind.")
     seed: int = Field(7, ge=0, le=2**31 - 1, description="Training seed (training is deterministic).")
 

@@ -10,7 +10,9 @@ rows only. Retraining points are ``r0, r0 + step, ...`` where ``r0 = f0 + train 
 and ``f0`` is the first bar all features are defined, at or after their longest warm-up (a
 condition is false, not undefined, while it warms up): positions in the series, so cutting the
 data after bar ``t`` changes no prediction up to ``t`` (the prefix-invariance property the tests
-check). Before ``r0`` the prediction is undefined.
+check). Before ``r0`` the prediction is undefined. An ``embargo`` of ``e`` bars moves every
+training window ``e`` bars further back (rows ``.. r - horizon - e``, ``r0`` ``e`` bars later): the
+last label a model learned from is ``e`` bars older than its first prediction.
 
 An ``lstm`` model's row ``t`` is the last ``seq_len`` rows of features, ``t - seq_len + 1 .. t``
 (:func:`window`): it is defined from the ``seq_len``-th defined row on, and the schedule above
@@ -45,6 +47,7 @@ class Spec:
     params: tuple[tuple[str, float], ...]
     seed: int
     start: int = 0             # no row before this bar counts (the features' longest warm-up)
+    embargo: int = 0           # bars left out between the last training label and the retraining bar
 
     def param(self, name: str) -> float:
         return dict(self.params).get(name, PARAMS[self.kind][name])
@@ -52,7 +55,8 @@ class Spec:
     @classmethod
     def of(cls, node: Any) -> "Spec":
         """The spec of a plan's :class:`~autobot.language.plan.Learn` node."""
-        return cls(node.kind, node.target, node.horizon, node.train, node.step, node.params, node.seed, node.start)
+        return cls(node.kind, node.target, node.horizon, node.train, node.step, node.params, node.seed, node.start,
+                   node.embargo)
 
 
 def labels(close: np.ndarray, horizon: int, target: str) -> np.ndarray:
@@ -86,12 +90,13 @@ def window(spec: Spec, x: np.ndarray) -> np.ndarray:
 
 
 def first_retrain(f0: int, spec: Spec) -> int:
-    return f0 + spec.train + spec.horizon - 1
+    return f0 + spec.train + spec.horizon + spec.embargo - 1
 
 
 def training_rows(r: int, spec: Spec) -> tuple[int, int]:
-    """[start, stop) of the rows a model trained at bar r learns from."""
-    stop = r - spec.horizon + 1
+    """[start, stop) of the rows a model trained at bar r learns from: the last label it sees
+    (row ``stop - 1``'s, the close of bar ``stop - 1 + horizon``) is ``embargo`` bars before r."""
+    stop = r - spec.horizon - spec.embargo + 1
     return stop - spec.train, stop
 
 

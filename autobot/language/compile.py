@@ -311,10 +311,10 @@ def _compile_models(source: SourceFile, doc: StrategyDocument, compiler: ExprCom
         start = max(compiler.plan.warmup[j] for j in inputs)
         if model.kind == "lstm":    # a row is the last seq_len rows: the first one all after the warm-up
             start += int(model.params.get("seq_len", L.PARAMS["lstm"]["seq_len"])) - 1
-        warm = start + model.train_bars + model.target.horizon - 1
+        warm = start + model.train_bars + model.target.horizon + model.embargo - 1
         learn = P.Learn(model.kind, model.target.kind, model.target.horizon, model.train_bars, model.retrain_every,
                         tuple(sorted((p, float(v)) for p, v in model.params.items())), model.seed, start, close,
-                        tuple(inputs))
+                        tuple(inputs), model.embargo)
         value = Value(compiler.plan.add(learn, P.NUMBER, warm), P.NUMBER)
         compiler.models[name] = value
         compiler.plan.named[name] = value.node

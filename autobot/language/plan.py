@@ -166,6 +166,7 @@ class Learn:
     start: int                 # the features' longest warm-up: no row before it counts
     price: int
     inputs: tuple[int, ...]
+    embargo: int = 0           # bars between the last training label and the retraining bar
 
 
 Node = Union[Source, Const, External, Clock, Arith, Func, Cmp, Logic, Negate, Shift, TaCall, Output,

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha TEXT NOT NULL, text TEXT NOT NULL, wall REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS models (run INTEGER NOT NULL, ts INTEGER, spec TEXT NOT NULL, trained_at INTEGER NOT NULL,
-    rows INTEGER, data_sha TEXT NOT NULL, model BLOB, PRIMARY KEY (run, spec, trained_at));
+    rows INTEGER, data_sha TEXT NOT NULL, model BLOB, train_from INTEGER, train_to INTEGER,
+    PRIMARY KEY (run, spec, trained_at));
 CREATE TABLE IF NOT EXISTS bars (run INTEGER NOT NULL, bar_type TEXT NOT NULL, ts INTEGER NOT NULL, open REAL,
     high REAL, low REAL, close REAL, volume REAL, PRIMARY KEY (run, bar_type, ts));
 CREATE TABLE IF NOT EXISTS commands (
@@ -91,6 +92,7 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            _add_training_window(self.db)
         except sqlite3.DatabaseError as exc:
             if getattr(self, "db", None) is not None:
                 self.db.close()
@@ -198,11 +200,15 @@ class Journal:
                         (self.run, bar_type, ts, o, h, lo, c, v))
         self._wrote()
 
-    def model(self, ts: int | None, spec: str, trained_at: int, rows: int, data_sha: str, blob: bytes) -> None:
-        """A model a strategy trained (its spec, the bar index it was trained at, the hash of its
-        training rows and labels, the model itself)."""
-        self.db.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (self.run, ts, spec, trained_at, rows, data_sha, blob))
+    def model(self, ts: int | None, spec: str, trained_at: int, rows: int, data_sha: str, blob: bytes,
+              window: tuple[int, int] | None = None) -> None:
+        """A model a strategy trained (its spec, the bar index it was trained at, its training
+        window as bar indices [train_from, train_to), the hash of its training rows and labels, the
+        model itself)."""
+        start, stop = window if window is not None else (None, None)
+        self.db.execute("INSERT OR IGNORE INTO models (run, ts, spec, trained_at, rows, data_sha, model, train_from, "
+                        "train_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (self.run, ts, spec, trained_at, rows, data_sha, blob, start, stop))
         self._wrote(force=True)
 
     def version(self, path: str, text: str) -> str:
@@ -277,6 +283,15 @@ class Journal:
             out[strategy] = out.get(strategy, 0.0) + (qty if side == "BUY" else -qty)
         return {k: round(v, 12) for k, v in out.items()}
 
+
+
+def _add_training_window(db: sqlite3.Connection) -> None:
+    """A store written before models had their training window gains the two columns (empty for
+    the models already in it)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(models)")}
+    for name in ("train_from", "train_to"):
+        if name not in columns:
+            db.execute(f"ALTER TABLE models ADD COLUMN {name} INTEGER")     # fixed names, no user text
 
 
 def _set_aside_older_layout(path: Path) -> None:
