@@ -128,7 +128,8 @@ FEED_WORDS = ["great rally, buying", "terrible crash, selling everything", "bull
 def text_feed(compiled: Any, bars: Any, every: int = 24) -> Any:
     """A seeded text feed over ``bars`` (one text every ``every`` bars, at a random minute of the
     bar) for a strategy that reads ``sentiment``; None for one that does not."""
-    if not {"sentiment", "sentiment_count"} & compiled.plan.externals:
+    from autobot.backtest.data import TEXT_NAMES
+    if not set(TEXT_NAMES) & compiled.plan.externals:
         return None
     from autobot.data.text import Texts
     rng = np.random.default_rng(11)

@@ -23,7 +23,7 @@ market: {instrument: BTCUSDT.BINANCE, bar: 1h}
 entry:
   long: sentiment > 0.05 and sentiment_count >= 1
 exit:
-  long: sentiment < 0 or position.bars_held >= 12
+  long: sentiment < 0 or sentiment_mean < -0.3 or position.bars_held >= 12
 """
 WORDS = ["great rally, buying", "terrible crash, selling everything", "bullish breakout", "bearish, awful news",
          "meh", "love this coin", "scam, hate it"]
@@ -53,9 +53,11 @@ def test_a_text_counts_from_the_first_bar_closing_after_it() -> None:
     assert out["sentiment"][1] == pytest.approx(0.2)
     assert out["sentiment"][2] == pytest.approx((0.4 * d) / (2 * d))
     assert out["sentiment"][3] == pytest.approx((0.4 * d * d + 0.8) / (2 * d * d + 1))
+    assert np.array_equal(out["sentiment_mean"], [np.nan, 0.2, np.nan, 0.8], equal_nan=True)   # this bar's texts
     for cut in range(1, 4):                                      # cutting bars and texts changes nothing before
         part = per_bar(closes[:cut], ts[ts < closes[cut - 1]], s[ts < closes[cut - 1]], half_life=1.0)
-        assert np.array_equal(part["sentiment"], out["sentiment"][:cut], equal_nan=True)
+        for name in out:
+            assert np.array_equal(part[name], out[name][:cut], equal_nan=True), name
 
 
 @pytest.fixture
@@ -126,19 +128,20 @@ def test_the_streaming_feed_is_per_bar_bit_for_bit_and_late_texts_count_at_the_n
     batch = per_bar(closes, texts.ts, scores(texts))
     feed = SentimentFeed(texts.ts, scores(texts))
     stream = [feed.close(int(c)) for c in closes]
-    assert np.array_equal(np.array([v for v, _ in stream]), batch["sentiment"], equal_nan=True)
-    assert np.array_equal(np.array([c for _, c in stream]), batch["sentiment_count"])
+    for name in ("sentiment", "sentiment_mean", "sentiment_count"):
+        assert np.array_equal(np.array([v[name] for v in stream]), batch[name], equal_nan=True), name
     half = len(texts.ts) // 2                      # the second half arrives while running, before its bars
     feed = SentimentFeed(texts.ts[:half], scores(texts)[:half])
     cut = int(np.searchsorted(closes, texts.ts[half], side="right"))
     got = [feed.close(int(c)) for c in closes[:cut]]
     feed.add(texts.ts[half:], scores(texts)[half:])
     got += [feed.close(int(c)) for c in closes[cut:]]
-    assert np.array_equal(np.array([v for v, _ in got]), batch["sentiment"], equal_nan=True)
+    for name in ("sentiment", "sentiment_mean", "sentiment_count"):
+        assert np.array_equal(np.array([v[name] for v in got]), batch[name], equal_nan=True), name
     late = SentimentFeed(np.zeros(0, dtype=np.int64), np.zeros(0))
     late.close(100)
     late.add(np.array([50]), np.array([0.5]))      # written before a bar already closed: counts at the next
-    assert late.close(200) == (0.5, 1.0)
+    assert late.close(200) == {"sentiment": 0.5, "sentiment_mean": 0.5, "sentiment_count": 1.0}
 
 
 def test_a_live_text_file_is_tailed_by_complete_lines_and_bad_lines_are_skipped(tmp_path: Path) -> None:

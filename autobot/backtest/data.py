@@ -112,11 +112,11 @@ def strategy_bars(compiled: Any, bars: Bars) -> tuple[Bars, int, list[str]]:
     return bars, data_sec, notes
 
 
-TEXT_NAMES = ("sentiment", "sentiment_count")
+TEXT_NAMES = ("sentiment", "sentiment_mean", "sentiment_count")    # the names a text feed gives
 
 
 def text_externals(compiled: Any, bars: Bars, seconds: int, texts: Any, instrument_id: str) -> dict[str, Any] | None:
-    """``sentiment`` and ``sentiment_count`` per bar of ``bars`` (the strategy's own) from
+    """``sentiment``, ``sentiment_mean`` and ``sentiment_count`` per bar of ``bars`` (the strategy's own) from
     ``texts`` (:func:`autobot.data.text.load_texts`), for a strategy that reads them; None when it
     does not. Texts of another symbol are left out (a text without a symbol counts for all)."""
     if not set(TEXT_NAMES) & compiled.plan.externals:

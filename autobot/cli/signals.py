@@ -36,8 +36,8 @@ def signals(
         compiled = load_strategy(strategy)
         bars, seconds, notes = strategy_bars(compiled, load_bars(data))    # exactly the bars the backtest decides on
         extra = None
-        if text is not None or {"sentiment", "sentiment_count"} & compiled.plan.externals:
-            from autobot.backtest.data import text_externals
+        from autobot.backtest.data import TEXT_NAMES, text_externals
+        if text is not None or set(TEXT_NAMES) & compiled.plan.externals:
             from autobot.data.text import load_texts
             extra = text_externals(compiled, bars, seconds, load_texts(text) if text is not None else None,
                                    compiled.document.market.instrument)

@@ -12,9 +12,10 @@ package: nothing is downloaded), the compound score in [-1, 1]. Per bar:
   counts in the bar closing after 10:00:00, never in the bar closing at 10:00:00);
 * ``sentiment``: the exponentially decayed mean of the scores counted so far (weights halve every
   ``half_life`` bars, 24 by default), undefined before the first text;
+* ``sentiment_mean``: the plain mean of the scores counted in the bar, undefined in a bar with none;
 * ``sentiment_count``: the number of texts counted in the bar.
 
-Both depend only on texts before the bar's close: cutting the texts or the bars after bar t
+All three depend only on texts before the bar's close: cutting the texts or the bars after bar t
 changes nothing up to t (``tests/test_sentiment.py``).
 """
 
@@ -138,7 +139,8 @@ def scores(texts: Texts) -> np.ndarray:
 
 def per_bar(closes: np.ndarray, ts: np.ndarray, score: np.ndarray,
             half_life: float = HALF_LIFE_BARS) -> dict[str, np.ndarray]:
-    """``sentiment`` and ``sentiment_count`` for bars closing at ``closes`` (module docstring)."""
+    """``sentiment``, ``sentiment_mean`` and ``sentiment_count`` for bars closing at ``closes``
+    (module docstring)."""
     n = len(closes)
     k = np.searchsorted(closes, ts, side="right")       # the first bar closing after each text
     inside = k < n
@@ -152,7 +154,9 @@ def per_bar(closes: np.ndarray, ts: np.ndarray, score: np.ndarray,
         den = den * decay + count[b]
         if den > 0:
             out[b] = num / den
-    return {"sentiment": out, "sentiment_count": count}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
+    return {"sentiment": out, "sentiment_mean": mean, "sentiment_count": count}
 
 
 class SentimentFeed:
@@ -175,8 +179,8 @@ class SentimentFeed:
         self.ts.extend(t for t, _ in pending)
         self.score.extend(s for _, s in pending)
 
-    def close(self, close_ns: int) -> tuple[float, float]:
-        """(``sentiment``, ``sentiment_count``) of the bar closing at ``close_ns``."""
+    def close(self, close_ns: int) -> dict[str, float]:
+        """``sentiment``, ``sentiment_mean`` and ``sentiment_count`` of the bar closing at ``close_ns``."""
         total, count = 0.0, 0
         ts, k = self.ts, self.k
         while k < len(ts) and ts[k] < close_ns:
@@ -186,7 +190,8 @@ class SentimentFeed:
         self.k = k
         self.num = self.num * self.decay + total
         self.den = self.den * self.decay + float(count)
-        return (self.num / self.den if self.den > 0 else math.nan), float(count)
+        return {"sentiment": self.num / self.den if self.den > 0 else math.nan,
+                "sentiment_mean": total / count if count else math.nan, "sentiment_count": float(count)}
 
 
 def symbols_of(instrument_id: str) -> set[str]:

@@ -33,7 +33,7 @@ def flat_externals(capital: float = 10_000.0) -> dict[str, Any]:
     return {
         "position.side": "flat", "position.qty": 0.0, "position.entry_price": NAN,
         "position.pnl_pct": NAN, "position.bars_held": NAN, "equity": float(capital),
-        "drawdown": 0.0, "regime": None, "sentiment": NAN, "sentiment_count": 0.0,
+        "drawdown": 0.0, "regime": None, "sentiment": NAN, "sentiment_mean": NAN, "sentiment_count": 0.0,
     }
 
 

@@ -30,7 +30,7 @@ POSITION_SIDES = ("long", "short", "flat")
 DERIVED_PRICES = {"hl2": ("high", "low"), "hlc3": ("high", "low", "close"),
                   "ohlc4": ("open", "high", "low", "close")}
 SCALAR_EXTERNALS = {"equity": P.NUMBER, "drawdown": P.NUMBER, "regime": P.TEXT, "sentiment": P.NUMBER,
-                    "sentiment_count": P.NUMBER}
+                    "sentiment_mean": P.NUMBER, "sentiment_count": P.NUMBER}
 BUILTIN_NAMES = (set(BAR_FIELDS) | set(DERIVED_PRICES) | set(SCALAR_EXTERNALS) | {"position", "time", "true",
                                                                                    "false"})
 MAX_OFFSET = 100_000

@@ -293,8 +293,7 @@ class PortfolioController(Controller):
                 feed = self._feeds[key] = SentimentFeed(mine.ts, scores(mine))
             if self._tail is not None:
                 self._read_tail()
-            s, c = feed.close(bar.ts_event)
-            cached = self._sentiment_at[key] = (bar.ts_event, {"sentiment": s, "sentiment_count": c})
+            cached = self._sentiment_at[key] = (bar.ts_event, feed.close(bar.ts_event))
         return {"regime": self.regime, **cached[1]}
 
     def _read_tail(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from autobot.backtest.data import bar_seconds, resample
+from autobot.backtest.data import TEXT_NAMES, bar_seconds, resample
 from autobot.venue.instruments import InstrumentSettings, account_currency, make_instrument, quote_currency
 from autobot.data.bars import Bars
 from autobot.diagnostics import UserError
@@ -83,7 +83,7 @@ def _series_for(bars: Bars, seconds: int) -> Bars:
 def check_text_feed(policy: CompiledPolicy, texts: bool) -> None:
     """A strategy that reads ``sentiment`` needs the run to have a text feed."""
     for sid in policy.used:
-        if {"sentiment", "sentiment_count"} & policy.strategies[sid].plan.externals and not texts:
+        if set(TEXT_NAMES) & policy.strategies[sid].plan.externals and not texts:
             cs = policy.strategies[sid]
             raise UserError([cs.source.diagnostic(0, 1, "no-text-feed",
                                                   f"'{sid}' reads 'sentiment', which needs a text feed",
