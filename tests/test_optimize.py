@@ -196,6 +196,9 @@ def test_policy_study_of_the_regimes_and_apply(tmp_path: Path) -> None:
                               "--only", "nope", "--workers", "1"])
     assert bad.exit_code == 2 and "regimes" in bad.output
     original = (tmp_path / "regimes" / "regimes.yaml").read_text()
+    policy_text = (tmp_path / "policy.yaml").read_text()
+    assert "  max_drawdown: 5%" in policy_text
+    (tmp_path / "policy.yaml").write_text(policy_text.replace("  max_drawdown: 5%", "  max_drawdown: 8%"))
     out = tmp_path / "p.json"
     state = tmp_path / "state.sqlite"
     r = runner.invoke(app, ["optimize", "--policy", str(tmp_path / "policy.yaml"), "--data", str(data), "--only",
@@ -204,6 +207,7 @@ def test_policy_study_of_the_regimes_and_apply(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
     assert doc["policy"] is True and doc["confirmation"]["engine"] == "nautilus"
+    assert doc["limits"] == {"max_drawdown": 0.08}          # seed_bar's limit: the policy's own breaker
     assert set(doc["best_params"]) == {"regimes.natr_volatile", "regimes.adx_trending", "regimes.adx_ranging"}
     assert set(doc["oos"]) == BACKTEST_KEYS
     new = (tmp_path / "regimes" / "regimes.yaml").read_text()

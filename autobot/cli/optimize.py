@@ -39,7 +39,8 @@ def optimize(
     min_trades: Optional[int] = typer.Option(None, "--min-trades", help="Trades a trial needs in its train window "
                                              "to score (default: one per 500 bars, at least 5)."),
     max_drawdown: Optional[float] = typer.Option(None, "--max-drawdown", help="seed_bar's drawdown limit as a "
-                                                 "fraction (default 0.05, the seed's bar)."),
+                                                 "fraction (default: with --policy its risk.max_drawdown, "
+                                                 "else 0.05, the seed's bar)."),
     batch: int = typer.Option(8, "--batch", help="Trials sampled together (part of the seed: results do not "
                                                  "depend on --workers)."),
     confirm: int = typer.Option(3, "--confirm", help="Top trials re-run on NautilusTrader (0: none)."),
@@ -104,7 +105,11 @@ def optimize(
     assert document is not None
     if policy is not None:
         from autobot.cli.backtest_policy import policy_inputs
-        _, series, venue, settings = policy_inputs(policy, data, catalog, {**vopts, "start": start, "end": end})
+        compiled_policy, series, venue, settings = policy_inputs(policy, data, catalog,
+                                                                 {**vopts, "start": start, "end": end})
+        if max_drawdown is None:              # seed_bar's limit: the policy's own breaker
+            from autobot.portfolio.controller import limits_of
+            max_drawdown = limits_of(compiled_policy).max_drawdown
     else:
         if not document.is_file():
             raise fail_usage(f"no such strategy file: {document}")

@@ -58,7 +58,7 @@ def study_json(res: StudyResult, st: dict[str, Any], extra: dict[str, Any], jour
     curve = extra.get("in_sample_curve")
     return {
         "strategy": p.target, "policy": p.policy is not None, "document": p.name, "objective": o.objective, "sampler": o.sampler,
-        "seed": o.seed, "walk_forward": o.walk_forward, "anchored": o.anchored,
+        "seed": o.seed, "walk_forward": o.walk_forward, "anchored": o.anchored, "limits": dict(o.limits),
         "currency": str(quote_currency(p.instrument, o.instrument)),
         "verdict": st["verdict"], "reasons": st["reasons"], "dsr": st["dsr"], "pbo": st["pbo"],
         "oos_psr": st["oos_psr"], "wfe": st["wfe"], "min_track_record_bars": st["min_track_record_bars"],
