@@ -4,6 +4,7 @@ regimes on a coarser bar size, and policy errors."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from autobot.workspace import load_policy
 from typer.testing import CliRunner
 
 from autobot.cli.main import app
-from tests.helpers import ROOT
+from tests.helpers import ROOT, SHARED_DATA
 
 NS = 1_000_000_000
 H = 3600 * NS
@@ -407,3 +408,22 @@ def test_status_shows_a_cooldown_until_it_ends(tmp_path: Path) -> None:
     j.commit()
     assert summary(store)["cooling"] == {}
     j.close()
+
+
+PORTFOLIO_SERIES = [ROOT / "examples" / "data" / "example_btcusdt_1h.csv"] + (
+    [SHARED_DATA / name for name in ("coinbase_btcusd_1h_20170701_20191017.csv", "btc_perp_1m_20211231_20220201.csv")]
+    if SHARED_DATA.exists() else [])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", PORTFOLIO_SERIES, ids=[p.stem for p in PORTFOLIO_SERIES])
+def test_every_portfolio_fill_lies_inside_its_bar(data: Path) -> None:
+    """The gap rule holds in portfolios too: the shipped policy's every entry and exit (strategy
+    signals, stops, regime switches, resizing, breaker flattening) at a price inside its bar's
+    [low, high]. (A trade's exit price is the mean of its exit fills, so the fills are checked.)"""
+    from tests.helpers import assert_fills_inside_bars
+    result = run_portfolio(load_policy(ROOT / "policy.yaml"), {"BTCUSDT.BINANCE": load_bars(data)}, compare=False)
+    assert len(result.trades) > 10 and set(result.fills) == set(result.per_strategy)
+    count = sum(assert_fills_inside_bars(SimpleNamespace(fills=fills), result.bars, result.bar_seconds)
+                for fills in result.fills.values())
+    assert count >= 2 * sum(v["trades"] for v in result.per_strategy.values())

@@ -50,6 +50,7 @@ class PortfolioResult:
     exposure: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))   # open positions per bar
     resumes: list[dict[str, Any]] = field(default_factory=list)   # breaker cooldowns that ended
     challenge: dict[str, Any] = field(default_factory=dict)       # the paper challenge's stages and moves
+    fills: dict[str, list[tuple[int, str, float, float, str]]] = field(default_factory=dict)   # per strategy
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,7 +187,8 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
                            seconds[used[0]], capital, str(currency), final, metrics, bh, equity_ts, equity, regimes,
                            switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=notes,
                            exposure=open_counts, resumes=list(getattr(controller, "resumes", [])),
-                           challenge=challenge_summary(controller, int(equity_ts[-1]) if len(equity_ts) else 0))
+                           challenge=challenge_summary(controller, int(equity_ts[-1]) if len(equity_ts) else 0),
+                           fills={sid: list(s.fills) for sid, s in strategies.items()})
 
 
 def challenge_summary(controller: Any, end: int) -> dict[str, Any]:
