@@ -136,8 +136,9 @@ def test_a_killed_study_resumes_to_the_same_result(tmp_path: Path, data: Path) -
 
 def test_cli_json_and_the_nautilus_confirmation(tmp_path: Path, data: Path) -> None:
     out = tmp_path / "s.json"
+    report = tmp_path / "s.html"
     r = runner.invoke(app, ["optimize", str(TREND), "--data", str(data), "--trials", "12", "--workers", "1",
-                            "--json", str(out)])
+                            "--json", str(out), "--report", str(report)])
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
     assert doc["verdict"] in ("significant", "not significant", "likely overfit")
@@ -154,6 +155,12 @@ def test_cli_json_and_the_nautilus_confirmation(tmp_path: Path, data: Path) -> N
         for w in doc["windows"]))
     assert "OUT OF SAMPLE" in r.output and "verdict:" in r.output
     assert (tmp_path / "s.optuna.journal").is_file()
+    page = report.read_text()                    # the report: the JSON's numbers, out of sample first
+    assert page.index("Out of sample (the headline)") < page.index("Walk-forward windows")
+    assert f"{doc['dsr']:.3f}" in page and f"{doc['pbo']:.3f}" in page
+    for w in doc["windows"]:
+        assert f'{w["window"]}</td><td>{w["train_start"][:10]} .. {w["train_end"][:10]}</td>' in page
+    assert "IN SAMPLE" in page and page.count("identical") >= 3 and "plotly" in page.lower()
 
 
 def test_apply_refuses_noise_then_force_writes_keeps_comments_and_rolls_back(tmp_path: Path, data: Path) -> None:

@@ -85,7 +85,8 @@ def assess(res: StudyResult) -> dict[str, Any]:
         checks = checks[:2]                 # no out-of-sample trades to count
     overfit_pbo = pbo is not None and pbo >= PBO_LIMIT
     pbo_text = (f"PBO {pbo:.2f} >= {PBO_LIMIT}: the in-sample best is at or below the median out of sample in most "
-                "CSCV splits" if overfit_pbo else f"PBO {_g(pbo)} < {PBO_LIMIT}" if pbo is not None
+                "CSCV splits" if overfit_pbo else f"PBO {_g(pbo)} < {PBO_LIMIT} (for context: the choice among the trials "
+                "shows no sign of overfitting)" if pbo is not None
                 else "PBO not computable (fewer than 2 scored trials)")
     if res.oos is not None and all(ok for ok, _ in checks):
         verdict = SIGNIFICANT

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from autobot.backtest.metrics import MIN_ANNUAL_DAYS
 from autobot.report.html import CSS, _fmt, _metrics_table, _ms, _success_table
 
 VERDICT_CLASS = {"significant": "pass", "not significant": "na", "likely overfit": "fail"}
@@ -83,9 +84,16 @@ def _windows_table(doc: dict[str, Any]) -> str:
                     f'{e(w["train_end"][:10])}</td><td>{e(w.get("test_start", "-")[:10])} .. '
                     f'{e(w.get("test_end", "-")[:10])}</td><td class="l">{params}</td>'
                     f'<td>{_g(w["in_sample_score"], ".2f")}</td><td>{_g(w.get("oos_score"), ".2f")}</td>'
-                    f'<td>{oos.get("trades", "-")}</td><td>{w["pruned"]}/{w["trials"]}</td></tr>')
+                    f'<td>{_fmt("total_return", oos["total_return"]) if oos.get("total_return") is not None else "-"}'
+                    f'</td><td>{oos.get("trades", "-")}</td><td>{w["pruned"]}/{w["trials"]}</td></tr>')
+    short = any(w.get("oos_score") is None and (w.get("out_of_sample") or {}).get("span_days") is not None
+                and w["out_of_sample"]["span_days"] < MIN_ANNUAL_DAYS for w in doc["windows"])
+    note = (f'<p class="sub">OOS score n/a: a test window shorter than {MIN_ANNUAL_DAYS:g} days has no annualised '
+            'figures (docs/backtest.md); its return is shown, and the headline is the stitched out-of-sample '
+            'run.</p>' if short else "")
     return ('<table><tr><th class="l">Window</th><th>Train</th><th>Test</th><th class="l">Chosen params</th>'
-            '<th>IS score</th><th>OOS score</th><th>OOS trades</th><th>Pruned</th></tr>' + "".join(rows) + "</table>")
+            '<th>IS score</th><th>OOS score</th><th>OOS return</th><th>OOS trades</th><th>Pruned</th></tr>'
+            + "".join(rows) + "</table>" + note)
 
 
 def _stability_table(st: dict[str, Any]) -> str:
