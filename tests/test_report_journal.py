@@ -59,6 +59,9 @@ def test_daily_and_weekly_reports_agree_with_the_journal(node: tuple[Path, dict]
             continue
         assert strategies[sid]["realized"] == pytest.approx(sum(t["pnl"] + t["fees"] for t in trades), abs=1e-6)
         assert strategies[sid]["round_trips"] == len(trades)
+    assert rep["portfolio_run"]["round_trips"] == sum(s["round_trips"] for s in strategies.values())
+    assert rep["portfolio_run"]["exposure"] == pytest.approx(live["exposure"], abs=2 / len(ts)), \
+        (rep["portfolio_run"]["exposure"], live["exposure"])
 
 
 def _by_strategy(live: dict) -> dict[str, list[dict]]:

@@ -91,7 +91,47 @@ def realized_by_strategy(fills: list[tuple]) -> dict[str, dict[str, float]]:
     """Per strategy, from the journal's fills (strategy, ts, side, qty, price in any order of
     the row as :func:`fill_rows` gives them): realised PnL by average cost (before fees), traded
     notional (turnover), fills, and closed round trips with their win rate and profit factor."""
-    out: dict[str, dict[str, float]] = {}
+    out, wins = _round_trips(fills)
+    for strategy, s in out.items():
+        s.update(_trip_stats(np.array(wins.get(strategy, []))))
+    return out
+
+
+def portfolio_activity(all_fills: list[tuple], ts: np.ndarray, period_fills: list[tuple]) -> dict[str, Any]:
+    """The portfolio's exposure (the share of the equity points ``ts`` at which any strategy
+    held a position, from every fill of the run up to each point), its turnover and its round
+    trips' win rate and profit factor over ``period_fills`` (every strategy's together)."""
+    order = sorted(all_fills, key=lambda f: int(f[1]))
+    pos: dict[str, float] = {}
+    at, held = [], []
+    for strategy, t, side, qty, _price in order:
+        pos[strategy] = pos.get(strategy, 0.0) + (qty if side == "BUY" else -qty)
+        if abs(pos[strategy]) < 1e-12:
+            pos[strategy] = 0.0
+        at.append(int(t))
+        held.append(any(v != 0.0 for v in pos.values()))
+    ts = np.asarray(ts, dtype=np.int64)
+    if len(ts) and at:
+        k = np.searchsorted(np.array(at, dtype=np.int64), ts, side="right") - 1   # the last fill at or before
+        exposed = np.where(k >= 0, np.array(held)[np.maximum(k, 0)], False)
+        exposure = float(exposed.mean())
+    else:
+        exposure = 0.0 if len(ts) else None
+    out, wins = _round_trips(period_fills)
+    trips = np.array([p for w in wins.values() for p in w])
+    return {"exposure": exposure, "turnover": float(sum(s["turnover"] for s in out.values())),
+            "round_trips": int(len(trips)), **_trip_stats(trips)}
+
+
+def _trip_stats(p: np.ndarray) -> dict[str, float | None]:
+    loss = float(-p[p < 0].sum()) if len(p) else 0.0
+    return {"win_rate": float(np.mean(p > 0)) if len(p) else None,
+            "profit_factor": float(p[p > 0].sum()) / loss if loss > 0 else None}
+
+
+def _round_trips(fills: list[tuple]) -> tuple[dict[str, dict[str, Any]], dict[str, list[float]]]:
+    """Per strategy: realised PnL, turnover, fills and round-trip count; and each round trip's PnL."""
+    out: dict[str, dict[str, Any]] = {}
     book: dict[str, list[float]] = {}                 # strategy -> [signed qty, average price]
     wins: dict[str, list[float]] = {}
     trip: dict[str, float] = {}                      # PnL of the round trip in progress
@@ -116,9 +156,4 @@ def realized_by_strategy(fills: list[tuple]) -> dict[str, dict[str, float]]:
             s["round_trips"] += 1
             wins.setdefault(strategy, []).append(trip.pop(strategy))
         book[strategy] = [0.0, 0.0] if flat else [rest, avg if (rest > 0) == (pos > 0) else price]
-    for strategy, s in out.items():
-        p = np.array(wins.get(strategy, []))
-        s["win_rate"] = float(np.mean(p > 0)) if len(p) else None
-        loss = float(-p[p < 0].sum()) if len(p) else 0.0
-        s["profit_factor"] = float(p[p > 0].sum()) / loss if loss > 0 else None
-    return out
+    return out, wins

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from autobot.persistence.journal import open_readonly, read_equity, read_events, read_fills, read_run
-from autobot.report.analytics import DAY_NS, daily_returns, realized_by_strategy, risk_metrics
+from autobot.report.analytics import DAY_NS, daily_returns, portfolio_activity, realized_by_strategy, risk_metrics
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7}
 EVENT_KINDS = ("breaker", "breaker_resume", "reload", "reload_rejected", "rollback", "apply", "regime_switch", "command",
@@ -86,6 +86,8 @@ def build(j: Journal, period: str, day: str | None = None, year_days: int = 365,
         "drawdown_now": float(1 - j.equity[-1] / peak[-1]) if peak[-1] > 0 else 0.0,
         "strategies_period": realized_by_strategy(fills_in),
         "strategies_run": realized_by_strategy(j.fills),
+        "portfolio_period": portfolio_activity(j.fills, j.ts[inside], fills_in),
+        "portfolio_run": portfolio_activity(j.fills, j.ts, j.fills),
         "risk": risk_metrics(r, year_days),
         "risk_period": risk_metrics(r[(days >= first_day) & (days <= last_day)], year_days),
         "events": events,
@@ -140,6 +142,10 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
              ("var_95", True), ("cvar_95", True), ("positive_days", True), ("days", False)]
     risk_rows = "".join(f'<tr><td class="l">{n}</td><td>{_fmt(rp.get(n), p)}</td><td>{_fmt(risk.get(n), p)}</td></tr>'
                         for n, p in names)
+    pp, pr = rep["portfolio_period"], rep["portfolio_run"]      # from the fills: exposure, turnover, trips
+    risk_rows += "".join(f'<tr><td class="l">{n}</td><td>{_fmt(pp.get(n), p)}</td><td>{_fmt(pr.get(n), p)}</td></tr>'
+                         for n, p in (("exposure", True), ("turnover", False), ("round_trips", False),
+                                      ("win_rate", True), ("profit_factor", False)))
     strat_rows = "".join(
         f'<tr><td class="l">{e(str(sid))}</td><td>{_fmt(rep["strategies_period"].get(sid, {}).get("realized"))}</td>'
         f'<td>{_fmt(s["realized"])}</td><td>{_fmt(s["turnover"])}</td><td>{s["fills"]}</td><td>{s["round_trips"]}</td>'
