@@ -302,3 +302,20 @@ def test_random_strategies_trade_the_same_in_both_engines(case: Any) -> None:
 def test_random_strategies_trade_the_same_in_both_engines_many(case: Any) -> None:
     _check_random(case)
 
+
+
+@pytest.mark.parametrize("qty, capped", [("1000", True), ("1", False)])
+def test_a_capped_fixed_qty_is_said_by_both_engines(qty: str, capped: bool) -> None:
+    """fixed_qty above what the cash pays for is capped (never an overdraft) and the run says so."""
+    cs = compile_strategy_text("strategy: s\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\n"
+                               "entry:\n  long: close > close[1]\nexit:\n  long: close < close[1]\n"
+                               f"sizing:\n  fixed_qty: {qty}\n", "s.yaml")
+    bars = load_bars(EXAMPLE).slice(0, 300)
+    a, f = both(cs, bars, venue=VenueSettings(account="cash"))
+    assert_same_run(a, f)
+    for result in (a, f):
+        said = [n for n in result.notes if "fixed_qty" in n]
+        assert bool(said) == capped, result.notes
+        if capped:
+            entries = sum(why.startswith("entry.") for *_, why in result.fills)
+            assert f"on {entries} of {entries} entries" in said[0] and max(q for _, _, q, _, _ in result.fills) < 3

@@ -19,6 +19,7 @@ from autobot.venue.instruments import InstrumentSettings, account_currency, make
 from autobot.venue.settings import VenueSettings, add_venue, bar_spec_text, logging_config
 from autobot.data.bars import Bars
 from autobot.language.compile import CompiledStrategy
+from autobot.strategy.sizing import capped_note
 
 
 @dataclass
@@ -187,6 +188,9 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     bh = M.buy_and_hold(bars.close, bars.ts, bar_ns, venue.capital, float(inst.taker_fee))
     if progress is not None:
         progress(len(bars), len(bars))
+    capped = capped_note(*compiled.sizing, fills, float(inst.size_increment))
+    if capped is not None:
+        notes.append(capped)
     return BacktestResult(compiled.id, compiled.source.path, iid, bar_spec_text(seconds), bars, seconds,
                           venue.capital, str(currency), final, balance, metrics, bh, trades, equity_ts, equity, exposure,
                           fills, notes)

@@ -20,6 +20,7 @@ from autobot.backtest import metrics as M
 from autobot.backtest.data import NS, iso, prepare_bars
 from autobot.backtest.engine import BacktestResult, stopped_early
 from autobot.data.bars import Bars
+from autobot.strategy.sizing import capped_note
 from autobot.evaluate.batch import evaluate
 from autobot.evaluate.semantics import flat_externals
 from autobot.fast import kernel as K
@@ -158,6 +159,9 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     bh = M.buy_and_hold(bars.close, bars.ts, bar_ns, venue.capital, float(inst.taker_fee))
     if progress is not None:
         progress(n, n)
+    capped = capped_note(method, size_value, fills, float(inst.size_increment))
+    if capped is not None:
+        notes.append(capped)
     return BacktestResult(compiled.id, compiled.source.path, iid, bar_spec_text(seconds), bars, seconds,
                           venue.capital, str(currency), final, balance, metrics, bh, trades,
                           np.asarray(ts_event, dtype=np.int64), equity, exposure, fills, notes, engine="fast")

@@ -41,3 +41,19 @@ def round_quantity(qty: float, increment: float, minimum: float | None, maximum:
     if out <= 0 or (minimum is not None and out < Decimal(str(minimum))):
         return None
     return out
+
+
+def capped_note(method: str, value: float, fills: list[tuple], increment: float) -> str | None:
+    """A note when ``fixed_qty`` asked for more than the account allowed on some entries (the
+    leverage or cash cap, :meth:`RuleStrategy._affordable`), so a capped size is never silent.
+    ``fills``: (ts, side, qty, price, why) as a backtest records them; ``increment``: the
+    instrument's size increment (a size rounded down to it is not capped)."""
+    if method != "fixed_qty":
+        return None
+    entries = [f for f in fills if str(f[4]).startswith("entry.")]
+    asked = math.floor(value / increment + 1e-9) * increment if increment > 0 else value
+    capped = [f for f in entries if f[2] < asked * (1 - 1e-9)]
+    if not capped:
+        return None
+    return (f"sizing fixed_qty {value:g} was capped by the account (equity x leverage, or the cash less the fee) on "
+            f"{len(capped)} of {len(entries)} entries; the largest capped entry was {max(f[2] for f in capped):g}")
