@@ -307,6 +307,12 @@ def test_live_on_venue_data_needs_a_live_section_and_credentials(tmp_path: Path,
     assert no_key.exit_code == 1 and "environment variable AUTOBOT_API_KEY is not set" in no_key.output
     live_line = policy.read_text().splitlines().index("live: {venue: binance, testnet: true}") + 1
     assert f"policy.yaml:{live_line}:1: error: environment variable AUTOBOT_API_KEY" in no_key.output  # at live:
+    policy.write_text((ROOT / "policy.yaml").read_text() + "live:\n  venue: binance\n  api_key_env: AUTOBOT_MY_KEY\n")
+    monkeypatch.delenv("AUTOBOT_MY_KEY", raising=False)
+    named = CliRunner().invoke(app, ["live", "--policy", str(policy)])
+    key_line = policy.read_text().splitlines().index("  api_key_env: AUTOBOT_MY_KEY") + 1
+    assert named.exit_code == 1 and \
+        f"policy.yaml:{key_line}:16: error: environment variable AUTOBOT_MY_KEY is not set" in named.output, named.output
     from autobot.documents.models import LiveMarket
     from autobot.live.venues import data_client
     monkeypatch.setenv("AUTOBOT_API_KEY", "key")
