@@ -35,11 +35,11 @@ def bars_from(closes: list[float], step: int = H) -> Bars:
 
 
 def project(tmp_path: Path, strategies: dict[str, str], allocations: str, risk: str = "",
-            regimes: str = "regimes:\n  always: true\n", extra: str = "") -> Path:
+            regimes: str = "regimes:\n  always: true\n", extra: str = "", bar: str = "1h") -> Path:
     (tmp_path / "strategies").mkdir()
     for name, body in strategies.items():
         (tmp_path / "strategies" / f"{name}.yaml").write_text(
-            f"strategy: {name}\nmarket: {{instrument: BTCUSDT.BINANCE, bar: 1h, taker_fee: 0, maker_fee: 0}}\n"
+            f"strategy: {name}\nmarket: {{instrument: BTCUSDT.BINANCE, bar: {bar}, taker_fee: 0, maker_fee: 0}}\n"
             + body)
     (tmp_path / "regimes.yaml").write_text(regimes)
     policy = tmp_path / "policy.yaml"
@@ -51,15 +51,15 @@ def project(tmp_path: Path, strategies: dict[str, str], allocations: str, risk: 
 ALWAYS_LONG = "entry:\n  long: close > 0\nsizing:\n  fixed_qty: 1000\n"
 
 
-def run(policy: Path, closes: list[float]):
+def run(policy: Path, closes: list[float], step: int = H):
     from autobot.venue.instruments import InstrumentSettings
-    return run_portfolio(load_policy(policy), {"BTCUSDT.BINANCE": bars_from(closes)},
+    return run_portfolio(load_policy(policy), {"BTCUSDT.BINANCE": bars_from(closes, step)},
                          instrument=InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0),
                          compare=False)
 
 
-def close_time(k: int) -> int:
-    return T0 + (k + 1) * H
+def close_time(k: int, step: int = H) -> int:
+    return T0 + (k + 1) * step
 
 
 # ---------------------------------------------------------------------- breakers
@@ -134,25 +134,26 @@ def test_on_trip_cooldown_in_bars_and_next_day(tmp_path: Path) -> None:
     assert result.trades[1]["entry_ts"] == T0 + 7 * DAY                     # three daily bars later
 
 
-def test_bar_gap_pauses_entries_and_keeps_positions(tmp_path: Path) -> None:
-    """A data-quality breaker: a hole of 5 bars in hourly data (limit 3) pauses new entries for 3
-    bars; the open position is kept (its exits still run)."""
+@pytest.mark.parametrize("bar, step", [("1h", H), ("1d", DAY)])
+def test_bar_gap_pauses_entries_and_keeps_positions(tmp_path: Path, bar: str, step: int) -> None:
+    """A data-quality breaker: a hole of 5 bars in hourly or daily data (limit 3) pauses new
+    entries for 3 bars; the open position is kept (its exits still run)."""
     from autobot.venue.instruments import InstrumentSettings
     every = "entry:\n  long: close > 0\nexit:\n  long: position.bars_held >= 2\nsizing:\n  fixed_qty: 10\n"
-    policy = project(tmp_path, {"a": every}, "  always: {a: 100%}\n", "  max_bar_gap: 3\n")
+    policy = project(tmp_path, {"a": every}, "  always: {a: 100%}\n", "  max_bar_gap: 3\n", bar=bar)
     closes = [100.0 + k * 0.1 for k in range(30)]
-    bars = bars_from(closes)
+    bars = bars_from(closes, step)
     keep = np.r_[0:10, 15:30]                                              # bars 10..14 are missing
     bars = Bars("gap", bars.ts[keep], bars.open[keep], bars.high[keep], bars.low[keep], bars.close[keep],
                 bars.volume[keep], "csv")
     result = run_portfolio(load_policy(policy), {"BTCUSDT.BINANCE": bars},
                            instrument=InstrumentSettings(price_precision=2, maker_fee=0.0, taker_fee=0.0),
                            compare=False)
-    assert [(t["reason"], t["ts"]) for t in result.trips] == [("max_bar_gap", close_time(15))]
+    assert [(t["reason"], t["ts"]) for t in result.trips] == [("max_bar_gap", close_time(15, step))]
     assert "5 bars missing" in result.trips[0]["detail"]
     assert all(t["exit_reason"] != "max_bar_gap" for t in result.trades)  # nothing flattened
-    late = [t["entry_ts"] for t in result.trades if t["entry_ts"] > close_time(15)]
-    assert late and min(late) >= close_time(18)                            # 3 bars without entries
+    late = [t["entry_ts"] for t in result.trades if t["entry_ts"] > close_time(15, step)]
+    assert late and min(late) >= close_time(18, step)                      # 3 bars without entries
 
 
 def test_daily_loss_limit_pauses_until_the_next_utc_day(tmp_path: Path) -> None:
@@ -185,17 +186,19 @@ def test_daily_loss_limit_trips_on_daily_bars(tmp_path: Path) -> None:
     assert [(t["reason"], t["ts"]) for t in result.trips] == [("daily_loss_limit", T0 + 4 * DAY)]
 
 
-def test_consecutive_losses_pause_new_entries(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bar, step", [("1h", H), ("1d", DAY)])
+def test_consecutive_losses_pause_new_entries(tmp_path: Path, bar: str, step: int) -> None:
     losing = "entry:\n  long: close > 0\nexit:\n  long: position.bars_held >= 1\nsizing:\n  fixed_qty: 10\n"
-    policy = project(tmp_path, {"a": losing}, "  always: {a: 100%}\n", "  max_consecutive_losses: 3\n")
+    policy = project(tmp_path, {"a": losing}, "  always: {a: 100%}\n", "  max_consecutive_losses: 3\n", bar=bar)
     closes = [100.0 - k for k in range(40)]                           # every trade loses
-    result = run(policy, closes)
+    result = run(policy, closes, step)
     trip = result.trips[0]
     assert trip["reason"] == "max_consecutive_losses"
     closed = [t for t in result.trades if t["exit_reason"] != "open"]
     assert [t["pnl"] < 0 for t in closed[:3]] == [True] * 3 and trip["ts"] == closed[2]["exit_ts"]
     later = [t["entry_ts"] for t in result.trades if t["entry_ts"] > trip["ts"]]
-    assert later and min(later) == T0 + DAY                          # nothing until the next UTC day
+    # nothing until the next UTC day: on hourly bars the first of the next day, on daily bars the next bar
+    assert later and min(later) == (T0 + DAY if step == H else trip["ts"] + DAY), (trip, later[:3])
 
 
 def test_gate_limits_exposure_and_open_positions(tmp_path: Path) -> None:
