@@ -135,7 +135,7 @@ def run_book_backtest(compiled: Any, book: BookData, venue: VenueSettings = Venu
         if position == 0.0:
             open_pnl = 0.0
         if mult != 1.0:
-            metrics = _scaled(metrics, mult)
+            metrics = scaled_metrics(metrics, mult)
         result = BookResult(compiled.id, str(inst.id), queue, metrics, strategy.fills, steps, strategy.book_events,
                             len(trades), (book.end_ns - book.start_ns) / 1e9, time.perf_counter() - wall,
                             balance + open_pnl, int(currency.precision), notes, strategy.step_seconds)
@@ -146,7 +146,7 @@ def run_book_backtest(compiled: Any, book: BookData, venue: VenueSettings = Venu
         engine.dispose()
 
 
-def _scaled(metrics: dict, mult: float) -> dict:
+def scaled_metrics(metrics: dict, mult: float) -> dict:
     """Money figures of a contract with a multiplier (points x multiplier)."""
     out = dict(metrics)
     out["pnl"] = metrics["pnl"] * mult

@@ -28,7 +28,7 @@ from nautilus_trader.live.factories import LiveDataClientFactory
 from nautilus_trader.model.identifiers import Venue
 
 from autobot.backtest import mm_metrics
-from autobot.backtest.book import BookResult, _scaled, batches
+from autobot.backtest.book import BookResult, scaled_metrics, batches
 from autobot.data.book import BookData, tick_size, to_nautilus
 from autobot.live.replay import FileReplayClient
 from autobot.venue.instruments import InstrumentSettings, book_instrument
@@ -223,7 +223,7 @@ def run_book_replay(document: Path, book: BookData, venue: VenueSettings = Venue
                                      len(strategy.filled_orders), strategy.q.max_inventory, book.end_ns,
                                      cancels=strategy.cancels)
         if float(inst.multiplier) != 1.0:
-            metrics = _scaled(metrics, float(inst.multiplier))
+            metrics = scaled_metrics(metrics, float(inst.multiplier))
         result = BookResult(compiled.id, str(inst.id), queue, metrics, strategy.fills, steps, strategy.book_events,
                             len(trades), (book.end_ns - book.start_ns) / 1e9, 0.0, float("nan"),
                             int(inst.quote_currency.precision), list(book.notes))
