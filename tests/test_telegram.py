@@ -144,7 +144,7 @@ def test_live_node_notifies_and_obeys_stop(tmp_path: Path) -> None:
         if len(stopped) == 0 and len(api.sent()) > 10:   # the node is trading and talking: stop it
             stopped.append(bar.ts_event)
             api.say("/stop")
-    run = run_replay(ROOT / "policy.yaml", {"BTCUSDT.BINANCE": bars}, speed=36_000.0 * 10, on_bar=on_bar,
+    run = run_replay(ROOT / "policy.yaml", {"BTCUSDT.BINANCE": bars}, speed=36_000.0 * 30, on_bar=on_bar,
                      state=state, notifier=notifier)
     api.close()
     sent = api.sent()
