@@ -190,6 +190,21 @@ def test_apply_refuses_noise_then_force_writes_keeps_comments_and_rolls_back(tmp
     assert doc_path.read_text() == original
 
 
+def test_a_policy_study_searches_every_document_together_or_one_with_only() -> None:
+    """Without --only, the shipped policy's study space is every strategy's and the regimes'
+    params, named by document; --only NAME keeps that document's; an unknown name lists them."""
+    from autobot.data.bars import load_bars
+    policy = ROOT / "policy.yaml"
+    data = {"BTCUSDT.BINANCE": load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")}
+    options = ST.Options(trials=2, windows=2, folds=1)
+    every = {d.owner for d in ST.plan_policy(policy, data, options).dims}
+    assert every == {"regimes", "trend_ema", "momentum_breakout", "bollinger_rsi"}
+    alone = ST.plan_policy(policy, data, options, only="trend_ema").dims
+    assert {d.owner for d in alone} == {"trend_ema"} and len(alone) >= 2
+    with pytest.raises(ValueError, match="the policy's documents are regimes, "):
+        ST.plan_policy(policy, data, options, only="nope")
+
+
 @pytest.mark.slow
 def test_policy_study_of_the_regimes_and_apply(tmp_path: Path) -> None:
     """``optimize --policy --only regimes``: portfolio trials on Nautilus search the regimes
