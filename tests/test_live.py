@@ -481,11 +481,23 @@ def test_two_nodes_cannot_share_a_state_store(tmp_path: Path) -> None:
     Journal(tmp_path / "s.sqlite").lock()              # released with the first
 
 
-@pytest.mark.parametrize("kind", ["corrupt", "folder", "not_a_store"])
+@pytest.mark.parametrize("kind", ["corrupt", "truncated", "folder", "not_a_store"])
 def test_bad_state_files_give_one_clear_error(tmp_path: Path, kind: str) -> None:
     state = tmp_path / "s.sqlite"
     if kind == "corrupt":
         state.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    elif kind == "truncated":                     # a real store cut short (a disk that filled up, a bad copy)
+        from autobot.persistence.journal import Journal
+        journal = Journal(state)
+        journal.begin()
+        for k in range(4000):
+            journal.event("decision", k, why="close > sma " * 4)
+        journal.commit()
+        journal.close()
+        size = state.stat().st_size
+        assert size > 100_000
+        with open(state, "r+b") as f:
+            f.truncate(size // 3)
     elif kind == "folder":
         state.mkdir()
     else:
