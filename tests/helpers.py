@@ -156,11 +156,12 @@ def quote_strategy_files() -> list[Path]:
     return [p for p in strategy_files() if is_quote_document(p)]
 
 
-def assert_fills_inside_bars(result: Any, prepared: Any, seconds: int) -> int:
-    """Every fill lies within the [low, high] of the bar it is stamped with; returns the count."""
+def assert_fills_inside_bars(fills: list[tuple], prepared: Any, seconds: int) -> int:
+    """Every fill (ts, side, qty, price, why) lies within the [low, high] of the bar it is stamped
+    with; returns the count."""
     close_ts = {int(t) + seconds * NS: k for k, t in enumerate(prepared.ts)}
-    for ts, side, qty, price, why in result.fills:
+    for ts, side, qty, price, why in fills:
         k = close_ts[ts]
         assert prepared.low[k] - 1e-9 <= price <= prepared.high[k] + 1e-9, \
             f"{why} {side} at {price} outside bar {k} [{prepared.low[k]}, {prepared.high[k]}]"
-    return len(result.fills)
+    return len(fills)

@@ -112,7 +112,7 @@ def test_every_strategy_on_every_shared_series(doc: Path, data: Path, account: s
     assert_same_run(a, f)
     prepared, seconds, _ = prepare_bars(cs, bars)
     assert len(a.equity) == len(prepared)
-    assert_fills_inside_bars(a, prepared, seconds)
+    assert_fills_inside_bars(a.fills, prepared, seconds)
     warm = max(cs.plan.warmup[n] for n in cs.plan.rules.values())
     if len(prepared) <= warm + 1:
         assert a.trades == []       # too short to leave the warm-up (the 21-bar ADA/BTC file)

@@ -4,7 +4,6 @@ regimes on a coarser bar size, and policy errors."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -427,6 +426,5 @@ def test_every_portfolio_fill_lies_inside_its_bar(data: Path) -> None:
     from tests.helpers import assert_fills_inside_bars
     result = run_portfolio(load_policy(ROOT / "policy.yaml"), {"BTCUSDT.BINANCE": load_bars(data)}, compare=False)
     assert len(result.trades) > 10 and set(result.fills) == set(result.per_strategy)
-    count = sum(assert_fills_inside_bars(SimpleNamespace(fills=fills), result.bars, result.bar_seconds)
-                for fills in result.fills.values())
+    count = sum(assert_fills_inside_bars(fills, result.bars, result.bar_seconds) for fills in result.fills.values())
     assert count >= 2 * sum(v["trades"] for v in result.per_strategy.values())

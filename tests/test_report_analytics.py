@@ -59,10 +59,10 @@ def test_realized_pnl_by_average_cost() -> None:
     assert out["b"]["realized"] == pytest.approx(15.0) and out["b"]["round_trips"] == 2
     assert out["b"]["win_rate"] == 1.0 and out["b"]["profit_factor"] is None
     assert out["a"]["turnover"] == pytest.approx(200 + 220 + 120 + 300)
-    from autobot.report.analytics import portfolio_activity
-    whole = portfolio_activity(fills, np.arange(6), fills)
-    assert whole["exposure"] == 0.5              # held at 1, 2, 3 (a until 4, b until 3); flat at 0, 4, 5
+    from autobot.report.analytics import exposed_at, fill_stats
+    whole = fill_stats(fills)[1]
+    assert exposed_at(fills, np.arange(6)).mean() == 0.5   # held at 1, 2, 3 (a until 4, b until 3); flat at 0, 4, 5
     assert whole["round_trips"] == 3 and whole["win_rate"] == pytest.approx(2 / 3)   # 0, +10, +5
     assert whole["profit_factor"] is None and whole["turnover"] == pytest.approx(840 + 50 + 80 + 45)
-    later = portfolio_activity(fills, np.arange(3, 6), [f for f in fills if f[1] >= 3])
-    assert later["exposure"] == pytest.approx(1 / 3)    # the position a opened before the period counts
+    # the position a opened before the period counts
+    assert exposed_at(fills, np.arange(3, 6)).mean() == pytest.approx(1 / 3)

@@ -154,8 +154,8 @@ def per_bar(closes: np.ndarray, ts: np.ndarray, score: np.ndarray,
         den = den * decay + count[b]
         if den > 0:
             out[b] = num / den
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
+    mean = np.full(n, np.nan)
+    mean[count > 0] = total[count > 0] / count[count > 0]
     return {"sentiment": out, "sentiment_mean": mean, "sentiment_count": count}
 
 

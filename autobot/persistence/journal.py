@@ -201,11 +201,11 @@ class Journal:
         self._wrote()
 
     def model(self, ts: int | None, spec: str, trained_at: int, rows: int, data_sha: str, blob: bytes,
-              window: tuple[int, int] | None = None) -> None:
+              window: tuple[int, int]) -> None:
         """A model a strategy trained (its spec, the bar index it was trained at, its training
         window as bar indices [train_from, train_to), the hash of its training rows and labels, the
         model itself)."""
-        start, stop = window if window is not None else (None, None)
+        start, stop = window
         self.db.execute("INSERT OR IGNORE INTO models (run, ts, spec, trained_at, rows, data_sha, model, train_from, "
                         "train_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (self.run, ts, spec, trained_at, rows, data_sha, blob, start, stop))

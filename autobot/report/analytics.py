@@ -91,36 +91,36 @@ def realized_by_strategy(fills: list[tuple]) -> dict[str, dict[str, float]]:
     """Per strategy, from the journal's fills (strategy, ts, side, qty, price in any order of
     the row as :func:`fill_rows` gives them): realised PnL by average cost (before fees), traded
     notional (turnover), fills, and closed round trips with their win rate and profit factor."""
+    return fill_stats(fills)[0]
+
+
+def fill_stats(fills: list[tuple]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """One pass over ``fills``: :func:`realized_by_strategy`'s figures, and the portfolio's
+    turnover and round trips (every strategy's together) with their win rate and profit factor."""
     out, wins = _round_trips(fills)
     for strategy, s in out.items():
         s.update(_trip_stats(np.array(wins.get(strategy, []))))
-    return out
+    trips = np.array([p for w in wins.values() for p in w])
+    return out, {"turnover": float(sum(s["turnover"] for s in out.values())), "round_trips": int(len(trips)),
+                 **_trip_stats(trips)}
 
 
-def portfolio_activity(all_fills: list[tuple], ts: np.ndarray, period_fills: list[tuple]) -> dict[str, Any]:
-    """The portfolio's exposure (the share of the equity points ``ts`` at which any strategy
-    held a position, from every fill of the run up to each point), its turnover and its round
-    trips' win rate and profit factor over ``period_fills`` (every strategy's together)."""
-    order = sorted(all_fills, key=lambda f: int(f[1]))
+def exposed_at(fills: list[tuple], ts: np.ndarray) -> np.ndarray:
+    """For each equity point ``ts``: whether any strategy held a position after every fill of
+    ``fills`` (the whole run's) up to it. Its mean is the portfolio's exposure."""
     pos: dict[str, float] = {}
     at, held = [], []
-    for strategy, t, side, qty, _price in order:
+    for strategy, t, side, qty, _price in sorted(fills, key=lambda f: int(f[1])):
         pos[strategy] = pos.get(strategy, 0.0) + (qty if side == "BUY" else -qty)
         if abs(pos[strategy]) < 1e-12:
             pos[strategy] = 0.0
         at.append(int(t))
         held.append(any(v != 0.0 for v in pos.values()))
     ts = np.asarray(ts, dtype=np.int64)
-    if len(ts) and at:
-        k = np.searchsorted(np.array(at, dtype=np.int64), ts, side="right") - 1   # the last fill at or before
-        exposed = np.where(k >= 0, np.array(held)[np.maximum(k, 0)], False)
-        exposure = float(exposed.mean())
-    else:
-        exposure = 0.0 if len(ts) else None
-    out, wins = _round_trips(period_fills)
-    trips = np.array([p for w in wins.values() for p in w])
-    return {"exposure": exposure, "turnover": float(sum(s["turnover"] for s in out.values())),
-            "round_trips": int(len(trips)), **_trip_stats(trips)}
+    if not at:
+        return np.zeros(len(ts), dtype=bool)
+    k = np.searchsorted(np.array(at, dtype=np.int64), ts, side="right") - 1   # the last fill at or before
+    return np.where(k >= 0, np.array(held)[np.maximum(k, 0)], False)
 
 
 def _trip_stats(p: np.ndarray) -> dict[str, float | None]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from autobot.persistence.journal import open_readonly, read_equity, read_events, read_fills, read_run
-from autobot.report.analytics import DAY_NS, daily_returns, portfolio_activity, realized_by_strategy, risk_metrics
+from autobot.report.analytics import DAY_NS, daily_returns, exposed_at, fill_stats, risk_metrics
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7}
 EVENT_KINDS = ("breaker", "breaker_resume", "reload", "reload_rejected", "rollback", "apply", "regime_switch", "command",
@@ -79,15 +79,18 @@ def build(j: Journal, period: str, day: str | None = None, year_days: int = 365,
     fills_in = [f for f in j.fills if lo <= int(f[1]) < hi]
     events = [e for e in j.events if e.get("ts") is not None and lo <= int(e["ts"]) < hi and e["kind"] in EVENT_KINDS]
     peak = np.maximum.accumulate(j.equity)
+    per_period, portfolio_period = fill_stats(fills_in)
+    per_run, portfolio_run = fill_stats(j.fills)
+    held = exposed_at(j.fills, j.ts)              # from every fill of the run: positions opened before count
     return {
         "period": period, "from": day_text(lo), "to": day_text(hi - 1), "run": j.run,
         "equity_start": start, "equity_end": end, "pnl": end - start, "return": end / start - 1 if start else None,
         "fills": len(fills_in), "regimes": share,
         "drawdown_now": float(1 - j.equity[-1] / peak[-1]) if peak[-1] > 0 else 0.0,
-        "strategies_period": realized_by_strategy(fills_in),
-        "strategies_run": realized_by_strategy(j.fills),
-        "portfolio_period": portfolio_activity(j.fills, j.ts[inside], fills_in),
-        "portfolio_run": portfolio_activity(j.fills, j.ts, j.fills),
+        "strategies_period": per_period,
+        "strategies_run": per_run,
+        "portfolio_period": {"exposure": float(held[inside].mean()), **portfolio_period},
+        "portfolio_run": {"exposure": float(held.mean()), **portfolio_run},
         "risk": risk_metrics(r, year_days),
         "risk_period": risk_metrics(r[(days >= first_day) & (days <= last_day)], year_days),
         "events": events,
