@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from autobot.diagnostics import DiagnosticSink, render_text
 from autobot.documents.load import load_text
@@ -165,3 +166,28 @@ def assert_fills_inside_bars(fills: list[tuple], prepared: Any, seconds: int) ->
         assert prepared.low[k] - 1e-9 <= price <= prepared.high[k] + 1e-9, \
             f"{why} {side} at {price} outside bar {k} [{prepared.low[k]}, {prepared.high[k]}]"
     return len(fills)
+
+
+def assert_equity_identity(result: Any, settings: Any = None) -> int:
+    """Equity == cash + every open position marked to its close, at every bar of a single-strategy
+    ``result`` (either engine, either account), where cash and the position are rebuilt from the
+    run's own fills: each fill moves qty x price x multiplier between cash and the position and pays
+    its fee (taker for market and stop fills, maker for take-profit limits). Returns bars checked."""
+    from autobot.venue.instruments import InstrumentSettings, make_instrument
+    inst = make_instrument(result.instrument, [result.bars.close], settings or InstrumentSettings())
+    mult, maker, taker = float(inst.multiplier), float(inst.maker_fee), float(inst.taker_fee)
+    fills = sorted(result.fills)
+    k, cash, held = 0, float(result.capital), 0.0
+    seconds = result.bar_seconds
+    for t, (equity, close) in enumerate(zip(result.equity, result.bars.close)):
+        ts = int(result.bars.ts[t]) + seconds * NS
+        while k < len(fills) and fills[k][0] <= ts:
+            _, side, qty, px, why = fills[k]
+            sign = 1.0 if side == "BUY" else -1.0
+            cash -= sign * qty * px * mult + qty * px * mult * (maker if why == "take_profit" else taker)
+            held += sign * qty
+            k += 1
+        # fees are rounded to the currency's cents per fill by the venue
+        assert equity == pytest.approx(cash + held * close * mult, rel=1e-9, abs=1e-6 + 0.006 * k), \
+            f"bar {t}: equity {equity} != cash {cash} + {held} x {close}"
+    return len(result.equity)

@@ -67,7 +67,7 @@ def test_hourly_bars_annualise_with_the_bars_per_year_they_cover() -> None:
     eq = list(100_000 * np.cumprod(1 + rng.normal(0.0002, 0.003, 24 * 60)))
     equity, ts = _curve(eq, 3600 * NS)
     m = compute(equity, ts, 3600 * NS, 100_000.0, eq[-1], [], np.ones(len(eq)))
-    curve = np.array(eq + [eq[-1]])
+    curve = np.array(eq)                 # the final equity is the last close's: no zero return appended
     r = curve[1:] / curve[:-1] - 1
     years = len(eq) * 3600 * NS / (365.25 * DAY)
     assert m["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(len(eq) / years))

@@ -104,12 +104,23 @@ def strategy_bars(compiled: Any, bars: Bars) -> tuple[Bars, int, list[str]]:
     notes: list[str] = []
     data_sec = bar_seconds(bars)
     want = compiled.bar.seconds if compiled.bar is not None else data_sec
-    if data_sec < want and want % data_sec == 0:
+    size = bar_size(want, bars)
+    if size != data_sec:
         notes.append(f"data bars of {data_sec} s resampled to the strategy's {want} s bars")
         return resample(bars, want), want, notes
     if data_sec != want:
         notes.append(f"the strategy asks for {want} s bars; the data has {data_sec} s bars and is used as it is")
     return bars, data_sec, notes
+
+
+def bar_size(wanted: int | None, bars: Bars) -> int:
+    """The bar size a strategy (or a policy's regimes) runs on: ``wanted`` when the data is finer
+    and divides it (the data is resampled), else the data's own (daily data stays daily for a 1h
+    document, and the run says so)."""
+    have = bar_seconds(bars)
+    if wanted is None or wanted == have:
+        return have
+    return wanted if have < wanted and wanted % have == 0 else have
 
 
 TEXT_NAMES = ("sentiment", "sentiment_mean", "sentiment_count")    # the names a text feed gives

@@ -110,7 +110,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     from nautilus_trader.model.identifiers import TraderId
     from nautilus_trader.model.objects import Price
 
-    from autobot.strategy.rule_strategy import RuleStrategy, RuleStrategyConfig, StrategyHooks
+    from autobot.strategy.rule_strategy import STRATEGY_OMS, RuleStrategy, RuleStrategyConfig, StrategyHooks, held_value
 
     iid = instrument_id or compiled.document.market.instrument
     bars, seconds, notes = prepare_bars(compiled, bars)
@@ -132,7 +132,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
         strategy = RuleStrategy(RuleStrategyConfig(
             document=compiled.source.text, document_name=compiled.source.path, instrument_id=inst.id,
             bar_type=bar_type, overrides={**compiled.params, **(overrides or {})}, order_id_tag="001",
-            purge_closed_orders=purge_closed_orders))
+            purge_closed_orders=purge_closed_orders, oms_type=STRATEGY_OMS))
         hooks = StrategyHooks()
         if progress is not None:
             total = len(bars)
@@ -168,9 +168,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
         final = account.balance_total(inst.quote_currency).as_double()
         balance = final
         if cash:
-            base = getattr(inst, "base_currency", None)
-            held = account.balance_total(base) if base is not None else None
-            final += (held.as_double() if held is not None else 0.0) * last_close
+            final += held_value(account, inst, position, last_close)
         elif position is not None:
             final += position.unrealized_pnl(Price(last_close, inst.price_precision)).as_double()
         strategy.open_trade(last_close)

@@ -5,7 +5,8 @@
   cover (first bar's open to last bar's close) / 365.25 days. ``span_days`` is that time in days;
   under ``MIN_ANNUAL_DAYS`` (30) annualised figures (annual return, Sharpe, Sortino) are not
   meaningful and are None (shown as "not meaningful"), so two bars cannot report 1e14%.
-* ``sharpe``: mean / standard deviation (ddof 1) of per-bar equity returns, times
+* ``sharpe``: mean / standard deviation (ddof 1) of per-bar equity returns (from one close's
+  equity to the next, then to the final equity when the end differs from the last close's), times
   ``sqrt(bars per year)``; bars per year = bars / years, so the annualisation follows the bar size
   and the hours the market actually trades. Risk-free rate 0. 0 when returns do not vary.
 * ``sortino``: the same mean over the downside deviation ``sqrt(mean(min(r, 0)^2))``; None when
@@ -50,7 +51,14 @@ def compute(equity: np.ndarray, ts: np.ndarray, bar_ns: int, capital: float, fin
     annual = None
     if annualise:
         annual = math.exp(math.log1p(total) / years) - 1.0 if total > -1 else -1.0
-    curve = np.append(equity, final_equity) if n else np.array([capital, final_equity])
+    # the closes' equity, then the final equity only where it differs from the last close's (an
+    # order filled after it): a repeated last value would add a zero return to every series
+    if not n:
+        curve = np.array([capital, final_equity])
+    elif final_equity != equity[-1]:
+        curve = np.append(equity, final_equity)
+    else:
+        curve = equity
     curve = curve[np.isfinite(curve)]
     r = curve[1:] / curve[:-1] - 1.0 if len(curve) > 1 else np.zeros(0)
     per_year = (n / years) if years > 0 else 0.0

@@ -280,7 +280,9 @@ class Online:
                 self.trained_at = t
                 self._record(t, x, y, self.fitted)
             self.next_retrain = t + self.spec.step
-            keep = training_rows(self.next_retrain, self.spec)[0] - self.base   # the next training's first row
+            # the next training's first row, at most every row held: when retrain_every exceeds the
+            # window, rows still to come are dropped as they arrive (base counts only rows dropped)
+            keep = min(training_rows(self.next_retrain, self.spec)[0] - self.base, len(self.rows))
             if keep > 0:
                 del self.rows[:keep], self.closes[:keep]
                 self.base += keep

@@ -149,7 +149,10 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     balance = K._dbl(balance_units, cp)
     final = balance
     if cash:
-        final += (K._dbl(base_units, bp) if bp >= 0 else 0.0) * last_raw
+        if bp >= 0:
+            final += K._dbl(base_units, bp) * last_raw
+        elif n_t and out.t_exit_bar[n_t - 1] < 0:     # a share held: its units at the last close
+            final += float(out.t_qty[n_t - 1]) * mult * last_raw
     elif n_t and out.t_exit_bar[n_t - 1] < 0:
         final += K._dbl(_unrealized(out, n_t - 1, c[-1], mult, cp, sp), cp)
     equity = out.equity.copy()

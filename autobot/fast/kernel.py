@@ -310,7 +310,8 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
         close = c[t]
         unreal = _units(qe * 1.0 * (close - entry_px) * side, cp) if side != 0 else 0
         if cash:
-            equity = _dbl(balance, cp) + (_dbl(base, bp) * close if bp >= 0 else 0.0)
+            # a currency pair's base currency balance, else the position's units (a share has no base)
+            equity = _dbl(balance, cp) + (_dbl(base, bp) * close if bp >= 0 else qty * mult * close * side)
         else:
             equity = _dbl(balance, cp) + _dbl(unreal, cp)
         free = _dbl(balance, cp)                  # orders go out after the bar: sizing sees this balance

@@ -55,7 +55,7 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
     from nautilus_trader.config import (ImportableControllerConfig, LiveExecEngineConfig, LiveRiskEngineConfig,
                                         TradingNodeConfig)
 
-    from autobot.venue.settings import logging_config
+    from autobot.venue.settings import VENUE_OMS, logging_config
     from nautilus_trader.live.node import TradingNode
 
     from autobot.live.sandbox import BarSandboxExecClientFactory
@@ -78,7 +78,7 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
         data_clients={name: data_config},
         exec_clients={execution[0]: execution[1]} if execution is not None else {venue: SandboxExecutionClientConfig(
             venue=venue, starting_balances=[f"{capital} {currency}"], base_currency=currency,
-            oms_type="NETTING", account_type="MARGIN", default_leverage=_decimal(leverage),
+            oms_type=VENUE_OMS, account_type="MARGIN", default_leverage=_decimal(leverage),
             bar_execution=True, trade_execution=False)},
         controller=ImportableControllerConfig(
             controller_path="autobot.portfolio.controller:PortfolioController",

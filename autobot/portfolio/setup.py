@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from autobot.backtest.data import TEXT_NAMES, bar_seconds, resample
+from autobot.backtest.data import TEXT_NAMES, bar_seconds, bar_size, resample
 from autobot.venue.instruments import InstrumentSettings, account_currency, make_instrument, quote_currency
 from autobot.data.bars import Bars
 from autobot.diagnostics import UserError
@@ -17,12 +17,12 @@ def strategy_config(policy: CompiledPolicy, sid: str, bar_type: Any, index: int)
     """The ``RuleStrategyConfig`` of strategy ``sid`` (the ``index``-th the policy uses)."""
     from nautilus_trader.model.identifiers import InstrumentId
 
-    from autobot.strategy.rule_strategy import RuleStrategyConfig
+    from autobot.strategy.rule_strategy import STRATEGY_OMS, RuleStrategyConfig
     cs = policy.strategies[sid]
     return RuleStrategyConfig(document=cs.source.text, document_name=cs.source.path,
                               instrument_id=InstrumentId.from_str(cs.document.market.instrument),
                               bar_type=bar_type, overrides={}, order_id_tag=f"{index + 1:03d}",
-                              capital_share=0.0)
+                              capital_share=0.0, oms_type=STRATEGY_OMS)
 
 
 @dataclass
@@ -119,9 +119,9 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
         raise UserError([policy.regimes.source.diagnostic(0, 1, "no-data", f"no data for {regime_iid}, "
                                                            "which the regimes are computed on",
                                                            f"pass --data {regime_iid}=FILE")])
-    seconds = {sid: (policy.strategies[sid].bar.seconds if policy.strategies[sid].bar else
-                     bar_seconds(data[market[sid].instrument])) for sid in used}
-    regime_seconds = regime_bar if regime_bar is not None else seconds[used[0]]
+    seconds = {sid: bar_size(policy.strategies[sid].bar.seconds if policy.strategies[sid].bar else None,
+                             data[market[sid].instrument]) for sid in used}
+    regime_seconds = bar_size(regime_bar, data[regime_iid]) if regime_bar is not None else seconds[used[0]]
     series: dict[tuple[str, int], Bars] = {}
     for sid in used:
         key = (market[sid].instrument, seconds[sid])
@@ -137,6 +137,10 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
                                                            "use instruments of one venue and quote currency")])
     primary_key = (market[used[0]].instrument, seconds[used[0]])
     notes = [f"{k[0]}: {len(v):,} bars of {k[1]} s" for k, v in series.items()]
+    for sid in used:
+        want = policy.strategies[sid].bar.seconds if policy.strategies[sid].bar else None
+        if want is not None and want != seconds[sid]:
+            notes.append(f"'{sid}' asks for {want} s bars; the data has {seconds[sid]} s bars and is used as it is")
 
     insts = {iid: make_instrument(iid, [b.close for (i, _), b in series.items() if i == iid], instrument)
              for iid in iids}

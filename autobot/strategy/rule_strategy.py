@@ -29,7 +29,7 @@ from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import AccountType, OrderSide, PositionSide, TrailingOffsetType
 from nautilus_trader.model.events import OrderFilled, PositionClosed
-from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId
+from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, PositionId
 from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.strategy import Strategy
 
@@ -40,6 +40,9 @@ from autobot.strategy import trace as T
 from autobot.strategy.sizing import raw_quantity, round_quantity
 from autobot.language.compile import compile_strategy_text
 
+
+#: every RuleStrategy nets its own position (see RuleStrategyConfig's oms_type)
+STRATEGY_OMS = "NETTING"
 
 #: closed trades between resets of Nautilus' portfolio analyzer (see ``purge_closed_orders``)
 ANALYZER_RESET_EVERY = 256
@@ -52,6 +55,10 @@ class RuleStrategyConfig(StrategyConfig, frozen=True):
     overrides : param values replacing the document's defaults.
     instrument_id, bar_type : what it trades and which bars drive it.
     capital_share : the fraction of account equity this strategy sizes from (1.0 alone).
+    oms_type : (Nautilus' field) always ``STRATEGY_OMS``, NETTING: one position per (instrument, strategy), id ``{instrument}-{strategy}``, on a
+        HEDGING venue (:func:`autobot.venue.settings.add_venue`): each strategy's position, orders,
+        protective orders, PnL and fees are its own, as in a sub-account, and every order it sends
+        names that position (see ``docs/portfolio.md``, "Several strategies on one market").
     purge_closed_orders : drop closed orders from the cache at each entry, and every
         ``ANALYZER_RESET_EVERY`` closed trades reset Nautilus' portfolio analyzer, whose per-trade
         PnL record grows by a ``pd.concat`` per closed position (quadratic; NautilusTrader 1.231,
@@ -115,6 +122,19 @@ class _Pending:
     reason: str        # rule name or protective order kind
     side: str = ""
     why: T.Why | None = None
+
+
+def held_value(account: Any, instrument: Any, position: Any, close: float) -> float:
+    """What a cash account holds besides its quote currency, marked to ``close``: the base
+    currency's balance for a currency pair (the venue books it there), else the open position's
+    units (a share, a fund, a future: no base currency) times the contract multiplier."""
+    base = getattr(instrument, "base_currency", None)
+    if base is not None:
+        held = account.balance_total(base)
+        return (held.as_double() if held is not None else 0.0) * close
+    if position is None:
+        return 0.0
+    return float(position.signed_qty) * float(instrument.multiplier) * close
 
 
 def stream_evaluator(compiled: CompiledStrategy) -> StreamEvaluator:
@@ -221,9 +241,26 @@ class RuleStrategy(Strategy):
         if self.stop_action == "flatten":
             self.flatten("node_stop", self._bar_ts)
         else:
-            self.cancel_all_orders(cfg.instrument_id)
+            self.cancel_own_orders()
 
     # ------------------------------------------------------------------ market state
+    @property
+    def position_id(self) -> PositionId:
+        """This strategy's own position on the instrument (NETTING per strategy on a HEDGING venue):
+        every order it sends carries it, so the venue checks a reduce-only order against this
+        position and no other strategy's."""
+        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        return PositionId(f"{cfg.instrument_id}-{self.id}")
+
+    def cancel_own_orders(self) -> None:
+        """Cancel this strategy's open orders, one by one. Not ``cancel_all_orders``: the venue's
+        cancel-all (NautilusTrader's simulated exchange, as a real one) cancels every order on the
+        instrument, another strategy's stops included."""
+        cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        for order in self.cache.orders_open(instrument_id=cfg.instrument_id, strategy_id=self.id):
+            if not order.is_pending_cancel:
+                self.cancel_order(order)
+
     def connect(self, hooks: StrategyHooks) -> None:
         """Plug a runner's hooks in (before the strategy starts)."""
         self.hooks = hooks
@@ -262,9 +299,7 @@ class RuleStrategy(Strategy):
         balance = account.balance_total(self.instrument.quote_currency)
         total = balance.as_double() if balance is not None else 0.0
         if account.type == AccountType.CASH:
-            base = getattr(self.instrument, "base_currency", None)
-            held = account.balance_total(base) if base is not None else None
-            total += (held.as_double() if held is not None else 0.0) * close
+            total += held_value(account, self.instrument, self._pos if self._pos_known else self.position(), close)
         else:
             total += unrealized
         self._whole = total
@@ -411,21 +446,21 @@ class RuleStrategy(Strategy):
                              ("trailing_stop", self.compiled.trailing_stop))}
         self.decisions.append({"ts": bar.ts_event, "action": rule, "why": why})
         self._record(order, "entry", rule, why)
-        self.submit_order(order)
+        self.submit_order(order, position_id=self.position_id)
 
     def _close(self, position: Any, reason: str, bar: Bar) -> None:
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
         if self._closing is not None:           # already closing (e.g. the portfolio flattened it)
             return
         why = self._trace(reason)
-        self.cancel_all_orders(cfg.instrument_id)
+        self.cancel_own_orders()
         order = self.order_factory.market(cfg.instrument_id, position.closing_order_side(), position.quantity,
                                           reduce_only=True, tags=[reason])
         self._orders[order.client_order_id] = _Pending("exit", reason, why=why)
         self._closing = order.client_order_id
         self.decisions.append({"ts": bar.ts_event, "action": reason, "why": why})
         self._record(order, "exit", reason, why)
-        self.submit_order(order)
+        self.submit_order(order, position_id=self.position_id)
 
     def _protect(self, side: str, qty: Any, fill_price: float) -> None:
         """Stop loss, take profit and trailing stop for a position just opened: reduce-only, and
@@ -483,9 +518,9 @@ class RuleStrategy(Strategy):
             self._record(order, "protect", name, "")
             orders.append(order)
         if oco:
-            self.submit_order_list(OrderList(list_id, orders))
+            self.submit_order_list(OrderList(list_id, orders), position_id=self.position_id)
         else:
-            self.submit_order(orders[0])
+            self.submit_order(orders[0], position_id=self.position_id)
 
     def _record(self, order: Any, kind: str, reason: str, why: Any) -> None:
         """Journal an order (and the decision behind it) on a live node."""
@@ -516,7 +551,8 @@ class RuleStrategy(Strategy):
         self.refusals.append(record)
         self.log.warning(f"order {how}: {record['order']}: {record['reason']}")
         if self.journal is not None:
-            self.journal.event(f"order_{how}", self._bar_ts, self.journal_name, **record)
+            self.journal.event(f"order_{how}", self._bar_ts, self.journal_name,
+                               how=how, reason=record["reason"], order=record["order"])
 
     def on_order_filled(self, event: OrderFilled) -> None:
         pending = self._orders.get(event.client_order_id)
@@ -578,7 +614,7 @@ class RuleStrategy(Strategy):
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
         if cfg.purge_closed_orders and len(self.trades) % ANALYZER_RESET_EVERY == 0:
             self.portfolio.analyzer.reset()     # public API; keeps 1.231's per-trade PnL record short
-        self.cancel_all_orders(cfg.instrument_id)
+        self.cancel_own_orders()
         if self.hooks.on_trade_closed is not None:
             self.hooks.on_trade_closed(trade)
 
@@ -608,7 +644,7 @@ class RuleStrategy(Strategy):
             self._bar_ts = ts
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
         position = self.position()
-        self.cancel_all_orders(cfg.instrument_id)
+        self.cancel_own_orders()
         if position is None or self._closing is not None:
             return False
         order = self.order_factory.market(cfg.instrument_id, position.closing_order_side(), position.quantity,
@@ -617,7 +653,7 @@ class RuleStrategy(Strategy):
         self._closing = order.client_order_id
         self.decisions.append({"ts": self._bar_ts, "action": reason, "why": reason})
         self._record(order, "exit", reason, reason)
-        self.submit_order(order)
+        self.submit_order(order, position_id=self.position_id)
         return True
 
     # ------------------------------------------------------------------ results

@@ -20,6 +20,12 @@ class VenueSettings:
     seed: int = 42
 
 
+#: The venue keeps one position per position id (HEDGING) and each AutoBot strategy nets its own
+#: position on it (``RuleStrategyConfig.oms_type`` NETTING, id ``{instrument}-{strategy}``), so
+#: several strategies on one instrument never share, close or reduce-only-check one net position.
+VENUE_OMS = "HEDGING"
+
+
 def logging_config(level: str = "ERROR") -> Any:
     """NautilusTrader's logging: colour codes only on a terminal (never into a pipe or a file, and
     not with NO_COLOR set)."""
@@ -47,13 +53,14 @@ def venue_fills(venue: VenueSettings) -> dict[str, Any]:
 
 
 def add_venue(engine: Any, name: str, currency: Any, capital: float, venue: VenueSettings, cash: bool = False) -> None:
-    """The simulated venue of a backtest: NETTING, a margin (or cash) account with ``capital``,
-    the venue's leverage, and :func:`venue_fills` on bar execution."""
+    """The simulated venue of a backtest: HEDGING (each strategy nets its own position on it, see
+    :data:`VENUE_OMS`), a margin (or cash) account with ``capital``, the venue's leverage, and
+    :func:`venue_fills` on bar execution."""
     from nautilus_trader.model.enums import AccountType, OmsType
     from nautilus_trader.model.identifiers import Venue
     from nautilus_trader.model.objects import Money
 
-    engine.add_venue(venue=Venue(name), oms_type=OmsType.NETTING,
+    engine.add_venue(venue=Venue(name), oms_type=OmsType[VENUE_OMS],
                      account_type=AccountType.CASH if cash else AccountType.MARGIN,
                      starting_balances=[Money(capital, currency)], base_currency=None if cash else currency,
                      default_leverage=Decimal(str(venue.leverage)), bar_execution=True, **venue_fills(venue))
