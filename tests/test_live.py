@@ -603,3 +603,33 @@ def test_a_policy_edit_that_adds_a_strategy_builds_warms_and_runs_it(tmp_path: P
         assert fills and fills[0][3] > added[0]["ts"]            # it trades after it was added
     finally:
         j.close()
+
+
+def test_a_refused_order_is_journaled_and_the_node_trades_on(tmp_path: Path) -> None:
+    """The venue rejects every stop of this strategy (it rounds to the fill price: 'in the market').
+    A journaled node once died at the first refusal (Journal.event got 'ts' twice); now each one is
+    journaled with its reason and the node replays every bar to the end."""
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "tiny.yaml").write_text(
+        "strategy: tiny_stop\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\n"
+        "indicators:\n  f: ema(close, 5)\n  s: ema(close, 20)\n"
+        "entry:\n  long: crosses_above(f, s)\nexit:\n  long: crosses_below(f, s)\nrisk:\n  stop_loss: 0.000001%\n")
+    (tmp_path / "regimes.yaml").write_text("regimes:\n  always: true\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policy: refused\nregimes: regimes.yaml\nstrategies: [strategies/*.yaml]\n"
+                      "allocations:\n  always: {tiny_stop: 100%}\ncapital: 100000\n")
+    data = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
+    state = tmp_path / "s.sqlite"
+    out = CliRunner().invoke(app, ["live", "--policy", str(policy), "--replay", str(data), "--speed", "max",
+                                   "--state", str(state), "--json", str(tmp_path / "out.json")])
+    assert out.exit_code == 0, out.output
+    from autobot.persistence.journal import Journal
+    j = Journal(state)
+    refused = j.events(["order_rejected", "order_denied"])
+    equity_rows = j.db.execute("SELECT COUNT(*) FROM equity").fetchone()[0]
+    j.close()
+    assert len(refused) > 10
+    assert {e["order"] for e in refused} == {"stop_loss"} and all("in the market" in e["reason"] for e in refused)
+    assert equity_rows == len(load_bars(data))
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert result["per_strategy"]["tiny_stop"]["trades"] > 10
