@@ -269,7 +269,10 @@ def test_status_view_renders_the_controller_status() -> None:
     for part in ("trading", "portfolio demoted (0%)", f"regime       {status['regime']}"[:6], "equity",
                  "max_drawdown", "decision"):
         assert part in text
-    assert status["equity"] == pytest.approx(run.result.final_equity)
+    # the node's equity is the paper track's once a breaker demoted the portfolio; the capital's is the result's
+    traded = run.result.paper_track["final_equity"] if run.result.paper_track else run.result.final_equity
+    assert status["equity"] == pytest.approx(traded)
+    assert status["capital"] == pytest.approx(run.result.equity[-1])
 
 
 def test_replay_equals_backtest_with_many_orders_per_second(tmp_path: Path) -> None:

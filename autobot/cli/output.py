@@ -68,9 +68,11 @@ def num(v: Any) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
-def metrics_table(title: str, m: dict[str, Any], bh: dict[str, Any], currency: str, first: str = "strategy") -> Any:
+def metrics_table(title: str, m: dict[str, Any], bh: dict[str, Any], currency: str, first: str = "strategy",
+                  paper: dict[str, Any] | None = None) -> Any:
     """The metrics against buy-and-hold and the success bar, as a rich table. Annualised figures of
-    a series shorter than ``MIN_ANNUAL_DAYS`` are shown as not meaningful."""
+    a series shorter than ``MIN_ANNUAL_DAYS`` are shown as not meaningful. ``paper``: a demoted
+    portfolio's paper track, in its own labelled column beside the capital's (the headline)."""
     from rich.table import Table
 
     from autobot.backtest.metrics import MIN_ANNUAL_DAYS, SUCCESS_BAR, success_marks
@@ -78,14 +80,20 @@ def metrics_table(title: str, m: dict[str, Any], bh: dict[str, Any], currency: s
     marks = success_marks(m)
     short = (m.get("span_days") or 0.0) < MIN_ANNUAL_DAYS
     table = Table(title=title)
-    for col, just in (("metric", "left"), (first, "right"), ("buy & hold", "right"), ("success bar", "right")):
+    cols = [("metric", "left"), (first, "right")] + ([("paper track (no capital)", "right")] if paper else []) + \
+        [("buy & hold", "right"), ("success bar", "right")]
+    for col, just in cols:
         table.add_column(col, justify=just)  # type: ignore[arg-type]
+
+    def side(*cells: str) -> tuple[str, ...]:
+        return cells if paper else cells[:1] + cells[2:]
+    p = paper or {}
     rows = [("total return", "total_return", pct), ("annual return", "annual_return", pct),
             ("sharpe", "sharpe", num), ("sortino", "sortino", num), ("max drawdown", "max_drawdown", pct),
             ("win rate", "win_rate", pct), ("profit factor", "profit_factor", num), ("exposure", "exposure", pct)]
     for label, key, fmt in rows:
         if short and key in ("annual_return", "sharpe", "sortino"):
-            table.add_row(label, "not meaningful", "not meaningful", "-")
+            table.add_row(label, *side("not meaningful", "not meaningful", "not meaningful"), "-")
             continue
         target = ""
         if key in SUCCESS_BAR:
@@ -93,10 +101,13 @@ def metrics_table(title: str, m: dict[str, Any], bh: dict[str, Any], currency: s
             ok = marks[key]
             shown = pct(value) if key != "sharpe" else f"{value:g}"
             target = f"{op} {shown} " + ("[green]PASS[/]" if ok else "[red]FAIL[/]" if ok is not None else "-")
-        table.add_row(label, fmt(m.get(key)), fmt(bh.get(key)), target)
-    table.add_row("trades", str(m["trades"]), str(bh["trades"]), "")
-    table.add_row("fees", f"{m['fees']:,.2f} {currency}", f"{bh['fees']:,.2f} {currency}", "")
-    table.add_row("final equity", f"{m['final_equity']:,.2f} {currency}", f"{bh['final_equity']:,.2f} {currency}", "")
+        table.add_row(label, *side(fmt(m.get(key)), fmt(p.get(key)), fmt(bh.get(key))), target)
+    table.add_row("trades", *side(str(m["trades"]), str(p.get("trades")), str(bh["trades"])), "")
+    table.add_row("fees", *side(f"{m['fees']:,.2f} {currency}", f"{p.get('fees') or 0:,.2f} {currency}",
+                                f"{bh['fees']:,.2f} {currency}"), "")
+    table.add_row("final equity", *side(f"{m['final_equity']:,.2f} {currency}",
+                                        f"{p.get('final_equity') or 0:,.2f} {currency}",
+                                        f"{bh['final_equity']:,.2f} {currency}"), "")
     return table
 
 

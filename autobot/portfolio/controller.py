@@ -170,6 +170,14 @@ class PortfolioController(Controller):
         # fill_ratio, or None while it is being computed; None here: the run is the backtest
         self.parity: Callable[[str, int, int], dict[str, float] | None] | None = None
         self.self_optimizer: Any = None            # autobot.live.self_optimize.SelfOptimizer on a live node
+        # what the real capital holds at each primary bar (docs/portfolio.md, "A demotion protects the
+        # capital"): the portfolio's equity until a breaker demotes it; from the bar after the flatten,
+        # only the share the challenge gives the portfolio back (0 on paper) follows the paper track
+        self.capital_line: list[float] = []
+        self.participation: list[float] = []        # the capital's share of the paper track, per bar
+        self._demoted_from: int | None = None       # first bar index whose return the demotion governs
+        self._share_before = 1.0                    # the capital's share up to that bar
+        self._on_paper = False                      # demoted and not yet promoted back (breakers rest)
         self.capital_equity: float | None = None    # the stages' capital (see _challenge_step)
         self.capital_curve: list[float] = []
         self._pnl_seen: dict[str, float] = {}
@@ -331,6 +339,7 @@ class PortfolioController(Controller):
             self._prev_primary_ts = bar.ts_event
             self.equity_ts.append(bar.ts_event)
             self.equity.append(self.portfolio_value())
+            self._capital_step()
             self.regimes_at.append(self.regime)
             # a position a stop or target closed inside this bar was held during it
             self.open_counts.append(len(self.cache.positions_open()) or int(self._closed_inside))
@@ -342,6 +351,27 @@ class PortfolioController(Controller):
                 self._guarded("self-optimisation", self.self_optimizer.step, bar.ts_event)
             if self.wall_breakers:
                 self._last_bar_wall = self.clock.timestamp_ns()
+
+    def capital_share(self, k: int) -> float:
+        """The share of the paper track's return at primary bar ``k`` that the capital earns: all of
+        it until a demotion; through the tripping bar (the flatten fills at its close) the share it
+        had; after that the portfolio's stage capital in the challenge (0 on paper)."""
+        if self._demoted_from is None:
+            return 1.0
+        if k < self._demoted_from:
+            return self._share_before
+        return self.challenge.capital(PORTFOLIO)
+
+    def _capital_step(self) -> None:
+        k = len(self.equity) - 1
+        share = self.capital_share(k)
+        self.participation.append(share)
+        if self._demoted_from is None or not self.capital_line:
+            self.capital_line.append(self.equity[-1])
+            return
+        before = self.equity[-2]
+        r = self.equity[-1] / before - 1.0 if before > 0 else 0.0
+        self.capital_line.append(self.capital_line[-1] * (1.0 + share * r))
 
     def _check_stale(self, event: Any = None) -> None:
         """The stale-feed breaker, on a timer (there is no bar to check it at)."""
@@ -621,7 +651,11 @@ class PortfolioController(Controller):
         action = action_for(self.policy.document.risk, breaker)
         if action.kind == "demote":
             self._trip(ts, breaker.name, equity, detail, breaker.flatten, None, action.text(ts, self._bar_ns))
-            self.peak, self.losses_in_row = equity, 0      # the limits count again from here, on paper
+            k = len(self.equity)                # this bar's index (its equity is appended after the check)
+            self._share_before = self.capital_share(k)
+            self._demoted_from = k + 1          # this bar's return at the old share: the flatten fills at its close
+            self._on_paper = True
+            self.losses_in_row = 0
             if PORTFOLIO not in self.challenge.tracks:
                 self.challenge.join(PORTFOLIO, ts)
             self._moved(self.challenge.demote(PORTFOLIO, ts, f"{breaker.name}: {detail}", {"equity": equity}))
@@ -677,10 +711,19 @@ class PortfolioController(Controller):
                 if self._set_state is not None:
                     self._set_state(TradingState.HALTED)
             return
+        if self._on_paper and self.challenge.capital(PORTFOLIO) > 0:
+            # promoted back through the challenge: the limits measure the capital from its all-time
+            # peak again, carried onto the paper track's level
+            self._on_paper = False
+            line = self.capital_line
+            if line and line[-1] > 0:
+                self.peak = equity * max(line) / line[-1]
         view = self._view(ts, equity)
         for breaker in [*self.bar_breakers, *(b for b in self.wall_breakers if b.name == "max_clock_skew")]:
             if breaker.name in self.cooling or (isinstance(breaker, DailyLoss) and self.cooling):
                 continue                        # cooling down (a daily loss is not re-checked while paused)
+            if self._on_paper and action_for(self.policy.document.risk, breaker).kind == "demote":
+                continue                        # demoted: no capital trades; the paper track goes on
             detail = breaker.check(view)
             if detail is not None:
                 self._tripped(breaker, ts, equity, detail)
@@ -762,6 +805,10 @@ class PortfolioController(Controller):
         return {"bar": self._last_bar_ts, "regime": self.regime, "shares": dict(self.shares), "positions": positions,
                 "realized": realized, "unrealized": sum(p["unrealized"] for p in positions.values()),
                 "equity": equity, "drawdown": (1 - equity / self.peak) if self.peak > 0 else 0.0,
+                # what the capital holds: the equity until a breaker demotes the portfolio, then flat
+                # until the challenge promotes it again (the equity above is then the paper track's)
+                "capital": self.capital_line[-1] if self.capital_line else equity,
+                "on_paper": self._on_paper,
                 "halted": self.halted, "paused": bool(self.paused_until) or self.manual_pause,
                 "trips": [t.to_json() for t in self.trips[-3:]], "decisions": last,
                 "reloads": self.reloads[-3:], "challenge": self.challenge_status()}

@@ -51,6 +51,8 @@ class PortfolioResult:
     resumes: list[dict[str, Any]] = field(default_factory=list)   # breaker cooldowns that ended
     challenge: dict[str, Any] = field(default_factory=dict)       # the paper challenge's stages and moves
     fills: dict[str, list[tuple[int, str, float, float, str]]] = field(default_factory=dict)   # per strategy
+    # after a demotion: the paper track's metrics (and its equity), the headline being the capital's
+    paper_track: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,7 @@ class PortfolioResult:
             "per_strategy": self.per_strategy, "per_regime": self.per_regime, "alone": self.alone,
             "switches": self.switches, "breaker_trips": self.trips, "breaker_resumes": self.resumes,
             "challenge": self.challenge, "notes": self.notes,
+            "paper_track": {k: v for k, v in self.paper_track.items() if k != "equity"} or None,
             "trade_list": self.trades,
         }
 
@@ -180,15 +183,44 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
     if 0 < len(equity) < len(primary):      # a node stopped early (Ctrl-C): results over the bars handled
         notes.append(f"stopped after {len(equity):,} of {len(primary):,} bars; the results cover the bars handled")
         primary = primary.slice(0, len(equity))
-    metrics = M.compute(equity, primary.ts[:len(equity)], bar_ns, capital, final, trades, open_counts)
-    bh = M.buy_and_hold(primary.close, primary.ts, bar_ns, capital, float(insts[primary_key[0]].taker_fee))
+    # attribution (per strategy, per regime) is of the strategies' own trading: the paper track's
     per_regime = _per_regime(regimes, equity, final)
+    paper: dict[str, Any] = {}
+    line = np.array(getattr(controller, "capital_line", []), dtype=np.float64)
+    if getattr(controller, "_demoted_from", None) is not None and len(line) == len(equity):
+        # a breaker demoted the portfolio: the headline is what the capital did; the paper track
+        # (the strategies trading on after the demotion) is reported beside it, labelled
+        paper = M.compute(equity, primary.ts[:len(equity)], bar_ns, capital, final, trades, open_counts)
+        shares = np.array(controller.participation, dtype=np.float64)
+        end_share = controller.capital_share(len(equity))
+        capital_final = float(line[-1] * (1.0 + end_share * (final / equity[-1] - 1.0))) if equity[-1] > 0 \
+            else float(line[-1])
+        bar_of = np.searchsorted(equity_ts, np.array([t["entry_ts"] for t in trades], dtype=np.int64), side="left")
+        with_capital = [t for t, k in zip(trades, bar_of) if shares[min(k, len(shares) - 1)] > 0]
+        paper["equity"] = [float(x) for x in equity]
+        equity, final = line, capital_final
+        metrics = M.compute(equity, primary.ts[:len(equity)], bar_ns, capital, final, with_capital,
+                            np.where(shares > 0, open_counts, 0))
+        notes.append(f"a breaker demoted the portfolio to paper at {_first_demotion(controller)}: the headline is the "
+                     f"capital (flat from the flatten's fill until the challenge promotes it again); the paper "
+                     f"track traded on and is reported apart (paper_track)")
+    else:
+        metrics = M.compute(equity, primary.ts[:len(equity)], bar_ns, capital, final, trades, open_counts)
+    bh = M.buy_and_hold(primary.close, primary.ts, bar_ns, capital, float(insts[primary_key[0]].taker_fee))
     return PortfolioResult(policy.document.policy, setup.iids, bar_spec_text(seconds[used[0]]), primary,
-                           seconds[used[0]], capital, str(currency), final, metrics, bh, equity_ts, equity, regimes,
+                           seconds[used[0]], capital, str(currency), final, metrics, bh, equity_ts,
+                           np.asarray(equity, dtype=np.float64), regimes,
                            switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=notes,
                            exposure=open_counts, resumes=list(getattr(controller, "resumes", [])),
                            challenge=challenge_summary(controller, int(equity_ts[-1]) if len(equity_ts) else 0),
-                           fills={sid: list(s.fills) for sid, s in strategies.items()})
+                           fills={sid: list(s.fills) for sid, s in strategies.items()}, paper_track=paper)
+
+
+def _first_demotion(controller: Any) -> str:
+    """When the first demotion tripped (its breaker's bar), as an ISO time."""
+    from autobot.backtest.data import iso
+    trips = [t for t in controller.trips if "demote" in (t.action or "")]
+    return iso(int(trips[0].ts)) if trips else "?"
 
 
 def challenge_summary(controller: Any, end: int) -> dict[str, Any]:

@@ -59,7 +59,8 @@ class RuleStrategyConfig(StrategyConfig, frozen=True):
         HEDGING venue (:func:`autobot.venue.settings.add_venue`): each strategy's position, orders,
         protective orders, PnL and fees are its own, as in a sub-account, and every order it sends
         names that position (see ``docs/portfolio.md``, "Several strategies on one market").
-    purge_closed_orders : drop closed orders from the cache at each entry, and every
+    purge_closed_orders : drop its own closed orders (those closed by its previous entry) from the
+        cache at each entry, and every
         ``ANALYZER_RESET_EVERY`` closed trades reset Nautilus' portfolio analyzer, whose per-trade
         PnL record grows by a ``pd.concat`` per closed position (quadratic; NautilusTrader 1.231,
         nautechsystems/nautilus_trader#4434). AutoBot records its own trades and never reads it.
@@ -197,6 +198,7 @@ class RuleStrategy(Strategy):
         self.pnl: list[float] = []             # own realised + unrealised PnL at each bar
         self.bars_seen = 0
         self._orders: dict[ClientOrderId, _Pending] = {}
+        self._purge_next: set[ClientOrderId] = set()   # closed at the previous entry: purged at the next
         self._open: Trade | None = None
         self._peak = 0.0
         self._bar_ns = 0
@@ -256,10 +258,18 @@ class RuleStrategy(Strategy):
         """Cancel this strategy's open orders, one by one. Not ``cancel_all_orders``: the venue's
         cancel-all (NautilusTrader's simulated exchange, as a real one) cancels every order on the
         instrument, another strategy's stops included."""
+        from nautilus_trader.model.enums import ContingencyType
+
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
+        lists: set[Any] = set()
         for order in self.cache.orders_open(instrument_id=cfg.instrument_id, strategy_id=self.id):
-            if not order.is_pending_cancel:
-                self.cancel_order(order)
+            if order.is_pending_cancel:
+                continue
+            if order.contingency_type == ContingencyType.OCO and order.order_list_id is not None:
+                if order.order_list_id in lists:
+                    continue                    # the venue cancels an OCO order's siblings with it
+                lists.add(order.order_list_id)
+            self.cancel_order(order)
 
     def connect(self, hooks: StrategyHooks) -> None:
         """Plug a runner's hooks in (before the strategy starts)."""
@@ -430,9 +440,7 @@ class RuleStrategy(Strategy):
     def _enter(self, side: str, qty: Decimal, bar: Bar) -> None:
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
         if cfg.purge_closed_orders:
-            now = self.clock.timestamp_ns()
-            self.cache.purge_closed_orders(now)
-            self._orders = {k: v for k, v in self._orders.items() if self.cache.order(k) is not None}
+            self._purge_closed()
         rule = f"entry.{side}"
         why = self._trace(rule)
         order = self.order_factory.market(cfg.instrument_id, OrderSide.BUY if side == "long" else OrderSide.SELL,
@@ -447,6 +455,19 @@ class RuleStrategy(Strategy):
         self.decisions.append({"ts": bar.ts_event, "action": rule, "why": why})
         self._record(order, "entry", rule, why)
         self.submit_order(order, position_id=self.position_id)
+
+    def _purge_closed(self) -> None:
+        """Drop this strategy's closed orders from the cache, those already closed at its previous
+        entry: an order closed since may still get a late event (a cancel the venue processes at
+        the next bar), and another strategy's orders are never touched."""
+        for k in self._purge_next:
+            self.cache.purge_order(k)
+        self._orders = {k: v for k, v in self._orders.items() if k not in self._purge_next}
+        self._purge_next = set()
+        for k in self._orders:
+            order = self.cache.order(k)
+            if order is not None and order.is_closed:
+                self._purge_next.add(k)
 
     def _close(self, position: Any, reason: str, bar: Bar) -> None:
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
@@ -632,6 +653,7 @@ class RuleStrategy(Strategy):
             setattr(self, name, getattr(old, name))
         self.realized, self.bars_seen, self._peak = old.realized, old.bars_seen, old._peak
         self._open, self._entry_seen, self._orders = old._open, old._entry_seen, old._orders
+        self._purge_next = old._purge_next
         self._closing = old._closing
         self._pos_known = False                 # ask the cache: the adopted position is ours
         self._protect_at = getattr(old, "_protect_at", {})
