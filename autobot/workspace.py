@@ -263,6 +263,23 @@ class CompiledPolicy:
         return out
 
 
+def rebind_instruments(policy: CompiledPolicy, mapping: dict[str, str]) -> CompiledPolicy:
+    """The policy with every strategy (and the regimes' market) that trades an instrument of
+    ``mapping`` trading its new id instead (``--instrument`` / ``--venue``); the documents' text
+    is unchanged, only the market the run binds them to."""
+    from dataclasses import replace
+
+    def moved(doc: object) -> object:
+        market = getattr(doc, "market", None)
+        if market is None or getattr(market, "instrument", None) not in mapping:
+            return doc
+        return doc.model_copy(update={"market": market.model_copy(update={"instrument": mapping[market.instrument]})})  # type: ignore[attr-defined]
+
+    strategies = {sid: replace(cs, document=moved(cs.document)) for sid, cs in policy.strategies.items()}
+    regimes = replace(policy.regimes, document=moved(policy.regimes.document))
+    return replace(policy, strategies=strategies, regimes=regimes)
+
+
 def share_value(text: str) -> float:
     """A checked share (``60%``, ``0.6``, ``1/2``) as a fraction, read by the same constant
     evaluator that ``validate`` checks it with (so what validates also loads)."""

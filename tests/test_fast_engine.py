@@ -27,12 +27,12 @@ from autobot.venue.instruments import InstrumentSettings
 from autobot.venue.settings import VenueSettings
 from autobot.workspace import load_strategy
 from tests.expr_gen import bool_expr
-from tests.helpers import (rule_strategy_files, ROOT, SHARED_DATA, H, T0, assert_fills_inside_bars, ohlc_bars,
-                           text_feed)
+from tests.helpers import (rule_strategy_files, ROOT, SHARED_DATA, H, T0, assert_equity_identity,
+                           assert_fills_inside_bars, cash_market, market_of, ohlc_bars, shared_series, text_feed)
 
 EXAMPLE = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
 STRATEGIES = rule_strategy_files()    # every shipped and example bar strategy (quote: ones run on books)
-SERIES = sorted(SHARED_DATA.glob("*.csv")) if SHARED_DATA.exists() else []
+SERIES = shared_series()
 
 
 def assert_same_run(a: Any, f: Any) -> None:
@@ -82,34 +82,36 @@ def test_every_strategy_on_the_example_data(doc: Path, account: str) -> None:
         assert f.engine == "fast" and a.engine == "nautilus"
 
 
-# Margin on every series; the cash account (long only, the same loop with another cap) on every series
-# but the two 12-year hourly FX/gold files, whose runs are the suite's longest (CI time).
-LONG_SERIES = ("oanda_eurusd_mid_1h_2007_2018", "oanda_xauusd_mid_1h_2006_2019")
+# Margin on every series; the cash account (long only, the same loop with another cap) where cash is
+# how the market trades: shares, ETFs, crypto spot (tests.helpers.cash_market; CI time)
 SERIES_CASES = [(doc, data, account) for doc in STRATEGIES for data in SERIES for account in ("margin", "cash")
-                if account == "margin" or data.stem not in LONG_SERIES]
+                if account == "margin" or cash_market(data)]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("doc, data, account", SERIES_CASES,
                          ids=[f"{d.stem}-{s.stem}-{a}" for d, s, a in SERIES_CASES])
 def test_every_strategy_on_every_shared_series(doc: Path, data: Path, account: str) -> None:
-    """Both engines trade the same, and the Nautilus run (the reference backtest) has the trust
-    properties: every fill inside its bar's [low, high] (the gap rule), one equity point a bar, the
-    shipped strategies trade on every series, the JSON has no NaN. (One Nautilus run serves both.)"""
+    """The real-use matrix (issue 25): every shipped and example strategy on every shared series
+    (minute to daily; crypto, FX, gold, stocks, ETFs), as the market the file holds (its costs),
+    on a margin and a cash account: both engines run it to the end with no refused order and trade
+    the same, fill for fill; equity == cash + marked positions at every bar in both; and the
+    Nautilus run has the trust properties: every fill inside its bar's [low, high] (the gap rule),
+    one equity point a bar, the shipped strategies trade on every series, the JSON has no NaN."""
     if not SERIES:
-        pytest.skip(f"needs ../shared/data (not found at {SHARED_DATA})")
+        pytest.skip(f"SKIPPED LOUDLY: needs ../shared/data (not found at {SHARED_DATA})")
     cs, bars = load_strategy(doc), load_bars(data)
-    venue = VenueSettings(account=account)
+    venue, iid = VenueSettings(account=account), market_of(data)
     if cs.short_data(len(strategy_bars(cs, bars)[0])):     # a rule that would never have a value
         for run in (run_backtest, run_fast):
             with pytest.raises(UserError, match="before its first value"):
-                run(cs, bars, venue=venue)
+                run(cs, bars, venue=venue, instrument_id=iid)
         return
-    a, f = both(cs, bars, venue=venue, texts=text_feed(cs, bars))
-    if a is None:
-        assert account == "cash", "a margin account runs every strategy on every series"
-        return
+    a, f = both(cs, bars, venue=venue, instrument_id=iid, texts=text_feed(cs, bars))
+    assert a is not None, "every strategy runs to its end on every series, in both accounts"
     assert_same_run(a, f)
+    assert_equity_identity(a)
+    assert_equity_identity(f)
     prepared, seconds, _ = prepare_bars(cs, bars)
     assert len(a.equity) == len(prepared)
     assert_fills_inside_bars(a.fills, prepared, seconds)

@@ -100,3 +100,37 @@ def test_a_real_share_held_in_a_cash_account(engine: str) -> None:
     result = ENGINES[engine](cs, bars, VenueSettings(capital=100_000, account="cash"))
     assert result.metrics["total_return"] == pytest.approx(result.buy_and_hold["total_return"], rel=0.05, abs=0.05)
     assert_equity_identity(result)
+
+
+def _tiny_bars(n: int = 300) -> Bars:
+    rng = np.random.default_rng(1)
+    c = np.round(4e-7 * np.exp(np.cumsum(rng.normal(0, 0.01, n))), 9)
+    o = np.concatenate(([c[0]], c[:-1]))
+    ts = T0 + np.arange(n, dtype=np.int64) * 3600 * NS
+    return Bars("tiny", ts, o, np.maximum(o, c), np.minimum(o, c), c, np.full(n, 1e9), "csv")
+
+
+CROSS = ("indicators:\n  f: sma(close, 3)\n  s: sma(close, 10)\n"
+         "entry:\n  long: crosses_above(f, s)\nexit:\n  long: crosses_below(f, s)\n")
+
+
+def test_prices_near_4e_7_trade_alike_in_both_engines() -> None:
+    """Such prices once got 0 price decimals (every bar read 0.0: the rules fired, 0 trades, no
+    note); then the size (2.5e11 units for 100,000) hung the fast engine's rounding. Now the
+    prices keep their decimals, sizes stop at the largest exact order, and both engines agree."""
+    from tests.test_fast_engine import assert_same_run
+    cs = compile_strategy_text("strategy: t\nmarket: {instrument: SHIBUSDT.BINANCE, bar: 1h}\n" + CROSS, "t.yaml")
+    a, f = run_backtest(cs, _tiny_bars()), run_fast(cs, _tiny_bars())
+    assert a.metrics["trades"] > 5
+    assert_same_run(a, f)
+    assert_equity_identity(a)
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_entries_sized_to_nothing_are_said(engine: str) -> None:
+    """docs/backtest.md promises a note when the rules fire but the size rounds to no order."""
+    text = "strategy: t\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\n" + CROSS + "sizing:\n  fixed_qty: 0.0000001\n"
+    result = ENGINES[engine](compile_strategy_text(text, "t.yaml"), rising(300))
+    assert result.metrics["trades"] == 0
+    notes = [n for n in result.notes if "rounded to no order" in n]
+    assert len(notes) == 1 and "smallest order is 1e-06 units" in notes[0]

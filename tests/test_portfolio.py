@@ -459,3 +459,25 @@ def test_a_demotion_keeps_the_capital_within_the_limit_on_real_data() -> None:
     assert result.metrics["max_drawdown"] <= 0.05 + gap + 1e-9
     assert np.all(result.equity[k:] == result.equity[k])
     assert result.paper_track["max_drawdown"] > result.metrics["max_drawdown"]
+
+
+def test_gross_and_net_exposure_over_the_strategies_positions(tmp_path: Path) -> None:
+    """A long and a short on one instrument: each its own position; the gross adds them, the net
+    offsets them (the gate's max_net_exposure, the report's per-strategy and per-instrument rows)."""
+    long_ = "entry:\n  long: close > 0\nsizing:\n  fixed_qty: 100\n"
+    short = "entry:\n  short: close > 0\nsizing:\n  fixed_qty: 300\n"
+    policy = project(tmp_path, {"a": long_, "b": short}, "  always: {a: 50%, b: 50%}\n")
+    result = run(policy, [100.0] * 10)
+    assert {t["strategy"]: t["side"] for t in result.trades} == {"a": "long", "b": "short"}
+    ex = result.exposure_report
+    assert ex["per_strategy"]["a"]["max_gross"] == pytest.approx(0.1, rel=1e-6)
+    assert ex["per_strategy"]["b"]["max_net"] == pytest.approx(0.3, rel=1e-6)
+    inst = ex["per_instrument"]["BTCUSDT.BINANCE"]
+    assert inst["max_gross"] == pytest.approx(0.4, rel=1e-6) and inst["max_net"] == pytest.approx(0.2, rel=1e-6)
+    assert result.to_json()["exposures"]["portfolio"]["max_gross"] == pytest.approx(0.4, rel=1e-6)
+    # net at most 15%: a's long (+10%) enters, b's short would make it -20%: refused
+    (tmp_path / "net").mkdir()
+    limited = project(tmp_path / "net", {"a": long_, "b": short}, "  always: {a: 50%, b: 50%}\n",
+                      "  max_net_exposure: 15%\n")
+    result = run(limited, [100.0] * 10)
+    assert {t["strategy"] for t in result.trades} == {"a"}

@@ -15,11 +15,12 @@ import numpy as np
 
 from autobot.backtest import metrics as M
 from autobot.backtest.data import NS, bar_seconds, iso, prepare_bars, resample, to_nautilus  # noqa: F401 (re-exported)
-from autobot.venue.instruments import InstrumentSettings, account_currency, make_instrument, quote_currency
+from autobot.venue.instruments import (InstrumentSettings, account_currency, cost_model, make_instrument,
+                                       market_note, quote_currency)
 from autobot.venue.settings import VenueSettings, add_venue, bar_spec_text, logging_config
 from autobot.data.bars import Bars
 from autobot.language.compile import CompiledStrategy
-from autobot.strategy.sizing import capped_note
+from autobot.strategy.sizing import capped_note, unsized_note
 
 
 @dataclass
@@ -45,6 +46,7 @@ class BacktestResult:
     fills: list[tuple[int, str, float, float, str]]
     notes: list[str] = field(default_factory=list)
     engine: str = "nautilus"           # or "fast" (autobot.fast)
+    cost_model: str = ""               # what fills are charged (autobot.venue.instruments.cost_model)
 
     def to_json(self) -> dict[str, Any]:
         """The results JSON: metrics (fractions), comparison, success bar and the trade list."""
@@ -52,7 +54,7 @@ class BacktestResult:
             "strategy": self.strategy, "document": self.document, "instrument": self.instrument,
             "engine": self.engine, "bar": self.bar, "bars": len(self.bars), "start": iso(int(self.bars.ts[0])) if len(self.bars) else None,
             "end": iso(int(self.bars.ts[-1]) + self.bar_seconds * NS) if len(self.bars) else None,
-            "capital": self.capital, "currency": self.currency,
+            "capital": self.capital, "currency": self.currency, "cost_model": self.cost_model,
             **self.metrics,
             "buy_and_hold": self.buy_and_hold,
             "success_bar": M.success_marks(self.metrics),
@@ -119,6 +121,10 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     from autobot.backtest.data import text_externals
     text_series = text_externals(compiled, bars, seconds, texts, iid)
     inst = make_instrument(iid, [bars.open, bars.high, bars.low, bars.close], instrument)
+    costs = cost_model(inst)
+    mismatch = market_note(iid, bars.close, float(inst.maker_fee), float(inst.taker_fee), bars.path)
+    if mismatch is not None:
+        notes.append(mismatch)
     quote = quote_currency(iid, instrument)
     bar_type = BarType.from_str(f"{iid}-{bar_spec_text(seconds)}-EXTERNAL")
     engine = BacktestEngine(BacktestEngineConfig(trader_id=TraderId("BACKTESTER-001"),
@@ -179,6 +185,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
         held = exposure != 0                  # held at some time in the bar: a stop filled inside it too
         held[np.array(strategy.held_inside, dtype=np.int64)] = True
         fills = list(strategy.fills)
+        unsized_count = strategy.unsized
     finally:
         engine.dispose()
     bar_ns = seconds * NS
@@ -189,6 +196,10 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
     capped = capped_note(*compiled.sizing, fills, float(inst.size_increment))
     if capped is not None:
         notes.append(capped)
+    unsized = unsized_note(unsized_count, float(inst.size_increment),
+                           float(inst.min_quantity) if inst.min_quantity is not None else None)
+    if unsized is not None:
+        notes.append(unsized)
     return BacktestResult(compiled.id, compiled.source.path, iid, bar_spec_text(seconds), bars, seconds,
                           venue.capital, str(currency), final, balance, metrics, bh, trades, equity_ts, equity, exposure,
-                          fills, notes)
+                          fills, notes, cost_model=costs)

@@ -100,7 +100,10 @@ def backtest(
     account: str = typer.Option("margin", "--account", help="margin (long and short) or cash (long only)."),
     leverage: float = typer.Option(1.0, "--leverage", help="Account leverage (margin accounts)."),
     instrument: Optional[str] = typer.Option(None, "--instrument", help="Trade this instrument id instead of the "
-                                             "document's market.instrument."),
+                                             "document's market.instrument (a policy: every strategy of a "
+                                             "one-instrument policy, or OLD=NEW)."),
+    venue_name: Optional[str] = typer.Option(None, "--venue", help="Trade the instrument's symbol on this venue "
+                                             "(its asset class and cost model follow the venue)."),
     currency: str = typer.Option("USD", "--currency", help="Quote currency of equities and other non-FX, "
                                  "non-crypto instruments."),
     price_precision: Optional[int] = typer.Option(None, "--price-precision", help="Decimals of prices "
@@ -131,7 +134,8 @@ def backtest(
     overrides = _overrides(param)
     settings_ = dict(capital=capital, leverage=leverage, slippage=slippage, currency=currency,
                      price_precision=price_precision, size_precision=size_precision, maker_fee=maker_fee,
-                     taker_fee=taker_fee, start=start, end=end, json_out=json_out, report=report, text=text)
+                     taker_fee=taker_fee, start=start, end=end, json_out=json_out, report=report, text=text,
+                     account=account, instrument=instrument, venue=venue_name)
     if policy is not None:
         if strategy is not None:
             raise fail_usage("give a strategy document or --policy, not both")
@@ -153,7 +157,7 @@ def backtest(
     inputs = load_inputs(strategy, overrides, instrument, data, catalog, start, end, regimes,
                          dict(capital=capital, account=account, leverage=leverage, slippage=slippage,
                               price_precision=price_precision, size_precision=size_precision, maker_fee=maker_fee,
-                              taker_fee=taker_fee, currency=currency))
+                              taker_fee=taker_fee, currency=currency, venue=venue_name))
     compiled, bars, venue, settings, iid, compiled_regimes = inputs
     from autobot.backtest.engine import run_backtest
     from autobot.diagnostics import RunError, UserError
@@ -191,6 +195,21 @@ def backtest(
         typer.echo(f"wrote {report}", err=True)
 
 
+def cli_instrument(iid: str, venue: Optional[str]) -> str:
+    """An instrument id from the command line (or a document), moved to ``--venue`` if given;
+    a usage error when it is not an id (whitespace, control characters, no venue)."""
+    from autobot.venue.instruments import instrument_id_error, on_venue
+    if venue is not None:
+        problem = instrument_id_error(f"X.{venue}")
+        if problem is not None:
+            raise fail_usage(f"--venue {venue!r}: write a venue name like BINANCE or OANDA")
+        iid = on_venue(iid, venue)
+    problem = instrument_id_error(iid)
+    if problem is not None:
+        raise fail_usage(f"--instrument {problem}")
+    return iid
+
+
 def load_inputs(strategy: Path, overrides: dict[str, float], instrument: Optional[str], data: list[str],
                 catalog: Optional[Path], start: Optional[str], end: Optional[str], regimes: Optional[Path],
                 v: dict[str, Any]) -> tuple[Any, ...]:
@@ -212,12 +231,7 @@ def load_inputs(strategy: Path, overrides: dict[str, float], instrument: Optiona
             raise quote_refusal(compiled, "bars or in a study")
     except UserError as err:
         raise fail_user(err.diagnostics) from None
-    iid = instrument or compiled.document.market.instrument
-    try:
-        from nautilus_trader.model.identifiers import InstrumentId
-        InstrumentId.from_str(iid)
-    except ValueError:
-        raise fail_usage(f"--instrument {iid!r} is not an instrument id like BTCUSDT.BINANCE") from None
+    iid = cli_instrument(instrument or compiled.document.market.instrument, v.get("venue"))
 
     from autobot.backtest.data import parse_when, slice_bars
     from autobot.venue.settings import VenueSettings
@@ -329,6 +343,7 @@ def _print_result(result: Any) -> None:
     short = short_series_note(result.metrics)
     if short:
         console.print(short)
+    console.print(f"costs: {result.cost_model}")
     for note in result.notes:
         console.print(f"note: {note}")
     if result.trades:

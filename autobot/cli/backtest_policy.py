@@ -26,6 +26,32 @@ def _bind_all(data: list[str], needed: list[str], default: Path) -> dict[str, Pa
     return bound
 
 
+def _rebind(policy: Any, instrument: Optional[str], venue: Optional[str]) -> Any:
+    """``--instrument`` (NEW for a one-instrument policy, or OLD=NEW) and ``--venue`` applied to
+    the policy's strategies and regimes."""
+    from autobot.cli.backtest import cli_instrument
+    from autobot.workspace import rebind_instruments
+    if instrument is None and venue is None:
+        return policy
+    mapping: dict[str, str] = {}
+    if instrument is not None:
+        old, sep, new = instrument.partition("=")
+        if sep:
+            if old not in policy.instruments:
+                raise fail_usage(f"--instrument {instrument}: this policy trades {', '.join(policy.instruments)}, "
+                                 f"not {old}")
+            mapping[old] = cli_instrument(new, None)
+        elif len(policy.instruments) > 1:
+            raise fail_usage(f"--instrument {instrument}: this policy trades {', '.join(policy.instruments)}; "
+                             "write OLD=NEW for the one to move")
+        else:
+            mapping[policy.instruments[0]] = cli_instrument(instrument, None)
+    if venue is not None:
+        for iid in policy.instruments:
+            mapping[iid] = cli_instrument(mapping.get(iid, iid), venue)
+    return rebind_instruments(policy, mapping)
+
+
 def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: dict[str, Any]) -> tuple[Any, ...]:
     """The compiled policy, its data per instrument, venue and instrument settings, as
     ``backtest --policy`` and ``optimize --policy`` take them (errors raised as ``typer.Exit``)."""
@@ -42,6 +68,7 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
         policy = load_policy(path)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
+    policy = _rebind(policy, opts.get("instrument"), opts.get("venue"))
     needed = policy.instruments
     try:
         series = {}
@@ -59,7 +86,7 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     venue = VenueSettings(capital=opts["capital"] if policy.document.capital is None else policy.document.capital,
-                          leverage=opts["leverage"], slippage=opts["slippage"])
+                          leverage=opts["leverage"], slippage=opts["slippage"], account=opts.get("account") or "margin")
     settings = InstrumentSettings(price_precision=opts["price_precision"], size_precision=opts["size_precision"],
                                   maker_fee=opts["maker_fee"], taker_fee=opts["taker_fee"], currency=opts["currency"])
     return policy, series, venue, settings
@@ -107,6 +134,11 @@ def _print(result: Any) -> None:
     short = short_series_note(result.metrics)
     if short:
         console.print(short)
+    for iid, costs in result.cost_models.items():
+        console.print(f"costs of {iid}: {costs}")
+    for note in result.notes:
+        if not note.endswith(" s"):             # the bar counts per series are in the JSON
+            console.print(f"note: {note}")
 
     per = Table(title="per strategy in the portfolio")
     per.add_column("strategy", no_wrap=True)
@@ -115,6 +147,17 @@ def _print(result: Any) -> None:
     for sid, row in result.per_strategy.items():
         per.add_row(sid, str(row["trades"]), f"{row['pnl']:,.2f}", _pct(row["share_of_pnl"]), _num(row["sharpe"]))
     console.print(per)
+    ex = result.exposure_report
+    if ex:
+        table = Table(title="exposure (position value over equity): gross adds longs and shorts, net offsets them")
+        for col in ("strategy / instrument", "mean gross", "max gross", "mean net", "max |net|"):
+            table.add_column(col, justify="left" if col.startswith("strategy") else "right", no_wrap=True)
+        for group, rows in (("", ex.get("per_strategy", {})), ("instrument ", ex.get("per_instrument", {})),
+                            ("", {"portfolio": ex.get("portfolio", {})})):
+            for name, row in rows.items():
+                table.add_row(group + name, _pct(row.get("mean_gross")), _pct(row.get("max_gross")),
+                              _pct(row.get("mean_net")), _pct(row.get("max_net")))
+        console.print(table)
     if result.alone:
         alone = Table(title="each strategy alone, with the full capital")
         alone.add_column("strategy", no_wrap=True)

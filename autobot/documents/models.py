@@ -238,6 +238,7 @@ class PolicyRisk(_Model):
                                                          "on_trip says; afterwards the peak restarts).")
     daily_loss_limit: Share | None = Field(None, description="Flatten and pause until the next UTC day.")
     max_gross_exposure: Share | None = Field(None, description="Gross position value over equity.")
+    max_net_exposure: Share | None = Field(None, description="Net position value (longs less shorts) over equity.")
     max_position: Share | None = Field(None, description="Largest position value per strategy over equity.")
     max_open_positions: int | None = Field(None, ge=1, description="Open positions across the portfolio.")
     max_consecutive_losses: int | None = Field(None, ge=1, description="Pause after this many losing trades.")

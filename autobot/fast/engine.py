@@ -20,7 +20,7 @@ from autobot.backtest import metrics as M
 from autobot.backtest.data import NS, iso, prepare_bars
 from autobot.backtest.engine import BacktestResult, stopped_early
 from autobot.data.bars import Bars
-from autobot.strategy.sizing import capped_note
+from autobot.strategy.sizing import capped_note, max_order_qty, unsized_note
 from autobot.evaluate.batch import evaluate
 from autobot.evaluate.semantics import flat_externals
 from autobot.fast import kernel as K
@@ -30,7 +30,8 @@ from autobot.language import plan as P
 from autobot.language.compile import CompiledStrategy, compile_strategy_text
 from autobot.strategy import trace as T
 from autobot.strategy.rule_strategy import Trade
-from autobot.venue.instruments import InstrumentSettings, account_currency, make_instrument, quote_currency
+from autobot.venue.instruments import (InstrumentSettings, account_currency, cost_model, make_instrument, market_note,
+                                       quote_currency)
 from autobot.venue.settings import VenueSettings, bar_spec_text
 
 __all__ = ["run_fast", "Unsupported", "check_supported"]
@@ -74,6 +75,10 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     if n == 0:
         raise ValueError("no bars to backtest")
     inst = make_instrument(iid, [bars.open, bars.high, bars.low, bars.close], instrument)
+    costs = cost_model(inst)
+    mismatch = market_note(iid, bars.close, float(inst.maker_fee), float(inst.taker_fee), bars.path)
+    if mismatch is not None:
+        notes.append(mismatch)
     pp, sp = inst.price_precision, inst.size_precision
     currency = account_currency(quote_currency(iid, instrument), inst)
     cp = int(currency.precision)
@@ -103,7 +108,7 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     pi = np.array([1 if cash else 0, K.SIZING[method], pp, sp, cp,
                    1 if trailing is not None and trailing.kind == "percent" else 0, bp, maker_d, taker_d],
                   dtype=np.int64)
-    maxq = float(inst.max_quantity) if inst.max_quantity is not None else math.inf
+    maxq = max_order_qty(inst)
     minq = float(inst.min_quantity) if inst.min_quantity is not None else 0.0
     bps = round(float(trailing.fraction or 0) * 10_000, 6) if trailing is not None and trailing.kind == "percent" \
         else 0.0                          # the trailing offset in basis points, as the strategy sends it
@@ -112,7 +117,7 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     out = _Outputs(n)
     K.simulate(o, h, lo, c, prog.vals, prog.ext_slots, prog.ops, prog.rule_slots, prog.rule_warmup,
                prog.level_kind, prog.level_value, prog.level_slot, pi, pf, *out.arrays())
-    code, stop_bar, n_f, n_t, balance_units, base_units = (int(x) for x in out.status)
+    code, stop_bar, n_f, n_t, balance_units, base_units, unsized_count = (int(x) for x in out.status)
     bar_ns = seconds * NS
     ts_event = bars.ts + bar_ns
     if code != K.OK:
@@ -165,9 +170,14 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     capped = capped_note(method, size_value, fills, float(inst.size_increment))
     if capped is not None:
         notes.append(capped)
+    unsized = unsized_note(unsized_count, float(inst.size_increment),
+                           float(inst.min_quantity) if inst.min_quantity is not None else None)
+    if unsized is not None:
+        notes.append(unsized)
     return BacktestResult(compiled.id, compiled.source.path, iid, bar_spec_text(seconds), bars, seconds,
                           venue.capital, str(currency), final, balance, metrics, bh, trades,
-                          np.asarray(ts_event, dtype=np.int64), equity, exposure, fills, notes, engine="fast")
+                          np.asarray(ts_event, dtype=np.int64), equity, exposure, fills, notes, engine="fast",
+                          cost_model=costs)
 
 
 def _unrealized(out: "_Outputs", k: int, close: float, mult: float, cp: int, sp: int) -> int:
@@ -205,7 +215,7 @@ class _Outputs:
         self.t_exit_bar, self.t_exit_px = np.zeros(k, dtype=np.int64), np.zeros(k)
         self.t_reason, self.t_pnl = np.zeros(k, dtype=np.int8), np.zeros(k)
         self.t_bars = np.zeros(k, dtype=np.int64)
-        self.status = np.zeros(6, dtype=np.int64)
+        self.status = np.zeros(7, dtype=np.int64)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         return (self.equity, self.exposure, self.inside, self.f_bar, self.f_side, self.f_qty, self.f_px, self.f_reason,

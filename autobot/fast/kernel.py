@@ -121,6 +121,8 @@ def _floor_qty(qty: float, sp: int) -> float:
     a count of 10^-sp."""
     scale = 10.0 ** sp
     k = math.floor(qty * scale)
+    if k >= 9007199254740992.0:   # 2^53: no longer exact (sizes are capped below it: max_order_qty)
+        return k
     while (k + 1.0) / scale <= qty:
         k += 1.0
     while k > 0 and k / scale > qty:
@@ -229,7 +231,7 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
              f_fee, t_side, t_qty, t_entry_bar, t_entry_px, t_exit_bar, t_exit_px, t_reason, t_pnl,
              t_bars, status):
     """Run the bars; fills and trades into the output arrays. ``status``: [code, bar, fills, trades,
-    balance units, base currency units (cash)]."""
+    balance units, base currency units (cash), entries whose size rounded to no order]."""
     n = c.shape[0]
     cash = pi[I_CASH] == 1
     sizing, pp, sp, cp = pi[I_SIZING], pi[I_PP], pi[I_SP], pi[I_CP]
@@ -250,6 +252,7 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
     bars_seen = 0
     peak = 0.0
     closed_inside = 0
+    unsized = 0                               # entries whose size rounded to no order
     n_f = 0
     n_t = 0
     # resting protective orders (0 stop loss, 1 take profit, 2 trailing stop): on, price, and the
@@ -363,6 +366,7 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
                   vals[level_slot[0], t] if level_slot[0] >= 0 else math.nan, cash, free, taker, leverage, mult,
                   maxq, minq, sp)
         if q <= 0:
+            unsized += 1                  # the rule fired; the size rounds to no order
             continue
         if cash and target < 0:          # a cash account is long only
             continue
@@ -425,6 +429,7 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
             break
     status[2], status[3], status[4] = n_f, n_t, balance
     status[5] = base
+    status[6] = unsized
     if status[0] == OK:
         status[1] = n
 

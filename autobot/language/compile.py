@@ -593,12 +593,12 @@ def check_policy(source: SourceFile, doc: PolicyDocument, sink: DiagnosticSink,
                     sink.add(source.diagnostic(node.start, node.end, "no-allocation",
                                                f"regime '{regime}' has no allocation: AutoBot stands aside in it",
                                                f"add '{regime}: {{}}' to say so explicitly", severity="warning"))
-    for name in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_position"):
+    for name in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_net_exposure", "max_position"):
         if getattr(doc.risk, name) is None:
             continue
         site = _site(source, ("risk", name))
         value = compiler.constant(site, what=f"risk.{name}")
-        upper = 10.0 if name == "max_gross_exposure" else 1.0
+        upper = 10.0 if name in ("max_gross_exposure", "max_net_exposure") else 1.0
         if value is not None and not 0 < value <= upper:
             sink.add(site.diagnostic(ast.Span(0, len(site.text)), "out-of-range",
                                      f"risk.{name} must be above 0% and at most {upper * 100:g}%, got {value:.4g}",

@@ -187,10 +187,17 @@ def _daily(ts: np.ndarray, values: np.ndarray) -> dict[int, float]:
     return out
 
 
+def traded_equity(bt: Any) -> np.ndarray:
+    """The equity the node's account follows: the backtest's paper track when a breaker demoted
+    the portfolio (its headline equity is then the capital's, flat), else its equity."""
+    paper = getattr(bt, "paper_track", None) or {}
+    return np.asarray(paper["equity"] if "equity" in paper else bt.equity, dtype=np.float64)
+
+
 def _day_returns(equity: list[tuple], bt: Any) -> dict[int, tuple[float, float]]:
     """day -> (node return, backtest return) of the day, close to close."""
     node = _daily(np.array([e[0] for e in equity], dtype=np.int64), np.array([e[1] for e in equity]))
-    back = _daily(np.asarray(bt.equity_ts), np.asarray(bt.equity))
+    back = _daily(np.asarray(bt.equity_ts), traded_equity(bt))
     days = sorted(set(node) & set(back))
     return {day: (node[day] / node[prev] - 1, back[day] / back[prev] - 1) for prev, day in zip(days, days[1:])}
 
@@ -199,7 +206,7 @@ def _days(equity: list[tuple], bt: Any, pairs: list[dict[str, Any]]) -> list[dic
     """One row per UTC day: fills on each side, matches, differences by cause, PnL of each side."""
     import datetime as dt
     node = _daily(np.array([e[0] for e in equity], dtype=np.int64), np.array([e[1] for e in equity]))
-    back = _daily(np.asarray(bt.equity_ts), np.asarray(bt.equity))
+    back = _daily(np.asarray(bt.equity_ts), traded_equity(bt))
     rows = []
     prev_n = prev_b = None
     for day in sorted(set(node) | set(back)):

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from nautilus_trader.config import ActorConfig
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.enums import TradingState
+from nautilus_trader.model.enums import AccountType, TradingState
 from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.controller import Controller
 
@@ -50,7 +50,7 @@ from autobot.portfolio.breakers import (Breaker, ConsecutiveLosses, DailyLoss, V
                                         wall_breakers)
 from autobot.portfolio.challenge import PORTFOLIO, Challenge, Rules
 from autobot.evaluate.regime import RegimeDetector
-from autobot.strategy.rule_strategy import StrategyHooks
+from autobot.strategy.rule_strategy import StrategyHooks, held_value
 from autobot.workspace import CompiledPolicy, load_policy, share_value
 
 DAY_NS = 86_400_000_000_000
@@ -63,6 +63,7 @@ class Limits:
     max_drawdown: float | None = None
     daily_loss_limit: float | None = None
     max_gross_exposure: float | None = None
+    max_net_exposure: float | None = None
     max_position: float | None = None
     max_open_positions: int | None = None
     max_consecutive_losses: int | None = None
@@ -72,7 +73,7 @@ def limits_of(policy: CompiledPolicy) -> Limits:
     """The policy's risk section as numbers."""
     risk = policy.document.risk
     shares = {k: (share_value(getattr(risk, k)) if getattr(risk, k) is not None else None)
-              for k in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_position")}
+              for k in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_net_exposure", "max_position")}
     return Limits(**shares, max_open_positions=risk.max_open_positions,
                   max_consecutive_losses=risk.max_consecutive_losses)
 
@@ -94,6 +95,7 @@ class PortfolioControllerConfig(ActorConfig, frozen=True):
     capital_scale: dict[str, float] | None = None   # a real node: each strategy's challenge-stage capital
     text_path: str | None = None    # the text feed of strategies that read sentiment (docs/ml.md)
     text_tail: bool = False         # a node on a venue's data: read what is appended to it while running
+    cash_account: bool = False      # a cash account: long only; equity is cash plus the holdings marked
 
 
 @dataclass
@@ -175,6 +177,7 @@ class PortfolioController(Controller):
         # only the share the challenge gives the portfolio back (0 on paper) follows the paper track
         self.capital_line: list[float] = []
         self.participation: list[float] = []        # the capital's share of the paper track, per bar
+        self.position_values: dict[str, list[float]] = {}   # strategy -> signed position value per bar
         self._demoted_from: int | None = None       # first bar index whose return the demotion governs
         self._share_before = 1.0                    # the capital's share up to that bar
         self._on_paper = False                      # demoted and not yet promoted back (breakers rest)
@@ -205,6 +208,7 @@ class PortfolioController(Controller):
         self.reloader: Any = None
         self.reloader_factory: Callable[[Any], Any] | None = None   # watches the documents (live nodes)
         self.manual_pause = False                   # /pause from the operator
+        self.cash_account = bool(config.cash_account)   # long only, equity = cash + holdings
         self._loop: Any = None
         self._halt_when_flat = False
         self._last_bar_ts = 0
@@ -266,27 +270,60 @@ class PortfolioController(Controller):
         """Account balance plus every open position marked to its instrument's last close."""
         total = 0.0
         venues = {s.instrument.id.venue for s in self.strategies.values() if getattr(s, "instrument", None)}
+        margin = True
         for venue in venues:
             account = self.portfolio.account(venue)
-            if account is not None:
+            if account is not None and account.type == AccountType.CASH:
+                total += self._cash_value(account)
+                margin = False
+            elif account is not None:
                 balance = account.balance_total()
                 total += balance.as_double() if balance is not None else 0.0
+        if not margin:
+            return total
         for position in self.cache.positions_open():
             close = self.closes.get(position.instrument_id)
             if close is not None:
                 total += position.unrealized_pnl(Price(close, position.price_precision)).as_double()
         return total
 
-    def _exposure(self, excluding: Any = None) -> tuple[float, int]:
-        """Gross value of open positions (at last closes) and their count, without one strategy's."""
-        gross, count = 0.0, 0
+    def _cash_value(self, account: Any) -> float:
+        """A cash account's equity: its quote currencies' cash, plus every holding marked to its
+        instrument's last close (a pair's base currency once, a share's units from the positions)."""
+        insts = {s.instrument.id: s.instrument for s in self.strategies.values()
+                 if getattr(s, "instrument", None) is not None and s.instrument.id.venue.value == account.id.get_issuer()}
+        total = 0.0
+        for quote in {inst.quote_currency for inst in insts.values()}:
+            balance = account.balance_total(quote)
+            total += balance.as_double() if balance is not None else 0.0
+        bases: set[Any] = set()
+        for iid, inst in insts.items():
+            close = self.closes.get(iid)
+            if close is None:
+                continue
+            base = getattr(inst, "base_currency", None)
+            if base is not None:
+                if base not in bases:
+                    bases.add(base)
+                    total += held_value(account, inst, None, close)
+            else:
+                total += sum(held_value(account, inst, p, close) for p in self.cache.positions_open(instrument_id=iid))
+        return total
+
+    def _exposure(self, excluding: Any = None) -> tuple[float, float, int]:
+        """Gross and net value of the strategies' open positions (at last closes) and their count,
+        without one strategy's: each strategy's position is its own (a long and a short on one
+        instrument add to the gross and offset in the net)."""
+        gross, net, count = 0.0, 0.0, 0
         for position in self.cache.positions_open():
             if excluding is not None and position.strategy_id == excluding:
                 continue
             close = self.closes.get(position.instrument_id, position.avg_px_open)
-            gross += abs(float(position.quantity)) * close * float(position.multiplier)
+            value = float(position.signed_qty) * close * float(position.multiplier)
+            gross += abs(value)
+            net += value
             count += 1
-        return gross, count
+        return gross, net, count
 
     def _externals(self, bar: Bar) -> dict[str, Any]:
         if self._texts is None:
@@ -339,6 +376,7 @@ class PortfolioController(Controller):
             self._prev_primary_ts = bar.ts_event
             self.equity_ts.append(bar.ts_event)
             self.equity.append(self.portfolio_value())
+            self._record_exposure()
             self._capital_step()
             self.regimes_at.append(self.regime)
             # a position a stop or target closed inside this bar was held during it
@@ -351,6 +389,18 @@ class PortfolioController(Controller):
                 self._guarded("self-optimisation", self.self_optimizer.step, bar.ts_event)
             if self.wall_breakers:
                 self._last_bar_wall = self.clock.timestamp_ns()
+
+    def _record_exposure(self) -> None:
+        """Each strategy's signed position value (units x last close x multiplier) at this bar."""
+        for name, strategy in self.strategies.items():
+            position = strategy.position() if getattr(strategy, "instrument", None) is not None else None
+            value = 0.0
+            if position is not None:
+                close = self.closes.get(position.instrument_id, position.avg_px_open)
+                value = float(position.signed_qty) * close * float(position.multiplier)
+            row = self.position_values.setdefault(name, [])
+            row.extend([0.0] * (len(self.equity) - 1 - len(row)))      # a strategy a reload added
+            row.append(value)
 
     def capital_share(self, k: int) -> float:
         """The share of the paper track's return at primary bar ``k`` that the capital earns: all of
@@ -854,22 +904,28 @@ class PortfolioController(Controller):
         if self.shares.get(name, 0.0) <= 0:
             return False
         strategy = self.strategies[name]
+        if side == "short" and self.cash_account:
+            return False                        # a cash account is long only
         lim = self.limits
         equity = self.portfolio_value()
         value = qty * price * float(getattr(strategy.instrument, "multiplier", 1))
-        gross, count = self._exposure(excluding=strategy.id)
+        gross, net, count = self._exposure(excluding=strategy.id)
         if self._pending_ts != bar.ts_event:          # entries approved earlier on this bar have not filled yet
             self._pending_ts, self._pending = bar.ts_event, {}
         others = {k: v for k, v in self._pending.items() if k != name}
-        gross += sum(others.values())
+        gross += sum(abs(v) for v in others.values())
+        net += sum(others.values())
         count += len(others)
+        signed = value if side == "long" else -value
         if lim.max_open_positions is not None and count + 1 > lim.max_open_positions:
             return False
         if lim.max_position is not None and value > lim.max_position * equity:
             return False
         if lim.max_gross_exposure is not None and gross + value > lim.max_gross_exposure * equity:
             return False
-        self._pending[name] = value
+        if lim.max_net_exposure is not None and abs(net + signed) > lim.max_net_exposure * equity:
+            return False
+        self._pending[name] = signed
         return True
 
 

@@ -53,15 +53,17 @@ class PortfolioResult:
     fills: dict[str, list[tuple[int, str, float, float, str]]] = field(default_factory=dict)   # per strategy
     # after a demotion: the paper track's metrics (and its equity), the headline being the capital's
     paper_track: dict[str, Any] = field(default_factory=dict)
+    cost_models: dict[str, str] = field(default_factory=dict)     # instrument -> what its fills pay
+    exposure_report: dict[str, Any] = field(default_factory=dict)  # gross/net per strategy and instrument
 
     def to_json(self) -> dict[str, Any]:
         return {
             "policy": self.policy, "instruments": self.instruments, "bar": self.bar, "bars": len(self.bars),
-            "capital": self.capital, "currency": self.currency, **self.metrics,
+            "capital": self.capital, "currency": self.currency, "cost_models": self.cost_models, **self.metrics,
             "buy_and_hold": self.buy_and_hold, "success_bar": M.success_marks(self.metrics),
             "per_strategy": self.per_strategy, "per_regime": self.per_regime, "alone": self.alone,
             "switches": self.switches, "breaker_trips": self.trips, "breaker_resumes": self.resumes,
-            "challenge": self.challenge, "notes": self.notes,
+            "challenge": self.challenge, "notes": self.notes, "exposures": self.exposure_report,
             "paper_track": {k: v for k, v in self.paper_track.items() if k != "equity"} or None,
             "trade_list": self.trades,
         }
@@ -93,7 +95,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
                                                  logging=logging_config(), run_analysis=False))
     try:
         insts, currency = setup.instruments, setup.currency
-        add_venue(engine, setup.venue, currency, capital, venue)
+        add_venue(engine, setup.venue, currency, capital, venue, cash=venue.account == "cash")
         for inst in insts.values():
             engine.add_instrument(inst)
         bar_types = setup.bar_types
@@ -106,7 +108,8 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
         strategy_bar_types = [bar_types[(market[sid].instrument, seconds[sid])] for sid in used]
         controller = PortfolioController(
             engine.trader, PortfolioControllerConfig(regime_bar_type=bar_types[regime_key], bar_types=strategy_bar_types,
-                                                    text_path=None if text is None else str(text)),
+                                                    text_path=None if text is None else str(text),
+                                                    cash_account=venue.account == "cash"),
             policy, strategies, set_trading_state=engine.kernel.risk_engine.set_trading_state)
         engine.add_actor(controller)
         for strategy in strategies.values():
@@ -130,7 +133,8 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
         for sid in used:
             alone: BacktestResult = run_backtest(policy.strategies[sid], data[market[sid].instrument],
                                                  VenueSettings(capital=capital, leverage=venue.leverage,
-                                                               slippage=venue.slippage), instrument, texts=texts)
+                                                               slippage=venue.slippage, account=venue.account),
+                                                 instrument, instrument_id=market[sid].instrument, texts=texts)
             result.alone[sid] = alone.metrics
     if progress is not None:
         progress(len(primary), len(primary))
@@ -213,7 +217,37 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
                            switches, trips, per_strategy, per_regime, trades, pnl_curves, notes=notes,
                            exposure=open_counts, resumes=list(getattr(controller, "resumes", [])),
                            challenge=challenge_summary(controller, int(equity_ts[-1]) if len(equity_ts) else 0),
-                           fills={sid: list(s.fills) for sid, s in strategies.items()}, paper_track=paper)
+                           fills={sid: list(s.fills) for sid, s in strategies.items()}, paper_track=paper,
+                           cost_models=dict(getattr(setup, "cost_models", {})),
+                           exposure_report=exposures(getattr(controller, "position_values", {}), market,
+                                                     np.asarray(paper.get("equity", equity), dtype=np.float64)))
+
+
+def exposures(values: dict[str, list[float]], market: dict[str, Any], equity: np.ndarray) -> dict[str, Any]:
+    """Gross and net exposure (position value over the equity at each primary bar: its mean and
+    its largest) per strategy and per instrument, from each strategy's signed position value. A
+    long and a short on one instrument add to its gross and cancel in its net."""
+    n = len(equity)
+    if not n or not values:
+        return {}
+    safe = np.where(equity > 0, equity, np.nan)
+
+    def stats(gross: np.ndarray, net: np.ndarray) -> dict[str, float | None]:
+        g, t = gross / safe, net / safe
+        ok = np.isfinite(g)
+        return {"mean_gross": float(np.mean(g[ok])) if ok.any() else None,
+                "max_gross": float(np.max(g[ok])) if ok.any() else None,
+                "mean_net": float(np.mean(t[ok])) if ok.any() else None,
+                "max_net": float(np.max(np.abs(t[ok]))) if ok.any() else None}
+    rows = {sid: np.asarray((v + [0.0] * n)[:n], dtype=np.float64) for sid, v in values.items()}
+    per_strategy = {sid: stats(np.abs(v), v) for sid, v in rows.items()}
+    per_instrument: dict[str, Any] = {}
+    for iid in sorted({market[sid].instrument for sid in rows if sid in market}):
+        mine = [v for sid, v in rows.items() if sid in market and market[sid].instrument == iid]
+        per_instrument[iid] = stats(np.sum(np.abs(mine), axis=0), np.sum(mine, axis=0))
+    everything = list(rows.values())
+    return {"per_strategy": per_strategy, "per_instrument": per_instrument,
+            "portfolio": stats(np.sum(np.abs(everything), axis=0), np.sum(everything, axis=0))}
 
 
 def _first_demotion(controller: Any) -> str:

@@ -41,6 +41,7 @@ class PortfolioSetup:
     instruments: dict[str, Any]
     bar_types: dict[tuple[str, int], Any]
     notes: list[str] = field(default_factory=list)
+    cost_models: dict[str, str] = field(default_factory=dict)   # instrument -> the costs its fills pay
 
     @property
     def primary(self) -> Bars:
@@ -144,8 +145,15 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
 
     insts = {iid: make_instrument(iid, [b.close for (i, _), b in series.items() if i == iid], instrument)
              for iid in iids}
+    from autobot.venue.instruments import cost_model, market_note
+    costs = {iid: cost_model(inst) for iid, inst in insts.items()}
+    for iid, inst in insts.items():
+        bars_ = next(b for (i, _), b in series.items() if i == iid)
+        mismatch = market_note(iid, bars_.close, float(inst.maker_fee), float(inst.taker_fee), bars_.path)
+        if mismatch is not None:
+            notes.append(mismatch)
     quote = next(iter(quotes))
     currency = account_currency(quote, insts[iids[0]])
     bar_types = {key: BarType.from_str(f"{key[0]}-{bar_spec_text(key[1])}-EXTERNAL") for key in series}
     return PortfolioSetup(used, market, seconds, series, (regime_iid, regime_seconds), primary_key, iids,
-                          next(iter(venues)), currency, insts, bar_types, notes)
+                          next(iter(venues)), currency, insts, bar_types, notes, costs)

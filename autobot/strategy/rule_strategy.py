@@ -37,7 +37,7 @@ from autobot.evaluate.semantics import NAN
 from autobot.evaluate.stream import StreamEvaluator
 from autobot.language.compile import CompiledStrategy, PriceLevel
 from autobot.strategy import trace as T
-from autobot.strategy.sizing import raw_quantity, round_quantity
+from autobot.strategy.sizing import max_order_qty, raw_quantity, round_quantity
 from autobot.language.compile import compile_strategy_text
 
 
@@ -191,6 +191,7 @@ class RuleStrategy(Strategy):
         self._bar_ts = 0
         self.recent: deque[tuple[int, tuple[bool, ...]]] = deque(maxlen=500)   # (bar ts, rules fired)
         self.refusals: list[dict[str, Any]] = []
+        self.unsized = 0                        # entries whose size rounded to no order
         self._closing: Any = None               # the close order in flight (one at a time)
         self.stop_action = "keep"               # policy on_stop: keep, cancel_orders or flatten
         self.handing_over = False               # set while a hot reload replaces this instance
@@ -230,7 +231,7 @@ class RuleStrategy(Strategy):
         self._bar_ns = cfg.bar_type.spec.timedelta.value
         self._increment = float(self.instrument.size_increment)
         self._min_qty = float(self.instrument.min_quantity) if self.instrument.min_quantity is not None else None
-        self._max_qty = float(self.instrument.max_quantity) if self.instrument.max_quantity is not None else None
+        self._max_qty = max_order_qty(self.instrument)
         self.subscribe_bars(cfg.bar_type)
 
     def on_stop(self) -> None:
@@ -389,6 +390,7 @@ class RuleStrategy(Strategy):
         qty = self._size(close, equity)
         if qty is None:
             self.log.warning(f"{bar.ts_event}: entry.{target} fired but the size rounds to no order")
+            self.unsized += 1
             return
         if self.hooks.entry_allowed is not None and not self.hooks.entry_allowed(target, float(qty), close, bar):
             return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from typing import Any
 
 
 def raw_quantity(method: str, value: float, equity: float, price: float, stop_distance: float | None) -> float:
@@ -57,3 +58,26 @@ def capped_note(method: str, value: float, fills: list[tuple], increment: float)
         return None
     return (f"sizing fixed_qty {value:g} was capped by the account (equity x leverage, or the cash less the fee) on "
             f"{len(capped)} of {len(entries)} entries; the largest capped entry was {max(f[2] for f in capped):g}")
+
+
+def unsized_note(count: int, increment: float, minimum: float | None) -> str | None:
+    """A note when entry rules fired but their size rounded to no order ``count`` times (a price
+    so high, an equity so small or a ``fixed_qty`` so small that the size is under the
+    instrument's increment or minimum), so zero trades are never silent. Both engines word it
+    the same."""
+    if count <= 0:
+        return None
+    least = max(increment, minimum or 0.0)
+    return (f"an entry rule fired {count:,} time(s) but its size rounded to no order (the instrument's smallest "
+            f"order is {least:g} units): no trade was made then; size in larger units (fixed_qty), give the "
+            "instrument a finer size precision (--size-precision), or use more capital")
+
+
+def max_order_qty(instrument: Any) -> float:
+    """The largest order both engines can size exactly: the instrument's maximum, Nautilus'
+    ``QUANTITY_MAX``, and the quantity whose count of size increments is still exact in a double
+    (2^53): at a price near 4e-7, 100,000 of equity once asked for 2.5e11 units and the fast
+    engine's rounding never ended."""
+    from nautilus_trader.model.objects import QUANTITY_MAX
+    own = float(instrument.max_quantity) if instrument.max_quantity is not None else math.inf
+    return min(own, float(QUANTITY_MAX), float(2 ** 53) / 10.0 ** instrument.size_precision)

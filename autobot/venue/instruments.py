@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 from nautilus_trader.model.currencies import Currency
@@ -49,9 +50,78 @@ def infer_price_precision(*series: np.ndarray, limit: int = 9) -> int:
         values = values[np.linspace(0, values.size - 1, 20_000).astype(np.int64)]
     for d in range(limit + 1):
         scaled = values * 10.0 ** d
-        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled)) * 1e-3 + 1e-6):
+        rounded = np.round(scaled)
+        # every value written exactly, and none rounded to zero (a price near 4e-7 once got 0 decimals:
+        # every bar read 0.0 and no rule ever fired)
+        if np.all(np.abs(scaled - rounded) <= 1e-6 * np.maximum(1.0, np.abs(scaled)) * 1e-3 + 1e-6) and \
+                not np.any((rounded == 0) & (values != 0)):
             return d
     return limit
+
+
+def instrument_id_error(text: str) -> str | None:
+    """Why ``text`` is not an instrument id (SYMBOL.VENUE, printable, no whitespace), or None.
+    ``'BTCUSDT.BINANCE\\n'`` once ran silently as another venue."""
+    if not text or any(c.isspace() or not c.isprintable() for c in text):
+        return f"{text!r} holds whitespace or control characters; write an id like BTCUSDT.BINANCE"
+    symbol, dot, venue = text.rpartition(".")
+    if not dot or not symbol or not venue or "." in venue:
+        return f"{text!r} is not an instrument id like BTCUSDT.BINANCE (SYMBOL.VENUE)"
+    try:
+        InstrumentId.from_str(text)
+    except ValueError as exc:
+        return f"{text!r} is not an instrument id: {exc}"
+    return None
+
+
+def on_venue(instrument_id: str, venue: str) -> str:
+    """``instrument_id``'s symbol on ``venue`` (``--venue``)."""
+    return f"{instrument_id.rpartition('.')[0]}.{venue}"
+
+
+def market_note(instrument_id: str, close: np.ndarray, maker_fee: float, taker_fee: float,
+                path: str = "") -> str | None:
+    """A note when the file's prices or name suggest another market than the one whose costs the
+    run charges: FX-like prices (0.3 - 3, five or more decimals) or an FX pair in the file's name
+    charged as crypto; a crypto name run as FX or a share; FX-run prices that are no FX rate."""
+    import re
+    kind = asset_class(instrument_id)
+    finite = np.asarray(close, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if not finite.size:
+        return None
+    median = float(np.median(finite))
+    decimals = infer_price_precision(finite[:2000])
+    stem = re.sub(r"[^a-z]", " ", Path(path).stem.lower()) if path else ""
+    pairs = [w[:6].upper() for w in stem.split() if len(w) >= 6 and _fiat(w[:3].upper()) and _fiat(w[3:6].upper())]
+    crypto_name = any(w in ("btc", "eth", "usdt", "xrp", "ada", "sol", "bnb") or w.startswith(("btc", "eth"))
+                      for w in stem.split())
+    fee = max(maker_fee, taker_fee)
+    if kind == "crypto" and fee > 0 and (pairs or (0.3 <= median <= 3.0 and decimals >= 5)):
+        why = f"the file's name names {pairs[0]}" if pairs else \
+            f"the prices (median {median:.5g}, {decimals} decimals) look like an FX rate"
+        return (f"{why}, but {instrument_id} is charged a crypto venue's {fee:.2%} a side: if this is FX data, "
+                f"give --instrument {(pairs[0] if pairs else 'EURUSD')}.OANDA (the pair's id) for the FX cost model")
+    if kind != "crypto" and crypto_name and not pairs:
+        return (f"the file's name suggests a crypto market, but {instrument_id} runs as "
+                f"{'an FX pair' if kind == 'fx' else 'a share'}: check --instrument")
+    if kind == "fx" and not 0.002 <= median <= 400:
+        return (f"the prices (median {median:.5g}) are not an FX rate's level, but {instrument_id} runs as an "
+                "FX pair: check --instrument")
+    return None
+
+
+def cost_model(instrument: Instrument) -> str:
+    """The cost model a run charges, in words (the run's header and JSON)."""
+    iid = instrument.id.value
+    kind = asset_class(iid)
+    maker, taker = float(instrument.maker_fee), float(instrument.taker_fee)
+    fees = f"maker {maker:.4%}, taker {taker:.4%} of each fill's value" if maker or taker else "no commission"
+    what = {"crypto": f"crypto venue {instrument.id.venue.value}", "fx": "FX pair",
+            "equity": "share or other instrument"}[kind]
+    tail = "; fills at the bars' prices (a mid series: no spread charged)" if kind == "fx" and not (maker or taker) \
+        else ""
+    return f"{what}: {fees}{tail}"
 
 
 def _currency(code: str) -> Currency:
