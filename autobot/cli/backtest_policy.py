@@ -127,10 +127,6 @@ def _print(result: Any) -> None:
                                 f"{len(result.bars):,} bars", result.metrics, result.buy_and_hold, result.currency,
                                 first="portfolio (capital)" if result.paper_track else "portfolio",
                                 paper=result.paper_track or None))
-    if result.paper_track:
-        console.print("note: a breaker demoted the portfolio to paper; the headline is what the capital did (flat "
-                      "from then until the challenge promotes it again); the paper track kept trading and is shown "
-                      "beside it (the per-strategy and per-regime tables are the strategies' own trading)")
     short = short_series_note(result.metrics)
     if short:
         console.print(short)

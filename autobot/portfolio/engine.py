@@ -207,7 +207,8 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
                             np.where(shares > 0, open_counts, 0))
         notes.append(f"a breaker demoted the portfolio to paper at {_first_demotion(controller)}: the headline is the "
                      f"capital (flat from the flatten's fill until the challenge promotes it again); the paper "
-                     f"track traded on and is reported apart (paper_track)")
+                     f"track traded on and is reported beside it (paper_track); the per-strategy and per-regime "
+                     f"tables are the strategies' own trading")
     else:
         metrics = M.compute(equity, primary.ts[:len(equity)], bar_ns, capital, final, trades, open_counts)
     bh = M.buy_and_hold(primary.close, primary.ts, bar_ns, capital, float(insts[primary_key[0]].taker_fee))

@@ -112,9 +112,14 @@ def _fmt(name: str, v: Any) -> str:
 
 
 def _metrics_table(result: BacktestResult | PortfolioResult, label: str = "Strategy") -> str:
-    rows = "".join(f'<tr><td class="l">{LABELS[m]}</td><td>{_fmt(m, result.metrics.get(m))}</td>'
+    """The metrics against buy-and-hold; a demoted portfolio's paper track in its own labelled
+    column beside the capital's (the headline)."""
+    paper = getattr(result, "paper_track", None) or {}
+    extra = (lambda m: f"<td>{_fmt(m, paper.get(m))}</td>") if paper else (lambda m: "")
+    rows = "".join(f'<tr><td class="l">{LABELS[m]}</td><td>{_fmt(m, result.metrics.get(m))}</td>{extra(m)}'
                    f"<td>{_fmt(m, result.buy_and_hold.get(m))}</td></tr>" for m in METRICS)
-    return (f'<table class="metrics"><tr><th class="l">Metric</th><th>{label}</th><th>Buy &amp; hold</th></tr>'
+    head = f"{label} (capital)</th><th>Paper track (no capital)" if paper else label
+    return (f'<table class="metrics"><tr><th class="l">Metric</th><th>{head}</th><th>Buy &amp; hold</th></tr>'
             f"{rows}</table>")
 
 
@@ -572,8 +577,16 @@ def _portfolio_figure(result: PortfolioResult, policy: CompiledPolicy, primary: 
 
     # portfolio equity against buy-and-hold, with the breaker trips
     k = _thin(eq)
-    fig.add_trace(go.Scatter(x=ex[k], y=eq[k], mode="lines", name="Portfolio equity", legendgroup="portfolio",
-                             line=dict(color="#1f5fbf", width=1.5)), row=3, col=1)
+    paper = (getattr(result, "paper_track", None) or {}).get("equity")
+    fig.add_trace(go.Scatter(x=ex[k], y=eq[k], mode="lines",
+                             name="Portfolio equity (capital)" if paper else "Portfolio equity",
+                             legendgroup="portfolio", line=dict(color="#1f5fbf", width=1.5)), row=3, col=1)
+    if paper:
+        pe = np.asarray(paper, dtype=np.float64)
+        k = _thin(pe)
+        fig.add_trace(go.Scatter(x=ex[k], y=pe[k], mode="lines", name="Paper track (no capital)",
+                                 legendgroup="portfolio", line=dict(color="#1f5fbf", width=1.0, dash="dash")),
+                      row=3, col=1)
     if len(bars):
         fee = float(result.buy_and_hold.get("fees") or 0.0) / result.capital if result.capital else 0.0
         bh = result.capital * (1.0 - fee) / float(bars.close[0]) * np.asarray(bars.close, dtype=np.float64)
