@@ -194,8 +194,12 @@ def test_portfolio_report_is_self_contained_and_complete(portfolio, tmp_path):
     for trip in r.trips:
         assert trip["reason"] in page and html.escape(trip["detail"]) in page
     assert '"name":"Breaker trips"' in text
-    for name in ("Portfolio equity", "Buy & hold equity", "Drawdown %"):
+    equity_line = "Portfolio equity (capital)" if r.paper_track else "Portfolio equity"
+    for name in (equity_line, "Buy & hold equity", "Drawdown %"):
         assert f'"name":"{name}"' in text
+    if r.paper_track:                  # a demoted run: the paper track beside the capital, labelled
+        assert '"name":"Paper track (no capital)"' in text and "Paper track (no capital)</th>" in page
+        assert f"{100 * r.paper_track['total_return']:.2f}%" in page
     for label in ("Strategies", "Regimes", "Circuit breakers", "Share of PnL", "Alone: annual return",
                   "Alone: Sharpe", "Alone: max drawdown", "Share of bars", "PnL while in it", "Success bar",
                   f"Regime switches ({len(r.switches):,})"):
