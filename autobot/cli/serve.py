@@ -35,5 +35,9 @@ def serve(state: Optional[Path] = typer.Option(None, "--state", help="The node's
         raise fail_usage(f"--host {host} is reachable from other machines: set a token in ${token_env} first "
                          "(requests from outside loopback must send 'Authorization: Bearer <token>')")
     path = state or (find_project_root() / ".autobot" / "state.sqlite")
+    app_ = make_app(path, token, allowed_hosts=None if loopback or host in ("0.0.0.0", "::") else {host})
     typer.echo(f"serving {path} on http://{host}:{port}/ (API under /api/v1/)", err=True)
-    uvicorn.run(make_app(path, token), host=host, port=port, log_level="warning")
+    if token is None:
+        typer.echo(f"commands (POST pause/resume/stop) need the header X-AutoBot-Token: {app_.state.command_token} "
+                   "(the dashboard sends it)", err=True)
+    uvicorn.run(app_, host=host, port=port, log_level="warning")

@@ -5,6 +5,13 @@
 * Bound to 127.0.0.1 by default. A request from anywhere but loopback needs the token
   (``Authorization: Bearer <token>``); ``autobot serve`` refuses to bind another address without
   one.
+* No web page can drive it: the ``Host`` header must be a loopback name, an IP address or a name
+  the operator allowed (a DNS-rebinding page's own name is refused, 421); every state-changing
+  request (pause, resume, stop, anything later) needs the command token in a header a form cannot
+  send (``X-AutoBot-Token``, or the ``Authorization`` bearer), also on loopback, is refused with a
+  simple form's content type (415) and with any ``Origin`` but the server's own (403; a
+  ``file://`` page sends ``null``). The dashboard gets the token inside its own page, which
+  another origin cannot read.
 * pause/resume/stop are queued in the store's ``commands`` table; the node runs each at its next
   bar (exactly as the Telegram commands) and writes the reply, which the API waits for (a few
   seconds at most).
@@ -15,6 +22,8 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import secrets
 import time
 from importlib import resources
 from pathlib import Path
@@ -22,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from autobot.persistence.journal import (StateStoreError, command_reply, open_readonly, queue_command, read_equity,
                                          read_events, read_fills, read_run)
@@ -31,6 +40,25 @@ from autobot.report.analytics import DAY_NS, daily_returns, realized_by_strategy
 from autobot.report.journal_report import day_text, regime_share
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+#: the content types a cross-site HTML form (or a "simple" fetch) can send without a preflight
+SIMPLE_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+
+
+def host_name(header: str) -> str:
+    """The name in a ``Host`` header (``name:port``, ``[v6]:port``), lower case."""
+    h = header.strip().lower()
+    if h.startswith("["):
+        return h[1:].split("]", 1)[0]
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _read(path: Path, what: Any) -> Any:
@@ -48,9 +76,48 @@ def _events(path: Path, kinds: tuple[str, ...] | None = None, limit: int = 200) 
     return [e for e in events if kinds is None or e["kind"] in kinds][-limit:]
 
 
-def make_app(state: Path, token: str | None = None) -> FastAPI:
-    """The API and the page over the store at ``state``."""
+def make_app(state: Path, token: str | None = None, allowed_hosts: set[str] | None = None,
+             reply_wait: float = 15.0) -> FastAPI:
+    """The API and the page over the store at ``state``. ``token``: the one requests from outside
+    loopback send, also the command token; without one, a random command token for this server
+    (``app.state.command_token``). ``allowed_hosts``: host names served besides loopback names
+    and IP addresses."""
     app = FastAPI(title="AutoBot", version="1", docs_url="/api/v1/docs", openapi_url="/api/v1/openapi.json")
+    command_token = token or secrets.token_urlsafe(24)
+    app.state.command_token = command_token
+    app.state.refused = []                      # (path, status, why) of every command refused
+    names = LOOPBACK_NAMES | {h.lower() for h in (allowed_hosts or set())}
+
+    @app.middleware("http")
+    async def only_our_host(request: Request, call_next: Any) -> Any:
+        name = host_name(request.headers.get("host", ""))
+        if name not in names and not _is_ip(name):
+            return JSONResponse({"detail": f"host {name!r} is not served here (DNS rebinding?): use 127.0.0.1"},
+                                status_code=421)
+        return await call_next(request)
+
+    def command_guard(request: Request) -> None:
+        """State-changing requests: our token in a header, no form content type, our own origin."""
+        try:
+            _command_checks(request)
+        except HTTPException as err:
+            app.state.refused.append((request.url.path, err.status_code, str(err.detail)))
+            raise
+
+    def _command_checks(request: Request) -> None:
+        kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if kind in SIMPLE_TYPES:
+            raise HTTPException(415, f"a command is not a form ({kind}): send no body or application/json")
+        origin = request.headers.get("origin")
+        if origin is not None:
+            own = {f"http://{request.headers.get('host', '').lower()}"}
+            if origin.lower() not in own:
+                raise HTTPException(403, f"a command from another origin ({origin}) is refused")
+        given = request.headers.get("x-autobot-token", "")
+        bearer = request.headers.get("authorization", "")
+        if not (hmac.compare_digest(given, command_token) or hmac.compare_digest(bearer, f"Bearer {command_token}")):
+            raise HTTPException(401, "a command needs the command token (header X-AutoBot-Token; the dashboard "
+                                     "sends it; autobot serve printed it)")
 
     def guard(request: Request) -> None:
         host = request.client.host if request.client is not None else ""
@@ -72,6 +139,7 @@ def make_app(state: Path, token: str | None = None) -> FastAPI:
             raise HTTPException(503, str(err)) from None
 
     api = [Depends(guard)]
+    commands = [Depends(guard), Depends(command_guard)]
 
     @app.get("/api/v1/health", dependencies=api)
     def health() -> dict[str, Any]:
@@ -162,7 +230,7 @@ def make_app(state: Path, token: str | None = None) -> FastAPI:
         if st["state"] != "running":
             raise HTTPException(409, f"the node is {st['state']}: there is no node to take {text}")
         cid = safe(lambda: queue_command(p, text))
-        deadline = time.time() + 15
+        deadline = time.time() + reply_wait
         while time.time() < deadline:
             reply = command_reply(p, cid)
             if reply is not None:
@@ -171,15 +239,15 @@ def make_app(state: Path, token: str | None = None) -> FastAPI:
         return {"command": text, "reply": None, "queued": cid,
                 "note": "queued: the node runs it at its next bar"}
 
-    @app.post("/api/v1/pause", dependencies=api)
+    @app.post("/api/v1/pause", dependencies=commands)
     def pause() -> dict[str, Any]:
         return command("/pause")
 
-    @app.post("/api/v1/resume", dependencies=api)
+    @app.post("/api/v1/resume", dependencies=commands)
     def resume() -> dict[str, Any]:
         return command("/resume")
 
-    @app.post("/api/v1/stop", dependencies=api)
+    @app.post("/api/v1/stop", dependencies=commands)
     def stop() -> dict[str, Any]:
         return command("/stop")
 
@@ -190,6 +258,7 @@ def make_app(state: Path, token: str | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, dependencies=api)
     def page() -> str:
-        return (resources.files("autobot.serve") / "page.html").read_text(encoding="utf-8")
+        text = (resources.files("autobot.serve") / "page.html").read_text(encoding="utf-8")
+        return text.replace("__AUTOBOT_COMMAND_TOKEN__", command_token)   # url-safe: no markup
 
     return app
