@@ -231,8 +231,11 @@ def shared_series() -> list[Path]:
 
 
 def cash_market(path: Path) -> bool:
-    """Where a cash account is how the market is traded: shares, ETFs and crypto spot (not FX,
-    gold CFDs, futures or perpetuals, which trade on margin). CI time: margin runs every series."""
+    """Where the matrices also run a cash account: a share and an ETF (ORCL, SPY) and crypto spot,
+    where a cash account is how the market is traded (not FX, gold CFDs, futures or perpetuals,
+    which trade on margin). CI time: margin runs every series."""
     from autobot.venue.instruments import asset_class
     iid = market_of(path)
-    return asset_class(iid) in ("equity", "crypto") and not any(k in path.stem for k in ("perp", "6eh4", "xauusd"))
+    if asset_class(iid) == "equity":
+        return iid in ("ORCL.NASDAQ", "SPY.ARCA")
+    return asset_class(iid) == "crypto" and "perp" not in path.stem
