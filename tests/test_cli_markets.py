@@ -67,7 +67,7 @@ def test_a_policy_on_daily_data_runs_daily_on_a_cash_account(tmp_path: Path) -> 
     to a policy at all."""
     out = tmp_path / "spy.json"
     code, text = run("backtest", "--policy", str(ROOT / "policy.yaml"), "--data", str(SPY), "--instrument",
-                     "SPY.ARCA", "--account", "cash", "--json", str(out))
+                     "SPY.ARCA", "--account", "cash", "--start", "2008-01-01", "--end", "2014-01-01", "--json", str(out))
     assert code == 0, text
     result = json.loads(out.read_text())
     assert result["bar"] == "1-DAY-LAST"

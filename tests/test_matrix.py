@@ -19,32 +19,25 @@ from autobot.portfolio.engine import run_portfolio
 from autobot.venue.instruments import InstrumentSettings, make_instrument
 from autobot.venue.settings import VenueSettings
 from autobot.workspace import load_policy, rebind_instruments
-from tests.helpers import (ROOT, SHARED_DATA, assert_fills_inside_bars, cash_market, decided_at_close, market_of,
+from tests.helpers import (ROOT, SHARED_DATA, assert_fills_inside_bars, assert_identity, cash_market, market_of,
                            shared_series)
 
 SERIES = shared_series()
 
 
-CASES = [(s, a) for s in SERIES for a in ("margin", "cash") if a == "margin" or cash_market(s)]
+# the universe's ETFs beyond SPY and its FX crosses beyond EUR/USD add no kind of market the others lack (CI time)
+SAME_KIND = ("iwm_1d", "eem_1d", "uso_1d", "bno_1d", "gbpusd_mid_1d", "eurgbp_mid_1d")
+CASES = [(s, a) for s in SERIES if s.stem not in SAME_KIND for a in ("margin", "cash")
+         if a == "margin" or cash_market(s)]
 
 
 def assert_portfolio_identity(result, iid: str) -> None:
     """At every primary bar: the strategies' paper equity == capital - what their fills paid (value
     and fees) + every open position marked to the close (one instrument)."""
     inst = make_instrument(iid, [result.bars.close], InstrumentSettings())
-    mult, maker, taker = float(inst.multiplier), float(inst.maker_fee), float(inst.taker_fee)
-    fills = sorted((f for fs in result.fills.values() for f in fs), key=lambda f: (f[0], decided_at_close(f[4])))
     equity = np.array(result.paper_track["equity"]) if result.paper_track else result.equity
-    k, cash, held = 0, float(result.capital), 0.0
-    for t, ts in enumerate(result.equity_ts):
-        while k < len(fills) and (fills[k][0] < ts or (fills[k][0] == ts and not decided_at_close(fills[k][4]))):
-            _, side, qty, px, why = fills[k]
-            sign = 1.0 if side == "BUY" else -1.0
-            cash -= sign * qty * px * mult + qty * px * mult * (maker if why == "take_profit" else taker)
-            held += sign * qty
-            k += 1
-        want = cash + held * float(result.bars.close[t]) * mult
-        assert equity[t] == pytest.approx(want, rel=1e-9, abs=1e-6 + 0.006 * (k + 3)), f"bar {t}"
+    fills = [f for fs in result.fills.values() for f in fs]
+    assert_identity(equity, result.equity_ts, result.bars.close, fills, result.capital, inst, slack=3)
 
 
 @pytest.mark.slow
