@@ -95,7 +95,6 @@ class PortfolioControllerConfig(ActorConfig, frozen=True):
     capital_scale: dict[str, float] | None = None   # a real node: each strategy's challenge-stage capital
     text_path: str | None = None    # the text feed of strategies that read sentiment (docs/ml.md)
     text_tail: bool = False         # a node on a venue's data: read what is appended to it while running
-    cash_account: bool = False      # a cash account: long only; equity is cash plus the holdings marked
 
 
 @dataclass
@@ -208,7 +207,6 @@ class PortfolioController(Controller):
         self.reloader: Any = None
         self.reloader_factory: Callable[[Any], Any] | None = None   # watches the documents (live nodes)
         self.manual_pause = False                   # /pause from the operator
-        self.cash_account = bool(config.cash_account)   # long only, equity = cash + holdings
         self._loop: Any = None
         self._halt_when_flat = False
         self._last_bar_ts = 0
@@ -310,6 +308,11 @@ class PortfolioController(Controller):
                 total += sum(held_value(account, inst, p, close) for p in self.cache.positions_open(instrument_id=iid))
         return total
 
+    def _value(self, position: Any) -> float:
+        """A position's signed value: units x its instrument's last close x the multiplier."""
+        close = self.closes.get(position.instrument_id, position.avg_px_open)
+        return float(position.signed_qty) * close * float(position.multiplier)
+
     def _exposure(self, excluding: Any = None) -> tuple[float, float, int]:
         """Gross and net value of the strategies' open positions (at last closes) and their count,
         without one strategy's: each strategy's position is its own (a long and a short on one
@@ -318,8 +321,7 @@ class PortfolioController(Controller):
         for position in self.cache.positions_open():
             if excluding is not None and position.strategy_id == excluding:
                 continue
-            close = self.closes.get(position.instrument_id, position.avg_px_open)
-            value = float(position.signed_qty) * close * float(position.multiplier)
+            value = self._value(position)
             gross += abs(value)
             net += value
             count += 1
@@ -394,10 +396,7 @@ class PortfolioController(Controller):
         """Each strategy's signed position value (units x last close x multiplier) at this bar."""
         for name, strategy in self.strategies.items():
             position = strategy.position() if getattr(strategy, "instrument", None) is not None else None
-            value = 0.0
-            if position is not None:
-                close = self.closes.get(position.instrument_id, position.avg_px_open)
-                value = float(position.signed_qty) * close * float(position.multiplier)
+            value = self._value(position) if position is not None else 0.0
             row = self.position_values.setdefault(name, [])
             row.extend([0.0] * (len(self.equity) - 1 - len(row)))      # a strategy a reload added
             row.append(value)
@@ -904,8 +903,10 @@ class PortfolioController(Controller):
         if self.shares.get(name, 0.0) <= 0:
             return False
         strategy = self.strategies[name]
-        if side == "short" and self.cash_account:
-            return False                        # a cash account is long only
+        if side == "short":
+            account = self.portfolio.account(strategy.instrument.id.venue)
+            if account is not None and account.type == AccountType.CASH:
+                return False                    # a cash account is long only
         lim = self.limits
         equity = self.portfolio_value()
         value = qty * price * float(getattr(strategy.instrument, "multiplier", 1))

@@ -108,8 +108,7 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
         strategy_bar_types = [bar_types[(market[sid].instrument, seconds[sid])] for sid in used]
         controller = PortfolioController(
             engine.trader, PortfolioControllerConfig(regime_bar_type=bar_types[regime_key], bar_types=strategy_bar_types,
-                                                    text_path=None if text is None else str(text),
-                                                    cash_account=venue.account == "cash"),
+                                                    text_path=None if text is None else str(text)),
             policy, strategies, set_trading_state=engine.kernel.risk_engine.set_trading_state)
         engine.add_actor(controller)
         for strategy in strategies.values():
