@@ -54,8 +54,8 @@ LSTM = "    params: {seq_len: 6, hidden: 4, epochs: 25}\n"       # a small LSTM:
 
 
 def needs_torch() -> None:
-    pytest.importorskip("torch", reason="the lstm kind needs PyTorch: pip install -e \".[ml]\" (the README's "
-                                        "set-up installs it)")
+    pytest.importorskip("torch", reason="the lstm kind needs PyTorch: pip install -e \".[lstm]\" (an opt-in "
+                                        "extra; .ci/run installs it)")
 
 
 @pytest.mark.parametrize("kind, target", [("lightgbm", "up"), ("linear", "return"), ("linear", "up"),

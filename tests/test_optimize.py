@@ -61,11 +61,17 @@ def test_same_seed_same_study_and_another_seed_differs(tmp_path: Path) -> None:
         assert all(isinstance(v, float) and v.is_integer() for v in chosen.params.values())   # ints stay ints
 
 
+def needs_ray() -> None:
+    pytest.importorskip("ray", reason="distributed trials need Ray: pip install -e \".[distributed]\" (an opt-in "
+                                      "extra; .ci/run installs it)")
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray")
 def test_results_do_not_depend_on_the_workers_a_local_ray_cluster(tmp_path: Path) -> None:
     """The same study in this process and on a local Ray instance of two workers (started and
     stopped here, bound to 127.0.0.1): the same trials, values and out-of-sample result."""
+    needs_ray()
     here = _study(tmp_path / "one.journal", InProcess())
     pool = RayPool(workers=2)
     try:
@@ -246,6 +252,7 @@ def test_policy_study_of_the_regimes_and_apply(tmp_path: Path) -> None:
 def test_ray_address_runs_the_study_on_an_existing_cluster(tmp_path: Path, data: Path) -> None:
     """A Ray head started by the test (``ray start --head`` on 127.0.0.1), the study sent to it
     with --ray-address: the same JSON as --workers 1 in this process."""
+    needs_ray()
     import shutil
     import socket
     ray_cli = Path(sys.executable).parent / "ray"

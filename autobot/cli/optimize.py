@@ -44,8 +44,8 @@ def optimize(
     batch: int = typer.Option(8, "--batch", help="Trials sampled together (part of the seed: results do not "
                                                  "depend on --workers)."),
     confirm: int = typer.Option(3, "--confirm", help="Top trials re-run on NautilusTrader (0: none)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Parallel workers (default: one per core; 1 runs "
-                                          "in this process)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Parallel workers on a local Ray instance "
+                                          "(default: 1, in this process; Ray is the 'distributed' extra)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run the trials on this Ray cluster."),
     journal: Optional[Path] = typer.Option(None, "--journal", help="Optuna journal file (default: next to --json "
                                            "or --report, else STRATEGY.optuna.journal)."),
@@ -97,6 +97,7 @@ def optimize(
         raise fail_usage(f"--max-drawdown {max_drawdown:g}: give a fraction above 0 up to 1 (0.05 is 5%)")
     if force and not apply:
         raise fail_usage("--force only goes with --apply")
+    _check_executor(workers, ray_address)
     check_ranges({"--capital": capital, "--leverage": leverage, "--maker-fee": maker_fee, "--taker-fee": taker_fee,
                   "--price-precision": price_precision, "--size-precision": size_precision})
     vopts = dict(capital=capital, account=account, leverage=leverage, slippage=0.0, price_precision=price_precision,
@@ -164,6 +165,38 @@ def optimize(
         typer.echo(f"wrote {report}", err=True)
     if apply:
         _apply(plan, document, doc, force, state)
+
+
+def _check_executor(workers: Optional[int], address: Optional[str]) -> None:
+    """Where the trials would run is checked before any data is read: Ray installed when it is
+    asked for, a local pool no larger than the machine, a cluster address that answers (3 s)."""
+    import os
+    import re
+    import socket
+    cores = os.cpu_count() or 1
+    if address is None:
+        if workers is not None and workers > cores:
+            raise fail_usage(f"--workers {workers}: this machine has {cores} cores; give at most {cores} "
+                             "(or --ray-address to run on a cluster)")
+    else:
+        text = address.strip()
+        m = re.fullmatch(r"(?:ray://)?([A-Za-z0-9][A-Za-z0-9.\-]{0,252}|\[[0-9A-Fa-f:]{2,39}\]):([0-9]{1,5})", text)
+        if m is None or not 0 < int(m.group(2)) < 65536:
+            raise fail_usage(f"--ray-address {address!r}: give HOST:PORT of a running Ray head "
+                             "(`ray start --head` prints it), e.g. 127.0.0.1:6379")
+        host, port = m.group(1).strip("[]"), int(m.group(2))
+        try:
+            socket.create_connection((host, port), timeout=3).close()
+        except OSError as err:
+            raise fail_usage(f"--ray-address {text}: nothing answers at {host}:{port} "
+                             f"({err.strerror or err}); start the head with `ray start --head`, or leave "
+                             "--ray-address out to run here") from None
+    if address is not None or (workers or 1) > 1:
+        from autobot.optimize.executor import RayMissing, ray_module
+        try:
+            ray_module()
+        except RayMissing as err:
+            raise fail_usage(str(err)) from None
 
 
 def _default_journal(strategy: Path, json_out: Optional[Path], report: Optional[Path]) -> Path:

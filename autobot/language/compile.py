@@ -247,8 +247,9 @@ def _compile_models(source: SourceFile, doc: StrategyDocument, compiler: ExprCom
             continue
         if model.kind == "lstm":
             if not L.torch_available():
-                error("missing-dependency", "the lstm kind needs PyTorch (the optional ml extra)",
-                      'pip install -e ".[ml]" (CPU is enough), or use kind: lightgbm or kind: linear',
+                error("missing-dependency", "the lstm kind needs PyTorch (the opt-in lstm extra)",
+                      'pip install -e ".[lstm]" (about 4.7 GB on Python 3.12), or use kind: lightgbm or '
+                      'kind: linear',
                       ("ml", name, "kind"))
                 continue
         if model.kind == "lightgbm":

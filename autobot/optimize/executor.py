@@ -1,5 +1,10 @@
-"""Where trials run: in this process (``--workers 1``) or on Ray (a local instance with one
-worker per core, or an existing cluster with ``--ray-address``).
+"""Where trials run: in this process (the default, and ``--workers 1``) or on Ray (a local instance
+of ``--workers N`` CPUs, or an existing cluster with ``--ray-address``).
+
+In-process is the default because on small machines Ray cannot pay for itself: a local instance
+takes 9-16 s to start and a trial of 10-600 ms cannot pay for its dispatch (on 2 cores the default
+of one worker per core was 2.3-4.8x slower than one process). Ray is the ``distributed`` extra
+(``pip install -e ".[distributed]"``, about 240 MB), not part of the lean install.
 
 Either way :meth:`map` returns the outcomes in the order of the jobs, and a job is a pure
 function of its contents (:mod:`autobot.optimize.trial`), so a study's results do not depend on
@@ -43,7 +48,7 @@ class RayPool:
     """Runs the jobs as Ray tasks: a local instance of ``workers`` CPUs, or the cluster at ``address``."""
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
-        import ray
+        ray = ray_module()
         self.ray = ray
         self._started = not ray.is_initialized()
         if self._started:
@@ -82,8 +87,22 @@ class RayPool:
             self.ray.shutdown()
 
 
+class RayMissing(RuntimeError):
+    """Ray (the ``distributed`` extra) is not installed."""
+
+
+def ray_module() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise RayMissing("--workers above 1 and --ray-address run the trials on Ray, which is not installed: "
+                         "pip install -e \".[distributed]\" (about 240 MB), or leave both out to run in this "
+                         "process") from None
+    return ray
+
+
 def make_executor(workers: int | None, address: str | None) -> InProcess | RayPool:
-    """``--workers 1`` without an address runs here; anything else on Ray."""
-    if address is None and (workers or os.cpu_count() or 1) <= 1:
+    """No ``--workers`` (or 1) and no address runs here; ``--workers N`` above 1 or an address on Ray."""
+    if address is None and (workers or 1) <= 1:
         return InProcess()
     return RayPool(workers, address)
