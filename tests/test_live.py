@@ -508,10 +508,13 @@ def test_bad_state_files_give_one_clear_error(tmp_path: Path, kind: str) -> None
     data = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
     live = CliRunner().invoke(app, ["live", "--policy", str(ROOT / "policy.yaml"), "--replay", str(data),
                                     "--state", str(state)])
-    assert live.exit_code == 1 and live.output.startswith("error: the state store"), live.output
+    assert live.exit_code == 1 and live.output.startswith("error: "), live.output
     assert "Traceback" not in live.output
-    if kind != "folder":
+    if kind in ("corrupt", "truncated"):            # a damaged store is set aside, never deleted
         assert "set aside" in live.output and any(p.name.startswith("s.sqlite.corrupt-") for p in tmp_path.iterdir())
+    elif kind == "not_a_store":                      # not ours: never renamed or written
+        assert "is not an AutoBot state store (not an SQLite file); nothing was changed" in live.output
+        assert state.read_text() == "hello, not a database\n" and len(list(tmp_path.iterdir())) == 1
     shown = CliRunner().invoke(app, ["status", "--state", str(state)])
     assert shown.exit_code in (1, 2) and shown.output.startswith("error:") and "Traceback" not in shown.output
 

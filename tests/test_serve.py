@@ -212,9 +212,13 @@ def test_the_page_renders_the_node_in_chromium(finished: tuple[Path, Server], tm
     assert np.isfinite(status["equity"])
 
 
-def _running_copy(state: Path, tmp: Path) -> Path:
-    """A copy of a finished store that reads as a running node (its 'finished' mark removed), so
-    a command that got through would be queued in its commands table."""
+_HELD: list = []        # the locks of the stores that read as a running node (held until the session ends)
+
+
+def _running_copy(state: Path, tmp: Path, held: bool = True) -> Path:
+    """A copy of a finished store that reads as a running node (its 'finished' mark removed, its
+    lock held as a node holds it), so a command that got through would be queued in its commands
+    table. Without ``held``: a node that was killed (nothing holds the store)."""
     copy = tmp / "running.sqlite"
     src, dst = sqlite3.connect(state), sqlite3.connect(copy)
     src.backup(dst)
@@ -223,7 +227,41 @@ def _running_copy(state: Path, tmp: Path) -> Path:
     dst.execute("DELETE FROM events WHERE kind = 'stop'")
     dst.commit()
     dst.close()
+    if held:
+        from autobot.persistence.journal import take_lock
+        _HELD.append(take_lock(copy))
     return copy
+
+
+def test_a_killed_node_reads_crashed_and_a_paused_one_paused(finished: tuple[Path, Server], tmp_path: Path) -> None:
+    """Issue 26: a crashed node showed 'running' (its lock still named the dead PID) and a paused
+    one 'running'. Nothing holds a killed node's store: 'crashed', and no command is taken; a
+    /pause in force reads 'paused', since when and by whom, and /resume is still taken."""
+    from autobot.persistence.status import summary
+    (tmp_path / "k").mkdir()
+    killed = _running_copy(finished[0], tmp_path / "k", held=False)
+    st = summary(killed)
+    assert st["state"] == "crashed" and "resumes it" in st["crashed"], st["state"]
+    server = Server(killed, reply_wait=0.3)
+    try:
+        assert get(server.url("/api/v1/status"))[1]["state"] == "crashed"
+        assert _post(server.url("/api/v1/pause"), {"X-AutoBot-Token": server.token}) == 409
+    finally:
+        server.stop()
+    (tmp_path / "p").mkdir()
+    paused = _running_copy(finished[0], tmp_path / "p")
+    db = sqlite3.connect(paused)
+    run, last = db.execute("SELECT run, MAX(ts) FROM events WHERE run = (SELECT MAX(run) FROM events)").fetchone()
+    db.execute("INSERT INTO events (run, ts, wall, kind, strategy, payload) VALUES (?, ?, 1.0, 'command', NULL, ?)",
+               (run, last, '{"command": "/pause", "by": "telegram"}'))
+    db.commit()
+    assert summary(paused)["state"] == "paused" and summary(paused)["paused"]["by"] == "telegram"
+    assert summary(paused)["paused"]["since"] == last
+    db.execute("INSERT INTO events (run, ts, wall, kind, strategy, payload) VALUES (?, ?, 2.0, 'command', NULL, ?)",
+               (run, last, '{"command": "/resume", "by": "autobot serve"}'))
+    db.commit()
+    db.close()
+    assert summary(paused)["state"] == "running" and summary(paused)["paused"] is None
 
 
 def _queued(state: Path) -> list[str]:

@@ -37,7 +37,8 @@ def live(
                                             "JSON as 'autobot backtest --policy'."),
     state: Optional[Path] = typer.Option(None, "--state", help="SQLite journal (default: .autobot/state.sqlite in "
                                          "the project). A run killed earlier resumes from it."),
-    fresh: bool = typer.Option(False, "--fresh", help="Start a new journal instead of resuming."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start a new state store instead of resuming: the old one "
+                               "is set aside (renamed, never deleted; only an AutoBot store no node holds)."),
     real: bool = typer.Option(False, "--real", help="Trade real money: only in a capital stage of the paper "
                               "challenge recorded in --state (docs/challenge.md)."),
     text: Optional[Path] = typer.Option(None, "--text", help="The text feed of strategies that read 'sentiment' "
@@ -67,7 +68,7 @@ def live(
         from autobot.notify.telegram import Notifier
         try:
             run_venue(path, state=state or (path.resolve().parent / ".autobot" / "state.sqlite"),
-                      notifier=Notifier.from_env(), text=text)
+                      notifier=Notifier.from_env(), text=text, fresh=fresh)
         except UserError as err:
             raise fail_user(err.diagnostics) from None
         except (RunError, StateStoreError) as err:
@@ -87,17 +88,15 @@ def live(
     try:
         data = {iid: load_bars(f) for iid, f in files.items()}
         journal = state or (path.resolve().parent / ".autobot" / "state.sqlite")
-        if fresh and journal.exists():
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(journal) + suffix).unlink(missing_ok=True)
         from autobot.notify.telegram import Notifier
         if sys.stderr.isatty():
             from autobot.live.view import StatusView
             with StatusView() as view:
                 run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), view=view,
-                                 text=text)
+                                 text=text, fresh=fresh)
         else:
-            run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), text=text)
+            run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), text=text,
+                             fresh=fresh)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     except (StateStoreError, RunError) as err:

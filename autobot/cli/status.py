@@ -54,6 +54,11 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
     table.add_column("value")
     table.add_row("state", st["state"] + (", trading HALTED by a breaker" if st["halted"] else "") +
                   "".join(f", no new entries: {k} {v}" for k, v in st["cooling"].items()))
+    if st.get("paused"):
+        p = st["paused"]
+        table.add_row("paused", f"since {_when(p['since'])} by {p['by']}: no new entries until /resume")
+    if st.get("crashed"):
+        table.add_row("crashed", st["crashed"])
     table.add_row("regime", str(st["regime"]))
     table.add_row("equity", "-" if st["equity"] is None else f"{st['equity']:,.2f}")
     table.add_row("drawdown", f"{st['drawdown']:.2%}")

@@ -113,16 +113,28 @@ def _fingerprint(policy: CompiledPolicy, policy_text: str, data: dict[str, Bars]
 
 
 def _open_journal(state: Path | None, policy: CompiledPolicy, data: dict[str, Bars] | None = None,
-                  **start: Any) -> Any:
+                  fresh: bool = False, **start: Any) -> Any:
     """The state store for a starting node: the run begun (or resumed when it was started with the
     same data and documents), the documents' versions recorded, a ``start`` event written. None
-    without ``state``."""
+    without ``state``. ``fresh``: the store is locked, then set aside (never deleted) and a new one
+    begun."""
     if state is None:
         return None
-    from autobot.persistence.journal import Journal
-    journal = Journal(state)
+    from autobot.persistence.journal import Journal, set_aside_for_fresh
+    handle = None
+    if fresh:
+        aside, handle = set_aside_for_fresh(state)
+        if aside is not None:
+            import logging
+            logging.getLogger("autobot").warning(f"--fresh: the previous state store was set aside as {aside}")
     try:
-        journal.lock()
+        journal = Journal(state)
+    except Exception:
+        if handle is not None:
+            handle.close()
+        raise
+    try:
+        journal.lock(handle)
     except Exception:
         journal.db.close()
         raise
@@ -156,7 +168,7 @@ def _attach(controller: Any, journal: Any, notifier: Any, policy: CompiledPolicy
         Online.recorder = keep
     controller.reloader_factory = Reloader
     if notifier is not None:
-        notifier.on_command = controller.command
+        notifier.on_command = lambda text: controller.command(text, by="telegram")
         controller.notifier = notifier.start()
         notifier.send(f"AutoBot paper node started: policy {policy.document.policy}, "
                       f"{len(policy.used)} strategies")
@@ -221,7 +233,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
                instrument: InstrumentSettings = InstrumentSettings(), leverage: float = 1.0,
                on_bar: Callable[[Any], None] | None = None, log_level: str = "ERROR",
                state: Path | None = None, notifier: Any = None, view: Any = None,
-               text: Path | None = None) -> LiveRun:
+               text: Path | None = None, fresh: bool = False) -> LiveRun:
     """Run the policy on a node fed by ``data`` (instrument id -> bars); returns when the replay ends.
 
     With ``state`` (a SQLite journal), everything the node does is recorded there. If the journal
@@ -238,7 +250,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     setup = prepare(policy, data, instrument, texts=text is not None)
     capital = float(policy.document.capital or 100_000.0)
     feed_name = f"feed-{uuid.uuid4().hex[:8]}"
-    journal = _open_journal(state, policy, data, speed=speed)
+    journal = _open_journal(state, policy, data, fresh=fresh, speed=speed)
     feed = ReplayFeed(list(setup.instruments.values()), setup.nautilus_bars(), setup.seconds[setup.used[0]],
                       venue=setup.venue, speed=speed)
     FEEDS[feed_name] = feed
@@ -315,7 +327,7 @@ CONNECT_SECONDS = 15.0
 
 def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None,
               log_level: str = "WARNING", execution: tuple[str, Any, Any] | None = None,
-              capital_scale: dict[str, float] | None = None, text: Path | None = None) -> None:
+              capital_scale: dict[str, float] | None = None, text: Path | None = None, fresh: bool = False) -> None:
     """Paper-trade the policy on a venue's real market data (the policy's ``live:`` section) until
     the node is stopped (SIGINT/SIGTERM, or ``/stop`` and then a signal). With ``execution`` (a
     real venue's execution client, :mod:`autobot.live.real`), real orders, each strategy's share
@@ -351,7 +363,7 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
     node = paper_node(policy, iids[0].split(".")[-1], quote_currency(iids[0]),
                       float(policy.document.capital or 100_000.0), 1.0, log_level, False,
                       data_client(live, iids, str(policy_path)), controller, replay=False, execution=execution)
-    journal = _open_journal(state, policy, venue=live.venue, testnet=live.testnet)
+    journal = _open_journal(state, policy, fresh=fresh, venue=live.venue, testnet=live.testnet)
     _attach(node.kernel._controller, journal, notifier, policy)
     parity = None
     if state is not None:              # the challenge's parity numbers: the journal's bars re-run elsewhere

@@ -24,7 +24,8 @@ from typing import Any, Iterable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY, run INTEGER, ts INTEGER, wall REAL, kind TEXT NOT NULL, strategy TEXT, payload TEXT);
+    id INTEGER PRIMARY KEY, run INTEGER, ts INTEGER, wall REAL, kind TEXT NOT NULL, strategy TEXT, payload TEXT,
+    n INTEGER);
 CREATE TABLE IF NOT EXISTS orders (
     run INTEGER NOT NULL, strategy TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER, side TEXT, qty REAL, kind TEXT,
     reason TEXT, client_order_id TEXT, PRIMARY KEY (run, strategy, seq));
@@ -44,7 +45,13 @@ CREATE TABLE IF NOT EXISTS bars (run INTEGER NOT NULL, bar_type TEXT NOT NULL, t
 CREATE TABLE IF NOT EXISTS commands (
     id INTEGER PRIMARY KEY, wall REAL, command TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, reply TEXT);
 """
+#: an event is written once: the n-th event of a kind (and strategy) at a bar of a run is the same
+#: event when a resumed run re-runs that bar (events without a bar time are never merged)
+EVENTS_ONCE = "CREATE UNIQUE INDEX IF NOT EXISTS events_once ON events (run, ts, kind, ifnull(strategy, ''), n)"
 COMMANDS = ("/pause", "/resume", "/stop", "/status", "/challenge")
+#: the tables every AutoBot state store has (a file without them is another program's)
+STORE_TABLES = frozenset({"events", "orders", "fills", "equity", "meta"})
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class StateStoreError(Exception):
@@ -71,6 +78,104 @@ def _set_aside(path: Path, why: str) -> Path:
     return target
 
 
+def is_store(db: sqlite3.Connection) -> bool:
+    """Whether an open SQLite database is an AutoBot state store (its tables, with run numbers)."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not STORE_TABLES <= tables:
+        return False
+    return {"run", "ts", "kind", "payload"} <= {row[1] for row in db.execute("PRAGMA table_info(events)")}
+
+
+def _refuse_foreign(path: Path) -> None:
+    """A file at ``path`` that is not an AutoBot state store (a strategy document, another
+    program's SQLite database) is never written, renamed or deleted: StateStoreError."""
+    try:
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StateStoreError(f"the state store {path} cannot be read ({exc.strerror})",
+                              "check the file's permissions, or pass another --state") from None
+    if head != SQLITE_HEADER:
+        raise StateStoreError(f"{path} is not an AutoBot state store (not an SQLite file); nothing was changed",
+                              "pass --state with a new file name or a store 'autobot live' wrote")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            ours = is_store(db) or not tables
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return                                  # a damaged store: opening it sets it aside as corrupt
+    if not ours:
+        raise StateStoreError(f"{path} is another program's SQLite database (tables: "
+                              f"{', '.join(sorted(tables)[:6])}), not an AutoBot state store; nothing was changed",
+                              "pass --state with a new file name or a store 'autobot live' wrote")
+
+
+def take_lock(path: Path) -> Any:
+    """Take the store at ``path`` for one node (an exclusive ``flock`` on ``<store>.lock``, released
+    when the returned handle is closed or the process ends); StateStoreError naming the holder."""
+    import fcntl
+    import os
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(str(path) + ".lock", "a+")
+    except OSError as exc:
+        raise StateStoreError(f"the state store's lock {path}.lock cannot be created ({exc.strerror})",
+                              "pass --state with a writable path") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StateStoreError(f"the state store {path} is in use by {holder}",
+                              "stop that node first, or pass another --state") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} (autobot live)")
+    handle.flush()
+    return handle
+
+
+def held_by_a_node(path: Path) -> bool:
+    """Whether a running node holds the store (its lock is taken). A store whose run is neither
+    finished nor stopped while no node holds it was left by a node that crashed or was killed."""
+    import fcntl
+    try:
+        handle = open(str(path) + ".lock", "r")
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        handle.close()                       # closing releases a shared lock taken just now
+    return False
+
+
+def set_aside_for_fresh(path: Path) -> tuple[Path | None, Any]:
+    """``--fresh``: the lock first (a store another node holds is never touched), then the store
+    renamed out of the way, never deleted; only a file that is an AutoBot state store. Returns
+    (where it went or None, the lock handle for the new store)."""
+    if path.exists() and not path.is_file():
+        raise StateStoreError(f"the state store {path} is not a file; nothing was changed",
+                              "pass --state with a file path (it is created when missing)")
+    _refuse_foreign(path)
+    handle = take_lock(path)
+    try:
+        aside = _set_aside(path, "fresh") if path.exists() else None
+    except OSError as exc:
+        handle.close()
+        raise StateStoreError(f"the state store {path} cannot be set aside ({exc.strerror})",
+                              "check the folder's permissions") from None
+    return aside, handle
+
+
 def order_seq(client_order_id: Any) -> int:
     """The per-strategy order number at the end of a ClientOrderId (``O-...-001-7`` -> 7)."""
     return int(str(client_order_id).rsplit("-", 1)[-1])
@@ -82,9 +187,11 @@ class Journal:
     def __init__(self, path: str | Path, commit_every: int = 500) -> None:
         self.path = Path(path)
         self._lock: Any = None
+        self._nth: dict[tuple[int, str, str | None], int] = {}
         if self.path.exists() and not self.path.is_file():
             raise StateStoreError(f"the state store {self.path} is not a file",
                                   "pass --state with a file path (it is created when missing)")
+        _refuse_foreign(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             _set_aside_older_layout(self.path)
@@ -93,6 +200,7 @@ class Journal:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
             _add_training_window(self.db)
+            _add_event_numbers(self.db)
         except sqlite3.DatabaseError as exc:
             if getattr(self, "db", None) is not None:
                 self.db.close()
@@ -111,25 +219,10 @@ class Journal:
         self.run: int = self.get("run", 0)        # opened for reading: the latest run
         self.catch_up_until = -1
 
-    def lock(self) -> None:
+    def lock(self, handle: Any = None) -> None:
         """Take the store for one node: a second node on the same file fails at once, naming the
-        process that holds it (an exclusive ``flock`` on ``<store>.lock``, released on close or exit)."""
-        import fcntl
-        import os
-        handle = open(str(self.path) + ".lock", "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise StateStoreError(f"the state store {self.path} is in use by {holder}",
-                                  "stop that node first, or pass another --state") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()} (autobot live)")
-        handle.flush()
-        self._lock = handle
+        process that holds it (:func:`take_lock`; ``handle``: a lock already taken, by ``--fresh``)."""
+        self._lock = handle if handle is not None else take_lock(self.path)
 
     def begin(self, fingerprint: str = "") -> bool:
         """A node starts: resume the run that was killed, or begin a new one; True when resuming.
@@ -169,8 +262,14 @@ class Journal:
     def event(self, kind: str, ts: int | None = None, strategy: str | None = None, **payload: Any) -> None:
         if ts is not None and ts <= self.catch_up_until and kind != "recovery":
             return
-        self.db.execute("INSERT INTO events (run, ts, wall, kind, strategy, payload) VALUES (?, ?, ?, ?, ?, ?)",
-                        (self.run, ts, time.time(), kind, strategy, json.dumps(payload, default=str)))
+        n = None
+        if ts is not None:                       # the n-th such event at this bar: written once (EVENTS_ONCE)
+            key = (ts, kind, strategy)
+            n = self._nth.get(key, 0)
+            self._nth[key] = n + 1
+        self.db.execute("INSERT OR IGNORE INTO events (run, ts, wall, kind, strategy, payload, n) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (self.run, ts, time.time(), kind, strategy, json.dumps(payload, default=str), n))
         self._wrote(force=kind in ("breaker", "reload", "reload_rejected", "stop"))
 
     def order(self, strategy: str, client_order_id: Any, ts: int, side: str, qty: float, kind: str,
@@ -221,6 +320,11 @@ class Journal:
                             (path, sha, text, time.time()))
             self._wrote(force=True)
         return sha
+
+    def progress(self, ts: int) -> None:
+        """The bar at ``ts`` is fully handled. Never moves back: re-running the bars a killed run had
+        handled does not forget how far it got (a second kill during them resumes from there)."""
+        self.set("last_bar", max(ts, self.catch_up_until))
 
     def set(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
@@ -294,6 +398,14 @@ def _add_training_window(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE models ADD COLUMN {name} INTEGER")     # fixed names, no user text
 
 
+def _add_event_numbers(db: sqlite3.Connection) -> None:
+    """Events are numbered within their bar and kind, and written once (a store written before gains
+    the column, empty for the events already in it)."""
+    if "n" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:
+        db.execute("ALTER TABLE events ADD COLUMN n INTEGER")          # fixed name, no user text
+    db.execute(EVENTS_ONCE)
+
+
 def _set_aside_older_layout(path: Path) -> None:
     """A state file written by an older AutoBot (no run numbers) is renamed, not mixed in."""
     if not path.is_file():
@@ -316,6 +428,7 @@ def queue_command(path: str | Path, command: str, timeout: float = 10.0) -> int:
     returns its id. Raises :class:`StateStoreError` when the store cannot take it."""
     if len(command) > 200 or command.split(" ")[0] not in COMMANDS:
         raise StateStoreError(f"unknown command {command!r}", "use one of " + ", ".join(COMMANDS))
+    _refuse_foreign(Path(path))
     try:
         db = sqlite3.connect(str(path), timeout=timeout)
         try:
@@ -390,6 +503,10 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
         try:
             db = sqlite3.connect(uri, uri=True)
             db.execute("SELECT COUNT(*) FROM meta").fetchone()
+            if not is_store(db):
+                db.close()
+                raise StateStoreError(f"{path} is not an AutoBot state store (another program's SQLite database)",
+                                      "pass the --state file an 'autobot live' run wrote")
             return db
         except sqlite3.OperationalError as exc:
             last: Exception = exc

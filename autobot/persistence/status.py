@@ -7,7 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from autobot.persistence.journal import open_readonly, read_equity, read_events, read_fills, read_run
+from autobot.persistence.journal import held_by_a_node, open_readonly, read_equity, read_events, read_fills, read_run
+
+#: what ``state`` can say: a node that holds the store is ``running`` or ``paused``; a run that ended
+#: normally ``finished``; one stopped by the operator (/stop) ``stopped``; one that no node holds any
+#: more without having ended ``crashed`` (killed or crashed: the same ``autobot live`` resumes it)
+STATES = ("running", "paused", "stopped", "finished", "crashed")
 
 
 def summary(path: Path) -> dict[str, Any]:
@@ -19,7 +24,7 @@ def summary(path: Path) -> dict[str, Any]:
         positions: dict[str, float] = {}
         for strategy, _ts, side, qty, _price, _reason in read_fills(db, run):
             positions[strategy] = round(positions.get(strategy, 0.0) + (qty if side == "BUY" else -qty), 12)
-        events = read_events(db, run)
+        events = read_events(db, run, wall=True)
         finished = db.execute("SELECT value FROM meta WHERE key = 'finished'").fetchone()
         saved = db.execute("SELECT value FROM meta WHERE key = 'challenge'").fetchone()
         counts = dict(db.execute("SELECT 'orders', COUNT(*) FROM orders WHERE run = ? UNION ALL "
@@ -37,10 +42,18 @@ def summary(path: Path) -> dict[str, Any]:
         elif e["kind"] == "breaker_resume":
             cooling.pop(str(e.get("reason")), None)
     starts = [k for k, e in enumerate(events) if e["kind"] in ("start", "recovery")]
-    stopped = any(e["kind"] == "stop" for e in events[(starts[-1] if starts else 0):])
+    this_life = events[(starts[-1] if starts else 0):]
+    stopped = any(e["kind"] == "stop" for e in this_life)
     done = finished is not None and json.loads(finished[0]) == run
+    pause = _manual_pause(this_life)
+    alive = held_by_a_node(Path(path))
+    state = ("finished" if done else "stopped" if stopped else "crashed" if not alive
+             else "paused" if pause is not None else "running")
     return {
-        "state": "finished" if done else "stopped" if stopped else "running",
+        "state": state,
+        "paused": pause if state == "paused" else None,
+        "crashed": ("the node stopped without finishing its run (killed or crashed; no process holds the store): "
+                    "the same 'autobot live' command resumes it from its last bar") if state == "crashed" else None,
         "bar": last[0], "equity": last[1], "regime": last[2],
         "drawdown": (1 - last[1] / peak) if eq and peak > 0 else 0.0,
         "positions": {k: v for k, v in positions.items() if v},
@@ -53,6 +66,16 @@ def summary(path: Path) -> dict[str, Any]:
                       "moves": [e for e in events if e["kind"] == "challenge"][-5:],
                       "checks": _last_checks(events)},
     }
+
+
+def _manual_pause(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The operator's /pause still in force in this life of the node: since when and by whom."""
+    pause = None
+    for e in events:
+        if e["kind"] == "command" and e.get("command") in ("/pause", "/resume"):
+            pause = {"since": e.get("ts"), "wall": e.get("wall"), "by": e.get("by", "operator")} \
+                if e["command"] == "/pause" else None
+    return pause
 
 
 def _last_checks(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -373,7 +373,7 @@ class PortfolioController(Controller):
         if bar.bar_type == self._primary:
             if self.journal is not None:            # commands from 'autobot serve' (another process)
                 for command_id, text in self.journal.take_commands():
-                    self.journal.answer(command_id, self._command(text))
+                    self.journal.answer(command_id, self._command(text, "autobot serve"))
             self._check_breakers(bar.ts_event)
             self._prev_primary_ts = bar.ts_event
             self.equity_ts.append(bar.ts_event)
@@ -605,7 +605,7 @@ class PortfolioController(Controller):
     def bar_done(self, ts: int) -> None:
         """A bar and everything it caused has been handled: record the progress durably."""
         if self.journal is not None:
-            self.journal.set("last_bar", ts)
+            self.journal.progress(ts)
             self.journal.commit()
 
     def notify(self, text: str) -> None:
@@ -797,25 +797,26 @@ class PortfolioController(Controller):
                     f"{trade.entry_why})")
 
     # ------------------------------------------------------------------ the operator
-    def command(self, text: str) -> str:
-        """Run an operator command (/status /pause /resume /stop) from any thread; its reply."""
+    def command(self, text: str, by: str = "operator") -> str:
+        """Run an operator command (/status /pause /resume /stop) from any thread; its reply.
+        ``by``: who sent it (journaled with it: ``autobot status`` says who paused the node)."""
         import concurrent.futures
         if self._loop is None or not self._loop.is_running():
-            return self._command(text)
+            return self._command(text, by)
         done: concurrent.futures.Future[str] = concurrent.futures.Future()
 
         def run() -> None:
             try:
-                done.set_result(self._command(text))
+                done.set_result(self._command(text, by))
             except Exception as exc:     # the reply says what went wrong
                 done.set_result(f"{text} failed: {exc!r}")
         self._loop.call_soon_threadsafe(run)
         return done.result(timeout=10)
 
-    def _command(self, text: str) -> str:
+    def _command(self, text: str, by: str = "operator") -> str:
         ts = self._last_bar_ts
         if self.journal is not None:
-            self.journal.event("command", ts, command=text)
+            self.journal.event("command", ts, command=text, by=by)
         if text.startswith("/challenge"):
             words = text.split()
             if len(words) in (2, 3) and words[1] in ("start", "promote", "demote"):

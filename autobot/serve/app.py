@@ -227,7 +227,7 @@ def make_app(state: Path, token: str | None = None, allowed_hosts: set[str] | No
     def command(text: str) -> dict[str, Any]:
         p = store()
         st = safe(lambda: summary(p))
-        if st["state"] != "running":
+        if st["state"] not in ("running", "paused"):
             raise HTTPException(409, f"the node is {st['state']}: there is no node to take {text}")
         cid = safe(lambda: queue_command(p, text))
         deadline = time.time() + reply_wait
