@@ -146,3 +146,30 @@ def test_journal_writes_are_idempotent_across_resumes(tmp_path: Path) -> None:
                       ).fetchone()[0] == 2
     db.close()
     j.close()
+
+
+@pytest.mark.slow
+def test_a_full_disk_flattens_halts_says_so_and_exits_non_zero(tmp_path: Path) -> None:
+    """The store on a 512 KiB tmpfs (issue 26: a traceback, then the node sat idle until killed)."""
+    import subprocess
+    import sys
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"a full disk needs a small tmpfs, and mount was refused here: {mounted.stderr.decode()[:200]} "
+                    "(CI runs as root and has it)")
+    try:
+        started = __import__("time").monotonic()
+        out = subprocess.run([sys.executable, "-m", "autobot.cli.main", "live", "--policy", str(ROOT / "policy.yaml"),
+                              "--replay", str(DATA), "--state", str(mnt / "s.sqlite")], capture_output=True, text=True,
+                             timeout=300)
+        took = __import__("time").monotonic() - started
+        assert out.returncode == 1, (out.returncode, out.stderr[-2000:])
+        assert "Traceback" not in out.stderr, out.stderr[-3000:]
+        last = out.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: the replay failed: the state store") and "full" in last, last
+        assert "every position flattened and trading stopped" in last
+        assert took < 240
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

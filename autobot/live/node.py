@@ -174,6 +174,30 @@ def _attach(controller: Any, journal: Any, notifier: Any, policy: CompiledPolicy
                       f"{len(policy.used)} strategies")
 
 
+def _stop_on_store_failure(node: Any, controller: Any, journal: Any, failures: list[str],
+                           replay: bool = False) -> None:
+    """A state store that cannot be written any more (a full disk, an I/O error): the node
+    flattens every position, halts, says so and stops (a replay's feed ends at its next bar on
+    ``failures``); the command then exits non-zero."""
+    if journal is None:
+        return
+    loop = node.get_event_loop()
+
+    def failed(reason: str) -> None:
+        message = f"{reason}: every position flattened and trading stopped (nothing more could be recorded)"
+        failures.append(message)
+
+        def stop() -> None:
+            controller.store_failed(message)
+            if not replay:          # the flattening orders fill first; a replay stops with its feed
+                loop.call_later(0.5, lambda: loop.create_task(node.stop_async()))
+        try:
+            loop.call_soon_threadsafe(stop)
+        except RuntimeError:                        # the loop has closed: the node is ending anyway
+            pass
+    journal.on_failure = failed
+
+
 def _close(journal: Any, notifier: Any) -> None:
     from autobot.evaluate.learn import Online
     Online.recorder = None
@@ -261,6 +285,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
         feed.engine_qsize = engine_qsize(node)
         controller = node.kernel._controller
         _attach(controller, journal, notifier, policy)
+        _stop_on_store_failure(node, controller, journal, feed.failures, replay=True)
         optimizer = _self_optimizer(controller, policy, state, blocking=True)
         catch_up = journal.catch_up_until if journal is not None else -1
         pace = feed.speed
@@ -365,6 +390,8 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
                       data_client(live, iids, str(policy_path)), controller, replay=False, execution=execution)
     journal = _open_journal(state, policy, fresh=fresh, venue=live.venue, testnet=live.testnet)
     _attach(node.kernel._controller, journal, notifier, policy)
+    failed: list[str] = []
+    _stop_on_store_failure(node, node.kernel._controller, journal, failed)
     parity = None
     if state is not None:              # the challenge's parity numbers: the journal's bars re-run elsewhere
         from autobot.live.parity import ParityProvider
@@ -378,7 +405,6 @@ def run_venue(policy_path: Path, state: Path | None = None, notifier: Any = None
         from autobot.evaluate.learn import Online
         trainer = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         Online.background = trainer           # models retrain in another process; the old one predicts meanwhile
-    failed: list[str] = []
 
     async def connected_or_stop() -> None:
         """A venue that does not connect (bad credentials, no network) ends the run within seconds."""

@@ -101,6 +101,9 @@ class ReplayDataClient(FileReplayClient):
         try:
             from autobot.live.sandbox import SANDBOXES
             for bar in feed.bars:
+                if feed.failures:              # e.g. a full disk: the node has flattened; the replay ends here
+                    await self._drained()
+                    break
                 exchange = SANDBOXES.get(feed.venue)
                 if exchange is not None:       # the market moves first, and its fills are handled
                     exchange.begin_bar(bar)

@@ -20,7 +20,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -218,6 +218,28 @@ class Journal:
         self.commit_every = commit_every
         self.run: int = self.get("run", 0)        # opened for reading: the latest run
         self.catch_up_until = -1
+        #: why the store cannot be written any more (a full disk, an I/O error), once it happened
+        self.failed: str | None = None
+        #: called once with ``failed``: the node stops trading safely (live/node.py)
+        self.on_failure: Callable[[str], None] | None = None
+
+    def _write(self, sql: str, params: tuple = ()) -> Any:
+        """One write; on a full disk or an I/O error the store is marked failed (nothing more is
+        written, ``on_failure`` is told once) instead of raising inside the trading loop."""
+        if self.failed is not None:
+            return None
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            self.failed = f"the state store {self.path} cannot be written ({exc})"
+            try:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if self.on_failure is not None:
+                self.on_failure(self.failed)
+            return None
 
     def lock(self, handle: Any = None) -> None:
         """Take the store for one node: a second node on the same file fails at once, naming the
@@ -255,8 +277,8 @@ class Journal:
 
     def commit(self) -> None:
         """Make everything recorded so far durable."""
-        self.db.execute("COMMIT")
-        self.db.execute("BEGIN")
+        self._write("COMMIT")
+        self._write("BEGIN")
         self.pending = 0
 
     def event(self, kind: str, ts: int | None = None, strategy: str | None = None, **payload: Any) -> None:
@@ -267,7 +289,7 @@ class Journal:
             key = (ts, kind, strategy)
             n = self._nth.get(key, 0)
             self._nth[key] = n + 1
-        self.db.execute("INSERT OR IGNORE INTO events (run, ts, wall, kind, strategy, payload, n) "
+        self._write("INSERT OR IGNORE INTO events (run, ts, wall, kind, strategy, payload, n) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (self.run, ts, time.time(), kind, strategy, json.dumps(payload, default=str), n))
         self._wrote(force=kind in ("breaker", "reload", "reload_rejected", "stop"))
@@ -275,27 +297,27 @@ class Journal:
     def order(self, strategy: str, client_order_id: Any, ts: int, side: str, qty: float, kind: str,
               reason: str) -> bool:
         """Record an order; False when that order (strategy, number) is already recorded."""
-        cur = self.db.execute("INSERT OR IGNORE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              (self.run, strategy, order_seq(client_order_id), ts, side, qty, kind, reason,
-                               str(client_order_id)))
+        cur = self._write("INSERT OR IGNORE INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          (self.run, strategy, order_seq(client_order_id), ts, side, qty, kind, reason,
+                           str(client_order_id)))
         self._wrote()
-        return cur.rowcount == 1
+        return cur is None or cur.rowcount == 1
 
     def fill(self, strategy: str, client_order_id: Any, filled: float, ts: int, side: str, qty: float, price: float,
              reason: str) -> bool:
         """Record a fill (``filled``: the order's filled quantity after it); False when already there."""
-        cur = self.db.execute("INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              (self.run, strategy, order_seq(client_order_id), filled, ts, side, qty, price, reason))
+        cur = self._write("INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          (self.run, strategy, order_seq(client_order_id), filled, ts, side, qty, price, reason))
         self._wrote(force=True)
-        return cur.rowcount == 1
+        return cur is None or cur.rowcount == 1
 
     def equity(self, ts: int, equity: float, regime: str | None) -> None:
-        self.db.execute("INSERT OR REPLACE INTO equity VALUES (?, ?, ?, ?)", (self.run, ts, equity, regime))
+        self._write("INSERT OR REPLACE INTO equity VALUES (?, ?, ?, ?)", (self.run, ts, equity, regime))
         self._wrote()
 
     def bar(self, bar_type: str, ts: int, o: float, h: float, lo: float, c: float, v: float) -> None:
         """A bar the node handled (the parity ledger re-runs them in the backtest engine)."""
-        self.db.execute("INSERT OR IGNORE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        self._write("INSERT OR IGNORE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (self.run, bar_type, ts, o, h, lo, c, v))
         self._wrote()
 
@@ -305,7 +327,7 @@ class Journal:
         window as bar indices [train_from, train_to), the hash of its training rows and labels, the
         model itself)."""
         start, stop = window
-        self.db.execute("INSERT OR IGNORE INTO models (run, ts, spec, trained_at, rows, data_sha, model, train_from, "
+        self._write("INSERT OR IGNORE INTO models (run, ts, spec, trained_at, rows, data_sha, model, train_from, "
                         "train_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (self.run, ts, spec, trained_at, rows, data_sha, blob, start, stop))
         self._wrote(force=True)
@@ -316,7 +338,7 @@ class Journal:
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
         last = self.db.execute("SELECT sha FROM versions WHERE path = ? ORDER BY id DESC LIMIT 1", (path,)).fetchone()
         if last is None or last[0] != sha:
-            self.db.execute("INSERT INTO versions (path, sha, text, wall) VALUES (?, ?, ?, ?)",
+            self._write("INSERT INTO versions (path, sha, text, wall) VALUES (?, ?, ?, ?)",
                             (path, sha, text, time.time()))
             self._wrote(force=True)
         return sha
@@ -327,7 +349,7 @@ class Journal:
         self.set("last_bar", max(ts, self.catch_up_until))
 
     def set(self, key: str, value: Any) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
         self._wrote()
 
     def take_commands(self) -> list[tuple[int, str]]:
@@ -336,7 +358,7 @@ class Journal:
                 self.db.execute("SELECT id, command FROM commands WHERE done = 0 ORDER BY id").fetchall()]
 
     def answer(self, command_id: int, reply: str) -> None:
-        self.db.execute("UPDATE commands SET done = 1, reply = ? WHERE id = ?", (reply, command_id))
+        self._write("UPDATE commands SET done = 1, reply = ? WHERE id = ?", (reply, command_id))
         self._wrote(force=True)
 
     def finish(self) -> None:
@@ -348,7 +370,11 @@ class Journal:
         try:
             self.commit()
         finally:
-            self.db.execute("COMMIT") if self.db.in_transaction else None
+            try:
+                if self.failed is None and self.db.in_transaction:
+                    self.db.execute("COMMIT")
+            except sqlite3.Error:
+                pass
             self.db.close()
             if self._lock is not None:
                 self._lock.close()            # releases the flock

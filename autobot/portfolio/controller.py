@@ -689,6 +689,13 @@ class PortfolioController(Controller):
         if state is not None and self._set_state is not None:
             self._set_state(state)
 
+    def store_failed(self, message: str) -> None:
+        """The state store cannot be written any more (a full disk): nothing this node does could be
+        recorded or recovered, so it flattens every position and halts, and says so."""
+        self.halted = True
+        self._trip(self._last_bar_ts or 0, "state_store", self.portfolio_value(), message, True,
+                   TradingState.HALTED)
+
     def _view(self, ts: int, equity: float) -> View:
         """What the breakers see now."""
         now = self.clock.timestamp_ns() if self.wall_breakers else None
