@@ -639,3 +639,40 @@ def test_a_refused_order_is_journaled_and_the_node_trades_on(tmp_path: Path) -> 
     assert equity_rows == len(load_bars(data))
     result = json.loads((tmp_path / "out.json").read_text())
     assert result["per_strategy"]["tiny_stop"]["trades"] > 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edit", ["max_drawdown", "kill_file"])
+def test_every_limit_of_a_reloaded_policy_takes_effect_at_the_next_bar(tmp_path: Path, edit: str) -> None:
+    """Issue 26: max_drawdown edited from 90% to 0.5% after 300 bars was journaled as a reload, but
+    the breakers, the kill file and the challenge rules were derived once at start: nothing
+    tripped. Each now trips on the bar after the reload."""
+    from autobot.persistence.journal import Journal
+    _, policy, db = _holder_project(tmp_path, HOLDER_POLICY + "risk:\n  max_drawdown: 90%\n")
+    (tmp_path / "STOP").write_text("")                 # the kill file: present before it is named
+    proc = _start_live(policy, db)
+    _wait_for(proc, lambda: _count(db, "SELECT COUNT(*) FROM equity") >= 300, "300 bars")
+    new = "  max_drawdown: 0.5%\n" if edit == "max_drawdown" else "  max_drawdown: 90%\n  kill_file: STOP\n"
+    policy.write_text(policy.read_text().replace("  max_drawdown: 90%\n", new))
+    assert proc.wait(timeout=180) == 0, proc.stderr.read()[-2000:]
+    j = Journal(db)
+    try:
+        reload_ = j.events(["reload"])
+        assert len(reload_) == 1
+        trips = j.events(["breaker"])
+        reason = "max_drawdown" if edit == "max_drawdown" else "kill_switch"
+        assert trips and trips[0]["reason"] == reason, trips
+        at = reload_[0]["ts"]
+        if edit == "kill_file":
+            assert at <= trips[0]["ts"] <= at + 3600 * 10**9                   # at the next bar
+        else:                                    # the first bar after the reload that is 0.5% below the peak
+            import sqlite3
+            rows = sqlite3.connect(db).execute("SELECT ts, equity FROM equity ORDER BY ts").fetchall()
+            peak, first = 0.0, None
+            for ts, eq in rows:
+                if first is None and ts > at and eq < peak * (1 - 0.005):
+                    first = ts
+                peak = max(peak, eq)
+            assert first is not None and trips[0]["ts"] == first, (trips[0]["ts"], first, at)
+    finally:
+        j.close()

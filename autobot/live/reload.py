@@ -332,11 +332,10 @@ class Reloader:
 
     def _reload_policy(self, ts: int, policy: Any, text: str) -> None:
         """Apply a checked policy (and its regimes) and reallocate at once."""
-        from autobot.portfolio.controller import limits_of
         from autobot.evaluate.regime import RegimeDetector
         c = self.controller
         c.allocations = policy.allocations
-        c.limits = limits_of(policy)
+        c.apply_risk(policy)
         c.allocation_method = policy.document.allocation_method
         c.on_leave = policy.document.on_leave
         if policy.regimes.source.text != c.policy.regimes.source.text:

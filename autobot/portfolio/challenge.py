@@ -155,6 +155,11 @@ class Challenge:
     origins: dict[str, tuple[str, int]] = field(default_factory=dict)   # subject -> first stage and its start
     _next: int | None = None
 
+    def set_rules(self, rules: Rules) -> None:
+        """A reloaded policy's rules: the next check of every track is judged by them."""
+        self.rules = rules
+        self._next = None
+
     # ------------------------------------------------------------------ subjects
     def join(self, subject: str, ts: int) -> Track:
         """A subject starts the challenge on paper at ``ts`` (nothing happens if it already has)."""

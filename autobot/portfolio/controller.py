@@ -137,11 +137,8 @@ class PortfolioController(Controller):
         self.policy = policy
         self.detector = RegimeDetector(policy.regimes)
         self.allocations = policy.allocations
-        self.limits = limits_of(policy)
         self.allocation_method = policy.document.allocation_method
         self.on_leave = policy.document.on_leave
-        kill = policy.document.risk.kill_file
-        self.kill_file = str(policy.path.resolve().parent / kill) if kill else None
         self.strategies: dict[str, Any] = dict(strategies or {})   # document id -> RuleStrategy
         risk_engine = getattr(trader, "_risk_engine", None)
         self._set_state = set_trading_state or (risk_engine.set_trading_state if risk_engine is not None else None)
@@ -160,13 +157,9 @@ class PortfolioController(Controller):
         self.halted = False
         self.cooling: dict[str, int] = {}           # breaker -> end of its cooldown (ns): no new entries before
         self.resumes: list[dict[str, Any]] = []     # cooldowns that ended
-        self.bar_breakers: list[Breaker] = bar_breakers(policy.document.risk, self.limits, self.kill_file)
-        self.losses_breaker = (ConsecutiveLosses(self.limits.max_consecutive_losses)
-                               if self.limits.max_consecutive_losses is not None else None)
-        self.wall_breakers: list[Breaker] = (wall_breakers(policy.document.risk, self._bar_seconds(config))
-                                             if config.wall_checks else [])
         self._last_bar_wall: int | None = None
         self.challenge = Challenge(Rules.of(policy.document.challenge))
+        self.apply_risk(policy)
         # the live layer's parity ledger: (subject, start, end) -> tracking_error, slippage_bps,
         # fill_ratio, or None while it is being computed; None here: the run is the backtest
         self.parity: Callable[[str, int, int], dict[str, float] | None] | None = None
@@ -688,6 +681,19 @@ class PortfolioController(Controller):
             state = TradingState.REDUCING
         if state is not None and self._set_state is not None:
             self._set_state(state)
+
+    def apply_risk(self, policy: CompiledPolicy) -> None:
+        """The policy's limits, breakers, kill file and challenge rules, in force from the next bar
+        (at start, and when a reloaded policy is applied: every limit of the edit takes effect)."""
+        risk = policy.document.risk
+        self.limits = limits_of(policy)
+        self.kill_file = str(policy.path.resolve().parent / risk.kill_file) if risk.kill_file else None
+        self.bar_breakers: list[Breaker] = bar_breakers(risk, self.limits, self.kill_file)
+        self.losses_breaker = (ConsecutiveLosses(self.limits.max_consecutive_losses)
+                               if self.limits.max_consecutive_losses is not None else None)
+        self.wall_breakers: list[Breaker] = (wall_breakers(risk, self._bar_seconds(self.config))
+                                             if self.config.wall_checks else [])
+        self.challenge.set_rules(Rules.of(policy.document.challenge))
 
     def store_failed(self, message: str) -> None:
         """The state store cannot be written any more (a full disk): nothing this node does could be
