@@ -424,7 +424,8 @@ def test_an_interrupted_node_reports_the_bars_it_handled(tmp_path: Path) -> None
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr
+    assert proc.returncode == 130, stderr           # interrupted, not a success; it says what comes next
+    assert "starting run 1 of" in stderr and "the same command resumes it" in stderr.splitlines()[-1]
     result = json.loads(out.read_text())
     n = result["bars"]
     assert 300 <= n < 3000 and f"stopped after {n:,} of 3,000 bars" in " ".join(result["notes"])
@@ -432,6 +433,9 @@ def test_an_interrupted_node_reports_the_bars_it_handled(tmp_path: Path) -> None
     bh = M.buy_and_hold(bars.close, bars.ts, 3600 * 10**9, 100_000.0, 0.001)
     assert result["buy_and_hold"]["final_equity"] == pytest.approx(bh["final_equity"])
     assert "Task was destroyed" not in stderr
+    again = subprocess.run(_autobot("live", "--policy", str(ROOT / "policy.yaml"), "--replay", str(data),
+                                    "--state", str(db), "--speed", "max"), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "resuming run 1 of" in again.stderr, again.stderr[-2000:]
 
 
 @pytest.mark.slow

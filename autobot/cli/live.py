@@ -107,6 +107,11 @@ def live(
     typer.echo(f"replayed {run.bars_published:,} bars", err=True)
     if json_out is not None:
         write_json(json_out, run.result.to_json())
+    if not run.completed:            # stopped early (Ctrl-C, SIGTERM): the results so far, and what comes next
+        typer.echo(f"interrupted after {run.bars_published:,} bars: the run is kept in {journal} and the same "
+                   "command resumes it (re-running the handled bars at full speed first); --fresh starts anew",
+                   err=True)
+        raise typer.Exit(130)
 
 
 def _live_book(strategy: Path, replay: list[str], speed: float | None, json_out: Optional[Path]) -> None:

@@ -29,6 +29,8 @@ class LiveRun:
     controller: Any
     strategies: dict[str, Any]
     bars_published: int
+    #: the replay reached its end (False: the node was stopped early, e.g. Ctrl-C; the run resumes)
+    completed: bool = True
 
 
 def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: float, leverage: float = 1.0,
@@ -142,10 +144,17 @@ def _open_journal(state: Path | None, policy: CompiledPolicy, data: dict[str, Ba
     resumed = journal.begin(_fingerprint(policy, policy_text, data))
     if not resumed:            # the challenge goes on from where the last run left it (a resumed run re-runs to it)
         journal.set("challenge_at_start", journal.get("challenge"))
+    import sys
     if journal.not_resumed:
         journal.event("new_run", None, reason=journal.not_resumed)
-        import logging
-        logging.getLogger("autobot").warning(journal.not_resumed)
+        sys.stderr.write(f"{journal.not_resumed}\n")
+    elif resumed:                  # say it: a resumed run re-runs its handled bars first (from bar 1)
+        from autobot.backtest.data import iso
+        sys.stderr.write(f"resuming run {journal.run} of {state} (it was interrupted after the bar of "
+                         f"{iso(journal.catch_up_until)}): its handled bars are re-run at full speed to rebuild "
+                         "the paper venue, then it goes on; --fresh starts a new run instead\n")
+    else:
+        sys.stderr.write(f"starting run {journal.run} of {state}\n")
     journal.version(str(policy.path), policy_text)
     journal.version(policy.regimes.source.path, policy.regimes.source.text)
     for cs in policy.strategies.values():
@@ -314,7 +323,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
                 journal.commit()
             from autobot.diagnostics import RunError
             raise RunError("the replay failed: " + "; ".join(feed.failures))
-        return LiveRun(result, controller, strategies, feed.published)
+        return LiveRun(result, controller, strategies, feed.published, completed=feed.done)
     finally:
         node.dispose()
         FEEDS.pop(feed_name, None)
