@@ -76,3 +76,26 @@ def test_report_errors(node: tuple[Path, dict], tmp_path: Path) -> None:
     assert CliRunner().invoke(app, ["report", "monthly", "--state", str(state)]).exit_code == 2
     assert CliRunner().invoke(app, ["report", "daily", "--state", str(state), "--date", "1999-01-01"]).exit_code == 1
     assert CliRunner().invoke(app, ["report", "daily", "--state", str(tmp_path / "none.sqlite")]).exit_code == 2
+
+
+def test_the_report_re_runs_the_policy_the_node_ran(node: tuple[Path, dict], tmp_path: Path) -> None:
+    """Issue 26: without --policy the report took the folder's policy.yaml (here the repository's,
+    with another drawdown limit) and ended in a RunError traceback. The store records the node's."""
+    state, _ = node
+    js = tmp_path / "d.json"
+    r = CliRunner().invoke(app, ["report", "daily", "--state", str(state), "--json", str(js)])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(js.read_text())
+    assert rep["notes"] == [] and rep["parity"] is not None
+    assert rep["parity"]["tracking_error"] == pytest.approx(0.0, abs=1e-9)     # the same policy: the same run
+    policy = state.parent / "policy.yaml"
+    text = policy.read_text()
+    try:
+        policy.write_text(text + "\n# edited after the run\n")
+        r = CliRunner().invoke(app, ["report", "daily", "--state", str(state), "--json", str(js)])
+        assert r.exit_code == 0, r.output
+        rep = json.loads(js.read_text())
+        assert rep["parity"] is None and "was edited after its last applied version" in rep["notes"][0]
+        assert "note: the node's policy" in r.output
+    finally:
+        policy.write_text(text)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from autobot.cli.output import fail_usage, num, pct, write_json
+from autobot.cli.output import check_output_path, fail_usage, num, pct, writing, write_json
 
 
 def report(period: str = typer.Argument(..., help="daily or weekly."),
@@ -39,16 +39,18 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
             dt.date.fromisoformat(date)
         except ValueError:
             raise fail_usage(f"--date {date!r}: write YYYY-MM-DD") from None
+    check_output_path("--out", out)
+    check_output_path("--json", json_out)
     path = _journal_path(state)
-    from autobot.diagnostics import UserError
-    from autobot.workspace import find_project_root
-    policy_path = policy or (find_project_root() / "policy.yaml")
+    from autobot.diagnostics import RunError, UserError
     if policy is not None and not policy.is_file():
         raise fail_usage(f"no such policy file: {policy}")
+    notes: list[str] = []
     try:
+        policy_path = policy if policy is not None else _node_policy(path, notes)
         journal = read(path)
         parity = None
-        if policy_path.is_file():
+        if policy_path is not None and policy_path.is_file():
             from autobot.live.parity import ledger
             try:
                 parity = ledger(policy_path, path)
@@ -56,7 +58,7 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
                 from autobot.cli.output import fail_user
                 raise fail_user(err.diagnostics) from None
         rep = build(journal, period, date, year_days, parity)
-    except StateStoreError as err:
+    except (StateStoreError, RunError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     except ValueError as err:
@@ -92,8 +94,41 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
                       f"{len(p['differences'])} difference(s) in the period")
     for trip in rep["trips"]:
         console.print(f"breaker {trip.get('reason')}: {trip.get('detail', '')}; {trip.get('action', 'halt')}")
+    for note in notes:
+        console.print(f"note: {note}")
+    rep["notes"] = notes
     if json_out is not None:
         write_json(json_out, rep, default=str, allow_nan=True)
     if out is not None:
-        write_html(journal, rep, out)
+        with writing("--out", out):
+            write_html(journal, rep, out)
         typer.echo(f"wrote {out}", err=True)
+
+
+def _node_policy(state: Path, notes: list[str]) -> Optional[Path]:
+    """The policy the node ran, as its store records it (never the folder's ``policy.yaml`` by
+    chance): None, with a note, when it is not recorded, gone, or edited since its last applied
+    version (the parity ledger would re-run other rules)."""
+    from autobot.persistence.journal import open_readonly, read_policy
+    db = open_readonly(state)
+    try:
+        recorded = read_policy(db)
+    finally:
+        db.close()
+    if recorded is None:
+        notes.append("the store does not record the node's policy (written by an older AutoBot): no parity "
+                     "ledger; pass --policy to re-run its bars")
+        return None
+    where, text = Path(recorded[0]), recorded[1]
+    try:
+        now = where.read_text(encoding="utf-8") if where.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        now = None
+    if now is None:
+        notes.append(f"the node's policy {where} is gone: no parity ledger")
+        return None
+    if now != text:
+        notes.append(f"the node's policy {where} was edited after its last applied version: no parity ledger "
+                     "(pass --policy to re-run the bars with the file as it is)")
+        return None
+    return where

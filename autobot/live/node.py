@@ -155,6 +155,7 @@ def _open_journal(state: Path | None, policy: CompiledPolicy, data: dict[str, Ba
                          "the paper venue, then it goes on; --fresh starts a new run instead\n")
     else:
         sys.stderr.write(f"starting run {journal.run} of {state}\n")
+    journal.set("policy", str(policy.path.resolve()))      # which document the node ran (autobot report)
     journal.version(str(policy.path), policy_text)
     journal.version(policy.regimes.source.path, policy.regimes.source.text)
     for cs in policy.strategies.values():

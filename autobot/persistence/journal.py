@@ -480,6 +480,17 @@ def command_reply(path: str | Path, command_id: int) -> str | None:
     return row[1] if row and row[0] else None
 
 
+def read_policy(db: sqlite3.Connection) -> tuple[str, str] | None:
+    """The policy the node ran: its path and the text last applied (None in a store written before
+    the policy was recorded)."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'policy'").fetchone()
+    if row is None:
+        return None
+    path = json.loads(row[0])
+    text = db.execute("SELECT text FROM versions WHERE path = ? ORDER BY id DESC LIMIT 1", (path,)).fetchone()
+    return (path, text[0]) if text else None
+
+
 def read_run(db: sqlite3.Connection) -> int:
     """The latest run: the node running now, or the last one."""
     row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
