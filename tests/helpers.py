@@ -185,7 +185,9 @@ def assert_identity(equity: Any, close_ts: Any, close: Any, fills: list[tuple], 
     venue rounds each fee and each position's unrealised PnL to the currency's cents: ``slack``
     cents of those per bar, plus one per fill so far. Vectorised (a 75,000-bar run in milliseconds).
     Returns the bars checked."""
+    from autobot.venue.fees import unit_commission, unit_fees_of
     mult, maker, taker = float(inst.multiplier), float(inst.maker_fee), float(inst.taker_fee)
+    unit = unit_fees_of(inst)                    # a share's per-share commission, an FX pair's half spread
     equity = np.asarray(equity, dtype=np.float64)
     close_ts, close = np.asarray(close_ts, dtype=np.int64), np.asarray(close, dtype=np.float64)
     n = len(equity)
@@ -193,7 +195,9 @@ def assert_identity(equity: Any, close_ts: Any, close: Any, fills: list[tuple], 
     for ts, side, qty, px, why in fills:
         at = int(np.searchsorted(close_ts, ts, side="right" if decided_at_close(why) else "left"))
         sign = 1.0 if side == "BUY" else -1.0
-        cash[at] -= sign * qty * px * mult + qty * px * mult * (maker if why == "take_profit" else taker)
+        value = qty * px * mult
+        cash[at] -= sign * value + value * (maker if why == "take_profit" else taker) + \
+            unit_commission(qty, value, unit.per_unit, unit.minimum, unit.cap_rate)
         held[at] += sign * qty
         count[at] += 1
     cash, held, count = capital + np.cumsum(cash)[:n], np.cumsum(held)[:n], np.cumsum(count)[:n]

@@ -40,8 +40,11 @@ def test_a_policy_runs_on_the_market_the_file_holds(tmp_path: Path) -> None:
                      "--instrument", "EURUSD.OANDA", "--json", str(as_fx))
     assert code == 0, text
     fx = json.loads(as_fx.read_text())
-    assert fx["instruments"] == ["EURUSD.OANDA"] and fx["fees"] == 0
-    assert fx["cost_models"]["EURUSD.OANDA"].startswith("FX pair: no commission")
+    assert fx["instruments"] == ["EURUSD.OANDA"] and 0 < fx["fees"] < first["fees"] / 5
+    assert fx["cost_models"]["EURUSD.OANDA"].startswith("FX pair: no commission; half a one-pip spread")
+    for t in fx["trade_list"]:                 # half a pip (0.00005 USD) a euro, on each side, in cents
+        sides = 1 if t["exit_reason"] == "open" else 2
+        assert t["fees"] == pytest.approx(sides * round(0.00005 * t["qty"], 2), abs=0.011), t
     assert "costs of EURUSD.OANDA: FX pair" in text.replace("\n", " ")
     assert not any("FX rate" in n for n in fx["notes"])
 

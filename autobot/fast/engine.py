@@ -26,6 +26,7 @@ from autobot.evaluate.semantics import flat_externals
 from autobot.fast import kernel as K
 from autobot.fast import program as G
 from autobot.fast.program import Unsupported
+from autobot.venue.fees import unit_fees_of
 from autobot.language import plan as P
 from autobot.language.compile import CompiledStrategy, compile_strategy_text
 from autobot.strategy import trace as T
@@ -112,8 +113,10 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     minq = float(inst.min_quantity) if inst.min_quantity is not None else 0.0
     bps = round(float(trailing.fraction or 0) * 10_000, 6) if trailing is not None and trailing.kind == "percent" \
         else 0.0                          # the trailing offset in basis points, as the strategy sends it
+    unit = unit_fees_of(inst)
     pf = np.array([venue.capital, venue.leverage, float(inst.taker_fee),
-                   float(inst.multiplier), maxq, minq, float(size_value), bps, maker_n, taker_n], dtype=np.float64)
+                   float(inst.multiplier), maxq, minq, float(size_value), bps, maker_n, taker_n,
+                   unit.per_unit, unit.minimum, unit.cap_rate], dtype=np.float64)
     out = _Outputs(n)
     K.simulate(o, h, lo, c, prog.vals, prog.ext_slots, prog.ops, prog.rule_slots, prog.rule_warmup,
                prog.level_kind, prog.level_value, prog.level_slot, pi, pf, *out.arrays())

@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from autobot.fast import program as G
+from autobot.venue import fees
 
 # fill and exit reasons (codes in the output arrays)
 R_ENTRY_LONG, R_ENTRY_SHORT, R_EXIT_LONG, R_EXIT_SHORT, R_REVERSE, R_STOP, R_TAKE, R_TRAIL, R_OPEN = range(9)
@@ -38,7 +39,8 @@ OK, HALTED_NEGATIVE, REFUSED_CASH, REFUSED_STOP = 0, 1, 2, 3
 # integer parameters
 I_CASH, I_SIZING, I_PP, I_SP, I_CP, I_TRAIL_BPS, I_BP, I_MAKER_D, I_TAKER_D = range(9)
 # float parameters
-F_CAPITAL, F_LEVERAGE, F_TAKER, F_MULT, F_MAXQ, F_MINQ, F_SIZE, F_TRAIL_BPS, F_MAKER_N, F_TAKER_N = range(10)
+F_CAPITAL, F_LEVERAGE, F_TAKER, F_MULT, F_MAXQ, F_MINQ, F_SIZE, F_TRAIL_BPS, F_MAKER_N, F_TAKER_N, F_UNIT, F_UNIT_MIN, \
+    F_UNIT_CAP = range(13)
 EQUITY_PCT, RISK_PER_TRADE, FIXED_QTY = 0, 1, 2
 SIZING = {"equity_pct": EQUITY_PCT, "risk_per_trade": RISK_PER_TRADE, "fixed_qty": FIXED_QTY}
 
@@ -113,6 +115,19 @@ def _commission(notional: int, fee_num: float, fee_digits: int, cp: int) -> int:
     division by an exact power of ten is correctly rounded, as ``float(Decimal)`` is)."""
     v = (notional * fee_num) / 10.0 ** (cp + fee_digits)
     return _units(v, cp)
+
+
+_unit_commission = njit(cache=True, inline="always")(fees.unit_commission)
+_affordable_cash_qty = njit(cache=True, inline="always")(fees.affordable_cash_qty)
+
+
+@njit(cache=True, inline="always")
+def _fee(notional: int, qty: float, fee_num: float, fee_digits: int, per_unit: float, unit_min: float,
+         unit_cap: float, cp: int) -> int:
+    """A fill's commission in currency units: the rate's (:func:`_commission`) plus the per-unit
+    one (:func:`autobot.venue.fees.unit_commission`, each rounded to the currency as Nautilus' Money)."""
+    return _commission(notional, fee_num, fee_digits, cp) + \
+        _units(_unit_commission(qty, _dbl(notional, cp), per_unit, unit_min, unit_cap), cp)
 
 
 @njit(cache=True)
@@ -239,6 +254,7 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
     leverage, taker, mult = pf[F_LEVERAGE], pf[F_TAKER], pf[F_MULT]
     maxq, minq, size_value, bps = pf[F_MAXQ], pf[F_MINQ], pf[F_SIZE], pf[F_TRAIL_BPS]
     fees = np.array([pf[F_MAKER_N], pf[F_TAKER_N]])
+    per_unit, unit_min, unit_cap = pf[F_UNIT], pf[F_UNIT_MIN], pf[F_UNIT_CAP]
     fee_digits = np.array([pi[I_MAKER_D], pi[I_TAKER_D]])
     balance = _units(pf[F_CAPITAL], cp)       # quote currency units
     bp = pi[I_BP]                             # base currency precision (-1: none, e.g. a share)
@@ -296,8 +312,8 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
                 if on[2]:                 # the trailing stop follows the price it survived
                     px[2] = _trail(px[2], p, side, trail_bps, bps, tr_off, pp)
             if hit >= 0:
-                fee = _commission(_units(qty * mult * fill_px, cp), fees[0 if hit == R_TAKE else 1],
-                                  fee_digits[0 if hit == R_TAKE else 1], cp)
+                fee = _fee(_units(qty * mult * fill_px, cp), qty, fees[0 if hit == R_TAKE else 1],
+                           fee_digits[0 if hit == R_TAKE else 1], per_unit, unit_min, unit_cap, cp)
                 balance, base = _exit(t, fill_px, hit, side, qty, qe, entry_px, entry_fee, fee, bars_seen - entry_seen + 1,
                                       cash, mult, cp, bp, balance, base, n_f, n_t, f_bar, f_side, f_qty, f_px,
                                       f_reason, f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl, t_bars)
@@ -347,7 +363,7 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
             fired[k] = s >= 0 and t >= rule_warmup[k] and vals[s, t] != 0.0
         # exits first
         if side != 0 and fired[2 if side > 0 else 3]:
-            fee = _commission(_units(qty * mult * close, cp), fees[1], fee_digits[1], cp)
+            fee = _fee(_units(qty * mult * close, cp), qty, fees[1], fee_digits[1], per_unit, unit_min, unit_cap, cp)
             balance, base = _exit(t, close, R_EXIT_LONG if side > 0 else R_EXIT_SHORT, side, qty, qe, entry_px, entry_fee,
                                   fee, bars_seen - entry_seen, cash, mult, cp, bp, balance, base, n_f, n_t, f_bar,
                                   f_side, f_qty, f_px, f_reason, f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl, t_bars)
@@ -363,8 +379,8 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
         if rule_slots[4] >= 0 and not fired[4]:
             continue
         q = _size(sizing, size_value, equity, close, level_kind[0], level_value[0],
-                  vals[level_slot[0], t] if level_slot[0] >= 0 else math.nan, cash, free, taker, leverage, mult,
-                  maxq, minq, sp)
+                  vals[level_slot[0], t] if level_slot[0] >= 0 else math.nan, cash, free, taker, per_unit, unit_min,
+                  leverage, mult, maxq, minq, sp)
         if q <= 0:
             unsized += 1                  # the rule fired; the size rounds to no order
             continue
@@ -375,7 +391,7 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
         q_dec = q / 10.0 ** sp
         q = _dbl(q, sp)
         if side != 0:                     # reversal: exit, then entry
-            fee = _commission(_units(qty * mult * close, cp), fees[1], fee_digits[1], cp)
+            fee = _fee(_units(qty * mult * close, cp), qty, fees[1], fee_digits[1], per_unit, unit_min, unit_cap, cp)
             balance, base = _exit(t, close, R_REVERSE, side, qty, qe, entry_px, entry_fee, fee, bars_seen - entry_seen,
                                   cash, mult, cp, bp, balance, base, n_f, n_t, f_bar, f_side, f_qty, f_px, f_reason,
                                   f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl, t_bars)
@@ -383,7 +399,7 @@ def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_ki
             side, qty = 0, 0.0
         # entry: a market order filled whole at the close
         notional = _units(q * mult * close, cp)
-        fee = _commission(notional, fees[1], fee_digits[1], cp)
+        fee = _fee(notional, q, fees[1], fee_digits[1], per_unit, unit_min, unit_cap, cp)
         if cash:
             if _dbl(notional + fee, cp) > free:
                 status[0], status[1] = REFUSED_CASH, t
@@ -476,8 +492,8 @@ def _sort_orders(order, on, px, side, pp):
 
 
 @njit(cache=True)
-def _size(sizing, value, equity, close, stop_kind, stop_fraction, stop_distance, cash, free, taker, leverage, mult,
-          maxq, minq, sp):
+def _size(sizing, value, equity, close, stop_kind, stop_fraction, stop_distance, cash, free, taker, per_unit, unit_min,
+          leverage, mult, maxq, minq, sp):
     """The entry's quantity as a count of 10^-sp (0: no order): the sizing method, capped by the account (leverage, or
     free cash less the taker fee), the instrument's maximum, rounded down to the size increment."""
     raw = math.nan
@@ -493,7 +509,7 @@ def _size(sizing, value, equity, close, stop_kind, stop_fraction, stop_distance,
     if close > 0:
         unit = close * mult
         if cash:
-            cap = max(min(equity, free), 0.0) / (unit * (1.0 + taker))
+            cap = _affordable_cash_qty(min(equity, free), unit, taker, per_unit, unit_min)
         else:
             cap = max(equity, 0.0) * leverage / unit
         if raw == raw and cap < raw:

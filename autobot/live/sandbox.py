@@ -19,13 +19,27 @@ SANDBOXES: dict[str, "BarSandboxExecutionClient"] = {}
 
 
 class BarSandboxExecutionClient(SandboxExecutionClient):
-    """A sandbox execution client whose exchange also processes the venue's bars.
+    """A sandbox execution client whose exchange also processes the venue's bars, and charges
+    AutoBot's commission (:mod:`autobot.venue.fees`, as the backtest does).
 
     Under a replay, the replay client hands each bar to the exchange itself and waits for the
     fills it causes to be handled before the strategies get the bar (as in a backtest, where a
     stop filled on bar t is visible to the strategy deciding on bar t). Otherwise the exchange
     listens to the venue's bar topics.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Nautilus' sandbox builds its exchange with MakerTakerFeeModel() and offers no setting for
+        # it: that name is AutoBot's fee model while the exchange is built (the exchange keeps it)
+        import nautilus_trader.adapters.sandbox.execution as sandbox
+
+        from autobot.venue.fees import fee_model
+        stock = sandbox.MakerTakerFeeModel
+        sandbox.MakerTakerFeeModel = fee_model        # type: ignore[misc]
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            sandbox.MakerTakerFeeModel = stock          # type: ignore[misc]
 
     def connect(self) -> None:
         from autobot.venue.settings import VenueSettings, fill_model

@@ -38,6 +38,7 @@ from autobot.evaluate.stream import StreamEvaluator
 from autobot.language.compile import CompiledStrategy, PriceLevel
 from autobot.strategy import trace as T
 from autobot.strategy.sizing import max_order_qty, raw_quantity, round_quantity
+from autobot.venue.fees import affordable_cash_qty, unit_fees_of
 from autobot.language.compile import compile_strategy_text
 
 
@@ -425,7 +426,8 @@ class RuleStrategy(Strategy):
         if account.type == AccountType.CASH:
             free = account.balance_free(self.instrument.quote_currency)
             cash = min(equity, free.as_double() if free is not None else 0.0)
-            return max(cash, 0.0) / (unit * (1.0 + float(self.instrument.taker_fee)))
+            fees = unit_fees_of(self.instrument)
+            return affordable_cash_qty(cash, unit, float(self.instrument.taker_fee), fees.per_unit, fees.minimum)
         leverage = float(account.leverage(self.instrument.id) or account.default_leverage or 1)
         return max(equity, 0.0) * leverage / unit
 

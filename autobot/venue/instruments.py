@@ -113,15 +113,22 @@ def market_note(instrument_id: str, close: np.ndarray, maker_fee: float, taker_f
 
 def cost_model(instrument: Instrument) -> str:
     """The cost model a run charges, in words (the run's header and JSON)."""
+    from autobot.venue.fees import unit_fees_of
     iid = instrument.id.value
     kind = asset_class(iid)
     maker, taker = float(instrument.maker_fee), float(instrument.taker_fee)
-    fees = f"maker {maker:.4%}, taker {taker:.4%} of each fill's value" if maker or taker else "no commission"
     what = {"crypto": f"crypto venue {instrument.id.venue.value}", "fx": "FX pair",
             "equity": "share or other instrument"}[kind]
-    tail = "; fills at the bars' prices (a mid series: no spread charged)" if kind == "fx" and not (maker or taker) \
-        else ""
-    return f"{what}: {fees}{tail}"
+    if maker or taker:
+        return f"{what}: maker {maker:.4%}, taker {taker:.4%} of each fill's value"
+    unit, cur = unit_fees_of(instrument), instrument.quote_currency.code
+    if kind == "fx":
+        return (f"{what}: no commission; half a one-pip spread charged on each fill ({unit.per_unit:g} {cur} a unit "
+                "of the base currency; the bars' prices are taken as mid)")
+    if unit.charged:
+        return (f"{what}: {unit.per_unit:g} {cur} a share, at least {unit.minimum:g} {cur} an order, at most "
+                f"{unit.cap_rate:.0%} of its value (Interactive Brokers' fixed rates)")
+    return f"{what}: no commission"
 
 
 def _currency(code: str) -> Currency:

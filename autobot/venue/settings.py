@@ -9,6 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 
+#: the most starting capital a run takes (documents and ``--capital``): NautilusTrader's Money holds
+#: at most 17,014,118,346,046 (MONEY_MAX); 1e12 leaves room for profits and fees
+MAX_CAPITAL = 1e12
+
+
 @dataclass(frozen=True)
 class VenueSettings:
     """The simulated account and market: capital, currency, account type, leverage, slippage."""
@@ -60,10 +65,13 @@ def add_venue(engine: Any, name: str, currency: Any, capital: float, venue: Venu
     from nautilus_trader.model.identifiers import Venue
     from nautilus_trader.model.objects import Money
 
+    from autobot.venue.fees import fee_model
+
     engine.add_venue(venue=Venue(name), oms_type=OmsType[VENUE_OMS],
                      account_type=AccountType.CASH if cash else AccountType.MARGIN,
                      starting_balances=[Money(capital, currency)], base_currency=None if cash else currency,
-                     default_leverage=Decimal(str(venue.leverage)), bar_execution=True, **venue_fills(venue))
+                     default_leverage=Decimal(str(venue.leverage)), bar_execution=True, fee_model=fee_model(),
+                     **venue_fills(venue))
 
 
 def bar_spec_text(seconds: int) -> str:
