@@ -33,9 +33,9 @@ order). Rows are never dropped; the earliest bad row is reported.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-import operator
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
@@ -163,88 +163,15 @@ def _iso_strings(ts: np.ndarray) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# Loading: file -> grid of string fields
+# Loading: file -> bytes, and where its lines are
 # --------------------------------------------------------------------------------------------
 
-class _Grid:
-    """The data rows of a CSV as strings, with a way back to each row's line number."""
-
-    def __init__(self, rows: Sequence[Sequence[str]] | None, lines: list[str] | None,
-                 line_numbers: list[int] | None, first_line: int):
-        self._rows, self._lines = rows, lines
-        self._line_numbers, self._first_line = line_numbers, first_line
-
-    @staticmethod
-    def from_text(text: str, name: str) -> "_Grid":
-        """Every row of ``text``; trailing blank lines are not rows."""
-        if '"' not in text and "\r" not in text:
-            lines = text.split("\n")
-            while lines and lines[-1] == "":
-                lines.pop()
-            return _Grid(None, lines, None, 1)
-        rows, numbers = _read_quoted(text, name)
-        return _Grid(rows, None, numbers, 1)
-
-    def drop_header(self) -> "_Grid":
-        """The same grid without its first row."""
-        if self._lines is not None:
-            return _Grid(None, self._lines[1:], None, self._first_line + 1)
-        assert self._rows is not None and self._line_numbers is not None
-        return _Grid(self._rows[1:], None, self._line_numbers[1:], self._first_line)
-
-    def __len__(self) -> int:
-        return len(self._lines if self._lines is not None else self._rows)  # type: ignore[arg-type]
-
-    def row(self, k: int) -> list[str]:
-        if self._lines is not None:
-            return self._lines[k].split(",")
-        assert self._rows is not None
-        return list(self._rows[k])
-
-    def line(self, k: int) -> int:
-        if self._line_numbers is not None:
-            return self._line_numbers[k]
-        return self._first_line + k
-
-    def field_counts(self, stop: int) -> np.ndarray:
-        if self._lines is not None:
-            counts = map(operator.methodcaller("count", ","), self._lines[:stop])
-            return np.fromiter(counts, dtype=np.intp, count=stop) + 1
-        assert self._rows is not None
-        return np.fromiter(map(len, self._rows[:stop]), dtype=np.intp, count=stop)
-
-    def columns(self, stop: int, width: int, wanted: int) -> list[Sequence[str]]:
-        """The first ``wanted`` columns of rows ``[0, stop)``; every row has ``width`` fields."""
-        if self._lines is not None:
-            flat = ",".join(self._lines[:stop]).split(",")
-            return [flat[j::width] for j in range(wanted)]
-        assert self._rows is not None
-        return list(zip(*self._rows[:stop]))[:wanted]
+_CHUNK = 4 * 1024 * 1024
 
 
-def _read_quoted(text: str, name: str) -> tuple[list[list[str]], list[int]]:
-    """Rows via the csv module (quotes, CR line ends) and each row's starting line."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[list[str]] = []
-    starts: list[int] = []
-    previous = 0
-    try:
-        for row in reader:
-            rows.append(row)
-            starts.append(previous + 1)
-            previous = reader.line_num
-    except csv.Error as exc:
-        raise UserError([Diagnostic.at(name, Position(previous + 1, 1), None, "data-row",
-                                       f"malformed CSV: {exc}", "check the quoting on this line")]
-                        ) from None
-    while rows and not rows[-1]:
-        rows.pop()
-        starts.pop()
-    return rows, starts
-
-
-def _read_text(path: Path, name: str) -> str:
-    """The file's text (gzip when it ends in .gz), or a ``data-file`` error."""
+def _read_raw(path: Path, name: str) -> bytes:
+    """The file's bytes (decompressed when it ends in .gz), checked to be UTF-8 text, or a
+    ``data-file`` error. The text is never decoded whole: the bytes go to pyarrow's reader."""
     def fail(message: str, hint: str, line: int = 1) -> UserError:
         return UserError([Diagnostic.at(name, Position(line, 1), None, "data-file", message, hint)])
 
@@ -268,12 +195,85 @@ def _read_text(path: Path, name: str) -> str:
     if raw.startswith(b"PAR1"):
         raise fail(f"{name} is a Parquet file, not a CSV of bars",
                    "convert it to CSV, or pass a NautilusTrader catalog directory with --catalog")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise fail(f"{name} is not UTF-8 text (bad byte at offset {exc.start})",
-                   "save the file as plain UTF-8 CSV", line) from None
+    bad = _first_bad_utf8(raw)
+    if bad is not None:
+        line = raw.count(b"\n", 0, bad) + 1
+        raise fail(f"{name} is not UTF-8 text (bad byte at offset {bad})",
+                   "save the file as plain UTF-8 CSV", line)
+    return raw
+
+
+def _first_bad_utf8(raw: bytes) -> int | None:
+    """The offset of the first byte that is not UTF-8, decoding a few MiB at a time."""
+    if raw.isascii():
+        return None
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(raw)
+    for start in range(0, len(raw), _CHUNK):
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(view[start:start + _CHUNK], final=start + _CHUNK >= len(raw))
+        except UnicodeDecodeError as exc:
+            return start - pending + exc.start
+    return None
+
+
+def _line_breaks(chunk: np.ndarray, next_byte: int) -> np.ndarray:
+    """Offsets of the line ends in ``chunk`` (``\\n``, ``\\r\\n`` counted once, a lone ``\\r``)."""
+    nl = chunk == 10
+    cr = chunk == 13
+    if cr.any():
+        followed = np.empty_like(nl)
+        followed[:-1] = nl[1:]
+        followed[-1] = next_byte == 10
+        nl |= cr & ~followed
+    return np.flatnonzero(nl)
+
+
+def _line_start(raw: bytes, start: int, end: int, n: int) -> int:
+    """The offset of the ``n``-th (0-based) line of ``raw[start:end]`` (``end`` past the last)."""
+    pos = start
+    if n <= 0:
+        return start
+    while pos < end:
+        stop = min(pos + _CHUNK, end)
+        chunk = np.frombuffer(raw, np.uint8, count=stop - pos, offset=pos)
+        breaks = _line_breaks(chunk, raw[stop] if stop < end else -1)
+        if len(breaks) >= n:
+            return pos + int(breaks[n - 1]) + 1
+        n -= len(breaks)
+        pos = stop
+    return end
+
+
+def _line_text(raw: bytes, start: int, end: int) -> str:
+    """The line starting at ``start`` (without its line end)."""
+    stop = end
+    for sep in (b"\n", b"\r"):
+        k = raw.find(sep, start, stop)
+        if k >= 0:
+            stop = k
+    return raw[start:stop].decode("utf-8")
+
+
+def _split_row(line: str) -> list[str]:
+    """The fields of one line, as the csv module reads them (quotes removed)."""
+    if '"' not in line:
+        return line.split(",")
+    return next(csv.reader([line]), None) or [""]
+
+
+class _Source:
+    """The data rows of a file (``raw[start:end]``), for the diagnostics of a bad row."""
+
+    def __init__(self, raw: bytes, start: int, end: int, first_line: int):
+        self.raw, self.start, self.end, self.first_line = raw, start, end, first_line
+
+    def line(self, k: int) -> int:
+        return self.first_line + k
+
+    def row(self, k: int) -> list[str]:
+        return _split_row(_line_text(self.raw, _line_start(self.raw, self.start, self.end, k), self.end))
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,23 +380,59 @@ class _RowProblem(Exception):
         self.index, self.field, self.message, self.hint = index, field, message, hint
         self.other = other
 
+    def shifted(self, offset: int) -> "_RowProblem":
+        other = None if self.other is None else self.other + offset
+        return _RowProblem(self.index + offset, self.field, self.message, self.hint, other)
+
+
+class _Structure(Exception):
+    """pyarrow's reader met a row with the wrong number of fields (or bad quoting) at ``line``
+    (a physical line number counted from the start of the data, or None when not known)."""
+
+    def __init__(self, line: int | None):
+        super().__init__(line)
+        self.line = line
+
+
+@dataclass
+class _Context:
+    """What the rows of one batch need from the rows before it."""
+
+    layout: _Layout
+    first_ts: str = ""              # the file's first timestamp field (the epoch unit's source)
+    offset: int = 0                 # global index of the batch's first row
+    previous_ts: int | None = None  # the last timestamp of the rows before the batch
+
+
+_BLOCK = 4 * 1024 * 1024
+
 
 def load_bars(path: str | Path) -> Bars:
-    """Load a contract CSV or Binance kline CSV; raises ``UserError`` on any bad input."""
+    """Load a contract CSV or Binance kline CSV; raises ``UserError`` on any bad input.
+
+    The bytes are parsed by pyarrow's CSV reader a block at a time (every field as a string), each
+    block's columns converted and checked with vectorised code and written into the result:
+    besides the file's bytes, memory holds the result (48 bytes a bar) and one block.
+    """
     path = Path(path)
     name = str(path)
-    grid = _Grid.from_text(_read_text(path, name), name)
-    if len(grid) == 0:
+    raw = _read_raw(path, name)
+    start = 3 if raw.startswith(codecs.BOM_UTF8) else 0
+    end = len(raw)
+    while end > start and raw[end - 1] in (10, 13):       # trailing blank lines are not rows
+        end -= 1
+    if end == start:
         raise _empty_error(name, "the file is empty")
-    layout = _detect_layout(grid.row(0), name)
-    if layout.has_header:
-        grid = grid.drop_header()
-    if len(grid) == 0:
+    first = _split_row(_line_text(raw, start, end))
+    layout = _detect_layout(first, name)
+    data_start, first_line = (_line_start(raw, start, end, 1), 2) if layout.has_header else (start, 1)
+    if data_start >= end:
         raise _empty_error(name, "the file has a header but no data rows")
+    source = _Source(raw, data_start, end, first_line)
     try:
-        arrays = _convert_earliest(grid, layout)
+        arrays = _load_rows(raw, data_start, end, layout)
     except _RowProblem as problem:
-        raise UserError([_row_diagnostic(name, grid, layout, problem)]) from None
+        raise UserError([_row_diagnostic(name, source, layout, problem)]) from None
     return Bars(name, *arrays, format=layout.format)
 
 
@@ -405,91 +441,182 @@ def _empty_error(name: str, message: str) -> UserError:
     return UserError([Diagnostic.at(name, Position(1, 1), None, "data-empty", message, hint)])
 
 
-def _convert_earliest(grid: _Grid, layout: _Layout) -> tuple[np.ndarray, ...]:
+def _load_rows(raw: bytes, start: int, end: int, layout: _Layout) -> tuple[np.ndarray, ...]:
+    """The six columns of the rows in ``raw[start:end]``, or the earliest bad row's problem."""
+    try:
+        return _read_blocks(raw, start, end, layout, use_threads=True)
+    except _Structure:
+        pass
+    try:                            # again on one thread, which numbers the bad line
+        return _read_blocks(raw, start, end, layout, use_threads=False)
+    except _Structure as bad:
+        line = bad.line
+    if line is None:
+        line = _first_bad_structure(raw, start, end, len(layout.names))
+    prefix_end = _line_start(raw, start, end, line)
+    if prefix_end > start:          # a bad value before the bad line is reported first
+        _load_rows(raw, start, prefix_end, layout)
+    raise _field_count_problem(line, _Source(raw, start, end, 0).row(line), layout)
+
+
+def _first_bad_structure(raw: bytes, start: int, end: int, width: int) -> int:
+    """The 0-based line of the first row without ``width`` fields, by the csv module."""
+    text = io.TextIOWrapper(io.BytesIO(raw[start:end]), encoding="utf-8", newline="")
+    reader = csv.reader(text)
+    previous = 0
+    try:
+        for row in reader:
+            if len(row) != width:
+                return previous
+            previous = reader.line_num
+    except csv.Error:
+        return previous
+    return previous
+
+
+def _read_blocks(raw: bytes, start: int, end: int, layout: _Layout,
+                 use_threads: bool) -> tuple[np.ndarray, ...]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    bound = (raw.count(b"\n", start, end) + raw.count(b"\r", start, end)
+             - raw.count(b"\r\n", start, end) + 1)
+    out = [np.empty(bound, dtype=np.int64)] + [np.empty(bound, dtype=np.float64) for _ in range(5)]
+    bad_lines: list[int | None] = []
+
+    def invalid(row: object) -> str:
+        bad_lines.append(getattr(row, "number", None))
+        return "error"
+
+    def structure() -> _Structure:
+        return _Structure(bad_lines[0] - 1 if bad_lines and bad_lines[0] is not None else None)
+
+    names = list(layout.names)
+    try:
+        reader = pacsv.open_csv(
+            pa.BufferReader(pa.py_buffer(memoryview(raw)[start:end])),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=use_threads,
+                                           block_size=_BLOCK),
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, include_columns=names[:6],
+                null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:
+        raise structure() from None
+    context = _Context(layout)
+    n = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid:
+            raise structure() from None
+        if not batch.num_rows:
+            continue
+        columns = [batch.column(j) for j in range(6)]
+        if n == 0:
+            context.first_ts = columns[0][0].as_py().strip()
+        context.offset = n
+        try:
+            arrays = _convert_earliest(columns, context)
+        except _RowProblem as problem:
+            raise problem.shifted(n) from None
+        k = len(arrays[0])
+        for target, values in zip(out, arrays):
+            target[n:n + k] = values
+        n += k
+        context.previous_ts = int(arrays[0][-1])
+    result = tuple(a[:n] for a in out)
+    for a in result:
+        a.setflags(write=False)       # Bars keeps them as they are (no copy)
+    return result
+
+
+def _convert_earliest(columns: list, context: _Context) -> tuple[np.ndarray, ...]:
     """Convert every row; on failure re-check the rows before it so the earliest is reported.
 
     Each check finds its own first bad row in O(n); re-running on the prefix before a problem
     can only surface problems of other checks, so this costs at most O(n * checks).
     """
     try:
-        return _convert(grid, layout, len(grid))
+        return _convert(columns, context, len(columns[0]))
     except _RowProblem as problem:
         while True:
             try:
-                _convert(grid, layout, problem.index)
+                _convert(columns, context, problem.index)
             except _RowProblem as earlier:
                 problem = earlier
                 continue
             raise problem from None
 
 
-def _convert(grid: _Grid, layout: _Layout, stop: int) -> tuple[np.ndarray, ...]:
+def _convert(columns: list, context: _Context, stop: int) -> tuple[np.ndarray, ...]:
     """(ts, open, high, low, close, volume) for rows ``[0, stop)``, or raise ``_RowProblem``."""
+    import pyarrow.compute as pc
+
     if stop == 0:
         return tuple(np.empty(0) for _ in range(6))
-    width = len(layout.names)
-    _check_field_counts(grid, layout, stop)
-    columns = grid.columns(stop, width, 6)
-    prices = [_parse_floats(columns[j], j, layout.names[j]) for j in range(1, 6)]
+    layout = context.layout
+    texts = [pc.utf8_trim_whitespace(c.slice(0, stop)) for c in columns]
+    prices = [_parse_floats(texts[j], j, layout.names[j]) for j in range(1, 6)]
     for j, values in enumerate(prices, start=1):
-        _check_finite(values, columns[j], j, layout.names[j])
+        _check_finite(values, texts[j], j, layout.names[j])
     if layout.format == "binance":
-        ts = _parse_epoch(columns[0], {"ms": 0, "us": 10**14})
+        ts = _parse_epoch(texts[0], {"ms": 0, "us": 10**14}, context)
     else:
-        ts = _parse_timestamps(columns[0])
-    _check_prices(columns, *prices)
-    _check_order(ts)
+        ts = _parse_timestamps(texts[0], context)
+    _check_prices(texts, *prices)
+    _check_order(ts, context.previous_ts)
     return (ts, *prices)
 
 
-def _check_field_counts(grid: _Grid, layout: _Layout, stop: int) -> None:
+def _field_count_problem(k: int, row: list[str], layout: _Layout) -> _RowProblem:
     width = len(layout.names)
-    bad = np.flatnonzero(grid.field_counts(stop) != width)
-    if not bad.size:
-        return
-    k = int(bad[0])
-    row = grid.row(k)
     what = "Binance kline CSV needs 12 fields" if layout.format == "binance" else \
         "needs 6 fields: " + ",".join(CONTRACT_COLUMNS)
     if not any(f.strip() for f in row):
-        raise _RowProblem(k, None, "blank line among the bars",
-                          "delete the blank line: rows are never skipped")
+        return _RowProblem(k, None, "blank line among the bars",
+                           "delete the blank line: rows are never skipped")
     hint = ("delete the extra fields (no extra columns are allowed)" if len(row) > width else
             "fill in the missing fields or delete the row")
-    raise _RowProblem(k, min(len(row), width), f"row has {len(row)} fields; {what}", hint)
+    return _RowProblem(k, min(len(row), width), f"row has {len(row)} fields; {what}", hint)
 
 
-def _parse_floats(column: Sequence[str], j: int, name: str) -> np.ndarray:
+def _parse_floats(column, j: int, name: str) -> np.ndarray:
     """A float64 array, or a problem naming the first field that is not a number."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     try:
-        return np.array(column, dtype=np.float64)
-    except ValueError:
+        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
         pass
-    for k, text in enumerate(column):
+    values = np.empty(len(column), dtype=np.float64)
+    for k, text in enumerate(column.to_pylist()):      # the reference: Python's own float()
         try:
-            np.float64(text)
+            values[k] = float(text)
         except ValueError:
-            shown = "empty" if not text.strip() else f"'{text.strip()}', not a number"
+            shown = "empty" if not text else f"'{text}', not a number"
             raise _RowProblem(k, j, f"{name} is {shown}",
                               "write a plain decimal number such as 1234.5 (no thousands "
                               "separators or units)") from None
-    raise AssertionError("numpy rejected a column that every element parses")  # pragma: no cover
+    return values
 
 
-def _check_finite(values: np.ndarray, column: Sequence[str], j: int, name: str) -> None:
+def _check_finite(values: np.ndarray, column, j: int, name: str) -> None:
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         k = int(bad[0])
-        raise _RowProblem(k, j, f"{name} is '{column[k].strip()}', not a finite number",
+        raise _RowProblem(k, j, f"{name} is '{column[k].as_py()}', not a finite number",
                           "fill in the real value or delete the bar; missing values are "
                           "not allowed")
 
 
-def _check_prices(columns: list[Sequence[str]], o: np.ndarray, h: np.ndarray, lo: np.ndarray,
+def _check_prices(columns: list, o: np.ndarray, h: np.ndarray, lo: np.ndarray,
                   c: np.ndarray, v: np.ndarray) -> None:
     """Positive prices, non-negative volume and a consistent high/low; earliest row wins."""
     def raw(k: int, j: int) -> str:
-        return columns[j][k].strip()
+        return columns[j][k].as_py()
 
     checks: list[tuple[np.ndarray, Callable[[int], _RowProblem]]] = []
     for j, (name, values) in enumerate(zip(_PRICE_NAMES, (o, h, lo, c)), start=1):
@@ -527,18 +654,21 @@ def _raise_earliest(checks: list[tuple[np.ndarray, Callable[[int], _RowProblem]]
         raise best[1](best[0])
 
 
-def _check_order(ts: np.ndarray) -> None:
-    bad = np.flatnonzero(np.diff(ts) <= 0)
+def _check_order(ts: np.ndarray, previous: int | None = None) -> None:
+    """Strictly increasing times; ``previous`` is the time of the row before ``ts[0]``."""
+    full = ts if previous is None else np.concatenate([[previous], ts])
+    bad = np.flatnonzero(np.diff(full) <= 0)
     if not bad.size:
         return
     k = int(bad[0]) + 1
-    now, before = _iso_strings(ts[[k, k - 1]])
-    if ts[k] == ts[k - 1]:
-        raise _RowProblem(k, 0, f"duplicate timestamp {now}: line {{other_line}} has the same one",
-                          "each bar needs its own timestamp; delete one of the two rows", k - 1)
-    raise _RowProblem(k, 0, f"timestamp {now} is earlier than {before} on line {{other_line}}: "
+    now, before = _iso_strings(full[[k, k - 1]])
+    shift = 0 if previous is None else 1
+    if full[k] == full[k - 1]:
+        raise _RowProblem(k - shift, 0, f"duplicate timestamp {now}: line {{other_line}} has the same one",
+                          "each bar needs its own timestamp; delete one of the two rows", k - 1 - shift)
+    raise _RowProblem(k - shift, 0, f"timestamp {now} is earlier than {before} on line {{other_line}}: "
                       "bars must be in strictly increasing time order",
-                      "sort the file by timestamp, oldest first", k - 1)
+                      "sort the file by timestamp, oldest first", k - 1 - shift)
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,41 +680,62 @@ _EPOCH_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns"
 _EPOCH_BANDS = {"s": 0, "ms": 10**11, "us": 10**14, "ns": 10**17}
 
 
-def _parse_timestamps(column: Sequence[str]) -> np.ndarray:
-    """ISO 8601 or integer epoch (unit from the first row) -> int64 UTC nanoseconds."""
-    if _is_int_text(column[0]):
-        return _parse_epoch(column, _EPOCH_BANDS)
+def _parse_timestamps(column, context: _Context) -> np.ndarray:
+    """ISO 8601 or integer epoch (unit from the file's first row) -> int64 UTC nanoseconds."""
+    if _is_int_text(context.first_ts):
+        return _parse_epoch(column, _EPOCH_BANDS, context)
     return _parse_iso(column)
 
 
-def _parse_epoch(column: Sequence[str], bands: dict[str, int]) -> np.ndarray:
-    """Integer epochs; the first row's magnitude picks the unit from ``bands`` (lower bounds)."""
-    arr = np.strings.strip(np.asarray(column, dtype=str))
-    digits = _all_digits(arr)
+def _fixed_bytes(column, most: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """The (already stripped) strings of a pyarrow column as a numpy ``S`` array, padded with
+    NULs, and the mask of rows it holds exactly (ASCII and at most ``most`` bytes; the others
+    are empty there and read one by one from the column)."""
+    import pyarrow.compute as pc
+
+    n = len(column)
+    lengths = pc.binary_length(column).to_numpy(zero_copy_only=False)
+    ok = pc.string_is_ascii(column).to_numpy(zero_copy_only=False) & (lengths <= most)
+    if not ok.all():
+        import pyarrow as pa
+        column = pc.if_else(pa.array(ok), column, "")
+    width = max(int(lengths[ok].max()) if ok.any() else 0, 1)
+    padded = pc.utf8_rpad(column, width=width, padding="\x00")
+    offsets = np.frombuffer(padded.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * padded.offset)
+    data = np.frombuffer(padded.buffers()[2], dtype=np.uint8, count=int(offsets[-1]), offset=int(offsets[0]))
+    return data.view(f"S{width}"), ok
+
+
+def _parse_epoch(column, bands: dict[str, int], context: _Context) -> np.ndarray:
+    """Integer epochs; the file's first row's magnitude picks the unit from ``bands`` (lower
+    bounds)."""
+    arr, exact = _fixed_bytes(column)
+    digits = _all_digits(arr) & exact
     bad = np.flatnonzero(~digits)
     if bad.size:
         k = int(bad[0])
-        text = str(arr[k])
+        text = column[k].as_py()
         if _is_int_text(text):
             raise _RowProblem(k, 0, f"epoch timestamp {text} is too large", _TS_HINT)
         shown = f"'{text}'" if text else "empty"
-        like = " like the first row's" if k else ""
+        like = " like the first row's" if k + context.offset else ""
         raise _RowProblem(k, 0, f"timestamp is {shown}, not an integer epoch{like}", _TS_HINT)
     values = arr.astype(np.int64)
-    unit, low, high = _epoch_band(int(values[0]), bands)
+    first = context.first_ts
+    unit, low, high = _epoch_band(int(first) if _is_int_text(first) else 0, bands)
     factor = _EPOCH_UNITS[unit]
     bad = np.flatnonzero((values < low) | (values >= high))
     if bad.size:
         k = int(bad[0])
-        raise _RowProblem(k, 0, f"timestamp {arr[k]} does not look like epoch {_EPOCH_NAMES[unit]}"
-                          f" (the unit detected from the first row's {arr[0]})",
+        raise _RowProblem(k, 0, f"timestamp {column[k].as_py()} does not look like epoch "
+                          f"{_EPOCH_NAMES[unit]} (the unit detected from the first row's {first})",
                           "use one epoch unit for the whole file; the first row's magnitude "
                           "sets it " + _band_text(bands))
     bad = np.flatnonzero(values > _INT64_MAX // factor)
     if bad.size:
         k = int(bad[0])
-        raise _RowProblem(k, 0, f"epoch {_EPOCH_NAMES[unit]} {arr[k]} is after 2262-04-11, "
-                          "the latest supported time", "check the timestamp and its unit")
+        raise _RowProblem(k, 0, f"epoch {_EPOCH_NAMES[unit]} {column[k].as_py()} is after "
+                          "2262-04-11, the latest supported time", "check the timestamp and its unit")
     return values * factor
 
 
@@ -607,21 +758,20 @@ def _band_text(bands: dict[str, int]) -> str:
 
 
 def _all_digits(arr: np.ndarray) -> np.ndarray:
-    """Rows of 1 to 19 ASCII digits that fit in an int64."""
+    """Rows of 1 to 19 ASCII digits that fit in an int64 (``arr``: an ``S`` array)."""
     lengths = np.strings.str_len(arr)
     codes = _codes(arr)
     pad = np.arange(codes.shape[1])[None, :] >= lengths[:, None]
     ok = np.all(((codes >= 48) & (codes <= 57)) | pad, axis=1) & (lengths >= 1) & (lengths <= 19)
-    return ok & ~((lengths == 19) & (arr > str(_INT64_MAX)))
+    return ok & ~((lengths == 19) & (arr > str(_INT64_MAX).encode()))
 
 
 def _codes(arr: np.ndarray) -> np.ndarray:
-    """The UCS-4 code points of a ``<U`` array as an (n, width) uint32 matrix (0-padded)."""
+    """The bytes of an ``S`` array as an (n, width) uint8 matrix (0-padded)."""
     arr = np.ascontiguousarray(arr)
-    width = max(arr.dtype.itemsize // 4, 1)
     if arr.dtype.itemsize == 0:
-        return np.zeros((arr.shape[0], 1), dtype=np.uint32)
-    return arr.view(np.uint32).reshape(arr.shape[0], width)
+        return np.zeros((arr.shape[0], 1), dtype=np.uint8)
+    return arr.view(np.uint8).reshape(arr.shape[0], arr.dtype.itemsize)
 
 
 # Character classes of the ISO shapes YYYY-MM-DD[(T| )HH:MM[:SS[.f{1,9}]]].
@@ -629,10 +779,11 @@ _FIXED = {4: "-", 7: "-", 10: "T ", 13: ":", 16: ":", 19: "."}
 _CORE_LENGTHS = [10, 16, 19] + list(range(21, 30))
 
 
-def _parse_iso(column: Sequence[str]) -> np.ndarray:
+def _parse_iso(column) -> np.ndarray:
     """ISO 8601 timestamps: a vectorised fast path for UTC shapes, per-row parsing for the rest."""
-    arr = np.strings.strip(np.asarray(column, dtype=str))
+    arr, exact = _fixed_bytes(column)
     core, fast = _iso_fast_mask(arr)
+    fast &= exact
     out = np.empty(arr.shape[0], dtype=np.int64)
     if fast.any():
         try:
@@ -640,7 +791,7 @@ def _parse_iso(column: Sequence[str]) -> np.ndarray:
         except ValueError:  # an impossible date such as 02-30: find it row by row
             fast[:] = False
     for k in np.flatnonzero(~fast):
-        out[k] = _parse_iso_one(str(arr[k]), int(k))
+        out[k] = _parse_iso_one(column[int(k)].as_py(), int(k))
     return out
 
 
@@ -650,10 +801,10 @@ def _iso_fast_mask(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     codes = _codes(arr)
     lengths = np.strings.str_len(arr)
     last = codes[np.arange(n), np.maximum(lengths - 1, 0)]
-    core_len = lengths - (last == ord("Z")) - 6 * np.strings.endswith(arr, "+00:00")
+    core_len = lengths - (last == ord("Z")) - 6 * np.strings.endswith(arr, b"+00:00")
     ok = np.isin(core_len, _CORE_LENGTHS)
     for p in range(29):
-        chars = codes[:, p] if p < codes.shape[1] else np.zeros(n, dtype=np.uint32)
+        chars = codes[:, p] if p < codes.shape[1] else np.zeros(n, dtype=np.uint8)
         allowed = _FIXED.get(p)
         if allowed is None:
             good = (chars >= 48) & (chars <= 57)
@@ -706,13 +857,16 @@ def _zone(zone: str | None) -> timezone:
 # Diagnostics
 # --------------------------------------------------------------------------------------------
 
-def _row_diagnostic(name: str, grid: _Grid, layout: _Layout, problem: _RowProblem) -> Diagnostic:
-    """A ``data-row`` diagnostic at the problem's line and field."""
-    line = grid.line(problem.index)
-    row = grid.row(problem.index)
+def _row_diagnostic(name: str, source: _Source, layout: _Layout, problem: _RowProblem) -> Diagnostic:
+    """A ``data-row`` diagnostic at the problem's line and field (a row with the wrong number of
+    fields, such as a blank line, is reported as that)."""
+    row = source.row(problem.index)
+    if len(row) != len(layout.names):
+        problem = _field_count_problem(problem.index, row, layout)
+    line = source.line(problem.index)
     message = problem.message
     if problem.other is not None:
-        message = message.replace("{other_line}", str(grid.line(problem.other)))
+        message = message.replace("{other_line}", str(source.line(problem.other)))
     if problem.field is None:
         start, end = 1, max(2, len(",".join(row)) + 1)
     else:
