@@ -24,7 +24,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 def find_project_root(start: Path | None = None) -> Path:
     """The nearest folder upwards holding ``policy.yaml`` or ``strategies/``; else ``start``."""
-    here = (start or Path.cwd()).resolve()
+    here = _real(start or Path.cwd())
     for folder in (here, *here.parents):
         if (folder / "policy.yaml").is_file() or (folder / "strategies").is_dir():
             return folder
@@ -60,11 +60,17 @@ def expand(paths: list[Path]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for p in out:
-        key = p.resolve()
+        key = _real(p)
         if key not in seen:
             seen.add(key)
             unique.append(p)
     return unique
+
+
+def _real(path: Path) -> Path:
+    """``path`` absolute with its links followed; a symbolic link loop stays as it is (``Path.resolve``
+    raises on one; the loop is then reported where the file is read, naming it)."""
+    return Path(os.path.realpath(path))
 
 
 def display_path(path: Path) -> str:
@@ -96,7 +102,7 @@ class Workspace:
 
     def load(self, path: Path) -> Loaded:
         """Load and validate one file (once); diagnostics go to the sink."""
-        key = path.resolve()
+        key = _real(path)
         if key in self.docs:
             return self.docs[key]
         shown = display_path(path)
@@ -126,7 +132,7 @@ class Workspace:
         for p, d in policy_refs:
             pol = d.model
             assert isinstance(pol, PolicyDocument)
-            base = p.resolve().parent
+            base = _real(p).parent
             for f in self._policy_strategy_files(base, pol):
                 loaded.append((f, self.load(f)))
             regimes_path = base / pol.regimes
@@ -134,16 +140,16 @@ class Workspace:
                 loaded.append((regimes_path, self.load(regimes_path)))
         regime_names: set[str] = set()
         for p, d in loaded:
-            if isinstance(d.model, RegimesDocument) and p.resolve() not in self.regimes:
+            if isinstance(d.model, RegimesDocument) and _real(p) not in self.regimes:
                 compiled = compile_regimes(d.source, d.model, self.sink)
                 if compiled is not None:
-                    self.regimes[p.resolve()] = compiled
+                    self.regimes[_real(p)] = compiled
                 regime_names.update(d.model.regimes)
         names = tuple(sorted(regime_names)) if regime_names else None
         compiled_paths: set[Path] = set()
         for p, d in loaded:
-            if isinstance(d.model, StrategyDocument) and p.resolve() not in compiled_paths:
-                compiled_paths.add(p.resolve())
+            if isinstance(d.model, StrategyDocument) and _real(p) not in compiled_paths:
+                compiled_paths.add(_real(p))
                 self._compile_strategy(d, names)
         for p, d in policy_refs:
             self._check_policy(p, d)
@@ -181,7 +187,7 @@ class Workspace:
     def _check_policy(self, path: Path, d: Loaded) -> None:
         pol = d.model
         assert isinstance(pol, PolicyDocument)
-        base = path.resolve().parent
+        base = _real(path).parent
         for pattern in self._outside_globs(base, pol):
             node, found = d.source.node_at(("strategies",))
             where = node if found and node is not None else d.source.root
@@ -191,11 +197,14 @@ class Workspace:
                                               f"({base})", "keep strategies inside the project, or write an "
                                               "absolute path to use files elsewhere on purpose"))
         ids: set[str] = set()
+        quoting: set[str] = set()
         for f in self._policy_strategy_files(base, pol):
-            loaded = self.docs.get(f.resolve())
+            loaded = self.docs.get(_real(f))
             if loaded is not None and isinstance(loaded.model, StrategyDocument):
                 ids.add(loaded.model.strategy)
-        regimes_path = (base / pol.regimes).resolve()
+                if loaded.model.quote is not None:
+                    quoting.add(loaded.model.strategy)
+        regimes_path = _real(base / pol.regimes)
         regime_names: tuple[str, ...] | None = None
         node = d.source.node_at(("regimes",))[0]
         if not regimes_path.is_file():
@@ -211,6 +220,18 @@ class Workspace:
                 self.sink.add(d.source.diagnostic(node.start, node.end, "wrong-document",
                                                   f"'{pol.regimes}' is a {regimes_doc.kind} document, not regimes"))
         check_policy(d.source, pol, self.sink, ids, regime_names)
+        for regime, shares in pol.allocations.items():      # a policy does not run quoting strategies (yet)
+            for sid in shares:
+                parent, found = d.source.node_at(("allocations", regime))
+                key = parent.keys.get(sid) if found and parent is not None and parent.kind == "mapping" else None
+                where = key or d.source.root
+                if sid in quoting and where is not None:
+                    self.sink.add(d.source.diagnostic(where.start, where.end, "not-in-a-policy",
+                                                      f"'{sid}' is a quote: (market-making) strategy, which a "
+                                                      "policy does not run yet",
+                                                      "remove it from the allocations; run it alone: autobot "
+                                                      f"backtest {sid}.yaml --data BOOKFILE, or autobot live "
+                                                      f"{sid}.yaml --replay BOOKFILE"))
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -295,7 +316,7 @@ def share_value(text: str) -> float:
 
 def _inside(path: Path, base: Path) -> bool:
     try:
-        path.resolve().relative_to(base)
+        _real(path).relative_to(base)
         return True
     except ValueError:
         return False
@@ -306,7 +327,7 @@ def load_policy(path: Path) -> CompiledPolicy:
     ws = Workspace()
     ws.check([path])
     errors = [d for d in ws.diagnostics if d.severity == "error"]
-    d = ws.docs.get(path.resolve())
+    d = ws.docs.get(_real(path))
     if not errors and (d is None or not isinstance(d.model, PolicyDocument)):
         source = d.source if d is not None else SourceFile(display_path(path), "", None)
         errors.append(source.diagnostic(0, 1, "wrong-document", "expected a policy document",
@@ -315,9 +336,9 @@ def load_policy(path: Path) -> CompiledPolicy:
         raise UserError(errors)
     assert d is not None and isinstance(d.model, PolicyDocument)
     pol = d.model
-    regimes = ws.regimes[(path.resolve().parent / pol.regimes).resolve()]
-    ids = [loaded.model.strategy for f in Workspace._policy_strategy_files(path.resolve().parent, pol)
-           if (loaded := ws.docs.get(f.resolve())) is not None and isinstance(loaded.model, StrategyDocument)]
+    regimes = ws.regimes[_real(_real(path).parent / pol.regimes)]
+    ids = [loaded.model.strategy for f in Workspace._policy_strategy_files(_real(path).parent, pol)
+           if (loaded := ws.docs.get(_real(f))) is not None and isinstance(loaded.model, StrategyDocument)]
     strategies = {sid: ws.strategies[sid] for sid in ids if sid in ws.strategies}
     allocations = {regime: {name: share_value(v) for name, v in shares.items()}
                    for regime, shares in pol.allocations.items()}

@@ -107,8 +107,9 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
             cs = policy.strategies[sid]
             raise UserError([cs.source.diagnostic(0, 1, "not-in-a-policy",
                                                   f"'{sid}' is a quote: (market-making) strategy, which a policy "
-                                                  "does not run yet", "backtest it alone on book data, or run it "
-                                                  "with autobot live MM.yaml --data BOOKFILE")])
+                                                  "does not run yet", "run it alone on book data: autobot backtest "
+                                                  "MM.yaml --data BOOKFILE, or autobot live MM.yaml --replay "
+                                                  "BOOKFILE")])
     check_text_feed(policy, texts)
     market = {sid: policy.strategies[sid].document.market for sid in used}
     for sid in used:
