@@ -36,7 +36,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import mmap
+import os
 import re
+import stat
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -169,17 +172,19 @@ def _iso_strings(ts: np.ndarray) -> list[str]:
 _CHUNK = 4 * 1024 * 1024
 
 
-def _read_raw(path: Path, name: str) -> bytes:
-    """The file's bytes (decompressed when it ends in .gz), checked to be UTF-8 text, or a
-    ``data-file`` error. The text is never decoded whole: the bytes go to pyarrow's reader."""
+def _read_raw(path: Path, name: str) -> "bytes | mmap.mmap":
+    """The file's bytes, checked to be UTF-8 text, or a ``data-file`` error: a plain file is
+    mapped read-only (its pages are dropped from memory once read, see :func:`_release`), a
+    ``.gz`` file decompressed in memory. The text is never decoded whole."""
     def fail(message: str, hint: str, line: int = 1) -> UserError:
         return UserError([Diagnostic.at(name, Position(line, 1), None, "data-file", message, hint)])
 
     from autobot.safeio import ReadRefused, gunzip_bounded, read_bounded
     try:
-        raw = read_bounded(path, MAX_DATA_BYTES)
         if path.suffix == ".gz":
-            raw = gunzip_bounded(raw, MAX_DATA_BYTES, name)
+            raw = gunzip_bounded(read_bounded(path, MAX_DATA_BYTES), MAX_DATA_BYTES, name)
+        else:
+            raw = _map_bounded(path, MAX_DATA_BYTES)
     except ReadRefused as exc:
         raise fail(exc.reason, exc.hint) from None
     except FileNotFoundError:
@@ -189,23 +194,59 @@ def _read_raw(path: Path, name: str) -> bytes:
         raise fail(f"{name} is a directory, not a data file",
                    "pass a CSV file; pass a NautilusTrader catalog directory with --catalog"
                    ) from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, ValueError) as exc:
         raise fail(f"cannot read {name}: {exc}",
                    "check the file's permissions and contents") from None
-    if raw.startswith(b"PAR1"):
+    if raw[:4] == b"PAR1":
         raise fail(f"{name} is a Parquet file, not a CSV of bars",
                    "convert it to CSV, or pass a NautilusTrader catalog directory with --catalog")
     bad = _first_bad_utf8(raw)
     if bad is not None:
-        line = raw.count(b"\n", 0, bad) + 1
+        line = _count_breaks(raw, 0, bad, newline_only=True) + 1
         raise fail(f"{name} is not UTF-8 text (bad byte at offset {bad})",
                    "save the file as plain UTF-8 CSV", line)
     return raw
 
 
-def _first_bad_utf8(raw: bytes) -> int | None:
+def _map_bounded(path: Path, limit: int) -> "bytes | mmap.mmap":
+    """A regular file of at most ``limit`` bytes, mapped read-only (the checks of
+    :func:`autobot.safeio.read_bounded`: a FIFO or a device is refused before it is opened)."""
+    from autobot.safeio import ReadRefused, read_bounded
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > limit or st.st_size == 0:
+        return read_bounded(path, limit)        # raises its own error (or reads an empty file)
+    with open(path, "rb") as fh:
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    if len(mapped) > limit:                     # it grew since stat
+        raise ReadRefused(f"{path} is larger than the limit of {limit / 2**20:g} MiB",
+                          "trim or split the file")
+    return mapped
+
+
+def _release(raw: "bytes | mmap.mmap") -> None:
+    """Drop the pages of a mapped file from this process (they stay in the page cache and come
+    back on the next read): reading it never holds more than a few blocks of it."""
+    if isinstance(raw, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        raw.madvise(mmap.MADV_DONTNEED)
+
+
+def _count_breaks(raw: "bytes | mmap.mmap", start: int, end: int, newline_only: bool = False) -> int:
+    """The number of line ends in ``raw[start:end]`` (``\\r\\n`` once, a lone ``\\r`` too)."""
+    total = 0
+    for pos in range(start, end, _CHUNK):
+        stop = min(pos + _CHUNK, end)
+        chunk = np.frombuffer(raw, np.uint8, count=stop - pos, offset=pos)
+        if newline_only:
+            total += int(np.count_nonzero(chunk == 10))
+        else:
+            total += len(_line_breaks(chunk, raw[stop] if stop < end else -1))
+        del chunk
+    return total
+
+
+def _first_bad_utf8(raw: "bytes | mmap.mmap") -> int | None:
     """The offset of the first byte that is not UTF-8, decoding a few MiB at a time."""
-    if raw.isascii():
+    if isinstance(raw, bytes) and raw.isascii():
         return None
     decoder = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(raw)
@@ -215,6 +256,9 @@ def _first_bad_utf8(raw: bytes) -> int | None:
             decoder.decode(view[start:start + _CHUNK], final=start + _CHUNK >= len(raw))
         except UnicodeDecodeError as exc:
             return start - pending + exc.start
+        finally:
+            _release(raw)
+    del view
     return None
 
 
@@ -230,7 +274,7 @@ def _line_breaks(chunk: np.ndarray, next_byte: int) -> np.ndarray:
     return np.flatnonzero(nl)
 
 
-def _line_start(raw: bytes, start: int, end: int, n: int) -> int:
+def _line_start(raw: "bytes | mmap.mmap", start: int, end: int, n: int) -> int:
     """The offset of the ``n``-th (0-based) line of ``raw[start:end]`` (``end`` past the last)."""
     pos = start
     if n <= 0:
@@ -239,6 +283,7 @@ def _line_start(raw: bytes, start: int, end: int, n: int) -> int:
         stop = min(pos + _CHUNK, end)
         chunk = np.frombuffer(raw, np.uint8, count=stop - pos, offset=pos)
         breaks = _line_breaks(chunk, raw[stop] if stop < end else -1)
+        del chunk
         if len(breaks) >= n:
             return pos + int(breaks[n - 1]) + 1
         n -= len(breaks)
@@ -246,7 +291,7 @@ def _line_start(raw: bytes, start: int, end: int, n: int) -> int:
     return end
 
 
-def _line_text(raw: bytes, start: int, end: int) -> str:
+def _line_text(raw: "bytes | mmap.mmap", start: int, end: int) -> str:
     """The line starting at ``start`` (without its line end)."""
     stop = end
     for sep in (b"\n", b"\r"):
@@ -394,6 +439,10 @@ class _Structure(Exception):
         self.line = line
 
 
+class _Changed(Exception):
+    """The file has more rows than it had line ends when it was counted (written meanwhile)."""
+
+
 @dataclass
 class _Context:
     """What the rows of one batch need from the rows before it."""
@@ -417,7 +466,7 @@ def load_bars(path: str | Path) -> Bars:
     path = Path(path)
     name = str(path)
     raw = _read_raw(path, name)
-    start = 3 if raw.startswith(codecs.BOM_UTF8) else 0
+    start = 3 if raw[:3] == codecs.BOM_UTF8 else 0
     end = len(raw)
     while end > start and raw[end - 1] in (10, 13):       # trailing blank lines are not rows
         end -= 1
@@ -433,6 +482,10 @@ def load_bars(path: str | Path) -> Bars:
         arrays = _load_rows(raw, data_start, end, layout)
     except _RowProblem as problem:
         raise UserError([_row_diagnostic(name, source, layout, problem)]) from None
+    except _Changed:
+        raise UserError([Diagnostic.at(name, Position(1, 1), None, "data-file",
+                                       f"{name} changed while it was read",
+                                       "load a file that no program is writing")]) from None
     return Bars(name, *arrays, format=layout.format)
 
 
@@ -461,7 +514,7 @@ def _load_rows(raw: bytes, start: int, end: int, layout: _Layout) -> tuple[np.nd
 
 def _first_bad_structure(raw: bytes, start: int, end: int, width: int) -> int:
     """The 0-based line of the first row without ``width`` fields, by the csv module."""
-    text = io.TextIOWrapper(io.BytesIO(raw[start:end]), encoding="utf-8", newline="")
+    text = io.TextIOWrapper(io.BytesIO(raw[start:end]), encoding="utf-8", newline="")  # rare: once
     reader = csv.reader(text)
     previous = 0
     try:
@@ -479,8 +532,8 @@ def _read_blocks(raw: bytes, start: int, end: int, layout: _Layout,
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    bound = (raw.count(b"\n", start, end) + raw.count(b"\r", start, end)
-             - raw.count(b"\r\n", start, end) + 1)
+    bound = _count_breaks(raw, start, end) + 1
+    _release(raw)
     out = [np.empty(bound, dtype=np.int64)] + [np.empty(bound, dtype=np.float64) for _ in range(5)]
     bad_lines: list[int | None] = []
 
@@ -523,10 +576,13 @@ def _read_blocks(raw: bytes, start: int, end: int, layout: _Layout,
         except _RowProblem as problem:
             raise problem.shifted(n) from None
         k = len(arrays[0])
+        if n + k > bound:
+            raise _Changed()
         for target, values in zip(out, arrays):
             target[n:n + k] = values
         n += k
         context.previous_ts = int(arrays[0][-1])
+        _release(raw)
     result = tuple(a[:n] for a in out)
     for a in result:
         a.setflags(write=False)       # Bars keeps them as they are (no copy)
