@@ -69,6 +69,16 @@ class Limits:
     max_consecutive_losses: int | None = None
 
 
+def _since(trades: list[Any], start: int) -> list[Any]:
+    """A strategy's trades still open or closed after ``start``. Its trades follow one another (one
+    position at a time), so they are the list's tail: walked from the end, a challenge check costs
+    the window's trades, not the run's (every check walking every trade made long runs quadratic)."""
+    k = len(trades)
+    while k > 0 and (trades[k - 1].exit_ts is None or trades[k - 1].exit_ts > start):
+        k -= 1
+    return trades[k:]
+
+
 def limits_of(policy: CompiledPolicy) -> Limits:
     """The policy's risk section as numbers."""
     risk = policy.document.risk
@@ -517,8 +527,7 @@ class PortfolioController(Controller):
             ts, curve = self.equity_ts, self.equity
             i0, i1 = max(bisect.bisect_right(ts, start) - 1, 0), bisect.bisect_right(ts, end)
             t, equity = np.array(ts[i0:i1], dtype=np.int64), np.array(curve[i0:i1], dtype=np.float64)
-            trades = [t_.to_json() for s in self.strategies.values() for t_ in s.trades
-                      if t_.exit_ts is None or t_.exit_ts > start]
+            trades = [t_.to_json() for s in self.strategies.values() for t_ in _since(s.trades, start)]
             exposure = np.array(self.open_counts[i0:i1])
         else:
             strategy = self.strategies.get(subject)
@@ -535,7 +544,7 @@ class PortfolioController(Controller):
             t = np.array(ts[i0:i1], dtype=np.int64)
             pnl = np.array(strategy.pnl[i0:i1], dtype=np.float64)
             equity = base + pnl - (pnl[0] if len(pnl) else 0.0)
-            trades = [t_.to_json() for t_ in strategy.trades if t_.exit_ts is None or t_.exit_ts > start]
+            trades = [t_.to_json() for t_ in _since(strategy.trades, start)]
             exposure = np.zeros(len(t), dtype=np.int64)
             for x in trades:                        # bars with a position of its own open
                 stop = len(t) if x["exit_ts"] is None else np.searchsorted(t, x["exit_ts"], side="left")
