@@ -200,7 +200,7 @@ def _read_raw(path: Path, name: str) -> "bytes | mmap.mmap":
     if raw[:4] == b"PAR1":
         raise fail(f"{name} is a Parquet file, not a CSV of bars",
                    "convert it to CSV, or pass a NautilusTrader catalog directory with --catalog")
-    bad = _first_bad_utf8(raw)
+    bad = first_bad_utf8(raw)
     if bad is not None:
         line = _count_breaks(raw, 0, bad, newline_only=True) + 1
         raise fail(f"{name} is not UTF-8 text (bad byte at offset {bad})",
@@ -244,7 +244,7 @@ def _count_breaks(raw: "bytes | mmap.mmap", start: int, end: int, newline_only: 
     return total
 
 
-def _first_bad_utf8(raw: "bytes | mmap.mmap") -> int | None:
+def first_bad_utf8(raw: "bytes | mmap.mmap") -> int | None:
     """The offset of the first byte that is not UTF-8, decoding a few MiB at a time."""
     if isinstance(raw, bytes) and raw.isascii():
         return None

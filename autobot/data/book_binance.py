@@ -49,6 +49,18 @@ class BookFileError(ValueError):
         self.path, self.line, self.message, self.hint = path, line, message, hint
 
 
+#: the latest exchange time in milliseconds that int64 nanoseconds hold (2262-04-11)
+_MAX_MS = (2**63 - 1) // 1_000_000
+
+
+def _ms(value: Any, what: str) -> int:
+    """An exchange time in milliseconds as nanoseconds, or a ``ValueError`` naming it."""
+    ms = int(value)
+    if not 0 <= ms <= _MAX_MS:
+        raise ValueError(f"{what} {value} ms is outside 1970..2262-04-11")
+    return ms * 1_000_000
+
+
 def read_lines(path: str | Path) -> list[str]:
     from autobot.safeio import ReadRefused, gunzip_bounded, read_bounded
     name = str(path)
@@ -118,15 +130,36 @@ class _Out:
         t = self.trades
         prices = np.array([r[3] for r in a] + [r[1] for r in t], dtype=np.float64)
         sizes = np.array([r[4] for r in a] + [r[2] for r in t], dtype=np.float64)
+        ts = np.array([r[0] for r in a], dtype=np.int64)
+        t_ts = np.array([r[0] for r in t], dtype=np.int64)
+        ts = _in_order(ts, "book updates", notes)
+        t_ts = _in_order(t_ts, "trades", notes)
         return BookData(
             instrument, "L2", decimals(prices, 8), decimals(sizes, 8),
-            np.array([r[0] for r in a], dtype=np.int64), np.array([r[1] for r in a], dtype=np.int8),
+            ts, np.array([r[1] for r in a], dtype=np.int8),
             np.array([r[2] for r in a], dtype=np.int8), np.array([r[3] for r in a], dtype=np.float64),
             np.array([r[4] for r in a], dtype=np.float64), np.zeros(len(a), dtype=np.uint64),
             np.array([r[5] for r in a], dtype=np.uint8), np.array([r[6] for r in a], dtype=np.uint64),
-            np.array([r[0] for r in t], dtype=np.int64), np.array([r[1] for r in t], dtype=np.float64),
+            t_ts, np.array([r[1] for r in t], dtype=np.float64),
             np.array([r[2] for r in t], dtype=np.float64), np.array([r[3] for r in t], dtype=np.int8),
             [r[4] for r in t], notes=tuple(notes), source=source)
+
+
+def _in_order(ts: np.ndarray, what: str, notes: list[str]) -> np.ndarray:
+    """Times that never go back. The exchange's update ids order the book (an update applied out
+    of that order corrupts it), so the events keep the capture's order; an event stamped earlier
+    than one before it takes that latest time, and a note says how many and by how much (a replay
+    sorted by time would otherwise apply them out of order, silently)."""
+    if len(ts) < 2:
+        return ts
+    latest = np.maximum.accumulate(ts)
+    back = latest > ts
+    if back.any():
+        worst = int((latest - ts).max()) / 1e6
+        notes.append(f"{int(back.sum())} {what} carry an exchange time earlier than one before them (by up to "
+                     f"{worst:g} ms): kept in the capture's (update-id) order, their times raised to the "
+                     "latest time before them")
+    return latest
 
 
 def _levels(entries: Any, side: int) -> list[tuple[int, float, float]]:
@@ -143,6 +176,7 @@ def load_capture(paths: list[str | Path]) -> BookData:
     prev_u: int | None = None
     futures = False
     symbol = ""
+    market_seen = ""
     coin = False
     stopped = False
     dropped = 0
@@ -157,7 +191,12 @@ def load_capture(paths: list[str | Path]) -> BookData:
             head, _, body = line.partition(" ")
             try:
                 recv = int(head)
+                if recv >= 2**63:
+                    raise ValueError(f"receive time {head} ns is after 2262-04-11")
                 msg = json.loads(body)
+            except RecursionError:
+                raise BookFileError(name, k, "the message is JSON nested too deep",
+                                    "pass the capture as it was recorded") from None
             except ValueError as exc:
                 raise BookFileError(name, k, f"not '<receive ns> <JSON>': {exc}",
                                     "each line: the receive time in nanoseconds, a space, the message") from None
@@ -180,8 +219,11 @@ def load_capture(paths: list[str | Path]) -> BookData:
                                                      name, k)
                     continue
                 kind = data.get("e")
+                if kind in ("depthUpdate", "trade"):
+                    market = _market(data) if kind == "depthUpdate" else None
+                    symbol, market_seen = _same_instrument(symbol, market_seen, str(data.get("s", "")), market,
+                                                           name, k)
                 if kind == "depthUpdate":
-                    symbol = symbol or str(data.get("s", ""))
                     futures = futures or "pu" in data
                     coin = coin or "ps" in data
                     if stopped:
@@ -192,11 +234,12 @@ def load_capture(paths: list[str | Path]) -> BookData:
                         prev_u, stopped = _apply(out, recv, data, snapshot, snapshot_recv, prev_u, futures, notes,
                                                  name, k)
                 elif kind == "trade":
-                    symbol = symbol or str(data.get("s", ""))
                     if prev_u is not None and not stopped:     # trades while the book is known
                         aggressor = SELLER if data.get("m") else BUYER
-                        out.trades.append((int(data["T"]) * 1_000_000, float(data["p"]), float(data["q"]), aggressor,
+                        out.trades.append((_ms(data["T"], "trade time"), float(data["p"]), float(data["q"]), aggressor,
                                            str(data["t"]), recv))
+            except BookFileError:
+                raise
             except (KeyError, TypeError, ValueError) as exc:
                 raise BookFileError(name, k, f"a {data.get('e', 'snapshot')} message is missing a field or has a "
                                     f"bad value ({exc!r})", "pass the capture as it was recorded") from None
@@ -230,7 +273,7 @@ def _apply(out: _Out, recv: int, d: dict, snapshot: dict, snapshot_recv: int, pr
     """Apply one diff (or skip it before the sync point); (the new previous u, stopped at a gap)."""
     big_u, u = int(d["U"]), int(d["u"])
     last = int(snapshot["lastUpdateId"])
-    ts = int(d["E"]) * 1_000_000
+    ts = _ms(d["E"], "event time")
     if prev_u is None:
         if u < last or (not futures and u == last):
             return None, False                         # before the snapshot: already in it
@@ -239,7 +282,7 @@ def _apply(out: _Out, recv: int, d: dict, snapshot: dict, snapshot_recv: int, pr
             notes.append(f"{name}:{line}: the first diff after the snapshot starts at update id {big_u}, beyond the "
                          f"snapshot's {last}: the book stops here (a gap, not patched)")
             return None, True
-        snap_ts = int(snapshot.get("E", 0)) * 1_000_000 or ts
+        snap_ts = _ms(snapshot.get("E", 0), "snapshot time") or ts
         out.message(snap_ts, snapshot_recv or recv, last,
                     _levels(snapshot["bids"], BID) + _levels(snapshot["asks"], ASK), snapshot=True)
     else:
@@ -250,6 +293,24 @@ def _apply(out: _Out, recv: int, d: dict, snapshot: dict, snapshot_recv: int, pr
             return prev_u, True
     out.message(ts, recv, u, _levels(d.get("b", []), BID) + _levels(d.get("a", []), ASK), snapshot=False)
     return u, False
+
+
+def _market(diff: dict) -> str:
+    """``spot``, ``usdm`` or ``coinm`` from a depth diff's fields (futures diffs carry ``pu``)."""
+    return "coinm" if "ps" in diff else "usdm" if "pu" in diff else "spot"
+
+
+def _same_instrument(symbol: str, market: str, new_symbol: str, new_market: str | None, name: str,
+                     line: int) -> tuple[str, str]:
+    """The capture's symbol and market, or an error when a message is of another instrument."""
+    new_symbol = new_symbol.upper()
+    if symbol and new_symbol and new_symbol != symbol:
+        raise BookFileError(name, line, f"a message of {new_symbol} in a capture of {symbol}: two instruments "
+                            "in one book", "pass the files of one instrument (one symbol, one market)")
+    if market and new_market and new_market != market:
+        raise BookFileError(name, line, f"a {new_market} depth update in a {market} capture of {symbol or new_symbol}: "
+                            "two instruments in one book", "pass the files of one market (spot or futures)")
+    return symbol or new_symbol, market or (new_market or "")
 
 
 def _instrument(symbol: str, futures: bool, coin: bool) -> str:
@@ -267,7 +328,11 @@ def load_depth_csv(paths: list[str | Path]) -> BookData:
     messages: dict[tuple[int, int], dict] = {}
     symbol = ""
     for path in paths:
-        symbol = _depth_rows(path, snap_rows, messages) or symbol
+        got = _depth_rows(path, snap_rows, messages)
+        if symbol and got and got.upper() != symbol.upper():
+            raise BookFileError(str(path), 2, f"a depth file of {got} with one of {symbol}: two instruments in "
+                                "one book", "pass the files of one instrument")
+        symbol = got or symbol
     name = " + ".join(Path(p).name for p in paths)
     notes: list[str] = []
     out = _Out()
@@ -275,6 +340,7 @@ def load_depth_csv(paths: list[str | Path]) -> BookData:
     snapshot = None
     if snap_rows:
         last = int(snap_rows[0][3])
+        _ms(snap_rows[0][1], "snapshot timestamp")
         snapshot = {"lastUpdateId": last, "E": int(snap_rows[0][1]),
                     "bids": [(r[6], r[7]) for r in snap_rows if r[4] == "b"],
                     "asks": [(r[6], r[7]) for r in snap_rows if r[4] == "a"]}
@@ -314,18 +380,24 @@ def _depth_rows(path: str | Path, snap_rows: list[list[str]], messages: dict[tup
         if not row:
             continue
         try:
+            if symbol and row[0] and row[0] != symbol:
+                raise BookFileError(name, k, f"a row of {row[0]} in a depth file of {symbol}: two instruments "
+                                    "in one book", "pass the rows of one instrument")
             symbol = symbol or row[0]
             kind = row[5].strip().lower()
             if kind == "snap":
                 snap_rows.append(row)
             elif kind == "set":
                 key = (int(row[2]), int(row[3]))
+                _ms(row[1], "timestamp")
                 m = messages.setdefault(key, {"U": key[0], "u": key[1], "E": int(row[1]), "b": [], "a": [],
                                               "pu": int(row[8]) if len(row) > 8 and row[8] else -1,
                                               "file": name, "line": k})
                 m["b" if row[4] == "b" else "a"].append((row[6], row[7]))
             else:
                 raise ValueError(f"update_type {kind!r} (snap or set)")
+        except BookFileError:
+            raise
         except (ValueError, IndexError) as exc:
             raise BookFileError(name, k, f"bad depth row: {exc}", "symbol,timestamp,first_update_id,"
                                 "last_update_id,side,update_type,price,qty,pu") from None

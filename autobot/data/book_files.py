@@ -84,13 +84,68 @@ def load_book(paths: list[str | Path]) -> BookData:
         return load_capture(files)
     if kind == "depth_csv":
         return load_depth_csv(files)
-    return join([load_dbn(p) for p in files])
+    parts = [load_dbn(p) for p in files]
+    ids = {p.instrument: path for p, path in zip(parts, files)}
+    if len(ids) > 1:
+        raise BookFileError(str(files[0]), 1, "book files of different instruments: "
+                            + ", ".join(f"{path.name} ({iid})" for iid, path in ids.items()),
+                            "one book is one instrument: pass the files of one instrument")
+    return join(parts)
+
+
+def _dbn_problem(path: Path) -> str | None:
+    """Why a DBN file is not whole (a zstd stream cut short, a record cut in two), or None.
+
+    The file is streamed (decompressed a MiB at a time when it is zstd) and its records walked by
+    their length bytes: the metadata header (``DBN``, version, u32 length), then records whose
+    first byte is their length in 4-byte words."""
+    import struct
+
+    import pyarrow as pa
+    try:
+        raw = pa.OSFile(str(path))
+        zstd = raw.read(4) == ZSTD
+        raw.seek(0)
+        stream = pa.CompressedInputStream(raw, "zstd") if zstd else raw
+        head = stream.read(8)
+        if len(head) < 8 or head[:3] != b"DBN":
+            return "it has no DBN header"
+        skip = struct.unpack("<I", head[4:8])[0]          # the metadata, then the records
+        carry = b""
+        while True:
+            block = stream.read(1 << 20)
+            if not block:
+                break
+            if skip >= len(block):
+                skip -= len(block)
+                continue
+            data = carry + block[skip:]
+            skip = 0
+            pos = 0
+            while pos < len(data):
+                length = data[pos] * 4
+                if length == 0:
+                    return f"a record of length 0 at byte {pos}"
+                if pos + length > len(data):
+                    break
+                pos += length
+            carry = data[pos:]
+        if skip or carry:
+            return "its last record is cut short"
+        return None
+    except (OSError, pa.ArrowException) as exc:
+        return str(exc)
 
 
 def load_dbn(path: Path) -> BookData:
-    """A Databento MBO file through NautilusTrader's loader, as columns."""
+    """A Databento MBO file through NautilusTrader's loader, as columns. A file that is not whole
+    (cut short while downloading or copying) is an error: its book would stop without a word."""
     from nautilus_trader.adapters.databento.loaders import DatabentoDataLoader
     from nautilus_trader.model.data import OrderBookDelta, TradeTick
+    problem = _dbn_problem(path)
+    if problem is not None:
+        raise BookFileError(str(path), 1, f"the DBN file is truncated or damaged: {problem}",
+                            "download the file again (its zstd stream and records must be complete)")
     try:
         items = DatabentoDataLoader().from_dbn_file(str(path), price_precision=9, include_trades=True)
     except Exception as exc:  # noqa: BLE001 - the loader's own error, named with the file

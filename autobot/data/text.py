@@ -2,8 +2,9 @@
 
 A text file is CSV with a header naming ``timestamp``, ``symbol`` (optional) and ``text``, or JSON
 lines with those keys (``created_at`` is accepted for the timestamp). Timestamps are ISO 8601
-(UTC when no zone is given) or epoch seconds / milliseconds. Reads are bounded
-(:data:`MAX_TEXT_BYTES`); a bad row is an error naming the file and line.
+(UTC when no zone is given) or epoch seconds / milliseconds / microseconds / nanoseconds (the unit
+from the number's magnitude, as for bars), between 1677-09-22 and 2262-04-11. Reads are bounded
+(:data:`MAX_TEXT_BYTES`, :data:`MAX_TEXT_FIELD`); a bad row is an error naming the file and line.
 
 Each text is scored with VADER (the ``vaderSentiment`` package, its lexicon shipped in the
 package: nothing is downloaded), the compound score in [-1, 1]. Per bar:
@@ -33,7 +34,11 @@ import numpy as np
 
 from autobot.diagnostics import Diagnostic, UserError
 
-MAX_TEXT_BYTES = 512 * 1024 * 1024
+#: the largest text file read: VADER scores about 15,000-20,000 texts a second, so a file of 64 MiB
+#: (some 600,000 tweet-sized rows) costs up to about a minute and ~3x its size in memory
+MAX_TEXT_BYTES = 64 * 1024 * 1024
+#: the longest field (a text) of a CSV feed, and the longest JSON line: the csv module's own limit
+MAX_TEXT_FIELD = 128 * 1024
 HALF_LIFE_BARS = 24.0
 
 
@@ -54,25 +59,79 @@ def _error(path: str, line: int, message: str, hint: str) -> UserError:
     return UserError([Diagnostic(path, line, 1, line, 2, "bad-text-row", message, hint)])
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_NS_MAX = 2**63 - 1
+#: the unit of an epoch number from its magnitude, as for bar files (``autobot.data.bars``)
+_EPOCH_UNITS = ((1e11, 10**9, "seconds"), (1e14, 10**6, "milliseconds"), (1e17, 10**3, "microseconds"),
+                (math.inf, 1, "nanoseconds"))
+_RANGE = "outside 1677-09-22..2262-04-11, the times a timestamp in nanoseconds can hold"
+
+
 def _when(value: object) -> int:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) or (isinstance(value, str) and
-                                                                        value.strip().lstrip("-").replace(".", "", 1).isdigit()):
-        x = float(value)               # type: ignore[arg-type]
-        if not math.isfinite(x):
-            raise ValueError("not a finite number")
-        return int(x * (1e6 if x > 1e11 else 1e9))       # milliseconds or seconds since the epoch
-    text = str(value).strip().replace("Z", "+00:00")
+    """UTC nanoseconds of an ISO 8601 time, Twitter's ``created_at`` or an epoch number (unit
+    from its magnitude: seconds below 1e11, milliseconds below 1e14, microseconds below 1e17, else
+    nanoseconds); a ``ValueError`` for anything else, or a time outside what int64 nanoseconds
+    hold (years 1677-2262)."""
+    if isinstance(value, bool):
+        raise ValueError(f"timestamp {value!r} is not a time")
+    number: int | float | None = None
+    if isinstance(value, (int, float)):
+        number = value
+    elif isinstance(value, str):
+        t = value.strip()
+        if t.lstrip("-").isdigit() and t.isascii():
+            number = int(t)
+        elif t.lstrip("-").replace(".", "", 1).isdigit() and t.isascii():
+            number = float(t)
+    if number is not None:
+        if not math.isfinite(number):
+            raise ValueError("the timestamp is not a finite number")
+        for bound, factor, _unit in _EPOCH_UNITS:
+            if abs(number) < bound:
+                break
+        ns = number * factor if isinstance(number, int) else round(number * factor)
+        if not -_NS_MAX <= ns <= _NS_MAX:
+            raise ValueError(f"epoch timestamp {value} is {_RANGE}")
+        return int(ns)
+    text = str(value).strip()
+    if len(text) > 64:
+        raise ValueError(f"timestamp '{text[:40]}...' is not a time")
+    text = text.replace("Z", "+00:00")
     try:
         t = dt.datetime.fromisoformat(text)
     except ValueError:
-        t = dt.datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")      # Twitter's created_at
+        try:
+            t = dt.datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y")      # Twitter's created_at
+        except ValueError:
+            raise ValueError(f"timestamp '{value}' is neither ISO 8601, Twitter's created_at nor an epoch "
+                             "number") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.timezone.utc)
-    return int(t.timestamp() * 1e9)
+    try:
+        ns = (t - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+    except OverflowError:          # a zone offset pushing year 1 or 9999 out of datetime's range
+        raise ValueError(f"timestamp '{value}' is {_RANGE}") from None
+    if not -_NS_MAX <= ns <= _NS_MAX:
+        raise ValueError(f"timestamp '{value}' is {_RANGE}")
+    return ns
+
+
+def _line_too_long(line: str) -> bool:
+    return len(line) > MAX_TEXT_FIELD
 
 
 def load_texts(path: str | Path) -> Texts:
-    """The texts of a CSV or JSON-lines file (module docstring), sorted by time."""
+    """The texts of a CSV or JSON-lines file (module docstring), sorted by time.
+
+    The bytes are read once (at most :data:`MAX_TEXT_BYTES`) and parsed a line at a time, never
+    decoded whole: memory holds the file's bytes, each text once as a string and 8 bytes of time a
+    text (about 2-3x the file). A record that is not one (a bad time, a time outside 1677-2262, a
+    field longer than :data:`MAX_TEXT_FIELD` characters, a JSON line nested too deep) is an error
+    naming the file and line.
+    """
+    from array import array
+
+    from autobot.data.bars import first_bad_utf8
     from autobot.safeio import ReadRefused, read_bounded
     name = str(path)
     try:
@@ -81,18 +140,28 @@ def load_texts(path: str | Path) -> Texts:
         raise _error(name, 1, exc.reason, exc.hint) from None
     except OSError as exc:
         raise _error(name, 1, f"cannot read {name}: {exc.strerror or exc}", "pass an existing text file") from None
-    try:
-        body = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise _error(name, line, "the file is not UTF-8 text", "save it as UTF-8") from None
-    rows: list[tuple[int, str, str]] = []
-    first = body.lstrip()[:1]
-    if first in ("{", "["):
-        for k, line in enumerate(body.splitlines(), 1):
+    bad = first_bad_utf8(raw)
+    if bad is not None:
+        raise _error(name, raw.count(b"\n", 0, bad) + 1, "the file is not UTF-8 text", "save it as UTF-8")
+    stream = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline="")
+    ts = array("q")
+    symbols: list[str] = []
+    texts: list[str] = []
+    seen: dict[str, str] = {}                       # one string per distinct symbol
+
+    def add(when: object, symbol: str, text: str) -> None:
+        ts.append(_when(when))
+        symbols.append(seen.setdefault(symbol, symbol))
+        texts.append(text)
+
+    first = raw.lstrip()[:1]
+    if first in (b"{", b"["):
+        for k, line in enumerate(stream, 1):
             if not line.strip():
                 continue
             try:
+                if _line_too_long(line):
+                    raise ValueError(f"the line is longer than {MAX_TEXT_FIELD} characters")
                 obj = json.loads(line)
                 if not isinstance(obj, dict):
                     raise ValueError("not an object")
@@ -100,29 +169,53 @@ def load_texts(path: str | Path) -> Texts:
                 text = obj.get("text")
                 if when is None or not isinstance(text, str):
                     raise ValueError("needs 'timestamp' (or 'created_at') and 'text'")
-                rows.append((_when(when), str(obj.get("symbol", "") or ""), text))
+                add(when, str(obj.get("symbol", "") or ""), text)
+            except RecursionError:
+                raise _error(name, k, f"line {k} is not a text record: JSON nested too deep",
+                             "one JSON object a line with timestamp, symbol and text") from None
             except (ValueError, TypeError, OverflowError) as exc:
                 raise _error(name, k, f"line {k} is not a text record: {exc}",
                              "one JSON object a line with timestamp, symbol and text") from None
     else:
-        reader = csv.reader(io.StringIO(body))
-        header = [h.strip().lower() for h in next(reader, [])]
+        reader = csv.reader(stream)
+        try:
+            header = [h.strip().lower() for h in next(reader, [])]
+        except csv.Error as exc:
+            raise _error(name, 1, f"line 1: {_csv_message(exc)}", "e.g. timestamp,symbol,text") from None
         if "text" not in header or not ({"timestamp", "created_at"} & set(header)):
             raise _error(name, 1, "the header needs 'timestamp' and 'text' columns (and optionally 'symbol')",
                          "e.g. timestamp,symbol,text")
         it = header.index("timestamp") if "timestamp" in header else header.index("created_at")
         ix, isym = header.index("text"), (header.index("symbol") if "symbol" in header else None)
-        for row in reader:
+        hint = "each row: an ISO or epoch timestamp, a symbol, a text"
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise _error(name, reader.line_num, f"line {reader.line_num}: {_csv_message(exc)}", hint) from None
             k = reader.line_num
             if not row:
                 continue
             try:
-                rows.append((_when(row[it]), row[isym] if isym is not None else "", row[ix]))
+                add(row[it], row[isym] if isym is not None else "", row[ix])
             except (ValueError, IndexError, OverflowError) as exc:
-                raise _error(name, k, f"line {k}: {exc}", "each row: an ISO or epoch timestamp, a symbol, a text") \
-                    from None
-    rows.sort(key=lambda r: r[0])
-    return Texts(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows], [r[2] for r in rows])
+                raise _error(name, k, f"line {k}: {exc}", hint) from None
+    del raw, stream
+    when = np.frombuffer(ts, dtype=np.int64) if len(ts) else np.zeros(0, dtype=np.int64)
+    order = np.argsort(when, kind="stable")
+    if np.all(order == np.arange(len(order))):
+        return Texts(when.copy(), symbols, texts)
+    picks = order.tolist()
+    return Texts(when[order], [symbols[k] for k in picks], [texts[k] for k in picks])
+
+
+def _csv_message(exc: Exception) -> str:
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return f"a field is longer than {MAX_TEXT_FIELD} characters (a text that long is not read)"
+    return f"not CSV ({text})"
 
 
 _ANALYZER = None
@@ -231,12 +324,14 @@ class TextTail:
                 if line.strip():
                     try:
                         rows.append(self._row(line))
-                    except (ValueError, TypeError, IndexError, OverflowError) as exc:
+                    except (ValueError, TypeError, IndexError, OverflowError, RecursionError, csv.Error) as exc:
                         self.errors.append(f"{self.path}: a bad text line was skipped: {exc}")
         rows.sort(key=lambda r: r[0])
         return Texts(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows], [r[2] for r in rows])
 
     def _row(self, line: str) -> tuple[int, str, str]:
+        if _line_too_long(line):
+            raise ValueError(f"the line is longer than {MAX_TEXT_FIELD} characters")
         if self.json:
             obj = json.loads(line)
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
