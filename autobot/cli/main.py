@@ -14,7 +14,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from autobot.cli import backtest, challenge, functions, live, optimize, report, schema, serve, signals, status, validate
+from autobot.cli import (backtest, challenge, discover, functions, live, optimize, report, schema, serve, signals,
+                        status, validate)
 
 # Typer raises Click's UsageError (its own vendored copy in recent releases): found from the public
 # BadParameter, which derives from it, so both kinds of Typer work
@@ -55,6 +56,7 @@ app.command("validate")(validate.validate)
 app.command("signals")(signals.signals)
 app.command("backtest")(backtest.backtest)
 app.command("optimize")(optimize.optimize)
+app.command("discover")(discover.discover)
 app.command("live")(live.live)
 app.command("status")(status.status)
 app.command("rollback")(status.rollback)
