@@ -343,3 +343,25 @@ def test_a_page_in_chromium_cannot_stop_the_node(finished: tuple[Path, Server], 
     finally:
         evil.shutdown()
         server.stop()
+
+
+def test_events_read_as_sentences(finished: tuple[Path, Server]) -> None:
+    """Issue 30: the dashboard's events were raw JSON with 16-digit floats and 'strategy=None'."""
+    import re
+
+    from autobot.report.events import describe, number
+    _, server = finished
+    code, logs = get(server.url("/api/v1/logs?limit=5000"))
+    assert code == 200 and logs["events"]
+    kinds = set()
+    for e in logs["events"]:
+        kinds.add(e["kind"])
+        text = e["text"]
+        assert text == describe({k: v for k, v in e.items() if k != "text"})
+        assert "None" not in text and "{" not in text and "'" not in text, text
+        assert not re.search(r"\d\.\d{7,}", text), text             # no long floats
+    assert {"start", "regime_switch", "challenge_check"} <= kinds
+    _, regimes = get(server.url("/api/v1/regimes"))
+    assert "None" not in regimes["share"]
+    assert number(1234567.891) == "1,234,567.89" and number(0.0512, "max_drawdown") == "5.12%"
+    assert describe({"kind": "something_new", "strategy": None, "x": 0.123456789}) == "something new: x 0.1235"

@@ -59,7 +59,7 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
         table.add_row("paused", f"since {_when(p['since'])} by {p['by']}: no new entries until /resume")
     if st.get("crashed"):
         table.add_row("crashed", st["crashed"])
-    table.add_row("regime", str(st["regime"]))
+    table.add_row("regime", "undefined (its indicators are warming up)" if st["regime"] is None else str(st["regime"]))
     table.add_row("equity", "-" if st["equity"] is None else f"{st['equity']:,.2f}")
     table.add_row("drawdown", f"{st['drawdown']:.2%}")
     table.add_row("positions", ", ".join(f"{k} {v:+g}" for k, v in st["positions"].items()) or "flat")

@@ -33,7 +33,8 @@ def render(status: dict[str, Any], bars: int) -> Any:
     table.add_column("what", style="bold")
     table.add_column("value")
     table.add_row("state", state)
-    table.add_row("regime", str(status["regime"]))
+    table.add_row("regime", "undefined (its indicators are warming up)" if status["regime"] is None
+                  else str(status["regime"]))
     table.add_row("shares", ", ".join(f"{k} {v:.0%}" for k, v in status["shares"].items() if v) or "none")
     table.add_row("positions", ", ".join(f"{k} {v['qty']:+g} (uPnL {v['unrealized']:,.2f})"
                                          for k, v in status["positions"].items()) or "flat")

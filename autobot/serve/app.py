@@ -72,8 +72,9 @@ def _read(path: Path, what: Any) -> Any:
 
 def _events(path: Path, kinds: tuple[str, ...] | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """The last ``limit`` events (of ``kinds``), oldest first."""
+    from autobot.report.events import describe
     events = _read(path, lambda db, run: read_events(db, run, wall=True))
-    return [e for e in events if kinds is None or e["kind"] in kinds][-limit:]
+    return [{**e, "text": describe(e)} for e in events if kinds is None or e["kind"] in kinds][-limit:]
 
 
 def make_app(state: Path, token: str | None = None, allowed_hosts: set[str] | None = None,
