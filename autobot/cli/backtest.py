@@ -9,7 +9,9 @@ from typing import Any, Optional
 
 import typer
 
-from autobot.cli.output import fail_usage, fail_user, metrics_table, short_series_note, write_json
+from autobot.cli.output import (check_output_path, fail_usage, fail_user, metrics_table, short_series_note, writing,
+                               write_json)
+from autobot.venue.settings import MAX_CAPITAL
 
 EXAMPLE_DATA = Path("examples") / "data" / "example_btcusdt_1h.csv"
 
@@ -69,10 +71,20 @@ def _overrides(params: list[str]) -> dict[str, float]:
 
 #: option -> (lowest, highest, inclusive low): every number a backtest takes is range-checked
 OPTION_RANGES: dict[str, tuple[float, float, bool]] = {
-    "--capital": (0.0, 1e15, False), "--leverage": (0.0, 125.0, False), "--slippage": (0.0, 1.0, True),
+    "--capital": (0.0, MAX_CAPITAL, False), "--leverage": (0.0, 125.0, False), "--slippage": (0.0, 1.0, True),
     "--maker-fee": (-0.01, 0.1, True), "--taker-fee": (-0.01, 0.1, True),
     "--price-precision": (0, 9, True), "--size-precision": (0, 9, True),
 }
+
+
+def check_currency(currency: str) -> str:
+    """``--currency`` as a Nautilus currency code (upper case), else a one-line usage error."""
+    import re
+    code = currency.strip().upper()
+    if not re.fullmatch(r"[A-Z0-9]{3,5}", code):
+        raise fail_usage(f"--currency {currency!r}: write a currency code of 3 to 5 letters or digits, e.g. USD, "
+                         "EUR or USDT")
+    return code
 
 
 def check_ranges(values: dict[str, Any]) -> None:
@@ -131,6 +143,9 @@ def backtest(
     _check_options(start, end, catalog)
     check_ranges({"--capital": capital, "--leverage": leverage, "--slippage": slippage, "--maker-fee": maker_fee,
                   "--taker-fee": taker_fee, "--price-precision": price_precision, "--size-precision": size_precision})
+    currency = check_currency(currency)
+    check_output_path("--json", json_out)
+    check_output_path("--report", report)
     overrides = _overrides(param)
     settings_ = dict(capital=capital, leverage=leverage, slippage=slippage, currency=currency,
                      price_precision=price_precision, size_precision=size_precision, maker_fee=maker_fee,
@@ -191,7 +206,8 @@ def backtest(
         write_json(json_out, result.to_json())
     if report is not None:
         from autobot.report.html import write_report
-        write_report(result, compiled, report)
+        with writing("--report", report):
+            write_report(result, compiled, report)
         typer.echo(f"wrote {report}", err=True)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from autobot.cli.output import fail_usage, fail_user, write_json
+from autobot.cli.output import fail_usage, fail_user, writing, write_json
 
 
 def is_quote_strategy(strategy: Path, overrides: dict[str, float]) -> bool:
@@ -84,7 +84,8 @@ def backtest_book(strategy: Path, data: list[str], overrides: dict[str, float], 
         write_json(settings["json_out"], doc, allow_nan=False)
     if settings.get("report") is not None:
         from autobot.report.book import write_book_report
-        write_book_report(results, compiled, book, settings["report"])
+        with writing("--report", settings["report"]):
+            write_book_report(results, compiled, book, settings["report"])
         typer.echo(f"wrote {settings['report']}", err=True)
 
 

@@ -9,7 +9,7 @@ import typer
 
 from autobot.cli.backtest import _example_data, _run_with_progress, split_data
 from autobot.cli.output import metrics_table, num as _num, pct as _pct, short_series_note
-from autobot.cli.output import fail_usage, fail_user, write_json
+from autobot.cli.output import fail_usage, fail_user, writing, write_json
 
 
 def _bind_all(data: list[str], needed: list[str], default: Path) -> dict[str, Path]:
@@ -114,7 +114,8 @@ def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: 
         write_json(opts["json_out"], result.to_json())
     if opts["report"] is not None:
         from autobot.report.html import write_portfolio_report
-        write_portfolio_report(result, policy, opts["report"])
+        with writing("--report", opts["report"]):
+            write_portfolio_report(result, policy, opts["report"])
         typer.echo(f"wrote {opts['report']}", err=True)
 
 

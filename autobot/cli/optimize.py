@@ -9,8 +9,8 @@ from typing import Any, Optional
 
 import typer
 
-from autobot.cli.backtest import check_ranges, load_inputs
-from autobot.cli.output import fail_usage, fail_user, metrics_table, num, write_json
+from autobot.cli.backtest import check_currency, check_ranges, load_inputs
+from autobot.cli.output import check_output_path, fail_usage, fail_user, metrics_table, num, writing, write_json
 
 
 def optimize(
@@ -100,10 +100,23 @@ def optimize(
     _check_executor(workers, ray_address)
     check_ranges({"--capital": capital, "--leverage": leverage, "--maker-fee": maker_fee, "--taker-fee": taker_fee,
                   "--price-precision": price_precision, "--size-precision": size_precision})
-    vopts = dict(capital=capital, account=account, leverage=leverage, slippage=0.0, price_precision=price_precision,
-                 size_precision=size_precision, maker_fee=maker_fee, taker_fee=taker_fee, currency=currency)
+    currency = check_currency(currency)
     document = policy if policy is not None else strategy
     assert document is not None
+    check_output_path("--json", json_out)
+    check_output_path("--report", report)
+    journal_path = journal or _default_journal(document, json_out, report)
+    check_output_path("--journal", journal_path, stream_ok=False)     # read back on --resume: a regular file
+    if resume:
+        try:
+            ST.check_journal(journal_path)
+        except ST.JournalError as err:
+            typer.echo(f"error: --resume: {err}", err=True)
+            raise typer.Exit(1) from None
+    if apply:
+        _check_apply_target(document)
+    vopts = dict(capital=capital, account=account, leverage=leverage, slippage=0.0, price_precision=price_precision,
+                 size_precision=size_precision, maker_fee=maker_fee, taker_fee=taker_fee, currency=currency)
     if policy is not None:
         from autobot.cli.backtest_policy import policy_inputs
         compiled_policy, series, venue, settings = policy_inputs(policy, data, catalog,
@@ -137,7 +150,6 @@ def optimize(
         typer.echo(f"error: {document}: trials run on the fast engine, which cannot reproduce this strategy "
                    f"exactly: {err}", err=True)
         raise typer.Exit(1) from None
-    journal_path = journal or _default_journal(document, json_out, report)
     from autobot.optimize.executor import make_executor
     from autobot.optimize.robustness import analyse
     from autobot.optimize.verdict import assess
@@ -149,6 +161,9 @@ def optimize(
         extra = analyse(result, executor, confirm)
     except ST.StudyExists as err:
         raise fail_usage(str(err)) from None
+    except ST.JournalError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     except RunError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
@@ -161,7 +176,8 @@ def optimize(
         write_json(json_out, doc)
     if report is not None:
         from autobot.report.optimize_html import write_study_report
-        write_study_report(result, doc, extra, report)
+        with writing("--report", report):
+            write_study_report(result, doc, extra, report)
         typer.echo(f"wrote {report}", err=True)
     if apply:
         _apply(plan, document, doc, force, state)
@@ -219,7 +235,15 @@ def _apply(plan: Any, document: Path, doc: dict[str, Any], force: bool, state: O
     from autobot.optimize import space as SP
     from autobot.optimize.apply import ApplyRefused, check_regimes_text, set_defaults
     from autobot.persistence.journal import Journal, StateStoreError
+    from autobot.safeio import output_problem
     from autobot.workspace import find_project_root
+    studied = _studied_texts(plan, document)
+    edited = [p for p, text in studied.items() if _text_or_none(p) != text]
+    if edited and not force:
+        typer.echo(f"error: --apply refused: {edited[0]} was edited while the study ran, and the params were chosen "
+                   "for the text it had when the study started; nothing was written (run the study again, or pass "
+                   "--force to write them into the edited document)", err=True)
+        raise typer.Exit(1)
     if doc["verdict"] != "significant" and not force:
         typer.echo(f"error: --apply refused: the verdict is '{doc['verdict']}', not 'significant' "
                    f"({'; '.join(doc['reasons'])}); pass --force to apply anyway", err=True)
@@ -236,24 +260,33 @@ def _apply(plan: Any, document: Path, doc: dict[str, Any], force: bool, state: O
         targets = [(base / rel[owner], "regimes" if owner == "regimes" else "strategy", owner, values)
                    for owner, values in by_owner.items()]
     edits = []
-    for path, kind, owner, values in targets:
+    for given, kind, owner, values in targets:
+        path = Path(os.path.realpath(given))    # a symbolic link: write through it to its target, keep the link
+        problem = output_problem(path, stream_ok=False)
+        if problem is not None:
+            typer.echo(f"error: --apply: {given} {problem[0]}; nothing was written (make it writable with chmod u+w "
+                       f"{given}, then run the same command with --resume)", err=True)
+            raise typer.Exit(1)
         old = path.read_text(encoding="utf-8")
+        if studied.get(path) is not None and old != studied[path]:
+            typer.echo(f"note: {given} was edited while the study ran; --force: the chosen params are written into "
+                       "the edited text (its other changes kept)", err=True)
         by = {d.param: d for d in plan.dims if d.owner == owner}
         shown = {k: (int(round(v)) if by[k].integer else SP.tidy(v)) for k, v in values.items()}
         try:
-            new = set_defaults(old, str(path), shown)
+            new = set_defaults(old, str(given), shown)
             if kind == "strategy":
-                change = document_diff(compile_strategy_text(old, str(path)), compile_strategy_text(new, str(path)))
+                change = document_diff(compile_strategy_text(old, str(given)), compile_strategy_text(new, str(given)))
             else:
-                check_regimes_text(new, str(path))
+                check_regimes_text(new, str(given))
                 change = ", ".join(f"param {k} -> {v}" for k, v in shown.items())
         except ApplyRefused as err:
             typer.echo(f"error: --apply: {err}", err=True)
             raise typer.Exit(1) from None
         except UserError as err:
-            raise fail_user(err.diagnostics, {str(path): new}) from None
+            raise fail_user(err.diagnostics, {str(given): new}) from None
         if new != old:
-            edits.append((path, old, new, change))
+            edits.append((given, path, old, new, change))
     if not edits:
         typer.echo(f"{document}: the chosen params are already the defaults", err=True)
         return
@@ -264,19 +297,61 @@ def _apply(plan: Any, document: Path, doc: dict[str, Any], force: bool, state: O
         typer.echo(f"error: --apply: {err}", err=True)
         raise typer.Exit(1) from None
     try:
-        for path, old, new, change in edits:
+        for given, path, old, new, change in edits:
             journal.version(str(path), old)
-            tmp = path.with_name(f".{path.name}.apply")
-            tmp.write_text(new, encoding="utf-8")
-            os.replace(tmp, path)
+            _replace(path, new)
             sha = journal.version(str(path), new)
             journal.event("apply", None, plan.target, file=str(path.resolve()), change=change, to=sha,
                           verdict=doc["verdict"], forced=doc["verdict"] != "significant")
-            typer.echo(f"applied to {path}: {change} (version {sha}; 'autobot rollback {path}' restores the "
+            typer.echo(f"applied to {given}: {change} (version {sha}; 'autobot rollback {given}' restores the "
                        "previous one)", err=True)
         journal.commit()
     finally:
         journal.close()
+
+
+def _check_apply_target(document: Path) -> None:
+    """``--apply`` to a document that cannot be written is refused before the study, not after it."""
+    import os
+
+    from autobot.safeio import output_problem
+    if not document.is_file():
+        return                                  # said where the document is read
+    problem = output_problem(os.path.realpath(document), stream_ok=False)
+    if problem is not None:
+        raise fail_usage(f"--apply: {document} {problem[0]}, so the chosen params could not be written into it; "
+                         f"make it writable (chmod u+w {document}) or leave --apply out")
+
+
+def _studied_texts(plan: Any, document: Path) -> dict[Path, str]:
+    """The documents' texts as the study read them, by real path (to tell an edit during the study)."""
+    import os
+    if plan.policy is None:
+        return {Path(os.path.realpath(document)): plan.text}
+    base = document.resolve().parent
+    return {Path(os.path.realpath(base / rel)): text for rel, text in plan.policy.files}
+
+
+def _text_or_none(path: Path) -> str | None:
+    from autobot.safeio import read_text_or_none
+    return read_text_or_none(path, 1 << 20)
+
+
+def _replace(path: Path, text: str) -> None:
+    """``path`` (a real file, not a link) replaced atomically by ``text``, keeping its permissions;
+    a failure leaves the file as it was and is one ``error:`` line."""
+    import os
+    import stat
+    tmp = path.with_name(f".{path.name}.apply")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        typer.echo(f"error: --apply: could not write {path} ({err.strerror or err}); it is unchanged", err=True)
+        raise typer.Exit(1) from None
 
 
 def _run_with_progress(run: Any, total: int) -> Any:

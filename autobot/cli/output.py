@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Iterator, Sequence, TextIO
 
 import typer
 
@@ -32,11 +33,56 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str]
         out.write(render_text(d, sources.get(d.file), colour) + "\n")
 
 
-def write_json(path: Path, doc: Any, **options: Any) -> None:
-    """A command's ``--json OUT``: indented, NaN refused unless ``options`` say otherwise, and said on stderr."""
-    options.setdefault("allow_nan", False)
-    path.write_text(json.dumps(doc, indent=2, **options) + "\n", encoding="utf-8")
+_EXAMPLES = {"--json": "results.json", "--report": "report.html", "--journal": "study.optuna.journal"}
+
+
+def check_output_path(option: str, path: Path | str | None, folder: bool = False, stream_ok: bool = True,
+                      example: str | None = None) -> None:
+    """An output option (``--json``, ``--report``, ``--out``...) checked before the command loads
+    anything: a folder, a path in a missing folder, an empty name, a named pipe or a read-only file
+    is a usage error naming the option and the path, so no run's result is lost at the end. See
+    :func:`autobot.safeio.output_problem` for ``folder`` and ``stream_ok``."""
+    if path is None:
+        return
+    from autobot.safeio import output_problem
+    problem = output_problem(path, folder=folder, stream_ok=stream_ok,
+                             example=example or _EXAMPLES.get(option, "out.txt"))
+    if problem is not None:
+        reason, hint = problem
+        raise fail_usage(f"{option} {str(path)!r} {reason}; {hint}")
+
+
+@contextmanager
+def writing(option: str, path: Path | str) -> Iterator[None]:
+    """Around writing an output file: an ``OSError`` (a full disk, ``/dev/full``, a pipe whose reader
+    went away) becomes one ``error:`` line and exit code 1."""
+    try:
+        yield
+    except OSError as err:
+        import errno
+        fix = {errno.ENOSPC: "free some space or choose another path",
+               errno.ENXIO: "it is a pipe no program reads from: start the reader first or choose a regular file",
+               errno.EPIPE: "the program reading the pipe went away: choose a regular file"}.get(
+                   err.errno or 0, "choose another path")
+        where = f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""
+        typer.echo(f"error: {option} {str(path)!r}: could not write it{where}: {err.strerror or err}; {fix}, and run "
+                   "the command again", err=True)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+
+
+def write_output(option: str, path: Path, text: str) -> None:
+    """Write an output file (a pipe without a reader fails at once) and say so on stderr."""
+    from autobot.safeio import write_text_out
+    with writing(option, path):
+        write_text_out(path, text)
     typer.echo(f"wrote {path}", err=True)
+
+
+def write_json(path: Path, doc: Any, option: str = "--json", **options: Any) -> None:
+    """A command's ``--json OUT``: indented, NaN refused unless ``options`` say otherwise, and said on
+    stderr; a write that fails is one ``error:`` line (exit 1)."""
+    options.setdefault("allow_nan", False)
+    write_output(option, path, json.dumps(doc, indent=2, **options) + "\n")
 
 
 def fail_usage(message: str) -> typer.Exit:

@@ -39,7 +39,7 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
             dt.date.fromisoformat(date)
         except ValueError:
             raise fail_usage(f"--date {date!r}: write YYYY-MM-DD") from None
-    check_output_path("--out", out)
+    check_output_path("--out", out, example="report.html")
     check_output_path("--json", json_out)
     path = _journal_path(state)
     from autobot.diagnostics import RunError, UserError

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from autobot.cli.output import fail_usage, fail_user, print_diagnostics
+from autobot.cli.output import check_output_path, fail_usage, fail_user, print_diagnostics, writing
 
 
 def signals(
@@ -26,7 +26,10 @@ def signals(
     from autobot.diagnostics import UserError
     from autobot.evaluate.signals import write_signals
     from autobot.workspace import load_strategy
+    from autobot.cli.backtest import check_ranges
 
+    check_ranges({"--capital": capital})
+    check_output_path("--out", out, example="signals.csv")
     if not strategy.is_file():
         raise fail_usage(f"no such strategy file: {strategy}")
     if not data.exists():
@@ -51,7 +54,8 @@ def signals(
     if out is None:
         write_signals(compiled, bars, sys.stdout, capital, extra)
         return
-    with open(out, "w", encoding="utf-8", newline="") as fh:
+    from autobot.safeio import open_output
+    with writing("--out", out), open_output(out, newline="") as fh:
         rows = write_signals(compiled, bars, fh, capital, extra)
     typer.echo(f"wrote {rows} bars x {len(compiled.plan.named) + len(compiled.plan.rules)} columns to {out}",
                err=True)

@@ -29,6 +29,10 @@ def validate(
             raise fail_usage(f"no documents found under {root} (expected strategies/, regimes/ or policy.yaml)")
     missing = [p for p in paths if not p.exists()]
     if missing:
+        import os
+        if os.path.lexists(missing[0]):
+            raise fail_usage(f"{missing[0]} is a symbolic link to nothing (a missing target or a loop of links); "
+                             "remove the link or point it at a document")
         raise fail_usage(f"no such file or folder: {missing[0]}")
     ws = Workspace()
     ws.check(list(paths))

@@ -307,8 +307,11 @@ def load_file(path: str | Path, display: str | None = None) -> SourceFile:
         raise UserError([Diagnostic(shown, 1, 1, 1, 2, "file-read", f"cannot read file: {exc.reason}",
                                     "AutoBot documents are regular text files; " + exc.hint)]) from None
     except OSError as exc:
+        import errno
+        hint = "it is a symbolic link loop (links that lead back to themselves): remove the link or point it at a file" \
+            if exc.errno == errno.ELOOP else "check the path"
         raise UserError([Diagnostic(shown, 1, 1, 1, 2, "file-read", f"cannot read file: {exc.strerror}",
-                                    "check the path")]) from None
+                                    hint)]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from autobot.venue.settings import MAX_CAPITAL
+
 
 def _expression_text(value: Any) -> str:
     if isinstance(value, bool):
@@ -39,14 +41,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: the largest magnitude of a param's default, min, max and step (finite, and max - min stays finite)
+MAX_PARAM = 1e15
+
+
 class ParamSpec(_Model):
     """A tunable number: its default and the range optimisation may explore."""
 
-    default: float = Field(description="Value used unless overridden.")
-    min: float | None = Field(None, description="Smallest value optimisation may try.")
-    max: float | None = Field(None, description="Largest value optimisation may try.")
-    step: float | None = Field(None, description="Step between tried values (integers when omitted and the "
-                                                 "default is whole).")
+    default: float = Field(allow_inf_nan=False, ge=-MAX_PARAM, le=MAX_PARAM, description="Value used unless "
+                                                                                        "overridden.")
+    min: float | None = Field(None, allow_inf_nan=False, ge=-MAX_PARAM, le=MAX_PARAM,
+                              description="Smallest value optimisation may try.")
+    max: float | None = Field(None, allow_inf_nan=False, ge=-MAX_PARAM, le=MAX_PARAM,
+                              description="Largest value optimisation may try.")
+    step: float | None = Field(None, allow_inf_nan=False, gt=0, le=MAX_PARAM,
+                               description="Step between tried values, above 0 (integers when omitted and the "
+                                           "default is whole); (max - min) / step is at most 1,000,000.")
     description: str = Field("", description="What the parameter controls.")
 
 
@@ -334,7 +344,8 @@ class PolicyDocument(_Model):
     allocations: dict[str, dict[str, Share]] = Field(description="Regime -> strategy -> share of capital.")
     allocation_method: Literal["fixed", "inverse_volatility", "performance"] = Field(
         "fixed", description="How shares are set: as written, risk parity, or tilted to recent performance.")
-    capital: float | None = Field(None, gt=0, description="Starting capital for backtests and paper trading.")
+    capital: float | None = Field(None, gt=0, le=MAX_CAPITAL, allow_inf_nan=False,
+                                  description="Starting capital for backtests and paper trading, above 0 up to 1e12.")
     on_stop: Literal["keep", "cancel_orders", "flatten"] = Field(
         "keep", description="When a live node stops (SIGINT/SIGTERM): keep orders and positions, cancel the open "
                             "orders, or flatten everything.")

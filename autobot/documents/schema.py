@@ -29,6 +29,7 @@ def write_schemas(folder: Path) -> list[Path]:
     written = []
     for name, text in schema_texts().items():
         path = folder / name
-        path.write_text(text, encoding="utf-8")
+        from autobot.safeio import write_text_out
+        write_text_out(path, text)          # never waits on a named pipe; OSError when it cannot
         written.append(path)
     return written

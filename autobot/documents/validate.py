@@ -134,6 +134,16 @@ def _hint(etype: str, loc: tuple[Any, ...]) -> str:
         return "use letters, digits, '_' and '-', starting with a letter"
     if etype == "literal_error":
         return "pick one of the listed values"
+    if etype == "finite_number":
+        return "write an ordinary number: .nan and .inf cannot be used"
+    if etype == "greater_than" and loc and loc[-1] == "step":
+        return "step is the distance between the values optimisation tries: give a number above 0, or leave it out"
+    if etype in ("less_than_equal", "greater_than_equal") and loc and loc[0] == "params":
+        from autobot.documents.models import MAX_PARAM
+        return f"a param's default, min, max and step are at most {MAX_PARAM:g} in size"
+    if etype == "less_than_equal" and loc == ("capital",):
+        from autobot.venue.settings import MAX_CAPITAL
+        return f"capital is at most {MAX_CAPITAL:g} (NautilusTrader's money holds at most 1.7e13)"
     return ""
 
 

@@ -143,6 +143,10 @@ def _site(source: SourceFile, path: tuple[Any, ...]) -> ExprSite:
     return ExprSite.of(source, node)
 
 
+#: the most values a param's min..max with its step may hold (Optuna searches the grid)
+MAX_PARAM_VALUES = 1_000_000
+
+
 def _params(source: SourceFile, specs: dict[str, ParamSpec], sink: DiagnosticSink,
             overrides: dict[str, float] | None) -> dict[str, float]:
     values: dict[str, float] = {}
@@ -169,6 +173,21 @@ def _params(source: SourceFile, specs: dict[str, ParamSpec], sink: DiagnosticSin
             sink.add(source.diagnostic(target.start, target.end, "param-range",
                                        f"default {spec.default:g} of param '{name}' is outside its range {lo}..{hi}",
                                        "move the default inside min..max, or widen the range"))
+        elif spec.step is not None and spec.min is not None and spec.max is not None and spec.max > spec.min \
+                and node is not None and node.kind == "mapping":
+            at = node.value.get("step", node)
+            span = spec.max - spec.min
+            if spec.step > span:
+                sink.add(source.diagnostic(at.start, at.end, "param-range",
+                                           f"param '{name}': step {spec.step:g} is larger than its range "
+                                           f"{spec.min:g}..{spec.max:g}, so optimisation could only try {spec.min:g}",
+                                           f"use a step of at most {span:g}"))
+            elif span / spec.step > MAX_PARAM_VALUES:
+                sink.add(source.diagnostic(at.start, at.end, "param-range",
+                                           f"param '{name}': step {spec.step:g} makes {span / spec.step:.3g} values "
+                                           f"in {spec.min:g}..{spec.max:g}, above the limit of "
+                                           f"{MAX_PARAM_VALUES:,}", f"use a step of at least "
+                                           f"{span / MAX_PARAM_VALUES:.3g}, or leave step out"))
         values[name] = spec.default
     params_node = source.node_at(("params",))[0]
     for name, value in (overrides or {}).items():

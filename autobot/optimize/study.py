@@ -30,13 +30,13 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from autobot.backtest.data import NS, strategy_bars
 from autobot.backtest.metrics import SUCCESS_BAR
 from autobot.data.bars import Bars
-from autobot.diagnostics import UserError
+from autobot.diagnostics import RunError, UserError
 from autobot.language.compile import CompiledStrategy, compile_strategy_text
 from autobot.optimize import score as S
 from autobot.optimize import space as SP
 from autobot.optimize import stats
 from autobot.optimize.trial import Job, Outcome, PolicySpec, policy_warmup, warmup_bars
-from autobot.optimize.windows import Window, in_sample_only, walk_forward
+from autobot.optimize.windows import Window, check_folds, in_sample_only, walk_forward
 from autobot.venue.instruments import InstrumentSettings
 from autobot.venue.settings import VenueSettings
 
@@ -197,10 +197,45 @@ def sample_batch(dims: list[SP.Dimension], history: list[Record], numbers: list[
     return out
 
 
+class JournalError(Exception):
+    """The file named as the study's journal is not one (random bytes, another program's file, a
+    pipe): nothing is read from it or written to it."""
+
+
+def check_journal(path: Path) -> None:
+    """``path`` is absent, or a regular file whose complete lines are Optuna journal records (a torn
+    last line, from a kill, is allowed: :func:`_repair` cuts it); else :class:`JournalError`."""
+    import os
+    import stat as stat_
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise JournalError(f"{path}: cannot be read as a study journal ({err.strerror or err})") from None
+    if not stat_.S_ISREG(st.st_mode):
+        raise JournalError(f"{path} is not a regular file, so it cannot be a study journal; choose another "
+                           "--journal")
+    with open(path, "rb") as fh:
+        data = fh.read()
+    *lines, torn = data.split(b"\n")        # the part after the last newline is a torn line (or empty)
+    if torn and not torn.lstrip().startswith(b"{"):
+        lines.append(torn)                  # not the start of a record: reported as not a journal, never cut
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except ValueError:                  # not JSON, or not UTF-8
+            record = None
+        if not (isinstance(record, dict) and isinstance(record.get("op_code"), int)):
+            raise JournalError(f"{path} is not an Optuna study journal (line {number} is not a journal record): "
+                               "choose another --journal to start a new study")
+
+
 def _repair(path: Path) -> None:
     """Cut a torn last line (a kill while the journal was written)."""
     if not path.exists():
         return
+    check_journal(path)
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         path.write_bytes(data[: data.rfind(b"\n") + 1])
@@ -269,6 +304,7 @@ def _windows(n: int, longest: int, options: Options) -> tuple[list[Window], int,
     purge = options.purge if options.purge is not None else longest
     windows = walk_forward(n, options.windows, options.ratio, purge, options.anchored) if options.walk_forward \
         else in_sample_only(n)
+    check_folds(windows, options.folds)
     if options.min_trades is not None:
         min_trades = options.min_trades
     else:
@@ -352,16 +388,33 @@ class StudyExists(Exception):
     pass
 
 
+class NoTrialScored(RunError):
+    """Every trial of every window failed or scored nothing: there is no choice to test out of
+    sample (testing the defaults instead would report numbers no trial earned)."""
+
+    def __init__(self, results: list[WindowResult]) -> None:
+        records = [(wr.window.name, r) for wr in results for r in wr.records]
+        first = next(((name, r) for name, r in records if r.reason), records[0] if records else None)
+        reason = (first[1].reason or first[1].state).split("; ")[0] if first is not None else ""
+        why = f" (the first, trial {first[1].number} of {first[0]}: {reason})" if first is not None else ""
+        super().__init__(f"no trial succeeded: all {len(records)} trials failed or scored nothing{why}; check the "
+                         "params' ranges, --min-trades and the data")
+
+
 def open_journal(path: Path, p: Plan, resume: bool) -> optuna.storages.JournalStorage:
     """The journal, new or resumed; a resumed one must belong to the same documents, data and options."""
     if path.exists() and path.stat().st_size > 0 and not resume:
         raise StudyExists(f"a study journal already exists at {path}: pass --resume to continue it, or remove it "
                           "(or choose another --journal) to start again")
-    st = storage(path)
     print_ = fingerprint(p)
-    names = {s.study_name for s in optuna.get_all_study_summaries(st)}
-    if META in names:
-        meta = optuna.load_study(study_name=META, storage=st)
+    try:
+        st = storage(path)
+        names = {s.study_name for s in optuna.get_all_study_summaries(st)}
+        meta = optuna.load_study(study_name=META, storage=st) if META in names else None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:    # records of the wrong shape
+        raise JournalError(f"{path} is not a journal AutoBot can read ({type(err).__name__}: {err}): choose "
+                           "another --journal to start a new study") from None
+    if meta is not None:
         if meta.user_attrs.get("fingerprint") != print_:
             raise StudyExists(f"{path} holds a study of other documents, data or options: it cannot be resumed "
                               "with these; remove it or choose another --journal")
@@ -442,6 +495,8 @@ def run(p: Plan, executor: Any, journal: Path, resume: bool = False, progress: P
                 trades += wr.test.trades
                 state["oos"] = S.score(p.options.objective, _oos_metrics(p, parts, stamps, held, trades))
         results.append(wr)
+    if not any(r.scored for wr in results for r in wr.records):
+        raise NoTrialScored(results)
     final = results[-1]
     wf = results[:-1]
     oos = _oos_metrics(p, parts, stamps, held, trades) if parts else None

@@ -15,6 +15,7 @@ earlier so its indicators are warm at a; only the range's own bars are scored.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,9 +51,11 @@ def walk_forward(n: int, windows: int = 5, ratio: float = 3.0, purge: int = 0, a
         raise WindowError("--train-ratio must be above 0")
     test = int((n - purge) // (windows + ratio))
     if test < min_test:
+        most = math.floor((n - purge) / min_test - ratio) if n > purge else 0
+        fewer = f"use --windows {most} or fewer" if most >= 1 else "use a smaller --train-ratio or --purge"
         raise WindowError(f"{n} bars are too few for {windows} walk-forward windows with a train/test ratio of "
                           f"{ratio:g} and a purge of {purge} bars: each test window would have {max(test, 0)} bars "
-                          f"(at least {min_test} needed); use fewer --windows, a smaller --purge, or more data")
+                          f"(at least {min_test} needed); {fewer}, or more data")
     train = int(round(ratio * test))
     out = []
     for k in range(windows):
@@ -62,6 +65,23 @@ def walk_forward(n: int, windows: int = 5, ratio: float = 3.0, purge: int = 0, a
     final_start = 0 if anchored else n - train
     out.append(Window(-1, (final_start, n), None))
     return out
+
+
+#: the fewest bars a fold of a train window may have (each fold is scored on its own)
+MIN_FOLD_BARS = 50
+
+
+def check_folds(windows: list[Window], folds: int, min_fold: int = MIN_FOLD_BARS) -> None:
+    """Each fold of the shortest train window has at least ``min_fold`` bars, else :class:`WindowError`
+    naming the bars and the most folds that fit."""
+    train = min(w.train[1] - w.train[0] for w in windows)
+    if train // max(folds, 1) >= min_fold:
+        return
+    most = train // min_fold
+    fix = f"give --folds {most} or fewer" if most >= 1 else \
+        "give a larger --train-ratio, fewer --windows, or more data"
+    raise WindowError(f"--folds {folds}: the shortest train window has {train} bars, so a fold would have "
+                      f"{train // max(folds, 1)} (at least {min_fold} needed); {fix}")
 
 
 def in_sample_only(n: int) -> list[Window]:

@@ -106,4 +106,5 @@ its parts add up to it (adverse selection over {cons.metrics['markout_horizon_s'
 {plot}
 </body></html>
 """
-    pathlib.Path(path).write_text(page, encoding="utf-8")
+    from autobot.safeio import write_text_out
+    write_text_out(path, page)    # a pipe without a reader fails at once; a full disk raises OSError

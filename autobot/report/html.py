@@ -86,7 +86,8 @@ def write_report(result: BacktestResult, compiled: CompiledStrategy, path: pathl
 <div class="trades">{_trade_table(result.trades)}</div>
 </body></html>
 """
-    pathlib.Path(path).write_text(page, encoding="utf-8")
+    from autobot.safeio import write_text_out
+    write_text_out(path, page)    # a pipe without a reader fails at once; a full disk raises OSError
 
 
 # ---------------------------------------------------------------- tables
@@ -387,7 +388,8 @@ def write_portfolio_report(result: PortfolioResult, policy: CompiledPolicy, path
 <div class="trades">{_trade_table(result.trades, strategy=True)}</div>
 </body></html>
 """
-    pathlib.Path(path).write_text(page, encoding="utf-8")
+    from autobot.safeio import write_text_out
+    write_text_out(path, page)    # a pipe without a reader fails at once; a full disk raises OSError
 
 
 def _primary_instrument(result: PortfolioResult, policy: CompiledPolicy) -> str:

@@ -51,7 +51,8 @@ def read(path: pathlib.Path) -> Journal:
 
 def regime_share(names: list[Any]) -> dict[str, float]:
     """The share of bars in each regime, in the order regimes first appear."""
-    return {str(g): names.count(g) / len(names) for g in dict.fromkeys(names)} if names else {}
+    return {("undefined" if g is None else str(g)): names.count(g) / len(names) for g in dict.fromkeys(names)} \
+        if names else {}
 
 
 def day_text(ns: int) -> str:
@@ -180,7 +181,8 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
 <th class="l">Detail</th></tr>{ev_rows}</table></div>
 </body></html>
 """
-    pathlib.Path(path).write_text(page, encoding="utf-8")
+    from autobot.safeio import write_text_out
+    write_text_out(path, page)    # a pipe without a reader fails at once; a full disk raises OSError
 
 
 def _when(ns: Any) -> str:

@@ -166,4 +166,5 @@ window, {doc['trials_total']} in all ({e(doc['sampler'])}, seed {doc['seed']}) &
  + conf_rows + "</table>" if conf else "<p>" + e(doc["confirmation"].get("note") or "not run (--confirm 0)") + "</p>"}
 </body></html>
 """
-    pathlib.Path(path).write_text(page, encoding="utf-8")
+    from autobot.safeio import write_text_out
+    write_text_out(path, page)    # a pipe without a reader fails at once; a full disk raises OSError
