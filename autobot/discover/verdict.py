@@ -68,8 +68,13 @@ def judge(oos: np.ndarray, search: list[np.ndarray], all_per_bar_sharpes: list[f
     p = float(spa.pvalues["consistent"])
     stepm = bootstrap.StepM(bench, losses, size=ALPHA, block_size=block, reps=reps, bootstrap="stationary",
                             seed=seed)
-    stepm.compute()
-    superior = sorted(int(str(name)[1:]) for name in stepm.superior_models)
+    try:
+        stepm.compute()
+        superior = sorted(int(str(name)[1:]) for name in stepm.superior_models)
+    except ValueError:
+        # arch's StepM fails once every model has been found superior (no model left for its next
+        # step: an empty maximum): then all are, given the SPA test rejects for the best
+        superior = [j for j in range(k) if float(np.mean(oos[:, j])) > 0] if p < ALPHA else []
     # N: every candidate evaluated. The variance is an unskilled candidate's: a per-bar Sharpe
     # estimated over T bars varies by 1/T around 0. (The candidates' own dispersion is no null here:
     # a guided search crowds around what it found, both its sides, so that dispersion measures the
