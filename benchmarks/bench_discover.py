@@ -38,7 +38,7 @@ def walk(n: int, seed: int, edge: float):
         p = x
     ts = (np.datetime64("2015-01-01T00:00", "ns") + np.arange(n) * np.timedelta64(1, "h")).astype(np.int64)
     return Bars(f"walk-{seed}", ts, np.round(o, 4), np.round(h, 4), np.round(lo, 4), np.round(c, 4),
-                np.full(n, 1000.0))
+                np.full(n, 1000.0), "synthetic")
 
 
 def main() -> int:
