@@ -500,8 +500,9 @@ def _load_rows(raw: bytes, start: int, end: int, layout: _Layout) -> tuple[np.nd
         return _read_blocks(raw, start, end, layout, use_threads=True)
     except _Structure:
         pass
+    line: int | None = None
     try:                            # again on one thread, which numbers the bad line
-        return _read_blocks(raw, start, end, layout, use_threads=False)
+        _read_blocks(raw, start, end, layout, use_threads=False, convert=False)
     except _Structure as bad:
         line = bad.line
     if line is None:
@@ -527,12 +528,13 @@ def _first_bad_structure(raw: bytes, start: int, end: int, width: int) -> int:
     return previous
 
 
-def _read_blocks(raw: bytes, start: int, end: int, layout: _Layout,
-                 use_threads: bool) -> tuple[np.ndarray, ...]:
+def _read_blocks(raw: bytes, start: int, end: int, layout: _Layout, use_threads: bool,
+                 convert: bool = True) -> tuple[np.ndarray, ...]:
+    """The converted rows; with ``convert`` False only the structure is read (for its errors)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    bound = _count_breaks(raw, start, end) + 1
+    bound = _count_breaks(raw, start, end) + 1 if convert else 0
     _release(raw)
     out = [np.empty(bound, dtype=np.int64)] + [np.empty(bound, dtype=np.float64) for _ in range(5)]
     bad_lines: list[int | None] = []
@@ -565,7 +567,8 @@ def _read_blocks(raw: bytes, start: int, end: int, layout: _Layout,
             break
         except pa.ArrowInvalid:
             raise structure() from None
-        if not batch.num_rows:
+        if not batch.num_rows or not convert:
+            _release(raw)
             continue
         columns = [batch.column(j) for j in range(6)]
         if n == 0:
