@@ -185,7 +185,7 @@ def assert_identity(equity: Any, close_ts: Any, close: Any, fills: list[tuple], 
     venue rounds each fee and each position's unrealised PnL to the currency's cents: ``slack``
     cents of those per bar, plus one per fill so far. Vectorised (a 75,000-bar run in milliseconds).
     Returns the bars checked."""
-    from autobot.venue.fees import unit_commission, unit_fees_of
+    from autobot.strategy.costs import unit_commission, unit_fees_of
     mult, maker, taker = float(inst.multiplier), float(inst.maker_fee), float(inst.taker_fee)
     unit = unit_fees_of(inst)                    # a share's per-share commission, an FX pair's half spread
     equity = np.asarray(equity, dtype=np.float64)

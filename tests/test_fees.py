@@ -1,4 +1,4 @@
-"""The cost models (autobot.venue.fees): a share pays Interactive Brokers' fixed rates, an FX pair
+"""The cost models (autobot.strategy.costs): a share pays Interactive Brokers' fixed rates, an FX pair
 half a one-pip spread, a crypto venue its maker/taker rates, identically in both engines."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from autobot.cli.main import app
-from autobot.venue.fees import PER_SHARE, UnitFees, affordable_cash_qty, unit_commission, unit_fees_for
+from autobot.strategy.costs import PER_SHARE, UnitFees, affordable_cash_qty, unit_commission, unit_fees_for
 from tests.helpers import ROOT, SHARED_DATA
 
 SPY = SHARED_DATA / "spy_1d_19991101_20200828.csv"

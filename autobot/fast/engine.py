@@ -26,7 +26,7 @@ from autobot.evaluate.semantics import flat_externals
 from autobot.fast import kernel as K
 from autobot.fast import program as G
 from autobot.fast.program import Unsupported
-from autobot.venue.fees import unit_fees_of
+from autobot.strategy.costs import unit_fees_of
 from autobot.language import plan as P
 from autobot.language.compile import CompiledStrategy, compile_strategy_text
 from autobot.strategy import trace as T

@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from autobot.fast import program as G
-from autobot.venue import fees
+from autobot.strategy import costs as fees
 
 # fill and exit reasons (codes in the output arrays)
 R_ENTRY_LONG, R_ENTRY_SHORT, R_EXIT_LONG, R_EXIT_SHORT, R_REVERSE, R_STOP, R_TAKE, R_TRAIL, R_OPEN = range(9)
@@ -125,7 +125,7 @@ _affordable_cash_qty = njit(cache=True, inline="always")(fees.affordable_cash_qt
 def _fee(notional: int, qty: float, fee_num: float, fee_digits: int, per_unit: float, unit_min: float,
          unit_cap: float, cp: int) -> int:
     """A fill's commission in currency units: the rate's (:func:`_commission`) plus the per-unit
-    one (:func:`autobot.venue.fees.unit_commission`, each rounded to the currency as Nautilus' Money)."""
+    one (:func:`autobot.strategy.costs.unit_commission`, each rounded to the currency as Nautilus' Money)."""
     return _commission(notional, fee_num, fee_digits, cp) + \
         _units(_unit_commission(qty, _dbl(notional, cp), per_unit, unit_min, unit_cap), cp)
 

@@ -38,7 +38,7 @@ from autobot.evaluate.stream import StreamEvaluator
 from autobot.language.compile import CompiledStrategy, PriceLevel
 from autobot.strategy import trace as T
 from autobot.strategy.sizing import max_order_qty, raw_quantity, round_quantity
-from autobot.venue.fees import affordable_cash_qty, unit_fees_of
+from autobot.strategy.costs import affordable_cash_qty, unit_fees_of
 from autobot.language.compile import compile_strategy_text
 
 

@@ -113,7 +113,7 @@ def market_note(instrument_id: str, close: np.ndarray, maker_fee: float, taker_f
 
 def cost_model(instrument: Instrument) -> str:
     """The cost model a run charges, in words (the run's header and JSON)."""
-    from autobot.venue.fees import unit_fees_of
+    from autobot.strategy.costs import unit_fees_of
     iid = instrument.id.value
     kind = asset_class(iid)
     maker, taker = float(instrument.maker_fee), float(instrument.taker_fee)
