@@ -220,6 +220,7 @@ class Workspace:
                 self.sink.add(d.source.diagnostic(node.start, node.end, "wrong-document",
                                                   f"'{pol.regimes}' is a {regimes_doc.kind} document, not regimes"))
         check_policy(d.source, pol, self.sink, ids, regime_names)
+        self._check_risk_targets(d, pol)
         for regime, shares in pol.allocations.items():      # a policy does not run quoting strategies (yet)
             for sid in shares:
                 parent, found = d.source.node_at(("allocations", regime))
@@ -232,6 +233,37 @@ class Workspace:
                                                       "remove it from the allocations; run it alone: autobot "
                                                       f"backtest {sid}.yaml --data BOOKFILE, or autobot live "
                                                       f"{sid}.yaml --replay BOOKFILE"))
+
+    def _check_risk_targets(self, d: Loaded, pol: PolicyDocument) -> None:
+        """hrp and target_volatility need PyPortfolioOpt (the portfolio extra); drawdown_scaling needs
+        the max_drawdown it scales toward; a target volatility is above 0 and at most 100%."""
+        import importlib.util
+
+        def at(*path: str) -> object:
+            node, found = d.source.node_at(path)
+            return node if found and node is not None else d.source.root
+        needs = [("allocation_method",)] if pol.allocation_method == "hrp" else []
+        if pol.risk.target_volatility is not None:
+            needs.append(("risk", "target_volatility"))
+            try:
+                v = share_value(pol.risk.target_volatility)
+            except ValueError:
+                v = 0.5                          # not a share: the document check says so
+            if not 0 < v <= 1:
+                where = at("risk", "target_volatility")
+                self.sink.add(d.source.diagnostic(where.start, where.end, "out-of-range",
+                                                  f"risk.target_volatility must be above 0% and at most 100%, got "
+                                                  f"{v:.4g}", "write an annual volatility like 10%"))
+        if needs and importlib.util.find_spec("pypfopt") is None:
+            where = at(*needs[0])
+            self.sink.add(d.source.diagnostic(where.start, where.end, "missing-dependency",
+                                              "hierarchical risk parity and target volatility use PyPortfolioOpt "
+                                              "(the opt-in portfolio extra)", 'pip install -e ".[portfolio]"'))
+        if pol.risk.drawdown_scaling and pol.risk.max_drawdown is None:
+            where = at("risk", "drawdown_scaling")
+            self.sink.add(d.source.diagnostic(where.start, where.end, "needs-max-drawdown",
+                                              "risk.drawdown_scaling scales toward risk.max_drawdown, which the "
+                                              "policy does not set", "add e.g. 'max_drawdown: 20%' under risk"))
 
     @property
     def diagnostics(self) -> list[Diagnostic]:

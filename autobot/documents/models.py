@@ -252,6 +252,12 @@ class PolicyRisk(_Model):
     max_position: Share | None = Field(None, description="Largest position value per strategy over equity.")
     max_open_positions: int | None = Field(None, ge=1, description="Open positions across the portfolio.")
     max_consecutive_losses: int | None = Field(None, ge=1, description="Pause after this many losing trades.")
+    target_volatility: Share | None = Field(None, description="Annualised volatility the portfolio aims at: the "
+                                                              "regime's shares are scaled down (never up) to it, "
+                                                              "from a shrunk covariance of the strategies' recent "
+                                                              "returns (the portfolio extra).")
+    drawdown_scaling: bool = Field(False, description="Scale every share down continuously as the drawdown nears "
+                                                      "max_drawdown: x (1 - (drawdown / max_drawdown)^2).")
     kill_file: str | None = Field(None, description="Path (relative to the policy) of a file whose existence "
                                                     "flattens everything and halts trading: a manual kill switch.")
     max_bar_gap: int | None = Field(None, ge=1, le=100_000,
@@ -342,8 +348,9 @@ class PolicyDocument(_Model):
     strategies: list[str] = Field(default_factory=lambda: ["strategies/*.yaml"],
                                   description="Strategy files or globs, relative to this file.")
     allocations: dict[str, dict[str, Share]] = Field(description="Regime -> strategy -> share of capital.")
-    allocation_method: Literal["fixed", "inverse_volatility", "performance"] = Field(
-        "fixed", description="How shares are set: as written, risk parity, or tilted to recent performance.")
+    allocation_method: Literal["fixed", "inverse_volatility", "performance", "hrp"] = Field(
+        "fixed", description="How shares are set: as written, risk parity, tilted to recent performance, or "
+                             "hierarchical risk parity (hrp: the portfolio extra).")
     capital: float | None = Field(None, gt=0, le=MAX_CAPITAL, allow_inf_nan=False,
                                   description="Starting capital for backtests and paper trading, above 0 up to 1e12.")
     on_stop: Literal["keep", "cancel_orders", "flatten"] = Field(

@@ -16,6 +16,22 @@ above 100% (the compiler refuses policies that do).
   much that another strategy falls below its floor: no strategy takes everything. The total is
   always kept: when the caps of twice the written share cannot all hold together (95% and 5%
   written, the first capped at 80%, the second at 10%), those caps give way (80% and 20%).
+* ``hrp``: hierarchical risk parity (López de Prado, 2016) over the strategies' recent returns:
+  PyPortfolioOpt's ``HRPOpt`` (single-linkage clustering, recursive bisection) on a Ledoit-Wolf
+  shrunk covariance (``risk_models.CovarianceShrinkage``), keeping the written total; a strategy
+  with too little history gets the average of the others' weights, and with fewer than two
+  strategies with history it is ``inverse_volatility``. A library rather than a hand-written
+  optimiser: PyPortfolioOpt is the well-kept reference implementation of both (the ``portfolio``
+  extra; skfolio and riskfolio-lib were heavier for the same two functions).
+
+Two scalings apply after any method (``risk:`` in the policy; both only ever lower the shares,
+the rest stays in cash):
+
+* ``target_volatility`` v: the shares are scaled by min(1, v / sigma), sigma the portfolio's
+  annualised volatility from the same shrunk covariance (``target_scale``);
+* ``drawdown_scaling``: at every bar, by 1 - (drawdown / max_drawdown)^2 (``drawdown_scale``):
+  full risk at the peak, 75% at half the limit, 0 at the limit, where the breaker trips anyway:
+  the breaker is the last line, not the only one.
 """
 
 from __future__ import annotations
@@ -101,12 +117,86 @@ def _fit(raw: Mapping[str, float], total: float, lo: Mapping[str, float], hi: Ma
     return {k: fixed_.get(k, 0.0) for k in raw}
 
 
+class PortfolioExtraMissing(RuntimeError):
+    """PyPortfolioOpt (the ``portfolio`` extra) is not installed."""
+
+
+def _pypfopt() -> tuple[object, object]:
+    try:
+        from pypfopt import HRPOpt, risk_models
+    except ImportError:
+        raise PortfolioExtraMissing("allocation_method hrp and risk.target_volatility use PyPortfolioOpt, which is "
+                                    "not installed: pip install -e \".[portfolio]\"") from None
+    import scipy.cluster.hierarchy as sch
+    if not hasattr(sch, "_LINKAGE_METHODS"):
+        # PyPortfolioOpt 1.6.0 checks the linkage name against a private SciPy table that SciPy 1.18
+        # moved (PyPortfolio/PyPortfolioOpt#754, fixes not released): the same table, where it is now
+        from scipy.cluster.hierarchy import _hierarchy_impl
+        sch._LINKAGE_METHODS = _hierarchy_impl._LINKAGE_METHODS   # type: ignore[attr-defined]
+    return HRPOpt, risk_models
+
+
+def _frame(names: Sequence[str], returns: Mapping[str, Sequence[float]]) -> object:
+    import pandas as pd
+    n = min(len(returns[k]) for k in names)
+    return pd.DataFrame({k: list(returns[k])[-n:] for k in names})
+
+
+def _shrunk_cov(frame: object) -> object:
+    _, risk_models = _pypfopt()
+    return risk_models.CovarianceShrinkage(frame, returns_data=True, frequency=1).ledoit_wolf()  # type: ignore
+
+
+def hrp(base: Mapping[str, float], returns: Mapping[str, Sequence[float]],
+        min_history: int = MIN_HISTORY) -> dict[str, float]:
+    """Hierarchical risk parity over recent returns, keeping the written total."""
+    total = sum(base.values())
+    if not base or total <= 0:
+        return {k: 0.0 for k in base}
+    have = [k for k in base if base[k] > 0 and len(returns.get(k, ())) >= min_history and _sd(returns[k]) > 0]
+    if len(have) < 2:
+        return inverse_volatility(base, returns, min_history)
+    HRPOpt, _ = _pypfopt()
+    frame = _frame(have, returns)
+    # the shrunk covariance alone (given returns, HRPOpt would use their sample covariance instead)
+    weights = dict(HRPOpt(cov_matrix=_shrunk_cov(frame)).optimize())  # type: ignore[operator]
+    fill = sum(weights.values()) / len(weights)
+    raw = {k: (float(weights[k]) if k in weights else (fill if base[k] > 0 else 0.0)) for k in base}
+    s = sum(raw.values())
+    return {k: total * w / s for k, w in raw.items()} if s > 0 else {k: 0.0 for k in base}
+
+
+def target_scale(shares: Mapping[str, float], returns: Mapping[str, Sequence[float]], target: float,
+                 bars_per_year: float, min_history: int = MIN_HISTORY) -> float:
+    """min(1, target / the portfolio's annualised volatility) for ``shares`` (1 without enough history)."""
+    names = [k for k, w in shares.items() if w > 0 and len(returns.get(k, ())) >= min_history]
+    if not names or not target > 0 or not bars_per_year > 0:
+        return 1.0
+    if len(names) == 1:
+        sd = _sd(list(returns[names[0]])) * shares[names[0]]
+        sigma = sd * math.sqrt(bars_per_year)
+    else:
+        frame = _frame(names, returns)
+        cov = _shrunk_cov(frame)
+        w = [shares[k] for k in names]
+        var = sum(w[i] * w[j] * float(cov.iloc[i, j]) for i in range(len(w)) for j in range(len(w)))  # type: ignore
+        sigma = math.sqrt(max(var, 0.0) * bars_per_year)
+    return min(1.0, target / sigma) if sigma > 0 else 1.0
+
+
+def drawdown_scale(drawdown: float, limit: float) -> float:
+    """1 - (drawdown / limit)^2, between 0 and 1 (the documented curve)."""
+    if not limit > 0 or not drawdown > 0:
+        return 1.0
+    return max(0.0, 1.0 - (drawdown / limit) ** 2)
+
+
 METHODS = {"fixed": lambda base, returns: fixed(base), "inverse_volatility": inverse_volatility,
-           "performance": performance}
+           "performance": performance, "hrp": hrp}
 
 
 def allocate(method: str, base: Mapping[str, float], returns: Mapping[str, Sequence[float]]) -> dict[str, float]:
-    """Shares by ``method`` (``fixed``, ``inverse_volatility`` or ``performance``)."""
+    """Shares by ``method`` (``fixed``, ``inverse_volatility``, ``performance`` or ``hrp``)."""
     shares = METHODS[method](base, returns)
     total = sum(shares.values())
     if total > 1.0 + 1e-12:   # never more than all the capital

@@ -40,7 +40,7 @@ from nautilus_trader.model.enums import AccountType, TradingState
 from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.controller import Controller
 
-from autobot.portfolio.allocation import allocate
+from autobot.portfolio.allocation import allocate, drawdown_scale, target_scale
 import bisect
 
 import numpy as np
@@ -67,6 +67,8 @@ class Limits:
     max_position: float | None = None
     max_open_positions: int | None = None
     max_consecutive_losses: int | None = None
+    target_volatility: float | None = None
+    drawdown_scaling: bool = False
 
 
 def _since(trades: list[Any], start: int) -> list[Any]:
@@ -83,9 +85,10 @@ def limits_of(policy: CompiledPolicy) -> Limits:
     """The policy's risk section as numbers."""
     risk = policy.document.risk
     shares = {k: (share_value(getattr(risk, k)) if getattr(risk, k) is not None else None)
-              for k in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_net_exposure", "max_position")}
+              for k in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_net_exposure", "max_position",
+                        "target_volatility")}
     return Limits(**shares, max_open_positions=risk.max_open_positions,
-                  max_consecutive_losses=risk.max_consecutive_losses)
+                  max_consecutive_losses=risk.max_consecutive_losses, drawdown_scaling=risk.drawdown_scaling)
 
 
 class PortfolioControllerConfig(ActorConfig, frozen=True):
@@ -168,6 +171,9 @@ class PortfolioController(Controller):
         self.cooling: dict[str, int] = {}           # breaker -> end of its cooldown (ns): no new entries before
         self.resumes: list[dict[str, Any]] = []     # cooldowns that ended
         self._last_bar_wall: int | None = None
+        self.risk_scale = 1.0                       # risk.drawdown_scaling's factor now (1: full risk)
+        self.risk_scales: list[float] = []          # ... at each primary bar
+        self.vol_scale = 1.0                        # risk.target_volatility's factor at the last allocation
         self.challenge = Challenge(Rules.of(policy.document.challenge))
         self.apply_risk(policy)
         # the live layer's parity ledger: (subject, start, end) -> tracking_error, slippage_bps,
@@ -226,7 +232,7 @@ class PortfolioController(Controller):
 
     def steer(self, name: str, strategy: Any) -> None:
         """Connect a strategy to the portfolio: its share, equity, entry gate, regime and trade events."""
-        strategy.share = self.shares.get(name, 0.0)
+        strategy.share = self.shares.get(name, 0.0) * self.risk_scale
         strategy.connect(StrategyHooks(on_progress=strategy.hooks.on_progress, portfolio_equity=self.portfolio_value,
                                        entry_allowed=self._gate(name), extra_externals=self._externals,
                                        on_trade_closed=self._trade_closed, on_trade_opened=self._trade_opened))
@@ -382,6 +388,7 @@ class PortfolioController(Controller):
             self.equity_ts.append(bar.ts_event)
             self.equity.append(self.portfolio_value())
             self._record_exposure()
+            self._scale_for_drawdown()
             self._capital_step()
             self.regimes_at.append(self.regime)
             # a position a stop or target closed inside this bar was held during it
@@ -394,6 +401,20 @@ class PortfolioController(Controller):
                 self._guarded("self-optimisation", self.self_optimizer.step, bar.ts_event)
             if self.wall_breakers:
                 self._last_bar_wall = self.clock.timestamp_ns()
+
+    def _scale_for_drawdown(self) -> None:
+        """risk.drawdown_scaling: every share times 1 - (drawdown / max_drawdown)^2 at this bar (new
+        entries size from it; open positions keep their size and exits)."""
+        limit = self.limits.max_drawdown
+        if self.limits.drawdown_scaling and limit:
+            equity = self.equity[-1]
+            dd = 1.0 - equity / self.peak if self.peak > 0 and equity == equity else 0.0
+            scale = drawdown_scale(dd, limit)
+            if abs(scale - self.risk_scale) > 0.005 or (scale != self.risk_scale and scale in (0.0, 1.0)):
+                self.risk_scale = scale
+                for name, strategy in self.strategies.items():
+                    strategy.share = self.shares.get(name, 0.0) * scale
+        self.risk_scales.append(self.risk_scale)
 
     def _record_exposure(self) -> None:
         """Each strategy's signed position value (units x last close x multiplier) at this bar."""
@@ -637,12 +658,16 @@ class PortfolioController(Controller):
         returns = {name: self._recent_returns(s, cfg.return_window) for name, s in self.strategies.items()
                    if name in base}
         shares = allocate(self.allocation_method, base, returns) if base else {}
+        if self.limits.target_volatility is not None and shares:       # scaled down (never up) to the target
+            self.vol_scale = target_scale(shares, returns, self.limits.target_volatility,
+                                          M.YEAR_NS / self._bar_ns if self._bar_ns else 0.0)
+            shares = {k: v * self.vol_scale for k, v in shares.items()}
         scale = cfg.capital_scale
         for name, strategy in self.strategies.items():
             new = shares.get(name, 0.0) * (scale.get(name, 0.0) if scale is not None else 1.0)
             if self.shares.get(name, 0.0) > 0 and new == 0.0 and self.on_leave == "close":
                 strategy.flatten("regime_switch", ts)
-            strategy.share = new
+            strategy.share = new * self.risk_scale
             self.shares[name] = new
         self.switches.append(Switch(ts, self.regime, regime, dict(shares)))
         if self.journal is not None:

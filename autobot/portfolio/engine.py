@@ -200,6 +200,14 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
     if 0 < len(equity) < len(primary):      # a node stopped early (Ctrl-C): results over the bars handled
         notes.append(f"stopped after {len(equity):,} of {len(primary):,} bars; the results cover the bars handled")
         primary = primary.slice(0, len(equity))
+    scales = [float(x) for x in getattr(controller, "risk_scales", [])]
+    lowered = [x for x in scales if x < 1.0]
+    if lowered:
+        notes.append(f"drawdown scaling lowered every share on {len(lowered):,} of {len(scales):,} bars (lowest "
+                     f"{min(lowered):.0%} of the allocation, as the drawdown neared max_drawdown)")
+    if policy.document.risk.target_volatility is not None:
+        notes.append(f"target volatility {policy.document.risk.target_volatility}: the last allocation's shares "
+                     f"were scaled to {getattr(controller, 'vol_scale', 1.0):.0%} of the method's")
     # attribution (per strategy, per regime) is of the strategies' own trading: the paper track's
     per_regime = _per_regime(regimes, equity, final)
     paper: dict[str, Any] = {}
