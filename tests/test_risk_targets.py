@@ -16,8 +16,9 @@ from autobot.cli.main import app
 from autobot.portfolio.allocation import allocate, drawdown_scale, target_scale
 from tests.helpers import ROOT
 
-pypfopt = pytest.importorskip("pypfopt", reason="hrp and target_volatility need PyPortfolioOpt: pip install -e "
-                                                "\".[portfolio]\" (.ci/run installs it)")
+def needs_pypfopt() -> None:
+    pytest.importorskip("pypfopt", reason="hrp and target_volatility need PyPortfolioOpt: pip install -e "
+                                          "\".[portfolio]\" (.ci/run installs it)")
 
 
 def _returns(seed: int = 1, n: int = 500) -> dict[str, list[float]]:
@@ -29,6 +30,7 @@ def _returns(seed: int = 1, n: int = 500) -> dict[str, list[float]]:
 
 
 def test_hrp_keeps_the_total_and_spreads_risk_across_clusters() -> None:
+    needs_pypfopt()
     base = {"a": 0.3, "b": 0.3, "c": 0.3}
     shares = allocate("hrp", base, _returns())
     assert sum(shares.values()) == pytest.approx(0.9)
@@ -39,6 +41,7 @@ def test_hrp_keeps_the_total_and_spreads_risk_across_clusters() -> None:
 
 
 def test_target_volatility_scales_down_never_up() -> None:
+    needs_pypfopt()
     rng = np.random.default_rng(3)
     r = {"a": list(rng.normal(0, 0.01, 2000))}
     sigma = float(np.std(r["a"], ddof=1)) * math.sqrt(252)
@@ -65,6 +68,7 @@ def _project(tmp: Path, risk: str, method: str = "fixed") -> Path:
 
 
 def test_policies_with_risk_targets_run_and_say_what_they_did(tmp_path: Path) -> None:
+    needs_pypfopt()
     import json
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -94,3 +98,17 @@ def test_validate_names_what_a_risk_target_needs(tmp_path: Path) -> None:
     assert r.exit_code == 1
     assert "risk.drawdown_scaling scales toward risk.max_drawdown" in r.output
     assert "risk.target_volatility must be above 0% and at most 100%" in r.output
+
+
+def test_evidence_gives_capital_only_beyond_noise_and_the_rest_stays_in_cash() -> None:
+    rng = np.random.default_rng(9)
+    n = 400
+    returns = {"edge": list(rng.normal(0.002, 0.01, n)),        # t ~ 4
+               "noise": list(rng.normal(0.0, 0.01, n)),
+               "short_history": list(rng.normal(0.01, 0.01, 5))}
+    base = {"edge": 0.4, "noise": 0.4, "short_history": 0.2}
+    shares = allocate("evidence", base, returns)
+    assert shares["edge"] == pytest.approx(0.4) and shares["noise"] == 0.0 and shares["short_history"] == 0.0
+    assert sum(shares.values()) < sum(base.values())             # the rest is cash
+    nothing = allocate("evidence", base, {"noise": returns["noise"]})
+    assert sum(nothing.values()) == 0.0                          # cash is a legitimate answer

@@ -348,9 +348,10 @@ class PolicyDocument(_Model):
     strategies: list[str] = Field(default_factory=lambda: ["strategies/*.yaml"],
                                   description="Strategy files or globs, relative to this file.")
     allocations: dict[str, dict[str, Share]] = Field(description="Regime -> strategy -> share of capital.")
-    allocation_method: Literal["fixed", "inverse_volatility", "performance", "hrp"] = Field(
-        "fixed", description="How shares are set: as written, risk parity, tilted to recent performance, or "
-                             "hierarchical risk parity (hrp: the portfolio extra).")
+    allocation_method: Literal["fixed", "inverse_volatility", "performance", "hrp", "evidence"] = Field(
+        "fixed", description="How shares are set: as written, risk parity, tilted to recent performance, "
+                             "hierarchical risk parity (hrp: the portfolio extra), or only to strategies whose "
+                             "record beats noise (evidence; the rest stays in cash).")
     capital: float | None = Field(None, gt=0, le=MAX_CAPITAL, allow_inf_nan=False,
                                   description="Starting capital for backtests and paper trading, above 0 up to 1e12.")
     on_stop: Literal["keep", "cancel_orders", "flatten"] = Field(

@@ -24,6 +24,13 @@ above 100% (the compiler refuses policies that do).
   optimiser: PyPortfolioOpt is the well-kept reference implementation of both (the ``portfolio``
   extra; skfolio and riskfolio-lib were heavier for the same two functions).
 
+* ``evidence``: capital only where a strategy's own recent record (its per-bar returns in this
+  run: the paper track's, or the backtest's before it) shows an edge beyond noise: its t-statistic
+  (Sharpe per bar x sqrt(n)) above ``EVIDENCE_T`` (1.645, one-sided 5%). Those strategies get
+  weights proportional to their Sharpe shrunk toward zero by how much evidence there is
+  (x n / (n + ``EVIDENCE_N0``), 250 returns), within their written shares; the others get nothing,
+  and what they would have had stays in cash, which is always a legitimate answer.
+
 Two scalings apply after any method (``risk:`` in the policy; both only ever lower the shares,
 the rest stays in cash):
 
@@ -191,8 +198,31 @@ def drawdown_scale(drawdown: float, limit: float) -> float:
     return max(0.0, 1.0 - (drawdown / limit) ** 2)
 
 
+EVIDENCE_T = 1.645
+EVIDENCE_N0 = 250
+
+
+def evidence(base: Mapping[str, float], returns: Mapping[str, Sequence[float]],
+             min_history: int = MIN_HISTORY) -> dict[str, float]:
+    """Written shares given only to strategies whose record beats noise, by their shrunk Sharpe."""
+    total = sum(base.values())
+    scores: dict[str, float] = {}
+    for name, b in base.items():
+        xs = list(returns.get(name, ()))
+        sd = _sd(xs) if len(xs) >= min_history else 0.0
+        if not (b > 0 and sd > 0):
+            continue
+        sharpe = (sum(xs) / len(xs)) / sd
+        if sharpe * math.sqrt(len(xs)) > EVIDENCE_T:
+            scores[name] = sharpe * len(xs) / (len(xs) + EVIDENCE_N0)
+    if not scores or total <= 0:
+        return {k: 0.0 for k in base}
+    top = max(scores.values())
+    return {k: (base[k] * scores[k] / top if k in scores else 0.0) for k in base}
+
+
 METHODS = {"fixed": lambda base, returns: fixed(base), "inverse_volatility": inverse_volatility,
-           "performance": performance, "hrp": hrp}
+           "performance": performance, "hrp": hrp, "evidence": evidence}
 
 
 def allocate(method: str, base: Mapping[str, float], returns: Mapping[str, Sequence[float]]) -> dict[str, float]:
