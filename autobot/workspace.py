@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from autobot.diagnostics import Diagnostic, DiagnosticSink, UserError
@@ -321,16 +322,24 @@ def rebind_instruments(policy: CompiledPolicy, mapping: dict[str, str]) -> Compi
     ``mapping`` trading its new id instead (``--instrument`` / ``--venue``); the documents' text
     is unchanged, only the market the run binds them to."""
     from dataclasses import replace
-
-    def moved(doc: object) -> object:
-        market = getattr(doc, "market", None)
-        if market is None or getattr(market, "instrument", None) not in mapping:
-            return doc
-        return doc.model_copy(update={"market": market.model_copy(update={"instrument": mapping[market.instrument]})})  # type: ignore[attr-defined]
-
-    strategies = {sid: replace(cs, document=moved(cs.document)) for sid, cs in policy.strategies.items()}
-    regimes = replace(policy.regimes, document=moved(policy.regimes.document))
+    if not mapping:
+        return policy
+    strategies = {sid: rebind_strategy(cs, mapping) for sid, cs in policy.strategies.items()}
+    regimes = replace(policy.regimes, document=_moved(policy.regimes.document, mapping))
     return replace(policy, strategies=strategies, regimes=regimes)
+
+
+def rebind_strategy(cs: CompiledStrategy, mapping: dict[str, str] | None) -> CompiledStrategy:
+    """One compiled strategy bound to its instrument's new id (:func:`rebind_instruments`)."""
+    from dataclasses import replace
+    return replace(cs, document=_moved(cs.document, mapping)) if mapping else cs
+
+
+def _moved(doc: Any, mapping: dict[str, str]) -> Any:
+    market = getattr(doc, "market", None)
+    if market is None or getattr(market, "instrument", None) not in mapping:
+        return doc
+    return doc.model_copy(update={"market": market.model_copy(update={"instrument": mapping[market.instrument]})})
 
 
 def share_value(text: str) -> float:

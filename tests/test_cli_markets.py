@@ -77,3 +77,26 @@ def test_a_policy_on_daily_data_runs_daily_on_a_cash_account(tmp_path: Path) -> 
     assert any("asks for 3600 s bars; the data has 86400 s bars" in n for n in result["notes"])
     assert result["trade_list"] and all(t["side"] == "long" for t in result["trade_list"])
     assert all(t["entry_ts"] % 86_400_000_000_000 == 0 for t in result["trade_list"])   # at daily closes
+
+
+@needs_data
+def test_a_paper_node_trades_the_market_the_file_holds(tmp_path: Path) -> None:
+    """`autobot live --replay --instrument`: the shipped policy on EUR/USD paper-trades exactly as
+    `backtest --policy --instrument` does, with the FX cost model (was: the documents' crypto venue)."""
+    lines = EURUSD.read_text().splitlines(keepends=True)
+    data = tmp_path / "eurusd.csv"
+    data.write_text("".join(lines[:1] + lines[60_000:64_000]))
+    live, back = tmp_path / "live.json", tmp_path / "back.json"
+    code, text = run("live", "--policy", str(ROOT / "policy.yaml"), "--replay", str(data), "--instrument",
+                     "EURUSD.OANDA", "--state", str(tmp_path / "s.sqlite"), "--json", str(live))
+    assert code == 0, text
+    code, text = run("backtest", "--policy", str(ROOT / "policy.yaml"), "--data", str(data), "--instrument",
+                     "EURUSD.OANDA", "--json", str(back))
+    assert code == 0, text
+    a, b = json.loads(live.read_text()), json.loads(back.read_text())
+    assert a["instruments"] == ["EURUSD.OANDA"] and a["cost_models"] == b["cost_models"]
+    assert a["final_equity"] == b["final_equity"] and a["fees"] == b["fees"]
+    assert [(t["strategy"], t["entry_ts"], t["qty"]) for t in a["trade_list"]] == \
+        [(t["strategy"], t["entry_ts"], t["qty"]) for t in b["trade_list"]]
+    code, text = run("live", "--policy", str(ROOT / "policy.yaml"), "--instrument", "EURUSD.OANDA")
+    assert code == 2 and "go with --replay" in text

@@ -9,7 +9,7 @@ import typer
 
 from autobot.cli.backtest import _example_data, _run_with_progress, split_data
 from autobot.cli.output import metrics_table, num as _num, pct as _pct, short_series_note
-from autobot.cli.output import fail_usage, fail_user, writing, write_json
+from autobot.cli.output import count, fail_usage, fail_user, with_iso_times, writing, write_json
 
 
 def _bind_all(data: list[str], needed: list[str], default: Path) -> dict[str, Path]:
@@ -29,11 +29,16 @@ def _bind_all(data: list[str], needed: list[str], default: Path) -> dict[str, Pa
 def _rebind(policy: Any, instrument: Optional[str], venue: Optional[str]) -> Any:
     """``--instrument`` (NEW for a one-instrument policy, or OLD=NEW) and ``--venue`` applied to
     the policy's strategies and regimes."""
-    from autobot.cli.backtest import cli_instrument
     from autobot.workspace import rebind_instruments
-    if instrument is None and venue is None:
-        return policy
+    return rebind_instruments(policy, instrument_mapping(policy, instrument, venue))
+
+
+def instrument_mapping(policy: Any, instrument: Optional[str], venue: Optional[str]) -> dict[str, str]:
+    """The documents' instrument ids -> the ones ``--instrument`` / ``--venue`` name (checked)."""
+    from autobot.cli.backtest import cli_instrument
     mapping: dict[str, str] = {}
+    if instrument is None and venue is None:
+        return mapping
     if instrument is not None:
         old, sep, new = instrument.partition("=")
         if sep:
@@ -49,7 +54,7 @@ def _rebind(policy: Any, instrument: Optional[str], venue: Optional[str]) -> Any
     if venue is not None:
         for iid in policy.instruments:
             mapping[iid] = cli_instrument(mapping.get(iid, iid), venue)
-    return rebind_instruments(policy, mapping)
+    return mapping
 
 
 def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: dict[str, Any]) -> tuple[Any, ...]:
@@ -111,7 +116,7 @@ def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: 
         raise typer.Exit(1) from None
     _print(result)
     if opts["json_out"] is not None:
-        write_json(opts["json_out"], result.to_json())
+        write_json(opts["json_out"], with_iso_times(result.to_json()))
     if opts["report"] is not None:
         from autobot.report.html import write_portfolio_report
         with writing("--report", opts["report"]):
@@ -142,7 +147,7 @@ def _print(result: Any) -> None:
     for col in ("trades", "PnL", "share of PnL", "sharpe"):
         per.add_column(col, justify="right", no_wrap=True)
     for sid, row in result.per_strategy.items():
-        per.add_row(sid, str(row["trades"]), f"{row['pnl']:,.2f}", _pct(row["share_of_pnl"]), _num(row["sharpe"]))
+        per.add_row(sid, count(row["trades"]), f"{row['pnl']:,.2f}", _pct(row["share_of_pnl"]), _num(row["sharpe"]))
     console.print(per)
     ex = result.exposure_report
     if ex:
@@ -161,7 +166,7 @@ def _print(result: Any) -> None:
         for col in ("trades", "annual return", "sharpe", "max drawdown"):
             alone.add_column(col, justify="right", no_wrap=True)
         for sid, m_ in result.alone.items():
-            alone.add_row(sid, str(m_.get("trades")), _pct(m_.get("annual_return")), _num(m_.get("sharpe")),
+            alone.add_row(sid, count(m_.get("trades")), _pct(m_.get("annual_return")), _num(m_.get("sharpe")),
                           _pct(m_.get("max_drawdown")))
         console.print(alone)
 
@@ -172,7 +177,7 @@ def _print(result: Any) -> None:
     for name, row in result.per_regime.items():
         reg.add_row(name, f"{row['bars']:,}", _pct(row["bars"] / total), f"{row['pnl']:,.2f}")
     console.print(reg)
-    console.print(f"regime switches: {len(result.switches)}")
+    console.print(f"regime switches: {len(result.switches):,}")
     if result.trips:
         from collections import Counter
 
@@ -191,5 +196,5 @@ def _print(result: Any) -> None:
 
 
 def _when(ns: int) -> str:
-    import datetime as dt
-    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    from autobot.backtest.data import iso
+    return iso(int(ns))

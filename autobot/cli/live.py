@@ -41,6 +41,10 @@ def live(
                                "is set aside (renamed, never deleted; only an AutoBot store no node holds)."),
     real: bool = typer.Option(False, "--real", help="Trade real money: only in a capital stage of the paper "
                               "challenge recorded in --state (docs/challenge.md)."),
+    instrument: Optional[str] = typer.Option(None, "--instrument", help="With --replay: the market the file holds "
+                                             "(NEW for a one-instrument policy, or OLD=NEW), so its costs are "
+                                             "charged; a hot reload keeps it."),
+    venue: Optional[str] = typer.Option(None, "--venue", help="With --replay: move every instrument to this venue."),
     text: Optional[Path] = typer.Option(None, "--text", help="The text feed of strategies that read 'sentiment' "
                                         "(timestamped texts; on a venue's data, lines appended while the node runs "
                                         "count too: docs/ml.md)."),
@@ -63,6 +67,8 @@ def live(
         return
     if text is not None and not text.is_file():
         raise fail_usage(f"no such text file: {text}")
+    if not replay and (instrument is not None or venue is not None):
+        raise fail_usage("--instrument and --venue go with --replay (a venue's own data names its instruments)")
     if not replay:
         from autobot.live.node import run_venue
         from autobot.notify.telegram import Notifier
@@ -80,10 +86,13 @@ def live(
         compiled = load_policy(path)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
-    from autobot.cli.backtest_policy import _bind_all
+    from autobot.cli.backtest_policy import _bind_all, instrument_mapping
     from autobot.data.bars import load_bars
     from autobot.live.node import run_replay
+    from autobot.workspace import rebind_instruments
 
+    mapping = instrument_mapping(compiled, instrument, venue)
+    compiled = rebind_instruments(compiled, mapping)
     files = _bind_all(replay, compiled.instruments, Path(replay[0]))
     try:
         data = {iid: load_bars(f) for iid, f in files.items()}
@@ -93,10 +102,10 @@ def live(
             from autobot.live.view import StatusView
             with StatusView() as view:
                 run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), view=view,
-                                 text=text, fresh=fresh)
+                                 text=text, fresh=fresh, instrument_map=mapping)
         else:
             run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), text=text,
-                             fresh=fresh)
+                             fresh=fresh, instrument_map=mapping)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     except (StateStoreError, RunError) as err:

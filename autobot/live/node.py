@@ -34,13 +34,14 @@ class LiveRun:
 
 
 def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: float, leverage: float = 1.0,
-               log_level: str = "ERROR", accelerated: bool = True, text: Path | None = None) -> Any:
+               log_level: str = "ERROR", accelerated: bool = True, text: Path | None = None,
+               instrument_map: dict[str, str] | None = None) -> Any:
     """A TradingNode fed by the replay data client (see :func:`paper_node`)."""
     from autobot.live.replay import ReplayDataClientConfig, ReplayDataClientFactory
 
     controller = {"regime_bar_type": str(setup.bar_types[setup.regime_key]),
                   "bar_types": [str(b) for b in setup.strategy_bar_types()],
-                  "text_path": None if text is None else str(text)}
+                  "text_path": None if text is None else str(text), "instrument_map": instrument_map or None}
     return paper_node(policy, setup.venue, str(setup.currency), capital, leverage, log_level, accelerated,
                       ("REPLAY", ReplayDataClientConfig(feed=feed_name, venue=setup.venue), ReplayDataClientFactory),
                       controller, replay=True)
@@ -267,7 +268,8 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
                instrument: InstrumentSettings = InstrumentSettings(), leverage: float = 1.0,
                on_bar: Callable[[Any], None] | None = None, log_level: str = "ERROR",
                state: Path | None = None, notifier: Any = None, view: Any = None,
-               text: Path | None = None, fresh: bool = False) -> LiveRun:
+               text: Path | None = None, fresh: bool = False,
+               instrument_map: dict[str, str] | None = None) -> LiveRun:
     """Run the policy on a node fed by ``data`` (instrument id -> bars); returns when the replay ends.
 
     With ``state`` (a SQLite journal), everything the node does is recorded there. If the journal
@@ -280,7 +282,8 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     from autobot.portfolio.engine import collect
     from autobot.portfolio.setup import prepare
 
-    policy = load_policy(policy_path)
+    from autobot.workspace import rebind_instruments
+    policy = rebind_instruments(load_policy(policy_path), instrument_map or {})
     setup = prepare(policy, data, instrument, texts=text is not None)
     capital = float(policy.document.capital or 100_000.0)
     feed_name = f"feed-{uuid.uuid4().hex[:8]}"
@@ -289,7 +292,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
                       venue=setup.venue, speed=speed)
     FEEDS[feed_name] = feed
     node = build_node(policy, setup, feed_name, capital, leverage, log_level,
-                      accelerated=speed is None or speed > 1.0, text=text)
+                      accelerated=speed is None or speed > 1.0, text=text, instrument_map=instrument_map)
     optimizer: Any = None
     try:
         feed.engine_qsize = engine_qsize(node)

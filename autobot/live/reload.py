@@ -160,7 +160,7 @@ class Reloader:
     # ------------------------------------------------------------------ checking
     def check(self, path: Path, sid: str | None) -> bool:
         """Validate and compile an edited document; stage it when it is valid."""
-        from autobot.workspace import compile_strategy_text, load_policy
+        from autobot.workspace import compile_strategy_text, load_policy, rebind_instruments, rebind_strategy
         c = self.controller
         from autobot.documents.load import MAX_BYTES
         from autobot.safeio import ReadRefused, read_bounded
@@ -174,7 +174,8 @@ class Reloader:
             return False
         try:
             if sid is not None:
-                compiled = compile_strategy_text(text, c.strategies[sid].config.document_name)
+                compiled = rebind_strategy(compile_strategy_text(text, c.strategies[sid].config.document_name),
+                                           c.config.instrument_map)
                 if compiled.id != sid:
                     self._rejected(path, sid, [f"the strategy id changed from '{sid}' to '{compiled.id}'; "
                                                "renaming a running strategy is not a reload"])
@@ -202,7 +203,8 @@ class Reloader:
                 # the compiled policy is what gets applied: a later edit is checked on its own
                 own = text if path.resolve() == Path(c.policy.path).resolve() else \
                     read_bounded(c.policy.path, MAX_BYTES).decode("utf-8")
-                self.policy_staged = (load_policy(c.policy.path), own)
+                self.policy_staged = (rebind_instruments(load_policy(c.policy.path), c.config.instrument_map or {}),
+                                      own)
         except UserError as err:
             sources = {d.file: text for d in err.diagnostics}
             self._rejected(path, sid, [render_text(d, sources.get(d.file)) for d in err.diagnostics])

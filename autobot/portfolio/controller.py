@@ -51,7 +51,7 @@ from autobot.portfolio.breakers import (Breaker, ConsecutiveLosses, DailyLoss, V
 from autobot.portfolio.challenge import PORTFOLIO, Challenge, Rules
 from autobot.evaluate.regime import RegimeDetector
 from autobot.strategy.rule_strategy import StrategyHooks, held_value
-from autobot.workspace import CompiledPolicy, load_policy, share_value
+from autobot.workspace import CompiledPolicy, load_policy, rebind_instruments, share_value
 
 DAY_NS = 86_400_000_000_000
 
@@ -108,6 +108,7 @@ class PortfolioControllerConfig(ActorConfig, frozen=True):
     capital_scale: dict[str, float] | None = None   # a real node: each strategy's challenge-stage capital
     text_path: str | None = None    # the text feed of strategies that read sentiment (docs/ml.md)
     text_tail: bool = False         # a node on a venue's data: read what is appended to it while running
+    instrument_map: dict[str, str] | None = None    # --instrument / --venue: the documents' ids -> the traded ones
 
 
 @dataclass
@@ -146,7 +147,7 @@ class PortfolioController(Controller):
         super().__init__(trader, config)
         if policy is None:
             assert config.policy_path is not None, "a policy or a policy_path is needed"
-            policy = load_policy(Path(config.policy_path))
+            policy = rebind_instruments(load_policy(Path(config.policy_path)), config.instrument_map or {})
         self.policy = policy
         self.detector = RegimeDetector(policy.regimes)
         self.allocations = policy.allocations
