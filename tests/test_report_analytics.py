@@ -26,7 +26,7 @@ def test_risk_metrics_match_empyrical(year: int) -> None:
     assert m["sortino"] == pytest.approx(empyrical.sortino_ratio(s, annualization=year), rel=1e-9)
     assert m["annual_return"] == pytest.approx(empyrical.annual_return(s, annualization=year), rel=1e-9)
     assert m["annual_volatility"] == pytest.approx(empyrical.annual_volatility(s, annualization=year), rel=1e-9)
-    assert m["max_drawdown"] == pytest.approx(empyrical.max_drawdown(s), rel=1e-9)
+    assert m["max_drawdown"] == pytest.approx(-empyrical.max_drawdown(s), rel=1e-9)   # positive here
     assert m["calmar"] == pytest.approx(empyrical.calmar_ratio(s, annualization=year), rel=1e-9)
     assert m["var_95"] == pytest.approx(empyrical.value_at_risk(s, cutoff=0.05), rel=1e-9)
     assert m["cvar_95"] == pytest.approx(empyrical.conditional_value_at_risk(s, cutoff=0.05), rel=1e-9)
@@ -44,7 +44,7 @@ def test_daily_returns_from_intraday_equity() -> None:
     assert list(days) == [t0 // DAY_NS, t0 // DAY_NS + 1, t0 // DAY_NS + 2]
     assert r == pytest.approx([0.0, 0.10, 99 / 110 - 1])
     m = risk_metrics(r)
-    assert m["max_drawdown"] == pytest.approx(99 / 110 - 1) and m["max_drawdown_days"] == 1
+    assert m["max_drawdown"] == pytest.approx(1 - 99 / 110) and m["max_drawdown_days"] == 1
 
 
 def test_realized_pnl_by_average_cost() -> None:

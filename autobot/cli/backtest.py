@@ -9,8 +9,8 @@ from typing import Any, Optional
 
 import typer
 
-from autobot.cli.output import (check_output_path, fail_usage, fail_user, metrics_table, short_series_note, writing,
-                               write_json)
+from autobot.cli.output import (check_output_path, fail_usage, fail_user, metrics_table, short_series_note,
+                               with_iso_times, writing, write_json)
 from autobot.venue.settings import MAX_CAPITAL
 
 EXAMPLE_DATA = Path("examples") / "data" / "example_btcusdt_1h.csv"
@@ -203,7 +203,7 @@ def backtest(
         raise typer.Exit(1) from None
     _print_result(result)
     if json_out is not None:
-        write_json(json_out, result.to_json())
+        write_json(json_out, with_iso_times(result.to_json()))
     if report is not None:
         from autobot.report.html import write_report
         with writing("--report", report):
@@ -364,5 +364,7 @@ def _print_result(result: Any) -> None:
         console.print(f"note: {note}")
     if result.trades:
         last = result.trades[-1]
-        console.print(f"last trade: {last['side']} {last['entry_rule']} because {last['entry_why'] or '-'}; "
-                      f"exit {last['exit_reason']}")
+        from autobot.backtest.data import iso
+        console.print(f"last trade: {last['side']} {last['entry_rule']} at {iso(int(last['entry_ts']))} because "
+                      f"{last['entry_why'] or '-'}; exit {last['exit_reason']}"
+                      + (f" at {iso(int(last['exit_ts']))}" if last.get("exit_ts") is not None else ""))

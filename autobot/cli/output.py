@@ -85,6 +85,26 @@ def write_json(path: Path, doc: Any, option: str = "--json", **options: Any) -> 
     write_output(option, path, json.dumps(doc, indent=2, **options) + "\n")
 
 
+def with_iso_times(doc: Any) -> Any:
+    """A JSON document with an ISO 8601 UTC time beside every epoch-nanosecond field: ``ts`` gets
+    ``time``, ``entry_ts`` gets ``entry_time`` and so on (a null ``*_ts`` gets a null time). The
+    numeric fields stay, for programs that read them."""
+    from autobot.backtest.data import iso
+    if isinstance(doc, list):
+        return [with_iso_times(v) for v in doc]
+    if not isinstance(doc, dict):
+        return doc
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        out[k] = with_iso_times(v)
+        if isinstance(k, str) and (k == "ts" or k.endswith("_ts")) and (v is None or isinstance(v, int)) \
+                and not isinstance(v, bool):
+            name = "time" if k == "ts" else k[:-3] + "_time"
+            if name not in doc:
+                out[name] = None if v is None else iso(v)
+    return out
+
+
 def fail_usage(message: str) -> typer.Exit:
     """Report a usage error (exit code 2)."""
     typer.echo(f"error: {message}", err=True)
@@ -107,11 +127,18 @@ def fail_user(diagnostics: Sequence[Diagnostic], sources: dict[str, str] | None 
 
 
 def pct(v: Any) -> str:
-    return "-" if v is None else f"{v * 100:.2f}%"
+    """A fraction as a percent, with thousands separators (``12.34%``, ``1,234.50%``)."""
+    return "-" if v is None else f"{v * 100:,.2f}%"
 
 
 def num(v: Any) -> str:
-    return "-" if v is None else f"{v:.2f}"
+    """A number with two decimals and thousands separators (``87,654,450.64``)."""
+    return "-" if v is None else f"{v:,.2f}"
+
+
+def count(v: Any) -> str:
+    """A whole number with thousands separators (``2,301``)."""
+    return "-" if v is None else f"{int(v):,}"
 
 
 def metrics_table(title: str, m: dict[str, Any], bh: dict[str, Any], currency: str, first: str = "strategy",
@@ -148,7 +175,7 @@ def metrics_table(title: str, m: dict[str, Any], bh: dict[str, Any], currency: s
             shown = pct(value) if key != "sharpe" else f"{value:g}"
             target = f"{op} {shown} " + ("[green]PASS[/]" if ok else "[red]FAIL[/]" if ok is not None else "-")
         table.add_row(label, *side(fmt(m.get(key)), fmt(p.get(key)), fmt(bh.get(key))), target)
-    table.add_row("trades", *side(str(m["trades"]), str(p.get("trades")), str(bh["trades"])), "")
+    table.add_row("trades (closed)", *side(count(m["trades"]), count(p.get("trades")), count(bh["trades"])), "")
     table.add_row("fees", *side(f"{m['fees']:,.2f} {currency}", f"{p.get('fees') or 0:,.2f} {currency}",
                                 f"{bh['fees']:,.2f} {currency}"), "")
     table.add_row("final equity", *side(f"{m['final_equity']:,.2f} {currency}",

@@ -16,7 +16,7 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
            out: Optional[Path] = typer.Option(None, "--out", help="Write the HTML report here (offline)."),
            json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report's numbers as JSON here."),
            date: Optional[str] = typer.Option(None, "--date", help="The period's last day, YYYY-MM-DD (default: "
-                                              "the journal's last day)."),
+                                              "the journal's last complete day)."),
            year_days: int = typer.Option(365, "--year-days", help="Days in a year for annualised figures (365 "
                                          "for crypto, 252 for exchange trading days)."),
            policy: Optional[Path] = typer.Option(None, "--policy", help="The node's policy: re-run its bars in the "
@@ -28,7 +28,8 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
 
     from autobot.cli.status import _journal_path
     from autobot.persistence.journal import StateStoreError
-    from autobot.report.journal_report import PERIOD_DAYS, build, read, write_html
+    from autobot.report.events import describe
+    from autobot.report.journal_report import PERIOD_DAYS, build, read, readable, write_html
     if period not in PERIOD_DAYS:
         raise fail_usage(f"report {period!r}: give daily or weekly")
     if year_days not in (252, 360, 365):
@@ -66,24 +67,28 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
         raise typer.Exit(1) from None
     console = Console(highlight=False)
     span = rep["from"] if rep["from"] == rep["to"] else f"{rep['from']} to {rep['to']}"
-    console.print(f"{period} report {span}: equity {rep['equity_start']:,.2f} -> {rep['equity_end']:,.2f} "
-                  f"({rep['pnl']:+,.2f}, {pct(rep['return'])}), {rep['fills']} fills, "
-                  f"{len(rep['trips'])} breaker trip(s), drawdown now {rep['drawdown_now']:.2%}")
+    console.print(f"{period} report {span} (bars {rep['first_bar']} to {rep['last_bar']}): equity "
+                  f"{rep['equity_start']:,.2f} -> {rep['equity_end']:,.2f} ({rep['pnl']:+,.2f}, {pct(rep['return'])}), "
+                  f"{rep['fills']:,} fills, {len(rep['trips'])} breaker trip(s), drawdown at the period's end "
+                  f"{rep['drawdown_now']:.2%} below the run's peak (deepest in the period "
+                  f"{rep['period_max_drawdown']:.2%})")
     table = Table(title="risk (daily returns)")
     for col in ("metric", "period", "whole run"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for name, is_pct in (("total_return", True), ("annual_return", True), ("sharpe", False), ("sortino", False),
                          ("calmar", False), ("max_drawdown", True), ("max_drawdown_days", False), ("var_95", True),
                          ("cvar_95", True)):
-        f = pct if is_pct else num
+        f = pct if is_pct else (lambda v: "-" if v is None else f"{v:,}") if name.endswith("_days") else num
         table.add_row(name, f(rep["risk_period"].get(name)), f(rep["risk"].get(name)))
     console.print(table)
+    console.print("drawdowns are positive fractions below a peak; the period's are its own days'")
     strategies = Table(title="strategies (realised, before fees)")
-    for col in ("strategy", "PnL period", "PnL run", "turnover", "round trips", "win rate"):
-        strategies.add_column(col, justify="left" if col == "strategy" else "right")
+    for col in ("strategy", "PnL period", "PnL run", "turnover", "round trips", "win rate"):   # numbers whole,
+        strategies.add_column(col, justify="left" if col == "strategy" else "right",   # a long name wraps
+                              overflow="fold", no_wrap=col != "strategy")
     for sid, s in rep["strategies_run"].items():
         strategies.add_row(sid, num(rep["strategies_period"].get(sid, {}).get("realized")), num(s["realized"]),
-                           num(s["turnover"]), str(s["round_trips"]), pct(s["win_rate"]))
+                           num(s["turnover"]), f"{s['round_trips']:,}", pct(s["win_rate"]))
     console.print(strategies)
     for subject, t in rep["challenge"]["stages"].items():
         console.print(f"challenge {subject}: {t['stage']} (capital {t['capital']:.0%})")
@@ -93,7 +98,7 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
                       f"{p['fill_ratio']:.1%}, slippage {p['slippage_bps']:.2f} bps, "
                       f"{len(p['differences'])} difference(s) in the period")
     for trip in rep["trips"]:
-        console.print(f"breaker {trip.get('reason')}: {trip.get('detail', '')}; {trip.get('action', 'halt')}")
+        console.print(f"breaker at {trip['time']}: {readable(describe(trip))}")
     for note in notes:
         console.print(f"note: {note}")
     rep["notes"] = notes

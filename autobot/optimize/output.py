@@ -46,6 +46,145 @@ def oos_buy_and_hold(res: StudyResult) -> dict[str, Any] | None:
                                 [{"pnl": float(close[-1] / close[0] - 1), "exit_reason": "end"}], np.ones(len(r)))
 
 
+MIN_IMPORTANCE_TRIALS = 30        # fewer trials per window: param importance is noise
+FLAT = 0.10                       # a score range under 10% of the chosen score: flat
+
+
+def headline(doc: dict[str, Any]) -> str:
+    """The study in one plain sentence, under the verdict: deploy or not, and why."""
+    dsr, pbo, psr = doc.get("dsr"), doc.get("pbo"), doc.get("oos_psr")
+    n, objective = doc.get("trials"), doc.get("objective", "objective")
+    oos = doc.get("oos")
+    oos_score = (doc.get("statistics") or {}).get("oos_score")
+    if doc["verdict"] == "significant":
+        text = (f"Deployable: the chosen params beat the luck of picking the best of {n} trials (DSR {dsr:.2f}) "
+                f"and held out of sample (PSR {psr:.2f}, {int(oos['trades']):,} trades)")
+        if pbo is not None and pbo >= 0.5:
+            text += "; but the edge is the strategy family's, the chosen point is not reliably better than others"
+        return text + "."
+    if doc["verdict"] == "likely overfit":
+        if pbo is not None and pbo >= 0.5:
+            why = (f"the in-sample best ranks at or below the median out of sample in {pbo:.0%} of the CSCV "
+                   "splits (PBO): picking the best trial picked noise")
+        else:
+            why = (f"the choice looked significant in sample (DSR {dsr:.2f}) but out of sample its {objective} is "
+                   + ("not computable" if oos_score is None else f"{oos_score:.2f}"))
+        return f"Do not deploy: nothing survived out of sample, because {why}."
+    if not doc.get("walk_forward") or oos is None:
+        return ("Do not deploy: this study ran in sample only (--no-walk-forward), so nothing was tested on bars "
+                "its params were not chosen on.")
+    causes = []
+    if dsr is None or dsr < 0.95:
+        causes.append(f"the best of {n} trials is no better than the best of {n} lucky draws would be (DSR "
+                      f"{0.0 if dsr is None else dsr:.2f} < 0.95)")
+    if psr is None or psr < 0.95:
+        causes.append("the out-of-sample track is too short or too noisy to show a positive Sharpe at 95% (PSR "
+                      + ("n/a" if psr is None else f"{psr:.2f}") + ")")
+    if oos is not None and int(oos.get("trades") or 0) < int(doc.get("min_trades") or 0):
+        causes.append(f"only {int(oos.get('trades') or 0):,} out-of-sample trades (at least "
+                      f"{int(doc['min_trades']):,} needed)")
+    return "Do not deploy: the result is not distinguishable from luck, because " + "; and ".join(causes or
+                                                                                                   ["of the checks below"]) + "."
+
+
+def importance_note(doc: dict[str, Any]) -> str | None:
+    """Why the param importance is not meaningful, or None: too few trials (under
+    MIN_IMPORTANCE_TRIALS per window), or the objective flat around the chosen point along the
+    param it ranks first (its neighbourhood, or the heatmap, varies less than FLAT of the chosen score)."""
+    imp = doc.get("importance") or {}
+    if not imp:
+        return None
+    reasons = []
+    if int(doc.get("trials") or 0) < MIN_IMPORTANCE_TRIALS:
+        reasons.append(f"{doc['trials']} trials per window are too few to rank params (about "
+                       f"{MIN_IMPORTANCE_TRIALS} or more are needed)")
+    top = max(imp, key=lambda k: imp[k])
+    st = doc.get("stability") or {}
+    chosen = st.get("chosen_score")
+    scores = [q["score"] for q in (st.get("neighbours") or {}).get(top, []) if q.get("score") is not None]
+    hm = doc.get("heatmap") or {}
+    if top in (hm.get("x"), hm.get("y")):
+        grid = np.array([[np.nan if v is None else v for v in row] for row in hm.get("scores") or []], dtype=float)
+        axis = 1 if top == hm.get("x") else 0                   # the scores along the top param, per row/column
+        if grid.size and np.isfinite(grid).any():
+            spread = np.nanmax(grid, axis=axis) - np.nanmin(grid, axis=axis)
+            scores_flat = bool(np.nanmedian(spread) < FLAT * max(abs(chosen or 0.0), 1e-9))
+        else:
+            scores_flat = False
+    else:
+        scores_flat = False
+    if (len(scores) > 1 and chosen is not None and max(scores) - min(scores) < FLAT * max(abs(chosen), 1e-9)) \
+            or scores_flat:
+        reasons.append(f"{top}, ranked first, barely moves the {doc.get('objective', 'objective')} around the "
+                       "chosen point (its neighbourhood and the heatmap are flat)")
+    return ("Param importance is not meaningful here: " + "; and ".join(reasons) + ".") if reasons else None
+
+
+def window_comment(w: dict[str, Any]) -> str | None:
+    """A walk-forward window whose chosen trial lost in sample: said, not passed over."""
+    sharpe = (w.get("in_sample") or {}).get("sharpe")
+    if w.get("chosen") and sharpe is not None and sharpe < 0:
+        return (f"the best of its trials had an in-sample Sharpe of {sharpe:.2f}: no trial made money on the "
+                "train bars, it was chosen only as the least bad")
+    return None
+
+
+def print_study(doc: dict[str, Any], console: Any = None) -> None:
+    """The study for a terminal: the windows (params wrapped, never cut at 80 columns; a window
+    whose choice lost in sample says so), the out-of-sample table, the verdict with its one plain
+    sentence first, then the final window's params: as "deploy" under a significant verdict, else
+    labelled not recommended, after the reasons."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from autobot.cli.output import metrics_table, num
+    console = console or Console(highlight=False)
+    table = Table(title=f"{doc['strategy']}: {doc['objective']} walk-forward, {doc['trials']} trials per window"
+                  if doc["walk_forward"] else f"{doc['strategy']}: IN-SAMPLE study, {doc['trials']} trials")
+    for col in ("window", "train", "test", "chosen params", "IS\nscore", "OOS\nscore", "OOS\ntrades"):
+        numeric = "score" in col or "trades" in col
+        table.add_column(col, justify="right" if numeric else "left", overflow="fold",
+                         min_width=10 if col in ("train", "test") else None)
+    for w in doc["windows"]:
+        oos = w["out_of_sample"] or {}
+        params = "\n".join(f"{k}={v}" for k, v in (w["chosen"] or {}).items()) or "none scored"
+        comment = w.get("comment") or window_comment(w)
+        table.add_row(w["window"], f"{w['train_start'][:10]}\n{w['train_end'][:10]}",
+                      f"{w['test_start'][:10]}\n{w['test_end'][:10]}" if w.get("test_start") else "-",
+                      params + ("\n[red](lost in sample)[/]" if comment else ""),
+                      num(w["in_sample_score"]), num(w.get("oos_score")), str(oos.get("trades", "-")))
+    console.print(table)
+    if doc["oos"] is not None:
+        console.print(metrics_table("OUT OF SAMPLE (the test windows, stitched): the headline", doc["oos"],
+                                    doc["oos_buy_and_hold"], doc["currency"]))
+    else:
+        console.print("IN SAMPLE ONLY (--no-walk-forward): no out-of-sample evidence")
+    console.print(f"verdict: {doc['verdict'].upper()}: {doc.get('headline') or headline(doc)}")
+    console.print(f"  (DSR {num(doc['dsr'])}, PBO {num(doc['pbo'])}, OOS PSR {num(doc['oos_psr'])}, "
+                  f"WFE {num(doc['wfe'])})")
+    for reason in doc["reasons"]:
+        console.print(f"  - {reason}")
+    for w in doc["windows"]:
+        comment = w.get("comment") or window_comment(w)
+        if comment:
+            console.print(f"  - {w['window']}: {comment}")
+    note = doc.get("importance_note", importance_note(doc))
+    if note:
+        console.print(f"note: {note}")
+    params = ", ".join(f"{k}={v}" for k, v in doc["best_params"].items()) if doc["best_params"] else "none"
+    if doc["verdict"] == "significant":
+        console.print(f"deploy params (final window, in sample): {params}")
+    else:
+        console.print(f"final window's params (in sample), NOT RECOMMENDED ({doc['verdict']}): {params}")
+    if doc["stability"]["cliff"]:
+        console.print(f"warning: the chosen point is on a cliff along {', '.join(doc['stability']['cliff'])}: a "
+                      "one-step change loses most of the score")
+    conf = doc["confirmation"]["finalists"]
+    if conf:
+        console.print(f"NautilusTrader confirms the top {len(conf)} trials fill for fill "
+                      f"({sum(c['fills'] for c in conf):,} fills)")
+
+
 def study_json(res: StudyResult, st: dict[str, Any], extra: dict[str, Any], journal: Path,
                where: str) -> dict[str, Any]:
     from autobot.optimize import score as S
@@ -53,10 +192,13 @@ def study_json(res: StudyResult, st: dict[str, Any], extra: dict[str, Any], jour
     o = p.options
     windows = [_window(p, w, S.score(o.objective, w.test.metrics) if w.test is not None and w.test.metrics else None)
                for w in res.windows]
+    for w in windows:
+        w["comment"] = window_comment(w)
     final = _window(p, res.final, None)
+    final["comment"] = window_comment(final)
     best = SP.plain(p.dims, res.best_params) if res.best_params else None
     curve = extra.get("in_sample_curve")
-    return {
+    doc = {
         "strategy": p.target, "policy": p.policy is not None, "document": p.name, "objective": o.objective, "sampler": o.sampler,
         "seed": o.seed, "walk_forward": o.walk_forward, "anchored": o.anchored, "limits": dict(o.limits),
         "currency": str(quote_currency(p.instrument, o.instrument)),
@@ -82,3 +224,6 @@ def study_json(res: StudyResult, st: dict[str, Any], extra: dict[str, Any], jour
                         "value": r.value, "reason": r.reason} for r in res.final.records],
         "journal": str(journal), "ran_on": where, "notes": p.notes,
     }
+    doc["headline"] = headline(doc)
+    doc["importance_note"] = importance_note(doc)
+    return doc

@@ -8,9 +8,10 @@ with it on a fixed fixture, for 365- and 252-day years.
   sd (ddof 1) x sqrt(periods per year);
 * ``sharpe``: mean / sd (ddof 1) x sqrt(periods per year) (risk-free 0);
 * ``sortino``: mean x periods per year / (sqrt(mean(min(r, 0)^2)) x sqrt(periods per year));
-* ``max_drawdown``: the largest fall of the cumulative curve from its peak (a negative
-  fraction, as empyrical), ``max_drawdown_days``: the longest time under a previous peak;
-* ``calmar``: annual return / |max drawdown|;
+* ``max_drawdown``: the largest fall of the cumulative curve from its peak, as a POSITIVE
+  fraction of the peak (0.12 is 12% below it), the sign the backtest's metrics use; empyrical
+  returns the same number negated. ``max_drawdown_days``: the longest time under a previous peak;
+* ``calmar``: annual return / max drawdown;
 * ``var_95`` / ``cvar_95``: the 5th percentile of daily returns, and the mean of those at or
   below it (historical, one day).
 """
@@ -47,12 +48,12 @@ def daily_returns(ts: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.nd
 def _drawdown(r: np.ndarray) -> tuple[float, int]:
     curve = np.cumprod(1.0 + r)
     peak = np.maximum.accumulate(np.r_[1.0, curve])[1:]
-    dd = curve / peak - 1.0
+    dd = 1.0 - curve / peak                         # the fall below the peak, >= 0
     longest = run = 0
-    for under in dd < 0:
+    for under in dd > 0:
         run = run + 1 if under else 0
         longest = max(longest, run)
-    return float(dd.min()) if len(dd) else 0.0, longest
+    return float(dd.max()) if len(dd) else 0.0, longest
 
 
 def risk_metrics(r: np.ndarray, periods_per_year: int = 365) -> dict[str, Any]:
@@ -78,7 +79,7 @@ def risk_metrics(r: np.ndarray, periods_per_year: int = 365) -> dict[str, Any]:
         "sortino": float(np.mean(r)) * periods_per_year / down if down > 0 else None,
         "max_drawdown": max_dd,
         "max_drawdown_days": dd_days,
-        "calmar": annual / abs(max_dd) if max_dd < 0 else None,
+        "calmar": annual / max_dd if max_dd > 0 else None,
         "var_95": var,
         "cvar_95": float(np.mean(r[r <= var])),
         "best_day": float(r.max()), "worst_day": float(r.min()),

@@ -36,7 +36,7 @@ METRICS = ["total_return", "annual_return", "sharpe", "sortino", "max_drawdown",
            "trades", "exposure", "final_equity", "fees"]
 LABELS = {"total_return": "Total return", "annual_return": "Annual return", "sharpe": "Sharpe",
           "sortino": "Sortino", "max_drawdown": "Max drawdown", "win_rate": "Win rate",
-          "profit_factor": "Profit factor", "trades": "Trades", "exposure": "Exposure",
+          "profit_factor": "Profit factor", "trades": "Trades (closed)", "exposure": "Exposure",
           "final_equity": "Final equity", "fees": "Fees"}
 
 CSS = """
@@ -82,8 +82,8 @@ def write_report(result: BacktestResult, compiled: CompiledStrategy, path: pathl
 </div>
 <h2>Chart</h2>
 {plot}
-<h2>Trades ({len(result.trades)})</h2>
-<div class="trades">{_trade_table(result.trades)}</div>
+<h2>Trades ({_trade_count(result.trades)})</h2>
+<div class="trades">{_trade_table(result.trades, digits=_price_digits(result.trades, result.bars))}</div>
 </body></html>
 """
     from autobot.safeio import write_text_out
@@ -106,7 +106,7 @@ def _fmt(name: str, v: Any) -> str:
     if name in PERCENT:
         return f"{100 * v:.2f}%"
     if name == "trades":
-        return str(int(v))
+        return f"{int(v):,}"
     if name in ("final_equity", "fees"):
         return f"{v:,.2f}"
     return f"{v:.2f}"
@@ -141,26 +141,77 @@ def _num(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def _trade_table(trades: Sequence[dict[str, Any]], strategy: bool = False) -> str:
-    """The trade list; ``strategy`` adds a column with each trade's strategy (the portfolio report)."""
+def _trade_count(trades: Sequence[dict[str, Any]]) -> str:
+    """The trade table's count as the metrics count trades: closed ones, and the open one apart
+    (``26 closed, 1 open``); the metric ``trades`` counts the closed ones only."""
+    n_open = sum(1 for t in trades if t.get("exit_reason") == "open")
+    closed = len(trades) - n_open
+    return f"{closed:,} closed" + (f", {n_open:,} open" if n_open else "")
+
+
+def _prices(trades: Sequence[dict[str, Any]]) -> np.ndarray:
+    values = [t.get(k) for t in trades for k in ("entry_price", "exit_price")]
+    return np.array([v for v in values if isinstance(v, (int, float)) and math.isfinite(v)], dtype=np.float64)
+
+
+def _price_digits(trades: Sequence[dict[str, Any]], bars: Any = None) -> int:
+    """Decimals for the trades' prices: the instrument's price precision (inferred from the bars, as
+    the instrument is built from them), or more when the fills need it (an FX fill moved by half a
+    spread, 1.322285 on a 5-decimal pair), at most two more; without bars, from the prices."""
+    from autobot.venue.instruments import infer_price_precision
+    base = 0
+    if bars is not None and len(bars):
+        base = infer_price_precision(bars.open, bars.high, bars.low, bars.close)
+    fills = _prices(trades)
+    need = infer_price_precision(fills, limit=base + 2 if bars is not None and len(bars) else 9) if len(fills) else 0
+    return max(base, need)
+
+
+def _portfolio_digits(result: Any, policy: Any) -> dict[str, int]:
+    """Per strategy: the price decimals of its instrument's trades (one instrument's trades together)."""
+    by_instrument: dict[str | None, list[dict[str, Any]]] = {}
+    for t in result.trades:
+        by_instrument.setdefault(_strategy_instrument(policy, str(t.get("strategy"))), []).append(t)
+    primary = _primary_instrument(result, policy)
+    digits = {iid: _price_digits(trades, result.bars if iid == primary else None)
+              for iid, trades in by_instrument.items()}
+    return {str(t.get("strategy")): digits[_strategy_instrument(policy, str(t.get("strategy")))]
+            for t in result.trades}
+
+
+def _qty_digits(trades: Sequence[dict[str, Any]]) -> int:
+    from autobot.venue.instruments import infer_price_precision
+    q = np.array([t["qty"] for t in trades if isinstance(t.get("qty"), (int, float))], dtype=np.float64)
+    return infer_price_precision(np.abs(q), limit=8) if len(q) else 0
+
+
+def _trade_table(trades: Sequence[dict[str, Any]], strategy: bool = False,
+                 digits: int | dict[str, int] | None = None) -> str:
+    """The trade list; ``strategy`` adds a column with each trade's strategy (the portfolio report).
+    ``digits``: the price decimals (one for every trade, or per strategy); default: from the prices."""
     e = html.escape
+    if digits is None:
+        digits = _price_digits(trades)
+    qd = _qty_digits(trades)
     head = ("<tr><th>#</th>" + ("<th class='l'>Strategy</th>" if strategy else "") +
-            "<th class='l'>Side</th><th class='l'>Entry time</th><th>Entry price</th>"
-            "<th class='l'>Exit time</th><th>Exit price</th><th class='l'>Exit reason</th><th>Qty</th>"
+            "<th class='l'>Side</th><th class='l'>Entry time (UTC)</th><th>Entry price</th>"
+            "<th class='l'>Exit time (UTC)</th><th>Exit price</th><th class='l'>Exit reason</th><th>Qty</th>"
             "<th>PnL</th><th>Return</th><th class='l'>Why</th></tr>")
     rows = []
     for i, t in enumerate(trades, 1):
+        d = digits if isinstance(digits, int) else digits.get(str(t.get("strategy")), 2)
         sid = f'<td class="l">{e(str(t.get("strategy", "")))}</td>' if strategy else ""
         pnl, ret = t.get("pnl"), t.get("return")
         cls = "pos" if (pnl or 0) > 0 else "neg" if (pnl or 0) < 0 else ""
         why = e(str(t.get("entry_why") or ""))
         if t.get("exit_why"):
             why += f"<br><i>exit:</i> {e(str(t['exit_why']))}"
+        reason = "open (at the last close)" if t.get("exit_reason") == "open" else str(t.get("exit_reason") or "")
         rows.append(
             f'<tr class="trade"><td>{i}</td>{sid}<td class="l">{e(str(t.get("side", "")))}</td>'
-            f'<td class="l">{_time(t.get("entry_ts"))}</td><td>{_num(t.get("entry_price"), ",.2f")}</td>'
-            f'<td class="l">{_time(t.get("exit_ts"))}</td><td>{_num(t.get("exit_price"), ",.2f")}</td>'
-            f'<td class="l">{e(str(t.get("exit_reason") or ""))}</td><td>{_num(t.get("qty"), ".6g")}</td>'
+            f'<td class="l">{_time(t.get("entry_ts"))}</td><td>{_num(t.get("entry_price"), f",.{d}f")}</td>'
+            f'<td class="l">{_time(t.get("exit_ts"))}</td><td>{_num(t.get("exit_price"), f",.{d}f")}</td>'
+            f'<td class="l">{e(reason)}</td><td>{_num(t.get("qty"), f",.{qd}f")}</td>'
             f'<td class="{cls}">{_num(pnl, ",.2f")}</td>'
             f'<td class="{cls}">{"-" if ret is None else f"{100 * ret:.2f}%"}</td>'
             f'<td class="why">{why}</td></tr>')
@@ -257,11 +308,12 @@ def _figure(result: BacktestResult, compiled: CompiledStrategy) -> Any:
         fig.add_trace(go.Scatter(x=x[k], y=bh[k], mode="lines", name="Buy & hold equity",
                                  line=dict(color="#9aa5b1", width=1.2, dash="dot")), row=eq_row, col=1)
     if len(eq):
-        dd = -100.0 * (1.0 - eq / np.maximum.accumulate(eq))
+        dd = 100.0 * (1.0 - eq / np.maximum.accumulate(eq))        # positive, drawn downwards
         k = _thin(dd)
         fig.add_trace(go.Scatter(x=ex[k], y=dd[k], mode="lines", name="Drawdown %", fill="tozeroy",
                                  line=dict(color="#c62828", width=1), fillcolor="rgba(198,40,40,0.18)"),
                       row=dd_row, col=1)
+    log = _log_axis(eq, bh if len(bars) else np.array([]))
 
     fig.update_layout(height=1100, margin=dict(l=60, r=20, t=60, b=40), template="plotly_white",
                       hovermode="x unified", legend=dict(orientation="h", yanchor="bottom", y=1.025, x=0),
@@ -269,9 +321,34 @@ def _figure(result: BacktestResult, compiled: CompiledStrategy) -> Any:
     fig.update_xaxes(type="date", showspikes=True, spikemode="across", spikethickness=1,
                      range=_x_range(x[:1], x[-1:], ex[:1], ex[-1:]))
     fig.update_yaxes(title_text=result.currency, row=1, col=1)
-    fig.update_yaxes(title_text=result.currency, row=eq_row, col=1)
-    fig.update_yaxes(title_text="%", row=dd_row, col=1)
+    _equity_axis(fig, result.currency, eq_row, log)
+    _drawdown_axis(fig, dd_row)
     return fig
+
+
+def _log_axis(*curves: np.ndarray) -> bool:
+    """Whether the equity curves go on a log axis: when every value is above 0 (an account that
+    went to 0 or below cannot be drawn on one)."""
+    values = np.concatenate([np.asarray(c, dtype=np.float64).ravel() for c in curves]) if curves else np.array([])
+    values = values[np.isfinite(values)]
+    return bool(len(values)) and bool(np.all(values > 0))
+
+
+def _equity_axis(fig: Any, currency: str, row: int, log: bool) -> None:
+    """Equity on a log axis: the same percent move is the same height at any level, so a strategy
+    that grew to 178k beside a buy-and-hold at 803k is not drawn flat (a linear axis of equity or of
+    percent returns is one curve shifted: it flattens the smaller one alike)."""
+    if log:
+        fig.update_yaxes(type="log", title_text=f"{html.escape(currency)} (log scale)", tickformat=",.3~s",
+                         row=row, col=1)
+    else:
+        fig.update_yaxes(title_text=f"{html.escape(currency)} (linear: equity reached 0)", row=row, col=1)
+
+
+def _drawdown_axis(fig: Any, row: int) -> None:
+    """Drawdown as a positive percent below the peak (the sign of every report's max drawdown),
+    drawn downwards from 0."""
+    fig.update_yaxes(title_text="% below peak", autorange="reversed", rangemode="tozero", row=row, col=1)
 
 
 def _x_range(*ends: np.ndarray) -> list[str] | None:
@@ -384,8 +461,8 @@ def write_portfolio_report(result: PortfolioResult, policy: CompiledPolicy, path
 <h2>Chart</h2>
 {plot}
 {_switch_list(result.switches)}
-<h2>Trades ({len(result.trades)})</h2>
-<div class="trades">{_trade_table(result.trades, strategy=True)}</div>
+<h2>Trades ({_trade_count(result.trades)})</h2>
+<div class="trades">{_trade_table(result.trades, strategy=True, digits=_portfolio_digits(result, policy))}</div>
 </body></html>
 """
     from autobot.safeio import write_text_out
@@ -626,11 +703,12 @@ def _portfolio_figure(result: PortfolioResult, policy: CompiledPolicy, primary: 
     fig.add_hline(y=0, line=dict(color="#9aa5b1", width=1), row=4, col=1, exclude_empty_subplots=False)
 
     if len(eq):
-        dd = -100.0 * (1.0 - eq / np.maximum.accumulate(eq))
+        dd = 100.0 * (1.0 - eq / np.maximum.accumulate(eq))        # positive, drawn downwards
         k = _thin(dd)
         fig.add_trace(go.Scatter(x=ex[k], y=dd[k], mode="lines", name="Drawdown %", fill="tozeroy",
                                  legendgroup="portfolio", line=dict(color="#c62828", width=1),
                                  fillcolor="rgba(198,40,40,0.18)"), row=5, col=1)
+    log = _log_axis(eq, np.asarray(paper if paper else [], dtype=np.float64), bh if len(bars) else np.array([]))
 
     # legend: one column per group (price, regimes, each strategy, portfolio); a click toggles one item
     fig.update_layout(height=1350, margin=dict(l=70, r=20, t=60, b=40), template="plotly_white",
@@ -641,9 +719,9 @@ def _portfolio_figure(result: PortfolioResult, policy: CompiledPolicy, primary: 
                      range=_x_range(x[:1], x[-1:], ex[:1], ex[-1:] + bar_ms))
     fig.update_yaxes(title_text=e(result.currency), row=1, col=1)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, fixedrange=True, row=2, col=1)
-    fig.update_yaxes(title_text=e(result.currency), row=3, col=1)
+    _equity_axis(fig, result.currency, 3, log)
     fig.update_yaxes(title_text=e(result.currency), row=4, col=1)
-    fig.update_yaxes(title_text="%", row=5, col=1)
+    _drawdown_axis(fig, 5)
     return fig, notes
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import html
 import pathlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from autobot.backtest.data import iso
 from autobot.persistence.journal import open_readonly, read_equity, read_events, read_fills, read_run
 from autobot.report.analytics import DAY_NS, daily_returns, exposed_at, fill_stats, risk_metrics
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7}
+CONTEXT_DAYS = {"daily": 6, "weekly": 21}       # drawn before the period, for context
 EVENT_KINDS = ("breaker", "breaker_resume", "reload", "reload_rejected", "rollback", "apply", "regime_switch", "command",
                "start", "stop", "recovery")
 
@@ -59,13 +62,41 @@ def day_text(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
 
 
+def last_complete_day(ts: np.ndarray) -> int:
+    """The UTC day number of the journal's last complete day: the last day when the journal goes on
+    to the next day's last snapshot of it (a snapshot stamped at or after that day's end minus one
+    bar), else the day before it. A replay whose last bar closes at 00:00 leaves a one-bar last day:
+    the default report is then the day before. A journal of a single incomplete day: that day."""
+    ts = np.asarray(ts, dtype=np.int64)
+    last = int(ts[-1]) // DAY_NS
+    step = int(np.median(np.diff(ts))) if len(ts) > 1 else DAY_NS
+    if int(ts[-1]) >= (last + 1) * DAY_NS - step or int(ts[0]) // DAY_NS == last:
+        return last
+    return last - 1
+
+
+def _timed(e: dict[str, Any]) -> dict[str, Any]:
+    """A journal row with its epoch-ns ``ts`` kept and an ISO 8601 UTC ``time`` beside it."""
+    if e.get("ts") is None:
+        return e
+    out: dict[str, Any] = {}
+    for k, v in e.items():
+        out[k] = v
+        if k == "ts":
+            out["time"] = iso(int(v))
+    return out
+
+
 def build(j: Journal, period: str, day: str | None = None, year_days: int = 365,
           parity: Any = None) -> dict[str, Any]:
-    """The report's numbers: the period ending on ``day`` (default: the journal's last day);
-    ``parity``: the node's :class:`~autobot.live.parity.Ledger`, when its policy is at hand."""
+    """The report's numbers: the period ending on ``day`` (default: the journal's last complete
+    day, :func:`last_complete_day`); ``parity``: the node's :class:`~autobot.live.parity.Ledger`,
+    when its policy is at hand. ``drawdown_now`` is the drawdown at the period's end (below the
+    run's peak up to then), ``period_max_drawdown`` the deepest fall below a peak inside the period
+    (from the equity before it); drawdowns are positive fractions."""
     if len(j.ts) == 0:
         raise ValueError("the journal has no equity yet (no bar handled)")
-    last_day = int(j.ts[-1]) // DAY_NS if day is None else \
+    last_day = last_complete_day(j.ts) if day is None else \
         int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc).timestamp()) // 86_400
     first_day = last_day - PERIOD_DAYS[period] + 1
     lo, hi = first_day * DAY_NS, (last_day + 1) * DAY_NS
@@ -78,16 +109,22 @@ def build(j: Journal, period: str, day: str | None = None, year_days: int = 365,
     days, r = daily_returns(j.ts, j.equity)
     share = regime_share([g for g, k in zip(j.regimes, inside) if k])
     fills_in = [f for f in j.fills if lo <= int(f[1]) < hi]
-    events = [e for e in j.events if e.get("ts") is not None and lo <= int(e["ts"]) < hi and e["kind"] in EVENT_KINDS]
-    peak = np.maximum.accumulate(j.equity)
+    events = [_timed(e) for e in j.events
+              if e.get("ts") is not None and lo <= int(e["ts"]) < hi and e["kind"] in EVENT_KINDS]
+    end_at = int(np.flatnonzero(inside)[-1])
+    peak_then = float(np.max(j.equity[:end_at + 1]))
+    own = np.r_[start, j.equity[inside]]
+    own_dd = 1.0 - own / np.maximum.accumulate(own)
     per_period, portfolio_period = fill_stats(fills_in)
     per_run, portfolio_run = fill_stats(j.fills)
     held = exposed_at(j.fills, j.ts)              # from every fill of the run: positions opened before count
     return {
         "period": period, "from": day_text(lo), "to": day_text(hi - 1), "run": j.run,
+        "first_bar": iso(int(j.ts[inside][0])), "last_bar": iso(int(j.ts[end_at])),
         "equity_start": start, "equity_end": end, "pnl": end - start, "return": end / start - 1 if start else None,
         "fills": len(fills_in), "regimes": share,
-        "drawdown_now": float(1 - j.equity[-1] / peak[-1]) if peak[-1] > 0 else 0.0,
+        "drawdown_now": float(1 - end / peak_then) if peak_then > 0 else 0.0,
+        "period_max_drawdown": float(np.nanmax(own_dd)) if len(own) else 0.0,
         "strategies_period": per_period,
         "strategies_run": per_run,
         "portfolio_period": {"exposure": float(held[inside].mean()), **portfolio_period},
@@ -98,12 +135,12 @@ def build(j: Journal, period: str, day: str | None = None, year_days: int = 365,
         "trips": [e for e in events if e["kind"] == "breaker"],
         "daily": [{"day": day_text(int(d) * DAY_NS), "return": float(x)} for d, x in zip(days, r)],
         "challenge": {"stages": j.challenge,
-                      "moves": [e for e in j.events if e["kind"] == "challenge" and e.get("ts") is not None
+                      "moves": [_timed(e) for e in j.events if e["kind"] == "challenge" and e.get("ts") is not None
                                 and lo <= int(e["ts"]) < hi]},
         "parity": None if parity is None else {
             **parity.numbers("portfolio", lo - 1, hi - 1),
             "days": [row for row in parity.days if day_text(lo) <= row["day"] <= day_text(hi - 1)],
-            "differences": [d for d in parity.differences if lo <= d["ts"] < hi][:200],
+            "differences": [_timed(d) for d in parity.differences if lo <= d["ts"] < hi][:200],
             "notes": parity.notes},
     }
 
@@ -116,30 +153,66 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return f"{v:,.2f}" if isinstance(v, float) else str(v)
 
 
+def _view(j: Journal, rep: dict[str, Any]) -> tuple[int, int, np.ndarray]:
+    """The chart's time range (ns): the period and CONTEXT_DAYS before it, and the journal's rows
+    in it (with the row before it, so the first line segment starts at the left edge)."""
+    lo = _day_ns(rep["from"])
+    hi = _day_ns(rep["to"]) + DAY_NS
+    left = lo - CONTEXT_DAYS[rep["period"]] * DAY_NS
+    rows = np.flatnonzero((j.ts >= left) & (j.ts < hi))
+    if len(rows) and rows[0] > 0:
+        rows = np.r_[rows[0] - 1, rows]
+    return max(left, int(j.ts[0])) if len(j.ts) else left, hi, rows
+
+
+def _day_ns(day: str) -> int:
+    return int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc).timestamp()) * 1_000_000_000
+
+
+def readable(text: str) -> str:
+    """A sentence with any epoch-nanosecond time in it (a 19-digit number, 2001-2096) written as
+    ISO 8601 UTC, as a person reads it."""
+    return _EPOCH_NS.sub(lambda m: iso(int(m.group(0))), text)
+
+
+_EPOCH_NS = re.compile(r"(?<!\d)[1-3]\d{18}(?!\d)")
+
+
 def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
+    """The report's page. The chart draws the period with CONTEXT_DAYS before it (shaded: the
+    period), not the whole run; the drawdown is below the run's peak, drawn downwards from 0 with
+    positive values (as every figure of the report gives it)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    from autobot.report.events import describe
     from autobot.report.html import CSS, _ms, _thin
     e = html.escape
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, row_heights=[0.5, 0.25, 0.25], vertical_spacing=0.04,
-                        subplot_titles=("equity", "drawdown", "daily return"))
-    keep = _thin(np.arange(len(j.ts)))
-    x = _ms(j.ts[keep])
-    fig.add_trace(go.Scatter(x=x, y=j.equity[keep], name="equity", line=dict(color="#1e88e5")), 1, 1)
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, row_heights=[0.5, 0.25, 0.25], vertical_spacing=0.06,
+                        subplot_titles=("equity", "drawdown (% below the run's peak)", "daily return (%)"))
+    left, right, rows = _view(j, rep)
     peak = np.maximum.accumulate(j.equity)
-    fig.add_trace(go.Scatter(x=x, y=(j.equity / peak - 1)[keep], name="drawdown", fill="tozeroy",
-                             line=dict(color="#c62828")), 2, 1)
-    days = [d["day"] for d in rep["daily"]]
-    fig.add_trace(go.Bar(x=days, y=[d["return"] for d in rep["daily"]], name="daily return",
-                         marker_color=["#1b7f3b" if d["return"] >= 0 else "#c62828" for d in rep["daily"]]), 3, 1)
+    ts, eq, dd = j.ts[rows], j.equity[rows], 100.0 * (1.0 - j.equity[rows] / peak[rows])
+    keep = _thin(eq)
+    x = _ms(ts[keep])
+    fig.add_trace(go.Scatter(x=x, y=eq[keep], name="equity", line=dict(color="#1e88e5", shape="hv")), 1, 1)
+    fig.add_trace(go.Scatter(x=x, y=dd[keep], name="drawdown %", fill="tozeroy", line=dict(color="#c62828")), 2, 1)
+    shown = [d for d in rep["daily"] if left // DAY_NS <= _day_ns(d["day"]) // DAY_NS < right // DAY_NS]
+    fig.add_trace(go.Bar(x=[_day_ns(d["day"]) / 1e6 + 43_200_000 for d in shown],
+                         y=[100 * d["return"] for d in shown], name="daily return %", width=0.8 * 86_400_000,
+                         marker_color=["#1b7f3b" if d["return"] >= 0 else "#c62828" for d in shown]), 3, 1)
     for t in rep["trips"]:
         fig.add_vline(x=t["ts"] / 1e6, line=dict(color="#c62828", dash="dot", width=1))
-    fig.add_vrect(x0=_ms(np.array([int(dt.datetime.fromisoformat(rep["from"]).replace(
-        tzinfo=dt.timezone.utc).timestamp() * 1e9)]))[0], x1=float(x[-1]), fillcolor="#fff3e0", opacity=0.5,
-        line_width=0)
+    lo = _day_ns(rep["from"])
+    for row in (1, 2, 3):
+        fig.add_vrect(x0=lo / 1e6, x1=min(right, int(j.ts[-1])) / 1e6, fillcolor="#ffe0b2", opacity=0.45,
+                      line_width=0, layer="below", row=row, col=1)
     fig.update_layout(height=760, template="plotly_white", showlegend=False, margin=dict(l=60, r=20, t=40, b=40))
+    fig.update_xaxes(type="date", range=[left / 1e6, right / 1e6])
+    fig.update_yaxes(autorange="reversed", rangemode="tozero", ticksuffix="%", row=2, col=1)
+    fig.update_yaxes(ticksuffix="%", row=3, col=1)
     plot = fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
+    context = CONTEXT_DAYS[rep["period"]]
     risk, rp = rep["risk"], rep["risk_period"]
     names = [("total_return", True), ("annual_return", True), ("annual_volatility", True), ("sharpe", False),
              ("sortino", False), ("calmar", False), ("max_drawdown", True), ("max_drawdown_days", False),
@@ -155,10 +228,8 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
         f'<td>{_fmt(s["realized"])}</td><td>{_fmt(s["turnover"])}</td><td>{s["fills"]}</td><td>{s["round_trips"]}</td>'
         f'<td>{_fmt(s["win_rate"], True)}</td><td>{_fmt(s["profit_factor"])}</td></tr>'
         for sid, s in rep["strategies_run"].items())
-    ev_rows = "".join(f'<tr><td>{day_text(int(v["ts"]))} {dt.datetime.fromtimestamp(int(v["ts"]) / 1e9, tz=dt.timezone.utc):%H:%M}'
-                      f'</td><td class="l">{e(v["kind"])}</td><td class="why">'
-                      f'{e(", ".join(f"{k}={w}" for k, w in v.items() if k not in ("ts", "kind")))[:300]}</td></tr>'
-                      for v in rep["events"][-200:])
+    ev_rows = "".join(f'<tr><td>{_when(v["ts"])}</td><td class="l">{e(v["kind"].replace("_", " "))}</td>'
+                      f'<td class="why">{e(readable(describe(v)))}</td></tr>' for v in rep["events"][-200:])
     regimes = ", ".join(f"{e(str(k))} {v:.0%}" for k, v in rep["regimes"].items()) or "-"
     challenge_html = _challenge_html(rep["challenge"])
     parity_html = _parity_html(rep["parity"])
@@ -168,16 +239,18 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
 <h1>AutoBot {e(rep['period'])} report: {e(rep['from'])}{'' if rep['from'] == rep['to'] else ' to ' + e(rep['to'])}</h1>
 <div class="sub">run {rep['run']} &middot; equity {rep['equity_start']:,.2f} &rarr; {rep['equity_end']:,.2f}
 (<span class="{'pos' if rep['pnl'] >= 0 else 'neg'}">{rep['pnl']:+,.2f}, {_fmt(rep['return'], True)}</span>)
-&middot; {rep['fills']} fills &middot; drawdown now {rep['drawdown_now']:.2%} &middot; regimes: {regimes}
-&middot; {len(rep['trips'])} breaker trip(s)</div>
+&middot; {rep['fills']:,} fills &middot; drawdown at the period's end {rep['drawdown_now']:.2%} below the run's peak
+(deepest in the period {rep['period_max_drawdown']:.2%}) &middot; regimes: {regimes}
+&middot; {len(rep['trips'])} breaker trip(s) &middot; bars {e(rep['first_bar'])} to {e(rep['last_bar'])}</div>
 <div class="row"><div><h2>Risk</h2><table><tr><th class="l">Metric</th><th>This period</th><th>Whole run</th></tr>
 {risk_rows}</table><div class="sub">daily returns, {risk['periods_per_year']}-day years</div></div>
 <div><h2>Strategies</h2><table><tr><th class="l">Strategy</th><th>PnL (period)</th><th>PnL (run)</th><th>Turnover</th>
 <th>Fills</th><th>Round trips</th><th>Win rate</th><th>Profit factor</th></tr>{strat_rows}</table>
 <div class="sub">realised by average cost from the journal's fills, before fees</div></div></div>
-<h2>Chart</h2>{plot}
+<h2>Chart</h2><div class="sub">the period (shaded) and the {context} days before it; drawdowns are positive
+fractions below a peak, drawn downwards</div>{plot}
 <div class="row"><div><h2>Paper challenge</h2>{challenge_html}</div><div><h2>Parity ledger</h2>{parity_html}</div></div>
-<h2>Events ({len(rep['events'])})</h2><div class="trades"><table><tr><th>Time (UTC)</th><th class="l">Event</th>
+<h2>Events in the period ({len(rep['events']):,})</h2><div class="trades"><table><tr><th>Time (UTC)</th><th class="l">Event</th>
 <th class="l">Detail</th></tr>{ev_rows}</table></div>
 </body></html>
 """

@@ -14,9 +14,17 @@ from typing import Any
 import numpy as np
 
 from autobot.backtest.metrics import MIN_ANNUAL_DAYS
-from autobot.report.html import CSS, _fmt, _metrics_table, _ms, _success_table
+from autobot.optimize.output import headline, importance_note, window_comment
+from autobot.report.html import CSS, _fmt, _log_axis, _metrics_table, _ms, _success_table
 
 VERDICT_CLASS = {"significant": "pass", "not significant": "na", "likely overfit": "fail"}
+STUDY_CSS = """
+.headline{font-size:17px;margin:6px 0 14px;padding:10px 14px;border-left:5px solid #9aa5b1;background:#f5f7fa}
+.headline.fail{border-color:#c62828;color:#1f2933;font-weight:600}.headline.pass{border-color:#1b7f3b;color:#1f2933}
+.headline.na{border-color:#e09a00;color:#1f2933;font-weight:600}
+.muted{color:#7b8794}.muted h2{color:#7b8794}
+td.why code{font-size:12px}
+"""
 
 
 def _g(v: Any, spec: str = ".3f") -> str:
@@ -39,13 +47,17 @@ def _equity_figure(res: Any, extra: dict[str, Any]) -> Any:
     curve = extra.get("in_sample_curve")
     if curve is not None:
         fig.add_trace(go.Scatter(x=_ms(curve["ts"]), y=capital * np.cumprod(1 + curve["returns"]),
-                                 name="IN SAMPLE: deployed params on every bar", line=dict(color="#ff9800", dash="dot")))
+                                 name="IN SAMPLE: the final window's params on every bar", line=dict(color="#ff9800", dash="dot")))
     for w in res.windows:
         if w.window.test is not None:
             t0 = int(res.plan.bars.ts[w.window.test[0]])
             fig.add_vline(x=t0 / 1e6, line=dict(color="#e4e7eb", width=1))
+    ys = [np.asarray(t.y, dtype=float) for t in fig.data if t.y is not None]
+    log = _log_axis(*ys)
     fig.update_layout(height=420, template="plotly_white", margin=dict(l=60, r=20, t=30, b=40),
-                      xaxis=dict(type="date"), yaxis=dict(title="equity"), legend=dict(orientation="h"))
+                      xaxis=dict(type="date"), legend=dict(orientation="h"),
+                      yaxis=dict(title="equity (log scale)" if log else "equity", type="log" if log else "linear",
+                                 tickformat=",.3~s"))
     return fig
 
 
@@ -74,15 +86,24 @@ def _heatmap_figure(hm: dict[str, Any] | None, objective: str) -> Any | None:
     return fig
 
 
+def _params_text(params: Any) -> str:
+    """Params as ``fast=5, slow=46`` (not a Python dict)."""
+    if isinstance(params, dict):
+        return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    return str(params)
+
+
 def _windows_table(doc: dict[str, Any]) -> str:
     e = html.escape
     rows = []
     for w in doc["windows"] + [doc["final_window"]]:
         oos = w.get("out_of_sample") or {}
         params = ", ".join(f"{e(str(k))}={v}" for k, v in (w["chosen"] or {}).items()) or "none scored"
-        rows.append(f'<tr><td class="l">{e(w["window"])}</td><td>{e(w["train_start"][:10])} .. '
+        comment = w.get("comment") or window_comment(w)
+        note = f'<br><span class="fail">{e(comment)}</span>' if comment else ""
+        rows.append(f'<tr class="window"><td class="l">{e(w["window"])}</td><td>{e(w["train_start"][:10])} .. '
                     f'{e(w["train_end"][:10])}</td><td>{e(w.get("test_start", "-")[:10])} .. '
-                    f'{e(w.get("test_end", "-")[:10])}</td><td class="l">{params}</td>'
+                    f'{e(w.get("test_end", "-")[:10])}</td><td class="why">{params}{note}</td>'
                     f'<td>{_g(w["in_sample_score"], ".2f")}</td><td>{_g(w.get("oos_score"), ".2f")}</td>'
                     f'<td>{_fmt("total_return", oos["total_return"]) if oos.get("total_return") is not None else "-"}'
                     f'</td><td>{oos.get("trades", "-")}</td><td>{w["pruned"]}/{w["trials"]}</td></tr>')
@@ -127,21 +148,31 @@ def write_study_report(res: Any, doc: dict[str, Any], extra: dict[str, Any], pat
     ins_rows = "".join(f'<tr><td class="l">{k}</td><td>{_fmt(k, ins.get(k))}</td></tr>'
                        for k in ("annual_return", "sharpe", "max_drawdown", "win_rate", "trades"))
     conf = doc["confirmation"]["finalists"]
-    conf_rows = "".join(f'<tr><td>{c["trial"]}</td><td class="l">{e(str(c["params"]))}</td><td>{c["runs"]}</td>'
+    conf_rows = "".join(f'<tr><td>{c["trial"]}</td><td class="l">{e(_params_text(c["params"]))}</td><td>{c["runs"]}</td>'
                         f'<td>{c["fills"]}</td><td class="pass">identical</td></tr>' for c in conf)
     best = ", ".join(f"{e(str(k))}={v}" for k, v in (doc["best_params"] or {}).items()) or "none"
     heat = rest[1] if len(rest) > 1 else (rest[0] if rest and doc["heatmap"] and not doc["importance"] else "")
     imp = rest[0] if rest and doc["importance"] else ""
+    why_not = doc.get("importance_note", importance_note(doc))
+    imp_note = f'<p class="notes">{e(why_not)}</p>' if why_not else ""
+    deployable = verdict == "significant"
+    deploy = (f'<div><h2>Deploy params (final window)</h2><p>{best}</p>'
+              f'<h3>IN SAMPLE: final window\'s best on its own train bars</h3><table>{ins_rows}</table></div>'
+              if deployable else
+              f'<div class="muted"><h2>Final window\'s params: not recommended ({e(verdict)})</h2>'
+              f'<p>{best}</p><p class="sub">the best trial of the last train window; the verdict above says why '
+              f'it should not trade. IN SAMPLE, on its own train bars:</p><table>{ins_rows}</table></div>')
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{e(doc['strategy'])} - AutoBot study</title>
-<style>{CSS}</style></head><body>
+<style>{CSS}{STUDY_CSS}</style></head><body>
 <h1>Study: {e(doc['strategy'])} &mdash; <span class="{VERDICT_CLASS[verdict]}">{e(verdict.upper())}</span></h1>
 <div class="sub">{e(doc['document'])} &middot; objective {e(doc['objective'])} &middot; {doc['trials']} trials per
 window, {doc['trials_total']} in all ({e(doc['sampler'])}, seed {doc['seed']}) &middot;
 {"walk-forward, " + str(doc['windows_count']) + " windows" + (" (anchored)" if doc['anchored'] else "")
  if doc['walk_forward'] else "IN SAMPLE"} &middot; purge {doc['purge']} bars &middot; min trades {doc['min_trades']}
 &middot; ran on {e(doc['ran_on'])}</div>
+<p class="headline {VERDICT_CLASS[verdict]}">{e(doc.get("headline") or headline(doc))}</p>
 <div class="row"><div><h2>Verdict</h2><ul>{reasons}</ul>
 <table><tr><th class="l">Statistic</th><th>Value</th></tr>
 <tr><td class="l">Deflated Sharpe Ratio (deployed choice, N = {doc['trials']})</td><td>{_g(doc['dsr'])}</td></tr>
@@ -150,17 +181,17 @@ window, {doc['trials_total']} in all ({e(doc['sampler'])}, seed {doc['seed']}) &
 <tr><td class="l">Walk-forward efficiency (OOS / IS)</td><td>{_g(doc['wfe'], ".2f")}</td></tr>
 <tr><td class="l">Minimum track record (days)</td><td>{_g(doc['min_track_record_days'], ",.0f")}</td></tr>
 </table></div>
-<div><h2>Deploy params (final window)</h2><p>{best}</p>
-<h3>IN SAMPLE: final window's best on its own train bars</h3><table>{ins_rows}</table></div></div>
+{deploy if deployable else ""}</div>
 {oos_block}
 <h2>{"Equity: out of sample vs in sample" if doc["oos"] is not None else "Equity (IN SAMPLE)"}</h2>
 {equity}
 <h2>Walk-forward windows</h2>
 {_windows_table(doc)}
-<div class="row"><div><h2>Param importance</h2>{imp}</div>
+<div class="row"><div><h2>Param importance</h2>{imp_note}{imp}</div>
 <div><h2>Stability heatmap (final window)</h2>{heat}</div></div>
 <h2>Neighbourhood of the chosen point (final window, {e(doc['objective'])})</h2>
 {_stability_table(doc['stability'])}
+{"" if deployable else deploy}
 <h2>NautilusTrader confirmation</h2>
 {"<table><tr><th>Trial</th><th class='l'>Params</th><th>Runs</th><th>Fills</th><th>Fast vs Nautilus</th></tr>"
  + conf_rows + "</table>" if conf else "<p>" + e(doc["confirmation"].get("note") or "not run (--confirm 0)") + "</p>"}
