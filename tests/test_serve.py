@@ -203,6 +203,12 @@ def test_the_page_renders_the_node_in_chromium(finished: tuple[Path, Server], tm
     shown = dom.split('id="equity">', 1)[1].split("<", 1)[0]
     assert float(shown.replace(",", "")) == pytest.approx(status["equity"], abs=0.01)
     assert "main-svg" in dom                                    # plotly drew the equity chart, offline
+    assert dom.split('id="ddchart"', 1)[1].split("</div></div></div>", 1)[0].count("main-svg") >= 1   # drawdown
+    _, decided = get(server.url("/api/v1/logs?kind=decision&limit=10"))
+    if decided["events"]:                                       # each trade's why, newest first
+        assert decided["events"][-1]["why"].split("<")[0][:20] in dom.replace("&lt;", "<").replace("&gt;", ">")
+    assert all(e["kind"] == "decision" for e in decided["events"])
+    assert "button" in dom and 'id="b-pause" onclick="cmd(\'pause\')" disabled' in dom   # a finished node
     _, ch = get(server.url("/api/v1/challenge"))
     assert ch["stage"] is not None and f'id="stage">{ch["stage"]} ({round(100 * ch["capital"])}% capital)<' in dom
     shot = tmp_path / "dashboard.png"

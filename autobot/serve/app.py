@@ -222,8 +222,10 @@ def make_app(state: Path, token: str | None = None, allowed_hosts: set[str] | No
         return {"reloads": safe(lambda: _events(store(), ("reload", "reload_rejected", "rollback", "apply"), 100))}
 
     @app.get("/api/v1/logs", dependencies=api)
-    def logs(limit: int = 100) -> dict[str, Any]:
-        return {"events": safe(lambda: _events(store(), None, max(1, min(limit, 5000))))}
+    def logs(limit: int = 100, kind: str | None = None) -> dict[str, Any]:
+        """The last events (``kind``: only these kinds, comma-separated)."""
+        kinds = tuple(k.strip() for k in kind.split(",")[:20]) if kind else None
+        return {"events": safe(lambda: _events(store(), kinds, max(1, min(limit, 5000))))}
 
     def command(text: str) -> dict[str, Any]:
         p = store()
