@@ -194,8 +194,8 @@ def _trade_table(trades: Sequence[dict[str, Any]], strategy: bool = False,
         digits = _price_digits(trades)
     qd = _qty_digits(trades)
     head = ("<tr><th>#</th>" + ("<th class='l'>Strategy</th>" if strategy else "") +
-            "<th class='l'>Side</th><th class='l'>Entry time (UTC)</th><th>Entry price</th>"
-            "<th class='l'>Exit time (UTC)</th><th>Exit price</th><th class='l'>Exit reason</th><th>Qty</th>"
+            "<th class='l'>Side</th><th class='l'>Entry time</th><th>Entry price</th>"
+            "<th class='l'>Exit time</th><th>Exit price</th><th class='l'>Exit reason</th><th>Qty</th>"
             "<th>PnL</th><th>Return</th><th class='l'>Why</th></tr>")
     rows = []
     for i, t in enumerate(trades, 1):
