@@ -222,6 +222,7 @@ class Workspace:
                                                   f"'{pol.regimes}' is a {regimes_doc.kind} document, not regimes"))
         check_policy(d.source, pol, self.sink, ids, regime_names)
         self._check_risk_targets(d, pol)
+        self._check_universe(d, pol, base)
         for regime, shares in pol.allocations.items():      # a policy does not run quoting strategies (yet)
             for sid in shares:
                 parent, found = d.source.node_at(("allocations", regime))
@@ -234,6 +235,39 @@ class Workspace:
                                                       "remove it from the allocations; run it alone: autobot "
                                                       f"backtest {sid}.yaml --data BOOKFILE, or autobot live "
                                                       f"{sid}.yaml --replay BOOKFILE"))
+
+    def _check_universe(self, d: Loaded, pol: PolicyDocument, base: Path) -> None:
+        """Every universe instrument an id, every file inside the project and readable (its bars,
+        bar size and calendar are checked when a run loads it, at this line)."""
+        from autobot.venue.instruments import instrument_id_error
+        if not pol.universe:
+            return
+        parent, found = d.source.node_at(("universe",))
+        venues = sorted({iid.rpartition(".")[2] for iid in pol.universe})
+        if len(venues) > 1 and found and parent is not None:
+            self.sink.add(d.source.diagnostic(parent.start, parent.end, "universe-venues",
+                                              f"a universe trades on one venue (one simulated account), got "
+                                              f"{', '.join(venues)}",
+                                              "name every instrument on one venue, e.g. SPY.ARCA and IWM.ARCA"))
+        for iid, file in pol.universe.items():
+            key = parent.keys.get(iid) if found and parent is not None and parent.kind == "mapping" else None
+            value, _ = d.source.node_at(("universe", iid))
+            problem = instrument_id_error(iid)
+            if problem and key is not None:
+                self.sink.add(d.source.diagnostic(key.start, key.end, "bad-instrument", problem,
+                                                  "name each instrument SYMBOL.VENUE, e.g. SPY.ARCA"))
+            path = base / file
+            where = value if value is not None else key
+            if where is None:
+                continue
+            if not _inside(path, base) and not Path(file).is_absolute():
+                self.sink.add(d.source.diagnostic(where.start, where.end, "outside-project",
+                                                  f"the universe file '{file}' reaches outside the project folder",
+                                                  "keep the data inside the project, or write an absolute path"))
+            elif not path.is_file():
+                self.sink.add(d.source.diagnostic(where.start, where.end, "missing-file",
+                                                  f"universe file '{file}' of {iid} not found",
+                                                  "give a bar file's path relative to the policy file"))
 
     def _check_risk_targets(self, d: Loaded, pol: PolicyDocument) -> None:
         """hrp and target_volatility need PyPortfolioOpt (the portfolio extra); drawdown_scaling needs
@@ -327,6 +361,36 @@ def rebind_instruments(policy: CompiledPolicy, mapping: dict[str, str]) -> Compi
     strategies = {sid: rebind_strategy(cs, mapping) for sid, cs in policy.strategies.items()}
     regimes = replace(policy.regimes, document=_moved(policy.regimes.document, mapping))
     return replace(policy, strategies=strategies, regimes=regimes)
+
+
+def universe_member(sid: str, iid: str) -> str:
+    """The id of strategy ``sid`` trading ``iid`` in a universe: ``trend_ema@SPY.ARCA``."""
+    return f"{sid}@{iid}"
+
+
+def expand_universe(policy: CompiledPolicy) -> CompiledPolicy:
+    """A universe policy as one strategy per (strategy, instrument): each used strategy bound to
+    every universe instrument, with its share split evenly between them (then the allocation method
+    weighs them); the regimes run on their document's instrument when it is in the universe, else
+    on the universe's first."""
+    from dataclasses import replace
+    universe = list(policy.document.universe or {})
+    if not universe:
+        return policy
+    strategies: dict[str, CompiledStrategy] = {}
+    for sid in policy.used:
+        cs = policy.strategies[sid]
+        for iid in universe:
+            strategies[universe_member(sid, iid)] = rebind_strategy(cs, {cs.document.market.instrument: iid})
+    allocations = {regime: {universe_member(sid, iid): share / len(universe) for sid, share in shares.items()
+                            for iid in universe} for regime, shares in policy.allocations.items()}
+    market = policy.regimes.document.market
+    regimes = policy.regimes
+    if market is None or market.instrument not in universe:
+        if market is not None:
+            regimes = replace(regimes, document=regimes.document.model_copy(
+                update={"market": market.model_copy(update={"instrument": universe[0]})}))
+    return replace(policy, strategies=strategies, allocations=allocations, regimes=regimes)
 
 
 def rebind_strategy(cs: CompiledStrategy, mapping: dict[str, str] | None) -> CompiledStrategy:

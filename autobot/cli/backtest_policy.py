@@ -73,13 +73,22 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
         policy = load_policy(path)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
+    universe = policy.document.universe
+    if universe:
+        if data or catalog is not None or opts.get("instrument") or opts.get("venue"):
+            raise fail_usage(f"{path} names a universe (its instruments and files): drop --data, --catalog, "
+                             "--instrument and --venue")
+        from autobot.workspace import expand_universe
+        policy = expand_universe(policy)
     policy = _rebind(policy, opts.get("instrument"), opts.get("venue"))
     needed = policy.instruments
     try:
         series = {}
         start = parse_when(opts["start"], "--start") if opts["start"] else None
         end = parse_when(opts["end"], "--end") if opts["end"] else None
-        if catalog is not None:
+        if universe:
+            series = {iid: load_bars(path.resolve().parent / file) for iid, file in universe.items()}
+        elif catalog is not None:
             from autobot.data.catalog import load_catalog_bars
             series = {iid: load_catalog_bars(catalog, iid) for iid in needed}
         else:

@@ -86,6 +86,9 @@ def live(
         compiled = load_policy(path)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
+    if compiled.document.universe:
+        raise fail_usage(f"{path} names a universe: universes run in 'autobot backtest --policy' only (not yet on "
+                         "the paper node)")
     from autobot.cli.backtest_policy import _bind_all, instrument_mapping
     from autobot.data.bars import load_bars
     from autobot.live.node import run_replay

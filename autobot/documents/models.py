@@ -348,6 +348,11 @@ class PolicyDocument(_Model):
     strategies: list[str] = Field(default_factory=lambda: ["strategies/*.yaml"],
                                   description="Strategy files or globs, relative to this file.")
     allocations: dict[str, dict[str, Share]] = Field(description="Regime -> strategy -> share of capital.")
+    universe: dict[str, str] | None = Field(
+        None, max_length=500,
+        description="Instrument id -> bar file (relative to this file): every strategy runs on every instrument, "
+                    "each (strategy, instrument) with its own position; a strategy's share is split evenly "
+                    "between its instruments before the allocation method (docs/portfolio.md, Universes).")
     allocation_method: Literal["fixed", "inverse_volatility", "performance", "hrp", "evidence"] = Field(
         "fixed", description="How shares are set: as written, risk parity, tilted to recent performance, "
                              "hierarchical risk parity (hrp: the portfolio extra), or only to strategies whose "

@@ -1,0 +1,76 @@
+"""Universes (issue 28, first part): one strategy across many markets, each (strategy, instrument)
+with its own position, instruments with different histories aligned without lookahead."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from autobot.cli.main import app
+from autobot.data.bars import load_bars
+from tests.helpers import ROOT, SHARED_DATA
+
+UNIVERSE = SHARED_DATA / "universe"
+needs_data = pytest.mark.skipif(not (UNIVERSE / "spy_1d.csv").exists(),
+                                reason=f"SKIPPED LOUDLY: needs ../shared/data/universe (not found at {UNIVERSE})")
+ETFS = {"SPY.ARCA": "spy_1d.csv", "IWM.ARCA": "iwm_1d.csv", "BNO.ARCA": "bno_1d.csv"}
+
+
+def _project(tmp: Path, files: dict[str, str], start: int = 4000) -> Path:
+    shutil.copytree(ROOT / "strategies", tmp / "strategies")
+    shutil.copytree(ROOT / "regimes", tmp / "regimes")
+    for doc in (tmp / "strategies").glob("*.yaml"):
+        doc.write_text(doc.read_text().replace("  bar: 1h", "  bar: 1d"))
+    (tmp / "data").mkdir()
+    for iid, name in files.items():                        # the last years of each series
+        lines = (UNIVERSE / name).read_text().splitlines(keepends=True)
+        (tmp / "data" / name).write_text("".join(lines[:1] + lines[max(1, len(lines) - start):]))
+    lines = "".join(f"  {iid}: data/{name}\n" for iid, name in files.items())
+    (tmp / "policy.yaml").write_text(
+        "policy: u\nregimes: regimes/regimes.yaml\nstrategies: [strategies/*.yaml]\nuniverse:\n" + lines +
+        "allocations:\n  trending: {trend_ema: 100%}\n  ranging: {trend_ema: 100%}\n  volatile: {trend_ema: 100%}\n"
+        "  calm: {trend_ema: 100%}\ncapital: 100000\n")
+    return tmp / "policy.yaml"
+
+
+@needs_data
+def test_one_strategy_runs_on_every_instrument_of_the_universe(tmp_path: Path) -> None:
+    policy = _project(tmp_path, ETFS)
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert sorted(doc["instruments"]) == sorted(ETFS)
+    members = {f"trend_ema@{iid}" for iid in ETFS}
+    assert set(doc["per_strategy"]) == members
+    by = {m: [t for t in doc["trade_list"] if t["strategy"] == m] for m in members}
+    assert all(by[m] for m in members)                      # each trades its own market
+    for iid, name in ETFS.items():                          # ... only on its own bars: never before its data
+        bars = load_bars(tmp_path / "data" / name)
+        first = int(bars.ts[0])
+        assert all(t["entry_ts"] >= first for t in by[f"trend_ema@{iid}"])
+        closes = set(np.asarray(bars.ts).tolist())
+        assert all(int(t["entry_ts"]) in closes or int(t["entry_ts"]) > first for t in by[f"trend_ema@{iid}"])
+    # its own position each: no two members' trades share a position (each closes what it opened)
+    assert all(t["qty"] > 0 for t in doc["trade_list"])
+    assert doc["exposures"]["per_instrument"].keys() == set(ETFS)
+
+
+def test_validate_checks_the_universe_at_its_lines(tmp_path: Path) -> None:
+    (tmp_path / "strategies").mkdir()
+    shutil.copy(ROOT / "strategies" / "trend.yaml", tmp_path / "strategies" / "trend.yaml")
+    shutil.copytree(ROOT / "regimes", tmp_path / "regimes")
+    (tmp_path / "policy.yaml").write_text(
+        "policy: u\nregimes: regimes/regimes.yaml\nuniverse:\n  SPY.ARCA: nope.csv\n  EURUSD.OANDA: x.csv\n"
+        "allocations:\n  trending: {trend_ema: 100%}\n  ranging: {}\n  volatile: {}\n  calm: {}\n")
+    r = CliRunner().invoke(app, ["validate", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "policy.yaml:4:13: error: universe file 'nope.csv' of SPY.ARCA not found" in r.output
+    assert "a universe trades on one venue (one simulated account), got ARCA, OANDA" in r.output
+    live = CliRunner().invoke(app, ["live", "--policy", str(tmp_path / "policy.yaml"), "--replay", "x.csv"])
+    assert live.exit_code in (1, 2) and "Traceback" not in live.output
