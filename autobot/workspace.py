@@ -239,7 +239,6 @@ class Workspace:
     def _check_universe(self, d: Loaded, pol: PolicyDocument, base: Path) -> None:
         """Every universe instrument an id, every file inside the project and readable (its bars,
         bar size and calendar are checked when a run loads it, at this line)."""
-        from autobot.venue.instruments import instrument_id_error
         if not pol.universe:
             return
         parent, found = d.source.node_at(("universe",))
@@ -252,7 +251,7 @@ class Workspace:
         for iid, file in pol.universe.items():
             key = parent.keys.get(iid) if found and parent is not None and parent.kind == "mapping" else None
             value, _ = d.source.node_at(("universe", iid))
-            problem = instrument_id_error(iid)
+            problem = _instrument_problem(iid)
             if problem and key is not None:
                 self.sink.add(d.source.diagnostic(key.start, key.end, "bad-instrument", problem,
                                                   "name each instrument SYMBOL.VENUE, e.g. SPY.ARCA"))
@@ -361,6 +360,17 @@ def rebind_instruments(policy: CompiledPolicy, mapping: dict[str, str]) -> Compi
     strategies = {sid: rebind_strategy(cs, mapping) for sid, cs in policy.strategies.items()}
     regimes = replace(policy.regimes, document=_moved(policy.regimes.document, mapping))
     return replace(policy, strategies=strategies, regimes=regimes)
+
+
+def _instrument_problem(text: str) -> str | None:
+    """Why ``text`` is not an instrument id SYMBOL.VENUE (validate stays light: no Nautilus here;
+    a run checks it with Nautilus as well)."""
+    if not text or any(c.isspace() or not c.isprintable() for c in text):
+        return f"{text!r} holds whitespace or control characters; write an id like SPY.ARCA"
+    symbol, dot, venue = text.rpartition(".")
+    if not dot or not symbol or not venue:
+        return f"{text!r} is not an instrument id like SPY.ARCA (SYMBOL.VENUE)"
+    return None
 
 
 def universe_member(sid: str, iid: str) -> str:

@@ -257,7 +257,8 @@ def test_importance_is_said_to_be_noise_with_few_trials(study: tuple[dict, str, 
 def test_window_params_wrap_and_a_losing_choice_is_commented(study: tuple[dict, str, str]) -> None:
     from rich.console import Console
 
-    from autobot.optimize.output import print_study, window_comment
+    from autobot.cli.optimize import print_study
+    from autobot.optimize.output import window_comment
     doc, text, _ = study
     page = _outside_scripts(text)
     assert len(re.findall(r'<tr class="window">.*?<td class="why">', page, re.S)) == len(doc["windows"]) + 1

@@ -373,20 +373,33 @@ def _run_with_progress(run: Any, total: int) -> Any:
 
 
 def _print(result: Any, doc: dict[str, Any]) -> None:
+    print_study(doc)
+
+
+def print_study(doc: dict[str, Any], console: Any = None) -> None:
+    """The study for a terminal: the windows (params wrapped, never cut at 80 columns; a window
+    whose choice lost in sample says so), the out-of-sample table, the verdict with its one plain
+    sentence first, then the final window's params: as "deploy" under a significant verdict, else
+    labelled not recommended, after the reasons."""
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
-    p = result.plan
-    table = Table(title=f"{p.target}: {doc['objective']} walk-forward, {doc['trials']} trials per window"
-                  if p.options.walk_forward else f"{p.target}: IN-SAMPLE study, {doc['trials']} trials")
-    for col in ("window", "train", "test", "chosen params", "IS score", "OOS score", "OOS trades"):
-        table.add_column(col, justify="right" if "score" in col or "trades" in col else "left")
+    from autobot.cli.output import metrics_table, num
+    from autobot.optimize.output import headline, importance_note, window_comment
+    console = console or Console(highlight=False)
+    table = Table(title=f"{doc['strategy']}: {doc['objective']} walk-forward, {doc['trials']} trials per window"
+                  if doc["walk_forward"] else f"{doc['strategy']}: IN-SAMPLE study, {doc['trials']} trials")
+    for col in ("window", "train", "test", "chosen params", "IS\nscore", "OOS\nscore", "OOS\ntrades"):
+        numeric = "score" in col or "trades" in col
+        table.add_column(col, justify="right" if numeric else "left", overflow="fold",
+                         min_width=10 if col in ("train", "test") else None)
     for w in doc["windows"]:
         oos = w["out_of_sample"] or {}
-        table.add_row(w["window"], f"{w['train_start'][:10]}..{w['train_end'][:10]}",
-                      f"{w['test_start'][:10]}..{w['test_end'][:10]}" if w.get("test_start") else "-",
-                      ", ".join(f"{k}={v}" for k, v in (w["chosen"] or {}).items()) or "none scored",
+        params = "\n".join(f"{k}={v}" for k, v in (w["chosen"] or {}).items()) or "none scored"
+        comment = w.get("comment") or window_comment(w)
+        table.add_row(w["window"], f"{w['train_start'][:10]}\n{w['train_end'][:10]}",
+                      f"{w['test_start'][:10]}\n{w['test_end'][:10]}" if w.get("test_start") else "-",
+                      params + ("\n[red](lost in sample)[/]" if comment else ""),
                       num(w["in_sample_score"]), num(w.get("oos_score")), str(oos.get("trades", "-")))
     console.print(table)
     if doc["oos"] is not None:
@@ -394,16 +407,27 @@ def _print(result: Any, doc: dict[str, Any]) -> None:
                                     doc["oos_buy_and_hold"], doc["currency"]))
     else:
         console.print("IN SAMPLE ONLY (--no-walk-forward): no out-of-sample evidence")
-    console.print(f"verdict: {doc['verdict'].upper()}  (DSR {num(doc['dsr'])}, PBO {num(doc['pbo'])}, "
-                  f"OOS PSR {num(doc['oos_psr'])}, WFE {num(doc['wfe'])})")
+    console.print(f"verdict: {doc['verdict'].upper()}: {doc.get('headline') or headline(doc)}")
+    console.print(f"  (DSR {num(doc['dsr'])}, PBO {num(doc['pbo'])}, OOS PSR {num(doc['oos_psr'])}, "
+                  f"WFE {num(doc['wfe'])})")
     for reason in doc["reasons"]:
         console.print(f"  - {reason}")
-    console.print("deploy params (final window, in sample): " +
-                  (", ".join(f"{k}={v}" for k, v in doc["best_params"].items()) if doc["best_params"] else "none"))
+    for w in doc["windows"]:
+        comment = w.get("comment") or window_comment(w)
+        if comment:
+            console.print(f"  - {w['window']}: {comment}")
+    note = doc.get("importance_note", importance_note(doc))
+    if note:
+        console.print(f"note: {note}")
+    params = ", ".join(f"{k}={v}" for k, v in doc["best_params"].items()) if doc["best_params"] else "none"
+    if doc["verdict"] == "significant":
+        console.print(f"deploy params (final window, in sample): {params}")
+    else:
+        console.print(f"final window's params (in sample), NOT RECOMMENDED ({doc['verdict']}): {params}")
     if doc["stability"]["cliff"]:
         console.print(f"warning: the chosen point is on a cliff along {', '.join(doc['stability']['cliff'])}: a "
                       "one-step change loses most of the score")
     conf = doc["confirmation"]["finalists"]
     if conf:
         console.print(f"NautilusTrader confirms the top {len(conf)} trials fill for fill "
-                      f"({sum(c['fills'] for c in conf)} fills)")
+                      f"({sum(c['fills'] for c in conf):,} fills)")
