@@ -23,6 +23,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from autobot.backtest.data import iso
 from autobot.diagnostics import UserError, render_text
 
 
@@ -83,7 +84,7 @@ def decision_diff(rule_names: tuple[str, ...], old: list[tuple[int, tuple[bool, 
             changed.append({"ts": ts, "rules": rules})
     compared = sum(1 for ts, _ in new if ts in old_by_ts)
     summary = (f"{len(changed)} of the last {compared} bars decide differently"
-               + (f" (first: bar {changed[0]['ts']}, {', '.join(changed[0]['rules'])})" if changed else ""))
+               + (f" (first: bar {iso(int(changed[0]['ts']))}, {', '.join(changed[0]['rules'])})" if changed else ""))
     return {"bars": compared, "differ": len(changed), "first": changed[:5], "summary": summary}
 
 
