@@ -55,7 +55,7 @@ def main() -> int:
     for kind in ("noise", "edge"):
         for k in range(args.runs):
             bars = walk(args.bars, 1000 * (kind == "edge") + k, args.edge if kind == "edge" else 0.0)
-            series = load_series([(bars.path, bars)], "BTCUSD.KRAKEN", 0.3, 1 / 3)
+            series = load_series([(bars.path, bars, "BTCUSD.KRAKEN")], 0.3, 1 / 3)
             t0 = time.perf_counter()
             d = discover(series, Options(budget=args.budget, seed=k))
             spent += time.perf_counter() - t0

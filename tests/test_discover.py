@@ -85,3 +85,19 @@ def test_the_search_is_seeded_and_the_holdout_is_the_tail(tmp_path: Path) -> Non
     assert a["holdout"]["bars"] == 900 and a["holdout"]["end"] == "2015-05-06T00:00:00Z"
     r = CliRunner().invoke(app, ["discover", "--data", str(data), "--budget", "0"])
     assert r.exit_code == 2 and "--budget 0" in r.output
+
+
+def test_discover_searches_a_policys_universe(tmp_path: Path) -> None:
+    for name, seed in (("a", 1), ("b", 2)):
+        _series(tmp_path / f"{name}.csv", 2_000, seed, 0.0)
+    (tmp_path / "policy.yaml").write_text(
+        "policy: u\nregimes: r.yaml\nstrategies: []\nuniverse:\n  AAA.ARCA: a.csv\n  BBB.ARCA: b.csv\n"
+        "allocations:\n  always: {}\n")
+    (tmp_path / "r.yaml").write_text("regimes:\n  always: true\n")
+    out = tmp_path / "u.json"
+    r = CliRunner().invoke(app, ["discover", "--universe", str(tmp_path / "policy.yaml"), "--budget", "20",
+                                 "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert [s["file"] for s in doc["holdout"]["series"]] == [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
+    assert doc["candidates"] == 20 and doc["instrument"] == "AAA.ARCA"

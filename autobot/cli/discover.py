@@ -28,8 +28,8 @@ def _seconds(text: str | None) -> float | None:
 def discover(
     data: list[str] = typer.Option([], "--data", help="Bars to search on (FILE; several files: every candidate "
                                    "runs on each). Default: the example data."),
-    universe: Optional[Path] = typer.Option(None, "--universe", help="A policy whose universe to search on "
-                                            "(not built yet)."),
+    universe: Optional[Path] = typer.Option(None, "--universe", help="A policy whose universe (instrument -> "
+                                            "file) to search on: every candidate runs on every instrument."),
     budget: int = typer.Option(300, "--budget", help="Candidates to evaluate (every one counts in the statistics)."),
     time_: Optional[str] = typer.Option(None, "--time", help="Stop the search after this long (90s, 10m, 2h)."),
     seed: int = typer.Option(42, "--seed", help="The search's seed: the same seed, data and options, the same search."),
@@ -46,8 +46,8 @@ def discover(
 ) -> None:
     """Search strategy documents (TA-Lib rules, exits, stops) on the fast engine and keep only what
     survives out of sample, the snooping tests and an untouched holdout."""
-    if universe is not None:
-        raise fail_usage("--universe is not built yet: pass the universe's files with --data")
+    if universe is not None and data:
+        raise fail_usage("--universe names the files: drop --data")
     if not 1 <= budget <= 1_000_000:
         raise fail_usage(f"--budget {budget}: give a number of candidates from 1 to 1000000")
     if not (math.isfinite(holdout) and 0.05 <= holdout <= 0.8):
@@ -75,23 +75,27 @@ def discover(
     from autobot.data.bars import load_bars
     from autobot.diagnostics import UserError
     from autobot.cli.output import fail_user
-    paths = [Path(p) for p in data] or [_example_data(Path.cwd() / 'x.yaml')]
+    bound: list[tuple[str, Path]] = []
+    if universe is not None:
+        bound = _universe_files(universe)
+    else:
+        bound = [(instrument, Path(p)) for p in data] or [(instrument, _example_data(Path.cwd() / "x.yaml"))]
     try:
-        loaded = [(str(p), load_bars(p)) for p in paths]
+        loaded = [(str(p), load_bars(p), iid) for iid, p in bound]
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     from autobot.discover.run import discover as run_discovery
     from autobot.discover.run import load_series
     from autobot.discover.search import Options
-    series = load_series(loaded, instrument, holdout, 1 / 3)
+    series = load_series(loaded, holdout, 1 / 3)
     for s in series:
         if s.is_end < 200 or s.search_end - s.is_end < 100:
             raise fail_usage(f"{s.path}: {len(s.bars):,} bars are too few to search, test out of sample and keep a "
                              f"holdout: give at least ~600 bars")
     from autobot.language.compile import compile_strategy_text
     from autobot.discover import genome as G
-    probe = G.render_document(G.Candidate("long", G.Atom("rising", (1,)), None, 5, 0), "probe", instrument,
-                              series[0].bar, sizing)
+    probe = G.render_document(G.Candidate("long", G.Atom("rising", (1,)), None, 5, 0), "probe",
+                              series[0].instrument, series[0].bar, sizing)
     try:
         compile_strategy_text(probe, "--sizing")
     except UserError as err:
@@ -116,6 +120,23 @@ def discover(
     if report is not None:
         from autobot.report.discover_html import render
         write_output("--report", report, render(doc, result))
+
+
+def _universe_files(policy: Path) -> list[tuple[str, Path]]:
+    """The universe (instrument, file) pairs of a policy, checked as validate checks them."""
+    from autobot.cli.output import fail_user
+    from autobot.diagnostics import UserError
+    from autobot.workspace import load_policy
+    if not policy.is_file():
+        raise fail_usage(f"no such policy file: {policy}")
+    try:
+        compiled = load_policy(policy)
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+    if not compiled.document.universe:
+        raise fail_usage(f"{policy} has no universe: add 'universe:' (instrument: file) or pass --data")
+    base = policy.resolve().parent
+    return [(iid, base / file) for iid, file in compiled.document.universe.items()]
 
 
 def _with_progress(work: Any, total: int) -> Any:

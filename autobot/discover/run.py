@@ -68,12 +68,10 @@ class Discovery:
         }
 
 
-def load_series(files: list[tuple[str, Any]], instrument: str, holdout: float, oos: float) -> list[Series]:
+def load_series(files: list[tuple[str, Any, str]], holdout: float, oos: float) -> list[Series]:
+    """(path, bars, instrument id) of each file, cut into search, out-of-sample and holdout."""
     from autobot.backtest.data import bar_seconds
-    out = []
-    for path, bars in files:
-        out.append(cut(path, instrument, bars, bar_text(bar_seconds(bars)), holdout, oos))
-    return out
+    return [cut(path, iid, bars, bar_text(bar_seconds(bars)), holdout, oos) for path, bars, iid in files]
 
 
 def discover(series: list[Series], opts: Options, journal: Path | None = None,
