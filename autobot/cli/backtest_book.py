@@ -38,7 +38,7 @@ def _paths(data: list[str]) -> list[Path]:
 def backtest_book(strategy: Path, data: list[str], overrides: dict[str, float], instrument: str | None,
                   settings: dict[str, Any]) -> None:
     from autobot.backtest.book import QUEUE_MODELS, run_book_backtest
-    from autobot.cli.backtest import _run_with_progress
+    from autobot.cli.inputs import _run_with_progress
     from autobot.data.book_binance import BookFileError
     from autobot.data.book_files import load_book
     from autobot.diagnostics import Diagnostic, UserError

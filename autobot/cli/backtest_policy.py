@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from autobot.cli.backtest import _example_data, _run_with_progress, split_data
+from autobot.cli.inputs import _example_data, _run_with_progress, split_data
 from autobot.cli.output import metrics_table, num as _num, pct as _pct, short_series_note
 from autobot.cli.output import count, fail_usage, fail_user, with_iso_times, writing, write_json
 
@@ -35,7 +35,7 @@ def _rebind(policy: Any, instrument: Optional[str], venue: Optional[str]) -> Any
 
 def instrument_mapping(policy: Any, instrument: Optional[str], venue: Optional[str]) -> dict[str, str]:
     """The documents' instrument ids -> the ones ``--instrument`` / ``--venue`` name (checked)."""
-    from autobot.cli.backtest import cli_instrument
+    from autobot.cli.inputs import cli_instrument
     mapping: dict[str, str] = {}
     if instrument is None and venue is None:
         return mapping

@@ -71,7 +71,7 @@ def discover(
         arch_bootstrap()
     except ArchMissing as err:
         raise fail_usage(str(err)) from None
-    from autobot.cli.backtest import _example_data
+    from autobot.cli.inputs import _example_data
     from autobot.data.bars import load_bars
     from autobot.diagnostics import UserError
     from autobot.cli.output import fail_user

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from autobot.cli.output import fail_usage, fail_user, write_json
+from autobot.cli.output import fail_usage, fail_user, with_iso_times, write_json
 
 
 def _speed(text: str) -> float | None:
@@ -118,7 +118,7 @@ def live(
     _print(run.result)
     typer.echo(f"replayed {run.bars_published:,} bars", err=True)
     if json_out is not None:
-        write_json(json_out, run.result.to_json())
+        write_json(json_out, with_iso_times(run.result.to_json()))     # the same JSON as backtest --policy
     if not run.completed:            # stopped early (Ctrl-C, SIGTERM): the results so far, and what comes next
         typer.echo(f"interrupted after {run.bars_published:,} bars: the run is kept in {journal} and the same "
                    "command resumes it (re-running the handled bars at full speed first); --fresh starts anew",

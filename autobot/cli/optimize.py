@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 import typer
 
-from autobot.cli.backtest import check_currency, check_ranges, load_inputs
+from autobot.cli.backtest import load_inputs
+from autobot.cli.inputs import check_currency, check_ranges
 from autobot.cli.output import check_output_path, fail_usage, fail_user, metrics_table, num, writing, write_json
 
 
@@ -384,7 +385,6 @@ def print_study(doc: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from autobot.cli.output import metrics_table, num
     from autobot.optimize.output import headline, importance_note, window_comment
     console = console or Console(highlight=False)
     table = Table(title=f"{doc['strategy']}: {doc['objective']} walk-forward, {doc['trials']} trials per window"

@@ -26,7 +26,7 @@ def signals(
     from autobot.diagnostics import UserError
     from autobot.evaluate.signals import write_signals
     from autobot.workspace import load_strategy
-    from autobot.cli.backtest import check_ranges
+    from autobot.cli.inputs import check_ranges
 
     check_ranges({"--capital": capital})
     check_output_path("--out", out, example="signals.csv")

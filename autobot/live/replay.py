@@ -11,6 +11,7 @@ last bar is processed, :attr:`ReplayFeed.done` is set and the runner stops the n
 from __future__ import annotations
 
 import asyncio
+from autobot.live.registry import FEEDS, SANDBOXES  # noqa: F401 (FEEDS: where runners register feeds)
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,7 +22,6 @@ from nautilus_trader.live.factories import LiveDataClientFactory
 from nautilus_trader.model.identifiers import ClientId, Venue
 
 #: feeds prepared by the runner in this process, by name (configs stay serialisable)
-FEEDS: dict[str, "ReplayFeed"] = {}
 
 
 @dataclass
@@ -99,7 +99,6 @@ class ReplayDataClient(FileReplayClient):
         feed = self.feed
         await asyncio.sleep(0.05)          # let every strategy subscribe (they start right after us)
         try:
-            from autobot.live.sandbox import SANDBOXES
             for bar in feed.bars:
                 if feed.failures:              # e.g. a full disk: the node has flattened; the replay ends here
                     await self._drained()

@@ -8,14 +8,13 @@ any strategy decides on it: exactly the backtest's bar execution.
 
 from __future__ import annotations
 
+from autobot.live.registry import FEEDS, SANDBOXES
 from typing import Any
 
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 
 
-#: running sandbox clients by venue (a replay feeds their exchange directly)
-SANDBOXES: dict[str, "BarSandboxExecutionClient"] = {}
 
 
 class BarSandboxExecutionClient(SandboxExecutionClient):
@@ -46,7 +45,6 @@ class BarSandboxExecutionClient(SandboxExecutionClient):
         self.fill_model = fill_model(VenueSettings())
         self.exchange.set_fill_model(self.fill_model)   # as in the backtest
         super().connect()
-        from autobot.live.replay import FEEDS
         SANDBOXES[str(self.venue)] = self
         if not any(str(self.venue) == feed.venue for feed in FEEDS.values()):
             self._msgbus.subscribe(f"data.bars.*.{self.venue}-*", handler=self.on_venue_bar, priority=100)

@@ -1,0 +1,96 @@
+"""What several commands read from their command line: the example data, ``--data`` bindings,
+``--instrument`` / ``--venue``, range checks and the progress bar (shared by ``backtest``,
+``backtest --policy``, book backtests, ``signals``, ``optimize``, ``discover`` and ``live``; one
+home, so no command module imports another's)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from autobot.cli.output import fail_usage
+from autobot.venue.settings import MAX_CAPITAL
+
+EXAMPLE_DATA = Path("examples") / "data" / "example_btcusdt_1h.csv"
+
+OPTION_RANGES: dict[str, tuple[float, float, bool]] = {
+    "--capital": (0.0, MAX_CAPITAL, False), "--leverage": (0.0, 125.0, False), "--slippage": (0.0, 1.0, True),
+    "--maker-fee": (-0.01, 0.1, True), "--taker-fee": (-0.01, 0.1, True),
+    "--price-precision": (0, 9, True), "--size-precision": (0, 9, True),
+}
+
+
+def _example_data(strategy: Path) -> Path:
+    """The example bars shipped with the project (found from the strategy, the cwd, or the package)."""
+    from autobot.workspace import find_project_root
+    candidates = [find_project_root(strategy.parent) / EXAMPLE_DATA, find_project_root() / EXAMPLE_DATA,
+                  Path(__file__).resolve().parents[2] / EXAMPLE_DATA]
+    return next((c for c in candidates if c.is_file()), candidates[-1])
+
+
+def split_data(data: list[str]) -> tuple[dict[str, Path], list[Path]]:
+    """``--data`` values as ``INSTRUMENT_ID=FILE`` bindings and plain files."""
+    bound: dict[str, Path] = {}
+    plain: list[Path] = []
+    for item in data:
+        head, sep, tail = item.partition("=")
+        if sep and "." in head and "/" not in head and "\\" not in head:
+            bound[head] = Path(tail)
+        else:
+            plain.append(Path(item))
+    return bound, plain
+
+
+def check_currency(currency: str) -> str:
+    """``--currency`` as a Nautilus currency code (upper case), else a one-line usage error."""
+    import re
+    code = currency.strip().upper()
+    if not re.fullmatch(r"[A-Z0-9]{3,5}", code):
+        raise fail_usage(f"--currency {currency!r}: write a currency code of 3 to 5 letters or digits, e.g. USD, "
+                         "EUR or USDT")
+    return code
+
+
+def check_ranges(values: dict[str, Any]) -> None:
+    """Each given option inside its range (OPTION_RANGES), else a one-line usage error."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        lo, hi, inclusive = OPTION_RANGES[name]
+        ok = math.isfinite(value) and (lo <= value if inclusive else lo < value) and value <= hi
+        if not ok:
+            low = f"from {lo:g}" if inclusive else f"above {lo:g}"
+            raise fail_usage(f"{name} {value:g}: give a number {low} up to {hi:g}")
+
+
+def cli_instrument(iid: str, venue: Optional[str]) -> str:
+    """An instrument id from the command line (or a document), moved to ``--venue`` if given;
+    a usage error when it is not an id (whitespace, control characters, no venue)."""
+    from autobot.venue.instruments import instrument_id_error, on_venue
+    if venue is not None:
+        problem = instrument_id_error(f"X.{venue}")
+        if problem is not None:
+            raise fail_usage(f"--venue {venue!r}: write a venue name like BINANCE or OANDA")
+        iid = on_venue(iid, venue)
+    problem = instrument_id_error(iid)
+    if problem is not None:
+        raise fail_usage(f"--instrument {problem}")
+    return iid
+
+
+def _run_with_progress(run: Any) -> Any:
+    """A progress bar on a terminal (stderr); none when piped."""
+    if not sys.stderr.isatty():
+        return run(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("bars", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+        return run(progress)
