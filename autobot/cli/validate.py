@@ -17,7 +17,10 @@ def validate(
     fmt: str = typer.Option("text", "--format", help="Output format: text or json."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print each indicator's and rule's warm-up."),
 ) -> None:
-    """Check strategy, regimes and policy documents; exit 0 when valid, 1 on errors, 2 on usage errors."""
+    """Check strategy, regimes and policy documents; exit 0 when valid, 1 on errors, 2 on usage errors.
+
+    Every error of every file is counted; the first 100 diagnostics of a file are shown, then one
+    note says how many more there are (docs/language.md, Limits)."""
     from autobot.workspace import Workspace, default_paths, find_project_root
 
     if fmt not in ("text", "json"):
@@ -36,10 +39,15 @@ def validate(
         raise fail_usage(f"no such file or folder: {missing[0]}")
     ws = Workspace()
     ws.check(list(paths))
-    diagnostics = ws.diagnostics
-    print_diagnostics(diagnostics, ws.sources, fmt)
-    errors = sum(d.severity == "error" for d in diagnostics)
-    warnings = sum(d.severity == "warning" for d in diagnostics)
+    # at most MAX_SHOWN diagnostics a file are kept (the rest counted): one note says how many more
+    notes = ws.sink.notes()
+    if fmt == "json":
+        print_diagnostics(ws.diagnostics + notes, ws.sources, fmt)
+    else:
+        print_diagnostics(ws.diagnostics, ws.sources, fmt)
+        print_diagnostics(notes, {}, fmt)          # no source line under a note about the whole file
+    errors = ws.sink.errors
+    warnings = ws.sink.warnings
     if fmt == "text":
         if verbose:
             _print_warmups(ws)

@@ -13,7 +13,7 @@ import math
 import dataclasses
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from autobot.diagnostics import Diagnostic, DiagnosticSink, did_you_mean
 from autobot.documents.load import SourceFile, YNode
@@ -80,6 +80,17 @@ class _Failed(Exception):
     """Raised inside lowering after a diagnostic was recorded."""
 
 
+#: indicators being lowered inside each other past this depth first lower what they depend on, one
+#: by one (``ExprCompiler._resolve_first``): a chain of any length needs no deeper recursion
+_DEEP = 32
+
+
+def _subexpressions(node: ast.Expr) -> list[ast.Expr]:
+    """The expressions directly inside ``node``, left to right."""
+    from autobot.language.parse import _children
+    return _children(node)
+
+
 class ExprCompiler:
     """Lowers a document's expressions into one shared :class:`Plan`."""
 
@@ -95,7 +106,9 @@ class ExprCompiler:
         self.series = series                 # False: bar series and TA functions are not available
         self.plan = plan or P.Plan()
         self._indicator_values: dict[str, Value | None] = {name: None for name in failed or ()}
-        self._stack: list[str] = []
+        self._stack: list[str] = []          # indicators being lowered, outermost first
+        self._on_stack: set[str] = set()
+        self._trees: dict[str, ast.Expr | tuple] = {}   # parsed texts (a syntax error: its parts)
         self._site: ExprSite | None = None
         self.forbidden: dict[str, str] = {}      # names not available in this document, with why
         self.models: dict[str, Value] = {}       # ml: predictions compiled so far
@@ -141,14 +154,35 @@ class ExprCompiler:
             return None
 
     # ---------------------------------------------------------------- helpers
+    def _did_you_mean(self, word: str, candidates: Iterable[str] | Callable[[], Iterable[str]]) -> str:
+        """:func:`~autobot.diagnostics.did_you_mean`, skipped once the file's diagnostics are no longer
+        kept (the error is counted, not shown); ``candidates`` may be a function giving them."""
+        site = self._site
+        if site is not None and self.sink.full(site.source.path):
+            return ""
+        return did_you_mean(word, candidates() if callable(candidates) else candidates)
+
     def _error(self, span: ast.Span, code: str, message: str, hint: str = "") -> _Failed:
         assert self._site is not None
         self.sink.add(self._site.diagnostic(span, code, message, hint))
         return _Failed()
 
+    def _tree(self, text: str) -> ast.Expr:
+        """:func:`~autobot.language.parse.parse_expression`, each text parsed once per compiler."""
+        found = self._trees.get(text)
+        if found is None:
+            try:
+                found = parse_expression(text)
+            except ParseError as exc:
+                found = (exc.message, exc.span, exc.hint)
+            self._trees[text] = found
+        if isinstance(found, tuple):
+            raise ParseError(*found)
+        return found
+
     def _parse(self, site: ExprSite) -> ast.Expr:
         try:
-            return parse_expression(site.text)
+            return self._tree(site.text)
         except ParseError as exc:
             self.sink.add(site.diagnostic(exc.span, "syntax", f"syntax error: {exc.message}", exc.hint))
             raise _Failed() from None
@@ -228,7 +262,7 @@ class ExprCompiler:
             if e.id in self.indicator_sites or e.id in BUILTIN_NAMES:
                 raise self._error(e.span, "not-constant", f"{what} must be a constant, but '{e.id}' is a series",
                                   "use a number or a param")
-            raise self._error(e.span, "unknown-name", f"unknown name '{e.id}'{did_you_mean(e.id, self.params)}",
+            raise self._error(e.span, "unknown-name", f"unknown name '{e.id}'{self._did_you_mean(e.id, self.params)}",
                               "params are declared under 'params:'" if self.series else
                               "write a number or a percentage such as 60%")
         raise self._error(e.span, "not-constant", f"{what} must be a constant (a number or a param)",
@@ -294,37 +328,112 @@ class ExprCompiler:
         if name in TA_FUNCTIONS or name in HELPERS:
             raise self._error(e.span, "not-called", f"'{name}' is a function; call it with arguments",
                               f"e.g. {name}(...); see 'autobot functions {name}'")
-        known = list(self.indicator_sites) + list(self.params) + list(self.scalars) + list(self.models)
+        def known() -> list[str]:
+            names = list(self.indicator_sites) + list(self.params) + list(self.scalars) + list(self.models)
+            return names + sorted(BUILTIN_NAMES - {"true", "false"}) if self.series else names
         if self.series:
-            known += sorted(BUILTIN_NAMES - {"true", "false"})
             hint = "names are indicators, params or built-ins (open, high, low, close, volume, ...)"
         elif self.scalars:
             hint = "available names: " + ", ".join(self.scalars)
         else:
             hint = "write a number or a percentage such as 60%"
-        raise self._error(e.span, "unknown-name", f"unknown name '{name}'{did_you_mean(name, known)}", hint)
+        raise self._error(e.span, "unknown-name", f"unknown name '{name}'{self._did_you_mean(name, known)}", hint)
 
     def _indicator(self, name: str, span: ast.Span | None, site: ExprSite | None) -> Value | None:
         if name in self._indicator_values:
             return self._indicator_values[name]
-        if name in self._stack:
-            cycle = self._stack[self._stack.index(name):] + [name]
-            if span is not None and site is not None:
-                self.sink.add(site.diagnostic(span, "cycle", f"indicators refer to each other in a cycle: "
-                                              f"{' -> '.join(cycle)}", "break the cycle: an indicator cannot "
-                                              "depend on itself (use an offset such as x[1] on a base series)"))
-            for member in cycle:
-                self._indicator_values.setdefault(member, None)
+        if name in self._on_stack:
+            self._cycle(self._stack[self._stack.index(name):] + [name], span, site)
             return None
+        if len(self._stack) >= _DEEP:
+            self._resolve_first(name)         # its dependencies, bottom-up, instead of recursing deeper
+            if name in self._indicator_values:
+                return self._indicator_values[name]
         self._stack.append(name)
+        self._on_stack.add(name)
         try:
             value = self._lower_site(self.indicator_sites[name])
         finally:
             self._stack.pop()
+            self._on_stack.discard(name)
         if name in self._indicator_values:  # marked as part of a cycle while lowering
             return None
         self._indicator_values[name] = value
         return value
+
+    def _cycle(self, cycle: list[str], span: ast.Span | None, site: ExprSite | None) -> None:
+        """Report indicators referring to each other in a cycle (at the reference closing it) and
+        mark them failed, so nothing more is reported where they are used."""
+        if span is not None and site is not None:
+            shown = cycle if len(cycle) <= 21 else \
+                cycle[:10] + [f"... ({len(cycle) - 20:,} more) ..."] + cycle[-10:]
+            self.sink.add(site.diagnostic(span, "cycle", f"indicators refer to each other in a cycle: "
+                                          f"{' -> '.join(shown)}", "break the cycle: an indicator cannot "
+                                          "depend on itself (use an offset such as x[1] on a base series)"))
+        for member in cycle:
+            self._indicator_values.setdefault(member, None)
+
+    def _references(self, name: str) -> list[tuple[str, ast.Span]]:
+        """The unresolved indicators ``name``'s expression names, left to right, with where."""
+        try:
+            tree = self._tree(self.indicator_sites[name].text)
+        except ParseError:
+            return []
+        out: list[tuple[str, ast.Span]] = []
+        todo: list[ast.Expr] = [tree]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, ast.Name):
+                if node.id in self.indicator_sites and node.id not in self._indicator_values:
+                    out.append((node.id, node.span))
+            else:
+                todo.extend(reversed(_subexpressions(node)))
+        return out
+
+    def _resolve_first(self, root: str) -> None:
+        """Lower the indicators ``root`` depends on, each after its own dependencies (an iterative
+        depth-first walk), so that a chain of thousands of indicators written from its end
+        (``a: b + 1``, ``b: c + 1``, ...) needs no deeper recursion than one written from its start.
+        A cycle found on the way is reported where recursion would have found it."""
+        order: list[str] = []
+        path: list[str] = [root]
+        on_path = {root}
+        done: set[str] = set()
+        walks = [iter(self._references(root))]
+        while walks:
+            for ref, span in walks[-1]:
+                if ref in self._indicator_values or ref in done:
+                    continue
+                if ref in on_path or ref in self._on_stack:
+                    chain = path[path.index(ref):] if ref in on_path else \
+                        self._stack[self._stack.index(ref):] + path
+                    site = self.indicator_sites[path[-1]]
+                    self._cycle(chain + [ref], span, site)
+                    continue
+                path.append(ref)
+                on_path.add(ref)
+                walks.append(iter(self._references(ref)))
+                break
+            else:
+                walks.pop()
+                node = path.pop()
+                on_path.discard(node)
+                done.add(node)
+                order.append(node)
+        for name in order[:-1]:               # the root itself is lowered by the caller
+            if name not in self._indicator_values:
+                self._lower_indicator(name)
+
+    def _lower_indicator(self, name: str) -> None:
+        self._stack.append(name)
+        self._on_stack.add(name)
+        try:
+            value = self._lower_site(self.indicator_sites[name])
+        finally:
+            self._stack.pop()
+            self._on_stack.discard(name)
+        if name not in self._indicator_values:
+            self._indicator_values[name] = value
 
     def _lower_field(self, e: ast.Field) -> Value:
         if isinstance(e.value, ast.Name) and e.value.id in self.models:
@@ -341,7 +450,7 @@ class ExprCompiler:
             fields = POSITION_FIELDS if space == "position" else {f: P.NUMBER for f in TIME_FIELDS}
             if e.name not in fields:
                 raise self._error(e.name_span, "unknown-field",
-                                  f"unknown field '{e.name}' of {space}{did_you_mean(e.name, fields)}",
+                                  f"unknown field '{e.name}' of {space}{self._did_you_mean(e.name, fields)}",
                                   "valid fields: " + ", ".join(fields))
             if space == "time":
                 return self._add(P.Clock(e.name), P.NUMBER, 0)
@@ -359,7 +468,7 @@ class ExprCompiler:
         if index is None:
             names = list(fn.outputs) + list(fn.output_aliases)
             raise self._error(e.name_span, "unknown-field",
-                              f"{fn.name} has no output '{e.name}'{did_you_mean(e.name, names)}",
+                              f"{fn.name} has no output '{e.name}'{self._did_you_mean(e.name, names)}",
                               "valid outputs: " + "; ".join(fn.output_choices()))
         return Value(self._output(value, index), P.NUMBER)
 
@@ -380,7 +489,7 @@ class ExprCompiler:
     def _offset_value(self, off: ast.Expr) -> int:
         if isinstance(off, ast.Name) and off.id not in self.params and off.id not in self.indicator_sites and \
                 off.id not in BUILTIN_NAMES:
-            raise self._error(off.span, "unknown-name", f"unknown name '{off.id}'{did_you_mean(off.id, self.params)}",
+            raise self._error(off.span, "unknown-name", f"unknown name '{off.id}'{self._did_you_mean(off.id, self.params)}",
                               "an offset is a whole number or a param declared under 'params:'")
         if not (isinstance(off, ast.Number) or isinstance(off, ast.Name) and off.id in self.params):
             raise self._error(off.span, "lookahead", "an offset must be a whole-number literal or a param",
@@ -471,7 +580,7 @@ class ExprCompiler:
             allowed = self.regime_names
         if allowed is not None and lit.value not in allowed:
             raise self._error(lit.span, "unknown-value", f"'{lit.value}' is not a possible value"
-                              f"{did_you_mean(lit.value, allowed)}", "possible values: " + ", ".join(allowed))
+                              f"{self._did_you_mean(lit.value, allowed)}", "possible values: " + ", ".join(allowed))
 
     def _lower_boolop(self, e: ast.BoolOp) -> Value:
         # a chain of one operator (a and b and c ...) is walked iteratively, so long chains need no
@@ -507,7 +616,7 @@ class ExprCompiler:
             raise self._error(e.name_span, "not-callable", f"'{name}' is not a function",
                               "indicators and params are used by name, without parentheses")
         raise self._error(e.name_span, "unknown-function",
-                          f"unknown function '{name}'{did_you_mean(name, names)}",
+                          f"unknown function '{name}'{self._did_you_mean(name, names)}",
                           "run 'autobot functions' for the list")
 
     def _helper(self, e: ast.Call) -> Value:
@@ -602,7 +711,7 @@ class ExprCompiler:
         if member not in fields:
             known = list(fields) + list(B.methods(space))
             raise self._error(span or name.span, "unknown-field",
-                              f"unknown field '{member}' of {space}{did_you_mean(member, known)}",
+                              f"unknown field '{member}' of {space}{self._did_you_mean(member, known)}",
                               "valid: " + ", ".join(known))
         if (space, member) == ("inventory", "share") and self.max_inventory is None:
             raise self._error(span or name.span, "needs-limit", "inventory.share is the inventory as a share of "
@@ -614,7 +723,7 @@ class ExprCompiler:
         if space not in B.SPACES or (self.book and member not in B.methods(space)):
             names = [f"{s}.{m}" for s in B.SPACES for m in B.methods(s)]
             raise self._error(e.name_span, "unknown-function",
-                              f"unknown function '{e.name}'{did_you_mean(e.name, names)}",
+                              f"unknown function '{e.name}'{self._did_you_mean(e.name, names)}",
                               "the book's functions: " + ", ".join(names))
         self._book_space(ast.Name(ast.Span(e.name_span.start, e.name_span.start + len(space)), space))
         kinds, _meaning = B.methods(space)[member]
@@ -675,7 +784,7 @@ class ExprCompiler:
                 names = [p.name for p in fn.params] + list(fn.param_aliases)
                 valid = ", ".join(p.name for p in fn.params) or "none"
                 raise self._error(kw.name_span, "unknown-keyword",
-                                  f"{fn.name} has no parameter '{kw.name}'{did_you_mean(kw.name, names)}",
+                                  f"{fn.name} has no parameter '{kw.name}'{self._did_you_mean(kw.name, names)}",
                                   f"its parameters are: {valid}")
             for t in targets:
                 if t in given:

@@ -397,7 +397,7 @@ def compile_strategy(source: SourceFile, doc: StrategyDocument, sink: Diagnostic
                      overrides: dict[str, float] | None = None,
                      regime_names: tuple[str, ...] | None = None) -> CompiledStrategy | None:
     """Compile a validated strategy document; None when it has errors (reported to ``sink``)."""
-    before = len(sink.items)
+    before = sink.errors
     params = _params(source, doc.params, sink, overrides)
     reserved = _reserved_names({})
     for name in doc.params:
@@ -459,7 +459,7 @@ def compile_strategy(source: SourceFile, doc: StrategyDocument, sink: Diagnostic
     levels = {name: _price_level(compiler, source, ("risk", name), getattr(doc.risk, name), sink)
               for name in ("stop_loss", "take_profit", "trailing_stop")}
     sizing = _sizing(compiler, source, doc, levels["stop_loss"], sink)
-    if len(sink.items) > before and any(d.severity == "error" for d in sink.items[before:]):
+    if sink.errors > before:            # counted even past the diagnostics a file keeps
         return None
     return CompiledStrategy(doc.strategy, source, doc, params, compiler.plan, bar, levels["stop_loss"],
                             levels["take_profit"], levels["trailing_stop"], sizing, confidence, quote)
@@ -551,7 +551,7 @@ def _sizing(compiler: ExprCompiler, source: SourceFile, doc: StrategyDocument, s
 
 def compile_regimes(source: SourceFile, doc: RegimesDocument, sink: DiagnosticSink) -> CompiledRegimes | None:
     """Compile a regimes document: each regime's condition becomes rule ``regime.<name>``."""
-    before = len(sink.items)
+    before = sink.errors
     params = _params(source, doc.params, sink, None)
     sites, rejected = _indicator_sites(source, doc.indicators, sink, _reserved_names(params))
     compiler = ExprCompiler(sink, params=params, indicators=sites, regime_names=tuple(doc.regimes),
@@ -570,7 +570,7 @@ def compile_regimes(source: SourceFile, doc: RegimesDocument, sink: DiagnosticSi
         assert node is not None
         sink.add(source.diagnostic(node.start, node.end, "bad-bar", f"unknown bar size '{doc.market.bar}'",
                                    "use 1m, 5m, 15m, 1h, 4h, 1d, or a Nautilus spec such as 1-HOUR-LAST"))
-    if any(d.severity == "error" for d in sink.items[before:]):
+    if sink.errors > before:
         return None
     return CompiledRegimes(source, doc, compiler.plan, tuple(doc.regimes), doc.confirm_bars)
 
@@ -685,5 +685,5 @@ def compile_strategy_text(text: str, name: str, overrides: dict[str, float] | No
     sink = DiagnosticSink()
     compiled = compile_strategy(source, model, sink, overrides=overrides)
     if compiled is None or sink.has_errors:
-        raise UserError([x for x in sink.items if x.severity == "error"])
+        raise UserError([x for x in sink.items if x.severity == "error"] + sink.notes())
     return compiled
