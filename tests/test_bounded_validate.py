@@ -199,3 +199,94 @@ def test_the_parser_keeps_larks_quirks() -> None:
         parse_expression("(a + b).f(1)")
     with pytest.raises(ParseError, match="unexpected"):      # a syntax error after it comes first, as in Lark
         parse_expression("(a + b).f(1) +")
+
+
+ML_DOC = """strategy: big_model
+market: {instrument: BTCUSDT.BINANCE, bar: 1h}
+ml:
+  p:
+    kind: KIND
+    features:
+      - rsi(close, 14)
+      - pct_change(close, 6)
+    target: {kind: up, horizon: 6}
+    train_bars: 1500
+    retrain_every: STEP
+    params: PARAMS
+entry:
+  long: p > 0.6
+exit:
+  long: position.bars_held >= 6
+"""
+
+
+def _ml(tmp_path: Path, kind: str, step: int, params: str) -> Path:
+    return _write(tmp_path, ML_DOC.replace("KIND", kind).replace("STEP", str(step)).replace("PARAMS", params),
+                  f"{kind}.yaml")
+
+
+def test_an_lstm_at_the_documented_bounds_is_refused_for_its_memory(tmp_path: Path) -> None:
+    path = _ml(tmp_path, "lstm", 1000, "{seq_len: 512, hidden: 256}")
+    out = _validate(path)
+    assert out.returncode == 1
+    assert (f"{path}:12:36: error: model 'p' would need an estimated 17.8 GiB for one training, above the "
+            "budget of 2 GiB") in out.stdout
+    assert "hint: lower seq_len, hidden or train_bars (docs/ml.md, Budgets)" in out.stdout
+
+
+def test_lightgbm_retrained_every_bar_with_the_most_trees_is_refused_for_its_time(tmp_path: Path) -> None:
+    path = _ml(tmp_path, "lightgbm", 1, "{n_estimators: 10000}")
+    out = _validate(path)
+    assert out.returncode == 1
+    assert (f"{path}:11:20: error: model 'p' would train 98,481 times and take an estimated 193,023 s over "
+            "100,000 bars, above the budget of 600 s") in out.stdout
+    assert _validate(_ml(tmp_path, "lightgbm", 1000, "{n_estimators: 10000}")).returncode == 0   # 99 trainings
+
+
+def test_the_examples_and_the_benchmark_settings_are_inside_the_budget(tmp_path: Path) -> None:
+    from autobot.language import ml as L
+    memory, seconds, _, _ = L.estimate("lstm", {"seq_len": 16, "hidden": 8, "epochs": 60}, 5, 1500, 1600, 500,
+                                       L.REFERENCE_BARS)
+    assert memory < 0.5 * 1024 ** 3 and 60 < seconds < 200
+    examples = sorted((Path(__file__).parents[1] / "examples" / "strategies").glob("*.yaml"))
+    out = _autobot("validate", *map(str, examples))
+    assert "over-budget" not in out.stdout and "budget" not in out.stdout, out.stdout[-2000:]
+
+
+LSTM_PEAK = """
+import json, sys
+import numpy as np
+from autobot.evaluate import lstm
+rows, seq, hidden, features = map(int, sys.argv[1:5])
+z = np.random.default_rng(0).standard_normal((rows, seq * features))
+y = (np.random.default_rng(1).standard_normal(rows) > 0).astype(float)
+import torch  # noqa: F401  (its own memory is counted in the estimate's base)
+
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+
+
+before = status("VmRSS:")              # now: importing torch may have peaked higher than this
+lstm.train(z, y, features, True, hidden, 2, 0.01, 0.0, 7)
+print(json.dumps(status("VmHWM:") - before))
+"""
+
+
+def test_the_lstm_memory_estimate_bounds_a_real_training() -> None:
+    """The estimate is calibrated on measurements: a real training stays under it, and not far."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    from autobot.language import ml as L
+    rows, seq, hidden, features = 1000, 64, 64, 5
+    done = subprocess.run([sys.executable, "-c", LSTM_PEAK, *map(str, (rows, seq, hidden, features))],
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    used = json.loads(done.stdout)
+    memory, _, _, _ = L.estimate("lstm", {"seq_len": seq, "hidden": hidden, "epochs": 2}, features, rows, 0, 1, 1)
+    activations = memory - 256 * 1024 ** 2
+    assert 0.5 * activations < used < memory, (used, memory)

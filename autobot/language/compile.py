@@ -114,6 +114,17 @@ class CompiledStrategy:
             if level is not None and level.node is not None:
                 nodes[f"risk.{key}"], paths[f"risk.{key}"] = level.node, ("risk", key)
         out = []
+        from autobot.language import ml as L
+        for name, model in self.document.ml.items():      # validate checked REFERENCE_BARS bars
+            node = self.plan.named.get(name)
+            learn = self.plan.nodes[node] if node is not None else None
+            if n_bars > L.REFERENCE_BARS and isinstance(learn, P.Learn):
+                over = over_budget(name, model.kind, dict(model.params), len(learn.inputs), model.train_bars,
+                                   self.plan.warmup[node], model.retrain_every, n_bars)
+                where, found = self.source.node_at(over[0]) if over is not None else (None, False)
+                if over is not None and where is not None:
+                    out.append(self.source.diagnostic(where.start, max(where.end, where.start + 1), "over-budget",
+                                                      over[1], over[2]))
         for name, node in nodes.items():
             need = self.plan.warmup[node]
             where, _ = self.source.node_at(paths[name])
@@ -335,9 +346,34 @@ def _compile_models(source: SourceFile, doc: StrategyDocument, compiler: ExprCom
         learn = P.Learn(model.kind, model.target.kind, model.target.horizon, model.train_bars, model.retrain_every,
                         tuple(sorted((p, float(v)) for p, v in model.params.items())), model.seed, start, close,
                         tuple(inputs), model.embargo)
+        over = over_budget(name, model.kind, dict(model.params), len(inputs), model.train_bars, warm,
+                           model.retrain_every, L.REFERENCE_BARS)
+        if over is not None:
+            error("over-budget", over[1], over[2], over[0])
+            continue
         value = Value(compiler.plan.add(learn, P.NUMBER, warm), P.NUMBER)
         compiler.models[name] = value
         compiler.plan.named[name] = value.node
+
+
+def over_budget(name: str, kind: str, params: dict[str, float], features: int, train_bars: int, first: int,
+                step: int, bars: int) -> tuple[tuple[Any, ...], str, str] | None:
+    """(where, message, hint) when model ``name`` is estimated to need more memory for one training
+    or more time over ``bars`` bars than its budget (:mod:`autobot.language.ml`, docs/ml.md)."""
+    from autobot.language import ml as L
+    memory, seconds, lower_memory, lower_time = L.estimate(kind, params, features, train_bars, first, step, bars)
+    if memory > L.MEMORY_BUDGET:
+        key = next((k for k in ("hidden", "seq_len", "n_estimators", "num_leaves") if k in params), None)
+        where = ("ml", name, "params", key) if key is not None else ("ml", name, "train_bars")
+        return where, (f"model '{name}' would need an estimated {memory / 1024 ** 3:,.1f} GiB for one training, "
+                       f"above the budget of {L.MEMORY_BUDGET / 1024 ** 3:g} GiB"), \
+            f"lower {lower_memory} (docs/ml.md, Budgets)"
+    if seconds > L.TIME_BUDGET:
+        n = L.trainings(bars, first, step)
+        return ("ml", name, "retrain_every"), (
+            f"model '{name}' would train {n:,} times and take an estimated {seconds:,.0f} s over {bars:,} bars, "
+            f"above the budget of {L.TIME_BUDGET:g} s"), f"lower {lower_time} (docs/ml.md, Budgets)"
+    return None
 
 
 def _descendants(plan: P.Plan, node: int) -> set[int]:
