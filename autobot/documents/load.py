@@ -34,8 +34,25 @@ class YNode:
     kind: str                       # "scalar", "mapping", "sequence"
     style: str | None = None        # scalar style: None (plain), "'", '"', "|", ">"
     keys: dict[str, "YNode"] = field(default_factory=dict)   # mapping: key nodes by key
-    char_map: list[int] | None = None  # scalar: source index where each value character is written
-    char_end: list[int] | None = None  # scalar: source index just after it (escapes span several)
+    # a text scalar's source and YAML node: its character map is built when a diagnostic needs it
+    # (building one for every value cost ~2 s on an 800 KB document)
+    _chars_of: tuple[str, Any] | None = field(default=None, repr=False, compare=False)
+    _chars: tuple[list[int], list[int]] | None = field(default=None, repr=False, compare=False)
+
+    def _char_maps(self) -> tuple[list[int], list[int]] | tuple[None, None]:
+        if self._chars is None and self._chars_of is not None:
+            self._chars = _scalar_char_map(*self._chars_of)
+        return self._chars if self._chars is not None else (None, None)
+
+    @property
+    def char_map(self) -> list[int] | None:
+        """Scalar: the source index where each character of the value is written."""
+        return self._char_maps()[0]
+
+    @property
+    def char_end(self) -> list[int] | None:
+        """Scalar: the source index just after each value character (escapes span several)."""
+        return self._char_maps()[1]
 
     def plain(self) -> Any:
         """The node as plain Python data (dicts, lists, scalars)."""
@@ -186,8 +203,8 @@ class _Converter:
             return YNode([self.convert(v, depth + 1) for v in node.value], start, end, "sequence")
         assert isinstance(node, yaml.ScalarNode)
         value = _construct_scalar(node)
-        starts, ends = _scalar_char_map(self.text, node) if isinstance(value, str) else (None, None)
-        return YNode(value, start, end, "scalar", style=node.style, char_map=starts, char_end=ends)
+        return YNode(value, start, end, "scalar", style=node.style,
+                     _chars_of=(self.text, node) if isinstance(value, str) else None)
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
