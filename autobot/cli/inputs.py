@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from autobot.cli.output import fail_usage
-from autobot.venue.settings import MAX_CAPITAL
+from autobot.documents.models import MAX_CAPITAL
 
 EXAMPLE_DATA = Path("examples") / "data" / "example_btcusdt_1h.csv"
 

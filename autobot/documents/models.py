@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from autobot.venue.settings import MAX_CAPITAL
+#: the most starting capital a run takes (documents and ``--capital``): NautilusTrader's Money holds
+#: at most 17,014,118,346,046 (MONEY_MAX); 1e12 leaves room for profits and fees
+MAX_CAPITAL = 1e12
 
 
 def _expression_text(value: Any) -> str:

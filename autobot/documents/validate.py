@@ -142,7 +142,7 @@ def _hint(etype: str, loc: tuple[Any, ...]) -> str:
         from autobot.documents.models import MAX_PARAM
         return f"a param's default, min, max and step are at most {MAX_PARAM:g} in size"
     if etype == "less_than_equal" and loc == ("capital",):
-        from autobot.venue.settings import MAX_CAPITAL
+        from autobot.documents.models import MAX_CAPITAL
         return f"capital is at most {MAX_CAPITAL:g} (NautilusTrader's money holds at most 1.7e13)"
     return ""
 

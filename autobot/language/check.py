@@ -349,17 +349,7 @@ class ExprCompiler:
             self._resolve_first(name)         # its dependencies, bottom-up, instead of recursing deeper
             if name in self._indicator_values:
                 return self._indicator_values[name]
-        self._stack.append(name)
-        self._on_stack.add(name)
-        try:
-            value = self._lower_site(self.indicator_sites[name])
-        finally:
-            self._stack.pop()
-            self._on_stack.discard(name)
-        if name in self._indicator_values:  # marked as part of a cycle while lowering
-            return None
-        self._indicator_values[name] = value
-        return value
+        return self._lower_indicator(name)
 
     def _cycle(self, cycle: list[str], span: ast.Span | None, site: ExprSite | None) -> None:
         """Report indicators referring to each other in a cycle (at the reference closing it) and
@@ -424,7 +414,9 @@ class ExprCompiler:
             if name not in self._indicator_values:
                 self._lower_indicator(name)
 
-    def _lower_indicator(self, name: str) -> None:
+    def _lower_indicator(self, name: str) -> Value | None:
+        """Lower one indicator's site and keep its value; None when lowering it found it part of a
+        cycle (which marks it)."""
         self._stack.append(name)
         self._on_stack.add(name)
         try:
@@ -432,8 +424,10 @@ class ExprCompiler:
         finally:
             self._stack.pop()
             self._on_stack.discard(name)
-        if name not in self._indicator_values:
-            self._indicator_values[name] = value
+        if name in self._indicator_values:  # marked as part of a cycle while lowering
+            return None
+        self._indicator_values[name] = value
+        return value
 
     def _lower_field(self, e: ast.Field) -> Value:
         if isinstance(e.value, ast.Name) and e.value.id in self.models:

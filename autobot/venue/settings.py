@@ -9,9 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 
-#: the most starting capital a run takes (documents and ``--capital``): NautilusTrader's Money holds
-#: at most 17,014,118,346,046 (MONEY_MAX); 1e12 leaves room for profits and fees
-MAX_CAPITAL = 1e12
 
 
 @dataclass(frozen=True)
