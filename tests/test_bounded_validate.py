@@ -12,6 +12,7 @@ when their estimated memory or training time exceeds the documented budget (docs
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from autobot.diagnostics import MAX_SHOWN, Diagnostic, DiagnosticSink, did_you_mean
 from autobot.documents.load import MAX_BYTES
 from autobot.language.parse import MAX_NESTING, ParseError, parse_expression, parse_with_lark
+from tests.helpers import ROOT
 from tests.expr_gen import bool_expr, number_expr
 from tests.test_hostile import _autobot
 
@@ -35,6 +37,12 @@ def _write(tmp_path: Path, text: str, name: str = "doc.yaml") -> Path:
     return path
 
 
+def _shown(path: Path) -> str:
+    """A file as the CLI names it: the shorter of its absolute path and its path relative to the
+    command's working folder (the repository), wherever the clone lives."""
+    return min((str(path), os.path.relpath(path, ROOT)), key=len)
+
+
 def _validate(path: Path, *args: str):  # type: ignore[no-untyped-def]
     out = _autobot("validate", *args, str(path))      # 10 s and 1 GiB, or the test fails
     assert "Traceback" not in out.stderr, out.stderr[-2000:]
@@ -46,7 +54,7 @@ def test_20000_errors_show_100_and_count_the_rest(tmp_path: Path) -> None:
     out = _validate(path)
     assert out.returncode == 1
     assert out.stdout.count(": error: unknown name 'nope") == MAX_SHOWN == 100
-    assert f"{path}:4:7: error: unknown name 'nope0'" in out.stdout          # the first ones, in order
+    assert f"{_shown(path)}:4:7: error: unknown name 'nope0'" in out.stdout          # the first ones, in order
     assert "note: ... and 19,900 more errors not shown (at most 100 a file); fix these first" in out.stdout
     assert out.stdout.count("more errors not shown") == 1
     assert out.stdout.rstrip().endswith("1 document checked: 20000 errors, 0 warnings (failed)")
@@ -122,7 +130,7 @@ def test_20000_unknown_functions_and_syntax_errors(tmp_path: Path) -> None:
     syntax = _write(tmp_path, HEAD + "indicators:\n" + "".join(f"  i{k}: close + ) {k}\n" for k in range(20_000))
                     + TAIL, "syntax.yaml")
     out = _validate(syntax)
-    assert out.returncode == 1 and f"{syntax}:4:15: error: syntax error: unexpected ')'" in out.stdout
+    assert out.returncode == 1 and f"{_shown(syntax)}:4:15: error: syntax error: unexpected ')'" in out.stdout
     assert "20000 errors" in out.stdout
 
 
@@ -135,7 +143,7 @@ def test_a_megabyte_of_parentheses_and_a_megabyte_expression(tmp_path: Path) -> 
     terms = 130_000
     long = _write(tmp_path, HEAD + "entry:\n  long: " + "close + " * terms + ")\n", "long.yaml")
     out = _validate(long)
-    assert out.returncode == 1 and f"{long}:4:{9 + 8 * terms}: error: syntax error: unexpected ')'" in out.stdout
+    assert out.returncode == 1 and f"{_shown(long)}:4:{9 + 8 * terms}: error: syntax error: unexpected ')'" in out.stdout
     assert len(out.stdout) < 2000                     # the 1 MB line is shown as a window around the error
     assert "    ...e + close + close" in out.stdout
 
@@ -150,7 +158,7 @@ def test_nesting_at_the_parsers_limit(tmp_path: Path, levels: int) -> None:
         assert out.returncode == 0, out.stdout[-1500:]
     else:
         assert out.returncode == 1
-        assert f"{path}:4:9: error: syntax error: the expression nests more than 100 levels" in out.stdout
+        assert f"{_shown(path)}:4:9: error: syntax error: the expression nests more than 100 levels" in out.stdout
 
 
 def test_did_you_mean_among_thousands_of_names(tmp_path: Path) -> None:
@@ -229,7 +237,7 @@ def test_an_lstm_at_the_documented_bounds_is_refused_for_its_memory(tmp_path: Pa
     path = _ml(tmp_path, "lstm", 1000, "{seq_len: 512, hidden: 256}")
     out = _validate(path)
     assert out.returncode == 1
-    assert (f"{path}:12:36: error: model 'p' would need an estimated 17.8 GiB for one training, above the "
+    assert (f"{_shown(path)}:12:36: error: model 'p' would need an estimated 17.8 GiB for one training, above the "
             "budget of 2 GiB") in out.stdout
     assert "hint: lower seq_len, hidden or train_bars (docs/ml.md, Budgets)" in out.stdout
 
@@ -238,7 +246,7 @@ def test_lightgbm_retrained_every_bar_with_the_most_trees_is_refused_for_its_tim
     path = _ml(tmp_path, "lightgbm", 1, "{n_estimators: 10000}")
     out = _validate(path)
     assert out.returncode == 1
-    assert (f"{path}:11:20: error: model 'p' would train 98,481 times and take an estimated 193,023 s over "
+    assert (f"{_shown(path)}:11:20: error: model 'p' would train 98,481 times and take an estimated 193,023 s over "
             "100,000 bars, above the budget of 600 s") in out.stdout
     assert _validate(_ml(tmp_path, "lightgbm", 1000, "{n_estimators: 10000}")).returncode == 0   # 99 trainings
 
