@@ -50,6 +50,14 @@ def _looks_like_policy(path: Path) -> bool:
     return any(line.startswith("policy:") for line in head.splitlines())
 
 
+def project_regimes_path(strategy: Path) -> Path:
+    """The regimes document a strategy run alone reads ``regime`` from: ``regimes/regimes.yaml`` of
+    its project (else of the current folder's project); the first candidate when neither exists."""
+    candidates = [find_project_root(strategy.parent) / "regimes" / "regimes.yaml",
+                  find_project_root() / "regimes" / "regimes.yaml"]
+    return next((c for c in candidates if c.is_file()), candidates[0])
+
+
 def expand(paths: list[Path]) -> list[Path]:
     """Files named directly, plus the YAML files inside folders (sorted)."""
     out: list[Path] = []
@@ -151,9 +159,33 @@ class Workspace:
         for p, d in loaded:
             if isinstance(d.model, StrategyDocument) and _real(p) not in compiled_paths:
                 compiled_paths.add(_real(p))
-                self._compile_strategy(d, names)
+                # a strategy checked alone reads the regimes of its project, as backtest runs it
+                own = names if names is not None else self._project_regime_names(p)
+                self._compile_strategy(d, own or None)
+                if own == () and d.model.strategy in self.strategies:
+                    self._warn_regime_unset(d, self.strategies[d.model.strategy])
         for p, d in policy_refs:
             self._check_policy(p, d)
+
+    def _project_regime_names(self, strategy: Path) -> tuple[str, ...]:
+        """The regime names of the regimes document a strategy runs with alone (``()`` when it has none)."""
+        path = project_regimes_path(strategy)
+        if not path.is_file():
+            return ()
+        loaded = Workspace().load(path)
+        if not isinstance(loaded.model, RegimesDocument):
+            return ()
+        return tuple(sorted(loaded.model.regimes))
+
+    def _warn_regime_unset(self, d: Loaded, compiled: CompiledStrategy) -> None:
+        """Reading ``regime`` with no regimes document: the value is never set, so a rule on it never fires."""
+        if "regime" not in compiled.plan.externals:
+            return
+        self.sink.add(compiled.use_diagnostic(("regime",), "no-regimes",
+                                              "this strategy reads 'regime' but its project has no regimes document "
+                                              "(regimes/regimes.yaml): 'regime' is never set, so a rule on it never "
+                                              "fires", "add regimes/regimes.yaml beside strategies/, or run it from "
+                                              "a policy that names one", severity="warning"))
 
     def _compile_strategy(self, d: Loaded, regime_names: tuple[str, ...] | None) -> None:
         assert isinstance(d.model, StrategyDocument)

@@ -209,7 +209,9 @@ def test_cli_backtest_default_data_json(tmp_path: Path) -> None:
     for key in ("total_return", "annual_return", "sharpe", "sortino", "max_drawdown", "win_rate",
                 "profit_factor", "trades", "exposure", "trade_list", "buy_and_hold", "success_bar"):
         assert key in data
-    assert data["bars"] == 3000 and data["trades"] == len([t for t in data["trade_list"]
+    # the default data: the real Coinbase BTC/USD hours shipped in examples/data (its README)
+    assert data["bars"] == 9154 and data["start"] == "2018-10-01T00:00:00Z"
+    assert data["trades"] == len([t for t in data["trade_list"]
                                                            if t["exit_reason"] != "open"])
     first = data["trade_list"][0]
     assert first["entry_rule"] in ("entry.long", "entry.short") and "ema_fast=" in first["entry_why"]
@@ -306,7 +308,7 @@ def test_a_strategy_reading_regime_gets_the_projects_regimes_alone(tmp_path: Pat
     assert result.trades and all(series[index[t["entry_ts"]]] == "trending" for t in result.trades)
     assert all(t["exit_reason"] == "open" or series[index[t["exit_ts"]]] != "trending" for t in result.trades)
     (tmp_path / "r.yaml").write_text(doc)
-    cli = CliRunner().invoke(app, ["backtest", str(tmp_path / "r.yaml"), "--regimes",
+    cli = CliRunner().invoke(app, ["backtest", str(tmp_path / "r.yaml"), "--data", str(EXAMPLE), "--regimes",
                                    str(ROOT / "regimes" / "regimes.yaml"), "--json", str(tmp_path / "r.json")])
     assert cli.exit_code == 0, cli.output
     assert json.loads((tmp_path / "r.json").read_text())["trades"] == result.metrics["trades"]

@@ -246,7 +246,12 @@ def test_a_replayed_14_day_challenge_on_minute_data_moves_at_the_computed_bars(t
     monkeypatch.delenv("AUTOBOT_API_KEY", raising=False)
     refused = CliRunner().invoke(app, ["live", "--policy", str(policy), "--real", "--state", str(state)])
     assert refused.exit_code == 2 and "demoted stage" in refused.output
-    promoted = CliRunner().invoke(app, ["challenge", "promote", "--state", str(state), "--policy", str(policy)])
+    # no --policy, and no policy.yaml where it runs: the store knows the policy its node ran
+    import tempfile
+    elsewhere = Path(tempfile.mkdtemp())
+    monkeypatch.chdir(elsewhere)
+    assert not (elsewhere / "policy.yaml").exists()
+    promoted = CliRunner().invoke(app, ["challenge", "promote", "--state", str(state)])
     assert promoted.exit_code == 0 and "portfolio: demoted -> capital_1" in promoted.output
     allowed = CliRunner().invoke(app, ["live", "--policy", str(policy), "--real", "--state", str(state)])
     assert allowed.exit_code == 1 and "AUTOBOT_API_KEY is not set" in allowed.output

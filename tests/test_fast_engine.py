@@ -28,7 +28,8 @@ from autobot.venue.settings import VenueSettings
 from autobot.workspace import load_strategy
 from tests.expr_gen import bool_expr
 from tests.helpers import (rule_strategy_files, ROOT, SHARED_DATA, H, T0, assert_equity_identity,
-                           assert_fills_inside_bars, cash_market, market_of, ohlc_bars, shared_series, text_feed)
+                           assert_fills_inside_bars, cash_market, market_of, matrix_bars, ohlc_bars, shared_series,
+                           text_feed)
 
 EXAMPLE = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
 STRATEGIES = rule_strategy_files()    # every shipped and example bar strategy (quote: ones run on books)
@@ -102,7 +103,7 @@ def test_every_strategy_on_every_shared_series(doc: Path, data: Path, account: s
     one equity point a bar, the shipped strategies trade on every series, the JSON has no NaN."""
     if not SERIES:
         pytest.skip(f"SKIPPED LOUDLY: needs ../shared/data (not found at {SHARED_DATA})")
-    cs, bars = load_strategy(doc), load_bars(data)
+    cs, bars = load_strategy(doc), matrix_bars(data)
     venue, iid = VenueSettings(account=account), market_of(data)
     if cs.short_data(len(strategy_bars(cs, bars)[0])):     # a rule that would never have a value
         for run in (run_backtest, run_fast):

@@ -207,7 +207,8 @@ def test_a_param_that_would_crash_or_mislead_a_study_does_not_validate(tmp_path:
 ])
 def test_optimize_refuses_windows_and_folds_too_short_for_the_data(tmp_path: Path, extra: list[str],
                                                                     want: str) -> None:
-    out = _run(["optimize", str(TREND), "--trials", "2", "--json", str(tmp_path / "s.json"), *extra])
+    out = _run(["optimize", str(TREND), "--data", str(EXAMPLE), "--trials", "2", "--json", str(tmp_path / "s.json"),
+                *extra])
     assert want in out, out
     assert not (tmp_path / "s.optuna.journal").exists()
 
@@ -223,8 +224,8 @@ def test_a_study_in_which_no_trial_succeeds_fails(tmp_path: Path, how: str, want
         doc.write_text(TREND.read_text().replace("slow: {default: 26, min: 20, max: 100}",
                                                  "slow: {default: 2500, min: 2000, max: 3000}"))
         extra = []
-    out = _run(["optimize", str(doc), "--trials", "2", "--confirm", "0", "--json", str(tmp_path / "s.json"),
-                *extra], 1)
+    out = _run(["optimize", str(doc), "--data", str(EXAMPLE), "--trials", "2", "--confirm", "0", "--json",
+                str(tmp_path / "s.json"), *extra], 1)
     assert "error: no trial succeeded: all 12 trials failed or scored nothing (the first, trial 0 of window-0: " \
         in out and want in out, out
     assert "OUT OF SAMPLE" not in out and not (tmp_path / "s.json").exists()

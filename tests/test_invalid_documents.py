@@ -645,11 +645,14 @@ def test_three_shape_errors_all_reported(tmp_path: Path) -> None:
     text = edit(text, "  instrument: BTCUSDT.BINANCE\n", "  instrument: BTCUSDT\n")  # line 4
     text = edit(text, "  stop_loss: 2 * atr(14)\n", "  stop_los: 2 * atr(14)\n")    # line 15
     diags = errors(check_text(tmp_path, text))
-    assert len(diags) == 3, describe(diags)
+    # the shape errors hide nothing: the rest is checked with the unknown keys left out, and without
+    # its stop_loss the sizing cannot size by the stop (issue 30: shape errors hid every other error)
+    assert len(diags) == 4, describe(diags)
     by_line = sorted(diags, key=lambda d: d.line)
     assert_diag(by_line[0], Want(2, 1, 11, "unknown-key", "'descripton'", suggestion="description"))
     assert_diag(by_line[1], Want(4, 15, 22, "invalid-value", "'market.instrument'"))
     assert_diag(by_line[2], Want(15, 3, 11, "unknown-key", "'stop_los'", suggestion="stop_loss"))
+    assert by_line[3].code == "needs-stop" and by_line[3].line == 17
 
 
 def test_errors_in_two_files_all_reported(tmp_path: Path) -> None:

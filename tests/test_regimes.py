@@ -92,5 +92,6 @@ def test_a_rule_naming_no_regime_is_an_error_whenever_regimes_are_in_play(tmp_pa
         out = runner.invoke(app, args)
         assert out.exit_code == 1, (args, out.output)
         assert "'trendin' is not a possible value (did you mean 'trending'?)" in out.output, args
-    alone = runner.invoke(app, ["validate", str(doc)])      # no regimes document in play
-    assert alone.exit_code == 0, alone.output
+    # the strategy alone is checked against its project's regimes too, as backtest runs it (issue 30)
+    alone = runner.invoke(app, ["validate", str(doc)])
+    assert alone.exit_code == 1 and "'trendin' is not a possible value" in alone.output, alone.output

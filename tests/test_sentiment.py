@@ -171,7 +171,8 @@ def test_a_policy_feeds_its_sentiment_strategies_and_a_replayed_node_trades_as_i
     policy.write_text("policy: p\nregimes: regimes.yaml\nallocations:\n  always: {sentiment_swing: 100%}\n")
     data = ROOT / "examples" / "data" / "example_btcusdt_1h.csv"
     out = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--data", f"BTCUSDT.BINANCE={data}"])
-    assert out.exit_code == 1 and "s.yaml:1:1" in out.output and "needs a text feed" in out.output, out.output
+    # the error points at the first read of sentiment
+    assert out.exit_code == 1 and "s.yaml:4:9" in out.output and "needs a text feed" in out.output, out.output
     out = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--data", f"BTCUSDT.BINANCE={data}",
                                    "--text", str(texts_file)])
     assert out.exit_code == 0, out.output

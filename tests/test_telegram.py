@@ -124,9 +124,20 @@ def test_a_slow_or_down_telegram_never_blocks() -> None:
         notifier.close(flush_seconds=0.5)
         api.close()
     down = Notifier(TOKEN, CHAT, "http://127.0.0.1:9/bot", poll=False, timeout=0.5).start()
-    down.send("nobody listens")
-    wait(lambda: down.failed >= 1)
-    down.close()
+    import logging
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())    # type: ignore[method-assign]
+    logging.getLogger("autobot.telegram").addHandler(handler)
+    try:
+        for k in range(3):
+            down.send(f"nobody listens {k}")
+        wait(lambda: down.failed >= 3)
+    finally:
+        logging.getLogger("autobot.telegram").removeHandler(handler)
+        down.close()
+    # one warning for the outage, not one a message
+    assert len([m for m in seen if "send failed" in m]) == 1 and "1 in a row" in seen[0]
 
 
 @pytest.mark.slow

@@ -133,10 +133,10 @@ def text_externals(compiled: Any, bars: Bars, seconds: int, texts: Any, instrume
     if not set(TEXT_NAMES) & compiled.plan.externals:
         return None
     if texts is None:
-        from autobot.diagnostics import Diagnostic, UserError
-        raise UserError([Diagnostic(compiled.source.path, 1, 1, 1, 2, "no-text-feed",
-                                    "the strategy reads 'sentiment', which needs a text feed",
-                                    "pass --text FILE (timestamped texts: timestamp, symbol, text)")])
+        from autobot.diagnostics import UserError
+        raise UserError([compiled.use_diagnostic(TEXT_NAMES, "no-text-feed",
+                                                 "the strategy reads 'sentiment', which needs a text feed",
+                                                 "pass --text FILE (timestamped texts: timestamp, symbol, text)")])
     from autobot.data.text import per_bar, scores
     from autobot.data.text import symbols_of
     mine = texts.for_symbol(symbols_of(instrument_id))

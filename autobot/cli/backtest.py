@@ -201,12 +201,14 @@ def load_inputs(strategy: Path, overrides: dict[str, float], instrument: Optiona
             if not path.exists():
                 raise fail_usage(f"no such data file: {path}")
             bars = load_bars(path)
+        whole = bars
         bars = slice_bars(bars, parse_when(start, "--start") if start else None,
                           parse_when(end, "--end") if end else None)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     if len(bars) == 0:
-        raise fail_usage("no bars left between --start and --end")
+        from autobot.cli.output import no_bars_in_window
+        raise no_bars_in_window(whole, start, end)
 
     venue = VenueSettings(capital=capital, account=account, leverage=leverage, slippage=slippage)
     market = compiled.document.market     # the document's settings, unless the command line says otherwise
@@ -248,11 +250,9 @@ def _regimes_for(compiled: Any, strategy: Path, path: Optional[Path]) -> Any:
     from autobot.diagnostics import DiagnosticSink
     from autobot.documents.models import RegimesDocument
     from autobot.language.compile import compile_regimes
-    from autobot.workspace import Workspace, find_project_root
+    from autobot.workspace import Workspace, project_regimes_path
     if path is None:
-        candidates = [find_project_root(strategy.parent) / "regimes" / "regimes.yaml",
-                      find_project_root() / "regimes" / "regimes.yaml"]
-        path = next((c for c in candidates if c.is_file()), candidates[0])
+        path = project_regimes_path(strategy)
     if not path.is_file():
         typer.echo(f"note: {strategy} reads 'regime' but there is no regimes document ({path}); "
                    "'regime' stays undefined", err=True)
@@ -269,11 +269,21 @@ def _regimes_for(compiled: Any, strategy: Path, path: Optional[Path]) -> Any:
     return out
 
 
+def _bar_span(ts: Any, seconds: int) -> tuple[str, str]:
+    """The first and the last bar as the data labels them (their opens): dates for daily or longer
+    bars, ISO times otherwise (the JSON's ``end`` is the last bar's close)."""
+    from autobot.backtest.data import iso
+    if not len(ts):
+        return "-", "-"
+    first, last = iso(int(ts[0])), iso(int(ts[-1]))
+    return (first[:10], last[:10]) if seconds >= 86_400 else (first, last)
+
+
 def _print_result(result: Any) -> None:
     from rich.console import Console
 
     console = Console(highlight=False)
-    start, end = result.to_json()["start"], result.to_json()["end"]
+    start, end = _bar_span(result.bars.ts, result.bar_seconds)
     console.print(metrics_table(f"{result.strategy} on {result.instrument} {result.bar}: {len(result.bars):,} bars, "
                                 f"{start} to {end}", result.metrics, result.buy_and_hold, result.currency))
     short = short_series_note(result.metrics)

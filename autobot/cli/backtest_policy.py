@@ -96,7 +96,12 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
                 if not file.exists():
                     raise fail_usage(f"no such data file: {file}")
                 series[iid] = load_bars(file)
+        whole = series
         series = {iid: slice_bars(b, start, end) for iid, b in series.items()}
+        for iid, b in series.items():
+            if len(b) == 0 and (start is not None or end is not None):
+                from autobot.cli.output import no_bars_in_window
+                raise no_bars_in_window(whole[iid], opts["start"], opts["end"])
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     venue = VenueSettings(capital=opts["capital"] if policy.document.capital is None else policy.document.capital,
@@ -193,7 +198,7 @@ def _print(result: Any) -> None:
         from rich.markup import escape
         counts = Counter(t["reason"] for t in result.trips)
         console.print("circuit breakers: " + ", ".join(f"{k} x{v}" for k, v in counts.items()) +
-                      f"; {len(result.resumes)} cooldown(s) ended, trading resumed")
+                      _after_trips(result))
         shown = result.trips[-10:]
         if len(result.trips) > len(shown):
             console.print(f"  (the last {len(shown)} of {len(result.trips)} trips; all of them in --json)")
@@ -202,6 +207,20 @@ def _print(result: Any) -> None:
                           f"{trip.get('action', 'halt')}")
     else:
         console.print("circuit breakers: none tripped")
+
+
+def _after_trips(result: Any) -> str:
+    """What followed the trips, in words: cooldowns that ended, a demotion, a halt."""
+    actions = {str(t.get("action", "halt")) for t in result.trips}
+    said = []
+    if result.resumes:
+        said.append(f"{len(result.resumes):,} cooldown{'s' if len(result.resumes) != 1 else ''} ended and trading "
+                    "resumed")
+    if any(a.startswith("demote") for a in actions):
+        said.append("the capital was demoted to paper (it trades again only when the challenge promotes it)")
+    if any(a.startswith("halt") for a in actions):
+        said.append("trading halted")
+    return "; " + "; ".join(said) if said else ""
 
 
 def _when(ns: int) -> str:

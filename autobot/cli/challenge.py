@@ -78,6 +78,24 @@ def _act(verb: str, subject: str | None, state: Optional[Path], policy: Optional
         raise typer.Exit(1) from None
 
 
+def _recorded_challenge(path: Path) -> Any:
+    """The ``challenge:`` settings of the policy the store records its node ran (None when it records
+    none, or its text no longer validates)."""
+    from autobot.documents.load import load_text
+    from autobot.documents.models import PolicyDocument
+    from autobot.documents.validate import validate_document
+    from autobot.persistence.journal import open_readonly, read_policy
+    db = open_readonly(path)
+    try:
+        recorded = read_policy(db)
+    finally:
+        db.close()
+    if recorded is None:
+        return None
+    model, problems = validate_document(load_text(recorded[1], recorded[0]))
+    return model.challenge if isinstance(model, PolicyDocument) and not problems else None
+
+
 def _locked(path: Path) -> bool:
     """Whether a node holds the store now."""
     import fcntl
@@ -100,11 +118,16 @@ def _offline(path: Path, policy: Optional[Path], verb: str, subject: str | None)
     from autobot.portfolio.challenge import PORTFOLIO, Challenge, Rules
     from autobot.workspace import find_project_root, load_policy
 
-    policy_path = policy or (find_project_root() / "policy.yaml")
-    if not policy_path.is_file():
-        raise fail_usage(f"no such policy file: {policy_path} (pass --policy)")
     try:
-        rules = Rules.of(load_policy(policy_path).document.challenge)
+        if policy is None:
+            recorded = _recorded_challenge(path)        # the store knows the policy its node ran
+            if recorded is not None:
+                rules = Rules.of(recorded)
+        if policy is not None or recorded is None:
+            policy_path = policy or (find_project_root() / "policy.yaml")
+            if not policy_path.is_file():
+                raise fail_usage(f"no such policy file: {policy_path} (the store records none: pass --policy)")
+            rules = Rules.of(load_policy(policy_path).document.challenge)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     journal = Journal(path)

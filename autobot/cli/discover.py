@@ -44,8 +44,10 @@ def discover(
     out: Optional[Path] = typer.Option(None, "--out", help="Write each survivor's strategy document in this folder."),
     journal: Optional[Path] = typer.Option(None, "--journal", help="The search's journal (default: beside --json)."),
 ) -> None:
-    """Search strategy documents (TA-Lib rules, exits, stops) on the fast engine and keep only what
-    survives out of sample, the snooping tests and an untouched holdout."""
+    """Search strategy documents on the fast engine; keep what survives out of sample and a holdout.
+
+    Candidates are TA-Lib rules, exits and stops; survivors pass the snooping tests (SPA, StepM)
+    and an untouched holdout (docs/discover.md)."""
     if universe is not None and data:
         raise fail_usage("--universe names the files: drop --data")
     if not 1 <= budget <= 1_000_000:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from autobot.cli.output import fail_usage
 from autobot.documents.models import MAX_CAPITAL
 
-EXAMPLE_DATA = Path("examples") / "data" / "example_btcusdt_1h.csv"
+EXAMPLE_DATA = Path("examples") / "data" / "btcusd_coinbase_1h_2018_2019.csv"   # real (examples/data/README.md)
 
 OPTION_RANGES: dict[str, tuple[float, float, bool]] = {
     "--capital": (0.0, MAX_CAPITAL, False), "--leverage": (0.0, 125.0, False), "--slippage": (0.0, 1.0, True),
@@ -80,17 +80,38 @@ def cli_instrument(iid: str, venue: Optional[str]) -> str:
     return iid
 
 
-def _run_with_progress(run: Any) -> Any:
-    """A progress bar on a terminal (stderr); none when piped."""
+def _run_with_progress(run: Any, label: str = "backtest") -> Any:
+    """A progress bar on a terminal (stderr); piped or written to a file, a line at each tenth of the
+    work once it has run 5 s (a quick run stays quiet)."""
     if not sys.stderr.isatty():
-        return run(None)
+        return run(_progress_lines(label))
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("bars", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
         return run(progress)
+
+
+def _progress_lines(label: str, quiet_s: float = 5.0) -> Any:
+    """A progress callback printing ``label: 40% (4,000 of 10,000), 12 s`` to stderr at each tenth."""
+    import time
+    started = time.monotonic()
+    shown = [0]
+
+    def progress(done: int, total: int) -> None:
+        if total <= 0:
+            return
+        tenth = min(10, done * 10 // total)
+        if tenth <= shown[0]:
+            return
+        elapsed = time.monotonic() - started
+        if elapsed < quiet_s and (tenth < 10 or not shown[0]):
+            return
+        shown[0] = tenth
+        print(f"{label}: {tenth * 10}% ({done:,} of {total:,}), {elapsed:.0f} s", file=sys.stderr, flush=True)
+    return progress

@@ -101,14 +101,11 @@ def live(
         data = {iid: load_bars(f) for iid, f in files.items()}
         journal = state or (path.resolve().parent / ".autobot" / "state.sqlite")
         from autobot.notify.telegram import Notifier
-        if sys.stderr.isatty():
-            from autobot.live.view import StatusView
-            with StatusView() as view:
-                run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), view=view,
-                                 text=text, fresh=fresh, instrument_map=mapping)
-        else:
-            run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), text=text,
-                             fresh=fresh, instrument_map=mapping)
+        from autobot.live.view import LineView, StatusView
+        # a live display on a terminal; written to a file or a pipe, a status line every 30 s
+        with (StatusView() if sys.stderr.isatty() else LineView()) as view:
+            run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), view=view,
+                             text=text, fresh=fresh, instrument_map=mapping)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     except (StateStoreError, RunError) as err:

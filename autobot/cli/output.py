@@ -111,6 +111,20 @@ def fail_usage(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def fail_data(message: str) -> typer.Exit:
+    """Report a problem with the data a command was given (exit code 1, as an error in a user file)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USER_ERROR)
+
+
+def no_bars_in_window(bars: Any, start: str | None, end: str | None) -> typer.Exit:
+    """The error for a --start/--end window holding no bar of ``bars`` (the whole file), with its span."""
+    from autobot.backtest.data import iso
+    window = " and ".join(f"{name} {value}" for name, value in (("--start", start), ("--end", end)) if value)
+    span = f"the data runs from {iso(int(bars.ts[0]))} to {iso(int(bars.ts[-1]))}" if len(bars) else "the data is empty"
+    return fail_data(f"no bars {'between' if start and end else 'with'} {window}: {span}")
+
+
 def fail_user(diagnostics: Sequence[Diagnostic], sources: dict[str, str] | None = None) -> typer.Exit:
     """Report errors in user files on stderr (exit code 1)."""
     if sources is None:

@@ -54,7 +54,9 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
         if policy_path is not None and policy_path.is_file():
             from autobot.live.parity import ledger
             try:
-                parity = ledger(policy_path, path)
+                from autobot.cli.inputs import _run_with_progress
+                parity = _run_with_progress(lambda progress: ledger(policy_path, path, progress),
+                                            "re-running the node's bars")
             except UserError as err:
                 from autobot.cli.output import fail_user
                 raise fail_user(err.diagnostics) from None

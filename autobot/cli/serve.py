@@ -18,8 +18,10 @@ def serve(state: Optional[Path] = typer.Option(None, "--state", help="The node's
           port: int = typer.Option(8080, "--port", help="Port to listen on."),
           token_env: str = typer.Option("AUTOBOT_API_TOKEN", "--token-env", help="Environment variable holding the "
                                         "token that requests from outside this machine must send.")) -> None:
-    """Serve /api/v1 (health, status, trades, profit, performance, daily, regimes, challenge, reloads, logs,
-    pause/resume/stop) and a live dashboard page, read from a node's state store."""
+    """Serve a node's dashboard page and /api/v1, read from its state store.
+
+    Endpoints: health, status, trades, profit, performance, daily, regimes, challenge, reloads,
+    logs, and pause/resume/stop (docs/live.md)."""
     import uvicorn
 
     from autobot.serve.app import make_app

@@ -17,7 +17,12 @@ def signals(
     data: Path = typer.Option(..., "--data", help="Bars: contract CSV (timestamp,open,high,low,close,volume) "
                               "or a Binance kline CSV."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the CSV here instead of standard output."),
-    capital: float = typer.Option(10_000.0, "--capital", help="Value of 'equity' while evaluating."),
+    capital: float = typer.Option(100_000.0, "--capital", help="Value of 'equity' while evaluating (as backtest's "
+                                  "starting capital)."),
+    start: Optional[str] = typer.Option(None, "--start", help="First bar shown (ISO date or date-time, UTC); "
+                                        "indicators warm up on the bars before it."),
+    end: Optional[str] = typer.Option(None, "--end", help="Show bars opening before this (ISO date or date-time, "
+                                      "UTC); no bar from it on is read."),
     text: Optional[Path] = typer.Option(None, "--text", help="Timestamped texts for a strategy that reads "
                                         "'sentiment' (as backtest --text)."),
 ) -> None:
@@ -34,10 +39,21 @@ def signals(
         raise fail_usage(f"no such strategy file: {strategy}")
     if not data.exists():
         raise fail_usage(f"no such data file: {data}")
-    from autobot.backtest.data import strategy_bars
+    from autobot.backtest.data import parse_when, slice_bars, strategy_bars
+    try:
+        lo = parse_when(start, "--start") if start else None
+        hi = parse_when(end, "--end") if end else None
+    except UserError as err:
+        d = err.diagnostics[0]
+        raise fail_usage(f"{d.message}; {d.hint}") from None
     try:
         compiled = load_strategy(strategy)
-        bars, seconds, notes = strategy_bars(compiled, load_bars(data))    # exactly the bars the backtest decides on
+        bars, seconds, notes = strategy_bars(compiled, slice_bars(load_bars(data), None, hi))  # the backtest's bars
+        import numpy as np
+        first = int(np.searchsorted(bars.ts, lo, side="left")) if lo is not None else 0
+        if first >= len(bars):
+            from autobot.cli.output import no_bars_in_window
+            raise no_bars_in_window(load_bars(data), start, end)
         extra = None
         from autobot.backtest.data import TEXT_NAMES, text_externals
         if text is not None or set(TEXT_NAMES) & compiled.plan.externals:
@@ -52,10 +68,11 @@ def signals(
     for note in notes:
         typer.echo(f"note: {note}", err=True)
     if out is None:
-        write_signals(compiled, bars, sys.stdout, capital, extra)
+        write_signals(compiled, bars, sys.stdout, capital, extra, first)
         return
     from autobot.safeio import open_output
     with writing("--out", out), open_output(out, newline="") as fh:
-        rows = write_signals(compiled, bars, fh, capital, extra)
+        rows = write_signals(compiled, bars, fh, capital, extra, first)
     typer.echo(f"wrote {rows} bars x {len(compiled.plan.named) + len(compiled.plan.rules)} columns to {out}",
                err=True)
+

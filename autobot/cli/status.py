@@ -63,7 +63,8 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
     table.add_row("equity", "-" if st["equity"] is None else f"{st['equity']:,.2f}")
     table.add_row("drawdown", f"{st['drawdown']:.2%}")
     table.add_row("positions", ", ".join(f"{k} {v:+g}" for k, v in st["positions"].items()) or "flat")
-    table.add_row("orders / fills", f"{st['orders']} / {st['fills']}")
+    table.add_row("orders", f"{st['orders']:,} orders, {st['fills']:,} fills" +
+                  (" (an order may fill in parts: each part counts as a fill)" if st["fills"] > st["orders"] else ""))
     for subject, t in st["challenge"]["stages"].items():
         table.add_row(f"challenge {subject}", f"{t['stage']} since {_when(t['since'])}, capital {t['capital']:.0%}")
     for e in st["challenge"]["moves"][-3:]:
@@ -85,7 +86,12 @@ def rollback(document: Path = typer.Argument(..., help="The document to return t
 
     if not document.is_file():
         raise fail_usage(f"no such document: {document}")
-    journal = Journal(_journal_path(state))
+    from autobot.workspace import find_project_root
+    store = state or (find_project_root(document.parent) / ".autobot" / "state.sqlite")   # where --apply keeps it
+    if not store.is_file():
+        raise fail_usage(f"no state store at {store}: the versions of a document are kept there by 'autobot live' "
+                         "and 'autobot optimize --apply' (pass --state for another store)")
+    journal = Journal(store)
     try:
         versions = journal.versions(str(document))
         if not versions:

@@ -167,8 +167,15 @@ def load_texts(path: str | Path) -> Texts:
                     raise ValueError("not an object")
                 when = obj.get("timestamp", obj.get("created_at"))
                 text = obj.get("text")
-                if when is None or not isinstance(text, str):
+                if isinstance(text, list) and all(isinstance(t, str) for t in text):
+                    text = " ".join(text)         # a tokenised text (StockNet's preprocessed tweets)
+                if when is None:
                     raise ValueError("needs 'timestamp' (or 'created_at') and 'text'")
+                if text is None:
+                    raise ValueError("needs 'text' (a text, or a list of its words)")
+                if not isinstance(text, str):
+                    raise ValueError(f"'text' is {type(text).__name__} {str(text)[:40]!r}, not a text or a list "
+                                     "of words")
                 add(when, str(obj.get("symbol", "") or ""), text)
             except RecursionError:
                 raise _error(name, k, f"line {k} is not a text record: JSON nested too deep",

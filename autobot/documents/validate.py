@@ -50,14 +50,59 @@ def validate_document(source: SourceFile, kind: str | None = None) -> tuple[Base
         return model.model_validate(plain), []
     except ValidationError as exc:
         diagnostics = _diagnostics(source, model, exc)
+        # check the rest of the document too, so a bad id or an unknown key hides no expression error:
+        # unknown and bad optional values are left out, a bad required id stands in as a valid one
+        # (the diagnostics above stay, so the document still fails)
         errors = exc.errors(include_url=False)
-        if errors and all(e["type"] == "extra_forbidden" for e in errors):
-            # unknown keys alone: check the rest of the document too, so they hide no other error
+        if all(_repairable(e) for e in errors):
             try:
-                return model.model_validate(_without(plain, [tuple(e["loc"]) for e in errors])), diagnostics
+                return model.model_validate(_repaired(plain, errors)), diagnostics
             except ValidationError:
                 pass
         return None, diagnostics
+
+
+def _repairable(err: dict[str, Any]) -> bool:
+    """An error the rest of a document can be checked past without follow-on errors: an unknown key,
+    or a bad id (a stand-in takes its place). A bad section (indicators as a list) is not: the
+    names it defines would then be reported unknown wherever they are used."""
+    loc = tuple(err["loc"])
+    return err["type"] == "extra_forbidden" or (err["type"] == "string_pattern_mismatch" and bool(loc)
+                                                 and loc[-1] in _STAND_INS)
+
+
+# required ids that stand in for a bad one while the rest of a document is checked
+_STAND_INS = {"strategy": "invalid_id", "instrument": "INVALID.VENUE", "policy": "invalid_id"}
+
+
+def _repaired(plain: Any, errors: list[dict[str, Any]]) -> Any:
+    """``plain`` with each erroneous leaf replaced by a stand-in (ids) or removed."""
+    import copy
+    out = copy.deepcopy(plain)
+    drop: list[tuple[Any, ...]] = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        if not loc or err["type"] == "missing":
+            continue
+        key = loc[-1]
+        if err["type"] == "string_pattern_mismatch" and isinstance(key, str) and key in _STAND_INS:
+            parent = _walk(out, loc[:-1])
+            if isinstance(parent, dict):
+                parent[key] = _STAND_INS[key]
+                continue
+        drop.append(loc)
+    return _without(out, drop)
+
+
+def _walk(node: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node
 
 
 def _without(plain: Any, locs: list[tuple[Any, ...]]) -> Any:
@@ -118,8 +163,11 @@ def _one(source: SourceFile, model: type[BaseModel], err: dict[str, Any], loc: t
         msg = f"'{where}' must be a mapping of keys to values, got {_kind(node)}"
     elif etype == "list_type":
         msg = f"'{where}' must be a list, got {_kind(node)}"
+    elif etype == "string_pattern_mismatch":
+        msg = f"'{where}': {node.value!r} is not a valid {loc[-1] if loc else 'value'}"
     elif etype.startswith("string"):
-        msg = f"'{where}': {msg.lower()}" if etype != "string_type" else f"'{where}' must be text, got {_kind(node)}"
+        msg = f"'{where}': {msg[0].lower() + msg[1:]}" if etype != "string_type" else \
+            f"'{where}' must be text, got {_kind(node)}"
     elif etype == "value_error":
         msg = f"'{where}': {str(err.get('ctx', {}).get('error', msg))}"
     else:

@@ -13,7 +13,7 @@ from autobot.language import plan as P
 from autobot.language.compile import RULE_SIDES, CompiledStrategy
 
 
-def signal_columns(strategy: CompiledStrategy, bars: BarArrays, capital: float = 10_000.0,
+def signal_columns(strategy: CompiledStrategy, bars: BarArrays, capital: float = 100_000.0,
                    extra: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """Column name -> series: indicators by name, then ``entry.long`` ... ``exit.short``.
 
@@ -60,24 +60,24 @@ def iso_timestamps(ts: np.ndarray) -> list[str]:
     return [t + "Z" for t in text.tolist()]
 
 
-def signal_rows(strategy: CompiledStrategy, bars: BarArrays, capital: float = 10_000.0,
-                extra: dict[str, Any] | None = None) -> Iterator[list[str]]:
-    """Header row then one row per bar, formatted as the contract says (``extra``: series of
-    externals such as the text feed's ``sentiment``)."""
+def signal_rows(strategy: CompiledStrategy, bars: BarArrays, capital: float = 100_000.0,
+                extra: dict[str, Any] | None = None, first: int = 0) -> Iterator[list[str]]:
+    """Header row then one row per bar from ``first``, formatted as the contract says (``extra``:
+    series of externals such as the text feed's ``sentiment``)."""
     columns = signal_columns(strategy, bars, capital, extra)
     yield ["timestamp", *columns]
     stamps = iso_timestamps(np.asarray(bars.ts))
     cells = [[_cell(v) for v in col.tolist()] for col in columns.values()]
-    for i, stamp in enumerate(stamps):
-        yield [stamp, *(col[i] for col in cells)]
+    for i in range(first, len(stamps)):
+        yield [stamps[i], *(col[i] for col in cells)]
 
 
-def write_signals(strategy: CompiledStrategy, bars: BarArrays, out: TextIO, capital: float = 10_000.0,
-                  extra: dict[str, Any] | None = None) -> int:
+def write_signals(strategy: CompiledStrategy, bars: BarArrays, out: TextIO, capital: float = 100_000.0,
+                  extra: dict[str, Any] | None = None, first: int = 0) -> int:
     """Write the signals CSV; returns the number of bars written."""
     writer = csv.writer(out, lineterminator="\n")
     count = -1
-    for row in signal_rows(strategy, bars, capital, extra):
+    for row in signal_rows(strategy, bars, capital, extra, first):
         writer.writerow(row)
         count += 1
     return count

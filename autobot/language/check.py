@@ -331,6 +331,11 @@ class ExprCompiler:
         def known() -> list[str]:
             names = list(self.indicator_sites) + list(self.params) + list(self.scalars) + list(self.models)
             return names + sorted(BUILTIN_NAMES - {"true", "false"}) if self.series else names
+        glued = _glued_call(name)
+        if glued:
+            raise self._error(e.span, "unknown-name", f"unknown name '{name}' (did you mean {glued}?)",
+                              "an indicator is a call with its period in parentheses, or a name defined under "
+                              "indicators:")
         if self.series:
             hint = "names are indicators, params or built-ins (open, high, low, close, volume, ...)"
         elif self.scalars:
@@ -776,7 +781,8 @@ class ExprCompiler:
             targets = fn.resolve_param(kw.name)
             if not targets:
                 names = [p.name for p in fn.params] + list(fn.param_aliases)
-                valid = ", ".join(p.name for p in fn.params) or "none"
+                valid = ", ".join(p.name + "".join(f" (or {a})" for a, targets in fn.param_aliases.items()
+                                                   if p.name in targets) for p in fn.params) or "none"
                 raise self._error(kw.name_span, "unknown-keyword",
                                   f"{fn.name} has no parameter '{kw.name}'{self._did_you_mean(kw.name, names)}",
                                   f"its parameters are: {valid}")
@@ -842,3 +848,13 @@ def signature(fn: TaFunction) -> str:
     """``name(input, ..., param=default, ...)`` for messages and ``autobot functions``."""
     parts = list(fn.inputs) + [f"{p.name}={p.default:g}" for p in fn.params]
     return f"{fn.name}({', '.join(parts)})"
+
+
+def _glued_call(name: str) -> str:
+    """``atr14`` -> ``atr(14)``, ``rsi_14`` -> ``rsi(14)``: a function name with its period glued on."""
+    import re
+    match = re.fullmatch(r"([a-z][a-z0-9]*?)_?(\d+)", name)
+    if match is None or match.group(1) not in TA_FUNCTIONS:
+        return ""
+    fn = TA_FUNCTIONS[match.group(1)]
+    return f"{fn.name}({match.group(2)})" if fn.implicit_inputs else f"{fn.name}(close, {match.group(2)})"

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from autobot.diagnostics import DiagnosticSink, UserError, did_you_mean
+from autobot.diagnostics import Diagnostic, DiagnosticSink, UserError, did_you_mean
 from autobot.documents.load import SourceFile, YNode, load_text
 from autobot.documents.validate import validate_document
 from autobot.documents.models import ParamSpec, PolicyDocument, RegimesDocument, StrategyDocument
@@ -96,6 +96,20 @@ class CompiledStrategy:
         if self.confidence is not None:
             nodes.add(self.confidence)
         return nodes
+
+    def use_diagnostic(self, names: tuple[str, ...], code: str, message: str, hint: str,
+                       severity: str = "error") -> Diagnostic:
+        """A diagnostic at the first place the document's expressions read one of ``names`` (its
+        first line when none is found)."""
+        import re
+        source = self.source
+        starts = [node.start for key in ("indicators", "ml", "entry", "exit", "filters", "risk", "sizing",
+                                         "confidence", "quote")
+                  for node, found in [source.node_at((key,))] if found and node is not None]
+        body = min(starts) if starts else 0
+        match = re.search(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", source.text[body:])
+        at, end = (body + match.start(), body + match.end()) if match else (0, 1)
+        return source.diagnostic(at, end, code, message, hint, severity=severity)
 
     def warmup(self, name: str) -> int:
         """Warm-up (bars before first possible value) of a rule or indicator column."""
@@ -478,6 +492,13 @@ def compile_strategy(source: SourceFile, doc: StrategyDocument, sink: Diagnostic
             node = compiler.compile(_site(source, (section, side)), expect=P.BOOL, what="rule")
             if node is not None:
                 compiler.plan.rules[f"{section}.{side}"] = node
+                const = compiler.plan.nodes[node]
+                if isinstance(const, P.Const) and const.value is False:
+                    where, _ = source.node_at((section, side))
+                    assert where is not None
+                    sink.add(source.diagnostic(where.start, max(where.end, where.start + 1), "never-fires",
+                                               f"{section}.{side} is always false: this rule can never fire", f"write a condition, or remove {section}.{side} "
+                                               "(YAML reads a bare no, off and false as false)", severity="warning"))
     if doc.exit is not None and doc.entry is not None:
         for side in ("long", "short"):
             if getattr(doc.exit, side) is not None and getattr(doc.entry, side) is None:

@@ -185,6 +185,16 @@ def _too_deep(text: str) -> ParseError:
                       "split it into named indicators (indicators: ...) and combine those")
 
 
+def _loose_percent(text: str, at: int) -> str:
+    """The hint for ``2 %`` (a percentage whose ``%`` does not touch its number) just before ``at``."""
+    import re
+    match = re.search(r"(\d\.?\d*)\s+%\s*$", text[:at])
+    if match is None:
+        return ""
+    return (f"a percentage touches its number: write {match.group(1)}% (with a space, '%' is the modulo "
+            "operator and needs a right-hand side)")
+
+
 def _syntax_error(exc: UnexpectedInput, text: str) -> ParseError:
     """The diagnostic of one of Lark's parse errors."""
     if isinstance(exc, UnexpectedCharacters):
@@ -196,17 +206,23 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> ParseError:
         return ParseError(f"unexpected character '{ch}'", ast.Span(pos, pos + 1), hint)
     if isinstance(exc, UnexpectedEOF):
         end = len(text.rstrip())
-        return ParseError("unexpected end of expression", ast.Span(max(end - 1, 0), max(end, 1)), _expected(exc))
+        return ParseError("unexpected end of expression", ast.Span(max(end - 1, 0), max(end, 1)),
+                          _loose_percent(text, end) or _expected(exc))
     assert isinstance(exc, UnexpectedToken)
     tok = exc.token
     if tok.type == "$END":
         end = len(text.rstrip())
-        return ParseError("unexpected end of expression", ast.Span(max(end - 1, 0), max(end, 1)), _expected(exc))
+        return ParseError("unexpected end of expression", ast.Span(max(end - 1, 0), max(end, 1)),
+                          _loose_percent(text, end) or _expected(exc))
     start = tok.start_pos if tok.start_pos is not None else 0
     end = tok.end_pos if tok.end_pos is not None else start + 1
     hint = _expected(exc)
     if tok.type in ("NUMBER",) and start > 0 and text[start - 1] == "%":
         hint = "a percentage is written right after its number, e.g. 2%; the modulo operator needs spaces: a % b"
+    elif tok.type == "EQUAL" or str(tok) == "=":
+        hint = "to compare, write '==' (a single '=' only names a function's parameter, as in rsi(close, period=14))"
+    elif _loose_percent(text, start):
+        hint = _loose_percent(text, start)
     what = _TOKEN_NAMES.get(tok.type, "token").removeprefix("a ").removeprefix("an ")
     return ParseError(f"unexpected {what} '{tok}'" if tok.type in _WORDY else f"unexpected '{tok}'",
                       ast.Span(start, end), hint)

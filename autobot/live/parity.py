@@ -102,7 +102,7 @@ def _fills_of(trades: list[dict[str, Any]]) -> dict[str, list[tuple[int, str, fl
     return out
 
 
-def ledger(policy_path: Path, state: Path) -> Ledger:
+def ledger(policy_path: Path, state: Path, progress: Any = None) -> Ledger:
     """Re-run the journal's bars in the backtest engine and compare (module docstring)."""
     from autobot.persistence.journal import (open_readonly, read_bars, read_equity, read_events, read_fills,
                                              read_run)
@@ -119,7 +119,7 @@ def ledger(policy_path: Path, state: Path) -> Ledger:
         return Ledger([], [], {}, 0, ["the journal holds no bars (written before bars were journaled)"])
     data = journal_bars(rows)
     policy = load_policy(policy_path)
-    bt = run_portfolio(policy, data, compare=False)
+    bt = run_portfolio(policy, data, progress=progress, compare=False)
     live: dict[str, list[tuple[int, str, float, float]]] = {}
     for strategy, ts, side, qty, price, _ in fills:
         rows_ = live.setdefault(strategy, [])

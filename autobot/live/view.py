@@ -75,3 +75,40 @@ class StatusView:
         if now - self.last >= 0.25:
             self.last = now
             self.live.update(render(controller.status(), self.bars), refresh=True)
+
+
+class LineView:
+    """The status as one plain line every ``every`` seconds, for a node writing to a file or a pipe
+    (a rich display would not refresh there): ``paper node: 12,000 bars, bar 2017-03-01 14:00,
+    equity 101,234.50 (drawdown 1.20%), trading``."""
+
+    def __init__(self, every: float = 30.0, out: Any = None) -> None:
+        import sys
+        self.every = every
+        self.out = out or sys.stderr
+        self.bars = 0
+        self.last = time.monotonic()
+
+    def __enter__(self) -> "LineView":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def update(self, controller: Any) -> None:
+        self.bars += 1
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        self.out.write(line(controller.status(), self.bars) + "\n")
+        self.out.flush()
+
+
+def line(status: dict[str, Any], bars: int) -> str:
+    """One line of the controller's :meth:`status`."""
+    when = dt.datetime.fromtimestamp(status["bar"] / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M") \
+        if status["bar"] else "-"
+    state = "HALTED" if status["halted"] else "paused" if status["paused"] else "trading"
+    return (f"paper node: {bars:,} bars, bar {when}, equity {status['equity']:,.2f} "
+            f"(drawdown {status['drawdown']:.2%}), {state}")

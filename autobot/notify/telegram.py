@@ -42,6 +42,7 @@ class Notifier:
         self.outbox: queue.Queue[str | None] = queue.Queue(maxsize=capacity)
         self.sent = 0
         self.failed = 0
+        self._outage = 0                # failed sends since the last success
         self.dropped = 0
         self.commands: list[str] = []
         self._stop = threading.Event()
@@ -113,9 +114,16 @@ class Notifier:
             try:
                 await bot.send_message(chat_id=self.chat_id, text=text)  # type: ignore[attr-defined]
                 self.sent += 1
+                if self._outage:
+                    log.warning("telegram reachable again after %d failed send(s)", self._outage)
+                    self._outage = 0
             except Exception as exc:   # Telegram being down must not matter to trading
                 self.failed += 1
-                log.warning("telegram send failed: %s", self.redact(exc))
+                self._outage += 1
+                # one warning an outage (then one every 100 failures), not one a message
+                if self._outage == 1 or self._outage % 100 == 0:
+                    log.warning("telegram send failed (%d in a row; messages are dropped until it is back): %s",
+                                self._outage, self.redact(exc))
 
     def redact(self, exc: BaseException) -> str:
         """An error for the log: its type and message with the bot token (which sits in every Bot API

@@ -86,9 +86,9 @@ def check_text_feed(policy: CompiledPolicy, texts: bool) -> None:
     for sid in policy.used:
         if set(TEXT_NAMES) & policy.strategies[sid].plan.externals and not texts:
             cs = policy.strategies[sid]
-            raise UserError([cs.source.diagnostic(0, 1, "no-text-feed",
-                                                  f"'{sid}' reads 'sentiment', which needs a text feed",
-                                                  "pass --text FILE (timestamped texts: timestamp, symbol, text)")])
+            raise UserError([cs.use_diagnostic(TEXT_NAMES, "no-text-feed",
+                                               f"'{sid}' reads 'sentiment', which needs a text feed",
+                                               "pass --text FILE (timestamped texts: timestamp, symbol, text)")])
 
 
 def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: InstrumentSettings,
