@@ -58,6 +58,15 @@ def project_regimes_path(strategy: Path) -> Path:
     return next((c for c in candidates if c.is_file()), candidates[0])
 
 
+def regime_names_at(path: Path) -> tuple[str, ...]:
+    """The regime names a regimes document defines (``()`` when there is none, or it does not
+    validate: its own errors are reported where it is compiled)."""
+    if not path.is_file():
+        return ()
+    loaded = Workspace().load(path)
+    return tuple(sorted(loaded.model.regimes)) if isinstance(loaded.model, RegimesDocument) else ()
+
+
 def expand(paths: list[Path]) -> list[Path]:
     """Files named directly, plus the YAML files inside folders (sorted)."""
     out: list[Path] = []
@@ -169,13 +178,7 @@ class Workspace:
 
     def _project_regime_names(self, strategy: Path) -> tuple[str, ...]:
         """The regime names of the regimes document a strategy runs with alone (``()`` when it has none)."""
-        path = project_regimes_path(strategy)
-        if not path.is_file():
-            return ()
-        loaded = Workspace().load(path)
-        if not isinstance(loaded.model, RegimesDocument):
-            return ()
-        return tuple(sorted(loaded.model.regimes))
+        return regime_names_at(project_regimes_path(strategy))
 
     def _warn_regime_unset(self, d: Loaded, compiled: CompiledStrategy) -> None:
         """Reading ``regime`` with no regimes document: the value is never set, so a rule on it never fires."""

@@ -106,11 +106,16 @@ def run_book_backtest(compiled: Any, book: BookData, venue: VenueSettings = Venu
         engine.add_instrument(inst)
         engine.add_data(batches(book, deltas))
         engine.add_data(trades)
+        from autobot.language.compile import compile_strategy_text
+        from autobot.strategy.plans import register
+        params = {**compiled.params, **(overrides or {})}
+        if params != compiled.params:          # compiled here, once, with the overrides the config carries
+            compiled = compile_strategy_text(compiled.source.text, compiled.source.path, params)
+        register(compiled, params)
         strategy = QuoteStrategy(QuoteStrategyConfig(document=compiled.source.text,
                                                      document_name=compiled.source.path,
                                                      instrument_id=inst.id, book_type=book.book_type,
-                                                     overrides={**compiled.params, **(overrides or {})},
-                                                     order_id_tag="001"))
+                                                     overrides=params, order_id_tag="001"))
         strategy.time_steps = time_steps
         if progress is not None:
             total = max(1, int((book.end_ns - book.start_ns) // (compiled.bar.seconds * 1_000_000_000)))

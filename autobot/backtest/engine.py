@@ -19,7 +19,8 @@ from autobot.venue.instruments import (InstrumentSettings, account_currency, cos
                                        market_note, quote_currency)
 from autobot.venue.settings import VenueSettings, add_venue, bar_spec_text, logging_config
 from autobot.data.bars import Bars
-from autobot.language.compile import CompiledStrategy
+from autobot.language.compile import CompiledStrategy, compile_strategy_text
+from autobot.strategy.plans import register
 from autobot.strategy.sizing import capped_note, unsized_note
 
 
@@ -135,9 +136,13 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
         add_venue(engine, inst.id.venue.value, currency, venue.capital, venue, cash)
         engine.add_instrument(inst)
         engine.add_data(to_nautilus(bars, bar_type, inst, seconds))
+        params = {**compiled.params, **(overrides or {})}
+        if params != compiled.params:           # compiled here, once, with the overrides the config carries
+            compiled = compile_strategy_text(compiled.source.text, compiled.source.path, params)
+        register(compiled, params)
         strategy = RuleStrategy(RuleStrategyConfig(
             document=compiled.source.text, document_name=compiled.source.path, instrument_id=inst.id,
-            bar_type=bar_type, overrides={**compiled.params, **(overrides or {})}, order_id_tag="001",
+            bar_type=bar_type, overrides=params, order_id_tag="001",
             purge_closed_orders=purge_closed_orders, oms_type=STRATEGY_OMS))
         hooks = StrategyHooks()
         if progress is not None:

@@ -113,17 +113,18 @@ def backtest(
         return
     if strategy is None:
         raise fail_usage("give a strategy document (or --policy POLICY.yaml)")
-    from autobot.cli.backtest_book import backtest_book, is_quote_strategy
-    if is_quote_strategy(strategy, overrides):
+    compiled = compile_for_run(strategy, overrides, regimes)      # the one compilation of the document
+    if compiled.document.quote is not None:
         if engine == "fast":
             raise fail_usage("--engine fast runs bar strategies; a quote: strategy runs on the order book in "
                              "NautilusTrader (drop --engine)")
-        backtest_book(strategy, data, overrides, instrument, settings_)
+        from autobot.cli.backtest_book import backtest_book
+        backtest_book(compiled, data, overrides, instrument, settings_)
         return
     inputs = load_inputs(strategy, overrides, instrument, data, catalog, start, end, regimes,
                          dict(capital=capital, account=account, leverage=leverage, slippage=slippage,
                               price_precision=price_precision, size_precision=size_precision, maker_fee=maker_fee,
-                              taker_fee=taker_fee, currency=currency, venue=venue_name))
+                              taker_fee=taker_fee, currency=currency, venue=venue_name), compiled)
     compiled, bars, venue, settings, iid, compiled_regimes = inputs
     from autobot.backtest.engine import run_backtest
     from autobot.diagnostics import RunError, UserError
@@ -162,27 +163,37 @@ def backtest(
         typer.echo(f"wrote {report}", err=True)
 
 
+def compile_for_run(strategy: Path, overrides: dict[str, float], regimes: Optional[Path]) -> Any:
+    """The strategy document compiled once for a run: with the regime names of the regimes it would
+    run with (``--regimes``, else its project's), so a rule naming no regime is an error
+    (positioned errors raised as ``typer.Exit``)."""
+    from autobot.diagnostics import UserError
+    from autobot.workspace import load_strategy, regime_names_at, project_regimes_path
+    if not strategy.is_file():
+        raise fail_usage(f"no such strategy file: {strategy}")
+    names = regime_names_at(regimes if regimes is not None else project_regimes_path(strategy))
+    try:
+        return load_strategy(strategy, overrides or None, regime_names=names or None)
+    except UserError as err:
+        raise fail_user(err.diagnostics) from None
+
+
 def load_inputs(strategy: Path, overrides: dict[str, float], instrument: Optional[str], data: list[str],
                 catalog: Optional[Path], start: Optional[str], end: Optional[str], regimes: Optional[Path],
-                v: dict[str, Any]) -> tuple[Any, ...]:
+                v: dict[str, Any], compiled: Any = None) -> tuple[Any, ...]:
     """The strategy, its bars, venue and instrument settings, instrument id and regimes, as
     ``backtest`` and ``optimize`` take them from the command line (usage and positioned errors
-    raised as ``typer.Exit``)."""
+    raised as ``typer.Exit``). ``compiled``: the document already compiled by :func:`compile_for_run`."""
     from autobot.diagnostics import UserError
-    from autobot.workspace import load_strategy
     capital, account, leverage, slippage = v["capital"], v["account"], v["leverage"], v["slippage"]
     price_precision, size_precision, maker_fee, taker_fee = (v["price_precision"], v["size_precision"],
                                                              v["maker_fee"], v["taker_fee"])
     currency = v["currency"]
-    if not strategy.is_file():
-        raise fail_usage(f"no such strategy file: {strategy}")
-    try:
-        compiled = load_strategy(strategy, overrides or None)
-        if compiled.document.quote is not None:
-            from autobot.backtest.data import quote_refusal
-            raise quote_refusal(compiled, "bars or in a study")
-    except UserError as err:
-        raise fail_user(err.diagnostics) from None
+    if compiled is None:
+        compiled = compile_for_run(strategy, overrides, regimes)
+    if compiled.document.quote is not None:
+        from autobot.backtest.data import quote_refusal
+        raise fail_user(quote_refusal(compiled, "bars or in a study").diagnostics)
     iid = cli_instrument(instrument or compiled.document.market.instrument, v.get("venue"))
 
     from autobot.backtest.data import parse_when, slice_bars
@@ -219,12 +230,7 @@ def load_inputs(strategy: Path, overrides: dict[str, float], instrument: Optiona
                                   size_precision=pick(size_precision, market.size_precision),
                                   maker_fee=pick(maker_fee, market.maker_fee), taker_fee=pick(taker_fee, market.taker_fee),
                                   currency=currency)
-    compiled_regimes = _regimes_for(compiled, strategy, regimes)
-    if compiled_regimes is not None:      # regimes in play: its rules may only name those regimes
-        try:
-            load_strategy(strategy, overrides or None, regime_names=compiled_regimes.names)
-        except UserError as err:
-            raise fail_user(err.diagnostics) from None
+    compiled_regimes = _regimes_for(compiled, strategy, regimes)   # its rules were checked against their names
     return compiled, bars, venue, settings, iid, compiled_regimes
 
 

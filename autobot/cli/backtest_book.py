@@ -12,18 +12,6 @@ import typer
 from autobot.cli.output import fail_usage, fail_user, writing, write_json
 
 
-def is_quote_strategy(strategy: Path, overrides: dict[str, float]) -> bool:
-    """Whether the document declares ``quote:`` (compile errors are left to the caller's path)."""
-    from autobot.diagnostics import UserError
-    from autobot.workspace import load_strategy
-    if not strategy.is_file():
-        return False
-    try:
-        return load_strategy(strategy, overrides or None).document.quote is not None
-    except UserError:
-        return False
-
-
 def _paths(data: list[str]) -> list[Path]:
     out = []
     for item in data:
@@ -35,8 +23,10 @@ def _paths(data: list[str]) -> list[Path]:
     return out
 
 
-def backtest_book(strategy: Path, data: list[str], overrides: dict[str, float], instrument: str | None,
+def backtest_book(compiled: Any, data: list[str], overrides: dict[str, float], instrument: str | None,
                   settings: dict[str, Any]) -> None:
+    """A ``quote:`` strategy (``compiled``, with ``overrides`` applied) on order-book data, under both
+    queue models."""
     from autobot.backtest.book import QUEUE_MODELS, run_book_backtest
     from autobot.cli.inputs import _run_with_progress
     from autobot.data.book_binance import BookFileError
@@ -44,12 +34,8 @@ def backtest_book(strategy: Path, data: list[str], overrides: dict[str, float], 
     from autobot.diagnostics import Diagnostic, UserError
     from autobot.venue.instruments import InstrumentSettings
     from autobot.venue.settings import VenueSettings
-    from autobot.workspace import load_strategy
 
-    try:
-        compiled = load_strategy(strategy, overrides or None)
-    except UserError as err:
-        raise fail_user(err.diagnostics) from None
+    strategy = compiled.source.path
     if not data:
         raise fail_usage("a quote: strategy backtests on order-book data: pass --data FILE (a Binance capture, a "
                          "Binance depth CSV or a Databento MBO file; several files of one capture are joined)")

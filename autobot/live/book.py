@@ -206,6 +206,8 @@ def run_book_replay(document: Path, book: BookData, venue: VenueSettings = Venue
     node.add_exec_client_factory(inst.id.venue.value, BookSandboxFactory)
     node.build()
     _book_paper_fills_at_once(node)
+    from autobot.strategy.plans import register
+    register(compiled, dict(compiled.params))          # the strategy takes this plan at its start
     strategy = QuoteStrategy(QuoteStrategyConfig(
         document=compiled.source.text, document_name=compiled.source.path, instrument_id=inst.id,
         book_type=book.book_type, overrides=dict(compiled.params), order_id_tag="001",

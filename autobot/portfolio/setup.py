@@ -18,7 +18,8 @@ def strategy_config(policy: CompiledPolicy, sid: str, bar_type: Any, index: int)
     from nautilus_trader.model.identifiers import InstrumentId
 
     from autobot.strategy.rule_strategy import STRATEGY_OMS, RuleStrategyConfig
-    cs = policy.strategies[sid]
+    from autobot.strategy.plans import register
+    cs = register(policy.strategies[sid], {})          # the strategy takes this plan at its start
     return RuleStrategyConfig(document=cs.source.text, document_name=cs.source.path,
                               instrument_id=InstrumentId.from_str(cs.document.market.instrument),
                               bar_type=bar_type, overrides={}, order_id_tag=f"{index + 1:03d}",

@@ -49,6 +49,7 @@ from autobot.strategy.quote_records import Fill, Steps
 from autobot.evaluate.stream import StreamEvaluator
 from autobot.language.book import SPACES
 from autobot.language.compile import CompiledStrategy, compile_strategy_text
+from autobot.strategy.plans import compiled_for
 
 _NAME = re.compile(r"^(\w+)(?:\.(\w+))?(?:\((.*)\))?$")
 
@@ -106,7 +107,7 @@ class QuoteStrategy(Strategy):
     # ------------------------------------------------------------------ lifecycle
     def on_start(self) -> None:
         cfg: QuoteStrategyConfig = self.config  # type: ignore[assignment]
-        self.compiled = compile_strategy_text(cfg.document, cfg.document_name, dict(cfg.overrides) or None)
+        self.compiled = compiled_for(cfg.document, cfg.document_name, cfg.overrides)    # compiled once
         self.instrument = self.cache.instrument(cfg.instrument_id)
         if self.instrument is None:
             self.log.error(f"no instrument {cfg.instrument_id} in the cache")

@@ -39,7 +39,7 @@ from autobot.language.compile import CompiledStrategy, PriceLevel
 from autobot.strategy import trace as T
 from autobot.strategy.sizing import max_order_qty, raw_quantity, round_quantity
 from autobot.strategy.costs import affordable_cash_qty, unit_fees_of
-from autobot.language.compile import compile_strategy_text
+from autobot.strategy.plans import compiled_for
 
 
 #: every RuleStrategy nets its own position (see RuleStrategyConfig's oms_type)
@@ -215,7 +215,7 @@ class RuleStrategy(Strategy):
     # ------------------------------------------------------------------ lifecycle
     def on_start(self) -> None:
         cfg: RuleStrategyConfig = self.config  # type: ignore[assignment]
-        self.compiled = compile_strategy_text(cfg.document, cfg.document_name, dict(cfg.overrides) or None)
+        self.compiled = compiled_for(cfg.document, cfg.document_name, cfg.overrides)    # compiled once
         plan = self.compiled.plan
         self.evaluator = stream_evaluator(self.compiled)
         self._rule_index = {name: k for k, name in enumerate(self.evaluator.rule_names)}
