@@ -70,3 +70,20 @@ def test_a_config_built_elsewhere_is_compiled_from_its_text() -> None:
     assert plans.COUNTS["compiled"] == before + 1 and other.params["fast"] == 7.0
     plans.register(compiled, {})
     assert plans.compiled_for(text, name, {}) is compiled          # registered: the same object
+
+
+def test_the_warm_up_compiles_the_kernel_every_strategy_then_uses() -> None:
+    """``python -m autobot.fast.warm`` (the README's install step): one small run compiles the
+    kernel; a strategy of another shape on another account then runs on the compiled kernel."""
+    import autobot.fast.kernel as K
+    from autobot.data.bars import load_bars
+    from autobot.fast.engine import run_fast
+    from autobot.fast.warm import warm
+    from autobot.venue.settings import VenueSettings
+    from autobot.workspace import load_strategy
+    assert warm() > 0
+    compiled = K.simulate.signatures
+    assert compiled
+    result = run_fast(load_strategy(ROOT / "strategies" / "mean_reversion.yaml"), load_bars(EXAMPLE),
+                      VenueSettings(account="cash"))
+    assert result.engine == "fast" and K.simulate.signatures == compiled     # nothing compiled again
