@@ -232,7 +232,7 @@ def _apply(plan: Any, document: Path, doc: dict[str, Any], force: bool, state: O
 
     from autobot.diagnostics import UserError
     from autobot.language.compile import compile_strategy_text
-    from autobot.live.reload import document_diff
+    from autobot.language.diff import document_diff
     from autobot.optimize import space as SP
     from autobot.optimize.apply import ApplyRefused, check_regimes_text, set_defaults
     from autobot.persistence.journal import Journal, StateStoreError

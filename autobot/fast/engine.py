@@ -30,7 +30,7 @@ from autobot.strategy.costs import unit_fees_of
 from autobot.language import plan as P
 from autobot.language.compile import CompiledStrategy, compile_strategy_text
 from autobot.strategy import trace as T
-from autobot.strategy.rule_strategy import Trade
+from autobot.strategy.records import Trade
 from autobot.venue.instruments import (InstrumentSettings, account_currency, cost_model, make_instrument, market_note,
                                        quote_currency)
 from autobot.venue.settings import VenueSettings, bar_spec_text
