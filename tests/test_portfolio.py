@@ -481,3 +481,30 @@ def test_gross_and_net_exposure_over_the_strategies_positions(tmp_path: Path) ->
                       "  max_net_exposure: 15%\n")
     result = run(limited, [100.0] * 10)
     assert {t["strategy"] for t in result.trades} == {"a"}
+
+
+@pytest.mark.skipif(not EURUSD.exists(), reason=f"SKIPPED LOUDLY: needs ../shared/data ({EURUSD} not found)")
+def test_a_daily_policy_on_hourly_fx_gets_the_strategys_own_daily_bars(tmp_path: Path) -> None:
+    """A policy resamples as a strategy alone does (issue 25, section 6): the FX week's Sunday-evening
+    stub opens Monday's daily bar, the run says so, and the per-strategy Sharpe is annualised with
+    the ~260 trading days a year, not 311 with the stubs."""
+    import math
+
+    from autobot.backtest.data import parse_when, slice_bars, strategy_bars
+    from autobot.language.compile import compile_strategy_text
+    hourly = slice_bars(load_bars(EURUSD), parse_when("2016-01-01", "--start"), parse_when("2018-01-01", "--end"))
+    body = ("indicators:\n  up: close > sma(close, 5)\nentry:\n  long: up\nexit:\n  long: not up\n"
+            "sizing:\n  equity_pct: 50%\n")
+    policy = project(tmp_path, {"a": body}, "  always: {a: 100%}\n", bar="1d")
+    result = run_portfolio(load_policy(policy), {"BTCUSDT.BINANCE": hourly}, compare=False)
+    alone, _, notes = strategy_bars(compile_strategy_text((tmp_path / "strategies" / "a.yaml").read_text(), "a.yaml"),
+                                    hourly)
+    weekday = (result.bars.ts // DAY + 3) % 7
+    assert not np.any(weekday >= 5)
+    assert np.array_equal(result.bars.ts, alone.ts) and np.array_equal(result.bars.open, alone.open)
+    assert any("BTCUSDT.BINANCE: " in n and "stub bucket(s) merged into the next bar" in n for n in result.notes)
+    per_year = len(alone) / ((int(alone.ts[-1]) - int(alone.ts[0]) + DAY) / (365.25 * DAY))
+    assert 255 < per_year < 262
+    r = np.diff(result.strategy_pnl["a"]) / result.capital       # the strategy's PnL per bar over the capital
+    assert result.per_strategy["a"]["trades"] > 10
+    assert result.per_strategy["a"]["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(per_year), rel=1e-9)

@@ -66,3 +66,29 @@ def test_realized_pnl_by_average_cost() -> None:
     assert whole["profit_factor"] is None and whole["turnover"] == pytest.approx(840 + 50 + 80 + 45)
     # the position a opened before the period counts
     assert exposed_at(fills, np.arange(3, 6)).mean() == pytest.approx(1 / 3)
+
+
+def test_an_fx_nodes_sunday_evening_is_folded_into_monday() -> None:
+    """Hourly snapshots of an FX node: the week opens Sunday 22:00 UTC, so Sunday's UTC day holds 2
+    of them against 24 on a weekday. That stub day's equity joins Monday's return (as backtests fold
+    it into Monday's daily bar), and the report annualises with the days present: ~262 a year over
+    a year that ends on a Friday (not 365, nor 313 with the Sundays)."""
+    hour = 3_600_000_000_000
+    monday = 1_700_438_400 * 1_000_000_000                        # 2023-11-20T00:00:00Z, a Monday
+    stamps = []
+    for week in range(52):
+        w = monday + week * 7 * DAY_NS
+        stamps += [w - 2 * hour, w - hour]                         # Sunday 22:00 and 23:00
+        stamps += [w + h * hour for h in range(5 * 24 - 2)]       # to Friday 21:00
+    ts = np.array(stamps, dtype=np.int64)
+    eq = 100_000.0 * np.cumprod(1 + np.random.default_rng(3).normal(0, 0.001, len(ts)))
+    days, r = daily_returns(ts, eq)
+    weekday = (days + 3) % 7                                       # 0 Monday .. 6 Sunday
+    assert len(days) == 260 and not np.any(weekday == 6)
+    monday_k = int(np.flatnonzero(days == monday // DAY_NS)[0])
+    assert monday_k == 0 and r[0] == pytest.approx(eq[ts < monday + DAY_NS][-1] / eq[0] - 1)
+    assert r[5] == pytest.approx(eq[ts < monday + 8 * DAY_NS][-1] / eq[ts < monday + 5 * DAY_NS][-1] - 1)
+    from autobot.report.analytics import days_per_year
+    assert days_per_year(days) == pytest.approx(round(260 / ((int(days[-1]) - int(days[0]) + 1) / 365.25), 1))
+    assert 255 < days_per_year(days) < 265
+    assert days_per_year(days[:10]) == 365.0                      # two weeks: too few days to measure

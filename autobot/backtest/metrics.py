@@ -2,13 +2,16 @@
 
 * ``total_return``: final equity / starting capital - 1.
 * ``annual_return``: ``(1 + total_return) ** (1 / years) - 1``; years = the calendar time the bars
-  cover (first bar's open to last bar's close) / 365.25 days. ``span_days`` is that time in days;
+  cover (first bar's open to last bar's close) / 365.25 days, or for calendar-month bars the
+  months they cover / 12 (:func:`span_years`). ``span_days`` is that time in days;
   under ``MIN_ANNUAL_DAYS`` (30) annualised figures (annual return, Sharpe, Sortino) are not
   meaningful and are None (shown as "not meaningful"), so two bars cannot report 1e14%.
 * ``sharpe``: mean / standard deviation (ddof 1) of per-bar equity returns (from one close's
   equity to the next, then to the final equity when the end differs from the last close's), times
-  ``sqrt(bars per year)``; bars per year = bars / years, so the annualisation follows the bar size
-  and the hours the market actually trades. Risk-free rate 0. 0 when returns do not vary.
+  ``sqrt(bars per year)``; bars per year = bars / years (:func:`periods_per_year`, THE annualisation
+  rule: every annualised figure in AutoBot uses it), so the annualisation follows the bar size and
+  the hours and days the market actually trades (about 252 daily bars a year for US shares, 260 for
+  FX, 365 for crypto; 12 for monthly bars). Risk-free rate 0. 0 when returns do not vary.
 * ``sortino``: the same mean over the downside deviation ``sqrt(mean(min(r, 0)^2))``; None when
   no bar lost.
 * ``max_drawdown``: the largest fall from an equity peak, as a fraction of the peak.
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 
 YEAR_NS = 365.25 * 86_400 * 1_000_000_000
+DAY_NS = 86_400 * 1_000_000_000
 MIN_ANNUAL_DAYS = 30.0
 SUCCESS_BAR = {"annual_return": (">=", 0.10), "max_drawdown": ("<=", 0.05), "sharpe": (">=", 1.5),
                "win_rate": (">=", 0.55)}
@@ -37,6 +41,43 @@ def _clean(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def calendar_months(ts: Any, bar_ns: float) -> int:
+    """Months per bar when the bars are calendar periods: 28 days or longer, each opening on the
+    1st of a month at 00:00 UTC (monthly data, and period-end labels once read as closes by
+    :func:`autobot.backtest.data.calendar_opens`); 0 otherwise. Their length is the calendar's
+    (28-31 days a month), not the fixed step the engines stamp closes with."""
+    if bar_ns < 28 * DAY_NS or len(ts) == 0:
+        return 0
+    opens = np.asarray(ts, dtype=np.int64).astype("datetime64[ns]")
+    if not np.all(opens.astype("datetime64[M]").astype("datetime64[ns]") == opens):
+        return 0
+    return max(1, round(bar_ns / (YEAR_NS / 12)))
+
+
+def span_years(ts: Any, bar_ns: float) -> float:
+    """The years bars opening at ``ts`` cover, from the first bar's open to the last bar's close:
+    (last open + ``bar_ns`` - first open) / 365.25 days; for calendar-month bars
+    (:func:`calendar_months`) the calendar months they cover / 12. ``ts`` may be a list (only
+    its ends are read unless the bars are 28 days or longer)."""
+    n = len(ts)
+    if n == 0:
+        return 0.0
+    months = calendar_months(ts, bar_ns)
+    if months:
+        ends = np.array([ts[0], ts[n - 1]], dtype=np.int64).astype("datetime64[ns]").astype("datetime64[M]")
+        return (int(ends[1].astype(np.int64) - ends[0].astype(np.int64)) + months) / 12.0
+    return (int(ts[n - 1]) - int(ts[0]) + bar_ns) / YEAR_NS
+
+
+def periods_per_year(ts: Any, bar_ns: float) -> float:
+    """THE annualisation rule: the bars actually present per year, ``len(ts) / span_years`` (0 for
+    no span). Sharpe, Sortino and volatility are scaled by its square root everywhere: backtests
+    (both engines), optimizer and discover scores, the portfolio's per-strategy Sharpe and its
+    target volatility, and the daily/weekly reports (over UTC days with equity)."""
+    years = span_years(ts, bar_ns)
+    return len(ts) / years if years > 0 else 0.0
+
+
 def compute(equity: np.ndarray, ts: np.ndarray, bar_ns: int, capital: float, final_equity: float,
             trades: list[dict[str, Any]], exposure: np.ndarray,
             min_annual_days: float = MIN_ANNUAL_DAYS) -> dict[str, Any]:
@@ -44,7 +85,7 @@ def compute(equity: np.ndarray, ts: np.ndarray, bar_ns: int, capital: float, fin
     figures are None; the paper challenge annualises its two weeks and says how little they prove)."""
     equity = np.asarray(equity, dtype=np.float64)
     n = len(equity)
-    years = ((int(ts[-1]) - int(ts[0]) + bar_ns) / YEAR_NS) if n else 0.0
+    years = span_years(ts, bar_ns) if n else 0.0
     days = years * 365.25
     annualise = days >= min_annual_days and years > 0
     total = final_equity / capital - 1.0

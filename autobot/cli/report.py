@@ -17,8 +17,9 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
            json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report's numbers as JSON here."),
            date: Optional[str] = typer.Option(None, "--date", help="The period's last day, YYYY-MM-DD (default: "
                                               "the journal's last complete day)."),
-           year_days: int = typer.Option(365, "--year-days", help="Days in a year for annualised figures (365 "
-                                         "for crypto, 252 for exchange trading days)."),
+           year_days: Optional[int] = typer.Option(None, "--year-days", help="Days in a year for annualised "
+                                                   "figures (365, 360 or 252, empyrical's conventions; default: the "
+                                                   "UTC days with equity a year, the backtests' rule)."),
            policy: Optional[Path] = typer.Option(None, "--policy", help="The node's policy: re-run its bars in the "
                                                  "backtest engine for the parity ledger (default: the project's "
                                                  "policy.yaml when there is one).")) -> None:
@@ -32,7 +33,7 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
     from autobot.report.journal_report import PERIOD_DAYS, build, read, readable, write_html
     if period not in PERIOD_DAYS:
         raise fail_usage(f"report {period!r}: give daily or weekly")
-    if year_days not in (252, 360, 365):
+    if year_days is not None and year_days not in (252, 360, 365):
         raise fail_usage(f"--year-days {year_days}: give 365, 360 or 252")
     if date is not None:
         import datetime as dt

@@ -119,8 +119,7 @@ def score(candidate_key: str, text: str, complexity: int, series: list[Series], 
         for s, cache in zip(series, caches):
             result = run(compiled, s, s.search_end, cache, capital)
             r = returns_of(result.equity, capital)
-            years = (int(s.bars.ts[s.search_end - 1]) - int(s.bars.ts[0])) / M.YEAR_NS
-            per_year = s.search_end / years if years > 0 else 0.0
+            per_year = M.periods_per_year(result.bars.ts, result.bar_seconds * NS)   # the run's own bars
             is_r = r[: s.is_end]
             is_sharpes.append(annualised_sharpe(is_r, per_year))
             sd = float(np.std(is_r, ddof=1)) if len(is_r) > 1 else 0.0

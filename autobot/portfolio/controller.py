@@ -660,8 +660,7 @@ class PortfolioController(Controller):
                    if name in base}
         shares = allocate(self.allocation_method, base, returns) if base else {}
         if self.limits.target_volatility is not None and shares:       # scaled down (never up) to the target
-            self.vol_scale = target_scale(shares, returns, self.limits.target_volatility,
-                                          M.YEAR_NS / self._bar_ns if self._bar_ns else 0.0)
+            self.vol_scale = target_scale(shares, returns, self.limits.target_volatility, self._bars_per_year())
             shares = {k: v * self.vol_scale for k, v in shares.items()}
         scale = cfg.capital_scale
         for name, strategy in self.strategies.items():
@@ -678,6 +677,16 @@ class PortfolioController(Controller):
                         (", ".join(f"{k} {v:.0%}" for k, v in shares.items()) or "none (stand aside)"))
         self.log.info(f"regime {self.regime} -> {regime}: shares {shares}")
         self.regime = regime
+
+    def _bars_per_year(self) -> float:
+        """The primary bars present a year so far (:func:`M.periods_per_year`, the one annualisation
+        rule: an FX hourly portfolio sees ~6,200 bars a year, not 8,766); the bar size's nominal
+        count (a year / bar length) until they span ``M.MIN_ANNUAL_DAYS``."""
+        if not self._bar_ns:
+            return 0.0
+        if len(self.equity_ts) > 1 and self.equity_ts[-1] - self.equity_ts[0] >= M.MIN_ANNUAL_DAYS * M.DAY_NS:
+            return M.periods_per_year(self.equity_ts, self._bar_ns)
+        return M.YEAR_NS / self._bar_ns
 
     @staticmethod
     def _recent_returns(strategy: Any, window: int) -> list[float]:

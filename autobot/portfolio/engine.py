@@ -189,7 +189,7 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
                              "pnl": float(sum(t["pnl"] for t in ts_)),
                              "fees": float(sum(t["fees"] for t in ts_)),
                              # annualised with the strategy's own bars (a 4h strategy beside a 1h primary)
-                             "sharpe": _sharpe(np.diff(pnl) / capital, len(pnl) - 1,
+                             "sharpe": _sharpe(np.diff(pnl) / capital,
                                                series[(market[sid].instrument, seconds[sid])], seconds[sid])}
     trades.sort(key=lambda t: t["entry_ts"])
     total_pnl = sum(v["pnl"] for v in per_strategy.values())
@@ -302,14 +302,15 @@ def _max_dd(curve: list[float]) -> float | None:
     a = np.asarray(curve, dtype=np.float64)
     return float(np.max(1 - a / np.maximum.accumulate(a))) if a[0] > 0 else None
 
-def _sharpe(returns: np.ndarray, n_bars: int, bars: Bars, seconds: int) -> float | None:
+def _sharpe(returns: np.ndarray, bars: Bars, seconds: int) -> float | None:
+    """Per-bar returns' Sharpe, annualised with the bars ``bars`` has a year (:func:`M.periods_per_year`)."""
     if len(returns) < 2:
         return None
     sd = float(np.std(returns, ddof=1))
-    years = (int(bars.ts[-1]) - int(bars.ts[0]) + seconds * NS) / M.YEAR_NS
-    if sd <= 0 or years <= 0:
+    per_year = M.periods_per_year(bars.ts, seconds * NS)      # the one annualisation rule
+    if sd <= 0 or per_year <= 0:
         return 0.0 if sd <= 0 else None
-    value = float(np.mean(returns)) / sd * math.sqrt(n_bars / years)
+    value = float(np.mean(returns)) / sd * math.sqrt(per_year)
     return value if math.isfinite(value) else None
 
 

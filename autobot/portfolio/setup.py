@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from autobot.backtest.data import TEXT_NAMES, bar_seconds, bar_size, resample
+from autobot.backtest.data import TEXT_NAMES, bar_seconds, bar_size, calendar_opens, resample
 from autobot.venue.instruments import InstrumentSettings, account_currency, make_instrument, quote_currency
 from autobot.data.bars import Bars
 from autobot.diagnostics import UserError
@@ -77,9 +77,17 @@ def _error_at(policy: CompiledPolicy, sid: str, message: str, hint: str) -> User
     return UserError([cs.source.diagnostic(start, end, "no-data", message, hint)])
 
 
-def _series_for(bars: Bars, seconds: int) -> Bars:
+def _series_for(bars: Bars, seconds: int, notes: list[str], iid: str) -> Bars:
+    """The bars a strategy (or the regimes) of ``seconds`` runs on: resampled as a strategy alone
+    would be (:func:`autobot.backtest.data.strategy_bars`: stubs merged, said in ``notes``), else
+    as they are."""
     have = bar_seconds(bars)
-    return resample(bars, seconds) if have < seconds and seconds % have == 0 else bars
+    if not (have < seconds and seconds % have == 0):
+        return bars
+    said: list[str] = []
+    out = resample(bars, seconds, said)
+    notes.extend(f"{iid}: {note}" for note in said)
+    return out
 
 
 def check_text_feed(policy: CompiledPolicy, texts: bool) -> None:
@@ -112,6 +120,11 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
                                                   "MM.yaml --data BOOKFILE, or autobot live MM.yaml --replay "
                                                   "BOOKFILE")])
     check_text_feed(policy, texts)
+    read: list[str] = []          # period-end labels read as closes, stubs merged (as a strategy alone)
+    for iid in list(data):
+        said: list[str] = []
+        data = {**data, iid: calendar_opens(data[iid], said)}
+        read.extend(f"{iid}: {note}" for note in said)
     market = {sid: policy.strategies[sid].document.market for sid in used}
     for sid in used:
         if market[sid].instrument not in data:
@@ -128,8 +141,10 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
     series: dict[tuple[str, int], Bars] = {}
     for sid in used:
         key = (market[sid].instrument, seconds[sid])
-        series.setdefault(key, _series_for(data[key[0]], key[1]))
-    series.setdefault((regime_iid, regime_seconds), _series_for(data[regime_iid], regime_seconds))
+        if key not in series:
+            series[key] = _series_for(data[key[0]], key[1], read, key[0])
+    if (regime_iid, regime_seconds) not in series:
+        series[(regime_iid, regime_seconds)] = _series_for(data[regime_iid], regime_seconds, read, regime_iid)
     iids = sorted({k[0] for k in series})
     venues = {iid.split(".")[-1] for iid in iids}
     quotes = {quote_currency(iid, instrument) for iid in iids}
@@ -139,7 +154,7 @@ def prepare(policy: CompiledPolicy, data: dict[str, Bars], instrument: Instrumen
                                                            f"got {sorted(venues)} / {sorted(quotes)}",
                                                            "use instruments of one venue and quote currency")])
     primary_key = (market[used[0]].instrument, seconds[used[0]])
-    notes = [f"{k[0]}: {len(v):,} bars of {k[1]} s" for k, v in series.items()]
+    notes = [f"{k[0]}: {len(v):,} bars of {k[1]} s" for k, v in series.items()] + read
     for sid in used:
         want = policy.strategies[sid].bar.seconds if policy.strategies[sid].bar else None
         if want is not None and want != seconds[sid]:

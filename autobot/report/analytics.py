@@ -3,7 +3,12 @@ empyrical (Quantopian's library, kept as empyrical-reloaded); the tests compare 
 with it on a fixed fixture, for 365- and 252-day years.
 
 * daily returns: the last equity of each UTC day over the last of the day before (the first
-  day over the first snapshot);
+  day over the first snapshot); a stub day (under a quarter of a typical day's snapshots, directly
+  followed by the next day: an FX node's Sunday evening) is folded into the next day, as backtests
+  fold it when resampling to daily bars (:func:`autobot.backtest.data.stub_groups`);
+* periods per year: given (``--year-days`` 365/360/252, empyrical's convention), or by default the
+  one annualisation rule of the backtests (:func:`days_per_year`: the UTC days with equity per
+  year, :func:`autobot.backtest.metrics.periods_per_year`);
 * ``annual_return``: (total growth) ** (periods per year / days) - 1; ``annual_volatility``:
   sd (ddof 1) x sqrt(periods per year);
 * ``sharpe``: mean / sd (ddof 1) x sqrt(periods per year) (risk-free 0);
@@ -23,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from autobot.backtest.data import stub_groups
+from autobot.backtest import metrics as M
+
 DAY_NS = 86_400_000_000_000
 
 
@@ -34,7 +42,20 @@ def daily_equity(ts: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.nda
         return np.zeros(0, dtype=np.int64), np.zeros(0), math.nan
     days = ts // DAY_NS
     last = np.flatnonzero(np.r_[days[1:] != days[:-1], True])
+    stub = stub_groups(days[last], np.diff(np.r_[-1, last]))
+    if stub.any():                      # the day after a stub takes its snapshots: its return spans both
+        last = last[~stub]
     return days[last], eq[last], float(eq[0])
+
+
+def days_per_year(days: np.ndarray, least: float = M.MIN_ANNUAL_DAYS, default: float = 365.0) -> float:
+    """The UTC days with equity per year over ``days`` (day numbers, after :func:`daily_equity`):
+    :func:`autobot.backtest.metrics.periods_per_year` on daily periods, to one decimal; ``default``
+    (365) while they span under ``least`` days, too few to measure."""
+    days = np.asarray(days, dtype=np.int64)
+    if len(days) == 0 or int(days[-1]) - int(days[0]) + 1 < least:
+        return default
+    return round(M.periods_per_year(days * DAY_NS, DAY_NS), 1)
 
 
 def daily_returns(ts: np.ndarray, equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,8 +77,9 @@ def _drawdown(r: np.ndarray) -> tuple[float, int]:
     return float(dd.max()) if len(dd) else 0.0, longest
 
 
-def risk_metrics(r: np.ndarray, periods_per_year: int = 365) -> dict[str, Any]:
-    """The module docstring's figures of daily returns ``r`` (None where undefined)."""
+def risk_metrics(r: np.ndarray, periods_per_year: float = 365) -> dict[str, Any]:
+    """The module docstring's figures of daily returns ``r`` (None where undefined), annualised
+    with ``periods_per_year`` (:func:`days_per_year` unless a convention is asked for)."""
     r = np.asarray(r, dtype=np.float64)
     n = len(r)
     out: dict[str, Any] = {"days": n, "periods_per_year": periods_per_year}

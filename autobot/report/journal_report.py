@@ -17,7 +17,7 @@ import numpy as np
 
 from autobot.backtest.data import iso
 from autobot.persistence.journal import open_readonly, read_equity, read_events, read_fills, read_run
-from autobot.report.analytics import DAY_NS, daily_returns, exposed_at, fill_stats, risk_metrics
+from autobot.report.analytics import DAY_NS, daily_returns, days_per_year, exposed_at, fill_stats, risk_metrics
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7}
 CONTEXT_DAYS = {"daily": 6, "weekly": 21}       # drawn before the period, for context
@@ -87,7 +87,7 @@ def _timed(e: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build(j: Journal, period: str, day: str | None = None, year_days: int = 365,
+def build(j: Journal, period: str, day: str | None = None, year_days: float | None = None,
           parity: Any = None) -> dict[str, Any]:
     """The report's numbers: the period ending on ``day`` (default: the journal's last complete
     day, :func:`last_complete_day`); ``parity``: the node's :class:`~autobot.live.parity.Ledger`,
@@ -107,6 +107,7 @@ def build(j: Journal, period: str, day: str | None = None, year_days: int = 365,
     start = float(before[-1]) if len(before) else float(j.equity[inside][0])
     end = float(j.equity[inside][-1])
     days, r = daily_returns(j.ts, j.equity)
+    per_year = year_days or days_per_year(days)      # the backtests' rule unless a convention is asked for
     share = regime_share([g for g, k in zip(j.regimes, inside) if k])
     fills_in = [f for f in j.fills if lo <= int(f[1]) < hi]
     events = [_timed(e) for e in j.events
@@ -129,8 +130,9 @@ def build(j: Journal, period: str, day: str | None = None, year_days: int = 365,
         "strategies_run": per_run,
         "portfolio_period": {"exposure": float(held[inside].mean()), **portfolio_period},
         "portfolio_run": {"exposure": float(held.mean()), **portfolio_run},
-        "risk": risk_metrics(r, year_days),
-        "risk_period": risk_metrics(r[(days >= first_day) & (days <= last_day)], year_days),
+        "risk": risk_metrics(r, per_year),
+        "risk_period": risk_metrics(r[(days >= first_day) & (days <= last_day)], per_year),
+        "year_days": "given" if year_days else "measured",
         "events": events,
         "trips": [e for e in events if e["kind"] == "breaker"],
         "daily": [{"day": day_text(int(d) * DAY_NS), "return": float(x)} for d, x in zip(days, r)],
@@ -243,7 +245,8 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
 (deepest in the period {rep['period_max_drawdown']:.2%}) &middot; regimes: {regimes}
 &middot; {len(rep['trips'])} breaker trip(s) &middot; bars {e(rep['first_bar'])} to {e(rep['last_bar'])}</div>
 <div class="row"><div><h2>Risk</h2><table><tr><th class="l">Metric</th><th>This period</th><th>Whole run</th></tr>
-{risk_rows}</table><div class="sub">daily returns, {risk['periods_per_year']}-day years</div></div>
+{risk_rows}</table><div class="sub">daily returns, {risk['periods_per_year']:g}-day years{
+    ' (the UTC days with equity a year)' if rep.get('year_days') == 'measured' else ''}</div></div>
 <div><h2>Strategies</h2><table><tr><th class="l">Strategy</th><th>PnL (period)</th><th>PnL (run)</th><th>Turnover</th>
 <th>Fills</th><th>Round trips</th><th>Win rate</th><th>Profit factor</th></tr>{strat_rows}</table>
 <div class="sub">realised by average cost from the journal's fills, before fees</div></div></div>

@@ -36,7 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from autobot.persistence.journal import (StateStoreError, command_reply, open_readonly, queue_command, read_equity,
                                          read_events, read_fills, read_run)
 from autobot.persistence.status import summary
-from autobot.report.analytics import DAY_NS, daily_returns, realized_by_strategy, risk_metrics
+from autobot.report.analytics import DAY_NS, daily_returns, days_per_year, realized_by_strategy, risk_metrics
 from autobot.report.journal_report import day_text, regime_share
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
@@ -179,11 +179,12 @@ def make_app(state: Path, token: str | None = None, allowed_hosts: set[str] | No
                 "strategies": per}
 
     @app.get("/api/v1/performance", dependencies=api)
-    def performance(year_days: int = 365) -> dict[str, Any]:
+    def performance(year_days: int | None = None) -> dict[str, Any]:
         p = store()
         ts, eq, _ = safe(lambda: equity(p))
-        _, r = daily_returns(ts, eq)
-        return {"risk": risk_metrics(r, year_days if year_days in (252, 360, 365) else 365),
+        days, r = daily_returns(ts, eq)
+        per_year = year_days if year_days in (252, 360, 365) else days_per_year(days)   # the backtests' rule
+        return {"risk": risk_metrics(r, per_year),
                 "strategies": realized_by_strategy([f[:5] for f in safe(lambda: fills(p))])}
 
     @app.get("/api/v1/daily", dependencies=api)
