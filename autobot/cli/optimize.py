@@ -123,7 +123,7 @@ def optimize(
         compiled_policy, series, venue, settings = policy_inputs(policy, data, catalog,
                                                                  {**vopts, "start": start, "end": end})
         if max_drawdown is None:              # seed_bar's limit: the policy's own breaker
-            from autobot.portfolio.controller import limits_of
+            from autobot.portfolio.limits import limits_of
             max_drawdown = limits_of(compiled_policy).max_drawdown
     else:
         if not document.is_file():

@@ -174,7 +174,7 @@ def _attach(controller: Any, journal: Any, notifier: Any, policy: CompiledPolicy
         from autobot.evaluate.learn import Online, to_bytes, training_rows
 
         def keep(spec: Any, at: int, rows: int, sha: str, fitted: Any) -> None:
-            journal.model(controller._last_bar_ts, repr(spec), at, rows, sha, to_bytes(fitted),
+            journal.model(controller.last_bar_ts, repr(spec), at, rows, sha, to_bytes(fitted),
                           training_rows(at, spec))
         Online.recorder = keep
     controller.reloader_factory = Reloader

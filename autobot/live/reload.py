@@ -197,10 +197,10 @@ class Reloader:
         c = self.controller
         message = f"reload of {path.name} rejected; the running version keeps trading:\n" + "\n".join(errors)
         c.log.error(message)
-        c.reloads.append({"ts": c._last_bar_ts, "file": str(path), "strategy": sid, "ok": False,
+        c.reloads.append({"ts": c.last_bar_ts, "file": str(path), "strategy": sid, "ok": False,
                           "errors": errors})
         if c.journal is not None:
-            c.journal.event("reload_rejected", c._last_bar_ts, sid, file=str(path), errors=errors)
+            c.journal.event("reload_rejected", c.last_bar_ts, sid, file=str(path), errors=errors)
         c.notify(f"reload of {path.name} rejected: {errors[0].splitlines()[0] if errors else ''}")
 
     # ------------------------------------------------------------------ applying
@@ -243,7 +243,7 @@ class Reloader:
         state = old.evaluator.state() if old.evaluator is not None else {}
         rehearse(text, old.config, history)   # fails here, with the running version untouched
         old.handing_over = True               # its orders and position pass to the new instance
-        c._trader.remove_strategy(old.id)
+        c.retire(old)
         for topic in (f"events.order.{old.id}", f"events.position.{old.id}"):
             try:
                 c.msgbus.unsubscribe(topic, old.handle_event)
@@ -296,7 +296,7 @@ class Reloader:
             cs = policy.strategies[sid]
             bar_type = f"{cs.document.market.instrument}-{bar_spec_text(cs.bar.seconds)}-EXTERNAL"
             if bar_type not in fed:
-                c.allocations = {r: {k: v for k, v in shares.items() if k != sid} for r, shares in c.allocations.items()}
+                c.withdraw(sid)
                 self._rejected(Path(cs.source.path), sid, [f"strategy '{sid}' trades {bar_type}, which this node is "
                                                            "not fed: restart the node to add a market"])
                 continue
@@ -314,10 +314,7 @@ class Reloader:
         """Apply a checked policy (and its regimes) and reallocate at once."""
         from autobot.evaluate.regime import RegimeDetector
         c = self.controller
-        c.allocations = policy.allocations
-        c.apply_risk(policy)
-        c.allocation_method = policy.document.allocation_method
-        c.on_leave = policy.document.on_leave
+        detector = None
         if policy.regimes.source.text != c.policy.regimes.source.text:
             detector = RegimeDetector(policy.regimes)
             cfg = c.config
@@ -325,8 +322,7 @@ class Reloader:
                 if bar.ts_event <= ts:
                     detector.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
                                     bar.close.as_double(), bar.volume.as_double())
-            c.detector = detector
-        c.policy = policy
+        c.swap_policy(policy, detector)             # the whole policy at once: nothing of the old one stays
         self._add_strategies(policy, ts)
         c.reallocate(ts)
         if c.journal is not None:

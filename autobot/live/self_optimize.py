@@ -241,9 +241,8 @@ class SelfOptimizer:
                             to=sha, source="self_optimize")
         if c.reloader is not None:
             c.reloader.check(path, sid)                 # staged now: swapped after this bar
-        track = c.challenge.tracks.get(sid)
-        if track is not None and track.level >= 0:     # new params climb the capital stages again
-            c._moved(c.challenge._move(track, "candidate", ts, f"new params from {p['subject']}", {}))
+        # new params climb the capital stages again
+        c.record_move(c.challenge.to_candidate(sid, ts, f"new params from {p['subject']}"))
         c.notify(f"proposal {p['subject']} passed the challenge: {sid} now trades "
                  + ", ".join(f"{k}={v}" for k, v in p["params"].items()))
 

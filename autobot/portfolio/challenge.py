@@ -255,6 +255,14 @@ class Challenge:
             return None
         return self._move(track, target, ts, reason, {})
 
+    def to_candidate(self, subject: str, ts: int, reason: str) -> dict[str, Any] | None:
+        """A subject in a capital stage back to candidate (new params climb the stages again);
+        None when it is not in a capital stage."""
+        track = self.tracks.get(subject)
+        if track is None or track.level < 0:
+            return None
+        return self._move(track, "candidate", ts, reason, {})
+
     def restart(self, ts: int, reason: str) -> list[dict[str, Any]]:
         """Everyone back to paper (``autobot challenge start``)."""
         out = []

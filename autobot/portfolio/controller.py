@@ -25,6 +25,14 @@ decide under the regime, shares and breaker state of that same bar.
   configured) or /stop flattens and halts for good (Nautilus' risk engine ``HALTED`` once the
   closing orders are through, ``REDUCING`` during a cooldown). Every trip is logged with its
   reason, bar and action, and the end of every cooldown too.
+
+The decisions live in plain-Python parts a test builds alone; this actor feeds them what it
+reads from NautilusTrader and applies their answers: the entry gate (:mod:`.gate`), the
+selection of shares (:mod:`.selection`), the limits (:mod:`.limits`), the breakers
+(:mod:`.breakers`, one class each), the challenge ledger (:mod:`.challenge`) and the operator's
+command table (:mod:`.commands`). The live layer steers it through one interface:
+:meth:`PortfolioController.swap_policy` (a reloaded policy, whole), ``withdraw``, ``retire``,
+``record_move`` and ``last_bar_ts``; it writes none of its fields.
 """
 
 from __future__ import annotations
@@ -40,7 +48,11 @@ from nautilus_trader.model.enums import AccountType, TradingState
 from nautilus_trader.model.objects import Price
 from nautilus_trader.trading.controller import Controller
 
-from autobot.portfolio.allocation import allocate, drawdown_scale, target_scale
+from autobot.portfolio.allocation import drawdown_scale
+from autobot.portfolio.commands import run_command
+from autobot.portfolio.gate import Entry, EntryGate, Exposure
+from autobot.portfolio.limits import limits_of
+from autobot.portfolio.selection import select
 import bisect
 
 import numpy as np
@@ -51,24 +63,9 @@ from autobot.portfolio.breakers import (Breaker, ConsecutiveLosses, DailyLoss, V
 from autobot.portfolio.challenge import PORTFOLIO, Challenge, Rules
 from autobot.evaluate.regime import RegimeDetector
 from autobot.strategy.rule_strategy import StrategyHooks, held_value
-from autobot.workspace import CompiledPolicy, load_policy, rebind_instruments, share_value
+from autobot.workspace import CompiledPolicy, load_policy, rebind_instruments
 
 DAY_NS = 86_400_000_000_000
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The policy's risk section as fractions (None: no limit)."""
-
-    max_drawdown: float | None = None
-    daily_loss_limit: float | None = None
-    max_gross_exposure: float | None = None
-    max_net_exposure: float | None = None
-    max_position: float | None = None
-    max_open_positions: int | None = None
-    max_consecutive_losses: int | None = None
-    target_volatility: float | None = None
-    drawdown_scaling: bool = False
 
 
 def _since(trades: list[Any], start: int) -> list[Any]:
@@ -79,16 +76,6 @@ def _since(trades: list[Any], start: int) -> list[Any]:
     while k > 0 and (trades[k - 1].exit_ts is None or trades[k - 1].exit_ts > start):
         k -= 1
     return trades[k:]
-
-
-def limits_of(policy: CompiledPolicy) -> Limits:
-    """The policy's risk section as numbers."""
-    risk = policy.document.risk
-    shares = {k: (share_value(getattr(risk, k)) if getattr(risk, k) is not None else None)
-              for k in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_net_exposure", "max_position",
-                        "target_volatility")}
-    return Limits(**shares, max_open_positions=risk.max_open_positions,
-                  max_consecutive_losses=risk.max_consecutive_losses, drawdown_scaling=risk.drawdown_scaling)
 
 
 class PortfolioControllerConfig(ActorConfig, frozen=True):
@@ -210,7 +197,6 @@ class PortfolioController(Controller):
         self.regimes_at: list[str | None] = []
         self.open_counts: list[int] = []
         self._closed_inside = False                 # a stop/target closed a position since the last primary bar
-        self._pending_ts = -1
         self.journal: Any = None                    # autobot.persistence.journal.Journal on a live node
         self.reloads: list[dict[str, Any]] = []
         self.notifier: Any = None                   # autobot.notify.telegram.Notifier on a live node
@@ -220,7 +206,6 @@ class PortfolioController(Controller):
         self._loop: Any = None
         self._halt_when_flat = False
         self._last_bar_ts = 0
-        self._pending: dict[str, float] = {}
         self._primary = config.bar_types[0] if config.bar_types else config.regime_bar_type
         self._bar_ns = int(self._primary.spec.timedelta.total_seconds() * 1_000_000_000)
         for name, strategy in self.strategies.items():
@@ -509,6 +494,10 @@ class PortfolioController(Controller):
             if move is not None:
                 self._moved(move)
 
+    def record_move(self, move: dict[str, Any] | None) -> None:
+        """Record a challenge transition made outside the controller (the self-optimiser's)."""
+        self._moved(move)
+
     def _moved(self, move: dict[str, Any] | None) -> None:
         """Record a challenge transition: journal (with its numbers), notification, log."""
         if move is None:
@@ -658,10 +647,11 @@ class PortfolioController(Controller):
         base = self.allocations.get(regime, {}) if regime is not None else {}
         returns = {name: self._recent_returns(s, cfg.return_window) for name, s in self.strategies.items()
                    if name in base}
-        shares = allocate(self.allocation_method, base, returns) if base else {}
-        if self.limits.target_volatility is not None and shares:       # scaled down (never up) to the target
-            self.vol_scale = target_scale(shares, returns, self.limits.target_volatility, self._bars_per_year())
-            shares = {k: v * self.vol_scale for k, v in shares.items()}
+        chosen = select(regime, self.allocations, self.allocation_method, returns, self.limits.target_volatility,
+                        self._bars_per_year() if self.limits.target_volatility is not None else 0.0)
+        shares = chosen.shares                  # scaled down (never up) to a volatility target
+        if self.limits.target_volatility is not None and shares:
+            self.vol_scale = chosen.vol_scale
         scale = cfg.capital_scale
         for name, strategy in self.strategies.items():
             new = shares.get(name, 0.0) * (scale.get(name, 0.0) if scale is not None else 1.0)
@@ -726,11 +716,40 @@ class PortfolioController(Controller):
         if state is not None and self._set_state is not None:
             self._set_state(state)
 
+    # ------------------------------------------------------------------ the live layer's control interface
+    @property
+    def last_bar_ts(self) -> int:
+        """The last primary bar handled (ns; 0 before the first)."""
+        return self._last_bar_ts
+
+    def swap_policy(self, policy: CompiledPolicy, detector: RegimeDetector | None = None) -> None:
+        """A reloaded policy, in force whole from the next bar: its allocations, method, on_leave,
+        limits, breakers, kill file and challenge rules (and a new regime detector, already warmed,
+        when its regimes changed). Nothing of the old policy stays stale."""
+        self.policy = policy
+        self.allocations = policy.allocations
+        self.allocation_method = policy.document.allocation_method
+        self.on_leave = policy.document.on_leave
+        if detector is not None:
+            self.detector = detector
+        self.apply_risk(policy)
+
+    def withdraw(self, sid: str) -> None:
+        """Give strategy ``sid`` no share in any regime (a strategy the node cannot feed)."""
+        self.allocations = {r: {k: v for k, v in shares.items() if k != sid} for r, shares in self.allocations.items()}
+
+    def retire(self, strategy: Any) -> None:
+        """Take a running strategy instance off the trader (a hot reload replacing it)."""
+        self._trader.remove_strategy(strategy.id)
+
     def apply_risk(self, policy: CompiledPolicy) -> None:
         """The policy's limits, breakers, kill file and challenge rules, in force from the next bar
         (at start, and when a reloaded policy is applied: every limit of the edit takes effect)."""
         risk = policy.document.risk
         self.limits = limits_of(policy)
+        if getattr(self, "gate", None) is None:
+            self.gate = EntryGate(self.limits)
+        self.gate.limits = self.limits                  # the entry gate reads the reloaded limits whole
         self.kill_file = str(policy.path.resolve().parent / risk.kill_file) if risk.kill_file else None
         self.bar_breakers: list[Breaker] = bar_breakers(risk, self.limits, self.kill_file)
         self.losses_breaker = (ConsecutiveLosses(self.limits.max_consecutive_losses)
@@ -874,24 +893,18 @@ class PortfolioController(Controller):
         ts = self._last_bar_ts
         if self.journal is not None:
             self.journal.event("command", ts, command=text, by=by)
-        if text.startswith("/challenge"):
-            words = text.split()
-            if len(words) in (2, 3) and words[1] in ("start", "promote", "demote"):
-                return self.challenge_command(words[1], words[2] if len(words) == 3 else None, ts)
-            return "usage: /challenge start | promote [SUBJECT] | demote [SUBJECT]"
-        if text == "/pause":
-            self.manual_pause = True
-            return "paused: no new entries until /resume (open positions keep their exits)"
-        if text == "/resume":
-            self.manual_pause = False
-            return "resumed" + (" (but trading is HALTED by a breaker)" if self.halted else "")
-        if text == "/stop":
-            if not self.halted:
-                self.halted = True
-                self._trip(ts, "kill_switch", self.portfolio_value(), "stopped by the operator (/stop)", True,
-                           TradingState.HALTED)
-            return "stopped: positions flattened, trading halted"
-        return self.status_text()
+        return run_command(self, text, ts)           # the table of autobot.portfolio.commands
+
+    # the operator's verbs (autobot.portfolio.commands.Operable)
+    def pause_entries(self) -> None:
+        self.manual_pause = True
+
+    def resume_entries(self) -> None:
+        self.manual_pause = False
+
+    def stop_trading(self, ts: int, why: str) -> None:
+        self.halted = True
+        self._trip(ts, "kill_switch", self.portfolio_value(), why, True, TradingState.HALTED)
 
     def status(self) -> dict[str, Any]:
         """The live picture: regime, shares, positions, PnL, equity, drawdown, breakers, decisions."""
@@ -955,37 +968,19 @@ class PortfolioController(Controller):
         return should_trade
 
     def should_trade(self, name: str, side: str, qty: float, price: float, bar: Bar) -> bool:
-        """May strategy ``name`` enter ``side`` with ``qty`` at ``price`` now? (module docstring)"""
-        if self.halted or self.manual_pause or (self.paused_until and bar.ts_event < self.paused_until):
-            return False
-        if self.shares.get(name, 0.0) <= 0:
+        """May strategy ``name`` enter ``side`` with ``qty`` at ``price`` now? The entry gate
+        (:mod:`autobot.portfolio.gate`) decides, on what this reads from Nautilus' cache."""
+        stopped = self.halted or self.manual_pause or bool(self.paused_until and bar.ts_event < self.paused_until)
+        share = self.shares.get(name, 0.0)
+        if stopped or share <= 0:
             return False
         strategy = self.strategies[name]
-        if side == "short":
-            account = self.portfolio.account(strategy.instrument.id.venue)
-            if account is not None and account.type == AccountType.CASH:
-                return False                    # a cash account is long only
-        lim = self.limits
-        equity = self.portfolio_value()
+        account = self.portfolio.account(strategy.instrument.id.venue) if side == "short" else None
+        long_only = account is not None and account.type == AccountType.CASH      # a cash account is long only
         value = qty * price * float(getattr(strategy.instrument, "multiplier", 1))
         gross, net, count = self._exposure(excluding=strategy.id)
-        if self._pending_ts != bar.ts_event:          # entries approved earlier on this bar have not filled yet
-            self._pending_ts, self._pending = bar.ts_event, {}
-        others = {k: v for k, v in self._pending.items() if k != name}
-        gross += sum(abs(v) for v in others.values())
-        net += sum(others.values())
-        count += len(others)
-        signed = value if side == "long" else -value
-        if lim.max_open_positions is not None and count + 1 > lim.max_open_positions:
-            return False
-        if lim.max_position is not None and value > lim.max_position * equity:
-            return False
-        if lim.max_gross_exposure is not None and gross + value > lim.max_gross_exposure * equity:
-            return False
-        if lim.max_net_exposure is not None and abs(net + signed) > lim.max_net_exposure * equity:
-            return False
-        self._pending[name] = signed
-        return True
+        return self.gate.allow(Entry(name, side, value, bar.ts_event), self.portfolio_value(),
+                               Exposure(gross, net, count), stopped=stopped, share=share, long_only=long_only)
 
 
 def _monday(week: int) -> Any:
