@@ -112,3 +112,27 @@ def test_selection_by_regime_method_and_volatility_target() -> None:
     capped = select("trending", allocations, "fixed", returns, target_volatility=0.05, bars_per_year=8760)
     assert 0 < capped.vol_scale < 1
     assert capped.shares == pytest.approx({k: v * capped.vol_scale for k, v in fixed.shares.items()})
+
+
+# ------------------------------------------------------------------ what an operator reads after a demotion
+def test_status_and_dashboard_show_the_capital_apart_from_the_paper_track(tmp_path) -> None:
+    """The shipped policy on the real example data: its 5% drawdown limit demotes the portfolio in
+    November 2018; the store's summary (autobot status, /api/v1/status, the dashboard) then shows
+    the capital flat at the equity it was flattened at, and the equity line as the paper track's."""
+    from typer.testing import CliRunner
+
+    from autobot.cli.main import app
+    from autobot.data.bars import load_bars
+    from autobot.live.node import run_replay
+    from autobot.persistence.status import summary
+    from tests.helpers import ROOT
+    bars = load_bars(ROOT / "examples" / "data" / "btcusd_coinbase_1h_2018_2019.csv")
+    state = tmp_path / "s.sqlite"
+    run_replay(ROOT / "policy.yaml", {"BTCUSDT.BINANCE": bars.slice(0, 1500)}, state=state)
+    st = summary(state)
+    trips = [b for b in st["breakers"] if str(b.get("action", "")).startswith("demote")]
+    assert trips, st["breakers"]
+    assert st["capital"] == {"equity": trips[-1]["equity"], "on_paper": True, "since": trips[-1]["ts"]}
+    assert st["equity"] != st["capital"]["equity"]                    # the paper track went on
+    out = CliRunner().invoke(app, ["status", "--state", str(state)])
+    assert out.exit_code == 0 and "demoted to paper at 2018-11-08" in out.output and "paper track" in out.output

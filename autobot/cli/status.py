@@ -60,7 +60,13 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
     if st.get("crashed"):
         table.add_row("crashed", st["crashed"])
     table.add_row("regime", "undefined (its indicators are warming up)" if st["regime"] is None else str(st["regime"]))
-    table.add_row("equity", "-" if st["equity"] is None else f"{st['equity']:,.2f}")
+    capital = st.get("capital") or {}
+    if capital.get("on_paper"):          # the journal's equity is then the paper track's
+        table.add_row("capital", f"{capital['equity']:,.2f}: demoted to paper at {_when(capital['since'])}, flat "
+                      "until the challenge promotes the portfolio")
+        table.add_row("paper track", "-" if st["equity"] is None else f"{st['equity']:,.2f} (no capital)")
+    else:
+        table.add_row("equity", "-" if st["equity"] is None else f"{st['equity']:,.2f}")
     table.add_row("drawdown", f"{st['drawdown']:.2%}")
     table.add_row("positions", ", ".join(f"{k} {v:+g}" for k, v in st["positions"].items()) or "flat")
     table.add_row("orders", f"{st['orders']:,} orders, {st['fills']:,} fills" +

@@ -49,6 +49,7 @@ def summary(path: Path) -> dict[str, Any]:
     alive = held_by_a_node(Path(path))
     state = ("finished" if done else "stopped" if stopped else "crashed" if not alive
              else "paused" if pause is not None else "running")
+    stages = json.loads(saved[0]) if saved else {}
     return {
         "state": state,
         "paused": pause if state == "paused" else None,
@@ -62,10 +63,23 @@ def summary(path: Path) -> dict[str, Any]:
         "decisions": [e for e in events if e["kind"] == "decision"][-5:],
         "reloads": [e for e in events if e["kind"] in ("reload", "reload_rejected", "rollback")][-3:],
         "orders": counts.get("orders", 0), "fills": counts.get("fills", 0),
-        "challenge": {"stages": json.loads(saved[0]) if saved else {},
+        "capital": _capital(events, stages, last[1]),
+        "challenge": {"stages": stages,
                       "moves": [e for e in events if e["kind"] == "challenge"][-5:],
                       "checks": _last_checks(events)},
     }
+
+
+def _capital(events: list[dict[str, Any]], stages: dict[str, Any], equity: float | None) -> dict[str, Any]:
+    """What the real capital holds (docs/portfolio.md, "A demotion protects the capital"): the
+    equity, until a breaker demotes the portfolio; from then on, while the portfolio has no capital
+    stage again, the equity it was flattened at (the journal's equity is then the paper track's)."""
+    portfolio = stages.get("portfolio") or {}
+    demotions = [e for e in events if e["kind"] == "breaker" and str(e.get("action", "")).startswith("demote")]
+    if demotions and portfolio.get("capital", 1.0) == 0.0 and portfolio.get("stage") in ("demoted", "paper"):
+        last = demotions[-1]
+        return {"equity": last.get("equity"), "on_paper": True, "since": last.get("ts")}
+    return {"equity": equity, "on_paper": False, "since": None}
 
 
 def _manual_pause(events: list[dict[str, Any]]) -> dict[str, Any] | None:
