@@ -49,6 +49,21 @@ def test_each_limit_counts_the_other_positions_and_this_bars_approved_entries() 
     assert allow(g, others=Exposure(count=1))                                   # a again replaces its own
 
 
+def test_instrument_and_asset_class_caps_count_positions_and_pending_entries() -> None:
+    g = EntryGate(Limits(max_instrument_exposure=0.1, max_asset_class_exposure={"crypto": 0.15}))
+
+    def ask(name: str, iid: str, kind: str, value: float, others: Exposure = Exposure()) -> bool:
+        return g.allow(Entry(name, "long", value, 1, iid, kind), 100_000.0, others, stopped=False, share=0.5,
+                       long_only=False)
+    held = Exposure(gross=8_000, net=8_000, count=1, by_instrument={"BTCUSDT.BINANCE": 8_000},
+                    by_class={"crypto": 8_000})
+    assert not ask("a", "BTCUSDT.BINANCE", "crypto", 3_000, held)           # 8k + 3k > 10% in BTC
+    assert ask("a", "BTCUSDT.BINANCE", "crypto", 2_000, held)               # 10k: at the cap
+    assert ask("b", "ETHUSDT.BINANCE", "crypto", 5_000, held)               # crypto 8k + 2k pending + 5k = 15k
+    assert not ask("c", "SOLUSDT.BINANCE", "crypto", 1, held)               # the class is full
+    assert ask("d", "EURUSD.OANDA", "fx", 9_000, held)                      # another class has no cap
+
+
 def test_a_reload_replaces_the_limits_whole() -> None:
     g = gate(max_position=0.1)
     assert not allow(g, value=20_000)

@@ -74,3 +74,29 @@ def test_validate_checks_the_universe_at_its_lines(tmp_path: Path) -> None:
     assert "a universe trades on one venue (one simulated account), got ARCA, OANDA" in r.output
     live = CliRunner().invoke(app, ["live", "--policy", str(tmp_path / "policy.yaml"), "--replay", "x.csv"])
     assert live.exit_code in (1, 2) and "Traceback" not in live.output
+
+
+@needs_data
+def test_instrument_and_asset_class_caps_bound_the_universe(tmp_path: Path) -> None:
+    """risk.max_instrument_exposure and risk.max_asset_class_exposure (issue 28): an entry that
+    would take one instrument's (or one asset class's) gross position value over its cap is refused
+    by the entry gate; uncapped, the same universe goes beyond both caps. Positions move with the
+    price after they open, so the exposure is bounded by the cap times the move since entry (a few
+    percent on daily ETFs)."""
+    runs = {}
+    for name, risk in (("free", ""), ("instrument", "risk: {max_instrument_exposure: 6%}\n"),
+                       ("class", "risk: {max_asset_class_exposure: {equity: 12%}}\n")):
+        project = tmp_path / name
+        project.mkdir()
+        policy = _project(project, ETFS)
+        policy.write_text(policy.read_text() + risk)
+        out = project / "r.json"
+        r = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--json", str(out)])
+        assert r.exit_code == 0, r.output
+        runs[name] = json.loads(out.read_text())
+    free = runs["free"]["exposures"]
+    assert max(v["max_gross"] for v in free["per_instrument"].values()) > 0.06 * 1.5
+    assert free["portfolio"]["max_gross"] > 0.12 * 1.5
+    assert all(v["max_gross"] <= 0.06 * 1.05 for v in runs["instrument"]["exposures"]["per_instrument"].values())
+    assert runs["class"]["exposures"]["portfolio"]["max_gross"] <= 0.12 * 1.05      # one class: every ETF
+    assert runs["instrument"]["trades"] < runs["free"]["trades"] and runs["class"]["trades"] < runs["free"]["trades"]

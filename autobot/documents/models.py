@@ -254,6 +254,12 @@ class PolicyRisk(_Model):
     max_position: Share | None = Field(None, description="Largest position value per strategy over equity.")
     max_open_positions: int | None = Field(None, ge=1, description="Open positions across the portfolio.")
     max_consecutive_losses: int | None = Field(None, ge=1, description="Pause after this many losing trades.")
+    max_instrument_exposure: Share | None = Field(None, description="Gross position value in one instrument, over "
+                                                                    "all strategies (and universe members), over "
+                                                                    "equity.")
+    max_asset_class_exposure: dict[Literal["crypto", "fx", "equity"], Share] = Field(
+        default_factory=dict, description="Gross position value per asset class over equity, e.g. {crypto: 30%, "
+                                          "fx: 100%} (classes as the cost models read them: docs/backtest.md).")
     target_volatility: Share | None = Field(None, description="Annualised volatility the portfolio aims at: the "
                                                               "regime's shares are scaled down (never up) to it, "
                                                               "from a shrunk covariance of the strategies' recent "

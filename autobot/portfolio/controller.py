@@ -308,11 +308,15 @@ class PortfolioController(Controller):
         close = self.closes.get(position.instrument_id, position.avg_px_open)
         return float(position.signed_qty) * close * float(position.multiplier)
 
-    def _exposure(self, excluding: Any = None) -> tuple[float, float, int]:
-        """Gross and net value of the strategies' open positions (at last closes) and their count,
-        without one strategy's: each strategy's position is its own (a long and a short on one
-        instrument add to the gross and offset in the net)."""
+    def _exposure(self, excluding: Any = None) -> Exposure:
+        """Gross and net value of the strategies' open positions (at last closes), their count, and
+        the gross value in each instrument and asset class, without one strategy's: each strategy's
+        position is its own (a long and a short on one instrument add to the gross and offset in
+        the net)."""
+        from autobot.venue.instruments import asset_class
         gross, net, count = 0.0, 0.0, 0
+        by_instrument: dict[str, float] = {}
+        by_class: dict[str, float] = {}
         for position in self.cache.positions_open():
             if excluding is not None and position.strategy_id == excluding:
                 continue
@@ -320,7 +324,11 @@ class PortfolioController(Controller):
             gross += abs(value)
             net += value
             count += 1
-        return gross, net, count
+            iid = str(position.instrument_id)
+            by_instrument[iid] = by_instrument.get(iid, 0.0) + abs(value)
+            kind = asset_class(iid)
+            by_class[kind] = by_class.get(kind, 0.0) + abs(value)
+        return Exposure(gross, net, count, by_instrument, by_class)
 
     def _externals(self, bar: Bar) -> dict[str, Any]:
         if self._texts is None:
@@ -978,9 +986,11 @@ class PortfolioController(Controller):
         account = self.portfolio.account(strategy.instrument.id.venue) if side == "short" else None
         long_only = account is not None and account.type == AccountType.CASH      # a cash account is long only
         value = qty * price * float(getattr(strategy.instrument, "multiplier", 1))
-        gross, net, count = self._exposure(excluding=strategy.id)
-        return self.gate.allow(Entry(name, side, value, bar.ts_event), self.portfolio_value(),
-                               Exposure(gross, net, count), stopped=stopped, share=share, long_only=long_only)
+        from autobot.venue.instruments import asset_class
+        iid = str(strategy.instrument.id)
+        return self.gate.allow(Entry(name, side, value, bar.ts_event, iid, asset_class(iid)), self.portfolio_value(),
+                               self._exposure(excluding=strategy.id), stopped=stopped, share=share,
+                               long_only=long_only)
 
 
 def _monday(week: int) -> Any:

@@ -5,13 +5,16 @@ An entry is refused while trading is stopped (halted, paused by the operator, in
 cooldown), when the strategy has no share of the capital, when it would short on a cash account,
 or when it would breach one of the policy's limits: ``max_open_positions``, ``max_position`` (the
 entry's value over equity), ``max_gross_exposure`` (every open position's value plus this entry's,
-over equity) and ``max_net_exposure`` (longs minus shorts, with this entry). Entries approved
+over equity), ``max_net_exposure`` (longs minus shorts, with this entry), and the caps of one
+instrument (``max_instrument_exposure``: every strategy's and universe member's position in it,
+gross) and of one asset class (``max_asset_class_exposure``, gross). Entries approved
 earlier on the same bar count as open: their orders have not filled yet.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from autobot.portfolio.limits import Limits
 
@@ -23,6 +26,8 @@ class Exposure:
     gross: float = 0.0
     net: float = 0.0
     count: int = 0
+    by_instrument: Mapping[str, float] = field(default_factory=dict)    # gross value in each instrument
+    by_class: Mapping[str, float] = field(default_factory=dict)         # gross value in each asset class
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class Entry:
     side: str                   # "long" / "short"
     value: float
     ts: int
+    instrument: str = ""
+    asset_class: str = ""
 
 
 @dataclass
@@ -41,7 +48,7 @@ class EntryGate:
 
     limits: Limits
     _bar: int = -1
-    _pending: dict[str, float] = field(default_factory=dict)     # approved on this bar, signed value
+    _pending: dict[str, Entry] = field(default_factory=dict)     # approved on this bar
 
     def allow(self, entry: Entry, equity: float, others: Exposure, *, stopped: bool, share: float,
               long_only: bool) -> bool:
@@ -50,11 +57,11 @@ class EntryGate:
             return False
         if self._bar != entry.ts:
             self._bar, self._pending = entry.ts, {}
-        pending = {k: v for k, v in self._pending.items() if k != entry.strategy}
-        gross = others.gross + sum(abs(v) for v in pending.values())
-        net = others.net + sum(pending.values())
+        pending = [e for k, e in self._pending.items() if k != entry.strategy]
+        gross = others.gross + sum(e.value for e in pending)
+        net = others.net + sum(_signed(e) for e in pending)
         count = others.count + len(pending)
-        signed = entry.value if entry.side == "long" else -entry.value
+        signed = _signed(entry)
         lim = self.limits
         if lim.max_open_positions is not None and count + 1 > lim.max_open_positions:
             return False
@@ -64,5 +71,20 @@ class EntryGate:
             return False
         if lim.max_net_exposure is not None and abs(net + signed) > lim.max_net_exposure * equity:
             return False
-        self._pending[entry.strategy] = signed
+        if lim.max_instrument_exposure is not None:
+            held = others.by_instrument.get(entry.instrument, 0.0) + sum(e.value for e in pending
+                                                                         if e.instrument == entry.instrument)
+            if held + entry.value > lim.max_instrument_exposure * equity:
+                return False
+        cap = lim.max_asset_class_exposure.get(entry.asset_class)
+        if cap is not None:
+            held = others.by_class.get(entry.asset_class, 0.0) + sum(e.value for e in pending
+                                                                     if e.asset_class == entry.asset_class)
+            if held + entry.value > cap * equity:
+                return False
+        self._pending[entry.strategy] = entry
         return True
+
+
+def _signed(entry: Entry) -> float:
+    return entry.value if entry.side == "long" else -entry.value

@@ -3,7 +3,7 @@ read it; a reload replaces it whole)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -20,6 +20,8 @@ class Limits:
     max_consecutive_losses: int | None = None
     target_volatility: float | None = None
     drawdown_scaling: bool = False
+    max_instrument_exposure: float | None = None
+    max_asset_class_exposure: dict[str, float] = field(default_factory=dict)
 
 
 def limits_of(policy: Any) -> Limits:
@@ -28,6 +30,8 @@ def limits_of(policy: Any) -> Limits:
     risk = policy.document.risk
     shares = {k: (share_value(getattr(risk, k)) if getattr(risk, k) is not None else None)
               for k in ("max_drawdown", "daily_loss_limit", "max_gross_exposure", "max_net_exposure", "max_position",
-                        "target_volatility")}
+                        "target_volatility", "max_instrument_exposure")}
+    classes = {k: share_value(v) for k, v in (risk.max_asset_class_exposure or {}).items()}
     return Limits(**shares, max_open_positions=risk.max_open_positions,
-                  max_consecutive_losses=risk.max_consecutive_losses, drawdown_scaling=risk.drawdown_scaling)
+                  max_consecutive_losses=risk.max_consecutive_losses, drawdown_scaling=risk.drawdown_scaling,
+                  max_asset_class_exposure=classes)
