@@ -438,6 +438,14 @@ def expand_universe(policy: CompiledPolicy) -> CompiledPolicy:
     return replace(policy, strategies=strategies, allocations=allocations, regimes=regimes)
 
 
+def load_runtime_policy(path: Path, instrument_map: dict[str, str] | None = None) -> CompiledPolicy:
+    """A policy as a node (or a run re-running a node's bars) trades it: loaded, its instruments
+    moved by ``instrument_map`` (``--instrument``/``--venue``), and a universe expanded into its
+    members (:func:`expand_universe`). One function for the node, its controller, hot reload and
+    the parity ledger, so they all trade the same strategies."""
+    return expand_universe(rebind_instruments(load_policy(path), instrument_map or {}))
+
+
 def rebind_strategy(cs: CompiledStrategy, mapping: dict[str, str] | None) -> CompiledStrategy:
     """One compiled strategy bound to its instrument's new id (:func:`rebind_instruments`)."""
     from dataclasses import replace

@@ -100,3 +100,24 @@ def test_instrument_and_asset_class_caps_bound_the_universe(tmp_path: Path) -> N
     assert all(v["max_gross"] <= 0.06 * 1.05 for v in runs["instrument"]["exposures"]["per_instrument"].values())
     assert runs["class"]["exposures"]["portfolio"]["max_gross"] <= 0.12 * 1.05      # one class: every ETF
     assert runs["instrument"]["trades"] < runs["free"]["trades"] and runs["class"]["trades"] < runs["free"]["trades"]
+
+
+@needs_data
+def test_a_paper_node_replays_a_universe_as_its_backtest(tmp_path: Path) -> None:
+    """`autobot live --replay universe`: the node trades every member on its own market, fill for
+    fill as `backtest --policy` does, and the parity ledger re-runs the same members."""
+    policy = _project(tmp_path, ETFS, start=600)
+    live, bt = tmp_path / "live.json", tmp_path / "bt.json"
+    r = CliRunner().invoke(app, ["live", "--policy", str(policy), "--replay", "universe", "--json", str(live),
+                                 "--state", str(tmp_path / "s.sqlite")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--json", str(bt)])
+    assert r.exit_code == 0, r.output
+    a, b = json.loads(live.read_text()), json.loads(bt.read_text())
+    keys = ("strategy", "side", "qty", "entry_ts", "entry_price", "exit_ts", "exit_price", "exit_reason")
+    assert [[t[k] for k in keys] for t in a["trade_list"]] == [[t[k] for k in keys] for t in b["trade_list"]]
+    assert {t["strategy"] for t in a["trade_list"]} == {f"trend_ema@{iid}" for iid in ETFS}
+    from autobot.live.parity import ledger
+    assert ledger(policy, tmp_path / "s.sqlite").differences == []
+    wrong = CliRunner().invoke(app, ["live", "--policy", str(policy), "--replay", "data/spy_1d.csv"])
+    assert wrong.exit_code == 2 and "--replay universe" in wrong.output

@@ -31,7 +31,8 @@ def live(
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy document (default: policy.yaml in the "
                                           "project)."),
     replay: list[str] = typer.Option([], "--replay", help="Feed the node from bars in a file (FILE, or "
-                                     "INSTRUMENT_ID=FILE per instrument) instead of a venue's data."),
+                                     "INSTRUMENT_ID=FILE per instrument) instead of a venue's data; 'universe' "
+                                     "replays a universe policy's own files."),
     speed: str = typer.Option("max", "--speed", help="Replay speed: N times real time, or 'max'."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="When the replay ends, write the same results "
                                             "JSON as 'autobot backtest --policy'."),
@@ -86,17 +87,23 @@ def live(
         compiled = load_policy(path)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
-    if compiled.document.universe:
-        raise fail_usage(f"{path} names a universe: universes run in 'autobot backtest --policy' only (not yet on "
-                         "the paper node)")
     from autobot.cli.backtest_policy import _bind_all, instrument_mapping
     from autobot.data.bars import load_bars
     from autobot.live.node import run_replay
-    from autobot.workspace import rebind_instruments
+    from autobot.workspace import expand_universe, rebind_instruments
 
-    mapping = instrument_mapping(compiled, instrument, venue)
-    compiled = rebind_instruments(compiled, mapping)
-    files = _bind_all(replay, compiled.instruments, Path(replay[0]))
+    universe = compiled.document.universe
+    if universe:                     # the universe names its instruments and files (docs/portfolio.md)
+        if instrument or venue or replay != ["universe"]:
+            raise fail_usage(f"{path} names a universe (its instruments and files): replay it with "
+                             "'--replay universe', without --instrument and --venue")
+        mapping: dict[str, str] = {}
+        compiled = expand_universe(compiled)
+        files = {iid: path.resolve().parent / file for iid, file in universe.items()}
+    else:
+        mapping = instrument_mapping(compiled, instrument, venue)
+        compiled = rebind_instruments(compiled, mapping)
+        files = _bind_all(replay, compiled.instruments, Path(replay[0]))
     try:
         data = {iid: load_bars(f) for iid, f in files.items()}
         journal = state or (path.resolve().parent / ".autobot" / "state.sqlite")

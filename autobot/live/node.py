@@ -282,8 +282,8 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     from autobot.portfolio.engine import collect
     from autobot.portfolio.setup import prepare
 
-    from autobot.workspace import rebind_instruments
-    policy = rebind_instruments(load_policy(policy_path), instrument_map or {})
+    from autobot.workspace import load_runtime_policy
+    policy = load_runtime_policy(policy_path, instrument_map)
     setup = prepare(policy, data, instrument, texts=text is not None)
     capital = float(policy.document.capital or 100_000.0)
     feed_name = f"feed-{uuid.uuid4().hex[:8]}"

@@ -97,8 +97,20 @@ def _fills_of(trades: list[dict[str, Any]]) -> dict[str, list[tuple[int, str, fl
         if t.get("exit_ts") is not None and t.get("exit_reason") != "open":
             rows.append((int(t["exit_ts"]), "SELL" if opening == "BUY" else "BUY", float(t["qty"]),
                          float(t["exit_price"])))
-    for rows in out.values():
-        rows.sort()
+    return {k: _merged(rows) for k, rows in out.items()}
+
+
+def _merged(rows: list[tuple[int, str, float, float]]) -> list[tuple[int, str, float, float]]:
+    """Fills at one bar, on one side, at one price, as one (the node journals an order's partial
+    fills apiece, and a reversal's close and open can fill as one; the backtest's trade list
+    splits them): both sides of the ledger are compared merged the same way."""
+    out: list[tuple[int, str, float, float]] = []
+    # one order: both sides sorted by bar, side and price (two fills of a bar at two prices pair by price)
+    for ts, side, qty, price in sorted(rows, key=lambda r: (r[0], r[1], r[3], r[2])):
+        if out and out[-1][0] == ts and out[-1][1] == side and out[-1][3] == price:
+            out[-1] = (ts, side, out[-1][2] + qty, price)
+        else:
+            out.append((int(ts), str(side), float(qty), float(price)))
     return out
 
 
@@ -107,7 +119,7 @@ def ledger(policy_path: Path, state: Path, progress: Any = None) -> Ledger:
     from autobot.persistence.journal import (open_readonly, read_bars, read_equity, read_events, read_fills,
                                              read_run)
     from autobot.portfolio.engine import run_portfolio
-    from autobot.workspace import load_policy
+    from autobot.workspace import load_runtime_policy
 
     db = open_readonly(state)
     try:
@@ -118,15 +130,12 @@ def ledger(policy_path: Path, state: Path, progress: Any = None) -> Ledger:
     if not rows:
         return Ledger([], [], {}, 0, ["the journal holds no bars (written before bars were journaled)"])
     data = journal_bars(rows)
-    policy = load_policy(policy_path)
+    policy = load_runtime_policy(policy_path)          # a universe's members, as the node traded them
     bt = run_portfolio(policy, data, progress=progress, compare=False)
-    live: dict[str, list[tuple[int, str, float, float]]] = {}
+    journaled: dict[str, list[tuple[int, str, float, float]]] = {}
     for strategy, ts, side, qty, price, _ in fills:
-        rows_ = live.setdefault(strategy, [])
-        if rows_ and rows_[-1][0] == ts and rows_[-1][1] == side and rows_[-1][3] == price:
-            rows_[-1] = (ts, side, rows_[-1][2] + qty, price)        # partial fills of one order at one price
-        else:
-            rows_.append((int(ts), str(side), float(qty), float(price)))
+        journaled.setdefault(strategy, []).append((int(ts), str(side), float(qty), float(price)))
+    live = {k: _merged(rows) for k, rows in journaled.items()}
     back = _fills_of(bt.trades)
     primary = next(iter(sorted(data.items(), key=lambda kv: float(np.median(np.diff(kv[1].ts))) if len(kv[1]) > 1
                                 else 0)))[1]

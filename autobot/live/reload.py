@@ -138,7 +138,7 @@ class Reloader:
     # ------------------------------------------------------------------ checking
     def check(self, path: Path, sid: str | None) -> bool:
         """Validate and compile an edited document; stage it when it is valid."""
-        from autobot.workspace import compile_strategy_text, load_policy, rebind_instruments, rebind_strategy
+        from autobot.workspace import compile_strategy_text, load_runtime_policy, rebind_strategy
         c = self.controller
         from autobot.documents.load import MAX_BYTES
         from autobot.safeio import ReadRefused, read_bounded
@@ -181,8 +181,7 @@ class Reloader:
                 # the compiled policy is what gets applied: a later edit is checked on its own
                 own = text if path.resolve() == Path(c.policy.path).resolve() else \
                     read_bounded(c.policy.path, MAX_BYTES).decode("utf-8")
-                self.policy_staged = (rebind_instruments(load_policy(c.policy.path), c.config.instrument_map or {}),
-                                      own)
+                self.policy_staged = (load_runtime_policy(c.policy.path, c.config.instrument_map), own)
         except UserError as err:
             sources = {d.file: text for d in err.diagnostics}
             self._rejected(path, sid, [render_text(d, sources.get(d.file)) for d in err.diagnostics])

@@ -63,7 +63,7 @@ from autobot.portfolio.breakers import (Breaker, ConsecutiveLosses, DailyLoss, V
 from autobot.portfolio.challenge import PORTFOLIO, Challenge, Rules
 from autobot.evaluate.regime import RegimeDetector
 from autobot.strategy.rule_strategy import StrategyHooks, held_value
-from autobot.workspace import CompiledPolicy, load_policy, rebind_instruments
+from autobot.workspace import CompiledPolicy, load_runtime_policy
 
 DAY_NS = 86_400_000_000_000
 
@@ -134,7 +134,7 @@ class PortfolioController(Controller):
         super().__init__(trader, config)
         if policy is None:
             assert config.policy_path is not None, "a policy or a policy_path is needed"
-            policy = rebind_instruments(load_policy(Path(config.policy_path)), config.instrument_map or {})
+            policy = load_runtime_policy(Path(config.policy_path), config.instrument_map)
         self.policy = policy
         self.detector = RegimeDetector(policy.regimes)
         self.allocations = policy.allocations
