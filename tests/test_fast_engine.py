@@ -330,3 +330,31 @@ def test_a_capped_fixed_qty_is_said_by_both_engines(qty: str, capped: bool) -> N
         if capped:
             entries = sum(why.startswith("entry.") for *_, why in result.fills)
             assert f"on {entries} of {entries} entries" in said[0] and max(q for _, _, q, _, _ in result.fills) < 3
+
+
+def test_time_rules_read_the_bar_open_in_both_engines_and_signals() -> None:
+    """time.hour and time.weekday read the bar's timestamp as the data labels it (its open) in the
+    batch evaluator, `autobot signals` and the fast engine; NautilusTrader stamps a bar with its
+    close, so the streaming evaluators are fed the open (backtest.data.bar_open_ns). Fed the close,
+    the Nautilus path decided an hour later than the fast engine at every session boundary."""
+    import io
+
+    from autobot.evaluate.signals import write_signals
+    from autobot.language.compile import compile_strategy_text
+    doc = ("strategy: clock\nmarket: {instrument: BTCUSDT.BINANCE, bar: 1h}\n"
+           "entry:\n  long: time.hour == 5 and time.weekday < 5\nexit:\n  long: time.hour == 9\n"
+           "sizing: {equity_pct: 10%}\n")
+    cs = compile_strategy_text(doc, "clock.yaml")
+    bars = load_bars(EXAMPLE)
+    a, f = run_backtest(cs, bars), run_fast(cs, bars)
+    assert_same_run(a, f)
+    H = 3600 * 10**9
+    out = io.StringIO()
+    write_signals(cs, bars, out)
+    rows = [r.split(",") for r in out.getvalue().splitlines()[1:]]
+    fired = {int(bars.ts[k]) for k, r in enumerate(rows) if r[1] == "true"}
+    assert fired and all((t // H) % 24 == 5 for t in fired)
+    # each entry fills at the open of the bar after the one whose open hour is 5 (its close, 06:00)
+    entries = [t["entry_ts"] for t in a.trades]
+    assert entries and all(((t - H) // H) % 24 == 5 for t in entries)
+    assert all(t - 2 * H in fired or t - H in fired for t in entries)

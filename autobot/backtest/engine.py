@@ -20,6 +20,7 @@ from autobot.venue.instruments import (InstrumentSettings, account_currency, cos
 from autobot.venue.settings import VenueSettings, add_venue, bar_spec_text, logging_config
 from autobot.data.bars import Bars
 from autobot.language.compile import CompiledStrategy, compile_strategy_text
+from autobot.backtest.data import bar_open_ns
 from autobot.strategy.plans import register
 from autobot.strategy.sizing import capped_note, unsized_note
 
@@ -155,7 +156,7 @@ def run_backtest(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = 
             detector = RegimeDetector(regimes)
 
             def regime_now(bar: Any) -> dict[str, Any]:
-                return {"regime": detector.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
+                return {"regime": detector.update(bar_open_ns(bar), bar.open.as_double(), bar.high.as_double(),
                                                   bar.low.as_double(), bar.close.as_double(), bar.volume.as_double())}
             hooks.extra_externals = regime_now
             notes.append("regime detected on the strategy's bars by the project's regimes document")

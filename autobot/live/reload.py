@@ -25,6 +25,7 @@ from typing import Any
 
 from autobot.backtest.data import iso
 from autobot.diagnostics import UserError, render_text
+from autobot.backtest.data import bar_open_ns
 from autobot.language.diff import document_diff
 
 
@@ -319,7 +320,7 @@ class Reloader:
             cfg = c.config
             for bar in reversed(c.cache.bars(cfg.regime_bar_type)):
                 if bar.ts_event <= ts:
-                    detector.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
+                    detector.update(bar_open_ns(bar), bar.open.as_double(), bar.high.as_double(), bar.low.as_double(),
                                     bar.close.as_double(), bar.volume.as_double())
         c.swap_policy(policy, detector)             # the whole policy at once: nothing of the old one stays
         self._add_strategies(policy, ts)

@@ -58,6 +58,7 @@ import bisect
 import numpy as np
 
 from autobot.backtest import metrics as M
+from autobot.backtest.data import bar_open_ns
 from autobot.portfolio.breakers import (Breaker, ConsecutiveLosses, DailyLoss, View, action_for, bar_breakers,
                                         wall_breakers)
 from autobot.portfolio.challenge import PORTFOLIO, Challenge, Rules
@@ -369,7 +370,7 @@ class PortfolioController(Controller):
             self.journal.bar(str(bar.bar_type), bar.ts_event, bar.open.as_double(), bar.high.as_double(),
                              bar.low.as_double(), bar.close.as_double(), bar.volume.as_double())
         if bar.bar_type == cfg.regime_bar_type:
-            regime = self.detector.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
+            regime = self.detector.update(bar_open_ns(bar), bar.open.as_double(), bar.high.as_double(),
                                           bar.low.as_double(), bar.close.as_double(), bar.volume.as_double())
             if regime != self.regime:
                 self._switch(bar.ts_event, regime)
@@ -617,7 +618,7 @@ class PortfolioController(Controller):
         if not isinstance(data, Bar):
             return
         if data.bar_type == cfg.regime_bar_type:
-            self.regime = self.detector.update(data.ts_event, data.open.as_double(), data.high.as_double(),
+            self.regime = self.detector.update(bar_open_ns(data), data.open.as_double(), data.high.as_double(),
                                                data.low.as_double(), data.close.as_double(), data.volume.as_double())
         for strategy in self.strategies.values():
             if strategy.config.bar_type == data.bar_type and strategy.evaluator is not None:

@@ -39,6 +39,7 @@ from autobot.language.compile import CompiledStrategy, PriceLevel
 from autobot.strategy import trace as T
 from autobot.strategy.sizing import max_order_qty, raw_quantity, round_quantity
 from autobot.strategy.costs import affordable_cash_qty, unit_fees_of
+from autobot.backtest.data import bar_open_ns
 from autobot.strategy.plans import compiled_for
 from autobot.strategy.records import Trade
 
@@ -111,7 +112,7 @@ def feed(evaluator: StreamEvaluator, bars: list[Bar]) -> list[tuple[int, tuple[b
     what its rules decide on each bar."""
     from autobot.evaluate.semantics import flat_externals
     ext = flat_externals()
-    return [(bar.ts_event, evaluator.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(),
+    return [(bar.ts_event, evaluator.update(bar_open_ns(bar), bar.open.as_double(), bar.high.as_double(),
                                             bar.low.as_double(), bar.close.as_double(), bar.volume.as_double(), ext))
             for bar in bars]
 
@@ -327,7 +328,7 @@ class RuleStrategy(Strategy):
             self.held_inside.append(len(self.exposure) - 1)
         self._closed_inside = 0
         self.pnl.append(self.realized + unrealized)
-        fired = ev.update(bar.ts_event, bar.open.as_double(), bar.high.as_double(), bar.low.as_double(), close,
+        fired = ev.update(bar_open_ns(bar), bar.open.as_double(), bar.high.as_double(), bar.low.as_double(), close,
                           bar.volume.as_double(),
                           self._externals(bar, close, position, equity) if self._reads_externals else None)
         self.recent.append((bar.ts_event, fired))
