@@ -20,7 +20,7 @@ from autobot.venue.instruments import (InstrumentSettings, account_currency, cos
 from autobot.venue.settings import VenueSettings, add_venue, bar_spec_text, logging_config
 from autobot.data.bars import Bars
 from autobot.language.compile import CompiledStrategy, compile_strategy_text
-from autobot.backtest.data import bar_open_ns
+from autobot.strategy.clock import bar_open_ns
 from autobot.strategy.plans import register
 from autobot.strategy.sizing import capped_note, unsized_note
 

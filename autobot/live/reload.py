@@ -25,7 +25,7 @@ from typing import Any
 
 from autobot.backtest.data import iso
 from autobot.diagnostics import UserError, render_text
-from autobot.backtest.data import bar_open_ns
+from autobot.strategy.clock import bar_open_ns
 from autobot.language.diff import document_diff
 
 

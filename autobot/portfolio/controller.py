@@ -58,7 +58,7 @@ import bisect
 import numpy as np
 
 from autobot.backtest import metrics as M
-from autobot.backtest.data import bar_open_ns
+from autobot.strategy.clock import bar_open_ns
 from autobot.portfolio.breakers import (Breaker, ConsecutiveLosses, DailyLoss, View, action_for, bar_breakers,
                                         wall_breakers)
 from autobot.portfolio.challenge import PORTFOLIO, Challenge, Rules

@@ -39,7 +39,7 @@ from autobot.language.compile import CompiledStrategy, PriceLevel
 from autobot.strategy import trace as T
 from autobot.strategy.sizing import max_order_qty, raw_quantity, round_quantity
 from autobot.strategy.costs import affordable_cash_qty, unit_fees_of
-from autobot.backtest.data import bar_open_ns
+from autobot.strategy.clock import bar_open_ns
 from autobot.strategy.plans import compiled_for
 from autobot.strategy.records import Trade
 
