@@ -6,6 +6,10 @@
 * planted: 20 seeded series with a known edge (a persistent hidden trend, so returns have
   positive autocorrelation) that the shipped momentum strategy exploits: the share ending
   ``significant`` (target at least 16 of 20).
+* each study's row also gives what the rules before issue 30 said of the same trials
+  (``dsr_survivors_variance``: the DSR with V over the scored trials alone;
+  ``verdict_previous_rules``: that DSR, and PBO >= 0.5 called overfitting whatever the
+  out-of-sample PSR), so the change is measured on identical trials.
 * speed: trials/s of one study on the fast engine against the same study with every trial on
   NautilusTrader, in one process, and on the fast engine over a local Ray instance of all cores.
 
@@ -34,6 +38,11 @@ PLANTED = dict(persistence=0.995, strength=0.1)
 
 
 def study(args: tuple) -> dict:
+    return run_study(args)[0]
+
+
+def run_study(args: tuple) -> tuple[dict, object, dict]:
+    """One study: its benchmark row, the StudyResult and its assessment."""
     kind, path, seed, trials, n, strength = args
     from autobot.optimize import study as ST
     from autobot.optimize.executor import InProcess
@@ -45,10 +54,40 @@ def study(args: tuple) -> dict:
         res = ST.run(p, InProcess(), Path(tmp) / "j.journal")
         a = assess(res)
         seconds = time.perf_counter() - t
+    final = a["final"]
     return {"kind": kind, "strategy": p.target, "seed": seed, "verdict": a["verdict"], "dsr": a["dsr"],
             "pbo": a["pbo"], "oos_psr": a["oos_psr"], "oos_sharpe": res.oos["sharpe"] if res.oos else None,
-            "oos_trades": res.oos["trades"] if res.oos else 0, "seconds": seconds,
-            "trials": sum(len(w.records) for w in res.windows + [res.final])}
+            "oos_trades": res.oos["trades"] if res.oos else 0, "min_trades": p.min_trades,
+            "oos_score": a["oos_score"], "seconds": seconds,
+            "trials": sum(len(w.records) for w in res.windows + [res.final]),
+            "dsr_n": final["trials"], "pruned": final["pruned"], "sharpe_variance": final["sharpe_variance"],
+            **previous_rules(res, a)}, res, a
+
+
+def previous_rules(res, a: dict) -> dict:
+    """What the rules before issue 30 said of the same trials: the DSR's variance V over the final
+    window's scored trials alone (N: all its trials), and PBO >= 0.5 called overfitting whatever the
+    out-of-sample evidence."""
+    import numpy as np
+
+    from autobot.optimize import stats
+    wr = res.final
+    scored = [r.moments.sharpe for r in wr.records if r.scored and r.moments is not None and r.sums is not None]
+    v = float(np.var(scored, ddof=1)) if len(scored) > 1 else 0.0
+    chosen = wr.chosen
+    dsr = stats.dsr(chosen.moments, len(wr.records), v) if chosen is not None and chosen.moments else 0.0
+    checks = (dsr >= 0.95 and a["oos_psr"] is not None and a["oos_psr"] >= 0.95 and res.oos is not None
+              and res.oos["trades"] >= res.plan.min_trades)
+    pbo = a["pbo"]
+    if checks:
+        verdict = "significant"
+    elif pbo is not None and pbo >= 0.5:
+        verdict = "likely overfit"
+    elif res.oos is not None and dsr >= 0.95 and (a["oos_score"] is None or a["oos_score"] <= 0):
+        verdict = "likely overfit"
+    else:
+        verdict = "not significant"
+    return {"dsr_survivors_variance": dsr, "sharpe_variance_survivors": v, "verdict_previous_rules": verdict}
 
 
 def speed(trials: int, n: int) -> dict:
@@ -100,6 +139,10 @@ def main() -> None:
             if mine:
                 report[kind] = {"studies": len(mine), "significant": sum(r["verdict"] == "significant" for r in mine),
                                 "likely_overfit": sum(r["verdict"] == "likely overfit" for r in mine),
+                                "significant_previous_rules": sum(r["verdict_previous_rules"] == "significant"
+                                                                  for r in mine),
+                                "likely_overfit_previous_rules": sum(r["verdict_previous_rules"] == "likely overfit"
+                                                                     for r in mine),
                                 "trials_per_study": trials, "bars": n, "rows": sorted(mine, key=lambda r: (
                                     r["strategy"], r["seed"]))}
                 if kind == "planted":

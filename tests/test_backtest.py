@@ -222,7 +222,7 @@ def test_cli_backtest_invalid_document_never_starts_the_engine(tmp_path: Path) -
     doc.write_text((ROOT / "strategies" / "trend.yaml").read_text().replace("ema(close, fast)", "emma(close, fast)"))
     result = CliRunner().invoke(app, ["backtest", str(doc), "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 1
-    assert "bad.yaml:12:13: error: unknown function 'emma'" in result.output
+    assert "bad.yaml:14:13: error: unknown function 'emma'" in result.output
     assert not (tmp_path / "r.json").exists() and "annual return" not in result.output
 
 

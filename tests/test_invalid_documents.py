@@ -936,3 +936,104 @@ def test_validate_reports_every_error_in_one_pass(tmp_path) -> None:
     got = [(d.line, d.column, d.code) for d in check_text(tmp_path, text)]
     assert got == [(3, 1, "unknown-key"), (5, 6, "unknown-function"), (7, 9, "unknown-name"),
                    (7, 21, "unknown-name"), (7, 42, "unknown-name")]
+
+
+# ------------------------------------------------------------------------- constraints between params
+# The template with a second param and a constraints: list after params: (line numbers below):
+#   5 params:
+#   6   fast: {default: 12, min: 5, max: 30}
+#   7   slow: {default: 26, min: 20, max: 100}
+#   8 constraints:
+#   9   - <constraint>                 "  - " is 4 columns: the constraint starts at column 5
+def constrained(*constraints: str, slow: int = 26) -> str:
+    return edit(STRATEGY, "  fast: {default: 12, min: 5, max: 30}\n",
+                "  fast: {default: 12, min: 5, max: 30}\n"
+                f"  slow: {{default: {slow}, min: 20, max: 100}}\nconstraints:\n"
+                + "".join(f"  - {c}\n" for c in constraints))
+
+
+def test_a_valid_constraint_is_no_error(tmp_path: Path) -> None:
+    assert check_text(tmp_path, constrained("slow > fast", "slow <= 5 * fast and abs(slow - fast) >= 2")) == []
+
+
+def test_a_constraint_naming_an_unknown_param_is_a_positioned_error(tmp_path: Path) -> None:
+    # "  - slow > " is 11 columns: 'fats' is columns 12-15
+    assert_only(check_text(tmp_path, constrained("slow > fats")),
+                Want(9, 12, 16, "unknown-param", "unknown param 'fats' in a constraint", suggestion="fast",
+                     hint="the document's params: fast, slow"))
+
+
+def test_a_constraint_in_a_regimes_document_naming_an_unknown_param(tmp_path: Path) -> None:
+    text = ("params:\n  adx_trending: {default: 25, min: 18, max: 40}\n  adx_ranging: {default: 20, min: 10, max: 25}\n"
+            "constraints: [adx_trending > adx_rangin]\nregimes:\n  trending: adx(14) > adx_trending\n  calm: true\n")
+    # "constraints: [adx_trending > " is 29 columns: 'adx_rangin' is columns 30-39
+    assert_only(check_text(tmp_path, text, "regimes.yaml"),
+                Want(4, 30, 40, "unknown-param", "unknown param 'adx_rangin' in a constraint",
+                     suggestion="adx_ranging", hint="adx_trending, adx_ranging"))
+
+
+def test_a_constraint_reads_params_not_series(tmp_path: Path) -> None:
+    diagnostics = check_text(tmp_path, constrained("ema_fast > fast", "close > slow", "slow > sma(fast, 3)",
+                                                   "fast[1] < slow"))
+    got = [(d.line, d.column, d.end_column, d.code) for d in errors(diagnostics)]
+    assert got == [(9, 5, 13, "not-a-param"), (10, 5, 10, "not-a-param"), (11, 12, 15, "not-a-param"),
+                   (12, 5, 12, "not-a-param")]
+    assert "'ema_fast' is an indicator" in errors(diagnostics)[0].message
+
+
+def test_a_constraint_must_be_a_condition(tmp_path: Path) -> None:
+    assert_only(check_text(tmp_path, constrained("slow - fast")),
+                Want(9, 5, 16, "type", "a constraint must be a condition"))
+
+
+def test_defaults_that_break_a_constraint_are_an_error(tmp_path: Path) -> None:
+    assert check_text(tmp_path, constrained("slow > fast", slow=20)) == []        # 20 > 12 holds
+    assert_only(check_text(tmp_path, constrained("slow >= 2 * fast", slow=20)),
+                Want(9, 5, 21, "constraint-violated",
+                     "constraint 'slow >= 2 * fast' does not hold for the params' defaults (slow = 20, fast = 12)",
+                     hint="change the defaults"))
+
+
+def test_regimes_defaults_that_break_a_constraint_are_an_error(tmp_path: Path) -> None:
+    text = ("params:\n  adx_trending: {default: 19, min: 18, max: 40}\n  adx_ranging: {default: 21, min: 10, max: 25}\n"
+            "constraints:\n  - adx_trending > adx_ranging\nregimes:\n  trending: adx(14) > adx_trending\n"
+            "  ranging: adx(14) < adx_ranging\n  calm: true\n")
+    assert_only(check_text(tmp_path, text, "regimes.yaml"),
+                Want(5, 5, 31, "constraint-violated", "(adx_trending = 19, adx_ranging = 21)"))
+
+
+def test_overrides_that_break_a_constraint_are_an_error(tmp_path: Path) -> None:
+    from autobot.diagnostics import UserError
+    from autobot.language.compile import compile_strategy_text
+    text = constrained("slow > fast")
+    assert compile_strategy_text(text, "s.yaml", {"fast": 19.0}).params["fast"] == 19.0
+    with pytest.raises(UserError) as err:
+        compile_strategy_text(text, "s.yaml", {"fast": 30.0, "slow": 25.0})
+    (d,) = err.value.diagnostics
+    assert (d.line, d.column, d.code) == (9, 5, "constraint-violated")
+    assert "does not hold for the values given (slow = 25, fast = 30; slow, fast overridden)" in d.message
+
+
+def test_validate_prints_a_constraint_error_with_file_line_column_and_hint(tmp_path: Path) -> None:
+    path = write(tmp_path, constrained("slow > fats"), "strategy.yaml")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    at = next(i for i, line in enumerate(lines)
+              if "strategy.yaml:9:12: error: unknown param 'fats' in a constraint (did you mean 'fast'?)" in line)
+    assert lines[at + 1].strip() == "- slow > fats"
+    assert lines[at + 2].strip() == "^^^^"
+    assert lines[at + 3].strip() == "hint: the document's params: fast, slow"
+
+
+def test_the_shipped_documents_declare_their_constraints() -> None:
+    ws = Workspace()
+    ws.check([ROOT / "policy.yaml"])
+    assert [d for d in ws.diagnostics if d.severity == "error"] == []
+    (regimes,) = ws.regimes.values()
+    assert [c.text for c in regimes.constraints.items] == ["adx_trending > adx_ranging"]
+    assert [c.text for c in ws.strategies["trend_ema"].constraints.items] == ["slow > fast"]
+    # the issue's proposal, adx_trending 19 with adx_ranging 21, breaks it
+    assert [c.text for c in regimes.constraints.violated({"natr_volatile": 3, "adx_trending": 19,
+                                                          "adx_ranging": 21})] == ["adx_trending > adx_ranging"]
+    assert regimes.constraints.violated({"natr_volatile": 3, "adx_trending": 25, "adx_ranging": 20}) == []

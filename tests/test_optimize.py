@@ -301,3 +301,145 @@ def test_resume_from_any_point_of_the_journal(tmp_path: Path) -> None:
                                ST.Options(trials=12, batch=4)), InProcess(), cut, resume=True)
         assert _records(again) == _records(whole), k
         assert again.oos == whole.oos
+
+
+def _window_trials(journal: Path) -> dict[str, list]:
+    """Every trial the journal holds, by window."""
+    import optuna
+    st = ST.storage(journal)
+    names = [s.study_name for s in optuna.get_all_study_summaries(st) if s.study_name != ST.META]
+    return {name: optuna.load_study(study_name=name, storage=st).get_trials(deepcopy=False) for name in names}
+
+
+def test_no_trial_breaks_a_constraint_and_a_broken_sample_is_no_trial(tmp_path: Path, data: Path) -> None:
+    """``constraints: [slow >= 2 * fast]``: the study's JSON (its trial list, every window's choice,
+    the stability neighbours it ran) and its journal (every trial of every window) hold no point
+    that breaks it, and every window still has exactly --trials trials. The same study without the
+    constraint samples points that break it (so the constraint did the work)."""
+    text = TREND.read_text().replace("  - slow > fast ", "  - slow >= 2 * fast ")
+    assert "slow >= 2 * fast" in text
+    doc_path = tmp_path / "trend.yaml"
+    doc_path.write_text(text)
+    out = tmp_path / "c.json"
+    r = runner.invoke(app, ["optimize", str(doc_path), "--data", str(data), "--trials", "16", "--workers", "1",
+                            "--confirm", "0", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["constraints"] == ["slow >= 2 * fast"]
+
+    def holds(params: dict) -> bool:
+        return params["slow"] >= 2 * params["fast"]
+    assert len(doc["trial_list"]) == 16 and all(holds(t["params"]) for t in doc["trial_list"])
+    assert doc["trials_total"] == 16 * 6
+    assert all(holds(w["chosen"]) for w in doc["windows"] + [doc["final_window"]] if w["chosen"])
+    for name, rows in doc["stability"]["neighbours"].items():
+        for row in rows:
+            point = {**doc["best_params"], name: row["value"]}
+            assert holds(point) == ("breaks" not in row), (name, row)
+            if "breaks" in row:
+                assert row["score"] is None and row["breaks"][0].startswith("slow >= 2 * fast (slow = ")
+    trials = _window_trials(tmp_path / "c.optuna.journal")
+    assert len(trials) == 6 and all(len(ts) == 16 for ts in trials.values())
+    assert all(holds(t.params) for ts in trials.values() for t in ts)
+    free = ST.plan(text.replace("constraints:\n  - slow >= 2 * fast", "# no constraint"), "free.yaml",
+                   ar1_bars(8000, 5), ST.Options(trials=16))
+    assert free.bounds == []
+    unconstrained = ST.run(free, InProcess(), tmp_path / "free.journal")
+    assert any(not holds(r.params) for w in unconstrained.windows + [unconstrained.final] for r in w.records)
+
+
+def test_a_policy_study_keeps_each_documents_constraints() -> None:
+    """In a policy study the regimes' constraint reads the regimes' params by their qualified names;
+    sampling never proposes adx_trending <= adx_ranging (the issue's 19 and 21)."""
+    from autobot.data.bars import load_bars
+    from autobot.optimize import space as SP
+    data = {"BTCUSDT.BINANCE": load_bars(ROOT / "examples" / "data" / "example_btcusdt_1h.csv")}
+    p = ST.plan_policy(ROOT / "policy.yaml", data, ST.Options(trials=2, windows=2, folds=1), only="regimes")
+    assert [t for b in p.bounds for t in b.texts()] == ["regimes: adx_trending > adx_ranging"]
+    bad = {"regimes.natr_volatile": 3.0, "regimes.adx_trending": 19.0, "regimes.adx_ranging": 21.0}
+    assert SP.violations(p.bounds, p.dims, bad) == [
+        "regimes: adx_trending > adx_ranging (adx_trending = 19, adx_ranging = 21)"]
+    points = ST.sample_batch(p.dims, [], list(range(64)), ST.Options(sampler="random", seed=3), 0, p.bounds)
+    assert len(points) == 64
+    assert all(x["regimes.adx_trending"] > x["regimes.adx_ranging"] for x in points)
+    free = ST.sample_batch(p.dims, [], list(range(64)), ST.Options(sampler="random", seed=3), 0)
+    assert any(x["regimes.adx_trending"] <= x["regimes.adx_ranging"] for x in free)
+
+
+def test_the_dsr_counts_every_trial_that_ran_pruned_ones_with_the_folds_they_ran(tmp_path: Path) -> None:
+    """N and the variance V of trial Sharpes behind the DSR are over every trial that ran: scored,
+    unscored and pruned. A pruned trial keeps its Sharpe after each fold it ran (in the journal,
+    read back by --resume); its whole-range Sharpe is predicted from them by the line fitted over
+    the completed trials (their Sharpe after the same folds against their whole-range Sharpe),
+    with that line's residual variance (computed here with numpy's polyfit)."""
+    from autobot.optimize import stats
+    from autobot.optimize.verdict import selection_stats
+    res = _study(tmp_path / "d.journal", InProcess())
+    pruned_seen = 0
+    for wr in res.windows + [res.final]:
+        st = selection_stats(wr)
+        ran = [r for r in wr.records if r.state in ("complete", "pruned")]
+        complete = [r for r in ran if r.state == "complete"]
+        pruned = [r for r in ran if r.state == "pruned"]
+        pruned_seen += len(pruned)
+        full = complete[0].moments.n
+        assert all(len(r.partial) == 3 and r.partial[-1] == r.moments.sharpe and r.moments.n == full
+                   for r in complete)
+        for r in pruned:                          # the folds it ran: fewer bars, its Sharpe after each
+            assert r.moments is not None and 0 < r.moments.n < full and r.partial[-1] == r.moments.sharpe
+            assert len(r.partial) == int(r.reason.split("after fold ")[1].split(":")[0])
+        assert st["trials"] == len(ran) == len(wr.records) and st["pruned"] == len(pruned)
+        values, extra = [r.moments.sharpe for r in complete], 0.0
+        for r in pruned:
+            k = len(r.partial)
+            x = np.array([c.partial[k - 1] for c in complete])
+            y = np.array([c.moments.sharpe for c in complete])
+            slope, intercept = np.polyfit(x, y, 1)
+            values.append(intercept + slope * r.partial[-1])
+            extra += float(np.sum((y - (intercept + slope * x)) ** 2)) / (len(x) - 2)
+        v = np.array(values)
+        expected = (float(np.sum((v - v.mean()) ** 2)) + extra) / (len(v) - 1)
+        assert st["sharpe_variance"] == pytest.approx(expected, rel=1e-9)
+        assert st["dsr"] == stats.dsr(wr.chosen.moments, len(ran), st["sharpe_variance"])
+        if pruned:        # not the survivors' variance
+            survivors = [r.moments.sharpe for r in ran if r.scored]
+            assert st["sharpe_variance"] != pytest.approx(float(np.var(survivors, ddof=1)), rel=1e-6)
+    assert pruned_seen > 0
+    again = ST.run(res.plan, InProcess(), tmp_path / "d.journal", resume=True)     # every trial from the journal
+    assert assess(again) == assess(res)
+
+
+def test_the_verdict_weighs_pbo_against_the_out_of_sample_evidence() -> None:
+    """A high PBO is called overfitting only when the walk-forward track is not significant: the
+    benchmark's planted edges (OOS PSR >= 0.99, DSR just under 0.95) are 'not significant', not
+    'likely overfit'; noise with the same PBO stays 'likely overfit'."""
+    from autobot.optimize.verdict import decide
+    planted, why = decide(0.948, 0.93, 0.9999, 328, 19, 2.88)
+    assert planted == "not significant"
+    assert why[0] == "DSR 0.948 < 0.95" and "not taken as overfitting" in why[-1]
+    assert decide(0.30, 0.93, 0.08, 200, 19, -0.7)[0] == "likely overfit"
+    assert decide(0.99, 0.93, 0.999, 328, 19, 2.9)[0] == "significant"
+    assert decide(0.99, 0.20, 0.40, 328, 19, -0.1)[0] == "likely overfit"       # DSR in sample, lost out of sample
+    assert decide(0.99, 0.93, None, None, 19, None)[0] == "likely overfit"      # --no-walk-forward: PBO alone
+
+
+def test_a_worker_never_shares_indicators_between_series_of_the_same_length_and_start(tmp_path: Path) -> None:
+    """Two series of the same length and first bar (two instruments over one span; the benchmark's
+    seeded series) studied one after the other in one process: the second study is the study it
+    is alone (its trials once computed the first series' TA-Lib results, keyed by length and
+    first timestamp only)."""
+    from autobot.optimize import trial as T
+    first, second = ar1_bars(6000, 21), ar1_bars(6000, 22)
+    assert first.ts[0] == second.ts[0] and len(first) == len(second)
+    text = (ROOT / "strategies" / "momentum.yaml").read_text()
+
+    def study(bars, name: str) -> ST.StudyResult:
+        return ST.run(ST.plan(text, "momentum.yaml", bars, ST.Options(trials=8, windows=2)), InProcess(),
+                      tmp_path / name)
+    T._CACHES.clear()
+    alone = study(second, "alone.journal")
+    T._CACHES.clear()
+    study(first, "first.journal")
+    after = study(second, "after.journal")
+    assert _records(after) == _records(alone)
+    assert after.oos == alone.oos

@@ -76,6 +76,11 @@ Param = Annotated[
 ]
 
 
+#: the description of ``constraints:`` (strategy and regimes documents)
+CONSTRAINTS_TEXT = ("Conditions between params that every value must satisfy, e.g. 'slow > fast': the defaults "
+                    "must, and optimisation tries only values that do.")
+
+
 class Market(_Model):
     """What the strategy trades."""
 
@@ -168,6 +173,7 @@ class StrategyDocument(_Model):
     description: str = Field("", description="One line on what it does.")
     market: Market = Field(description="Instrument and bar size.")
     params: dict[str, Param] = Field(default_factory=dict, description="Tunable numbers, usable by name.")
+    constraints: list[Expression] = Field(default_factory=list, description=CONSTRAINTS_TEXT)
     indicators: dict[str, Expression] = Field(default_factory=dict,
                                               description="Named expressions usable in every rule.")
     ml: dict[str, MLModel] = Field(default_factory=dict, description="Walk-forward models; each name is a "
@@ -195,6 +201,7 @@ class RegimesDocument(_Model):
                                            min_length=1)
     confirm_bars: int = Field(1, ge=1, description="Bars a new regime must hold before it counts.")
     params: dict[str, Param] = Field(default_factory=dict, description="Tunable numbers, usable by name.")
+    constraints: list[Expression] = Field(default_factory=list, description=CONSTRAINTS_TEXT)
     indicators: dict[str, Expression] = Field(default_factory=dict, description="Named expressions.")
     market: RegimeMarket | None = Field(None, description="Compute regimes on another instrument or bar size.")
 

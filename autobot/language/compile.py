@@ -19,6 +19,7 @@ from autobot.documents.models import ParamSpec, PolicyDocument, RegimesDocument,
 from autobot.language import ast
 from autobot.language import plan as P
 from autobot.language.check import ExprCompiler, ExprSite, Value
+from autobot.language.constraints import Constraints, compile_constraints
 from autobot.language.parse import ParseError, parse_expression
 
 RULE_SIDES = ("entry.long", "entry.short", "exit.long", "exit.short")
@@ -84,6 +85,7 @@ class CompiledStrategy:
     sizing: tuple[str, float] = ("equity_pct", 1.0)
     confidence: int | None = None
     quote: dict[str, int] = field(default_factory=dict)
+    constraints: Constraints = field(default_factory=Constraints)   # between params (``constraints:``)
 
     @property
     def rules(self) -> dict[str, int]:
@@ -160,6 +162,7 @@ class CompiledRegimes:
     plan: P.Plan
     names: tuple[str, ...]
     confirm_bars: int
+    constraints: Constraints = field(default_factory=Constraints)   # between params (``constraints:``)
 
 
 def _site(source: SourceFile, path: tuple[Any, ...]) -> ExprSite:
@@ -449,6 +452,8 @@ def compile_strategy(source: SourceFile, doc: StrategyDocument, sink: Diagnostic
     """Compile a validated strategy document; None when it has errors (reported to ``sink``)."""
     before = sink.errors
     params = _params(source, doc.params, sink, overrides)
+    constraints = compile_constraints(source, doc.constraints, params, sink, doc.indicators, overrides or {},
+                                      check_values=sink.errors == before)   # a bad value: said once
     reserved = _reserved_names({})
     for name in doc.params:
         if name in reserved:
@@ -519,7 +524,7 @@ def compile_strategy(source: SourceFile, doc: StrategyDocument, sink: Diagnostic
     if sink.errors > before:            # counted even past the diagnostics a file keeps
         return None
     return CompiledStrategy(doc.strategy, source, doc, params, compiler.plan, bar, levels["stop_loss"],
-                            levels["take_profit"], levels["trailing_stop"], sizing, confidence, quote)
+                            levels["take_profit"], levels["trailing_stop"], sizing, confidence, quote, constraints)
 
 
 _QUOTE_NUMBERS = ("bid_price", "ask_price", "bid_size", "ask_size", "level_step", "tolerance", "min_spread",
@@ -610,6 +615,8 @@ def compile_regimes(source: SourceFile, doc: RegimesDocument, sink: DiagnosticSi
     """Compile a regimes document: each regime's condition becomes rule ``regime.<name>``."""
     before = sink.errors
     params = _params(source, doc.params, sink, None)
+    constraints = compile_constraints(source, doc.constraints, params, sink, doc.indicators,
+                                      check_values=sink.errors == before)
     sites, rejected = _indicator_sites(source, doc.indicators, sink, _reserved_names(params))
     compiler = ExprCompiler(sink, params=params, indicators=sites, regime_names=tuple(doc.regimes),
                             failed=rejected)
@@ -629,7 +636,7 @@ def compile_regimes(source: SourceFile, doc: RegimesDocument, sink: DiagnosticSi
                                    "use 1m, 5m, 15m, 1h, 4h, 1d, or a Nautilus spec such as 1-HOUR-LAST"))
     if sink.errors > before:
         return None
-    return CompiledRegimes(source, doc, compiler.plan, tuple(doc.regimes), doc.confirm_bars)
+    return CompiledRegimes(source, doc, compiler.plan, tuple(doc.regimes), doc.confirm_bars, constraints)
 
 
 def check_policy(source: SourceFile, doc: PolicyDocument, sink: DiagnosticSink,

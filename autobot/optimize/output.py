@@ -162,6 +162,7 @@ def study_json(res: StudyResult, st: dict[str, Any], extra: dict[str, Any], jour
         "folds": o.folds, "batch": o.batch, "windows_count": len(res.windows),
         "params": [{"name": d.name, "low": d.low, "high": d.high, "step": d.step, "integer": d.integer,
                     "default": d.default} for d in p.dims],
+        "constraints": [text for b in p.bounds for text in b.texts()],
         "importance": extra["importance"], "stability": extra["stability"], "heatmap": extra["heatmap"],
         "confirmation": extra["confirmation"],
         "trial_list": [{"number": r.number, "params": SP.plain(p.dims, r.params), "state": r.state,

@@ -6,8 +6,9 @@ a cliff, the in-sample curve of the chosen params, and the Nautilus confirmation
 * stability: the objective on the final window at the chosen point moved one and two steps
   along each param (others fixed). The point is on a *cliff* when a one-step neighbour scores
   less than half the chosen score (or nothing), i.e. a small change of that param loses most
-  of the result.
-* heatmap: the objective on a grid of the two most important params around the chosen point.
+  of the result. A neighbour that breaks a constraint is not run (``breaks`` says which).
+* heatmap: the objective on a grid of the two most important params around the chosen point
+  (cells that break a constraint are not run: ``broken``).
 * confirmation: the top-K trials of the final window are run again on NautilusTrader, fold by
   fold on the same bars; every fill must equal the fast engine's, or the study fails.
 """
@@ -47,8 +48,14 @@ def importance(p: Plan, wr: WindowResult) -> dict[str, float]:
 
 
 def _score_points(p: Plan, executor: Any, wr: WindowResult, points: list[dict[str, float]]) -> list[float | None]:
-    jobs = [p.job(wr.window, pt, number=k) for k, pt in enumerate(points)]
-    return [o.value for o in executor.map(jobs)]
+    """Each point's objective; the points that break a constraint are not run (None)."""
+    jobs = [p.job(wr.window, pt, number=k) for k, pt in enumerate(points) if not _broken(p, pt)]
+    scores = {o.number: o.value for o in executor.map(jobs)} if jobs else {}
+    return [scores.get(k) for k in range(len(points))]
+
+
+def _broken(p: Plan, point: dict[str, float]) -> list[str]:
+    return SP.violations(p.bounds, p.dims, point) if p.bounds else []
 
 
 def stability(p: Plan, executor: Any, wr: WindowResult, steps: tuple[int, ...] = (-1, 1, -2, 2)) -> dict[str, Any]:
@@ -70,10 +77,12 @@ def stability(p: Plan, executor: Any, wr: WindowResult, steps: tuple[int, ...] =
                                                        "score": chosen.value}] for d in p.dims}
     cliff = []
     for (name, j), pt, s in zip(where, points, scores):
-        out[name].append({"step": j, "value": pt[name], "score": s})
+        broken = _broken(p, pt)
+        out[name].append({"step": j, "value": pt[name], "score": s} if not broken else
+                         {"step": j, "value": pt[name], "score": None, "breaks": broken})
     for name, rows in out.items():
         rows.sort(key=lambda r: r["step"])
-        near = [r["score"] for r in rows if abs(r["step"]) == 1]
+        near = [r["score"] for r in rows if abs(r["step"]) == 1 and "breaks" not in r]   # not run: no cliff
         best = chosen.value or 0.0
         if any(s is None or (best > 0 and s < CLIFF_SHARE * best) or (best <= 0 and s < best - abs(best))
                for s in near):
@@ -100,7 +109,8 @@ def heatmap(p: Plan, executor: Any, wr: WindowResult, ranked: list[str], size: i
     grid = np.array([np.nan if s is None else s for s in scores]).reshape(len(axes[1]), len(axes[0]))
     return {"x": names[0], "y": names[1], "x_values": axes[0], "y_values": axes[1],
             "scores": [[None if np.isnan(v) else float(v) for v in row] for row in grid],
-            "chosen": [chosen.params[names[0]], chosen.params[names[1]]]}
+            "chosen": [chosen.params[names[0]], chosen.params[names[1]]],
+            "broken": [[pt[names[0]], pt[names[1]]] for pt in points if _broken(p, pt)]}
 
 
 def in_sample_curve(p: Plan, executor: Any, wr: WindowResult) -> dict[str, Any] | None:

@@ -4,6 +4,11 @@ Integers stay integers: a param whose default, min and max are whole and whose s
 (or absent) is searched over integers (step 1 when absent); any other is searched over floats,
 on its step's grid when it has one. In a policy study names are qualified by their document:
 ``trend_ema.fast`` for a strategy's param, ``regimes.adx_min`` for the regimes document's.
+
+A document's ``constraints:`` (e.g. ``slow > fast``) bound the space: :func:`violations` names
+the constraints a point breaks, each evaluated with the point's values for the document's searched
+params and the document's defaults for the rest. The study never runs such a point (it samples
+again: docs/optimize.md).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+
+from autobot.language.constraints import Constraints, describe
 
 
 @dataclass(frozen=True)
@@ -86,3 +93,31 @@ def plain(dims: list[Dimension], values: dict[str, float]) -> dict[str, int | fl
     """Values as JSON shows them: ints as ints."""
     by = {d.name: d for d in dims}
     return {k: (int(round(v)) if by[k].integer else tidy(v)) for k, v in values.items() if k in by}
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One document's constraints, as a study sees them."""
+
+    owner: str                  # the document: a strategy id, or 'regimes'
+    constraints: Constraints
+    values: dict[str, float]    # the document's params as written (the defaults): what is not searched
+    label: str = ""             # prefix of its constraints in messages ('regimes: ' in a policy study)
+
+    def texts(self) -> list[str]:
+        return [self.label + c.text for c in self.constraints.items]
+
+
+def bound(owner: str, constraints: Constraints, values: dict[str, float], qualify: bool) -> list[Bound]:
+    """``[Bound]`` for a document with constraints, ``[]`` without."""
+    return [Bound(owner, constraints, dict(values), f"{owner}: " if qualify else "")] if constraints else []
+
+
+def violations(bounds: list[Bound], dims: list[Dimension], values: dict[str, float]) -> list[str]:
+    """The constraints ``values`` (qualified names) break, each shown with the values it read."""
+    by_owner = overrides(dims, values)
+    out = []
+    for b in bounds:
+        seen = {**b.values, **by_owner.get(b.owner, {})}
+        out += [b.label + describe(item, seen) for item in b.constraints.violated(seen)]
+    return out

@@ -94,6 +94,7 @@ class Record:
     moments: stats.Moments | None
     sums: stats.BlockSums | None
     reason: str
+    partial: list[float] = field(default_factory=list)   # per-bar Sharpe of the folds so far, after each fold
 
     @property
     def scored(self) -> bool:
@@ -107,13 +108,16 @@ class Record:
     def of(cls, o: Outcome) -> "Record":
         state = "pruned" if o.pruned else ("fail" if o.moments is None else "complete")
         return cls(o.number, dict(o.params), state, o.value, o.metrics, list(o.constraints), list(o.intermediate),
-                   o.moments, o.sums, o.reason)
+                   o.moments, o.sums, o.reason, list(o.partial))
 
     def frozen(self, dims: list[SP.Dimension]) -> FrozenTrial:
         state = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}[self.state]
         attrs: dict[str, Any] = {"reason": self.reason, "metrics": self.metrics, "scored": self.scored}
-        if self.moments is not None and self.sums is not None:
+        if self.moments is not None:        # a pruned trial's: of the folds it ran
             attrs["moments"] = [self.moments.sharpe, self.moments.skew, self.moments.kurtosis, self.moments.n]
+        if self.partial:
+            attrs["partial"] = list(self.partial)
+        if self.sums is not None:
             attrs["sums"] = [self.sums.count.tolist(), self.sums.total.tolist(), self.sums.squares.tolist()]
         by = {d.name: d for d in dims}
         params = {k: (int(round(v)) if by[k].integer else float(v)) for k, v in self.params.items()}
@@ -135,7 +139,8 @@ class Record:
         return cls(t.number, {k: float(v) for k, v in t.params.items()}, state, value, a.get("metrics", {}), cons,
                    [t.intermediate_values[k] for k in sorted(t.intermediate_values)],
                    stats.Moments(m[0], m[1], m[2], int(m[3])) if m else None,
-                   stats.BlockSums(*(np.array(x, dtype=np.float64) for x in s)) if s else None, a.get("reason", ""))
+                   stats.BlockSums(*(np.array(x, dtype=np.float64) for x in s)) if s else None, a.get("reason", ""),
+                   [float(x) for x in a.get("partial", [])])
 
 
 @dataclass
@@ -180,9 +185,23 @@ def _trial_seed(seed: int, number: int, window: int) -> int:
     return (seed * 1_000_003 + (window + 2) * 7919 + number * 104_729) % (2 ** 31 - 1)
 
 
+#: samples drawn for one trial before a study gives up on its constraints
+MAX_SAMPLES = 1000
+
+
+class ConstraintsTooTight(RunError):
+    """:data:`MAX_SAMPLES` samples in a row broke the documents' constraints."""
+
+
 def sample_batch(dims: list[SP.Dimension], history: list[Record], numbers: list[int], options: Options,
-                 window: int) -> list[dict[str, float]]:
-    """Params of trials ``numbers`` (one batch), from the history of the batches before it."""
+                 window: int, bounds: list[SP.Bound] | None = None) -> list[dict[str, float]]:
+    """Params of trials ``numbers`` (one batch), from the history of the batches before it.
+
+    A sample that breaks a constraint (``bounds``) is never a trial: it is told to this batch's
+    sampler as failed (TPE and random sampling ignore failed trials, and the sampler's generator
+    has moved on) and the trial is sampled again, until a sample satisfies every constraint. The
+    rejected samples are not journalled, not counted and not reported; the result is still a pure
+    function of the seed, k and the history."""
     study = optuna.create_study(direction="maximize")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -192,8 +211,19 @@ def sample_batch(dims: list[SP.Dimension], history: list[Record], numbers: list[
         out = []
         for k in numbers:
             study.sampler = SAMPLERS[options.sampler](_trial_seed(options.seed, k, window))
-            t = study.ask(fixed_distributions=dists)
-            out.append({name: by[name].clip(float(v)) for name, v in t.params.items()})
+            for _ in range(MAX_SAMPLES):
+                t = study.ask(fixed_distributions=dists)
+                values = {name: by[name].clip(float(v)) for name, v in t.params.items()}
+                broken = SP.violations(bounds, dims, values) if bounds else []
+                if not broken:
+                    break
+                study.tell(t, state=TrialState.FAIL)
+            else:
+                raise ConstraintsTooTight(
+                    f"trial {k}: none of {MAX_SAMPLES:,} samples satisfied the constraints (the last broke "
+                    f"{broken[0]}): they leave almost nothing of the params' ranges; narrow the ranges to where "
+                    "the constraints hold")
+            out.append(values)
     return out
 
 
@@ -265,6 +295,7 @@ class Plan:
     target: str = ""                  # the strategy id, or the policy's name
     instrument: str = ""              # the primary instrument (currency, buy-and-hold)
     policy: PolicySpec | None = None  # a policy study
+    bounds: list[SP.Bound] = field(default_factory=list)   # the documents' constraints: never broken by a trial
 
     def job(self, window: Window, params: dict[str, float], number: int = -1,
             thresholds: tuple[float | None, ...] = (), test: bool = False,
@@ -297,7 +328,8 @@ def plan(text: str, name: str, raw_bars: Bars, options: Options) -> Plan:
     check_fast(compiled, bars)
     windows, purge, min_trades = _windows(len(bars), warmup_bars(compiled), options)
     return Plan(text, name, bars, seconds, dims, windows, purge, min_trades, options, notes,
-                target=compiled.id, instrument=compiled.document.market.instrument)
+                target=compiled.id, instrument=compiled.document.market.instrument,
+                bounds=SP.bound(compiled.id, compiled.constraints, compiled.params, qualify=False))
 
 
 def _windows(n: int, longest: int, options: Options) -> tuple[list[Window], int, int]:
@@ -348,8 +380,17 @@ def plan_policy(path: Path, data: dict[str, Bars], options: Options, only: str |
                       tuple(owners), tuple(sorted(data.items())))
     seconds = setup.primary_key[1]
     windows, purge, min_trades = _windows(len(primary), policy_warmup(policy), options)
+    searched = {d.owner for d in dims}
+    bounds = SP.bound("regimes", policy.regimes.constraints,
+                      {n: spec.default for n, spec in policy.regimes.document.params.items()}, qualify=True) \
+        if "regimes" in searched else []
+    for sid in policy.used:
+        if sid in searched:
+            cs = policy.strategies[sid]
+            bounds += SP.bound(sid, cs.constraints, cs.params, qualify=True)
     return Plan("", path.name, primary, seconds, dims, windows, purge, min_trades, options,
-                list(setup.notes), target=policy.document.policy, instrument=setup.primary_key[0], policy=spec)
+                list(setup.notes), target=policy.document.policy, instrument=setup.primary_key[0], policy=spec,
+                bounds=bounds)
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -445,7 +486,7 @@ def run_window(p: Plan, window: Window, st: Any, executor: Any, progress: Progre
         whole = list(range(batch_start, min(batch_start + o.batch, o.trials)))
         # the whole batch is sampled in order, also when a kill left part of it in the journal: a
         # trial's params depend on the asks before it in its batch
-        params = sample_batch(p.dims, history, whole, o, wi)[first - batch_start:]
+        params = sample_batch(p.dims, history, whole, o, wi, p.bounds)[first - batch_start:]
         numbers = whole[first - batch_start:]
         limit = thresholds(history, o.folds)
         jobs = [p.job(window, ps, number=k, thresholds=limit) for k, ps in zip(numbers, params)]

@@ -7,11 +7,15 @@ Each fold [a, b) is one run on bars [a - lead, b): the lead warms the indicators
 scored. The fold's per-bar returns (equity after bar t over equity after bar t - 1) are
 stitched into the range's return series, from which every metric and the objective follow
 (:mod:`autobot.optimize.score`). After each fold but the last the trial stops (pruned) when its
-score so far is below the job's threshold for that fold.
+score so far is below the job's threshold for that fold. Every trial keeps its per-bar Sharpe after
+each fold it ran (``partial``), and a pruned one the moments of its folds: the DSR's variance counts
+pruned trials too (:func:`autobot.optimize.verdict.sharpe_variance`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -81,6 +85,7 @@ class Outcome:
     ts: np.ndarray | None = None       # ts of each scored bar (its close), with returns
     trades: list[dict[str, Any]] = field(default_factory=list)
     held: np.ndarray | None = None     # a position open at each scored bar, with returns
+    partial: list[float] = field(default_factory=list)   # per-bar Sharpe of the folds so far, after each fold
 
 
 def warmup_bars(compiled: CompiledStrategy) -> int:
@@ -97,12 +102,30 @@ def compile_job(job: Job) -> CompiledStrategy:
     return compile_strategy_text(job.text, job.name, dict(job.params) or None)
 
 
-_CACHES: dict[tuple[int, int, int, int], dict[Any, Any]] = {}
+_CACHES: dict[tuple[str, int, int], dict[Any, Any]] = {}
+_DIGESTS: dict[int, tuple["weakref.ref[Bars]", str]] = {}     # id -> (the bars, their digest)
+
+
+def _digest(bars: Bars) -> str:
+    """What the bars hold (hashed once per Bars object): a worker that runs studies of several series
+    of the same length and first bar (two instruments over one span, the benchmark's synthetic
+    series) must not share their TA-Lib results."""
+    found = _DIGESTS.get(id(bars))
+    if found is not None and found[0]() is bars:
+        return found[1]
+    h = hashlib.blake2b(digest_size=16)
+    for column in (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume):
+        h.update(np.ascontiguousarray(column).tobytes())
+    if len(_DIGESTS) > 64:
+        for k in [k for k, (ref, _) in _DIGESTS.items() if ref() is None]:
+            del _DIGESTS[k]
+    _DIGESTS[id(bars)] = (weakref.ref(bars), h.hexdigest())
+    return _DIGESTS[id(bars)][1]
 
 
 def _cache(bars: Bars, start: int, stop: int) -> dict[Any, Any]:
-    """TA-Lib results shared by the trials a worker runs on the same slice."""
-    key = (len(bars), int(bars.ts[0]), start, stop)
+    """TA-Lib results shared by the trials a worker runs on the same slice of the same bars."""
+    key = (_digest(bars), start, stop)
     if key not in _CACHES:
         if len(_CACHES) > 64:
             _CACHES.clear()
@@ -181,6 +204,7 @@ def execute(job: Job) -> Outcome:
     held: list[np.ndarray] = []
     trades: list[dict[str, Any]] = []
     intermediate: list[float] = []
+    partial: list[float] = []
     for k, (a, b) in enumerate(job.folds):
         start = max(0, a - lead)
         try:
@@ -198,10 +222,15 @@ def execute(job: Job) -> Outcome:
                                                              result.bar_seconds * NS, job.venue.capital, trades,
                                                              np.concatenate(held)))
         intermediate.append(so_far if so_far is not None else S.UNSCORED)
+        partial.append(stats.moments(np.concatenate(parts)).sharpe)
         threshold = job.thresholds[k] if k < len(job.thresholds) else None
         if k < len(job.folds) - 1 and threshold is not None and intermediate[-1] < threshold:
-            return Outcome(job.number, job.params, None, {}, [], intermediate, True, None, None,
-                           reason=f"pruned after fold {k + 1}: {intermediate[-1]:.4g} < median {threshold:.4g}")
+            # the moments of the folds it ran: a pruned trial is a tested strategy too (the DSR's
+            # variance of trial Sharpes counts it: docs/optimize.md); no block sums (CSCV needs the whole range)
+            return Outcome(job.number, job.params, None, {}, [], intermediate, True,
+                           stats.moments(np.concatenate(parts)), None,
+                           reason=f"pruned after fold {k + 1}: {intermediate[-1]:.4g} < median {threshold:.4g}",
+                           partial=partial)
     r, ts = np.concatenate(parts), np.concatenate(stamps)
     exposure = np.concatenate(held)
     metrics = S.metrics_of_returns(r, ts, result.bar_seconds * NS, job.venue.capital, trades, exposure)
@@ -214,7 +243,7 @@ def execute(job: Job) -> Outcome:
     return Outcome(job.number, job.params, value, metrics, S.constraints(job.objective, job.limits, metrics),
                    intermediate, False, stats.moments(r), stats.block_sums(r, job.blocks), reason,
                    r.astype(np.float64) if job.keep_returns else None, ts if job.keep_returns else None,
-                   trades if job.keep_returns else [], exposure if job.keep_returns else None)
+                   trades if job.keep_returns else [], exposure if job.keep_returns else None, partial)
 
 
 def _failed(job: Job, reason: str) -> Outcome:

@@ -121,7 +121,9 @@ def _stability_table(st: dict[str, Any]) -> str:
     e = html.escape
     rows = []
     for name, points in (st.get("neighbours") or {}).items():
-        cells = "".join(f'<td>{p["value"]:g}: {_g(p["score"], ".2f")}</td>' for p in points)
+        cells = "".join(f'<td>{p["value"]:g}: {_g(p["score"], ".2f")}</td>' if "breaks" not in p else
+                        f'<td title="{e("; ".join(p["breaks"]))}">{p["value"]:g}: not run (constraint)</td>'
+                        for p in points)
         flag = '<span class="fail">cliff</span>' if name in st["cliff"] else '<span class="pass">plateau</span>'
         rows.append(f'<tr><td class="l">{e(name)}</td>{cells}<td>{flag}</td></tr>')
     return "<table>" + "".join(rows) + "</table>" if rows else "<p>no neighbourhood (no trial scored)</p>"
