@@ -84,12 +84,8 @@ def _recorded_challenge(path: Path) -> Any:
     from autobot.documents.load import load_text
     from autobot.documents.models import PolicyDocument
     from autobot.documents.validate import validate_document
-    from autobot.persistence.journal import open_readonly, read_policy
-    db = open_readonly(path)
-    try:
-        recorded = read_policy(db)
-    finally:
-        db.close()
+    from autobot.persistence.journal import recorded_policy
+    recorded = recorded_policy(path)
     if recorded is None:
         return None
     model, problems = validate_document(load_text(recorded[1], recorded[0]))

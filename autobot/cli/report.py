@@ -117,12 +117,8 @@ def _node_policy(state: Path, notes: list[str]) -> Optional[Path]:
     """The policy the node ran, as its store records it (never the folder's ``policy.yaml`` by
     chance): None, with a note, when it is not recorded, gone, or edited since its last applied
     version (the parity ledger would re-run other rules)."""
-    from autobot.persistence.journal import open_readonly, read_policy
-    db = open_readonly(state)
-    try:
-        recorded = read_policy(db)
-    finally:
-        db.close()
+    from autobot.persistence.journal import recorded_policy
+    recorded = recorded_policy(state)
     if recorded is None:
         notes.append("the store does not record the node's policy (written by an older AutoBot): no parity "
                      "ledger; pass --policy to re-run its bars")

@@ -491,6 +491,15 @@ def read_policy(db: sqlite3.Connection) -> tuple[str, str] | None:
     return (path, text[0]) if text else None
 
 
+def recorded_policy(path: Path) -> tuple[str, str] | None:
+    """:func:`read_policy` of the store at ``path`` (opened read-only, closed again)."""
+    db = open_readonly(path)
+    try:
+        return read_policy(db)
+    finally:
+        db.close()
+
+
 def read_run(db: sqlite3.Connection) -> int:
     """The latest run: the node running now, or the last one."""
     row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
