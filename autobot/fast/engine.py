@@ -117,9 +117,9 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     pf = np.array([venue.capital, venue.leverage, float(inst.taker_fee),
                    float(inst.multiplier), maxq, minq, float(size_value), bps, maker_n, taker_n,
                    unit.per_unit, unit.minimum, unit.cap_rate], dtype=np.float64)
-    out = _Outputs(n)
+    out = Outputs(n)
     K.simulate(o, h, lo, c, prog.vals, prog.ext_slots, prog.ops, prog.rule_slots, prog.rule_warmup,
-               prog.level_kind, prog.level_value, prog.level_slot, pi, pf, *out.arrays())
+               prog.level_kind, prog.level_value, prog.level_slot, pi, pf, out.rec, out.fl, out.tr, out.status)
     code, stop_bar, n_f, n_t, balance_units, base_units, unsized_count = (int(x) for x in out.status)
     bar_ns = seconds * NS
     ts_event = bars.ts + bar_ns
@@ -131,8 +131,8 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
         raise stopped_early(compiled.source.path, iso(int(ts_event[stop_bar])), stop_bar + 1, n, cause)
     value = _values_at(compiled.plan, values, prog)
     conds = {name: T.conditions(compiled.plan, root) for name, root in compiled.plan.rules.items()} if traces else {}
-    fills = [(int(ts_event[out.f_bar[k]]), "BUY" if out.f_side[k] > 0 else "SELL", float(out.f_qty[k]),
-              round(float(out.f_px[k]), pp), K.REASONS[out.f_reason[k]]) for k in range(n_f)]
+    fills = [(int(ts_event[int(out.f_bar[k])]), "BUY" if out.f_side[k] > 0 else "SELL", float(out.f_qty[k]),
+              round(float(out.f_px[k]), pp), K.REASONS[int(out.f_reason[k])]) for k in range(n_f)]
     trades = []
     last_raw = float(bars.close[-1])          # as the Nautilus run marks the end (its raw close)
     mult = float(inst.multiplier)
@@ -145,7 +145,7 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
                       rule, _why(conds, rule, value, e_bar), fees=fee_in)
         if out.t_exit_bar[k] >= 0:
             x_bar = int(out.t_exit_bar[k])
-            reason = K.REASONS[out.t_reason[k]]
+            reason = K.REASONS[int(out.t_reason[k])]
             trade.exit_ts, trade.exit_price = int(ts_event[x_bar]), round(float(out.t_exit_px[k]), pp)
             trade.exit_reason, trade.pnl, trade.bars = reason, K._dbl(out.t_pnl[k], cp), int(out.t_bars[k])
             trade.fees += K._dbl(out.f_fee[2 * k + 1], cp)
@@ -164,8 +164,8 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     elif n_t and out.t_exit_bar[n_t - 1] < 0:
         final += K._dbl(_unrealized(out, n_t - 1, c[-1], mult, cp, sp), cp)
     equity = out.equity.copy()
-    exposure = out.exposure.copy()
-    held = (exposure != 0) | out.inside
+    exposure = out.exposure.astype(np.int8)
+    held = (exposure != 0) | (out.inside != 0)
     metrics = M.compute(equity, bars.ts, bar_ns, venue.capital, final, trades, held)
     bh = M.buy_and_hold(bars.close, bars.ts, bar_ns, venue.capital, float(inst.taker_fee))
     if progress is not None:
@@ -183,7 +183,7 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
                           cost_model=costs)
 
 
-def _unrealized(out: "_Outputs", k: int, close: float, mult: float, cp: int, sp: int) -> int:
+def _unrealized(out: "Outputs", k: int, close: float, mult: float, cp: int, sp: int) -> int:
     """Trade ``k``'s open PnL at ``close`` in currency units (Nautilus' ``unrealized_pnl``, on the
     smaller of the quantity's double and its decimal, as its position books it)."""
     q = float(out.t_qty[k])
@@ -201,29 +201,19 @@ def _fee_digits(rate: Any) -> tuple[float, int]:
     return (float(whole), -exponent) if exponent < 0 else (float(whole * 10 ** exponent), 0)
 
 
-class _Outputs:
-    """The kernel's output arrays (at most two fills a bar: an exit and an entry)."""
+class Outputs:
+    """The kernel's output arrays for ``n`` bars (at most two fills a bar: an exit and an entry), with
+    named column views (``f_bar``, ``t_pnl``, ``equity``...)."""
 
     def __init__(self, n: int) -> None:
-        m = 2 * n + 2
-        self.equity = np.zeros(n)
-        self.exposure = np.zeros(n, dtype=np.int8)
-        self.inside = np.zeros(n, dtype=np.bool_)
-        self.f_bar, self.f_side = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int8)
-        self.f_qty, self.f_px, self.f_reason = np.zeros(m), np.zeros(m), np.zeros(m, dtype=np.int8)
-        self.f_fee = np.zeros(m)
-        k = n + 1
-        self.t_side, self.t_qty = np.zeros(k, dtype=np.int8), np.zeros(k)
-        self.t_entry_bar, self.t_entry_px = np.zeros(k, dtype=np.int64), np.zeros(k)
-        self.t_exit_bar, self.t_exit_px = np.zeros(k, dtype=np.int64), np.zeros(k)
-        self.t_reason, self.t_pnl = np.zeros(k, dtype=np.int8), np.zeros(k)
-        self.t_bars = np.zeros(k, dtype=np.int64)
+        self.rec = np.zeros((n, 4))
+        self.fl = np.zeros((2 * n + 2, 6))
+        self.tr = np.zeros((n + 1, 9))
         self.status = np.zeros(7, dtype=np.int64)
-
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return (self.equity, self.exposure, self.inside, self.f_bar, self.f_side, self.f_qty, self.f_px, self.f_reason,
-                self.f_fee, self.t_side, self.t_qty, self.t_entry_bar, self.t_entry_px, self.t_exit_bar,
-                self.t_exit_px, self.t_reason, self.t_pnl, self.t_bars, self.status)
+        self.equity, self.exposure, self.inside, self.pnl = (self.rec[:, k] for k in range(4))
+        self.f_bar, self.f_side, self.f_qty, self.f_px, self.f_reason, self.f_fee = (self.fl[:, k] for k in range(6))
+        (self.t_side, self.t_qty, self.t_entry_bar, self.t_entry_px, self.t_exit_bar, self.t_exit_px, self.t_reason,
+         self.t_pnl, self.t_bars) = (self.tr[:, k] for k in range(9))
 
 
 def _values_at(plan: P.Plan, values: list[Any], prog: G.Program) -> Callable[[int, int], Any]:

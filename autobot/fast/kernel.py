@@ -240,212 +240,301 @@ def _eval_ops(ops: np.ndarray, vals: np.ndarray, t: int, last_true: np.ndarray) 
         vals[out, t] = v
 
 
+# ---------------------------------------------------------------------------------------------
+# One strategy's position, orders and records as state arrays, advanced in phases. simulate()
+# runs the phases bar by bar for a strategy alone; the portfolio engine
+# (autobot.portfolio.fast_engine) runs the same phases for every member of a policy, in the
+# order NautilusTrader processes the members' bars, with the portfolio's equity and gate between.
+
+# integer state (si)
+S_SIDE, S_ENTRY_FEE, S_ENTRY_SEEN, S_BARS_SEEN, S_CLOSED_INSIDE, S_UNSIZED, S_NF, S_NT, S_BALANCE, S_BASE, \
+    S_ON, S_ORDER = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13
+N_SI = 16
+# float state (sx)
+X_QTY, X_QE, X_ENTRY_PX, X_PEAK, X_TR_OFF, X_PX, X_REALIZED = 0, 1, 2, 3, 4, 5, 8
+N_SX = 9
+# a fill (fl rows): stamp (the bar or event it filled at), side, quantity, price, reason, commission (units)
+FL_BAR, FL_SIDE, FL_QTY, FL_PX, FL_REASON, FL_FEE = range(6)
+# a trade (tr rows)
+TR_SIDE, TR_QTY, TR_ENTRY_BAR, TR_ENTRY_PX, TR_EXIT_BAR, TR_EXIT_PX, TR_REASON, TR_PNL, TR_BARS = range(9)
+# each of the strategy's own bars (rec rows): equity (its share), position side, closed inside, own PnL
+REC_EQUITY, REC_EXPOSURE, REC_INSIDE, REC_PNL = range(4)
+
+
+@njit(cache=True)
+def new_state(pi, pf):
+    """A flat member: the balance (units) starts at ``pf[F_CAPITAL]`` (0 for a portfolio member,
+    whose cash flows are added to the shared account's)."""
+    si = np.zeros(N_SI, dtype=np.int64)
+    sx = np.zeros(N_SX)
+    si[S_BALANCE] = _units(pf[F_CAPITAL], pi[I_CP])
+    for k in range(3):
+        si[S_ORDER + k] = k
+    return si, sx
+
+
+@njit(cache=True)
+def _exit(si, sx, stamp, px, reason, fee, bars, pi, pf, fl, tr):
+    """The fill closing the position at ``px`` with commission ``fee``: the account, the fill, the
+    trade's exit (its PnL as Nautilus' position books it); the member is flat after it."""
+    side, qty, qe, entry_px = si[S_SIDE], sx[X_QTY], sx[X_QE], sx[X_ENTRY_PX]
+    mult, cp, bp = pf[F_MULT], pi[I_CP], pi[I_BP]
+    points = (px - entry_px) if side > 0 else (entry_px - px)
+    if pi[I_CASH] == 1:
+        si[S_BALANCE] += _units(qty * mult * px, cp) - fee
+        si[S_BASE] -= _units(qty, bp) if bp >= 0 else 0
+    else:
+        si[S_BALANCE] += _units(qe * mult * points, cp) - fee
+    n_f = si[S_NF]
+    fl[n_f, FL_BAR], fl[n_f, FL_SIDE], fl[n_f, FL_QTY], fl[n_f, FL_PX] = stamp, -side, qty, px
+    fl[n_f, FL_REASON], fl[n_f, FL_FEE] = reason, fee
+    si[S_NF] = n_f + 1
+    k = si[S_NT] - 1
+    tr[k, TR_EXIT_BAR], tr[k, TR_EXIT_PX], tr[k, TR_REASON], tr[k, TR_BARS] = stamp, px, reason, bars
+    pnl = _units(_dbl(-si[S_ENTRY_FEE], cp) + ((-_dbl(fee, cp)) + qe * mult * points), cp)
+    tr[k, TR_PNL] = pnl
+    sx[X_REALIZED] += _dbl(pnl, cp)
+    si[S_SIDE] = 0
+    sx[X_QTY] = 0.0
+    for j in range(3):
+        si[S_ON + j] = 0
+
+
+@njit(cache=True)
+def venue_bar(si, sx, stamp, o, h, l, c, last, pi, pf, fl, tr):
+    """The venue processes a bar (o, h, l, c; ``last``: its price before the bar): the resting
+    protective orders meet the bar's price points. Returns the reason of the exit it filled (-1: none)."""
+    side = si[S_SIDE]
+    if side == 0 or not (si[S_ON] or si[S_ON + 1] or si[S_ON + 2]):
+        return -1
+    on, order, px = si[S_ON:S_ON + 3], si[S_ORDER:S_ORDER + 3], sx[X_PX:X_PX + 3]
+    pp, cp = pi[I_PP], pi[I_CP]
+    trail_bps, bps, tr_off = pi[I_TRAIL_BPS] == 1, pf[F_TRAIL_BPS], sx[X_TR_OFF]
+    tr_open = px[2]
+    hit = -1
+    fill_px = 0.0
+    for k in range(4):
+        p = o if k == 0 else (h if k == 1 else (l if k == 2 else c))
+        if (k == 0 and p == last) or (k == 1 and not p > last) or (k == 2 and not p < last) or \
+                (k == 3 and p == last):
+            continue
+        for j in range(3):
+            w = order[j]
+            if not on[w]:
+                continue
+            if w == 1:            # take profit: a limit, at or through it
+                if (p >= px[1]) if side > 0 else (p <= px[1]):
+                    gap = (o > px[1]) if side > 0 else (o < px[1])
+                    hit, fill_px = R_TAKE, (o if gap else px[1])
+                    break
+            elif (p <= px[w]) if side > 0 else (p >= px[w]):     # a stop: at or through its trigger
+                at_open = px[0] if w == 0 else tr_open
+                gap = (o < at_open) if side > 0 else (o > at_open)
+                hit, fill_px = (R_STOP if w == 0 else R_TRAIL), (o if gap else px[w])
+                break
+        last = p
+        if hit >= 0:
+            break
+        if on[2]:                 # the trailing stop follows the price it survived
+            px[2] = _trail(px[2], p, side, trail_bps, bps, tr_off, pp)
+    if hit >= 0:
+        qty = sx[X_QTY]
+        maker = hit == R_TAKE
+        fee = _fee(_units(qty * pf[F_MULT] * fill_px, cp), qty, pf[F_MAKER_N] if maker else pf[F_TAKER_N],
+                   pi[I_MAKER_D] if maker else pi[I_TAKER_D], pf[F_UNIT], pf[F_UNIT_MIN], pf[F_UNIT_CAP], cp)
+        _exit(si, sx, stamp, fill_px, hit, fee, si[S_BARS_SEEN] - si[S_ENTRY_SEEN] + 1, pi, pf, fl, tr)
+        si[S_CLOSED_INSIDE] = side
+    return hit
+
+
+@njit(cache=True)
+def decide(si, sx, t, close, own, whole, share, free, vals, ext_slots, ops, rule_slots, rule_warmup, level_kind,
+           level_value, level_slot, last_true, pi, pf, rec):
+    """The strategy at the close of its bar ``t``: its equity (``own``: from its own account; else
+    ``whole`` x ``share``, the portfolio's equity), the position-dependent names, its rules. Records
+    the bar (``rec``); returns (exit reason or -1, entry side or 0, entry quantity as a count of
+    10^-sp). ``free``: the cash an entry may spend (a cash account)."""
+    cash = pi[I_CASH] == 1
+    cp, bp, sp = pi[I_CP], pi[I_BP], pi[I_SP]
+    mult = pf[F_MULT]
+    side = si[S_SIDE]
+    qty, entry_px = sx[X_QTY], sx[X_ENTRY_PX]
+    unreal = _units(sx[X_QE] * 1.0 * (close - entry_px) * side, cp) if side != 0 else 0
+    if own:
+        # a currency pair's base currency balance, else the position's units (a share has no base)
+        if cash:
+            equity = _dbl(si[S_BALANCE], cp) + (_dbl(si[S_BASE], bp) * close if bp >= 0 else qty * mult * close * side)
+        else:
+            equity = _dbl(si[S_BALANCE], cp) + _dbl(unreal, cp)
+        whole = equity
+    else:
+        equity = whole * share
+    si[S_BARS_SEEN] += 1
+    bars_seen = si[S_BARS_SEEN]
+    rec[t, REC_EQUITY] = equity
+    rec[t, REC_EXPOSURE] = side
+    if si[S_CLOSED_INSIDE] != 0 and side == 0:
+        rec[t, REC_INSIDE] = 1.0
+    si[S_CLOSED_INSIDE] = 0
+    rec[t, REC_PNL] = sx[X_REALIZED] + (_dbl(unreal, cp) if side != 0 else 0.0)
+    if whole == whole:
+        sx[X_PEAK] = max(sx[X_PEAK], whole)
+    peak = sx[X_PEAK]
+    if ext_slots[0] >= 0:
+        vals[ext_slots[0], t] = float(side)
+    if ext_slots[1] >= 0:
+        vals[ext_slots[1], t] = qty
+    if ext_slots[2] >= 0:
+        vals[ext_slots[2], t] = entry_px if side != 0 else math.nan
+    if ext_slots[3] >= 0:
+        vals[ext_slots[3], t] = ((close / entry_px - 1.0) * side if entry_px > 0 else math.nan) \
+            if side != 0 else math.nan
+    if ext_slots[4] >= 0:
+        vals[ext_slots[4], t] = float(bars_seen - si[S_ENTRY_SEEN]) if side != 0 else math.nan
+    if ext_slots[5] >= 0:
+        vals[ext_slots[5], t] = equity
+    if ext_slots[6] >= 0:
+        vals[ext_slots[6], t] = (1.0 - whole / peak) if peak > 0 else 0.0
+    _eval_ops(ops, vals, t, last_true)
+    fired = np.zeros(5, dtype=np.bool_)
+    for k in range(5):
+        s = rule_slots[k]
+        fired[k] = s >= 0 and t >= rule_warmup[k] and vals[s, t] != 0.0
+    exit_reason = -1
+    if side != 0 and fired[2 if side > 0 else 3]:            # exits first
+        exit_reason = R_EXIT_LONG if side > 0 else R_EXIT_SHORT
+        side = 0
+    want_long, want_short = fired[0], fired[1]
+    if want_long == want_short:
+        return exit_reason, 0, 0.0
+    target = 1 if want_long else -1
+    if target == side or (rule_slots[4] >= 0 and not fired[4]):
+        return exit_reason, 0, 0.0
+    q = _size(pi[I_SIZING], pf[F_SIZE], equity, close, level_kind[0], level_value[0],
+              vals[level_slot[0], t] if level_slot[0] >= 0 else math.nan, cash, free, pf[F_TAKER], pf[F_UNIT],
+              pf[F_UNIT_MIN], pf[F_LEVERAGE], mult, pf[F_MAXQ], pf[F_MINQ], sp)
+    if q <= 0:
+        si[S_UNSIZED] += 1                # the rule fired; the size rounds to no order
+        return exit_reason, 0, 0.0
+    return exit_reason, target, q
+
+
+@njit(cache=True)
+def close_at(si, sx, stamp, px, reason, pi, pf, fl, tr):
+    """A market order closing the position fills at ``px`` (an exit rule, a reversal, a flatten)."""
+    qty, cp = sx[X_QTY], pi[I_CP]
+    fee = _fee(_units(qty * pf[F_MULT] * px, cp), qty, pf[F_TAKER_N], pi[I_TAKER_D], pf[F_UNIT], pf[F_UNIT_MIN],
+               pf[F_UNIT_CAP], cp)
+    _exit(si, sx, stamp, px, reason, fee, si[S_BARS_SEEN] - si[S_ENTRY_SEEN], pi, pf, fl, tr)
+
+
+@njit(cache=True)
+def entry_cost(q, px, pi, pf):
+    """What an entry of ``q`` (a count of 10^-sp) at ``px`` costs a cash account: notional + commission, in units."""
+    cp = pi[I_CP]
+    qd = _dbl(q, pi[I_SP])
+    notional = _units(qd * pf[F_MULT] * px, cp)
+    return notional + _fee(notional, qd, pf[F_TAKER_N], pi[I_TAKER_D], pf[F_UNIT], pf[F_UNIT_MIN], pf[F_UNIT_CAP], cp)
+
+
+@njit(cache=True)
+def enter(si, sx, stamp, target, q, px, dclose, tb, vals, level_kind, level_value, level_slot, pi, pf, fl, tr):
+    """A market entry of ``q`` (a count of 10^-sp) filled whole at ``px``; its protective orders from
+    the fill price, their distances taken at the decision bar ``tb`` (its close ``dclose``), trailed
+    at ``px`` at once. Returns OK, or REFUSED_STOP when the venue rejects a protective order."""
+    sp, pp, cp, bp = pi[I_SP], pi[I_PP], pi[I_CP], pi[I_BP]
+    mult = pf[F_MULT]
+    # the quantity as Nautilus holds it (Quantity.as_double), and the one its position books PnL
+    # on: the smaller of that and the decimal (Position.signed_qty is rounded to the precision)
+    q_dec = q / 10.0 ** sp
+    q = _dbl(q, sp)
+    notional = _units(q * mult * px, cp)
+    fee = _fee(notional, q, pf[F_TAKER_N], pi[I_TAKER_D], pf[F_UNIT], pf[F_UNIT_MIN], pf[F_UNIT_CAP], cp)
+    if pi[I_CASH] == 1:
+        si[S_BALANCE] -= notional + fee
+        si[S_BASE] += _units(q, bp) if bp >= 0 else 0
+    else:
+        si[S_BALANCE] -= fee
+    si[S_SIDE], si[S_ENTRY_FEE], si[S_ENTRY_SEEN] = target, fee, si[S_BARS_SEEN]
+    sx[X_QTY], sx[X_QE], sx[X_ENTRY_PX] = q, min(q, q_dec), px
+    n_f = si[S_NF]
+    fl[n_f, FL_BAR], fl[n_f, FL_SIDE], fl[n_f, FL_QTY], fl[n_f, FL_PX] = stamp, target, q, px
+    fl[n_f, FL_REASON], fl[n_f, FL_FEE] = (R_ENTRY_LONG if target > 0 else R_ENTRY_SHORT), fee
+    si[S_NF] = n_f + 1
+    n_t = si[S_NT]
+    tr[n_t, TR_SIDE], tr[n_t, TR_QTY], tr[n_t, TR_ENTRY_BAR], tr[n_t, TR_ENTRY_PX] = target, q, stamp, px
+    tr[n_t, TR_EXIT_BAR], tr[n_t, TR_REASON], tr[n_t, TR_PNL], tr[n_t, TR_BARS] = -1, R_OPEN, 0.0, 0
+    tr[n_t, TR_EXIT_PX] = math.nan
+    si[S_NT] = n_t + 1
+    # protective orders from the fill price, distances taken at the decision bar
+    on, order, pxs = si[S_ON:S_ON + 3], si[S_ORDER:S_ORDER + 3], sx[X_PX:X_PX + 3]
+    on[:] = 0
+    for k in range(3):
+        if level_kind[k] == 0:
+            continue
+        d = dclose * level_value[k] if level_kind[k] == 1 else vals[level_slot[k], tb]
+        if not (d == d and d > 0):
+            continue
+        level = px - target * d if k != 1 else px + target * d
+        if not level > 0:
+            continue
+        on[k], pxs[k] = 1, _make_price(level, pp)
+        if k == 2 and level_kind[k] == 2:
+            sx[X_TR_OFF] = _rounded_count(d, pp) / 10.0 ** pp     # float(Decimal(str(make_price(d))))
+    # a stop already reached at the fill price is rejected by the venue (reject_stop_orders)
+    if (on[0] and ((px <= pxs[0]) if target > 0 else (px >= pxs[0]))) or \
+            (on[2] and ((px <= pxs[2]) if target > 0 else (px >= pxs[2]))) or \
+            (on[1] and ((px >= pxs[1]) if target > 0 else (px <= pxs[1]))):
+        return REFUSED_STOP
+    _sort_orders(order, on, pxs, target, pp)
+    if on[2]:                         # the venue trails it at the fill price right away
+        pxs[2] = _trail(pxs[2], px, target, pi[I_TRAIL_BPS] == 1, pf[F_TRAIL_BPS], sx[X_TR_OFF], pp)
+    return OK
+
+
 @njit(cache=True)
 def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_kind, level_value, level_slot,
-             pi, pf, equity_out, exposure_out, inside_out, f_bar, f_side, f_qty, f_px, f_reason,
-             f_fee, t_side, t_qty, t_entry_bar, t_entry_px, t_exit_bar, t_exit_px, t_reason, t_pnl,
-             t_bars, status):
-    """Run the bars; fills and trades into the output arrays. ``status``: [code, bar, fills, trades,
-    balance units, base currency units (cash), entries whose size rounded to no order]."""
+             pi, pf, rec, fl, tr, status):
+    """Run a strategy alone on its bars; fills, trades and each bar's record into ``fl``, ``tr``,
+    ``rec``. ``status``: [code, bar, fills, trades, balance units, base currency units (cash),
+    entries whose size rounded to no order]."""
     n = c.shape[0]
+    si, sx = new_state(pi, pf)
     cash = pi[I_CASH] == 1
-    sizing, pp, sp, cp = pi[I_SIZING], pi[I_PP], pi[I_SP], pi[I_CP]
-    trail_bps = pi[I_TRAIL_BPS] == 1
-    leverage, taker, mult = pf[F_LEVERAGE], pf[F_TAKER], pf[F_MULT]
-    maxq, minq, size_value, bps = pf[F_MAXQ], pf[F_MINQ], pf[F_SIZE], pf[F_TRAIL_BPS]
-    fees = np.array([pf[F_MAKER_N], pf[F_TAKER_N]])
-    per_unit, unit_min, unit_cap = pf[F_UNIT], pf[F_UNIT_MIN], pf[F_UNIT_CAP]
-    fee_digits = np.array([pi[I_MAKER_D], pi[I_TAKER_D]])
-    balance = _units(pf[F_CAPITAL], cp)       # quote currency units
-    bp = pi[I_BP]                             # base currency precision (-1: none, e.g. a share)
-    base = 0                                  # cash account: base currency held (units)
-    side = 0                                  # +1 long, -1 short, 0 flat
-    qty = 0.0                                 # Quantity.as_double() of the position
-    qe = 0.0                                  # the quantity its PnL is booked on
-    entry_px = 0.0
-    entry_fee = 0                             # the open position's entry commission (units)
-    entry_seen = 0
-    bars_seen = 0
-    peak = 0.0
-    closed_inside = 0
-    unsized = 0                               # entries whose size rounded to no order
-    n_f = 0
-    n_t = 0
-    # resting protective orders (0 stop loss, 1 take profit, 2 trailing stop): on, price, and the
-    # order the venue checks them in (by their price when placed: ascending for sells, descending
-    # for buys; ties in the order placed)
-    on = np.zeros(3, dtype=np.bool_)
-    px = np.zeros(3)
-    order = np.arange(3)
-    tr_off = 0.0
+    cp = pi[I_CP]
     last_true = np.full(max(ops.shape[0], 1), -1, dtype=np.int64)
-    fired = np.zeros(5, dtype=np.bool_)
     last = c[0] if n > 0 else 0.0             # the venue's last price
+    status[0] = OK
     for t in range(n):
         # ---- 1. the venue processes bar t: the protective orders meet its price points
-        if side != 0 and (on[0] or on[1] or on[2]):
-            tr_open = px[2]
-            hit = -1
-            fill_px = 0.0
-            for k in range(4):
-                p = o[t] if k == 0 else (h[t] if k == 1 else (l[t] if k == 2 else c[t]))
-                if (k == 0 and p == last) or (k == 1 and not p > last) or (k == 2 and not p < last) or \
-                        (k == 3 and p == last):
-                    continue
-                for j in range(3):
-                    w = order[j]
-                    if not on[w]:
-                        continue
-                    if w == 1:            # take profit: a limit, at or through it
-                        if (p >= px[1]) if side > 0 else (p <= px[1]):
-                            gap = (o[t] > px[1]) if side > 0 else (o[t] < px[1])
-                            hit, fill_px = R_TAKE, (o[t] if gap else px[1])
-                            break
-                    elif (p <= px[w]) if side > 0 else (p >= px[w]):     # a stop: at or through its trigger
-                        at_open = px[0] if w == 0 else tr_open
-                        gap = (o[t] < at_open) if side > 0 else (o[t] > at_open)
-                        hit, fill_px = (R_STOP if w == 0 else R_TRAIL), (o[t] if gap else px[w])
-                        break
-                last = p
-                if hit >= 0:
-                    break
-                if on[2]:                 # the trailing stop follows the price it survived
-                    px[2] = _trail(px[2], p, side, trail_bps, bps, tr_off, pp)
-            if hit >= 0:
-                fee = _fee(_units(qty * mult * fill_px, cp), qty, fees[0 if hit == R_TAKE else 1],
-                           fee_digits[0 if hit == R_TAKE else 1], per_unit, unit_min, unit_cap, cp)
-                balance, base = _exit(t, fill_px, hit, side, qty, qe, entry_px, entry_fee, fee, bars_seen - entry_seen + 1,
-                                      cash, mult, cp, bp, balance, base, n_f, n_t, f_bar, f_side, f_qty, f_px,
-                                      f_reason, f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl, t_bars)
-                n_f += 1
-                closed_inside = side
-                side, qty = 0, 0.0
-                on[:] = False
-                if balance < 0:
-                    status[0], status[1] = HALTED_NEGATIVE, t
-                    break
-        last = c[t]                               # the venue walked the whole bar
-        # ---- 2. the strategy at the close
-        close = c[t]
-        unreal = _units(qe * 1.0 * (close - entry_px) * side, cp) if side != 0 else 0
-        if cash:
-            # a currency pair's base currency balance, else the position's units (a share has no base)
-            equity = _dbl(balance, cp) + (_dbl(base, bp) * close if bp >= 0 else qty * mult * close * side)
-        else:
-            equity = _dbl(balance, cp) + _dbl(unreal, cp)
-        free = _dbl(balance, cp)                  # orders go out after the bar: sizing sees this balance
-        bars_seen += 1
-        equity_out[t] = equity
-        exposure_out[t] = side
-        if closed_inside != 0 and side == 0:
-            inside_out[t] = True
-        closed_inside = 0
-        if equity == equity:
-            peak = max(peak, equity)
-        if ext_slots[0] >= 0:
-            vals[ext_slots[0], t] = float(side)
-        if ext_slots[1] >= 0:
-            vals[ext_slots[1], t] = qty
-        if ext_slots[2] >= 0:
-            vals[ext_slots[2], t] = entry_px if side != 0 else math.nan
-        if ext_slots[3] >= 0:
-            vals[ext_slots[3], t] = ((close / entry_px - 1.0) * side if entry_px > 0 else math.nan) \
-                if side != 0 else math.nan
-        if ext_slots[4] >= 0:
-            vals[ext_slots[4], t] = float(bars_seen - entry_seen) if side != 0 else math.nan
-        if ext_slots[5] >= 0:
-            vals[ext_slots[5], t] = equity
-        if ext_slots[6] >= 0:
-            vals[ext_slots[6], t] = (1.0 - equity / peak) if peak > 0 else 0.0
-        _eval_ops(ops, vals, t, last_true)
-        for k in range(5):
-            s = rule_slots[k]
-            fired[k] = s >= 0 and t >= rule_warmup[k] and vals[s, t] != 0.0
-        # exits first
-        if side != 0 and fired[2 if side > 0 else 3]:
-            fee = _fee(_units(qty * mult * close, cp), qty, fees[1], fee_digits[1], per_unit, unit_min, unit_cap, cp)
-            balance, base = _exit(t, close, R_EXIT_LONG if side > 0 else R_EXIT_SHORT, side, qty, qe, entry_px, entry_fee,
-                                  fee, bars_seen - entry_seen, cash, mult, cp, bp, balance, base, n_f, n_t, f_bar,
-                                  f_side, f_qty, f_px, f_reason, f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl, t_bars)
-            n_f += 1
-            side, qty = 0, 0.0
-            on[:] = False
-        want_long, want_short = fired[0], fired[1]
-        if want_long == want_short:
-            continue
-        target = 1 if want_long else -1
-        if target == side:
-            continue
-        if rule_slots[4] >= 0 and not fired[4]:
-            continue
-        q = _size(sizing, size_value, equity, close, level_kind[0], level_value[0],
-                  vals[level_slot[0], t] if level_slot[0] >= 0 else math.nan, cash, free, taker, per_unit, unit_min,
-                  leverage, mult, maxq, minq, sp)
-        if q <= 0:
-            unsized += 1                  # the rule fired; the size rounds to no order
-            continue
-        if cash and target < 0:          # a cash account is long only
-            continue
-        # the quantity as Nautilus holds it (Quantity.as_double), and the one its position books PnL
-        # on: the smaller of that and the decimal (Position.signed_qty is rounded to the precision)
-        q_dec = q / 10.0 ** sp
-        q = _dbl(q, sp)
-        if side != 0:                     # reversal: exit, then entry
-            fee = _fee(_units(qty * mult * close, cp), qty, fees[1], fee_digits[1], per_unit, unit_min, unit_cap, cp)
-            balance, base = _exit(t, close, R_REVERSE, side, qty, qe, entry_px, entry_fee, fee, bars_seen - entry_seen,
-                                  cash, mult, cp, bp, balance, base, n_f, n_t, f_bar, f_side, f_qty, f_px, f_reason,
-                                  f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl, t_bars)
-            n_f += 1
-            side, qty = 0, 0.0
-        # entry: a market order filled whole at the close
-        notional = _units(q * mult * close, cp)
-        fee = _fee(notional, q, fees[1], fee_digits[1], per_unit, unit_min, unit_cap, cp)
-        if cash:
-            if _dbl(notional + fee, cp) > free:
-                status[0], status[1] = REFUSED_CASH, t
-                break
-            balance -= notional + fee
-            base += _units(q, bp) if bp >= 0 else 0
-        else:
-            balance -= fee
-        side, qty, qe, entry_px, entry_fee, entry_seen = target, q, min(q, q_dec), close, fee, bars_seen
-        f_bar[n_f], f_side[n_f], f_qty[n_f], f_px[n_f], f_reason[n_f] = t, target, q, close, \
-            (R_ENTRY_LONG if target > 0 else R_ENTRY_SHORT)
-        f_fee[n_f] = fee
-        n_f += 1
-        t_side[n_t], t_qty[n_t], t_entry_bar[n_t], t_entry_px[n_t] = target, q, t, close
-        t_exit_bar[n_t], t_reason[n_t] = -1, R_OPEN
-        t_pnl[n_t], t_bars[n_t], t_exit_px[n_t] = 0.0, 0, math.nan
-        n_t += 1
-        # protective orders from the fill price, distances taken at the decision bar
-        on[:] = False
-        for k in range(3):
-            if level_kind[k] == 0:
-                continue
-            d = close * level_value[k] if level_kind[k] == 1 else vals[level_slot[k], t]
-            if not (d == d and d > 0):
-                continue
-            level = close - target * d if k != 1 else close + target * d
-            if not level > 0:
-                continue
-            on[k], px[k] = True, _make_price(level, pp)
-            if k == 2 and level_kind[k] == 2:
-                tr_off = _rounded_count(d, pp) / 10.0 ** pp     # float(Decimal(str(make_price(d))))
-        # a stop already reached at the close is rejected by the venue (reject_stop_orders)
-        if (on[0] and ((close <= px[0]) if target > 0 else (close >= px[0]))) or \
-                (on[2] and ((close <= px[2]) if target > 0 else (close >= px[2]))) or \
-                (on[1] and ((close >= px[1]) if target > 0 else (close <= px[1]))):
-            status[0], status[1] = REFUSED_STOP, t
-            break
-        _sort_orders(order, on, px, target, pp)
-        if on[2]:                         # the venue trails it at the close right away
-            px[2] = _trail(px[2], close, target, trail_bps, bps, tr_off, pp)
-        if balance < 0:
+        if venue_bar(si, sx, t, o[t], h[t], l[t], c[t], last, pi, pf, fl, tr) >= 0 and si[S_BALANCE] < 0:
             status[0], status[1] = HALTED_NEGATIVE, t
             break
-    status[2], status[3], status[4] = n_f, n_t, balance
-    status[5] = base
-    status[6] = unsized
+        last = c[t]                           # the venue walked the whole bar
+        # ---- 2. the strategy at the close; its market orders fill at the close
+        close = c[t]
+        free = _dbl(si[S_BALANCE], cp)        # orders go out after the bar: sizing sees this balance
+        exit_reason, target, q = decide(si, sx, t, close, True, 0.0, 1.0, free, vals, ext_slots, ops, rule_slots,
+                                        rule_warmup, level_kind, level_value, level_slot, last_true, pi, pf, rec)
+        if exit_reason >= 0:
+            close_at(si, sx, t, close, exit_reason, pi, pf, fl, tr)
+        if target == 0 or (cash and target < 0):          # a cash account is long only
+            continue
+        if si[S_SIDE] != 0:                   # reversal: exit, then entry
+            close_at(si, sx, t, close, R_REVERSE, pi, pf, fl, tr)
+        if cash and _dbl(entry_cost(q, close, pi, pf), cp) > free:
+            status[0], status[1] = REFUSED_CASH, t
+            break
+        if enter(si, sx, t, target, q, close, close, t, vals, level_kind, level_value, level_slot, pi, pf,
+                 fl, tr) != OK:
+            status[0], status[1] = REFUSED_STOP, t
+            break
+        if si[S_BALANCE] < 0:
+            status[0], status[1] = HALTED_NEGATIVE, t
+            break
+    status[2], status[3], status[4] = si[S_NF], si[S_NT], si[S_BALANCE]
+    status[5] = si[S_BASE]
+    status[6] = si[S_UNSIZED]
     if status[0] == OK:
         status[1] = n
 
@@ -522,21 +611,3 @@ def _size(sizing, value, equity, close, stop_kind, stop_fraction, stop_distance,
     if k <= 0 or _dbl(k, sp) < minq:
         return 0.0
     return k
-
-
-@njit(cache=True)
-def _exit(t, px, reason, side, qty, qe, entry_px, entry_fee, fee, bars, cash, mult, cp, bp, balance, base, n_f, n_t,
-          f_bar, f_side, f_qty, f_px, f_reason, f_fee, t_exit_bar, t_exit_px, t_reason, t_pnl, t_bars):
-    """The fill closing the position at ``px`` with commission ``fee``: the account, the fill, the
-    trade's exit (its PnL as Nautilus' position books it). Returns (balance, base)."""
-    points = (px - entry_px) if side > 0 else (entry_px - px)
-    if cash:
-        balance += _units(qty * mult * px, cp) - fee
-        base -= _units(qty, bp) if bp >= 0 else 0
-    else:
-        balance += _units(qe * mult * points, cp) - fee
-    f_bar[n_f], f_side[n_f], f_qty[n_f], f_px[n_f], f_reason[n_f], f_fee[n_f] = t, -side, qty, px, reason, fee
-    k = n_t - 1
-    t_exit_bar[k], t_exit_px[k], t_reason[k], t_bars[k] = t, px, reason, bars
-    t_pnl[k] = _units(_dbl(-entry_fee, cp) + ((-_dbl(fee, cp)) + qe * mult * points), cp)
-    return balance, base
