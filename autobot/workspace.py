@@ -438,12 +438,34 @@ def expand_universe(policy: CompiledPolicy) -> CompiledPolicy:
     return replace(policy, strategies=strategies, allocations=allocations, regimes=regimes)
 
 
-def load_runtime_policy(path: Path, instrument_map: dict[str, str] | None = None) -> CompiledPolicy:
+def load_runtime_policy(path: Path, instrument_map: dict[str, str] | None = None,
+                        universe: dict[str, str] | None = None) -> CompiledPolicy:
     """A policy as a node (or a run re-running a node's bars) trades it: loaded, its instruments
-    moved by ``instrument_map`` (``--instrument``/``--venue``), and a universe expanded into its
-    members (:func:`expand_universe`). One function for the node, its controller, hot reload and
-    the parity ledger, so they all trade the same strategies."""
-    return expand_universe(rebind_instruments(load_policy(path), instrument_map or {}))
+    moved by ``instrument_map`` (``--instrument``/``--venue``), its universe replaced by
+    ``universe`` (``--universe``: instrument id -> file) and a universe expanded into its members
+    (:func:`expand_universe`). One function for the node, its controller, hot reload and the
+    parity ledger, so they all trade the same strategies."""
+    policy = rebind_instruments(load_policy(path), instrument_map or {})
+    return expand_universe(with_universe(policy, universe) if universe else policy)
+
+
+def with_universe(policy: CompiledPolicy, files: dict[str, Any]) -> CompiledPolicy:
+    """``policy`` with its universe replaced by ``files`` (instrument id -> bar file, kept as
+    absolute paths): ``--universe`` on ``backtest``/``optimize``/``live --policy``. A policy
+    without a universe becomes one: every strategy its allocations name runs on every file's
+    instrument."""
+    from dataclasses import replace
+    universe = {str(iid): str(Path(f).resolve()) for iid, f in files.items()}
+    return replace(policy, document=policy.document.model_copy(update={"universe": universe}))
+
+
+def universe_venue(policy: CompiledPolicy) -> str:
+    """The venue a universe's instruments are on when ``--universe`` names them by file: the
+    policy's universe's (one venue, as validate checks), else its first strategy's market's."""
+    from nautilus_trader.model.identifiers import InstrumentId
+    ids = list(policy.document.universe or {}) or [policy.strategies[sid].document.market.instrument
+                                                   for sid in policy.used]
+    return InstrumentId.from_str(ids[0]).venue.value if ids else "SIM"
 
 
 def rebind_strategy(cs: CompiledStrategy, mapping: dict[str, str] | None) -> CompiledStrategy:

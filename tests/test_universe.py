@@ -121,3 +121,113 @@ def test_a_paper_node_replays_a_universe_as_its_backtest(tmp_path: Path) -> None
     assert ledger(policy, tmp_path / "s.sqlite").differences == []
     wrong = CliRunner().invoke(app, ["live", "--policy", str(policy), "--replay", "data/spy_1d.csv"])
     assert wrong.exit_code == 2 and "--replay universe" in wrong.output
+
+
+def _plain_project(tmp: Path, rows: int = 700) -> tuple[Path, Path]:
+    """A policy without a universe (trend_ema on daily bars) and a folder of the universe's last
+    ``rows`` daily bars of three markets, named as the shared files are."""
+    shutil.copytree(ROOT / "strategies", tmp / "strategies")
+    shutil.copytree(ROOT / "regimes", tmp / "regimes")
+    for doc in (tmp / "strategies").glob("*.yaml"):
+        doc.write_text(doc.read_text().replace("  bar: 1h", "  bar: 1d"))
+    folder = tmp / "markets"
+    folder.mkdir()
+    for name in ("spy_1d.csv", "iwm_1d.csv", "eem_1d.csv"):
+        lines = (UNIVERSE / name).read_text().splitlines(keepends=True)
+        (folder / name).write_text("".join(lines[:1] + lines[len(lines) - rows:]))
+    (folder / "README.md").write_text("not bars")
+    (tmp / "policy.yaml").write_text(
+        "policy: p\nregimes: regimes/regimes.yaml\nstrategies: [strategies/*.yaml]\nallocations:\n"
+        "  trending: {trend_ema: 100%}\n  ranging: {trend_ema: 100%}\n  volatile: {trend_ema: 100%}\n"
+        "  calm: {trend_ema: 100%}\ncapital: 100000\n")
+    return tmp / "policy.yaml", folder
+
+
+@needs_data
+def test_universe_option_replaces_the_markets_and_reports_sleeves(tmp_path: Path) -> None:
+    """`backtest --policy P --universe DIR` (issue 28's command line): every file of the folder is
+    a market, its id from the file name on the policy's venue; the JSON keeps the metric keys and
+    adds `universe`, `sleeves` and the universe's equal-weight `buy_and_hold`; `ID=FILE` names a
+    file's instrument; a live replay with --universe trades fill for fill as the backtest."""
+    policy, folder = _plain_project(tmp_path)
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--universe", str(folder), "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    ids = {"EEM.BINANCE", "IWM.BINANCE", "SPY.BINANCE"}       # the strategies' venue (BTCUSDT.BINANCE)
+    assert {u["instrument"] for u in doc["universe"]} == ids and set(doc["instruments"]) == ids
+    assert all(u["bars"] == 700 and u["asset_class"] == "equity" for u in doc["universe"])
+    assert {"sharpe", "total_return", "max_drawdown", "trades"} <= set(doc)
+    assert set(doc["sleeves"]) == {f"trend_ema@{i}" for i in ids}
+    for name, sleeve in doc["sleeves"].items():
+        assert sleeve["strategy"] == "trend_ema" and name.endswith(sleeve["instrument"])
+        assert sleeve["trades"] == doc["per_strategy"][name]["trades"]
+        assert abs(sleeve["pnl"] - doc["per_strategy"][name]["pnl"]) < 1e-9
+        assert all(0.0 <= w["weight"] <= 1.0 for w in sleeve["weights"])
+    assert 0.0 <= doc["cash_share"] <= 1.0
+    assert "equal weight over the 3 instruments" in doc["buy_and_hold"]["method"]
+    assert doc["buy_and_hold_first"]["total_return"] != doc["buy_and_hold"]["total_return"]
+    # ID=FILE, and a file given alone
+    named = tmp_path / "n.json"
+    r = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--universe", f"big={folder / 'spy_1d.csv'}",
+                                 "--universe", str(folder / "iwm_1d.csv"), "--json", str(named)])
+    assert r.exit_code == 0, r.output
+    assert set(json.loads(named.read_text())["instruments"]) == {"BIG.BINANCE", "IWM.BINANCE"}
+    r = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--universe", f"BIG.ARCA={folder / 'spy_1d.csv'}",
+                                 "--universe", str(folder / "iwm_1d.csv")])
+    assert r.exit_code == 2 and "one venue (one simulated account), got ARCA, BINANCE" in r.output
+    # the paper node replays the same markets, fill for fill, and its ledger re-runs them
+    live = tmp_path / "live.json"
+    r = CliRunner().invoke(app, ["live", "--policy", str(policy), "--universe", str(folder), "--json", str(live),
+                                 "--state", str(tmp_path / "s.sqlite")])
+    assert r.exit_code == 0, r.output
+    keys = ("strategy", "side", "qty", "entry_ts", "entry_price", "exit_ts", "exit_price", "exit_reason")
+    a = json.loads(live.read_text())["trade_list"]
+    assert [[t[k] for k in keys] for t in a] == [[t[k] for k in keys] for t in doc["trade_list"]]
+    from autobot.live.parity import ledger
+    assert ledger(policy, tmp_path / "s.sqlite").differences == []
+
+
+def test_universe_option_usage_errors(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    shutil.copytree(ROOT / "strategies", tmp_path / "strategies")
+    shutil.copytree(ROOT / "regimes", tmp_path / "regimes")
+    policy.write_text("policy: p\nregimes: regimes/regimes.yaml\nstrategies: [strategies/*.yaml]\nallocations:\n"
+                      "  trending: {trend_ema: 100%}\n  ranging: {}\n  volatile: {}\n  calm: {}\n")
+    (tmp_path / "empty").mkdir()
+    for args, said in ((["--universe", str(tmp_path / "empty")], "holds no bar files"),
+                       (["--universe", str(tmp_path / "nope.csv")], "no such file"),
+                       (["--universe", str(policy), "--data", str(policy)], "drop --data")):
+        r = CliRunner().invoke(app, ["backtest", "--policy", str(policy), *args])
+        assert r.exit_code == 2 and said in r.output, r.output
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for d in ("a", "b"):
+        (tmp_path / d / "spy_1d.csv").write_text("timestamp,open,high,low,close,volume\n")
+    r = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--universe", str(tmp_path / "a"),
+                                 "--universe", str(tmp_path / "b")])
+    assert r.exit_code == 2 and "are both SPY.BINANCE" in r.output
+    r = CliRunner().invoke(app, ["backtest", str(tmp_path / "strategies" / "trend.yaml"), "--universe",
+                                 str(tmp_path / "a")])
+    assert r.exit_code == 2 and "--universe goes with --policy" in r.output
+
+
+def test_equal_weight_benchmark_by_hand() -> None:
+    """The universe's benchmark, rebalanced at every close: an instrument without a bar at a close
+    earns nothing then (never a carried-forward price), and one listed later joins at its second
+    close."""
+    from autobot.data.bars import Bars
+    from autobot.portfolio.universe_report import equal_weight_curve
+    day = 86_400 * 10**9
+
+    def bars(days: list[int], closes: list[float]) -> Bars:
+        ts = np.array(days, dtype=np.int64) * day
+        c = np.array(closes, dtype=np.float64)
+        return Bars("x", ts, c, c, c, c, np.ones(len(c)), "contract")
+    a = bars([0, 1, 2, 3], [100, 110, 99, 99])          # every day
+    b = bars([1, 3], [50, 60])                          # no bar on day 2; listed from day 1
+    times, growth = equal_weight_curve({"A": a, "B": b}, day)
+    assert list(times // day) == [1, 2, 3, 4]
+    # close 1: A's first (nothing held yet); close 2: A +10% alone (B closes for the first time);
+    # close 3: A -10%, B no bar (earns 0), both held: -5%; close 4: A 0, B +20% since its last close: +10%
+    assert np.allclose(growth, np.cumprod([1.0, 1.10, 0.95, 1.10]))

@@ -56,6 +56,9 @@ def backtest(
                                           "policy (regimes, selection, allocation, circuit breakers) instead."),
     data: list[str] = typer.Option([], "--data", help="Bars for the strategy's instrument: FILE (contract CSV or "
                                    "Binance klines), or INSTRUMENT_ID=FILE. Default: the project's example data."),
+    universe: list[str] = typer.Option([], "--universe", help="With --policy: trade every strategy on these "
+                                       "markets instead of the policy's universe: a folder of bar files, files "
+                                       "(aapl_1d.csv is AAPL on the policy's venue) or ID=FILE (repeatable)."),
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="A NautilusTrader ParquetDataCatalog folder."),
     start: Optional[str] = typer.Option(None, "--start", help="First bar (ISO date or date-time, UTC)."),
     end: Optional[str] = typer.Option(None, "--end", help="Stop before this time (ISO date or date-time, UTC)."),
@@ -101,7 +104,9 @@ def backtest(
     settings_ = dict(capital=capital, leverage=leverage, slippage=slippage, currency=currency,
                      price_precision=price_precision, size_precision=size_precision, maker_fee=maker_fee,
                      taker_fee=taker_fee, start=start, end=end, json_out=json_out, report=report, text=text,
-                     account=account, instrument=instrument, venue=venue_name)
+                     account=account, instrument=instrument, venue=venue_name, universe=universe)
+    if universe and policy is None:
+        raise fail_usage("--universe goes with --policy (a policy's strategies run on every market of it)")
     if policy is not None:
         if strategy is not None:
             raise fail_usage("give a strategy document or --policy, not both")

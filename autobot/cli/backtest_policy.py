@@ -65,7 +65,8 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
     from autobot.venue.instruments import InstrumentSettings
     from autobot.data.bars import load_bars
     from autobot.diagnostics import UserError
-    from autobot.workspace import load_policy
+    from autobot.cli.inputs import universe_files
+    from autobot.workspace import load_policy, universe_venue, with_universe
 
     if not path.is_file():
         raise fail_usage(f"no such policy file: {path}")
@@ -73,11 +74,17 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
         policy = load_policy(path)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
+    given = opts.get("universe") or []
+    if given:
+        if data or catalog is not None or opts.get("instrument") or opts.get("venue"):
+            raise fail_usage("--universe names the instruments and their files: drop --data, --catalog, "
+                             "--instrument and --venue")
+        policy = with_universe(policy, universe_files(given, universe_venue(policy)))
     universe = policy.document.universe
     if universe:
         if data or catalog is not None or opts.get("instrument") or opts.get("venue"):
             raise fail_usage(f"{path} names a universe (its instruments and files): drop --data, --catalog, "
-                             "--instrument and --venue")
+                             "--instrument and --venue (or give --universe to replace it)")
         from autobot.workspace import expand_universe
         policy = expand_universe(policy)
     policy = _rebind(policy, opts.get("instrument"), opts.get("venue"))

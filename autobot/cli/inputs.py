@@ -43,6 +43,58 @@ def split_data(data: list[str]) -> tuple[dict[str, Path], list[Path]]:
     return bound, plain
 
 
+UNIVERSE_SUFFIXES = (".csv", ".csv.gz", ".txt")
+MAX_UNIVERSE_FILES = 1000
+
+
+def universe_files(specs: list[str], venue: str) -> dict[str, Path]:
+    """``--universe DIR | FILE... | ID=FILE...`` as instrument id -> file: a folder's bar files
+    (``.csv``, ``.csv.gz``, ``.txt``; sorted by name), or files; a file's instrument id is its
+    name's first part upper-cased, on ``venue`` (``aapl_1d.csv`` -> ``AAPL.<venue>``), unless
+    ``ID=FILE`` names it (an ``ID`` without a venue is put on ``venue``). Usage errors: a missing file, an empty folder, two files of one id."""
+    out: dict[str, Path] = {}
+    named: dict[str, str] = {}
+    for spec in specs:
+        head, sep, tail = spec.partition("=")
+        items: list[tuple[str | None, Path]] = []
+        plain: list[Path] = []
+        if sep and head and "/" not in head and "\\" not in head and not Path(spec).exists():
+            items.append((head if "." in head else f"{head.upper()}.{venue}", Path(tail)))
+        else:
+            plain.append(Path(spec))
+        for path in plain:
+            if path.is_dir():
+                found = sorted(f for f in path.iterdir()
+                               if f.is_file() and f.name.lower().endswith(UNIVERSE_SUFFIXES))
+                if not found:
+                    raise fail_usage(f"--universe {spec}: the folder holds no bar files (.csv, .csv.gz, .txt)")
+                items.extend((None, f) for f in found)
+            else:
+                items.append((None, path))
+        for iid, file in items:
+            if not file.is_file():
+                raise fail_usage(f"--universe {spec}: no such file: {file}")
+            if iid is None:
+                symbol = file.name.split(".")[0].split("_")[0].split("-")[0].upper()
+                if not symbol.isalnum():
+                    raise fail_usage(f"--universe {spec}: cannot read an instrument from the file name "
+                                     f"{file.name!r}: write ID=FILE (e.g. AAPL.{venue}={file})")
+                iid = f"{symbol}.{venue}"
+            iid = cli_instrument(iid, None)
+            if iid in out:
+                raise fail_usage(f"--universe: {file} and {named[iid]} are both {iid}: name one with ID=FILE")
+            out[iid], named[iid] = file, str(file)
+    if len(out) > MAX_UNIVERSE_FILES:
+        raise fail_usage(f"--universe: {len(out):,} files; at most {MAX_UNIVERSE_FILES:,}")
+    if not out:
+        raise fail_usage("--universe: give a folder, files, or ID=FILE pairs")
+    venues = sorted({iid.rsplit(".", 1)[1] for iid in out})
+    if len(venues) > 1:
+        raise fail_usage(f"--universe: a universe trades on one venue (one simulated account), got "
+                         f"{', '.join(venues)}: put every ID=FILE on one venue")
+    return out
+
+
 def check_currency(currency: str) -> str:
     """``--currency`` as a Nautilus currency code (upper case), else a one-line usage error."""
     import re

@@ -33,6 +33,9 @@ def live(
     replay: list[str] = typer.Option([], "--replay", help="Feed the node from bars in a file (FILE, or "
                                      "INSTRUMENT_ID=FILE per instrument) instead of a venue's data; 'universe' "
                                      "replays a universe policy's own files."),
+    universe_opt: list[str] = typer.Option([], "--universe", help="Replay every strategy of the policy on these "
+                                           "markets instead of its universe: a folder of bar files, files "
+                                           "(aapl_1d.csv is AAPL on the policy's venue) or ID=FILE (repeatable)."),
     speed: str = typer.Option("max", "--speed", help="Replay speed: N times real time, or 'max'."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="When the replay ends, write the same results "
                                             "JSON as 'autobot backtest --policy'."),
@@ -63,6 +66,11 @@ def live(
     path = policy or (find_project_root() / "policy.yaml")
     if not path.is_file():
         raise fail_usage(f"no such policy file: {path}")
+    if universe_opt:
+        if replay not in ([], ["universe"]) or instrument is not None or venue is not None or real:
+            raise fail_usage("--universe names the markets the node replays: drop --replay FILE, --instrument, "
+                             "--venue and --real")
+        replay = ["universe"]
     if real:
         _real(path, state or (path.resolve().parent / ".autobot" / "state.sqlite"), bool(replay))
         return
@@ -90,8 +98,13 @@ def live(
     from autobot.cli.backtest_policy import _bind_all, instrument_mapping
     from autobot.data.bars import load_bars
     from autobot.live.node import run_replay
-    from autobot.workspace import expand_universe, rebind_instruments
+    from autobot.workspace import expand_universe, rebind_instruments, universe_venue, with_universe
 
+    chosen: dict[str, str] | None = None
+    if universe_opt:
+        from autobot.cli.inputs import universe_files
+        compiled = with_universe(compiled, universe_files(universe_opt, universe_venue(compiled)))
+        chosen = dict(compiled.document.universe or {})
     universe = compiled.document.universe
     if universe:                     # the universe names its instruments and files (docs/portfolio.md)
         if instrument or venue or replay != ["universe"]:
@@ -112,7 +125,7 @@ def live(
         # a live display on a terminal; written to a file or a pipe, a status line every 30 s
         with (StatusView() if sys.stderr.isatty() else LineView()) as view:
             run = run_replay(path, data, speed=pace, state=journal, notifier=Notifier.from_env(), view=view,
-                             text=text, fresh=fresh, instrument_map=mapping)
+                             text=text, fresh=fresh, instrument_map=mapping, universe=chosen)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     except (StateStoreError, RunError) as err:

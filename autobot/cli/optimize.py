@@ -21,6 +21,9 @@ def optimize(
     only: Optional[str] = typer.Option(None, "--only", help="With --policy: search one document's params only (a "
                                        "strategy id, or 'regimes')."),
     data: list[str] = typer.Option([], "--data", help="Bars: FILE or INSTRUMENT_ID=FILE (default: the example data)."),
+    universe: list[str] = typer.Option([], "--universe", help="With --policy: trade every strategy on these "
+                                       "markets instead of the policy's universe: a folder of bar files, files "
+                                       "(aapl_1d.csv is AAPL on the policy's venue) or ID=FILE (repeatable)."),
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="A NautilusTrader ParquetDataCatalog folder."),
     start: Optional[str] = typer.Option(None, "--start", help="First bar (ISO date or date-time, UTC)."),
     end: Optional[str] = typer.Option(None, "--end", help="Stop before this time (ISO date or date-time, UTC)."),
@@ -116,12 +119,15 @@ def optimize(
             raise typer.Exit(1) from None
     if apply:
         _check_apply_target(document)
+    if universe and policy is None:
+        raise fail_usage("--universe goes with --policy (a policy's strategies run on every market of it)")
     vopts = dict(capital=capital, account=account, leverage=leverage, slippage=0.0, price_precision=price_precision,
                  size_precision=size_precision, maker_fee=maker_fee, taker_fee=taker_fee, currency=currency)
     if policy is not None:
         from autobot.cli.backtest_policy import policy_inputs
         compiled_policy, series, venue, settings = policy_inputs(policy, data, catalog,
-                                                                 {**vopts, "start": start, "end": end})
+                                                                 {**vopts, "start": start, "end": end,
+                                                                  "universe": universe})
         if max_drawdown is None:              # seed_bar's limit: the policy's own breaker
             from autobot.portfolio.limits import limits_of
             max_drawdown = limits_of(compiled_policy).max_drawdown
@@ -140,7 +146,8 @@ def optimize(
                          limits=ST.seed_bar_limits(max_drawdown), venue=venue, instrument=settings)
     try:
         if policy is not None:
-            plan = ST.plan_policy(policy, series, options, only)
+            plan = ST.plan_policy(policy, series, options, only,
+                                  universe=compiled_policy.document.universe if universe else None)
         else:
             plan = ST.plan(document.read_text(encoding="utf-8"), str(document), bars, options)
     except UserError as err:

@@ -35,13 +35,14 @@ class LiveRun:
 
 def build_node(policy: CompiledPolicy, setup: Any, feed_name: str, capital: float, leverage: float = 1.0,
                log_level: str = "ERROR", accelerated: bool = True, text: Path | None = None,
-               instrument_map: dict[str, str] | None = None) -> Any:
+               instrument_map: dict[str, str] | None = None, universe: dict[str, str] | None = None) -> Any:
     """A TradingNode fed by the replay data client (see :func:`paper_node`)."""
     from autobot.live.replay import ReplayDataClientConfig, ReplayDataClientFactory
 
     controller = {"regime_bar_type": str(setup.bar_types[setup.regime_key]),
                   "bar_types": [str(b) for b in setup.strategy_bar_types()],
-                  "text_path": None if text is None else str(text), "instrument_map": instrument_map or None}
+                  "text_path": None if text is None else str(text), "instrument_map": instrument_map or None,
+                  "universe": universe or None}
     return paper_node(policy, setup.venue, str(setup.currency), capital, leverage, log_level, accelerated,
                       ("REPLAY", ReplayDataClientConfig(feed=feed_name, venue=setup.venue), ReplayDataClientFactory),
                       controller, replay=True)
@@ -269,7 +270,7 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
                on_bar: Callable[[Any], None] | None = None, log_level: str = "ERROR",
                state: Path | None = None, notifier: Any = None, view: Any = None,
                text: Path | None = None, fresh: bool = False,
-               instrument_map: dict[str, str] | None = None) -> LiveRun:
+               instrument_map: dict[str, str] | None = None, universe: dict[str, str] | None = None) -> LiveRun:
     """Run the policy on a node fed by ``data`` (instrument id -> bars); returns when the replay ends.
 
     With ``state`` (a SQLite journal), everything the node does is recorded there. If the journal
@@ -283,16 +284,19 @@ def run_replay(policy_path: Path, data: dict[str, Bars], speed: float | None = N
     from autobot.portfolio.setup import prepare
 
     from autobot.workspace import load_runtime_policy
-    policy = load_runtime_policy(policy_path, instrument_map)
+    policy = load_runtime_policy(policy_path, instrument_map, universe)
     setup = prepare(policy, data, instrument, texts=text is not None)
     capital = float(policy.document.capital or 100_000.0)
     feed_name = f"feed-{uuid.uuid4().hex[:8]}"
     journal = _open_journal(state, policy, data, fresh=fresh, speed=speed)
+    if journal is not None:           # the parity ledger re-runs the members the node traded
+        journal.set("universe", universe or None)
     feed = ReplayFeed(list(setup.instruments.values()), setup.nautilus_bars(), setup.seconds[setup.used[0]],
                       venue=setup.venue, speed=speed)
     FEEDS[feed_name] = feed
     node = build_node(policy, setup, feed_name, capital, leverage, log_level,
-                      accelerated=speed is None or speed > 1.0, text=text, instrument_map=instrument_map)
+                      accelerated=speed is None or speed > 1.0, text=text, instrument_map=instrument_map,
+                      universe=universe)
     optimizer: Any = None
     try:
         feed.engine_qsize = engine_qsize(node)

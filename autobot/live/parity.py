@@ -117,7 +117,7 @@ def _merged(rows: list[tuple[int, str, float, float]]) -> list[tuple[int, str, f
 def ledger(policy_path: Path, state: Path, progress: Any = None) -> Ledger:
     """Re-run the journal's bars in the backtest engine and compare (module docstring)."""
     from autobot.persistence.journal import (open_readonly, read_bars, read_equity, read_events, read_fills,
-                                             read_run)
+                                             read_meta, read_run)
     from autobot.portfolio.engine import run_portfolio
     from autobot.workspace import load_runtime_policy
 
@@ -125,12 +125,13 @@ def ledger(policy_path: Path, state: Path, progress: Any = None) -> Ledger:
     try:
         run = read_run(db)
         rows, equity, fills, events = read_bars(db, run), read_equity(db, run), read_fills(db, run), read_events(db, run)
+        universe = read_meta(db, "universe")          # a node's --universe
     finally:
         db.close()
     if not rows:
         return Ledger([], [], {}, 0, ["the journal holds no bars (written before bars were journaled)"])
     data = journal_bars(rows)
-    policy = load_runtime_policy(policy_path)          # a universe's members, as the node traded them
+    policy = load_runtime_policy(policy_path, universe=universe if isinstance(universe, dict) else None)
     bt = run_portfolio(policy, data, progress=progress, compare=False)
     journaled: dict[str, list[tuple[int, str, float, float]]] = {}
     for strategy, ts, side, qty, price, _ in fills:

@@ -182,7 +182,8 @@ class Reloader:
                 # the compiled policy is what gets applied: a later edit is checked on its own
                 own = text if path.resolve() == Path(c.policy.path).resolve() else \
                     read_bounded(c.policy.path, MAX_BYTES).decode("utf-8")
-                self.policy_staged = (load_runtime_policy(c.policy.path, c.config.instrument_map), own)
+                self.policy_staged = (load_runtime_policy(c.policy.path, c.config.instrument_map,
+                                                           c.config.universe), own)
         except UserError as err:
             sources = {d.file: text for d in err.diagnostics}
             self._rejected(path, sid, [render_text(d, sources.get(d.file)) for d in err.diagnostics])

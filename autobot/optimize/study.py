@@ -345,13 +345,17 @@ def _windows(n: int, longest: int, options: Options) -> tuple[list[Window], int,
     return windows, purge, min_trades
 
 
-def plan_policy(path: Path, data: dict[str, Bars], options: Options, only: str | None = None) -> Plan:
+def plan_policy(path: Path, data: dict[str, Bars], options: Options, only: str | None = None,
+                universe: dict[str, str] | None = None) -> Plan:
     """A policy study: the params of every strategy the policy uses and of its regimes document
     (``only``: one of them), each trial a portfolio backtest on NautilusTrader (the fast engine
     runs one strategy; a portfolio's regimes, allocation and breakers run on Nautilus only)."""
     from autobot.portfolio.setup import prepare
+    from autobot.optimize.trial import runtime_policy
     from autobot.workspace import Workspace, load_policy
-    policy = load_policy(path)
+    policy = load_policy(path)        # the documents whose params are searched (a universe's members share them)
+    chosen = tuple(sorted((universe or {}).items()))
+    runtime = runtime_policy(policy, chosen)         # as the trials trade it: a universe's members
     base = path.resolve().parent
     regimes_path = (base / policy.document.regimes).resolve()
     files = {path.resolve(): path.name, regimes_path: _relative(regimes_path, base)}
@@ -374,12 +378,12 @@ def plan_policy(path: Path, data: dict[str, Bars], options: Options, only: str |
     if not dims:
         raise ValueError("no param of " + (only or "the policy's documents") + " has both min and max: nothing to "
                          "optimise (give a param a range, e.g. 'adx_min: {default: 25, min: 15, max: 35}')")
-    setup = prepare(policy, data, options.instrument)
+    setup = prepare(runtime, data, options.instrument)
     primary = setup.primary
     spec = PolicySpec(tuple((rel, p.read_text(encoding="utf-8")) for p, rel in files.items()), path.name,
-                      tuple(owners), tuple(sorted(data.items())))
+                      tuple(owners), tuple(sorted(data.items())), chosen)
     seconds = setup.primary_key[1]
-    windows, purge, min_trades = _windows(len(primary), policy_warmup(policy), options)
+    windows, purge, min_trades = _windows(len(primary), policy_warmup(runtime), options)
     searched = {d.owner for d in dims}
     bounds = SP.bound("regimes", policy.regimes.constraints,
                       {n: spec.default for n, spec in policy.regimes.document.params.items()}, qualify=True) \

@@ -67,6 +67,7 @@ class PolicySpec:
     policy: str                                 # the policy's own relative path
     owners: tuple[tuple[str, str], ...]         # (strategy id or 'regimes', relative path)
     data: tuple[tuple[str, Bars], ...]          # instrument id -> bars
+    universe: tuple[tuple[str, str], ...] = ()  # --universe: instrument id -> file (replaces the policy's)
 
 
 @dataclass
@@ -163,7 +164,14 @@ def compile_policy(spec: PolicySpec, owner_params: dict[str, dict[str, float]]) 
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-        return load_policy(root / spec.policy)
+        return runtime_policy(load_policy(root / spec.policy), spec.universe)
+
+
+def runtime_policy(policy: Any, universe: tuple[tuple[str, str], ...] = ()) -> Any:
+    """A loaded policy as its trials run it: its universe replaced by ``universe`` when given
+    (``--universe``) and expanded into its members (:func:`autobot.workspace.expand_universe`)."""
+    from autobot.workspace import expand_universe, with_universe
+    return expand_universe(with_universe(policy, dict(universe)) if universe else policy)
 
 
 def policy_warmup(policy: Any) -> int:

@@ -500,6 +500,15 @@ def recorded_policy(path: Path) -> tuple[str, str] | None:
         db.close()
 
 
+def read_meta(db: sqlite3.Connection, key: str) -> Any:
+    """A value the node set in the store's meta table (None when unset or unreadable)."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    try:
+        return json.loads(row[0]) if row else None
+    except (TypeError, ValueError):
+        return None
+
+
 def read_run(db: sqlite3.Connection) -> int:
     """The latest run: the node running now, or the last one."""
     row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()

@@ -97,6 +97,7 @@ class PortfolioControllerConfig(ActorConfig, frozen=True):
     text_path: str | None = None    # the text feed of strategies that read sentiment (docs/ml.md)
     text_tail: bool = False         # a node on a venue's data: read what is appended to it while running
     instrument_map: dict[str, str] | None = None    # --instrument / --venue: the documents' ids -> the traded ones
+    universe: dict[str, str] | None = None          # --universe: instrument id -> file, replacing the policy's
 
 
 @dataclass
@@ -135,7 +136,7 @@ class PortfolioController(Controller):
         super().__init__(trader, config)
         if policy is None:
             assert config.policy_path is not None, "a policy or a policy_path is needed"
-            policy = load_runtime_policy(Path(config.policy_path), config.instrument_map)
+            policy = load_runtime_policy(Path(config.policy_path), config.instrument_map, config.universe)
         self.policy = policy
         self.detector = RegimeDetector(policy.regimes)
         self.allocations = policy.allocations
@@ -378,24 +379,31 @@ class PortfolioController(Controller):
             if self.journal is not None:            # commands from 'autobot serve' (another process)
                 for command_id, text in self.journal.take_commands():
                     self.journal.answer(command_id, self._command(text, "autobot serve"))
-            self._check_breakers(bar.ts_event)
-            self._prev_primary_ts = bar.ts_event
-            self.equity_ts.append(bar.ts_event)
-            self.equity.append(self.portfolio_value())
-            self._record_exposure()
-            self._scale_for_drawdown()
-            self._capital_step()
-            self.regimes_at.append(self.regime)
-            # a position a stop or target closed inside this bar was held during it
-            self.open_counts.append(len(self.cache.positions_open()) or int(self._closed_inside))
-            self._closed_inside = False
-            if self.journal is not None:
-                self.journal.equity(bar.ts_event, self.equity[-1], self.regime)
-            self._challenge_step(bar.ts_event)
-            if self.self_optimizer is not None:
-                self._guarded("self-optimisation", self.self_optimizer.step, bar.ts_event)
-            if self.wall_breakers:
-                self._last_bar_wall = self.clock.timestamp_ns()
+            self.primary_bar(bar.ts_event)
+
+    def primary_bar(self, ts: int) -> None:
+        """What the portfolio does at each primary bar (closing at ``ts``), before the strategies
+        decide on it: the breakers, the equity and exposure records, the drawdown scaling, the
+        capital line, the challenge. The fast engine (:mod:`autobot.portfolio.fast_engine`) runs
+        this same method on its own state."""
+        self._check_breakers(ts)
+        self._prev_primary_ts = ts
+        self.equity_ts.append(ts)
+        self.equity.append(self.portfolio_value())
+        self._record_exposure()
+        self._scale_for_drawdown()
+        self._capital_step()
+        self.regimes_at.append(self.regime)
+        # a position a stop or target closed inside this bar was held during it
+        self.open_counts.append(len(self.cache.positions_open()) or int(self._closed_inside))
+        self._closed_inside = False
+        if self.journal is not None:
+            self.journal.equity(ts, self.equity[-1], self.regime)
+        self._challenge_step(ts)
+        if self.self_optimizer is not None:
+            self._guarded("self-optimisation", self.self_optimizer.step, ts)
+        if self.wall_breakers:
+            self._last_bar_wall = self.clock.timestamp_ns()
 
     def _scale_for_drawdown(self) -> None:
         """risk.drawdown_scaling: every share times 1 - (drawdown / max_drawdown)^2 at this bar (new

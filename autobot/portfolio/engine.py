@@ -55,6 +55,10 @@ class PortfolioResult:
     paper_track: dict[str, Any] = field(default_factory=dict)
     cost_models: dict[str, str] = field(default_factory=dict)     # instrument -> what its fills pay
     exposure_report: dict[str, Any] = field(default_factory=dict)  # gross/net per strategy and instrument
+    universe: list[dict[str, Any]] = field(default_factory=list)  # the instruments: id, class, bars, span
+    sleeves: dict[str, Any] = field(default_factory=dict)         # member -> universe_report.Sleeve
+    cash_share: float | None = None            # the equity no sleeve was allocated, averaged over the bars
+    buy_and_hold_first: dict[str, Any] = field(default_factory=dict)   # a universe's first instrument alone
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +69,8 @@ class PortfolioResult:
             "switches": self.switches, "breaker_trips": self.trips, "breaker_resumes": self.resumes,
             "challenge": self.challenge, "notes": self.notes, "exposures": self.exposure_report,
             "paper_track": {k: v for k, v in self.paper_track.items() if k != "equity"} or None,
+            "universe": self.universe, "sleeves": {k: s.to_json() for k, s in self.sleeves.items()},
+            "cash_share": self.cash_share, "buy_and_hold_first": self.buy_and_hold_first or None,
             "trade_list": self.trades,
         }
 
@@ -233,6 +239,17 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
     else:
         metrics = M.compute(equity, primary.ts[:len(equity)], bar_ns, capital, final, trades, open_counts)
     bh = M.buy_and_hold(primary.close, primary.ts, bar_ns, capital, float(insts[primary_key[0]].taker_fee))
+    from autobot.portfolio import universe_report as U
+    from autobot.venue.instruments import asset_class
+    own = {}                                  # each instrument's bars as its members trade them
+    for sid in used:
+        key = (market[sid].instrument, seconds[sid])
+        own.setdefault(key[0], series[key])
+    first_bh: dict[str, Any] = {}
+    if policy.document.universe:              # the universe's benchmark: all its instruments, equal weight
+        first_bh, bh = bh, (U.equal_weight_buy_and_hold(own, equity_ts, bar_ns, capital) or bh)
+    sleeve_rows = U.sleeves(per_strategy, {sid: market[sid].instrument for sid in per_strategy if sid in market},
+                            equity_ts, switches, scales)
     return PortfolioResult(policy.document.policy, setup.iids, bar_spec_text(seconds[used[0]]), primary,
                            seconds[used[0]], capital, str(currency), final, metrics, bh, equity_ts,
                            np.asarray(equity, dtype=np.float64), regimes,
@@ -242,7 +259,9 @@ def collect(policy: CompiledPolicy, setup: Any, controller: Any, strategies: dic
                            fills={sid: list(s.fills) for sid, s in strategies.items()}, paper_track=paper,
                            cost_models=dict(getattr(setup, "cost_models", {})),
                            exposure_report=exposures(getattr(controller, "position_values", {}), market,
-                                                     np.asarray(paper.get("equity", equity), dtype=np.float64)))
+                                                     np.asarray(paper.get("equity", equity), dtype=np.float64)),
+                           universe=U.universe_rows(own, asset_class), sleeves=sleeve_rows,
+                           cash_share=U.cash_share(sleeve_rows), buy_and_hold_first=first_bh)
 
 
 def exposures(values: dict[str, list[float]], market: dict[str, Any], equity: np.ndarray) -> dict[str, Any]:
