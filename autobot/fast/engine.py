@@ -35,7 +35,8 @@ from autobot.venue.instruments import (InstrumentSettings, account_currency, cos
                                        quote_currency)
 from autobot.venue.settings import VenueSettings, bar_spec_text
 
-__all__ = ["run_fast", "Unsupported", "check_supported"]
+__all__ = ["run_fast", "Unsupported", "check_supported", "kernel_params", "nautilus_doubles", "values_at", "why_at",
+           "Outputs"]
 
 
 def check_supported(venue: VenueSettings) -> None:
@@ -46,7 +47,7 @@ def check_supported(venue: VenueSettings) -> None:
                           "engine cannot replay; run it on the Nautilus engine (the default)")
 
 
-def _nautilus_doubles(x: np.ndarray, digits: int) -> np.ndarray:
+def nautilus_doubles(x: np.ndarray, digits: int) -> np.ndarray:
     """``Price(x, digits).as_double()`` for every value: rounded half away from zero to
     ``digits`` decimals, then Nautilus' 16-decimal fixed point over 10^16 (40048.06 reads back as
     40048.060000000005, which the Nautilus strategy's indicators see)."""
@@ -86,8 +87,8 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     base_currency = getattr(inst, "base_currency", None)
     bp = int(base_currency.precision) if base_currency is not None else -1
     # the bars as the Nautilus strategy sees them (Price/Quantity.as_double()), for rules and money alike
-    o, h, lo, c = (_nautilus_doubles(x, pp) for x in (bars.open, bars.high, bars.low, bars.close))
-    seen = Bars(bars.path, bars.ts, o, h, lo, c, _nautilus_doubles(bars.volume, sp), bars.format)
+    o, h, lo, c = (nautilus_doubles(x, pp) for x in (bars.open, bars.high, bars.low, bars.close))
+    seen = Bars(bars.path, bars.ts, o, h, lo, c, nautilus_doubles(bars.volume, sp), bars.format)
     ext: dict[str, Any] = dict(flat_externals())
     if regimes is not None and "regime" in compiled.plan.externals:
         from autobot.evaluate.regime import regime_series
@@ -104,19 +105,7 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
     prog = G.build(compiled, values)
     cash = venue.account == "cash"
     method, size_value = compiled.sizing
-    trailing = compiled.trailing_stop
-    (maker_n, maker_d), (taker_n, taker_d) = _fee_digits(inst.maker_fee), _fee_digits(inst.taker_fee)
-    pi = np.array([1 if cash else 0, K.SIZING[method], pp, sp, cp,
-                   1 if trailing is not None and trailing.kind == "percent" else 0, bp, maker_d, taker_d],
-                  dtype=np.int64)
-    maxq = max_order_qty(inst)
-    minq = float(inst.min_quantity) if inst.min_quantity is not None else 0.0
-    bps = round(float(trailing.fraction or 0) * 10_000, 6) if trailing is not None and trailing.kind == "percent" \
-        else 0.0                          # the trailing offset in basis points, as the strategy sends it
-    unit = unit_fees_of(inst)
-    pf = np.array([venue.capital, venue.leverage, float(inst.taker_fee),
-                   float(inst.multiplier), maxq, minq, float(size_value), bps, maker_n, taker_n,
-                   unit.per_unit, unit.minimum, unit.cap_rate], dtype=np.float64)
+    pi, pf = kernel_params(compiled, inst, venue, cp, bp, venue.capital)
     out = Outputs(n)
     K.simulate(o, h, lo, c, prog.vals, prog.ext_slots, prog.ops, prog.rule_slots, prog.rule_warmup,
                prog.level_kind, prog.level_value, prog.level_slot, pi, pf, out.rec, out.fl, out.tr, out.status)
@@ -129,7 +118,7 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
                  K.REFUSED_STOP: "a protective order's price rounds to the entry's price, so the venue rejects it "
                                  "(a stop or target of less than one tick)"}[code]
         raise stopped_early(compiled.source.path, iso(int(ts_event[stop_bar])), stop_bar + 1, n, cause)
-    value = _values_at(compiled.plan, values, prog)
+    value = values_at(compiled.plan, values, prog)
     conds = {name: T.conditions(compiled.plan, root) for name, root in compiled.plan.rules.items()} if traces else {}
     fills = [(int(ts_event[int(out.f_bar[k])]), "BUY" if out.f_side[k] > 0 else "SELL", float(out.f_qty[k]),
               round(float(out.f_px[k]), pp), K.REASONS[int(out.f_reason[k])]) for k in range(n_f)]
@@ -142,14 +131,14 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
         e_bar = int(out.t_entry_bar[k])
         fee_in = K._dbl(out.f_fee[2 * k], cp)          # fills go entry, exit, entry, exit...
         trade = Trade(side, float(out.t_qty[k]), int(ts_event[e_bar]), round(float(out.t_entry_px[k]), pp),
-                      rule, _why(conds, rule, value, e_bar), fees=fee_in)
+                      rule, why_at(conds, rule, value, e_bar), fees=fee_in)
         if out.t_exit_bar[k] >= 0:
             x_bar = int(out.t_exit_bar[k])
             reason = K.REASONS[int(out.t_reason[k])]
             trade.exit_ts, trade.exit_price = int(ts_event[x_bar]), round(float(out.t_exit_px[k]), pp)
             trade.exit_reason, trade.pnl, trade.bars = reason, K._dbl(out.t_pnl[k], cp), int(out.t_bars[k])
             trade.fees += K._dbl(out.f_fee[2 * k + 1], cp)
-            trade.exit_cause = _why(conds, reason, value, x_bar)
+            trade.exit_cause = why_at(conds, reason, value, x_bar)
         else:                                 # still open: marked to the last close
             trade.exit_reason, trade.exit_price = "open", last_raw
             trade.pnl = K._dbl(_unrealized(out, k, c[-1], mult, cp, sp), cp) + K._dbl(-out.f_fee[2 * k], cp)
@@ -181,6 +170,28 @@ def run_fast(compiled: CompiledStrategy, bars: Bars, venue: VenueSettings = Venu
                           venue.capital, str(currency), final, balance, metrics, bh, trades,
                           np.asarray(ts_event, dtype=np.int64), equity, exposure, fills, notes, engine="fast",
                           cost_model=costs)
+
+
+def kernel_params(compiled: CompiledStrategy, inst: Any, venue: VenueSettings, cp: int, bp: int,
+                  capital: float) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's integer and float parameters (``K.I_*``, ``K.F_*``) of ``compiled`` trading
+    ``inst`` on ``venue``, its account currency of precision ``cp`` (``bp``: the base currency's, -1
+    none), starting with ``capital`` (0 for a portfolio's member: the account is shared)."""
+    method, size_value = compiled.sizing
+    trailing = compiled.trailing_stop
+    (maker_n, maker_d), (taker_n, taker_d) = _fee_digits(inst.maker_fee), _fee_digits(inst.taker_fee)
+    pi = np.array([1 if venue.account == "cash" else 0, K.SIZING[method], inst.price_precision,
+                   inst.size_precision, cp, 1 if trailing is not None and trailing.kind == "percent" else 0, bp,
+                   maker_d, taker_d], dtype=np.int64)
+    maxq = max_order_qty(inst)
+    minq = float(inst.min_quantity) if inst.min_quantity is not None else 0.0
+    bps = round(float(trailing.fraction or 0) * 10_000, 6) if trailing is not None and trailing.kind == "percent" \
+        else 0.0                          # the trailing offset in basis points, as the strategy sends it
+    unit = unit_fees_of(inst)
+    pf = np.array([capital, venue.leverage, float(inst.taker_fee),
+                   float(inst.multiplier), maxq, minq, float(size_value), bps, maker_n, taker_n,
+                   unit.per_unit, unit.minimum, unit.cap_rate], dtype=np.float64)
+    return pi, pf
 
 
 def _unrealized(out: "Outputs", k: int, close: float, mult: float, cp: int, sp: int) -> int:
@@ -216,7 +227,7 @@ class Outputs:
          self.t_pnl, self.t_bars) = (self.tr[:, k] for k in range(9))
 
 
-def _values_at(plan: P.Plan, values: list[Any], prog: G.Program) -> Callable[[int, int], Any]:
+def values_at(plan: P.Plan, values: list[Any], prog: G.Program) -> Callable[[int, int], Any]:
     """value(node, bar) as the streaming evaluator reports it (Python floats, bools and text)."""
     codes = {v: k for k, v in G.SIDE_CODES.items()}
 
@@ -238,6 +249,6 @@ def _values_at(plan: P.Plan, values: list[Any], prog: G.Program) -> Callable[[in
     return value
 
 
-def _why(conds: dict[str, list[T.Condition]], rule: str, value: Callable[[int, int], Any], t: int) -> T.Why | None:
+def why_at(conds: dict[str, list[T.Condition]], rule: str, value: Callable[[int, int], Any], t: int) -> T.Why | None:
     found = conds.get(rule)
     return T.Why(found, lambda node: value(node, t)) if found is not None else None
