@@ -302,6 +302,69 @@ class Workspace:
                 self.sink.add(d.source.diagnostic(where.start, where.end, "missing-file",
                                                   f"universe file '{file}' of {iid} not found",
                                                   "give a bar file's path relative to the policy file"))
+        self._check_universe_fit(d, pol, base)
+
+    def _check_universe_fit(self, d: Loaded, pol: PolicyDocument, base: Path) -> None:
+        """Instruments that cannot share the universe's one account and one clock, at their lines:
+        a quote currency other than the others' (one account currency), and a file whose bar size
+        is not the others' (a universe runs on one bar size; each file's bars are read, bounded)."""
+        from statistics import median
+
+        from autobot.data.bars import load_bars
+        from autobot.venue.instruments import quote_currency
+        assert pol.universe is not None
+        ok = [iid for iid in pol.universe if _instrument_problem(iid) is None]
+
+        def line_of(iid: str, value: bool) -> Any:
+            node = d.source.node_at(("universe", iid))[0] if value else None
+            parent, found = d.source.node_at(("universe",))
+            key = parent.keys.get(iid) if found and parent is not None and parent.kind == "mapping" else None
+            return node or key or d.source.root
+
+        def minority(of: dict[str, Any]) -> tuple[Any, list[str]]:
+            counts: dict[Any, int] = {}
+            for v in of.values():
+                counts[v] = counts.get(v, 0) + 1
+            usual = max(counts, key=lambda v: (counts[v], -list(of.values()).index(v)))
+            return usual, [iid for iid, v in of.items() if v != usual]
+        try:
+            quotes = {iid: quote_currency(iid) for iid in ok}
+        except Exception:                        # an id Nautilus refuses: the run says so, at its line
+            quotes = {}
+        if len(set(quotes.values())) > 1:
+            usual, odd = minority(quotes)
+            for iid in odd:
+                where = line_of(iid, False)
+                self.sink.add(d.source.diagnostic(where.start, where.end, "universe-currency",
+                                                  f"{iid} is quoted in {quotes[iid]}, the universe's other "
+                                                  f"instruments in {usual}: a portfolio keeps one account currency",
+                                                  f"drop it, or trade a market quoted in {usual}"))
+        steps: dict[str, int] = {}
+        for iid in ok:
+            path = base / pol.universe[iid]
+            if not (path.is_file() and (_inside(path, base) or Path(pol.universe[iid]).is_absolute())):
+                continue
+            try:
+                bars = load_bars(path)
+            except UserError as err:
+                where = line_of(iid, True)
+                first = err.diagnostics[0] if err.diagnostics else None
+                self.sink.add(d.source.diagnostic(where.start, where.end, "bad-data",
+                                                  f"universe file '{pol.universe[iid]}' of {iid} cannot be read: "
+                                                  f"{first.message if first is not None else err}",
+                                                  "run 'autobot backtest' on the file alone to see every problem"))
+                continue
+            if len(bars) > 1:
+                head = bars.ts[:501]
+                steps[iid] = int(median((head[1:] - head[:-1]).tolist()))
+        if len(set(steps.values())) > 1:
+            usual, odd = minority(steps)
+            for iid in odd:
+                where = line_of(iid, True)
+                self.sink.add(d.source.diagnostic(where.start, where.end, "universe-bar-size",
+                                                  f"the bars of {iid} are {_step_text(steps[iid])} apart, the "
+                                                  f"universe's others {_step_text(usual)}: a universe runs on one "
+                                                  "bar size", "give files of one bar size (resample this one)"))
 
     def _check_risk_targets(self, d: Loaded, pol: PolicyDocument) -> None:
         """hrp and target_volatility need PyPortfolioOpt (the portfolio extra); drawdown_scaling needs
@@ -395,6 +458,14 @@ def rebind_instruments(policy: CompiledPolicy, mapping: dict[str, str]) -> Compi
     strategies = {sid: rebind_strategy(cs, mapping) for sid, cs in policy.strategies.items()}
     regimes = replace(policy.regimes, document=_moved(policy.regimes.document, mapping))
     return replace(policy, strategies=strategies, regimes=regimes)
+
+
+def _step_text(ns: int) -> str:
+    """A bar spacing in words: '1d', '4h', '15m', '30s'."""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if ns % (size * 10**9) == 0:
+            return f"{ns // (size * 10**9)}{unit}"
+    return f"{ns / 1e9:g}s"
 
 
 def _instrument_problem(text: str) -> str | None:

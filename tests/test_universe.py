@@ -231,3 +231,65 @@ def test_equal_weight_benchmark_by_hand() -> None:
     # close 1: A's first (nothing held yet); close 2: A +10% alone (B closes for the first time);
     # close 3: A -10%, B no bar (earns 0), both held: -5%; close 4: A 0, B +20% since its last close: +10%
     assert np.allclose(growth, np.cumprod([1.0, 1.10, 0.95, 1.10]))
+
+
+def test_the_shipped_universe_policy_runs_on_its_own_data(tmp_path: Path) -> None:
+    """policies/universe_daily.yaml (issue 28) validates and runs on the data it ships with: every
+    member trades only on its own market's bars, the JSON names its universe, sleeves and the
+    equal-weight benchmark."""
+    policy = ROOT / "policies" / "universe_daily.yaml"
+    r = CliRunner().invoke(app, ["validate", str(policy.parent)])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--start", "2017-01-01", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert len(doc["universe"]) == 9 and len(doc["sleeves"]) == 9
+    assert "equal weight over the 9 instruments" in doc["buy_and_hold"]["method"]
+    for name, sleeve in doc["sleeves"].items():
+        bars = load_bars(ROOT / "policies" / "data" / "universe" /
+                         next(f for iid, f in _universe_files(policy).items() if iid == sleeve["instrument"]))
+        closes = set((np.asarray(bars.ts) + 86_400 * 10**9).tolist())
+        mine = [t for t in doc["trade_list"] if t["strategy"] == name]
+        assert all(int(t["entry_ts"]) in closes for t in mine), name      # entries at its own closes only
+    assert doc["trades"] > 20
+
+
+def _universe_files(policy: Path) -> dict[str, str]:
+    from autobot.workspace import load_policy
+    return {iid: Path(f).name for iid, f in (load_policy(policy).document.universe or {}).items()}
+
+
+@needs_data
+def test_validate_refuses_universe_files_that_do_not_fit_at_their_lines(tmp_path: Path) -> None:
+    """A universe keeps one account currency and one bar size: EUR/GBP (quoted in GBP) beside USD
+    markets, and an hourly file among daily ones, are errors at their lines."""
+    shutil.copytree(ROOT / "policies", tmp_path / "p")
+    data = tmp_path / "p" / "data" / "universe"
+    shutil.copy(UNIVERSE / "eurgbp_mid_1d.csv", data / "eurgbp_mid_1d.csv")
+    hourly = (SHARED_DATA / "coinbase_btcusd_1h_20170701_20191017.csv").read_text().splitlines(keepends=True)[:300]
+    (data / "hourly.csv").write_text("".join(hourly))
+    policy = tmp_path / "p" / "universe_daily.yaml"
+    text = policy.read_text().replace("data/universe/btcusd_coinbase_1d.csv", "data/universe/hourly.csv")
+    text = text.replace("allocations:", "  EURGBP.SIM: data/universe/eurgbp_mid_1d.csv\nallocations:")
+    policy.write_text(text)
+    lines = text.splitlines()
+    gbp = next(k for k, line in enumerate(lines, 1) if "EURGBP.SIM" in line)
+    btc = next(k for k, line in enumerate(lines, 1) if "hourly.csv" in line)
+    r = CliRunner().invoke(app, ["validate", str(tmp_path / "p")])
+    assert r.exit_code == 1
+    assert (f"universe_daily.yaml:{gbp}:3: error: EURGBP.SIM is quoted in GBP, the universe's other instruments in "
+            "USD: a portfolio keeps one account currency") in r.output
+    assert (f"universe_daily.yaml:{btc}:15: error: the bars of BTCUSD.SIM are 1h apart, the universe's others 1d: "
+            "a universe runs on one bar size") in r.output
+
+
+def test_a_market_without_bars_in_the_window_does_not_trade(tmp_path: Path) -> None:
+    """--start after one market's last bar: that market sits out (said in a note), the others run."""
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(app, ["backtest", "--policy", str(ROOT / "policies" / "universe_daily.yaml"),
+                                 "--start", "2020-06-01", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "no bars of EURUSD.SIM, GBPUSD.SIM, XAUUSD.SIM, BTCUSD.SIM in the window" in r.output
+    doc = json.loads(out.read_text())
+    assert {u["instrument"] for u in doc["universe"]} == {"SPY.SIM", "IWM.SIM", "EEM.SIM", "USO.SIM", "BNO.SIM"}

@@ -86,6 +86,7 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
             raise fail_usage(f"{path} names a universe (its instruments and files): drop --data, --catalog, "
                              "--instrument and --venue (or give --universe to replace it)")
         from autobot.workspace import expand_universe
+        listed = policy
         policy = expand_universe(policy)
     policy = _rebind(policy, opts.get("instrument"), opts.get("venue"))
     needed = policy.instruments
@@ -105,6 +106,14 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
                 series[iid] = load_bars(file)
         whole = series
         series = {iid: slice_bars(b, start, end) for iid, b in series.items()}
+        empty = [iid for iid, b in series.items() if len(b) == 0]
+        if universe and empty and len(empty) < len(series):
+            # a market with no bar in the window does not trade: the universe is the others
+            typer.echo(f"note: no bars of {', '.join(empty)} in the window: the universe trades the other "
+                       f"{len(series) - len(empty)}", err=True)
+            series = {iid: b for iid, b in series.items() if len(b)}
+            policy = expand_universe(with_universe(listed, {iid: path.resolve().parent / f
+                                                            for iid, f in universe.items() if iid in series}))
         for iid, b in series.items():
             if len(b) == 0 and (start is not None or end is not None):
                 from autobot.cli.output import no_bars_in_window
@@ -121,15 +130,21 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
 def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: dict[str, Any]) -> None:
     """Run the portfolio and print its tables (see ``autobot backtest --help``)."""
     from autobot.diagnostics import RunError, UserError
+    from autobot.fast.program import Unsupported
     from autobot.portfolio.engine import run_portfolio
 
     policy, series, venue, settings = policy_inputs(path, data, catalog, opts)
+    runner: Any = run_portfolio
+    if opts.get("engine") == "fast":          # the same fills as NautilusTrader's (docs/fast.md)
+        from autobot.portfolio.fast_engine import run_portfolio_fast as runner
     try:
         text = opts.get("text")
         if text is not None and not Path(text).is_file():
             raise fail_usage(f"no such text file: {text}")
-        result = _run_with_progress(lambda progress: run_portfolio(policy, series, venue, settings, progress,
-                                                                   text=text))
+        result = _run_with_progress(lambda progress: runner(policy, series, venue, settings, progress, text=text))
+    except Unsupported as err:
+        typer.echo(f"error: {path}: --engine fast cannot reproduce this run exactly: {err}", err=True)
+        raise typer.Exit(1) from None
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     except RunError as err:
