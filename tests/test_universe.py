@@ -293,3 +293,17 @@ def test_a_market_without_bars_in_the_window_does_not_trade(tmp_path: Path) -> N
     assert "no bars of EURUSD.SIM, GBPUSD.SIM, XAUUSD.SIM, BTCUSD.SIM in the window" in r.output
     doc = json.loads(out.read_text())
     assert {u["instrument"] for u in doc["universe"]} == {"SPY.SIM", "IWM.SIM", "EEM.SIM", "USO.SIM", "BNO.SIM"}
+
+
+def test_the_report_shows_the_universe(tmp_path: Path) -> None:
+    """The HTML report of a universe run: its markets (PnL, trades, weight, exposure per
+    instrument), its sleeves, the cash, realised against target volatility and the weights chart."""
+    out = tmp_path / "r.html"
+    r = CliRunner().invoke(app, ["backtest", "--policy", str(ROOT / "policies" / "universe_daily.yaml"),
+                                 "--start", "2018-01-01", "--report", str(out)])
+    assert r.exit_code == 0, r.output
+    page = out.read_text()
+    assert "Universe: 9 markets" in page and "Allocated weights over time (and cash)" in page
+    assert page.count('<tr><td class="l">tsmom@') == 9                 # one sleeve row each
+    assert "realised\nvolatility" in page and "against a target of none set" in page
+    assert "equal-weight portfolio, rebalanced at every close" in page

@@ -460,6 +460,7 @@ def write_portfolio_report(result: PortfolioResult, policy: CompiledPolicy, path
 {_trip_table(result.trips)}
 <h2>Chart</h2>
 {plot}
+{_universe_section(result, policy)}
 {_switch_list(result.switches)}
 <h2>Trades ({_trade_count(result.trades)})</h2>
 <div class="trades">{_trade_table(result.trades, strategy=True, digits=_portfolio_digits(result, policy))}</div>
@@ -539,6 +540,70 @@ def _strategy_table(result: PortfolioResult, policy: CompiledPolicy, colours: di
     note = ("" if result.alone else
             '<div class="sub">The alone runs (each strategy by itself with the full capital) were not computed.</div>')
     return f'<table class="strategies">{head}{"".join(rows)}</table>{note}'
+
+
+def _universe_section(result: PortfolioResult, policy: CompiledPolicy) -> str:
+    """A universe run's markets: per instrument (PnL, trades, exposure), per sleeve (allocated
+    weight now and on average), the cash left unallocated, realised against target volatility,
+    and a stacked chart of the sleeves' allocated weights over time."""
+    if not result.universe or not policy.document.universe:
+        return ""
+    e = html.escape
+    per_instrument = (result.exposure_report or {}).get("per_instrument", {})
+    by: dict[str, dict[str, float]] = {}
+    for sleeve in result.sleeves.values():
+        row = by.setdefault(sleeve.instrument, {"pnl": 0.0, "trades": 0.0, "weight": 0.0})
+        row["pnl"] += sleeve.pnl
+        row["trades"] += sleeve.trades
+        row["weight"] += sleeve.mean_weight
+    markets = "".join(
+        f'<tr><td class="l">{e(u["instrument"])}</td><td class="l">{e(u["asset_class"])}</td>'
+        f'<td>{u["bars"]:,}</td><td>{_time(u["first"])}</td><td>{_money(by.get(u["instrument"], {}).get("pnl"))}</td>'
+        f'<td>{int(by.get(u["instrument"], {}).get("trades", 0)):,}</td>'
+        f'<td>{_pct(by.get(u["instrument"], {}).get("weight"))}</td>'
+        f'<td>{_pct(per_instrument.get(u["instrument"], {}).get("mean_gross"))}</td></tr>'
+        for u in result.universe)
+    sleeves = "".join(
+        f'<tr><td class="l">{e(s.name)}</td><td>{s.trades:,}</td><td>{_money(s.pnl)}</td>'
+        f'<td>{_fmt("sharpe", s.sharpe)}</td><td>{_pct(s.mean_weight)}</td><td>{_pct(s.last_weight)}</td></tr>'
+        for s in result.sleeves.values())
+    curve = np.asarray(result.equity, dtype=np.float64)
+    rets = np.diff(curve) / curve[:-1] if len(curve) > 2 and np.all(curve[:-1] > 0) else np.zeros(0)
+    per_year = M.periods_per_year(result.bars.ts, result.bar_seconds * NS) if len(result.bars) > 1 else 0.0
+    realised = float(np.std(rets, ddof=1) * math.sqrt(per_year)) if len(rets) > 2 and per_year > 0 else None
+    target = policy.document.risk.target_volatility
+    return f"""<h2>Universe: {len(result.universe)} markets</h2>
+<div class="sub">Cash (the equity no sleeve was allocated) {_pct(result.cash_share)} on average &middot; realised
+volatility {_pct(realised)} a year against a target of {e(str(target)) if target else "none set"} &middot; buy-and-hold
+is the universe's equal-weight portfolio, rebalanced at every close</div>
+<div class="row"><div><table class="universe"><tr><th class='l'>Instrument</th><th class='l'>Class</th><th>Bars</th>
+<th>First bar</th><th>PnL</th><th>Trades</th><th>Mean weight</th><th>Mean exposure</th></tr>{markets}</table></div>
+<div><table class="sleeves"><tr><th class='l'>Sleeve</th><th>Trades</th><th>PnL</th><th>Sharpe</th>
+<th>Mean weight</th><th>Weight now</th></tr>{sleeves}</table></div></div>
+{_weights_figure(result)}"""
+
+
+def _weights_figure(result: PortfolioResult) -> str:
+    """The sleeves' allocated weights over time, stacked, and the cash above them."""
+    import plotly.graph_objects as go
+    ts = np.asarray(result.equity_ts, dtype=np.int64)
+    if not len(ts) or not result.sleeves:
+        return ""
+    x = _ms(ts)
+    fig = go.Figure()
+    total = np.zeros(len(ts))
+    for k, sleeve in enumerate(result.sleeves.values()):
+        at = np.searchsorted(np.array([t for t, _ in sleeve.weights], dtype=np.int64), ts, side="right") - 1
+        w = np.where(at >= 0, np.array([v for _, v in sleeve.weights] or [0.0])[np.maximum(at, 0)], 0.0)
+        total += w
+        fig.add_trace(go.Scatter(x=x, y=w * 100, name=sleeve.name, stackgroup="w", mode="lines",
+                                 line={"width": 0.5, "color": COLOURS[k % len(COLOURS)]}))
+    fig.add_trace(go.Scatter(x=x, y=np.maximum(0.0, 1.0 - total) * 100, name="cash", stackgroup="w", mode="lines",
+                             line={"width": 0.5, "color": "#cfd8dc"}))
+    fig.update_layout(height=300, margin={"l": 50, "r": 20, "t": 30, "b": 30}, yaxis={"title": "weight %"},
+                      xaxis={"type": "date"},
+                      title={"text": "Allocated weights over time (and cash)", "font": {"size": 13}})
+    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
 
 
 def _allocation_text(shares: dict[str, float] | None) -> str:
