@@ -201,8 +201,8 @@ def test_slippage_and_policies_are_refused_with_a_clear_message(tmp_path: Path) 
         run_fast(compiled, load_bars(EXAMPLE), VenueSettings(slippage=0.5))
     out = CliRunner().invoke(app, ["backtest", "strategies/trend.yaml", "--engine", "fast", "--slippage", "0.5"])
     assert out.exit_code == 1 and "--engine fast cannot reproduce this run exactly" in out.output
-    out = CliRunner().invoke(app, ["backtest", "--policy", "policy.yaml", "--engine", "fast"])
-    assert out.exit_code == 2 and "runs on the Nautilus engine" in out.output
+    out = CliRunner().invoke(app, ["backtest", "--policy", "policy.yaml", "--engine", "fast", "--slippage", "0.5"])
+    assert out.exit_code == 1 and "--engine fast cannot reproduce this run exactly: --slippage" in out.output
     out = CliRunner().invoke(app, ["backtest", "strategies/trend.yaml", "--engine", "vector"])
     assert out.exit_code == 2 and "give 'nautilus' or 'fast'" in out.output
 

@@ -110,11 +110,8 @@ def backtest(
     if policy is not None:
         if strategy is not None:
             raise fail_usage("give a strategy document or --policy, not both")
-        if engine == "fast":
-            raise fail_usage("--engine fast runs one strategy document; a --policy (regimes, selection, allocation, "
-                             "breakers across strategies) runs on the Nautilus engine (drop --engine)")
         from autobot.cli.backtest_policy import backtest_policy
-        backtest_policy(policy, data, catalog, settings_)
+        backtest_policy(policy, data, catalog, {**settings_, "engine": engine})
         return
     if strategy is None:
         raise fail_usage("give a strategy document (or --policy POLICY.yaml)")

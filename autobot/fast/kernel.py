@@ -493,6 +493,31 @@ def enter(si, sx, stamp, target, q, px, dclose, tb, vals, level_kind, level_valu
 
 
 @njit(cache=True)
+def resort(si, sx, pi):
+    """The venue adds an order to the side of its book this member's resting orders are on (another
+    member's protective order on the same instrument): NautilusTrader's matching core then sorts the
+    whole side again by every order's current price key (a trailing stop by where it has trailed
+    to), stably; this member's orders take their new relative order."""
+    side = si[S_SIDE]
+    if side == 0:
+        return
+    pp = pi[I_PP]
+    order, on, px = si[S_ORDER:S_ORDER + 3], si[S_ON:S_ON + 3], sx[X_PX:X_PX + 3]
+    keys = np.zeros(3, dtype=np.int64)
+    for i in range(3):
+        keys[i] = _sort_key(px[i], pp) if on[i] else 0
+    for i in range(1, 3):
+        j = i
+        while j > 0:
+            a, b = order[j - 1], order[j]
+            before = (keys[b] < keys[a]) if side > 0 else (keys[b] > keys[a])
+            if not before:
+                break
+            order[j - 1], order[j] = b, a
+            j -= 1
+
+
+@njit(cache=True)
 def simulate(o, h, l, c, vals, ext_slots, ops, rule_slots, rule_warmup, level_kind, level_value, level_slot,
              pi, pf, rec, fl, tr, status):
     """Run a strategy alone on its bars; fills, trades and each bar's record into ``fl``, ``tr``,

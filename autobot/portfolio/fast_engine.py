@@ -567,6 +567,10 @@ def run_portfolio_fast(policy: CompiledPolicy, data: dict[str, Bars], venue: Ven
                 status = K.enter(m.si, m.sx, e, o.target, o.q, px, o.close, o.bar, m.prog.vals, m.prog.level_kind,
                                  m.prog.level_value, m.prog.level_slot, m.pi, m.pf, m.out.fl, m.out.tr)
                 opened(m, e, o)
+                if m.si[K.S_ON] or m.si[K.S_ON + 1] or m.si[K.S_ON + 2]:
+                    for other in on_instrument[m.iid]:        # the venue sorts that side of its book again
+                        if other is not m and other.side == m.side:
+                            K.resort(other.si, other.sx, other.pi)
                 if status != K.OK:
                     stop(m, e, "a protective order's price rounds to the entry's price, so the venue rejects it "
                                "(a stop or target of less than one tick)")

@@ -32,6 +32,7 @@ def raw_quantity(method: str, value: float, equity: float, price: float, stop_di
 
 def round_quantity(qty: float, increment: float, minimum: float | None, maximum: float | None) -> Decimal | None:
     """Round down to a multiple of ``increment`` (as a Decimal) and clamp; None when no order."""
+    qty = float(qty)          # a NumPy float's repr is 'np.float64(...)', which Decimal cannot read
     if not qty > 0 or not math.isfinite(qty):
         return None
     if maximum is not None and qty > maximum:
