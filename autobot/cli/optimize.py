@@ -17,7 +17,8 @@ from autobot.cli.output import check_output_path, fail_usage, fail_user, metrics
 def optimize(
     strategy: Optional[Path] = typer.Argument(None, help="Strategy document (YAML) whose params: ranges to search."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Study the whole portfolio of this policy: its "
-                                          "strategies' and regimes' params together (trials on NautilusTrader)."),
+                                          "strategies' and regimes' params together (trials on the fast engine, finalists confirmed on "
+                                          "NautilusTrader)."),
     only: Optional[str] = typer.Option(None, "--only", help="With --policy: search one document's params only (a "
                                        "strategy id, or 'regimes')."),
     data: list[str] = typer.Option([], "--data", help="Bars: FILE or INSTRUMENT_ID=FILE (default: the example data)."),

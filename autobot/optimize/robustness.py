@@ -24,7 +24,7 @@ import numpy as np
 from autobot.diagnostics import RunError
 from autobot.optimize import space as SP
 from autobot.optimize.study import Plan, Record, StudyResult, WindowResult
-from autobot.optimize.trial import Job, strategy_runner
+from autobot.optimize.trial import Job, policy_runner, strategy_runner
 
 CLIFF_SHARE = 0.5
 
@@ -133,8 +133,9 @@ def confirm(p: Plan, wr: WindowResult, k: int) -> dict[str, Any]:
     checked = []
     for rec in finalists(wr, k):
         job: Job = p.job(wr.window, rec.params, number=rec.number)
-        run_fast, lead = strategy_runner(job)                        # the very runs the trial made
-        run_nautilus, _ = strategy_runner(replace(job, engine="nautilus"))
+        runner = policy_runner if job.policy is not None else strategy_runner
+        run_fast, lead = runner(job)                                 # the very runs the trial made
+        run_nautilus, _ = runner(replace(job, engine="nautilus"))
         fills = 0
         for a, b in job.folds:
             start = max(0, a - lead)
@@ -146,7 +147,7 @@ def confirm(p: Plan, wr: WindowResult, k: int) -> dict[str, Any]:
                                f"NautilusTrader disagree on bars {start}..{b}: {len(fast.fills)} vs {len(ref.fills)} "
                                f"fills, first difference at fill {first}; this is a bug in the fast engine: "
                                "please report it with the strategy and data")
-            fills += len(ref.fills)
+            fills += sum(map(len, ref.fills.values())) if isinstance(ref.fills, dict) else len(ref.fills)
         checked.append({"trial": rec.number, "params": SP.plain(p.dims, rec.params), "fills": fills,
                         "runs": len(job.folds), "identical": True})
     return {"finalists": checked, "engine": "nautilus"}
@@ -157,13 +158,9 @@ def analyse(res: StudyResult, executor: Any, confirm_k: int) -> dict[str, Any]:
     p, wr = res.plan, res.final
     imp = importance(p, wr)
     ranked = sorted(imp, key=lambda n: -imp[n])
-    policy = p.policy is not None            # portfolio trials run on Nautilus: a smaller neighbourhood
+    policy = p.policy is not None            # a portfolio trial costs more than a strategy's: a smaller neighbourhood
     out = {"importance": imp, "stability": stability(p, executor, wr, steps=(-1, 1) if policy else (-1, 1, -2, 2)),
            "heatmap": heatmap(p, executor, wr, ranked, size=5 if policy else 7),
            "in_sample_curve": in_sample_curve(p, executor, wr)}
-    if policy:
-        out["confirmation"] = {"finalists": [], "engine": "nautilus",
-                               "note": "every trial of a policy study ran on NautilusTrader"}
-    else:
-        out["confirmation"] = confirm(p, wr, confirm_k) if confirm_k > 0 else {"finalists": [], "engine": None}
+    out["confirmation"] = confirm(p, wr, confirm_k) if confirm_k > 0 else {"finalists": [], "engine": None}
     return out

@@ -348,8 +348,9 @@ def _windows(n: int, longest: int, options: Options) -> tuple[list[Window], int,
 def plan_policy(path: Path, data: dict[str, Bars], options: Options, only: str | None = None,
                 universe: dict[str, str] | None = None) -> Plan:
     """A policy study: the params of every strategy the policy uses and of its regimes document
-    (``only``: one of them), each trial a portfolio backtest on NautilusTrader (the fast engine
-    runs one strategy; a portfolio's regimes, allocation and breakers run on Nautilus only)."""
+    (``only``: one of them), each trial a portfolio backtest on the fast engine
+    (:mod:`autobot.portfolio.fast_engine`, NautilusTrader's fills; on NautilusTrader when the fast
+    engine refuses the policy), the finalists confirmed on NautilusTrader."""
     from autobot.portfolio.setup import prepare
     from autobot.optimize.trial import runtime_policy
     from autobot.workspace import Workspace, load_policy

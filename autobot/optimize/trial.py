@@ -184,7 +184,7 @@ def policy_lead(policy: Any) -> int:
     return max(MIN_LEAD, LEAD_FACTOR * policy_warmup(policy))
 
 
-def _policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
+def policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
     from autobot.backtest.data import slice_bars
     from autobot.portfolio.engine import run_portfolio
     assert job.policy is not None
@@ -193,10 +193,19 @@ def _policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
     primary = job.bars
     step = int(primary.ts[1] - primary.ts[0]) if len(primary) > 1 else NS
 
+    refused: list[str] = []                 # the fast engine refused this policy: its trials run on Nautilus
+
     def run(start: int, stop: int) -> Any:
         t0 = int(primary.ts[start])
         t1 = int(primary.ts[stop - 1]) + step
         part = {iid: slice_bars(bars, t0, t1) for iid, bars in data.items()}
+        if job.engine != "nautilus" and not refused:     # the same fills as NautilusTrader's (docs/fast.md)
+            from autobot.fast.program import Unsupported
+            from autobot.portfolio.fast_engine import run_portfolio_fast
+            try:
+                return run_portfolio_fast(policy, part, job.venue, job.instrument, compare=False, traces=False)
+            except Unsupported as err:
+                refused.append(str(err))
         return run_portfolio(policy, part, job.venue, job.instrument, compare=False)
     return run, policy_lead(policy)
 
@@ -204,7 +213,7 @@ def _policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
 def execute(job: Job) -> Outcome:
     """Run and score one trial (see the module docstring)."""
     try:
-        run, lead = (_policy_runner if job.policy is not None else strategy_runner)(job)
+        run, lead = (policy_runner if job.policy is not None else strategy_runner)(job)
     except UserError as err:
         return _failed(job, "the params do not compile: " + "; ".join(d.message for d in err.diagnostics))
     parts: list[np.ndarray] = []
