@@ -101,3 +101,47 @@ def test_discover_searches_a_policys_universe(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert [s["file"] for s in doc["holdout"]["series"]] == [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
     assert doc["candidates"] == 20 and doc["instrument"] == "AAA.ARCA"
+
+
+def test_a_candidates_score_is_the_fast_engines_run(tmp_path: Path) -> None:
+    """The search's lean run (series made ready once, no trade records) gives run_fast's equity
+    curve and closed trades, bit for bit, on random candidates of both sides, with stops."""
+    from autobot.data.bars import load_bars
+    from autobot.discover.score import SearchRun, cut, run
+    bars = load_bars(_series(tmp_path / "w.csv", 3_000, 21, 0.002))
+    s = cut(str(tmp_path / "w.csv"), "BTCUSD.KRAKEN", bars, "1h", 0.3, 1 / 3)
+    lean, rng, ran = SearchRun(s, 100_000.0), random.Random(4), 0
+    for _ in range(40):
+        c = G.random_candidate(rng, ("long", "short"))
+        compiled = compile_strategy_text(G.render_document(c, "c", "BTCUSD.KRAKEN", "1h", "equity_pct: 100%"), "c.yaml")
+        try:
+            ref = run(compiled, s, s.search_end, {}, 100_000.0)
+        except Exception as err:                     # the lean run fails the same way
+            with pytest.raises(type(err)):
+                lean.run(compiled)
+            continue
+        equity, closed, _ = lean.run(compiled)
+        cut_ts = int(bars.ts[s.is_end])
+        assert np.array_equal(np.asarray(equity), ref.equity), c.key()
+        assert closed == sum(1 for t in ref.trades if t["exit_ts"] is not None and t["exit_reason"] != "open"
+                             and int(t["exit_ts"]) <= cut_ts)
+        ran += 1
+    assert ran >= 30
+
+
+def test_workers_give_the_same_search(tmp_path: Path) -> None:
+    """--workers 2 on a real local Ray instance finds what one process finds, candidate for candidate."""
+    pytest.importorskip("ray", reason="--workers on Ray needs the distributed extra: pip install -e \".[distributed]\" "
+                                      "(without it discover runs --workers on local processes)")
+    data = _series(tmp_path / "w.csv", 3_000, 12, 0.003)
+    docs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}.json"
+        r = CliRunner().invoke(app, ["discover", "--data", str(data), "--budget", "80", "--seed", "5",
+                                     "--instrument", "BTCUSD.KRAKEN", "--json", str(out), "--workers", workers])
+        assert r.exit_code == 0, r.output
+        docs.append(json.loads(out.read_text()))
+    one, two = docs
+    for key in ("verdict", "reasons", "candidates", "spa_pvalue", "pbo", "survivors", "top"):
+        assert one[key] == two[key], key
+    assert one["candidates"] == 80

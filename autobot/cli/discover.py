@@ -43,6 +43,10 @@ def discover(
     report: Optional[Path] = typer.Option(None, "--report", help="Write an HTML report."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write each survivor's strategy document in this folder."),
     journal: Optional[Path] = typer.Option(None, "--journal", help="The search's journal (default: beside --json)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Score candidates on this many workers: a local "
+                                          "Ray instance (the 'distributed' extra), else local processes (default: "
+                                          "1, in this process). The same seed finds the same candidates."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Score candidates on this Ray cluster."),
 ) -> None:
     """Search strategy documents on the fast engine; keep what survives out of sample and a holdout.
 
@@ -60,6 +64,16 @@ def discover(
     if side_set is None:
         raise fail_usage(f"--sides {sides!r}: give long, short or both")
     seconds = _seconds(time_)
+    if workers is not None and workers < 1:
+        raise fail_usage(f"--workers {workers}: give 1 or more")
+    from autobot.cli.optimize import _check_executor
+    if ray_address is not None:
+        _check_executor(workers, ray_address)           # an address that answers, and Ray installed
+    elif workers is not None and workers > 1:
+        import os
+        if workers > (os.cpu_count() or 1):
+            raise fail_usage(f"--workers {workers}: this machine has {os.cpu_count() or 1} cores; give at most "
+                             f"that (or --ray-address to run on a cluster)")
     for option, path in (("--json", json_out), ("--report", report)):
         check_output_path(option, path)
     if out is not None:
@@ -106,7 +120,8 @@ def discover(
     near = json_out or report
     book = journal or (near.with_suffix(".discover.jsonl") if near is not None else None)
     try:
-        result = _with_progress(lambda progress: run_discovery(series, opts, book, progress), budget)
+        result = _with_progress(lambda progress: run_discovery(series, opts, book, progress, workers, ray_address),
+                                budget)
     except ValueError as err:
         raise fail_usage(str(err)) from None
     if out is not None:

@@ -75,9 +75,17 @@ def load_series(files: list[tuple[str, Any, str]], holdout: float, oos: float) -
 
 
 def discover(series: list[Series], opts: Options, journal: Path | None = None,
-             progress: Callable[[int, int, float | None], None] | None = None) -> Discovery:
+             progress: Callable[[int, int, float | None], None] | None = None,
+             workers: int | None = None, address: str | None = None) -> Discovery:
+    """``workers`` / ``address``: where the candidates are scored (:mod:`autobot.discover.workers`);
+    the same seed gives the same search wherever it runs."""
+    from autobot.discover.workers import make_pool
     s0 = series[0]
-    found: Searched = run_search(series, opts, s0.instrument, s0.bar, progress, journal)
+    pool = make_pool(series, opts, workers, address)
+    try:
+        found: Searched = run_search(series, opts, s0.instrument, s0.bar, progress, journal, pool)
+    finally:
+        pool.close()
     ranked = sorted((s for s in found.scored if s.fitness is not None), key=lambda s: s.fitness, reverse=True)
     top = ranked[: opts.top]
     notes = []

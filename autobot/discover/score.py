@@ -58,7 +58,8 @@ class Scored:
     is_sharpe_per_bar: float
     is_trades: int
     fitness: float | None             # None: too few trades, or it failed
-    oos_returns: np.ndarray           # per bar, the series' out-of-sample parts one after another
+    oos_returns: np.ndarray | None    # per bar, the series' out-of-sample parts one after another
+                                      # (None: not kept; the search computes the top ones' again)
     search_returns: list[np.ndarray] = field(default_factory=list)
     origin: str = "random"
     error: str = ""
@@ -107,31 +108,125 @@ def segment_metrics(result: Any, start: int, stop: int) -> dict[str, Any]:
     return m
 
 
-def score(candidate_key: str, text: str, complexity: int, series: list[Series], caches: list[dict[Any, Any]],
-          capital: float, min_trades: int, penalty: float, origin: str) -> Scored:
-    """Compile the candidate's document and run it on every series' search segment."""
+class SearchRun:
+    """One series' search segment [0, search_end) made ready once for every candidate: the bars as
+    a strategy sees them, the instrument, the prices as Nautilus doubles, the TA-Lib cache and the
+    kernel's output arrays, so a candidate costs its compile, its own nodes and the kernel loop.
+
+    :meth:`run` gives what :func:`score` reads of :func:`run` (:func:`autobot.fast.engine.run_fast`):
+    the equity curve and the trades closed by the in-sample cut, the same numbers (a test compares
+    them on random candidates) without building the trades' records, traces and metrics a score
+    never reads. Anything out of the ordinary (a ``quote:`` document, externals other than the flat
+    ones, a run the engine stops) goes through ``run_fast`` itself, which also raises its errors."""
+
+    def __init__(self, series: Series, capital: float) -> None:
+        self.series, self.capital = series, capital
+        self.bars = series.bars.slice(0, series.search_end)
+        self.cache: dict[Any, Any] = {}                  # TA-Lib results, shared by every candidate
+        self.cut_ts = int(series.bars.ts[series.is_end])
+        self._ready: dict[Any, Any] = {}
+
+    def _prepare(self, compiled: Any) -> Any:
+        from autobot.backtest.data import strategy_bars
+        from autobot.evaluate.semantics import flat_externals
+        from autobot.fast.engine import nautilus_doubles
+        from autobot.venue.instruments import InstrumentSettings, account_currency, make_instrument, quote_currency
+        want = compiled.bar.seconds if compiled.bar is not None else None
+        if want not in self._ready:
+            bars, seconds, _ = strategy_bars(compiled, self.bars)
+            inst = make_instrument(self.series.instrument, [bars.open, bars.high, bars.low, bars.close],
+                                   InstrumentSettings())
+            pp, sp = inst.price_precision, inst.size_precision
+            currency = account_currency(quote_currency(self.series.instrument, InstrumentSettings()), inst)
+            base = getattr(inst, "base_currency", None)
+            o, h, lo, c = (nautilus_doubles(x, pp) for x in (bars.open, bars.high, bars.low, bars.close))
+            seen = Bars(bars.path, bars.ts, o, h, lo, c, nautilus_doubles(bars.volume, sp), bars.format)
+            self._ready[want] = _Ready(bars, seconds, inst, int(currency.precision),
+                                       int(base.precision) if base is not None else -1, seen,
+                                       dict(flat_externals()), bars.ts + seconds * NS,
+                                       M.periods_per_year(bars.ts, seconds * NS))
+        return self._ready[want]
+
+    def run(self, compiled: Any) -> tuple[np.ndarray, int, float]:
+        """(equity at each close, trades closed by the in-sample cut, bars a year) of ``compiled``."""
+        from autobot.backtest.data import TEXT_NAMES
+        from autobot.diagnostics import UserError
+        from autobot.evaluate.batch import evaluate
+        from autobot.fast import kernel as K
+        from autobot.fast import program as G
+        from autobot.fast.engine import Outputs, kernel_params
+        from autobot.venue.settings import VenueSettings
+        if compiled.document.quote is not None or compiled.plan.externals & ({"regime"} | set(TEXT_NAMES)):
+            return self._reference(compiled)
+        ready = self._prepare(compiled)
+        n = len(ready.bars)
+        short = compiled.short_data(n) if n else []
+        if short:
+            raise UserError(short)
+        values = evaluate(compiled.plan, ready.seen, ready.ext, cache=self.cache)
+        prog = G.build(compiled, values)
+        pi, pf = kernel_params(compiled, ready.inst, VenueSettings(capital=self.capital), ready.cp, ready.bp,
+                               self.capital)
+        out = Outputs(n)
+        seen = ready.seen
+        K.simulate(seen.open, seen.high, seen.low, seen.close, prog.vals, prog.ext_slots, prog.ops, prog.rule_slots,
+                   prog.rule_warmup, prog.level_kind, prog.level_value, prog.level_slot, pi, pf, out.rec, out.fl,
+                   out.tr, out.status)
+        if int(out.status[0]) != K.OK:
+            return self._reference(compiled)              # run_fast raises the engine's own error
+        n_t = int(out.status[3])
+        exits = out.t_exit_bar[:n_t]
+        exits = exits[exits >= 0].astype(np.int64)
+        closed = int(np.count_nonzero(ready.ts_event[exits] <= self.cut_ts))
+        return out.equity, closed, ready.per_year
+
+    def _reference(self, compiled: Any) -> tuple[np.ndarray, int, float]:
+        result = run(compiled, self.series, self.series.search_end, self.cache, self.capital)
+        closed = sum(1 for t in result.trades if t["exit_reason"] != "open" and t["exit_ts"] is not None
+                     and int(t["exit_ts"]) <= self.cut_ts)
+        return result.equity, closed, M.periods_per_year(result.bars.ts, result.bar_seconds * NS)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    bars: Bars
+    seconds: int
+    inst: Any
+    cp: int
+    bp: int
+    seen: Bars
+    ext: dict[str, Any]
+    ts_event: np.ndarray
+    per_year: float
+
+
+def score(candidate_key: str, text: str, complexity: int, runs: list[SearchRun], min_trades: int, penalty: float,
+          origin: str, keep_returns: bool = True) -> Scored:
+    """Compile the candidate's document and run it on every series' search segment. Without
+    ``keep_returns`` the per-bar returns are left out (a worker's answer: the search keeps the
+    top candidates' and computes them again where it needs them)."""
     from autobot.diagnostics import RunError, UserError
     from autobot.fast.program import Unsupported
     from autobot.language.compile import compile_strategy_text
     try:
         compiled = compile_strategy_text(text, "candidate.yaml")
         is_sharpes, is_per_bar, trades, oos, search = [], [], 0, [], []
-        for s, cache in zip(series, caches):
-            result = run(compiled, s, s.search_end, cache, capital)
-            r = returns_of(result.equity, capital)
-            per_year = M.periods_per_year(result.bars.ts, result.bar_seconds * NS)   # the run's own bars
+        for sr in runs:
+            s = sr.series
+            equity, closed, per_year = sr.run(compiled)
+            r = returns_of(equity, sr.capital)
             is_r = r[: s.is_end]
             is_sharpes.append(annualised_sharpe(is_r, per_year))
             sd = float(np.std(is_r, ddof=1)) if len(is_r) > 1 else 0.0
             is_per_bar.append(float(np.mean(is_r)) / sd if sd > 0 else 0.0)
-            cut_ts = int(s.bars.ts[s.is_end])
-            trades += sum(1 for t in result.trades if t["exit_reason"] != "open" and t["exit_ts"] is not None
-                          and int(t["exit_ts"]) <= cut_ts)
+            trades += closed
             oos.append(r[s.is_end:])
             search.append(r)
     except (UserError, RunError, Unsupported, ValueError) as err:
         return Scored(candidate_key, complexity, 0.0, 0.0, 0, None, np.zeros(0), [], origin, str(err)[:300])
     sharpe = float(np.mean(is_sharpes))
     fitness = sharpe - penalty * complexity if trades >= min_trades else None
+    if not keep_returns:
+        return Scored(candidate_key, complexity, sharpe, float(np.mean(is_per_bar)), trades, fitness, None, [], origin)
     return Scored(candidate_key, complexity, sharpe, float(np.mean(is_per_bar)), trades, fitness,
                   np.concatenate(oos) if oos else np.zeros(0), search, origin)
