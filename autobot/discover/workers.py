@@ -75,8 +75,8 @@ class RayWorkers:
         self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
         self.where = f"Ray at {address}" if address else f"a local Ray instance ({self.workers} CPUs)"
         actor = ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)(_Scorer)
-        ref = ray.put(series)
-        self._actors = [actor.remote(ref, opts.capital, opts.min_trades, opts.penalty, False)
+        self._series = ray.put(series)                   # kept: an actor restarted reads it again
+        self._actors = [actor.remote(self._series, opts.capital, opts.min_trades, opts.penalty, False)
                         for _ in range(self.workers)]
 
     def map(self, jobs: Sequence[Job]) -> list[Scored]:
