@@ -13,7 +13,6 @@ its document and the data, so the search does not depend on where or in what ord
 
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 from autobot.discover.score import Scored, SearchRun, Series, score
@@ -62,16 +61,9 @@ class RayWorkers:
 
     def __init__(self, series: list[Series], opts: Any, workers: int | None = None,
                  address: str | None = None) -> None:
-        from autobot.optimize.executor import ray_module
-        ray = ray_module()
+        from autobot.optimize.executor import start_ray
+        ray, self._started = start_ray(workers, address)
         self.ray = ray
-        self._started = not ray.is_initialized()
-        if self._started:
-            if address:
-                ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-            else:
-                ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                         logging_level="ERROR", log_to_driver=False, _node_ip_address="127.0.0.1")
         self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
         self.where = f"Ray at {address}" if address else f"a local Ray instance ({self.workers} CPUs)"
         actor = ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)(_Scorer)

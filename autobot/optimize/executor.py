@@ -44,19 +44,26 @@ def _execute_with(job: Job, bars: Any) -> Outcome:
     return execute(dataclasses.replace(job, bars=bars))
 
 
+def start_ray(workers: int | None, address: str | None) -> tuple[Any, bool]:
+    """Ray, connected: to the cluster at ``address``, else a local instance of ``workers`` CPUs (one a
+    core by default) on loopback; and whether this call started it (then its owner shuts it down)."""
+    ray = ray_module()
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
+                     logging_level="ERROR", log_to_driver=False, _node_ip_address="127.0.0.1")
+    return ray, started
+
+
 class RayPool:
     """Runs the jobs as Ray tasks: a local instance of ``workers`` CPUs, or the cluster at ``address``."""
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
-        ray = ray_module()
+        ray, self._started = start_ray(workers, address)
         self.ray = ray
-        self._started = not ray.is_initialized()
-        if self._started:
-            if address:
-                ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-            else:
-                ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                         logging_level="ERROR", log_to_driver=False, _node_ip_address="127.0.0.1")
         self.workers = int(ray.cluster_resources().get("CPU", workers or 1))
         self.where = f"Ray at {address}" if address else f"a local Ray instance ({self.workers} CPUs)"
         self._remote = ray.remote(num_cpus=1, max_retries=2)(_execute_with)
