@@ -10,7 +10,7 @@ import typer
 
 from autobot.cli.output import (check_output_path, fail_usage, fail_user, metrics_table, short_series_note,
                                with_iso_times, writing, write_json)
-from autobot.cli.inputs import (OPTION_RANGES, _example_data, _run_with_progress, check_currency,  # noqa: F401
+from autobot.cli.inputs import (OPTION_RANGES, example_data, run_with_progress, check_currency,  # noqa: F401
                                  check_ranges, cli_instrument, split_data)
 
 
@@ -144,7 +144,7 @@ def backtest(
     else:
         runner, Unsupported = run_backtest, ()
     try:
-        result = _run_with_progress(lambda progress: runner(compiled, bars, venue, settings, iid, overrides or None,
+        result = run_with_progress(lambda progress: runner(compiled, bars, venue, settings, iid, overrides or None,
                                                             progress=progress, regimes=compiled_regimes,
                                                             texts=texts))
     except Unsupported as err:
@@ -210,7 +210,7 @@ def load_inputs(strategy: Path, overrides: dict[str, float], instrument: Optiona
             from autobot.data.catalog import load_catalog_bars
             bars = load_catalog_bars(catalog, iid, compiled.bar.seconds if compiled.bar else None)
         else:
-            path = _bind(data, iid) or _example_data(strategy)
+            path = _bind(data, iid) or example_data(strategy)
             if not path.exists():
                 raise fail_usage(f"no such data file: {path}")
             bars = load_bars(path)

@@ -12,7 +12,7 @@ import typer
 from autobot.cli.output import fail_usage, fail_user, writing, write_json
 
 
-def _paths(data: list[str]) -> list[Path]:
+def book_paths(data: list[str]) -> list[Path]:
     out = []
     for item in data:
         head, sep, tail = item.partition("=")
@@ -28,7 +28,7 @@ def backtest_book(compiled: Any, data: list[str], overrides: dict[str, float], i
     """A ``quote:`` strategy (``compiled``, with ``overrides`` applied) on order-book data, under both
     queue models."""
     from autobot.backtest.book import QUEUE_MODELS, run_book_backtest
-    from autobot.cli.inputs import _run_with_progress
+    from autobot.cli.inputs import run_with_progress
     from autobot.data.book_binance import BookFileError
     from autobot.data.book_files import load_book
     from autobot.diagnostics import Diagnostic, UserError
@@ -40,7 +40,7 @@ def backtest_book(compiled: Any, data: list[str], overrides: dict[str, float], i
         raise fail_usage("a quote: strategy backtests on order-book data: pass --data FILE (a Binance capture, a "
                          "Binance depth CSV or a Databento MBO file; several files of one capture are joined)")
     try:
-        book = load_book(_paths(data))
+        book = load_book(book_paths(data))
     except BookFileError as err:
         raise fail_user([Diagnostic(err.path, err.line, 1, err.line, 2, "book-file", err.message, err.hint)]) \
             from None
@@ -57,7 +57,7 @@ def backtest_book(compiled: Any, data: list[str], overrides: dict[str, float], i
     results = {}
     try:
         for queue in QUEUE_MODELS:
-            results[queue] = _run_with_progress(lambda progress, q=queue: run_book_backtest(
+            results[queue] = run_with_progress(lambda progress, q=queue: run_book_backtest(
                 compiled, book, venue, inst, q, iid, overrides or None, progress))
     except ValueError as err:
         typer.echo(f"error: {strategy}: {err}", err=True)
@@ -75,13 +75,13 @@ def backtest_book(compiled: Any, data: list[str], overrides: dict[str, float], i
         typer.echo(f"wrote {settings['report']}", err=True)
 
 
-def _clean(v: Any) -> Any:
+def clean_json(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
+        return {k: clean_json(x) for k, x in v.items()}
     if isinstance(v, list):
-        return [_clean(x) for x in v]
+        return [clean_json(x) for x in v]
     return v
 
 
@@ -95,7 +95,7 @@ def band_json(results: dict[str, Any]) -> dict:
         r.pop("fill_list", None)
     doc["band"] = {k: [results["conservative"].metrics[k], results["optimistic"].metrics[k]]
                    for k in ("pnl", "fills", "fill_ratio", "quote_uptime")}
-    return _clean(doc)
+    return clean_json(doc)
 
 
 def _print(results: dict[str, Any]) -> None:
@@ -134,7 +134,7 @@ def _print(results: dict[str, Any]) -> None:
                   "optimistic (it fills on any trade at its price). PnL is marked at the last mid.")
 
 
-def _print_one(result: Any, label: str) -> None:
+def print_one(result: Any, label: str) -> None:
     """One run's table (a paper node's)."""
     from rich.console import Console
     from rich.table import Table

@@ -7,12 +7,12 @@ from typing import Any, Optional
 
 import typer
 
-from autobot.cli.inputs import _example_data, _run_with_progress, split_data
+from autobot.cli.inputs import example_data, run_with_progress, split_data
 from autobot.cli.output import metrics_table, num as _num, pct as _pct, short_series_note
 from autobot.cli.output import count, fail_usage, fail_user, with_iso_times, writing, write_json
 
 
-def _bind_all(data: list[str], needed: list[str], default: Path) -> dict[str, Path]:
+def bind_all(data: list[str], needed: list[str], default: Path) -> dict[str, Path]:
     """Files per instrument: one plain FILE feeds a policy with a single instrument."""
     bound, plain = split_data(data)
     if plain:
@@ -100,7 +100,7 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
             from autobot.data.catalog import load_catalog_bars
             series = {iid: load_catalog_bars(catalog, iid) for iid in needed}
         else:
-            for iid, file in _bind_all(data, needed, _example_data(path)).items():
+            for iid, file in bind_all(data, needed, example_data(path)).items():
                 if not file.exists():
                     raise fail_usage(f"no such data file: {file}")
                 series[iid] = load_bars(file)
@@ -141,7 +141,7 @@ def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: 
         text = opts.get("text")
         if text is not None and not Path(text).is_file():
             raise fail_usage(f"no such text file: {text}")
-        result = _run_with_progress(lambda progress: runner(policy, series, venue, settings, progress, text=text))
+        result = run_with_progress(lambda progress: runner(policy, series, venue, settings, progress, text=text))
     except Unsupported as err:
         typer.echo(f"error: {path}: --engine fast cannot reproduce this run exactly: {err}", err=True)
         raise typer.Exit(1) from None
@@ -150,7 +150,7 @@ def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: 
     except RunError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
-    _print(result)
+    print_result(result)
     if opts["json_out"] is not None:
         write_json(opts["json_out"], with_iso_times(result.to_json()))
     if opts["report"] is not None:
@@ -160,7 +160,7 @@ def backtest_policy(path: Path, data: list[str], catalog: Optional[Path], opts: 
         typer.echo(f"wrote {opts['report']}", err=True)
 
 
-def _print(result: Any) -> None:
+def print_result(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 

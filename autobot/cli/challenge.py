@@ -15,7 +15,7 @@ from typing import Any, Optional
 import typer
 
 from autobot.cli.output import fail_usage, fail_user
-from autobot.cli.status import _journal_path, _when, read_summary
+from autobot.cli.status import journal_path, when_text, read_summary
 
 app = typer.Typer(help="The paper challenge: paper -> candidate -> capital stages -> demoted (docs/challenge.md).",
                   no_args_is_help=True)
@@ -38,16 +38,16 @@ def status(state: Optional[Path] = STATE,
         typer.echo(json.dumps({"node": st["state"], **ch}, indent=2, default=str))
         return
     console = Console(highlight=False)
-    table = Table(title=f"Paper challenge (node {st['state']}, bar {_when(st['bar'])})")
+    table = Table(title=f"Paper challenge (node {st['state']}, bar {when_text(st['bar'])})")
     for column in ("subject", "stage", "since", "capital", "last check"):
         table.add_column(column)
     for subject, t in ch["stages"].items():
         check = ch["checks"].get(subject)
-        last = "-" if check is None else (f"{_when(check['ts'])}: " + ("; ".join(check["failed"]) or "all held"))
-        table.add_row(subject, t["stage"], _when(t["since"]), f"{t['capital']:.0%}", last)
+        last = "-" if check is None else (f"{when_text(check['ts'])}: " + ("; ".join(check["failed"]) or "all held"))
+        table.add_row(subject, t["stage"], when_text(t["since"]), f"{t['capital']:.0%}", last)
     console.print(table)
     for e in ch["moves"]:
-        console.print(f"{_when(e['ts'])} {e['strategy']}: {e['from']} -> {e['to']} ({e['reason']})")
+        console.print(f"{when_text(e['ts'])} {e['strategy']}: {e['from']} -> {e['to']} ({e['reason']})")
 
 
 def _act(verb: str, subject: str | None, state: Optional[Path], policy: Optional[Path]) -> None:
@@ -57,7 +57,7 @@ def _act(verb: str, subject: str | None, state: Optional[Path], policy: Optional
     import re
     if subject is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", subject):
         raise fail_usage(f"{subject!r} is not a strategy id (letters, digits, _ . -) or 'portfolio'")
-    path = _journal_path(state)
+    path = journal_path(state)
     text = f"/challenge {verb}" + (f" {subject}" if subject else "")
     try:
         running = summary(path)["state"] == "running" and _locked(path)

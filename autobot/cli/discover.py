@@ -66,9 +66,9 @@ def discover(
     seconds = _seconds(time_)
     if workers is not None and workers < 1:
         raise fail_usage(f"--workers {workers}: give 1 or more")
-    from autobot.cli.optimize import _check_executor
+    from autobot.cli.optimize import check_executor
     if ray_address is not None:
-        _check_executor(workers, ray_address)           # an address that answers, and Ray installed
+        check_executor(workers, ray_address)           # an address that answers, and Ray installed
     elif workers is not None and workers > 1:
         import os
         if workers > (os.cpu_count() or 1):
@@ -87,7 +87,7 @@ def discover(
         arch_bootstrap()
     except ArchMissing as err:
         raise fail_usage(str(err)) from None
-    from autobot.cli.inputs import _example_data
+    from autobot.cli.inputs import example_data
     from autobot.data.bars import load_bars
     from autobot.diagnostics import UserError
     from autobot.cli.output import fail_user
@@ -95,7 +95,7 @@ def discover(
     if universe is not None:
         bound = _universe_files(universe)
     else:
-        bound = [(instrument, Path(p)) for p in data] or [(instrument, _example_data(Path.cwd() / "x.yaml"))]
+        bound = [(instrument, Path(p)) for p in data] or [(instrument, example_data(Path.cwd() / "x.yaml"))]
     try:
         loaded = [(str(p), load_bars(p), iid) for iid, p in bound]
     except UserError as err:

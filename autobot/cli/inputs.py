@@ -22,7 +22,7 @@ OPTION_RANGES: dict[str, tuple[float, float, bool]] = {
 }
 
 
-def _example_data(strategy: Path) -> Path:
+def example_data(strategy: Path) -> Path:
     """The example bars shipped with the project (found from the strategy, the cwd, or the package)."""
     from autobot.workspace import find_project_root
     candidates = [find_project_root(strategy.parent) / EXAMPLE_DATA, find_project_root() / EXAMPLE_DATA,
@@ -132,7 +132,7 @@ def cli_instrument(iid: str, venue: Optional[str]) -> str:
     return iid
 
 
-def _run_with_progress(run: Any, label: str = "backtest") -> Any:
+def run_with_progress(run: Any, label: str = "backtest") -> Any:
     """A progress bar on a terminal (stderr); piped or written to a file, a line at each tenth of the
     work once it has run 5 s (a quick run stays quiet)."""
     if not sys.stderr.isatty():

@@ -95,7 +95,7 @@ def live(
         compiled = load_policy(path)
     except UserError as err:
         raise fail_user(err.diagnostics) from None
-    from autobot.cli.backtest_policy import _bind_all, instrument_mapping
+    from autobot.cli.backtest_policy import bind_all, instrument_mapping
     from autobot.data.bars import load_bars
     from autobot.live.node import run_replay
     from autobot.workspace import expand_universe, rebind_instruments, universe_venue, with_universe
@@ -116,7 +116,7 @@ def live(
     else:
         mapping = instrument_mapping(compiled, instrument, venue)
         compiled = rebind_instruments(compiled, mapping)
-        files = _bind_all(replay, compiled.instruments, Path(replay[0]))
+        files = bind_all(replay, compiled.instruments, Path(replay[0]))
     try:
         data = {iid: load_bars(f) for iid, f in files.items()}
         journal = state or (path.resolve().parent / ".autobot" / "state.sqlite")
@@ -131,8 +131,8 @@ def live(
     except (StateStoreError, RunError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
-    from autobot.cli.backtest_policy import _print
-    _print(run.result)
+    from autobot.cli.backtest_policy import print_result
+    print_result(run.result)
     typer.echo(f"replayed {run.bars_published:,} bars", err=True)
     if json_out is not None:
         write_json(json_out, with_iso_times(run.result.to_json()))     # the same JSON as backtest --policy
@@ -146,7 +146,7 @@ def live(
 def _live_book(strategy: Path, replay: list[str], speed: float | None, json_out: Optional[Path]) -> None:
     """``autobot live MM.yaml --replay BOOKFILE``: the quoting strategy on a paper node fed by the
     book, hot-reloading the document (docs/market_making.md)."""
-    from autobot.cli.backtest_book import _paths, _print_one
+    from autobot.cli.backtest_book import book_paths, print_one
     from autobot.data.book_binance import BookFileError
     from autobot.data.book_files import load_book
     from autobot.diagnostics import Diagnostic, RunError, UserError
@@ -158,7 +158,7 @@ def _live_book(strategy: Path, replay: list[str], speed: float | None, json_out:
         raise fail_usage("a quote: strategy paper-trades on a replayed book: pass --replay BOOKFILE (a real venue's "
                          "book feed is not built yet)")
     try:
-        book = load_book(_paths(replay))
+        book = load_book(book_paths(replay))
         run = run_book_replay(strategy, book, speed=speed)
     except BookFileError as err:
         raise fail_user([Diagnostic(err.path, err.line, 1, err.line, 2, "book-file", err.message, err.hint)]) \
@@ -172,14 +172,14 @@ def _live_book(strategy: Path, replay: list[str], speed: float | None, json_out:
         typer.echo(f"{'reloaded' if ok else 'edit refused'}: {message}", err=True)
     for ts, inventory in run.strategy.breaker_trips:
         typer.echo(f"inventory breaker: {inventory:g} beyond the limit; quotes cancelled, flattened, halted", err=True)
-    _print_one(run.result, "paper node, replayed book")
+    print_one(run.result, "paper node, replayed book")
     typer.echo(f"replayed {run.published:,} book updates and trades", err=True)
     if json_out is not None:
         doc = run.result.to_json()
         doc["reloads"] = [{"ts": t, "taken": ok, "message": m} for t, ok, m in run.strategy.reloads]
         doc["breaker_trips"] = [{"ts": t, "inventory": i} for t, i in run.strategy.breaker_trips]
-        from autobot.cli.backtest_book import _clean
-        write_json(json_out, _clean(doc))
+        from autobot.cli.backtest_book import clean_json
+        write_json(json_out, clean_json(doc))
 
 
 def _real(policy: Path, state: Path, replay: bool) -> None:

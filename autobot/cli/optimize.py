@@ -102,7 +102,7 @@ def optimize(
         raise fail_usage(f"--max-drawdown {max_drawdown:g}: give a fraction above 0 up to 1 (0.05 is 5%)")
     if force and not apply:
         raise fail_usage("--force only goes with --apply")
-    _check_executor(workers, ray_address)
+    check_executor(workers, ray_address)
     check_ranges({"--capital": capital, "--leverage": leverage, "--maker-fee": maker_fee, "--taker-fee": taker_fee,
                   "--price-precision": price_precision, "--size-precision": size_precision})
     currency = check_currency(currency)
@@ -192,7 +192,7 @@ def optimize(
         _apply(plan, document, doc, force, state)
 
 
-def _check_executor(workers: Optional[int], address: Optional[str]) -> None:
+def check_executor(workers: Optional[int], address: Optional[str]) -> None:
     """Where the trials would run is checked before any data is read: Ray installed when it is
     asked for, a local pool no larger than the machine, a cluster address that answers (3 s)."""
     import os

@@ -27,7 +27,7 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
     from rich.console import Console
     from rich.table import Table
 
-    from autobot.cli.status import _journal_path
+    from autobot.cli.status import journal_path
     from autobot.persistence.journal import StateStoreError
     from autobot.report.events import describe
     from autobot.report.journal_report import PERIOD_DAYS, build, read, readable, write_html
@@ -43,7 +43,7 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
             raise fail_usage(f"--date {date!r}: write YYYY-MM-DD") from None
     check_output_path("--out", out, example="report.html")
     check_output_path("--json", json_out)
-    path = _journal_path(state)
+    path = journal_path(state)
     from autobot.diagnostics import RunError, UserError
     if policy is not None and not policy.is_file():
         raise fail_usage(f"no such policy file: {policy}")
@@ -55,8 +55,8 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
         if policy_path is not None and policy_path.is_file():
             from autobot.live.parity import ledger
             try:
-                from autobot.cli.inputs import _run_with_progress
-                parity = _run_with_progress(lambda progress: ledger(policy_path, path, progress),
+                from autobot.cli.inputs import run_with_progress
+                parity = run_with_progress(lambda progress: ledger(policy_path, path, progress),
                                             "re-running the node's bars")
             except UserError as err:
                 from autobot.cli.output import fail_user

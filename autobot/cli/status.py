@@ -12,7 +12,7 @@ import typer
 from autobot.cli.output import fail_usage
 
 
-def _journal_path(state: Optional[Path]) -> Path:
+def journal_path(state: Optional[Path]) -> Path:
     from autobot.workspace import find_project_root
     path = state or (find_project_root() / ".autobot" / "state.sqlite")
     if not path.is_file():
@@ -26,13 +26,13 @@ def read_summary(state: Optional[Path]) -> dict[str, Any]:
     from autobot.persistence.journal import StateStoreError
     from autobot.persistence.status import summary
     try:
-        return summary(_journal_path(state))
+        return summary(journal_path(state))
     except StateStoreError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
 
 
-def _when(ns: Any) -> str:
+def when_text(ns: Any) -> str:
     if ns is None:
         return "-"
     return dt.datetime.fromtimestamp(int(ns) / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
@@ -49,20 +49,20 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
         typer.echo(json.dumps(st, indent=2, default=str))
         return
     console = Console(highlight=False)
-    table = Table(title=f"AutoBot node at bar {_when(st['bar'])}", show_header=False)
+    table = Table(title=f"AutoBot node at bar {when_text(st['bar'])}", show_header=False)
     table.add_column("what")
     table.add_column("value")
     table.add_row("state", st["state"] + (", trading HALTED by a breaker" if st["halted"] else "") +
                   "".join(f", no new entries: {k} {v}" for k, v in st["cooling"].items()))
     if st.get("paused"):
         p = st["paused"]
-        table.add_row("paused", f"since {_when(p['since'])} by {p['by']}: no new entries until /resume")
+        table.add_row("paused", f"since {when_text(p['since'])} by {p['by']}: no new entries until /resume")
     if st.get("crashed"):
         table.add_row("crashed", st["crashed"])
     table.add_row("regime", "undefined (its indicators are warming up)" if st["regime"] is None else str(st["regime"]))
     capital = st.get("capital") or {}
     if capital.get("on_paper"):          # the journal's equity is then the paper track's
-        table.add_row("capital", f"{capital['equity']:,.2f}: demoted to paper at {_when(capital['since'])}, flat "
+        table.add_row("capital", f"{capital['equity']:,.2f}: demoted to paper at {when_text(capital['since'])}, flat "
                       "until the challenge promotes the portfolio")
         table.add_row("paper track", "-" if st["equity"] is None else f"{st['equity']:,.2f} (no capital)")
     else:
@@ -72,16 +72,16 @@ def status(state: Optional[Path] = typer.Option(None, "--state", help="SQLite jo
     table.add_row("orders", f"{st['orders']:,} orders, {st['fills']:,} fills" +
                   (" (an order may fill in parts: each part counts as a fill)" if st["fills"] > st["orders"] else ""))
     for subject, t in st["challenge"]["stages"].items():
-        table.add_row(f"challenge {subject}", f"{t['stage']} since {_when(t['since'])}, capital {t['capital']:.0%}")
+        table.add_row(f"challenge {subject}", f"{t['stage']} since {when_text(t['since'])}, capital {t['capital']:.0%}")
     for e in st["challenge"]["moves"][-3:]:
-        table.add_row("challenge move", f"{_when(e['ts'])} {e['strategy']} {e['from']} -> {e['to']}: {e['reason']}")
+        table.add_row("challenge move", f"{when_text(e['ts'])} {e['strategy']} {e['from']} -> {e['to']}: {e['reason']}")
     for e in st["breakers"]:
-        table.add_row("breaker", f"{_when(e['ts'])} {e['reason']}: {e['detail']}; {e.get('action', 'halt')}")
+        table.add_row("breaker", f"{when_text(e['ts'])} {e['reason']}: {e['detail']}; {e.get('action', 'halt')}")
     from autobot.live.view import reload_text
     for e in st["reloads"]:
-        table.add_row(e["kind"], f"{_when(e.get('ts'))} {reload_text(e)}")
+        table.add_row(e["kind"], f"{when_text(e.get('ts'))} {reload_text(e)}")
     for e in st["decisions"]:
-        table.add_row("decision", f"{_when(e['ts'])} {e['strategy']} {e['action']}: {e['why']}")
+        table.add_row("decision", f"{when_text(e['ts'])} {e['strategy']} {e['action']}: {e['why']}")
     console.print(table)
 
 
@@ -114,5 +114,5 @@ def rollback(document: Path = typer.Argument(..., help="The document to return t
         journal.commit()
     finally:
         journal.close()
-    typer.echo(f"{document}: back to version {target[2]} of {_when(int(target[4] * 1e9))}; "
+    typer.echo(f"{document}: back to version {target[2]} of {when_text(int(target[4] * 1e9))}; "
                "a running node reloads it at the next bar")

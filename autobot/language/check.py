@@ -87,8 +87,8 @@ _DEEP = 32
 
 def _subexpressions(node: ast.Expr) -> list[ast.Expr]:
     """The expressions directly inside ``node``, left to right."""
-    from autobot.language.parse import _children
-    return _children(node)
+    from autobot.language.parse import children
+    return children(node)
 
 
 class ExprCompiler:

@@ -186,7 +186,7 @@ def _check_tree(tree: ast.Expr, site: ExprSite, params: dict[str, float], indica
                 sink: DiagnosticSink, names: list[str]) -> bool:
     """Report what a constraint may not use (unknown names, series, calls over bars) at its
     column; collect the params it reads into ``names``. True when nothing was reported."""
-    from autobot.language.parse import _children
+    from autobot.language.parse import children
     ok = True
     todo = [tree]
     listed = ", ".join(params) if params else "none (declare them under params:)"
@@ -222,5 +222,5 @@ def _check_tree(tree: ast.Expr, site: ExprSite, params: dict[str, float], indica
                                      "param values", "use arithmetic, comparisons, and/or/not, and "
                                      + ", ".join(POINTWISE)))
             continue
-        todo.extend(reversed(_children(e)))
+        todo.extend(reversed(children(e)))
     return ok

@@ -531,12 +531,12 @@ def nesting(expr: ast.Expr) -> int:
     while stack:
         node, depth = stack.pop()
         deepest = max(deepest, depth)
-        for child in _children(node):
+        for child in children(node):
             stack.append((child, depth + 1))
     return deepest
 
 
-def _children(node: Any) -> list[Any]:
+def children(node: Any) -> list[Any]:
     if isinstance(node, (ast.Binary, ast.BoolOp)):
         return [node.left, node.right]
     if isinstance(node, (ast.Unary, ast.Not)):

@@ -174,7 +174,7 @@ def run_book_replay(document: Path, book: BookData, venue: VenueSettings = Venue
     from nautilus_trader.config import LiveExecEngineConfig, LiveRiskEngineConfig, TradingNodeConfig
     from nautilus_trader.live.node import TradingNode
 
-    from autobot.live.node import _book_paper_fills_at_once, engine_qsize, run_until_done
+    from autobot.live.node import book_paper_fills_at_once, engine_qsize, run_until_done
     from autobot.strategy.quoter import QuoteStrategy, QuoteStrategyConfig
     from autobot.workspace import load_strategy
 
@@ -205,7 +205,7 @@ def run_book_replay(document: Path, book: BookData, venue: VenueSettings = Venue
     node.add_data_client_factory("BOOKREPLAY", BookReplayFactory)
     node.add_exec_client_factory(inst.id.venue.value, BookSandboxFactory)
     node.build()
-    _book_paper_fills_at_once(node)
+    book_paper_fills_at_once(node)
     from autobot.strategy.plans import register
     register(compiled, dict(compiled.params))          # the strategy takes this plan at its start
     strategy = QuoteStrategy(QuoteStrategyConfig(

@@ -98,7 +98,7 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
         return node
     node.add_exec_client_factory(venue, BarSandboxExecClientFactory)
     node.build()
-    _book_paper_fills_at_once(node)
+    book_paper_fills_at_once(node)
     return node
 
 
@@ -220,7 +220,7 @@ def _close(journal: Any, notifier: Any) -> None:
         notifier.close()
 
 
-def _book_paper_fills_at_once(node: Any) -> None:
+def book_paper_fills_at_once(node: Any) -> None:
     """Paper trading: the sandbox exchange's order events are booked as they happen, as in a
     backtest, instead of through the live execution engine's queue.
 

@@ -56,15 +56,15 @@ def real_plan(state: Path) -> RealPlan:
 
 def exec_client(live: Any, policy_path: str) -> tuple[str, Any, Any]:
     """``(client name, execution client config, factory)`` for the ``live:`` section's venue."""
-    from autobot.live.venues import _credential
+    from autobot.live.venues import credential
     venue = live.venue
     if venue in ("binance", "binance_futures"):
         from nautilus_trader.adapters.binance import BinanceAccountType, BinanceExecClientConfig
         from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
         from nautilus_trader.adapters.binance.factories import BinanceLiveExecClientFactory
         config = BinanceExecClientConfig(
-            api_key=_credential(live.api_key_env, policy_path),
-            api_secret=_credential(live.api_secret_env, policy_path, "api_secret_env"),
+            api_key=credential(live.api_key_env, policy_path),
+            api_secret=credential(live.api_secret_env, policy_path, "api_secret_env"),
             account_type=BinanceAccountType.SPOT if venue == "binance" else BinanceAccountType.USDT_FUTURES,
             environment=BinanceEnvironment.TESTNET if live.testnet else BinanceEnvironment.LIVE)
         return "BINANCE", config, BinanceLiveExecClientFactory
@@ -72,8 +72,8 @@ def exec_client(live: Any, policy_path: str) -> tuple[str, Any, Any]:
         from nautilus_trader.adapters.bybit import BybitEnvironment, BybitExecClientConfig, BybitProductType
         from nautilus_trader.adapters.bybit.factories import BybitLiveExecClientFactory
         config = BybitExecClientConfig(
-            api_key=_credential(live.api_key_env, policy_path),
-            api_secret=_credential(live.api_secret_env, policy_path, "api_secret_env"),
+            api_key=credential(live.api_key_env, policy_path),
+            api_secret=credential(live.api_secret_env, policy_path, "api_secret_env"),
             product_types=(BybitProductType.SPOT if venue == "bybit" else BybitProductType.LINEAR,),
             environment=BybitEnvironment.TESTNET if live.testnet else BybitEnvironment.MAINNET)
         return "BYBIT", config, BybitLiveExecClientFactory

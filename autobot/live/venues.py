@@ -12,7 +12,7 @@ from typing import Any
 from autobot.diagnostics import Diagnostic, UserError
 
 
-def _credential(name: str, policy_path: str, key: str = "api_key_env") -> str:
+def credential(name: str, policy_path: str, key: str = "api_key_env") -> str:
     value = os.environ.get(name)
     if not value:
         raise UserError([_at(policy_path, key, "missing-credentials", f"environment variable {name} is not set",
@@ -47,7 +47,7 @@ def data_client(live: Any, instrument_ids: list[str], policy_path: str) -> tuple
         from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
         from nautilus_trader.adapters.binance.factories import BinanceLiveDataClientFactory
         config = BinanceDataClientConfig(
-            api_key=_credential(live.api_key_env, policy_path), api_secret=_credential(live.api_secret_env, policy_path, "api_secret_env"),
+            api_key=credential(live.api_key_env, policy_path), api_secret=credential(live.api_secret_env, policy_path, "api_secret_env"),
             account_type=BinanceAccountType.SPOT if venue == "binance" else BinanceAccountType.USDT_FUTURES,
             environment=BinanceEnvironment.TESTNET if live.testnet else BinanceEnvironment.LIVE,
             instrument_provider=provider)
@@ -56,7 +56,7 @@ def data_client(live: Any, instrument_ids: list[str], policy_path: str) -> tuple
         from nautilus_trader.adapters.bybit import BybitDataClientConfig, BybitEnvironment, BybitProductType
         from nautilus_trader.adapters.bybit.factories import BybitLiveDataClientFactory
         config = BybitDataClientConfig(
-            api_key=_credential(live.api_key_env, policy_path), api_secret=_credential(live.api_secret_env, policy_path, "api_secret_env"),
+            api_key=credential(live.api_key_env, policy_path), api_secret=credential(live.api_secret_env, policy_path, "api_secret_env"),
             product_types=(BybitProductType.SPOT if venue == "bybit" else BybitProductType.LINEAR,),
             environment=BybitEnvironment.TESTNET if live.testnet else BybitEnvironment.MAINNET,
             instrument_provider=provider)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from autobot.report.html import CSS, _ms, _time
+from autobot.report.html import CSS, ms_axis, time_text
 
 PARTS = ("spread_capture", "adverse_selection", "inventory", "fees")
 MAX_STEPS = 20_000
@@ -32,7 +32,7 @@ def _figure(results: dict[str, Any]) -> Any:
                                         "PnL decomposition"))
     steps = cons.steps
     k = _thin_idx(len(steps.ts))
-    x = _ms(np.asarray(steps.ts, dtype=np.int64)[k]).astype("datetime64[ms]")
+    x = ms_axis(np.asarray(steps.ts, dtype=np.int64)[k]).astype("datetime64[ms]")
     mid = np.asarray(steps.mid)[k]
     fig.add_trace(go.Scattergl(x=x, y=mid, name="mid", line=dict(color="#1f2933", width=1)), row=1, col=1)
     fig.add_trace(go.Scattergl(x=x, y=np.asarray(steps.bid)[k], name="bid quote", mode="lines",
@@ -43,7 +43,7 @@ def _figure(results: dict[str, Any]) -> Any:
                                         (-1, "#c62828", "triangle-down", "sell fill")):
         fs = [f for f in cons.fills if f.side == side]
         if fs:
-            fig.add_trace(go.Scattergl(x=_ms(np.array([f.ts for f in fs], dtype=np.int64)).astype("datetime64[ms]"),
+            fig.add_trace(go.Scattergl(x=ms_axis(np.array([f.ts for f in fs], dtype=np.int64)).astype("datetime64[ms]"),
                                        y=[f.price for f in fs], mode="markers", name=label,
                                        marker=dict(color=colour, symbol=symbol, size=8)), row=1, col=1)
     fig.add_trace(go.Scattergl(x=x, y=np.asarray(steps.inventory)[k], name="inventory", mode="lines",
@@ -94,7 +94,7 @@ def write_book_report(results: dict[str, Any], compiled: Any, book: Any, path: p
 <style>{CSS}</style></head><body>
 <h1>Market-making backtest: {e(cons.strategy)}</h1>
 <div class="sub">{e(compiled.source.path)} &middot; {e(cons.instrument)} ({e(book.book_type)} book) &middot;
-{_time(book.start_ns)} to {_time(book.end_ns)} UTC &middot; {cons.book_events:,} book updates,
+{time_text(book.start_ns)} to {time_text(book.end_ns)} UTC &middot; {cons.book_events:,} book updates,
 {cons.trades:,} trades &middot; data: {e(book.source)} &middot; params: {params}</div>
 <div class="notes">{notes}</div>
 <h2>Results under both queue models</h2>

@@ -63,8 +63,8 @@ def write_report(result: BacktestResult, compiled: CompiledStrategy, path: pathl
     plot = fig.to_html(full_html=False, include_plotlyjs=True,
                        config={"displaylogo": False, "responsive": True})
     e = html.escape
-    start = _time(int(result.bars.ts[0])) if len(result.bars) else "-"
-    end = _time(int(result.bars.ts[-1]) + result.bar_seconds * NS) if len(result.bars) else "-"
+    start = time_text(int(result.bars.ts[0])) if len(result.bars) else "-"
+    end = time_text(int(result.bars.ts[-1]) + result.bar_seconds * NS) if len(result.bars) else "-"
     notes = "".join(f"<div>{e(n)}</div>" for n in result.notes)
     params = ", ".join(f"{e(k)}={v:g}" for k, v in compiled.params.items()) or "none"
     page = f"""<!DOCTYPE html>
@@ -77,8 +77,8 @@ def write_report(result: BacktestResult, compiled: CompiledStrategy, path: pathl
 &middot; params: {params}</div>
 <div class="notes">{notes}</div>
 <div class="row">
-<div><h2>Metrics</h2>{_metrics_table(result)}</div>
-<div><h2>Success bar</h2>{_success_table(result.metrics)}</div>
+<div><h2>Metrics</h2>{metrics_table(result)}</div>
+<div><h2>Success bar</h2>{success_table(result.metrics)}</div>
 </div>
 <h2>Chart</h2>
 {plot}
@@ -93,13 +93,13 @@ def write_report(result: BacktestResult, compiled: CompiledStrategy, path: pathl
 # ---------------------------------------------------------------- tables
 
 
-def _time(ns: int | None) -> str:
+def time_text(ns: int | None) -> str:
     if ns is None:
         return "-"
     return dt.datetime.fromtimestamp(ns / NS, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
-def _fmt(name: str, v: Any) -> str:
+def fmt(name: str, v: Any) -> str:
     """A metric for display: fractions as percentages, money with two decimals."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return '<span class="na">n/a</span>'
@@ -112,27 +112,27 @@ def _fmt(name: str, v: Any) -> str:
     return f"{v:.2f}"
 
 
-def _metrics_table(result: BacktestResult | PortfolioResult, label: str = "Strategy") -> str:
+def metrics_table(result: BacktestResult | PortfolioResult, label: str = "Strategy") -> str:
     """The metrics against buy-and-hold; a demoted portfolio's paper track in its own labelled
     column beside the capital's (the headline)."""
     paper = getattr(result, "paper_track", None) or {}
-    extra = (lambda m: f"<td>{_fmt(m, paper.get(m))}</td>") if paper else (lambda m: "")
-    rows = "".join(f'<tr><td class="l">{LABELS[m]}</td><td>{_fmt(m, result.metrics.get(m))}</td>{extra(m)}'
-                   f"<td>{_fmt(m, result.buy_and_hold.get(m))}</td></tr>" for m in METRICS)
+    extra = (lambda m: f"<td>{fmt(m, paper.get(m))}</td>") if paper else (lambda m: "")
+    rows = "".join(f'<tr><td class="l">{LABELS[m]}</td><td>{fmt(m, result.metrics.get(m))}</td>{extra(m)}'
+                   f"<td>{fmt(m, result.buy_and_hold.get(m))}</td></tr>" for m in METRICS)
     head = f"{label} (capital)</th><th>Paper track (no capital)" if paper else label
     return (f'<table class="metrics"><tr><th class="l">Metric</th><th>{head}</th><th>Buy &amp; hold</th></tr>'
             f"{rows}</table>")
 
 
-def _success_table(metrics: dict[str, Any]) -> str:
+def success_table(metrics: dict[str, Any]) -> str:
     marks = M.success_marks(metrics)
     rows = []
     for name, (op, target) in M.SUCCESS_BAR.items():
         ok = marks.get(name)
         mark = ('<span class="na">n/a</span>' if ok is None else
                 '<span class="pass">PASS</span>' if ok else '<span class="fail">FAIL</span>')
-        rows.append(f'<tr><td class="l">{LABELS[name]}</td><td>{html.escape(op)} {_fmt(name, target)}</td>'
-                    f"<td>{_fmt(name, metrics.get(name))}</td><td>{mark}</td></tr>")
+        rows.append(f'<tr><td class="l">{LABELS[name]}</td><td>{html.escape(op)} {fmt(name, target)}</td>'
+                    f"<td>{fmt(name, metrics.get(name))}</td><td>{mark}</td></tr>")
     return ('<table class="success"><tr><th class="l">Metric</th><th>Target</th><th>Value</th><th>Result</th></tr>'
             + "".join(rows) + "</table>")
 
@@ -209,8 +209,8 @@ def _trade_table(trades: Sequence[dict[str, Any]], strategy: bool = False,
         reason = "open (at the last close)" if t.get("exit_reason") == "open" else str(t.get("exit_reason") or "")
         rows.append(
             f'<tr class="trade"><td>{i}</td>{sid}<td class="l">{e(str(t.get("side", "")))}</td>'
-            f'<td class="l">{_time(t.get("entry_ts"))}</td><td>{_num(t.get("entry_price"), f",.{d}f")}</td>'
-            f'<td class="l">{_time(t.get("exit_ts"))}</td><td>{_num(t.get("exit_price"), f",.{d}f")}</td>'
+            f'<td class="l">{time_text(t.get("entry_ts"))}</td><td>{_num(t.get("entry_price"), f",.{d}f")}</td>'
+            f'<td class="l">{time_text(t.get("exit_ts"))}</td><td>{_num(t.get("exit_price"), f",.{d}f")}</td>'
             f'<td class="l">{e(reason)}</td><td>{_num(t.get("qty"), f",.{qd}f")}</td>'
             f'<td class="{cls}">{_num(pnl, ",.2f")}</td>'
             f'<td class="{cls}">{"-" if ret is None else f"{100 * ret:.2f}%"}</td>'
@@ -221,7 +221,7 @@ def _trade_table(trades: Sequence[dict[str, Any]], strategy: bool = False,
 # ---------------------------------------------------------------- figure
 
 
-def _thin(y: np.ndarray, limit: int = MAX_POINTS) -> np.ndarray:
+def thin(y: np.ndarray, limit: int = MAX_POINTS) -> np.ndarray:
     """Indices of at most ~``limit`` points of ``y`` keeping each bucket's min and max (shape-preserving)."""
     n = len(y)
     if n <= limit:
@@ -235,7 +235,7 @@ def _thin(y: np.ndarray, limit: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.concatenate([lo, hi, np.arange(m, n), [0, n - 1]]))
 
 
-def _ms(ns: np.ndarray) -> np.ndarray:
+def ms_axis(ns: np.ndarray) -> np.ndarray:
     """ns timestamps as float ms since the epoch (a plotly date axis reads numbers as ms)."""
     return np.asarray(ns, dtype=np.int64) / 1e6
 
@@ -271,7 +271,7 @@ def _figure(result: BacktestResult, compiled: CompiledStrategy) -> Any:
 
     bars = result.bars
     close_ns = np.asarray(bars.ts, dtype=np.int64) + result.bar_seconds * NS
-    x = _ms(close_ns)
+    x = ms_axis(close_ns)
     med_close = float(np.median(bars.close)) if len(bars) else 0.0
     overlays, panel = {}, {}
     for name, v in _indicators(result, compiled).items():
@@ -287,33 +287,33 @@ def _figure(result: BacktestResult, compiled: CompiledStrategy) -> Any:
     _price(fig, go, bars, x, result.instrument)
     colours = iter(COLOURS * (1 + (len(overlays) + len(panel)) // len(COLOURS)))
     for name, v in overlays.items():
-        k = _thin(v)
+        k = thin(v)
         fig.add_trace(go.Scatter(x=x[k], y=v[k], mode="lines", name=name, line=dict(width=1.3, color=next(colours))),
                       row=1, col=1)
     _trade_markers(fig, go, result.trades)
     for name, v in panel.items():
-        k = _thin(v)
+        k = thin(v)
         fig.add_trace(go.Scatter(x=x[k], y=v[k], mode="lines", name=name, line=dict(width=1.2, color=next(colours))),
                       row=2, col=1)
 
     eq = np.asarray(result.equity, dtype=np.float64)
-    ex = _ms(result.equity_ts)
-    k = _thin(eq)
+    ex = ms_axis(result.equity_ts)
+    k = thin(eq)
     fig.add_trace(go.Scatter(x=ex[k], y=eq[k], mode="lines", name="Strategy equity",
                              line=dict(color="#1f5fbf", width=1.5)), row=eq_row, col=1)
     if len(bars):
         fee = float(result.buy_and_hold.get("fees") or 0.0) / result.capital if result.capital else 0.0
         bh = result.capital * (1.0 - fee) / float(bars.close[0]) * np.asarray(bars.close, dtype=np.float64)
-        k = _thin(bh)
+        k = thin(bh)
         fig.add_trace(go.Scatter(x=x[k], y=bh[k], mode="lines", name="Buy & hold equity",
                                  line=dict(color="#9aa5b1", width=1.2, dash="dot")), row=eq_row, col=1)
     if len(eq):
         dd = 100.0 * (1.0 - eq / np.maximum.accumulate(eq))        # positive, drawn downwards
-        k = _thin(dd)
+        k = thin(dd)
         fig.add_trace(go.Scatter(x=ex[k], y=dd[k], mode="lines", name="Drawdown %", fill="tozeroy",
                                  line=dict(color="#c62828", width=1), fillcolor="rgba(198,40,40,0.18)"),
                       row=dd_row, col=1)
-    log = _log_axis(eq, bh if len(bars) else np.array([]))
+    log = log_axis(eq, bh if len(bars) else np.array([]))
 
     fig.update_layout(height=1100, margin=dict(l=60, r=20, t=60, b=40), template="plotly_white",
                       hovermode="x unified", legend=dict(orientation="h", yanchor="bottom", y=1.025, x=0),
@@ -326,7 +326,7 @@ def _figure(result: BacktestResult, compiled: CompiledStrategy) -> Any:
     return fig
 
 
-def _log_axis(*curves: np.ndarray) -> bool:
+def log_axis(*curves: np.ndarray) -> bool:
     """Whether the equity curves go on a log axis: when every value is above 0 (an account that
     went to 0 or below cannot be drawn on one)."""
     values = np.concatenate([np.asarray(c, dtype=np.float64).ravel() for c in curves]) if curves else np.array([])
@@ -372,7 +372,7 @@ def _price(fig: Any, go: Any, bars: Any, x: np.ndarray, name: str) -> None:
                                      name=name, increasing_line_color="#26a69a",
                                      decreasing_line_color="#ef5350", line_width=1), row=1, col=1)
     else:
-        k = _thin(bars.close)
+        k = thin(bars.close)
         fig.add_trace(go.Scattergl(x=x[k], y=bars.close[k], mode="lines", name=f"{name} close",
                                    line=dict(color="#52606d", width=1)), row=1, col=1)
 
@@ -384,7 +384,7 @@ def _trade_markers(fig: Any, go: Any, trades: Sequence[dict[str, Any]]) -> None:
     ext = [t for t in trades if t.get("exit_ts") is not None and t.get("exit_price") is not None]
     if ent:
         fig.add_trace(go.Scatter(
-            x=_ms(np.array([t["entry_ts"] for t in ent])), y=[t["entry_price"] for t in ent], mode="markers",
+            x=ms_axis(np.array([t["entry_ts"] for t in ent])), y=[t["entry_price"] for t in ent], mode="markers",
             name="Entries",
             marker=dict(symbol=["triangle-up" if t["side"] == "long" else "triangle-down" for t in ent], size=size,
                         color=["#1b7f3b" if t["side"] == "long" else "#c62828" for t in ent],
@@ -393,7 +393,7 @@ def _trade_markers(fig: Any, go: Any, trades: Sequence[dict[str, Any]]) -> None:
             hoverinfo="text"), row=1, col=1)
     if ext:
         fig.add_trace(go.Scatter(
-            x=_ms(np.array([t["exit_ts"] for t in ext])), y=[t["exit_price"] for t in ext], mode="markers",
+            x=ms_axis(np.array([t["exit_ts"] for t in ext])), y=[t["exit_price"] for t in ext], mode="markers",
             name="Exits",
             marker=dict(symbol=["triangle-down-open" if t["side"] == "long" else "triangle-up-open" for t in ext],
                         size=size, color="#1f2933", line=dict(width=1.6)),
@@ -433,8 +433,8 @@ def write_portfolio_report(result: PortfolioResult, policy: CompiledPolicy, path
     plot = fig.to_html(full_html=False, include_plotlyjs=True,
                        config={"displaylogo": False, "responsive": True})
     bars = result.bars
-    start = _time(int(bars.ts[0])) if len(bars) else "-"
-    end = _time(int(bars.ts[-1]) + result.bar_seconds * NS) if len(bars) else "-"
+    start = time_text(int(bars.ts[0])) if len(bars) else "-"
+    end = time_text(int(bars.ts[-1]) + result.bar_seconds * NS) if len(bars) else "-"
     notes = "".join(f"<div>{e(n)}</div>" for n in [*result.notes, *fig_notes])
     source = e(str(getattr(policy, "path", "") or ""))
     method = e(str(getattr(policy.document, "allocation_method", "") or "-"))
@@ -449,8 +449,8 @@ def write_portfolio_report(result: PortfolioResult, policy: CompiledPolicy, path
 &middot; {len(result.trips)} breaker trips</div>
 <div class="notes">{notes}</div>
 <div class="row">
-<div><h2>Metrics</h2>{_metrics_table(result, "Portfolio")}</div>
-<div><h2>Success bar</h2>{_success_table(result.metrics)}</div>
+<div><h2>Metrics</h2>{metrics_table(result, "Portfolio")}</div>
+<div><h2>Success bar</h2>{success_table(result.metrics)}</div>
 </div>
 <h2>Strategies</h2>
 {_strategy_table(result, policy, strategy_colours)}
@@ -511,7 +511,7 @@ def _swatch(colour: str) -> str:
 
 
 def _pct(v: Any) -> str:
-    return _fmt("total_return", v)
+    return fmt("total_return", v)
 
 
 def _money(v: Any) -> str:
@@ -533,10 +533,10 @@ def _strategy_table(result: PortfolioResult, policy: CompiledPolicy, colours: di
         rows.append(
             f'<tr class="strategy"><td class="l">{_swatch(colours[sid])}{e(sid)}</td>'
             f'<td class="l">{e(_strategy_instrument(policy, sid) or "-")}</td>'
-            f'<td>{_fmt("trades", row.get("trades"))}</td><td>{_money(row.get("pnl"))}</td>'
-            f'<td>{_fmt("fees", row.get("fees"))}</td><td>{_pct(row.get("share_of_pnl"))}</td>'
-            f'<td>{_fmt("sharpe", row.get("sharpe"))}</td><td>{_pct(alone.get("annual_return"))}</td>'
-            f'<td>{_fmt("sharpe", alone.get("sharpe"))}</td><td>{_pct(alone.get("max_drawdown"))}</td></tr>')
+            f'<td>{fmt("trades", row.get("trades"))}</td><td>{_money(row.get("pnl"))}</td>'
+            f'<td>{fmt("fees", row.get("fees"))}</td><td>{_pct(row.get("share_of_pnl"))}</td>'
+            f'<td>{fmt("sharpe", row.get("sharpe"))}</td><td>{_pct(alone.get("annual_return"))}</td>'
+            f'<td>{fmt("sharpe", alone.get("sharpe"))}</td><td>{_pct(alone.get("max_drawdown"))}</td></tr>')
     note = ("" if result.alone else
             '<div class="sub">The alone runs (each strategy by itself with the full capital) were not computed.</div>')
     return f'<table class="strategies">{head}{"".join(rows)}</table>{note}'
@@ -558,14 +558,14 @@ def _universe_section(result: PortfolioResult, policy: CompiledPolicy) -> str:
         row["weight"] += sleeve.mean_weight
     markets = "".join(
         f'<tr><td class="l">{e(u["instrument"])}</td><td class="l">{e(u["asset_class"])}</td>'
-        f'<td>{u["bars"]:,}</td><td>{_time(u["first"])}</td><td>{_money(by.get(u["instrument"], {}).get("pnl"))}</td>'
+        f'<td>{u["bars"]:,}</td><td>{time_text(u["first"])}</td><td>{_money(by.get(u["instrument"], {}).get("pnl"))}</td>'
         f'<td>{int(by.get(u["instrument"], {}).get("trades", 0)):,}</td>'
         f'<td>{_pct(by.get(u["instrument"], {}).get("weight"))}</td>'
         f'<td>{_pct(per_instrument.get(u["instrument"], {}).get("mean_gross"))}</td></tr>'
         for u in result.universe)
     sleeves = "".join(
         f'<tr><td class="l">{e(s.name)}</td><td>{s.trades:,}</td><td>{_money(s.pnl)}</td>'
-        f'<td>{_fmt("sharpe", s.sharpe)}</td><td>{_pct(s.mean_weight)}</td><td>{_pct(s.last_weight)}</td></tr>'
+        f'<td>{fmt("sharpe", s.sharpe)}</td><td>{_pct(s.mean_weight)}</td><td>{_pct(s.last_weight)}</td></tr>'
         for s in result.sleeves.values())
     curve = np.asarray(result.equity, dtype=np.float64)
     rets = np.diff(curve) / curve[:-1] if len(curve) > 2 and np.all(curve[:-1] > 0) else np.zeros(0)
@@ -589,7 +589,7 @@ def _weights_figure(result: PortfolioResult) -> str:
     ts = np.asarray(result.equity_ts, dtype=np.int64)
     if not len(ts) or not result.sleeves:
         return ""
-    x = _ms(ts)
+    x = ms_axis(ts)
     fig = go.Figure()
     total = np.zeros(len(ts))
     for k, sleeve in enumerate(result.sleeves.values()):
@@ -640,7 +640,7 @@ def _trip_table(trips: Sequence[dict[str, Any]]) -> str:
     if not trips:
         return '<div class="sub">None tripped.</div>'
     e = html.escape
-    rows = "".join(f'<tr class="trip"><td class="l">{_time(t.get("ts"))}</td>'
+    rows = "".join(f'<tr class="trip"><td class="l">{time_text(t.get("ts"))}</td>'
                    f'<td class="l">{e(str(t.get("reason", "")))}</td><td>{_num(t.get("equity"), ",.2f")}</td>'
                    f'<td class="why">{e(str(t.get("detail", "")))}</td></tr>' for t in trips)
     return ("<table class='trips'><tr><th class='l'>Time (UTC)</th><th class='l'>Breaker</th><th>Equity</th>"
@@ -650,7 +650,7 @@ def _trip_table(trips: Sequence[dict[str, Any]]) -> str:
 def _switch_list(switches: Sequence[dict[str, Any]]) -> str:
     e = html.escape
     shown = switches[:MAX_SWITCH_ROWS]
-    rows = "".join(f'<tr><td class="l">{_time(s.get("ts"))}</td><td class="l">{e(str(s.get("old") or UNDEFINED))}</td>'
+    rows = "".join(f'<tr><td class="l">{time_text(s.get("ts"))}</td><td class="l">{e(str(s.get("old") or UNDEFINED))}</td>'
                    f'<td class="l">{e(str(s.get("new") or UNDEFINED))}</td>'
                    f'<td class="l">{e(_allocation_text(s.get("shares")))}</td></tr>' for s in shown)
     more = (f'<div class="sub">The first {MAX_SWITCH_ROWS:,} of {len(switches):,} switches.</div>'
@@ -699,9 +699,9 @@ def _portfolio_figure(result: PortfolioResult, policy: CompiledPolicy, primary: 
     notes: list[str] = []
     bars = result.bars
     bar_ms = result.bar_seconds * 1000.0
-    x = _ms(np.asarray(bars.ts, dtype=np.int64) + result.bar_seconds * NS)
+    x = ms_axis(np.asarray(bars.ts, dtype=np.int64) + result.bar_seconds * NS)
     eq = np.asarray(result.equity, dtype=np.float64)
-    ex = _ms(result.equity_ts)
+    ex = ms_axis(result.equity_ts)
     titles = [f"Price: {e(primary)} (background: regime)", "Regime", "Portfolio equity",
               "Strategy PnL (own realised + unrealised)", "Drawdown"]
     fig = make_subplots(rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.03,
@@ -720,27 +720,27 @@ def _portfolio_figure(result: PortfolioResult, policy: CompiledPolicy, primary: 
         _strategy_markers(fig, go, sid, colour, trades, size)
 
     # portfolio equity against buy-and-hold, with the breaker trips
-    k = _thin(eq)
+    k = thin(eq)
     paper = (getattr(result, "paper_track", None) or {}).get("equity")
     fig.add_trace(go.Scatter(x=ex[k], y=eq[k], mode="lines",
                              name="Portfolio equity (capital)" if paper else "Portfolio equity",
                              legendgroup="portfolio", line=dict(color="#1f5fbf", width=1.5)), row=3, col=1)
     if paper:
         pe = np.asarray(paper, dtype=np.float64)
-        k = _thin(pe)
+        k = thin(pe)
         fig.add_trace(go.Scatter(x=ex[k], y=pe[k], mode="lines", name="Paper track (no capital)",
                                  legendgroup="portfolio", line=dict(color="#1f5fbf", width=1.0, dash="dash")),
                       row=3, col=1)
     if len(bars):
         fee = float(result.buy_and_hold.get("fees") or 0.0) / result.capital if result.capital else 0.0
         bh = result.capital * (1.0 - fee) / float(bars.close[0]) * np.asarray(bars.close, dtype=np.float64)
-        k = _thin(bh)
+        k = thin(bh)
         fig.add_trace(go.Scatter(x=x[k], y=bh[k], mode="lines", name="Buy & hold equity", legendgroup="portfolio",
                                  line=dict(color="#9aa5b1", width=1.2, dash="dot")), row=3, col=1)
     trips = [t for t in result.trips if t.get("ts") is not None]
     if trips:
         fig.add_trace(go.Scatter(
-            x=_ms(np.array([t["ts"] for t in trips])), y=[t.get("equity") for t in trips], mode="markers",
+            x=ms_axis(np.array([t["ts"] for t in trips])), y=[t.get("equity") for t in trips], mode="markers",
             name="Breaker trips", legendgroup="portfolio",
             marker=dict(symbol="x", size=12, color="#c62828", line=dict(width=1)),
             hovertext=[_hover(f"breaker: {t.get('reason', '')}", t.get("detail")) for t in trips],
@@ -762,18 +762,18 @@ def _portfolio_figure(result: PortfolioResult, policy: CompiledPolicy, primary: 
                          f"{result.bar} bar of {primary}; it is not drawn.")
             continue
         y = pnl[:n]
-        k = _thin(y)
+        k = thin(y)
         fig.add_trace(go.Scatter(x=ex[k], y=y[k], mode="lines", name=f"{e(sid)} PnL", legendgroup=e(sid),
                                  line=dict(color=colour, width=1.4)), row=4, col=1)
     fig.add_hline(y=0, line=dict(color="#9aa5b1", width=1), row=4, col=1, exclude_empty_subplots=False)
 
     if len(eq):
         dd = 100.0 * (1.0 - eq / np.maximum.accumulate(eq))        # positive, drawn downwards
-        k = _thin(dd)
+        k = thin(dd)
         fig.add_trace(go.Scatter(x=ex[k], y=dd[k], mode="lines", name="Drawdown %", fill="tozeroy",
                                  legendgroup="portfolio", line=dict(color="#c62828", width=1),
                                  fillcolor="rgba(198,40,40,0.18)"), row=5, col=1)
-    log = _log_axis(eq, np.asarray(paper if paper else [], dtype=np.float64), bh if len(bars) else np.array([]))
+    log = log_axis(eq, np.asarray(paper if paper else [], dtype=np.float64), bh if len(bars) else np.array([]))
 
     # legend: one column per group (price, regimes, each strategy, portfolio); a click toggles one item
     fig.update_layout(height=1350, margin=dict(l=70, r=20, t=60, b=40), template="plotly_white",
@@ -838,20 +838,20 @@ def _strategy_markers(fig: Any, go: Any, sid: str, colour: str, trades: Sequence
     group = html.escape(sid)
     if ent:
         fig.add_trace(go.Scatter(
-            x=_ms(np.array([t["entry_ts"] for t in ent])), y=[t["entry_price"] for t in ent], mode="markers",
+            x=ms_axis(np.array([t["entry_ts"] for t in ent])), y=[t["entry_price"] for t in ent], mode="markers",
             name=f"{group} entries", legendgroup=group,
             marker=dict(symbol=["triangle-up" if t.get("side") == "long" else "triangle-down" for t in ent],
                         size=size, color=colour, line=dict(color="#1f2933", width=0.8)),
-            hovertext=[_hover(f"{sid}: enter {t.get('side', '')} {_time(t['entry_ts'])} ({t.get('entry_rule', '')})",
+            hovertext=[_hover(f"{sid}: enter {t.get('side', '')} {time_text(t['entry_ts'])} ({t.get('entry_rule', '')})",
                               t.get("entry_why")) for t in ent],
             hoverinfo="text"), row=1, col=1)
     if ext:
         fig.add_trace(go.Scatter(
-            x=_ms(np.array([t["exit_ts"] for t in ext])), y=[t["exit_price"] for t in ext], mode="markers",
+            x=ms_axis(np.array([t["exit_ts"] for t in ext])), y=[t["exit_price"] for t in ext], mode="markers",
             name=f"{group} exits", legendgroup=group,
             marker=dict(symbol=["triangle-down-open" if t.get("side") == "long" else "triangle-up-open" for t in ext],
                         size=size, color=colour, line=dict(width=1.8)),
-            hovertext=[_hover(f"{sid}: exit {t.get('side', '')} {_time(t['exit_ts'])}: {t.get('exit_reason', '')}",
+            hovertext=[_hover(f"{sid}: exit {t.get('side', '')} {time_text(t['exit_ts'])}: {t.get('exit_reason', '')}",
                               t.get("exit_why"),
                               f"PnL {t.get('pnl', 0.0):,.2f}") for t in ext],
             hoverinfo="text"), row=1, col=1)

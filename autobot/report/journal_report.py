@@ -188,15 +188,15 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
     from plotly.subplots import make_subplots
 
     from autobot.report.events import describe
-    from autobot.report.html import CSS, _ms, _thin
+    from autobot.report.html import CSS, ms_axis, thin
     e = html.escape
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, row_heights=[0.5, 0.25, 0.25], vertical_spacing=0.06,
                         subplot_titles=("equity", "drawdown (% below the run's peak)", "daily return (%)"))
     left, right, rows = _view(j, rep)
     peak = np.maximum.accumulate(j.equity)
     ts, eq, dd = j.ts[rows], j.equity[rows], 100.0 * (1.0 - j.equity[rows] / peak[rows])
-    keep = _thin(eq)
-    x = _ms(ts[keep])
+    keep = thin(eq)
+    x = ms_axis(ts[keep])
     fig.add_trace(go.Scatter(x=x, y=eq[keep], name="equity", line=dict(color="#1e88e5", shape="hv")), 1, 1)
     fig.add_trace(go.Scatter(x=x, y=dd[keep], name="drawdown %", fill="tozeroy", line=dict(color="#c62828")), 2, 1)
     shown = [d for d in rep["daily"] if left // DAY_NS <= _day_ns(d["day"]) // DAY_NS < right // DAY_NS]

@@ -15,7 +15,7 @@ import numpy as np
 
 from autobot.backtest.metrics import MIN_ANNUAL_DAYS
 from autobot.optimize.output import headline, importance_note, window_comment
-from autobot.report.html import CSS, _fmt, _log_axis, _metrics_table, _ms, _success_table
+from autobot.report.html import CSS, fmt, log_axis, metrics_table, ms_axis, success_table
 
 VERDICT_CLASS = {"significant": "pass", "not significant": "na", "likely overfit": "fail"}
 STUDY_CSS = """
@@ -36,7 +36,7 @@ def _equity_figure(res: Any, extra: dict[str, Any]) -> Any:
     fig = go.Figure()
     capital = res.plan.options.venue.capital
     if len(res.oos_returns):
-        x = _ms(res.oos_ts)
+        x = ms_axis(res.oos_ts)
         fig.add_trace(go.Scatter(x=x, y=capital * np.cumprod(1 + res.oos_returns), name="out of sample (walk-forward)",
                                  line=dict(color="#1e88e5", width=2)))
         p = res.plan
@@ -46,14 +46,14 @@ def _equity_figure(res: Any, extra: dict[str, Any]) -> Any:
                                  line=dict(color="#9aa5b1", width=1)))
     curve = extra.get("in_sample_curve")
     if curve is not None:
-        fig.add_trace(go.Scatter(x=_ms(curve["ts"]), y=capital * np.cumprod(1 + curve["returns"]),
+        fig.add_trace(go.Scatter(x=ms_axis(curve["ts"]), y=capital * np.cumprod(1 + curve["returns"]),
                                  name="IN SAMPLE: the final window's params on every bar", line=dict(color="#ff9800", dash="dot")))
     for w in res.windows:
         if w.window.test is not None:
             t0 = int(res.plan.bars.ts[w.window.test[0]])
             fig.add_vline(x=t0 / 1e6, line=dict(color="#e4e7eb", width=1))
     ys = [np.asarray(t.y, dtype=float) for t in fig.data if t.y is not None]
-    log = _log_axis(*ys)
+    log = log_axis(*ys)
     fig.update_layout(height=420, template="plotly_white", margin=dict(l=60, r=20, t=30, b=40),
                       xaxis=dict(type="date"), legend=dict(orientation="h"),
                       yaxis=dict(title="equity (log scale)" if log else "equity", type="log" if log else "linear",
@@ -105,7 +105,7 @@ def _windows_table(doc: dict[str, Any]) -> str:
                     f'{e(w["train_end"][:10])}</td><td>{e(w.get("test_start", "-")[:10])} .. '
                     f'{e(w.get("test_end", "-")[:10])}</td><td class="why">{params}{note}</td>'
                     f'<td>{_g(w["in_sample_score"], ".2f")}</td><td>{_g(w.get("oos_score"), ".2f")}</td>'
-                    f'<td>{_fmt("total_return", oos["total_return"]) if oos.get("total_return") is not None else "-"}'
+                    f'<td>{fmt("total_return", oos["total_return"]) if oos.get("total_return") is not None else "-"}'
                     f'</td><td>{oos.get("trades", "-")}</td><td>{w["pruned"]}/{w["trials"]}</td></tr>')
     short = any(w.get("oos_score") is None and (w.get("out_of_sample") or {}).get("span_days") is not None
                 and w["out_of_sample"]["span_days"] < MIN_ANNUAL_DAYS for w in doc["windows"])
@@ -140,14 +140,14 @@ def write_study_report(res: Any, doc: dict[str, Any], extra: dict[str, Any], pat
     reasons = "".join(f"<li>{e(r)}</li>" for r in doc["reasons"])
     oos_block = ""
     if doc["oos"] is not None:
-        table = _metrics_table(SimpleNamespace(metrics=doc["oos"], buy_and_hold=doc["oos_buy_and_hold"] or {}),
+        table = metrics_table(SimpleNamespace(metrics=doc["oos"], buy_and_hold=doc["oos_buy_and_hold"] or {}),
                                "Out of sample")
         oos_block = (f'<div class="row"><div><h2>Out of sample (the headline)</h2>{table}</div>'
-                     f'<div><h2>Success bar, out of sample</h2>{_success_table(doc["oos"])}</div></div>')
+                     f'<div><h2>Success bar, out of sample</h2>{success_table(doc["oos"])}</div></div>')
     else:
         oos_block = '<h2 class="fail">IN SAMPLE ONLY (--no-walk-forward): no out-of-sample evidence</h2>'
     ins = doc["in_sample"]["metrics"] or {}
-    ins_rows = "".join(f'<tr><td class="l">{k}</td><td>{_fmt(k, ins.get(k))}</td></tr>'
+    ins_rows = "".join(f'<tr><td class="l">{k}</td><td>{fmt(k, ins.get(k))}</td></tr>'
                        for k in ("annual_return", "sharpe", "max_drawdown", "win_rate", "trades"))
     conf = doc["confirmation"]["finalists"]
     conf_rows = "".join(f'<tr><td>{c["trial"]}</td><td class="l">{e(_params_text(c["params"]))}</td><td>{c["runs"]}</td>'
