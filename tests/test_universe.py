@@ -307,3 +307,31 @@ def test_the_report_shows_the_universe(tmp_path: Path) -> None:
     assert page.count('<tr><td class="l">tsmom@') == 9                 # one sleeve row each
     assert "realised\nvolatility" in page and "against a target of none set" in page
     assert "equal-weight portfolio, rebalanced at every close" in page
+
+
+def test_rebalance_every_reweights_the_sleeves_alike_in_both_engines(tmp_path: Path) -> None:
+    """rebalance_every: N: the current regime's shares are computed again every N primary bars (here
+    inverse volatility across the nine sleeves, every 21 days), so a single-regime universe policy
+    moves its weights over time; the fast engine trades it fill for fill as NautilusTrader."""
+    shutil.copytree(ROOT / "policies", tmp_path / "p")
+    policy = tmp_path / "p" / "universe_daily.yaml"
+    policy.write_text(policy.read_text().replace("allocation_method: fixed", "allocation_method: inverse_volatility")
+                      + "rebalance_every: 21\n")
+    runs = {}
+    for engine in ("nautilus", "fast"):
+        out = tmp_path / f"{engine}.json"
+        r = CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--start", "2016-01-01", "--end",
+                                     "2018-06-01", "--engine", engine, "--json", str(out)])
+        assert r.exit_code == 0, r.output
+        runs[engine] = json.loads(out.read_text())
+    doc = runs["nautilus"]
+    kinds = [s["kind"] for s in doc["switches"]]
+    assert kinds[0] == "switch" and kinds.count("rebalance") >= 20          # ~29 months, every 21 bars
+    assert "rebalances: " in CliRunner().invoke(app, ["backtest", "--policy", str(policy), "--start", "2018-01-01",
+                                                      "--end", "2018-06-01"]).output
+    later = doc["switches"][-1]["shares"]
+    assert max(later.values()) > 1.5 * min(later.values())                 # calm markets hold more
+    keys = ("strategy", "side", "qty", "entry_ts", "entry_price", "exit_ts", "exit_price", "exit_reason")
+    assert [[t[k] for k in keys] for t in runs["fast"]["trade_list"]] == \
+        [[t[k] for k in keys] for t in doc["trade_list"]]
+    assert runs["fast"]["final_equity"] == pytest.approx(doc["final_equity"], rel=1e-12)

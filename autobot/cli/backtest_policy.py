@@ -213,7 +213,9 @@ def print_result(result: Any) -> None:
     for name, row in result.per_regime.items():
         reg.add_row(name, f"{row['bars']:,}", _pct(row["bars"] / total), f"{row['pnl']:,.2f}")
     console.print(reg)
-    console.print(f"regime switches: {len(result.switches):,}")
+    switched = sum(s.get("kind", "switch") == "switch" for s in result.switches)
+    rebalanced = len(result.switches) - switched
+    console.print(f"regime switches: {switched:,}" + (f"; rebalances: {rebalanced:,}" if rebalanced else ""))
     if result.trips:
         from collections import Counter
 

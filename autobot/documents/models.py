@@ -372,6 +372,10 @@ class PolicyDocument(_Model):
         "fixed", description="How shares are set: as written, risk parity, tilted to recent performance, "
                              "hierarchical risk parity (hrp: the portfolio extra), or only to strategies whose "
                              "record beats noise (evidence; the rest stays in cash).")
+    rebalance_every: int | None = Field(
+        None, ge=1, le=100_000,
+        description="Compute the current regime's shares again every N primary bars (from the strategies' recent "
+                    "returns, as at a regime switch); without it, shares change only at regime switches.")
     capital: float | None = Field(None, gt=0, le=MAX_CAPITAL, allow_inf_nan=False,
                                   description="Starting capital for backtests and paper trading, above 0 up to 1e12.")
     on_stop: Literal["keep", "cancel_orders", "flatten"] = Field(

@@ -122,6 +122,7 @@ class Switch:
     old: str | None
     new: str | None
     shares: dict[str, float] = field(default_factory=dict)
+    kind: str = "switch"          # "switch" (the regime changed) or "rebalance" (policy rebalance_every)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -386,6 +387,7 @@ class PortfolioController(Controller):
         decide on it: the breakers, the equity and exposure records, the drawdown scaling, the
         capital line, the challenge. The fast engine (:mod:`autobot.portfolio.fast_engine`) runs
         this same method on its own state."""
+        self._rebalance(ts)
         self._check_breakers(ts)
         self._prev_primary_ts = ts
         self.equity_ts.append(ts)
@@ -659,7 +661,16 @@ class PortfolioController(Controller):
         """Apply the current regime's shares now (a reloaded policy's allocations)."""
         self._switch(ts, self.regime)
 
-    def _switch(self, ts: int, regime: str | None) -> None:
+    def _rebalance(self, ts: int) -> None:
+        """policy rebalance_every: every N primary bars (counted from the first), the current
+        regime's shares are computed again from the strategies' recent returns (the allocation
+        method and the risk targets), as at a regime switch."""
+        every = self.policy.document.rebalance_every
+        k = len(self.equity)                   # primary bars before this one
+        if every and k and k % every == 0 and self.regime is not None:
+            self._switch(ts, self.regime, kind="rebalance")
+
+    def _switch(self, ts: int, regime: str | None, kind: str = "switch") -> None:
         cfg: PortfolioControllerConfig = self.config  # type: ignore[assignment]
         base = self.allocations.get(regime, {}) if regime is not None else {}
         returns = {name: self._recent_returns(s, cfg.return_window) for name, s in self.strategies.items()
@@ -673,13 +684,14 @@ class PortfolioController(Controller):
         for name, strategy in self.strategies.items():
             new = shares.get(name, 0.0) * (scale.get(name, 0.0) if scale is not None else 1.0)
             if self.shares.get(name, 0.0) > 0 and new == 0.0 and self.on_leave == "close":
-                strategy.flatten("regime_switch", ts)
+                strategy.flatten("regime_switch" if kind == "switch" else kind, ts)
             strategy.share = new * self.risk_scale
             self.shares[name] = new
-        self.switches.append(Switch(ts, self.regime, regime, dict(shares)))
+        self.switches.append(Switch(ts, self.regime, regime, dict(shares), kind))
         if self.journal is not None:
-            self.journal.event("regime_switch", ts, old=self.regime, new=regime, shares=shares)
-        if self.regime is not None or regime is not None:
+            self.journal.event("regime_switch" if kind == "switch" else kind, ts, old=self.regime, new=regime,
+                               shares=shares)
+        if kind == "switch" and (self.regime is not None or regime is not None):
             self.notify(f"regime {self.regime} -> {regime}; shares " +
                         (", ".join(f"{k} {v:.0%}" for k, v in shares.items()) or "none (stand aside)"))
         self.log.info(f"regime {self.regime} -> {regime}: shares {shares}")

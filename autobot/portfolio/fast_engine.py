@@ -231,6 +231,7 @@ class FastController:
     window_metrics = PortfolioController.window_metrics
     _moved = PortfolioController._moved
     _switch = PortfolioController._switch
+    _rebalance = PortfolioController._rebalance
     _bars_per_year = PortfolioController._bars_per_year
     _recent_returns = staticmethod(PortfolioController._recent_returns)
     paused_until = PortfolioController.paused_until

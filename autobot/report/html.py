@@ -445,7 +445,7 @@ def write_portfolio_report(result: PortfolioResult, policy: CompiledPolicy, path
 <h1>Portfolio backtest: {e(result.policy)}</h1>
 <div class="sub">{source} &middot; {e(", ".join(result.instruments))} &middot; {e(result.bar)} &middot;
 {start} to {end} UTC &middot; {len(bars):,} bars &middot; capital {result.capital:,.2f} {e(result.currency)}
-&middot; allocation: {method} &middot; {len(result.switches):,} regime switches
+&middot; allocation: {method} &middot; {sum(s.get("kind", "switch") == "switch" for s in result.switches):,} regime switches
 &middot; {len(result.trips)} breaker trips</div>
 <div class="notes">{notes}</div>
 <div class="row">
