@@ -258,6 +258,7 @@ class Workspace:
         check_policy(d.source, pol, self.sink, ids, regime_names)
         self._check_risk_targets(d, pol)
         self._check_universe(d, pol, base)
+        self._check_priors(d, pol, base, ids)
         for regime, shares in pol.allocations.items():      # a policy does not run quoting strategies (yet)
             for sid in shares:
                 parent, found = d.source.node_at(("allocations", regime))
@@ -270,6 +271,41 @@ class Workspace:
                                                       "remove it from the allocations; run it alone: autobot "
                                                       f"backtest {sid}.yaml --data BOOKFILE, or autobot live "
                                                       f"{sid}.yaml --replay BOOKFILE"))
+
+    def _check_priors(self, d: Loaded, pol: PolicyDocument, base: Path, ids: set[str]) -> None:
+        """evidence_priors: each key a strategy of the policy (or a universe member 'id@INSTRUMENT'),
+        each file inside the project and an 'autobot optimize --json' file with an out-of-sample record."""
+        if not pol.evidence_priors:
+            return
+        from autobot.documents.priors import read_prior
+        parent, found = d.source.node_at(("evidence_priors",))
+        for sid, file in pol.evidence_priors.items():
+            key = parent.keys.get(sid) if found and parent is not None and parent.kind == "mapping" else None
+            value = d.source.node_at(("evidence_priors", sid))[0]
+            strategy, at, iid = sid.partition("@")
+            if key is not None and (strategy not in ids or (at and iid not in (pol.universe or {}))):
+                self.sink.add(d.source.diagnostic(key.start, key.end, "unknown-strategy",
+                                                  f"evidence_priors names '{sid}', which is not a strategy of this "
+                                                  "policy" + (" (or a member of its universe)" if at else ""),
+                                                  "use a strategy id from the policy's strategies"
+                                                  + (f": {', '.join(sorted(ids))}" if ids else "")))
+            where = value or key or d.source.root
+            path = base / file
+            if not _inside(path, base) and not Path(file).is_absolute():
+                self.sink.add(d.source.diagnostic(where.start, where.end, "outside-project",
+                                                  f"the study '{file}' reaches outside the project folder",
+                                                  "keep it inside the project, or write an absolute path"))
+            elif not path.is_file():
+                self.sink.add(d.source.diagnostic(where.start, where.end, "missing-file", f"study '{file}' not found",
+                                                  "give the path of an 'autobot optimize --json' file, relative "
+                                                  "to the policy file"))
+            else:
+                try:
+                    read_prior(path)
+                except ValueError as err:
+                    self.sink.add(d.source.diagnostic(where.start, where.end, "bad-study",
+                                                      f"study '{file}': {err}",
+                                                      "write it with 'autobot optimize STRATEGY.yaml --json FILE'"))
 
     def _check_universe(self, d: Loaded, pol: PolicyDocument, base: Path) -> None:
         """Every universe instrument an id, every file inside the project and readable (its bars,
@@ -429,6 +465,7 @@ class CompiledPolicy:
     regimes: CompiledRegimes
     strategies: dict[str, CompiledStrategy]          # every strategy the policy's globs find, by id
     allocations: dict[str, dict[str, float]]         # regime -> strategy -> share (fractions)
+    priors: dict[str, Any] = field(default_factory=dict)   # strategy -> evidence.Prior (evidence_priors)
 
     @property
     def instruments(self) -> list[str]:
@@ -500,13 +537,19 @@ def expand_universe(policy: CompiledPolicy) -> CompiledPolicy:
             strategies[universe_member(sid, iid)] = rebind_strategy(cs, {cs.document.market.instrument: iid})
     allocations = {regime: {universe_member(sid, iid): share / len(universe) for sid, share in shares.items()
                             for iid in universe} for regime, shares in policy.allocations.items()}
+    priors = {}
+    for sid in policy.used:                  # a member's own prior, else its strategy's
+        for iid in universe:
+            prior = policy.priors.get(universe_member(sid, iid)) or policy.priors.get(sid)
+            if prior is not None:
+                priors[universe_member(sid, iid)] = prior
     market = policy.regimes.document.market
     regimes = policy.regimes
     if market is None or market.instrument not in universe:
         if market is not None:
             regimes = replace(regimes, document=regimes.document.model_copy(
                 update={"market": market.model_copy(update={"instrument": universe[0]})}))
-    return replace(policy, strategies=strategies, allocations=allocations, regimes=regimes)
+    return replace(policy, strategies=strategies, allocations=allocations, regimes=regimes, priors=priors)
 
 
 def load_runtime_policy(path: Path, instrument_map: dict[str, str] | None = None,
@@ -593,4 +636,8 @@ def load_policy(path: Path) -> CompiledPolicy:
     strategies = {sid: ws.strategies[sid] for sid in ids if sid in ws.strategies}
     allocations = {regime: {name: share_value(v) for name, v in shares.items()}
                    for regime, shares in pol.allocations.items()}
-    return CompiledPolicy(path, pol, regimes, strategies, allocations)
+    priors = {}
+    if pol.evidence_priors:                  # checked by validate above: each reads
+        from autobot.documents.priors import read_prior
+        priors = {sid: read_prior(_real(path).parent / file) for sid, file in pol.evidence_priors.items()}
+    return CompiledPolicy(path, pol, regimes, strategies, allocations, priors)

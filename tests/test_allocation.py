@@ -55,3 +55,53 @@ def test_performance_keeps_the_total_when_the_caps_cannot_all_hold() -> None:
     # a is capped at 80% of the total; b's cap of twice its 5% gives way so nothing sits idle
     assert shares == {"a": pytest.approx(0.8), "b": pytest.approx(0.2)}
     assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_evidence_counts_an_optimize_prior_with_the_run_record() -> None:
+    """evidence_priors (issue 28): a study's out-of-sample record counts beside the strategy's own
+    record in the run, each by the time it covers (on one per-bar scale). A strong prior alone
+    earns capital; a weak one does not; a strong prior is pulled down by a long losing record."""
+    from autobot.documents.priors import Prior
+    from autobot.portfolio.allocation import evidence
+    bpy = 252.0
+    base = {"a": 0.5, "b": 0.5}
+    strong = {"a": Prior(1.5, 4.0, "a.json")}               # t = 1.5 x sqrt(4) = 3 > 1.645
+    weak = {"a": Prior(0.3, 1.0, "a.json")}                 # t = 0.3
+    assert evidence(base, {}, priors=strong, bars_per_year=bpy) == {"a": 0.5, "b": 0.0}
+    assert evidence(base, {}, priors=weak, bars_per_year=bpy) == {"a": 0.0, "b": 0.0}
+    assert evidence(base, {}) == {"a": 0.0, "b": 0.0}        # no record at all: cash
+    rng = [(-1) ** k * 0.01 - 0.002 for k in range(2000)]   # 8 years of losing days: Sharpe per bar -0.2
+    assert evidence(base, {"a": rng}, priors=strong, bars_per_year=bpy)["a"] == 0.0
+    from autobot.portfolio.evidence import combine
+    sharpe, n = combine(strong["a"], -0.2, 2000, bpy)
+    assert n == pytest.approx(4 * 252 + 2000)
+    assert sharpe == pytest.approx((1.5 / math.sqrt(bpy) * 1008 - 0.2 * 2000) / 3008)
+
+
+def test_evidence_priors_are_checked_and_read(tmp_path) -> None:
+    """validate: an unknown strategy, a missing study and a file without an out-of-sample record
+    are errors at their lines; a good study loads as the strategy's prior."""
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from autobot.cli.main import app
+    from autobot.workspace import load_policy
+    from tests.helpers import ROOT
+    shutil.copytree(ROOT / "strategies", tmp_path / "strategies")
+    shutil.copytree(ROOT / "regimes", tmp_path / "regimes")
+    (tmp_path / "good.json").write_text(json.dumps({"strategy": "trend_ema", "oos": {"sharpe": 1.2, "span_days": 730.5}}))
+    (tmp_path / "bad.json").write_text(json.dumps({"strategy": "trend_ema", "verdict": "x"}))
+    head = ("policy: p\nregimes: regimes/regimes.yaml\nallocation_method: evidence\nallocations:\n"
+            "  trending: {trend_ema: 50%, bollinger_rsi: 50%}\n  ranging: {}\n  volatile: {}\n  calm: {}\n")
+    (tmp_path / "policy.yaml").write_text(head + "evidence_priors:\n  trend_ema: good.json\n  nope: good.json\n"
+                                          "  bollinger_rsi: bad.json\n  momentum_breakout: missing.json\n")
+    r = CliRunner().invoke(app, ["validate", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "policy.yaml:11:3: error: evidence_priors names 'nope', which is not a strategy of this policy" in r.output
+    assert "policy.yaml:12:18: error: study 'bad.json': it holds no out-of-sample record" in r.output
+    assert "policy.yaml:13:22: error: study 'missing.json' not found" in r.output
+    (tmp_path / "policy.yaml").write_text(head + "evidence_priors:\n  trend_ema: good.json\n")
+    policy = load_policy(tmp_path / "policy.yaml")
+    assert policy.priors["trend_ema"].sharpe == 1.2 and policy.priors["trend_ema"].years == pytest.approx(2.0)

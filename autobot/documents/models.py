@@ -372,6 +372,10 @@ class PolicyDocument(_Model):
         "fixed", description="How shares are set: as written, risk parity, tilted to recent performance, "
                              "hierarchical risk parity (hrp: the portfolio extra), or only to strategies whose "
                              "record beats noise (evidence; the rest stays in cash).")
+    evidence_priors: dict[str, str] | None = Field(
+        None, max_length=1000,
+        description="Strategy id -> an 'autobot optimize --json' file (relative to this file): allocation_method "
+                    "evidence counts that study's out-of-sample record with the strategy's own record in the run.")
     rebalance_every: int | None = Field(
         None, ge=1, le=100_000,
         description="Compute the current regime's shares again every N primary bars (from the strategies' recent "

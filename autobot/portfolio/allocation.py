@@ -44,7 +44,7 @@ the rest stays in cash):
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 MIN_HISTORY = 20
 FLOOR, CAP, MAX_OF_TOTAL = 0.5, 2.0, 0.8
@@ -203,18 +203,23 @@ EVIDENCE_N0 = 250
 
 
 def evidence(base: Mapping[str, float], returns: Mapping[str, Sequence[float]],
-             min_history: int = MIN_HISTORY) -> dict[str, float]:
-    """Written shares given only to strategies whose record beats noise, by their shrunk Sharpe."""
+             min_history: int = MIN_HISTORY, priors: Mapping[str, Any] | None = None,
+             bars_per_year: float = 0.0) -> dict[str, float]:
+    """Written shares given only to strategies whose record beats noise, by their shrunk Sharpe.
+    ``priors``: a strategy's out-of-sample record from ``optimize`` (:mod:`autobot.portfolio.evidence`),
+    counted with its own record in the run, each by the time it covers."""
+    from autobot.portfolio.evidence import combine
     total = sum(base.values())
     scores: dict[str, float] = {}
     for name, b in base.items():
         xs = list(returns.get(name, ()))
         sd = _sd(xs) if len(xs) >= min_history else 0.0
-        if not (b > 0 and sd > 0):
+        own = (sum(xs) / len(xs)) / sd if sd > 0 else None
+        sharpe, n = combine((priors or {}).get(name), own, len(xs), bars_per_year)
+        if not (b > 0 and n > 0):
             continue
-        sharpe = (sum(xs) / len(xs)) / sd
-        if sharpe * math.sqrt(len(xs)) > EVIDENCE_T:
-            scores[name] = sharpe * len(xs) / (len(xs) + EVIDENCE_N0)
+        if sharpe * math.sqrt(n) > EVIDENCE_T:
+            scores[name] = sharpe * n / (n + EVIDENCE_N0)
     if not scores or total <= 0:
         return {k: 0.0 for k in base}
     top = max(scores.values())
@@ -225,9 +230,12 @@ METHODS = {"fixed": lambda base, returns: fixed(base), "inverse_volatility": inv
            "performance": performance, "hrp": hrp, "evidence": evidence}
 
 
-def allocate(method: str, base: Mapping[str, float], returns: Mapping[str, Sequence[float]]) -> dict[str, float]:
-    """Shares by ``method`` (``fixed``, ``inverse_volatility``, ``performance`` or ``hrp``)."""
-    shares = METHODS[method](base, returns)
+def allocate(method: str, base: Mapping[str, float], returns: Mapping[str, Sequence[float]],
+             priors: Mapping[str, Any] | None = None, bars_per_year: float = 0.0) -> dict[str, float]:
+    """Shares by ``method`` (``fixed``, ``inverse_volatility``, ``performance``, ``hrp`` or
+    ``evidence``, which also reads ``priors``)."""
+    shares = evidence(base, returns, priors=priors, bars_per_year=bars_per_year) if method == "evidence" and priors \
+        else METHODS[method](base, returns)
     total = sum(shares.values())
     if total > 1.0 + 1e-12:   # never more than all the capital
         shares = {k: v / total for k, v in shares.items()}

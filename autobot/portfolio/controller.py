@@ -675,8 +675,10 @@ class PortfolioController(Controller):
         base = self.allocations.get(regime, {}) if regime is not None else {}
         returns = {name: self._recent_returns(s, cfg.return_window) for name, s in self.strategies.items()
                    if name in base}
+        priors = self.policy.priors if self.allocation_method == "evidence" else None
         chosen = select(regime, self.allocations, self.allocation_method, returns, self.limits.target_volatility,
-                        self._bars_per_year() if self.limits.target_volatility is not None else 0.0)
+                        self._bars_per_year() if self.limits.target_volatility is not None or priors else 0.0,
+                        priors)
         shares = chosen.shares                  # scaled down (never up) to a volatility target
         if self.limits.target_volatility is not None and shares:
             self.vol_scale = chosen.vol_scale

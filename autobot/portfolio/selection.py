@@ -12,6 +12,7 @@ no shares (stand aside).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from autobot.portfolio.allocation import allocate, target_scale
 
@@ -27,12 +28,12 @@ class Selection:
 
 def select(regime: str | None, allocations: dict[str, dict[str, float]], method: str,
            returns: dict[str, list[float]], target_volatility: float | None = None,
-           bars_per_year: float = 0.0) -> Selection:
+           bars_per_year: float = 0.0, priors: dict[str, Any] | None = None) -> Selection:
     """The shares for ``regime`` (``returns``: recent per-bar returns of the regime's strategies)."""
     base = allocations.get(regime, {}) if regime is not None else {}
     if not base:
         return Selection(regime)
-    shares = allocate(method, base, {k: v for k, v in returns.items() if k in base})
+    shares = allocate(method, base, {k: v for k, v in returns.items() if k in base}, priors, bars_per_year)
     vol_scale = 1.0
     if target_volatility is not None and shares:
         vol_scale = target_scale(shares, returns, target_volatility, bars_per_year)
