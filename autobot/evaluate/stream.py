@@ -364,7 +364,8 @@ def _emit_arith(e: _Emitter, op: str, n: str, a: str, b: str) -> None:
         e(f"{n} = r if r - r == 0 else NAN", 1)
     else:   # min / max
         e(f"x = {a}; y = {b}")
-        e(f"{n} = NAN if x != x or y != y else (x if x {'<=' if op == 'min' else '>='} y else y)")
+        e(f"r = NAN if x != x or y != y else (x if x {'<=' if op == 'min' else '>='} y else y) + 0.0")
+        e(f"{n} = r if r - r == 0 else NAN")         # an infinite side (exp overflowing) is undefined, as in batch
 
 
 def _emit_func(e: _Emitter, op: str, n: str, a: str) -> None:
