@@ -67,3 +67,39 @@ def test_the_constraints_evaluator_agrees_with_the_batch_evaluator() -> None:
         expected &= one
     assert np.array_equal(mine, expected)
     assert 0 < sum(o.all() for o in [np.asarray(reference[i.node]) for i in out.items]) < len(out.items)
+
+
+def test_the_one_row_evaluator_agrees_with_the_array_one() -> None:
+    """constraints.evaluate_one (Python floats, used by the challenge's daily checks) gives what
+    constraints.evaluate gives for one row, node by node, on expressions over metric names with
+    undefined, infinite, zero and negative values."""
+    import itertools
+    import math
+
+    import numpy as np
+
+    from autobot.diagnostics import DiagnosticSink
+    from autobot.documents.load import SourceFile
+    from autobot.language import plan as P
+    from autobot.language.check import ExprCompiler, ExprSite
+    from autobot.language.constraints import evaluate, evaluate_one
+    names = ("sharpe", "max_drawdown", "trades")
+    texts = ["sharpe > 1.5 and max_drawdown < 5% and trades >= 20", "sharpe / max_drawdown > 2 or not trades > 3",
+             "min(sharpe, trades) % 3 != max_drawdown", "abs(-sharpe) - sqrt(trades) <= log(max_drawdown) * 2",
+             "max(sharpe, max_drawdown) == trades / 0 or sharpe * trades > -1", "-(sharpe % -2) >= trades - 1e308 * 10"]
+    special = [math.nan, math.inf, -math.inf, 0.0, -0.0, -2.5, 3.0, 1e308]
+    for text in texts:
+        compiler = ExprCompiler(DiagnosticSink(), scalars={m: P.NUMBER for m in names}, series=False)
+        node = compiler.compile(ExprSite(text, SourceFile("<t>", text, None), None), expect=P.BOOL, what="t")
+        assert node is not None, text
+        for row in itertools.product(special, repeat=3):
+            values = dict(zip(names, row))
+            many = evaluate(compiler.plan, {k: np.array([v]) for k, v in values.items()}, 1)
+            one = evaluate_one(compiler.plan, values)
+            for k, (a, b) in enumerate(zip(many, one)):
+                x = np.asarray(a)[0]
+                if isinstance(b, bool):
+                    assert bool(x) == b, (text, row, k)
+                else:
+                    assert (math.isnan(x) and math.isnan(b)) or (x == b and math.copysign(1, x) == math.copysign(1, b)), \
+                        (text, row, k, x, b)

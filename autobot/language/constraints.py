@@ -113,6 +113,74 @@ def evaluate(plan: P.Plan, externals: Mapping[str, np.ndarray], n: int) -> list[
     return values
 
 
+def evaluate_one(plan: P.Plan, externals: Mapping[str, float]) -> list[Any]:
+    """:func:`evaluate` of one row, on Python floats and bools (no arrays: a tenth of the time),
+    with the same semantics: a non-finite number is undefined (NaN), a comparison with an undefined
+    side is false. A test checks the two agree on random expressions and values."""
+    values: list[Any] = []
+    nan = math.nan
+    for i, node in enumerate(plan.nodes):
+        if isinstance(node, P.Const):
+            out: Any = bool(node.value) if plan.types[i] == P.BOOL else float(node.value)
+        elif isinstance(node, P.External):
+            out = float(externals[node.name])
+        elif isinstance(node, P.Arith):
+            a, b = values[node.a], values[node.b]
+            op = node.op
+            if op in ("min", "max"):
+                out = nan if a != a or b != b else (a if (a <= b if op == "min" else a >= b) else b)
+            elif op in ("/", "%") and b == 0:
+                out = nan
+            else:
+                try:
+                    out = a + b if op == "+" else a - b if op == "-" else a * b if op == "*" else \
+                        a / b if op == "/" else _py_mod(a, b)
+                except (OverflowError, ValueError):
+                    out = nan
+        elif isinstance(node, P.Func):
+            a = values[node.a]
+            if node.op == "neg":
+                out = -a
+            elif node.op == "abs":
+                out = abs(a)
+            elif node.op == "sqrt":
+                out = math.sqrt(a) if a >= 0 else nan
+            else:
+                out = math.log(a) if a > 0 else nan
+        elif isinstance(node, P.Cmp):
+            a, b = values[node.a], values[node.b]
+            op = node.op
+            if op == "<":
+                out = a < b
+            elif op == "<=":
+                out = a <= b
+            elif op == ">":
+                out = a > b
+            elif op == ">=":
+                out = a >= b
+            elif op == "==":
+                out = a == b
+            else:
+                out = a != b and (isinstance(a, bool) or (a == a and b == b))
+        elif isinstance(node, P.Logic):
+            out = (values[node.a] and values[node.b]) if node.op == "and" else (values[node.a] or values[node.b])
+        elif isinstance(node, P.Negate):
+            out = not values[node.a]
+        else:
+            raise ValueError(f"a constraint cannot hold a {type(node).__name__} node")
+        if isinstance(out, float):
+            out = out + 0.0 if math.isfinite(out) else nan
+        values.append(out)
+    return values
+
+
+def _py_mod(a: float, b: float) -> float:
+    """numpy's remainder of floats (the sign of the divisor), NaN for undefined operands."""
+    if a != a or b != b or math.isinf(a):
+        return math.nan
+    return a % b
+
+
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, "%": np.remainder}
 _FUNC = {"neg": np.negative, "abs": np.abs, "sqrt": np.sqrt, "log": np.log}
 _COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal,

@@ -97,14 +97,13 @@ class Criterion:
         # the language's small plan evaluator (constants, names, arithmetic, comparisons, and/or/not,
         # with the batch evaluator's semantics; a test checks the two agree): a challenge checks every
         # subject daily, and a one-row batch evaluation cost ~0.2 ms a check
-        from autobot.language.constraints import evaluate
+        from autobot.language.constraints import evaluate_one
 
         externals = {}
         for name in self.names:
             v = metrics.get(name)
-            externals[name] = np.array([float(v) if v is not None and math.isfinite(float(v)) else math.nan])
-        values = evaluate(self.compiler.plan, externals, 1)
-        return bool(np.asarray(values[self.node])[0])
+            externals[name] = float(v) if v is not None and math.isfinite(float(v)) else math.nan
+        return bool(evaluate_one(self.compiler.plan, externals)[self.node])
 
 
 @dataclass(frozen=True)
