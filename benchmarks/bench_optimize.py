@@ -60,7 +60,9 @@ def run_study(args: tuple) -> tuple[dict, object, dict]:
             "oos_trades": res.oos["trades"] if res.oos else 0, "min_trades": p.min_trades,
             "oos_score": a["oos_score"], "seconds": seconds,
             "trials": sum(len(w.records) for w in res.windows + [res.final]),
-            "dsr_n": final["trials"], "pruned": final["pruned"], "sharpe_variance": final["sharpe_variance"],
+            "dsr_n": final["trials"], "dsr_n_effective": final.get("trials_effective"),
+            "average_correlation": final.get("average_correlation"), "pruned": final["pruned"],
+            "sharpe_variance": final["sharpe_variance"],
             **previous_rules(res, a)}, res, a
 
 

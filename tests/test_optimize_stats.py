@@ -159,3 +159,25 @@ def test_metrics_of_returns_are_the_backtest_metrics_of_that_curve() -> None:
     per_year = len(r) / (len(r) * hour / (365.25 * 86400e9))
     assert m["sharpe"] == pytest.approx(np.mean(r) / np.std(r, ddof=1) * np.sqrt(per_year))
     assert m["win_rate"] == 0.5 and m["trades"] == 2
+
+
+def test_effective_trials_from_the_trials_correlation() -> None:
+    """N of the DSR: rho + (1 - rho) N (Bailey and Lopez de Prado 2014): the same strategy run N
+    times is one trial; independent trials are N; rho is measured on the trials' block returns."""
+    import numpy as np
+
+    from autobot.optimize import stats
+    rng = np.random.default_rng(3)
+    base = rng.normal(0, 1, 4000)
+    same = [stats.block_sums(base * (1 + 0.1 * k), 16) for k in range(10)]
+    alone = [stats.block_sums(rng.normal(0, 1, 4000), 16) for _ in range(200)]
+    assert stats.average_correlation(same) == pytest.approx(1.0)
+    assert stats.effective_trials(10, stats.average_correlation(same)) == pytest.approx(1.0)
+    rho = stats.average_correlation(alone)
+    assert rho is not None and rho < 0.02                      # clipped at 0; noise around it
+    assert stats.effective_trials(200, rho) > 0.98 * 200
+    mixed = [stats.block_sums(0.7 * base + 0.7 * rng.normal(0, 1, 4000), 16) for _ in range(100)]
+    rho = stats.average_correlation(mixed)
+    assert 0.3 < rho < 0.7                                     # true correlation 0.49 / 0.98 = 0.5
+    assert stats.effective_trials(100, rho) == pytest.approx(rho + (1 - rho) * 100)
+    assert stats.average_correlation(same[:2]) is None and stats.effective_trials(5, None) == 5

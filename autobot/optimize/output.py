@@ -54,6 +54,10 @@ def headline(doc: dict[str, Any]) -> str:
     """The study in one plain sentence, under the verdict: deploy or not, and why."""
     dsr, pbo, psr = doc.get("dsr"), doc.get("pbo"), doc.get("oos_psr")
     n, objective = doc.get("trials"), doc.get("objective", "objective")
+    n_eff = ((doc.get("statistics") or {}).get("final") or {}).get("trials_effective")
+    draws = n                             # the independent draws the trials amount to (the DSR's N)
+    if n_eff is not None and n is not None and n_eff < n:
+        n, draws = f"{n} correlated", f"{n_eff:.0f} independent"
     oos = doc.get("oos")
     oos_score = (doc.get("statistics") or {}).get("oos_score")
     if doc["verdict"] == "significant":
@@ -75,7 +79,7 @@ def headline(doc: dict[str, Any]) -> str:
                 "its params were not chosen on.")
     causes = []
     if dsr is None or dsr < 0.95:
-        causes.append(f"the best of {n} trials is no better than the best of {n} lucky draws would be (DSR "
+        causes.append(f"the best of {n} trials is no better than the best of {draws} lucky draws would be (DSR "
                       f"{0.0 if dsr is None else dsr:.2f} < 0.95)")
     if psr is None or psr < 0.95:
         causes.append("the out-of-sample track is too short or too noisy to show a positive Sharpe at 95% (PSR "

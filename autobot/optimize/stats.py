@@ -69,7 +69,7 @@ def psr(m: Moments, benchmark: float = 0.0) -> float:
     return float(norm.cdf(z))
 
 
-def expected_max_sharpe(trials: int, sharpe_variance: float) -> float:
+def expected_max_sharpe(trials: float, sharpe_variance: float) -> float:
     """E[max SR] of ``trials`` independent unskilled trials whose Sharpe ratios vary by
     ``sharpe_variance``: sqrt(V) * ((1 - g) * Z^-1(1 - 1/N) + g * Z^-1(1 - 1/(N e)))."""
     if trials < 2 or not sharpe_variance > 0:
@@ -79,7 +79,7 @@ def expected_max_sharpe(trials: int, sharpe_variance: float) -> float:
                                          EULER_GAMMA * float(norm.ppf(1.0 - 1.0 / (n * math.e))))
 
 
-def dsr(m: Moments, trials: int, sharpe_variance: float) -> float:
+def dsr(m: Moments, trials: float, sharpe_variance: float) -> float:
     """Deflated Sharpe Ratio: :func:`psr` against :func:`expected_max_sharpe`."""
     return psr(m, expected_max_sharpe(trials, sharpe_variance))
 
@@ -108,6 +108,31 @@ def block_sums(returns: np.ndarray, blocks: int) -> BlockSums:
     parts = np.array_split(r, blocks)
     return BlockSums(np.array([len(p) for p in parts], dtype=np.float64), np.array([p.sum() for p in parts]),
                      np.array([(p * p).sum() for p in parts]))
+
+
+def average_correlation(sums: list[BlockSums]) -> float | None:
+    """The trials' average pairwise correlation, measured on their per-block mean returns (the S
+    blocks of the scored range each trial's BlockSums holds), clipped to [0, 1]; None under 3
+    trials or 4 blocks, or when no trial varies."""
+    if len(sums) < 3 or len(sums[0].total) < 4:
+        return None
+    x = np.array([s.total / np.maximum(s.count, 1.0) for s in sums], dtype=np.float64)
+    x = x[np.std(x, axis=1) > 0]
+    if len(x) < 3:
+        return None
+    c = np.corrcoef(x)
+    k = len(c)
+    rho = float((np.sum(c) - k) / (k * (k - 1)))
+    return min(1.0, max(0.0, rho)) if math.isfinite(rho) else None
+
+
+def effective_trials(trials: int, rho: float | None) -> float:
+    """The number of independent trials N trials with average correlation ``rho`` amount to:
+    rho + (1 - rho) N (Bailey and Lopez de Prado 2014, The Deflated Sharpe Ratio, section 4): N
+    when the trials are independent, 1 when they are one strategy run N times."""
+    if rho is None or trials < 2:
+        return float(trials)
+    return rho + (1.0 - rho) * trials
 
 
 def _union_sharpe(count: np.ndarray, total: np.ndarray, squares: np.ndarray) -> np.ndarray:

@@ -1,9 +1,11 @@
 """The study's verdict from its statistics (definitions: docs/optimize.md).
 
 * ``dsr``: Deflated Sharpe Ratio of the deployed choice (the final window's best trial), with
-  N = every trial of that window that ran (scored, unscored and pruned; a trial whose params
-  failed to run has no Sharpe) and V = the variance of those N trials' whole-range per-bar Sharpe
-  ratios, a pruned trial's predicted from the folds it ran (:func:`sharpe_variance`).
+  N = the independent trials that every trial of that window that ran (scored, unscored and
+  pruned; a trial whose params failed to run has no Sharpe) amounts to: rho + (1 - rho) x that
+  count, rho the completed trials' average correlation (on their per-block returns;
+  :func:`stats.effective_trials`), and V = the variance of those trials' whole-range per-bar
+  Sharpe ratios, a pruned trial's predicted from the folds it ran (:func:`sharpe_variance`).
 * ``pbo``: CSCV over the final window's completed trials (S blocks of its train range).
 * ``oos_psr``: P(true Sharpe > 0) of the stitched out-of-sample track; ``min_track_record``:
   the bars (and days) that track would need for that at 95%.
@@ -44,12 +46,15 @@ def selection_stats(wr: WindowResult) -> dict[str, Any]:
     ran = [r for r in wr.records if r.moments is not None]     # complete (scored or not) and pruned
     variance = sharpe_variance(ran)
     n = len(ran)
+    rho = stats.average_correlation([r.sums for r in complete if r.sums is not None])
+    n_eff = stats.effective_trials(n, rho)
     chosen = wr.chosen
     out: dict[str, Any] = {"trials": n, "scored": len(scored), "pruned": sum(r.state == "pruned" for r in ran),
                            "failed": sum(r.state == "fail" for r in wr.records), "sharpe_variance": variance,
-                           "expected_max_sharpe": stats.expected_max_sharpe(n, variance)}
+                           "average_correlation": rho, "trials_effective": n_eff,
+                           "expected_max_sharpe": stats.expected_max_sharpe(n_eff, variance)}
     if chosen is not None and chosen.moments is not None:
-        out["dsr"] = stats.dsr(chosen.moments, n, variance)
+        out["dsr"] = stats.dsr(chosen.moments, n_eff, variance)
         out["chosen"] = chosen.moments.to_json()
     else:
         out["dsr"] = 0.0

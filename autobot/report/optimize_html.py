@@ -177,7 +177,7 @@ window, {doc['trials_total']} in all ({e(doc['sampler'])}, seed {doc['seed']}) &
 <p class="headline {VERDICT_CLASS[verdict]}">{e(doc.get("headline") or headline(doc))}</p>
 <div class="row"><div><h2>Verdict</h2><ul>{reasons}</ul>
 <table><tr><th class="l">Statistic</th><th>Value</th></tr>
-<tr><td class="l">Deflated Sharpe Ratio (deployed choice, N = {doc['trials']})</td><td>{_g(doc['dsr'])}</td></tr>
+<tr><td class="l">Deflated Sharpe Ratio (deployed choice, {_n_text(doc)})</td><td>{_g(doc['dsr'])}</td></tr>
 <tr><td class="l">Probability of Backtest Overfitting (CSCV)</td><td>{_g(doc['pbo'])}</td></tr>
 <tr><td class="l">Out-of-sample PSR (SR &gt; 0)</td><td>{_g(doc['oos_psr'])}</td></tr>
 <tr><td class="l">Walk-forward efficiency (OOS / IS)</td><td>{_g(doc['wfe'], ".2f")}</td></tr>
@@ -201,3 +201,12 @@ window, {doc['trials_total']} in all ({e(doc['sampler'])}, seed {doc['seed']}) &
 """
     from autobot.safeio import write_text_out
     write_text_out(path, page)    # a pipe without a reader fails at once; a full disk raises OSError
+
+
+def _n_text(doc: dict[str, Any]) -> str:
+    """N of the DSR in words: the trials that ran and the independent trials they amount to."""
+    final = ((doc.get("statistics") or {}).get("final") or {})
+    n, n_eff, rho = final.get("trials", doc.get("trials")), final.get("trials_effective"), final.get("average_correlation")
+    if n_eff is None or rho is None:
+        return f"N = {n}"
+    return f"N = {n_eff:.1f} independent of {n} trials, average correlation {rho:.2f}"
