@@ -400,7 +400,16 @@ def test_the_dsr_counts_every_trial_that_ran_pruned_ones_with_the_folds_they_ran
         v = np.array(values)
         expected = (float(np.sum((v - v.mean()) ** 2)) + extra) / (len(v) - 1)
         assert st["sharpe_variance"] == pytest.approx(expected, rel=1e-9)
-        assert st["dsr"] == stats.dsr(wr.chosen.moments, len(ran), st["sharpe_variance"])
+        # N: the independent trials they amount to, rho + (1 - rho) M, rho the completed trials'
+        # average pairwise correlation of their per-block mean returns
+        blocks = np.array([r.sums.total / r.sums.count for r in complete if r.sums is not None])
+        blocks = blocks[np.std(blocks, axis=1) > 0]                     # a trial that never traded: no correlation
+        corr = np.corrcoef(blocks)
+        rho = min(1.0, max(0.0, float(corr[~np.eye(len(corr), dtype=bool)].mean())))
+        assert st["average_correlation"] == pytest.approx(rho, rel=1e-9)
+        assert st["trials_effective"] == pytest.approx(rho + (1 - rho) * len(ran), rel=1e-9)
+        assert st["dsr"] == pytest.approx(stats.dsr(wr.chosen.moments, rho + (1 - rho) * len(ran),
+                                                    st["sharpe_variance"]), rel=1e-9)
         if pruned:        # not the survivors' variance
             survivors = [r.moments.sharpe for r in ran if r.scored]
             assert st["sharpe_variance"] != pytest.approx(float(np.var(survivors, ddof=1)), rel=1e-6)
