@@ -138,15 +138,10 @@ class PortfolioController(Controller):
         if policy is None:
             assert config.policy_path is not None, "a policy or a policy_path is needed"
             policy = load_runtime_policy(Path(config.policy_path), config.instrument_map, config.universe)
-        self.policy = policy
         self.detector = RegimeDetector(policy.regimes)
-        self.allocations = policy.allocations
-        self.allocation_method = policy.document.allocation_method
-        self.on_leave = policy.document.on_leave
         self.strategies: dict[str, Any] = dict(strategies or {})   # document id -> RuleStrategy
         risk_engine = getattr(trader, "_risk_engine", None)
         self._set_state = set_trading_state or (risk_engine.set_trading_state if risk_engine is not None else None)
-        self.regime: str | None = None
         self._texts: Any = None                     # the text feed (autobot.data.text), when a strategy reads it
         self._tail: Any = None
         self._feeds: dict[Any, Any] = {}            # bar type -> SentimentFeed of its instrument's texts
@@ -155,6 +150,26 @@ class PortfolioController(Controller):
             from autobot.data.text import TextTail, load_texts
             self._texts = load_texts(config.text_path)
             self._tail = TextTail(config.text_path) if config.text_tail else None
+        self.init_state(policy)
+        self.reloads: list[dict[str, Any]] = []
+        self.reloader: Any = None
+        self.reloader_factory: Callable[[Any], Any] | None = None   # watches the documents (live nodes)
+        self._loop: Any = None
+        self._primary = config.bar_types[0] if config.bar_types else config.regime_bar_type
+        self._bar_ns = int(self._primary.spec.timedelta.total_seconds() * 1_000_000_000)
+        for name, strategy in self.strategies.items():
+            self.steer(name, strategy)
+
+
+    def init_state(self, policy: CompiledPolicy) -> None:
+        """The portfolio's own state, from ``policy`` and the strategies already in
+        ``self.strategies``: what both this Nautilus actor and the fast engine's controller
+        (:mod:`autobot.portfolio.fast_engine`) run on, so a field added here serves both."""
+        self.policy = policy
+        self.allocations = policy.allocations
+        self.allocation_method = policy.document.allocation_method
+        self.on_leave = policy.document.on_leave
+        self.regime: str | None = None
         self.shares: dict[str, float] = {name: 0.0 for name in self.strategies}
         self.trips: list[Trip] = []
         self.switches: list[Switch] = []
@@ -201,18 +216,10 @@ class PortfolioController(Controller):
         self.open_counts: list[int] = []
         self._closed_inside = False                 # a stop/target closed a position since the last primary bar
         self.journal: Any = None                    # autobot.persistence.journal.Journal on a live node
-        self.reloads: list[dict[str, Any]] = []
         self.notifier: Any = None                   # autobot.notify.telegram.Notifier on a live node
-        self.reloader: Any = None
-        self.reloader_factory: Callable[[Any], Any] | None = None   # watches the documents (live nodes)
         self.manual_pause = False                   # /pause from the operator
-        self._loop: Any = None
         self._halt_when_flat = False
         self._last_bar_ts = 0
-        self._primary = config.bar_types[0] if config.bar_types else config.regime_bar_type
-        self._bar_ns = int(self._primary.spec.timedelta.total_seconds() * 1_000_000_000)
-        for name, strategy in self.strategies.items():
-            self.steer(name, strategy)
 
     @staticmethod
     def _bar_seconds(config: PortfolioControllerConfig) -> float:

@@ -135,15 +135,21 @@ def run_portfolio(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSet
         if text is not None:
             from autobot.data.text import load_texts
             texts = load_texts(text)
-        for sid in used:
-            result.alone[sid] = _alone(policy.strategies[sid], data[market[sid].instrument],
-                                       VenueSettings(capital=capital, leverage=venue.leverage,
-                                                     slippage=venue.slippage, account=venue.account),
-                                       instrument, market[sid].instrument, texts)
+        result.alone = alone_metrics(policy, used, data, market, capital, venue, instrument, texts)
     if progress is not None:
         progress(len(primary), len(primary))
     return result
 
+
+
+def alone_metrics(policy: CompiledPolicy, used: list[str], data: dict[str, Bars], market: dict[str, Any],
+                  capital: float, venue: VenueSettings, instrument: InstrumentSettings,
+                  texts: Any) -> dict[str, dict[str, Any]]:
+    """Each used strategy backtested alone with all the capital on its instrument's bars (the
+    comparison table of both portfolio engines)."""
+    alone = VenueSettings(capital=capital, leverage=venue.leverage, slippage=venue.slippage, account=venue.account)
+    return {sid: _alone(policy.strategies[sid], data[market[sid].instrument], alone, instrument,
+                        market[sid].instrument, texts) for sid in used}
 
 
 def _alone(compiled: Any, bars: Any, venue: VenueSettings, instrument: InstrumentSettings, iid: str,

@@ -50,9 +50,8 @@ from autobot.fast import program as G
 from autobot.fast.engine import (Outputs, check_supported, kernel_params, nautilus_doubles, values_at,
                                  why_at)
 from autobot.fast.program import Unsupported
-from autobot.portfolio.challenge import Challenge, Rules
 from autobot.portfolio.controller import PortfolioController
-from autobot.portfolio.engine import PortfolioResult, _alone, collect
+from autobot.portfolio.engine import PortfolioResult, alone_metrics, collect
 from autobot.portfolio.setup import prepare
 from autobot.strategy import trace as T
 from autobot.strategy.records import Trade
@@ -231,6 +230,7 @@ class FastController:
     window_metrics = PortfolioController.window_metrics
     _moved = PortfolioController._moved
     _switch = PortfolioController._switch
+    init_state = PortfolioController.init_state
     _rebalance = PortfolioController._rebalance
     _bars_per_year = PortfolioController._bars_per_year
     _recent_returns = staticmethod(PortfolioController._recent_returns)
@@ -243,62 +243,13 @@ class FastController:
 
     def __init__(self, policy: CompiledPolicy, members: dict[str, Member], capital: float, cp: int,
                  cash: bool, bar_ns: int) -> None:
-        self.policy = policy
-        self.allocations = policy.allocations
-        self.allocation_method = policy.document.allocation_method
-        self.on_leave = policy.document.on_leave
         self.strategies = members
         self.config = _Config()
         self.log = _Log()
         self.cache = self
         self.portfolio = _Portfolio(cash)
         self._set_state = None
-        self.regime: str | None = None
-        self.shares: dict[str, float] = {name: 0.0 for name in members}
-        self.trips: list[Any] = []
-        self.switches: list[Any] = []
-        self.halted = False
-        self.cooling: dict[str, int] = {}
-        self.resumes: list[dict[str, Any]] = []
-        self._last_bar_wall: int | None = None
-        self.risk_scale = 1.0
-        self.risk_scales: list[float] = []
-        self.vol_scale = 1.0
-        self.challenge = Challenge(Rules.of(policy.document.challenge))
-        self.apply_risk(policy)
-        self.parity = None
-        self.self_optimizer = None
-        self.capital_line: list[float] = []
-        self.participation: list[float] = []
-        self.position_values: dict[str, list[float]] = {}
-        self._demoted_from: int | None = None
-        self._share_before = 1.0
-        self._on_paper = False
-        self.capital_equity: float | None = None
-        self.capital_curve: list[float] = []
-        self._pnl_seen: dict[str, float] = {}
-        self._joined = -1
-        self._prev_primary_ts: int | None = None
-        self.losses_in_row = 0
-        self.peak = 0.0
-        self.day = -1
-        self.day_open = 0.0
-        self.week = -1
-        self.week_open = 0.0
-        self.week_trades = 0
-        self.week_trips = 0
-        self._prev_equity: float | None = None
-        self.closes: dict[str, float] = {}
-        self.equity_ts: list[int] = []
-        self.equity: list[float] = []
-        self.regimes_at: list[str | None] = []
-        self.open_counts: list[int] = []
-        self._closed_inside = False
-        self.journal = None
-        self.notifier = None
-        self.manual_pause = False
-        self._halt_when_flat = False
-        self._last_bar_ts = 0
+        self.init_state(policy)
         self._bar_ns = bar_ns
         self.wall_breakers = []
         # the account
@@ -581,11 +532,7 @@ def run_portfolio_fast(policy: CompiledPolicy, data: dict[str, Bars], venue: Ven
     result = collect(policy, setup, ctl, members, capital)
     result.notes.append("run on the fast engine (fills as NautilusTrader's: docs/fast.md)")
     if compare:
-        for sid in used:
-            result.alone[sid] = _alone(policy.strategies[sid], data[market[sid].instrument],
-                                       VenueSettings(capital=capital, leverage=venue.leverage,
-                                                     slippage=venue.slippage, account=venue.account),
-                                       instrument, market[sid].instrument, None)
+        result.alone = alone_metrics(policy, used, data, market, capital, venue, instrument, None)
     if progress is not None:
         progress(total, total)
     return result
