@@ -39,7 +39,8 @@ def hwm():  # this interpreter's peak RSS in KiB: VmHWM is its own address space
 kind, path = sys.argv[1], sys.argv[2]
 if kind == "bars":
     from autobot.data.bars import load_bars as load
-    import pyarrow, pyarrow.csv, pyarrow.compute  # noqa: F401  (imports are not the load's cost)
+    import pyarrow, pyarrow.csv, pyarrow.compute  # noqa: F401  (imports are not the load's cost;
+    import pandas  # noqa: F401  pyarrow imports pandas on its first cast: 42 MiB, once a process)
 else:
     from autobot.data.text import load_texts as load
 base = hwm()
