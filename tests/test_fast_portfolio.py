@@ -197,3 +197,30 @@ def test_promote_when_evaluates_as_the_batch_evaluator() -> None:
         ext.update({k: np.nan for k in c.names if k not in m})
         batch = bool(np.asarray(evaluate(c.compiler.plan, row, ext)[c.node])[0])
         assert c(m) is batch
+
+
+def test_a_trial_leaves_out_only_the_challenge_checks_its_score_does_not_read(tmp_path: Path) -> None:
+    """``full_challenge=False`` (a study's trials, issue 28's speed): the members' challenge tracks
+    are not checked, the portfolio's only once a breaker demoted it, because the headline equity
+    is the capital line, which follows the portfolio's stage from then on. Here a 1.5% drawdown
+    demotes the portfolio and a two-day challenge promotes it back (so the stage does move the
+    headline), and everything a trial scores is the same as the full run's."""
+    text = (ROOT / "policy.yaml").read_text().replace("max_drawdown: 5%", "max_drawdown: 1.5%").replace(
+        "paper_days: 14", "paper_days: 2").replace(
+        "promote_when: sharpe > 1.5 and max_drawdown < 5% and win_rate > 55% and trades >= 20",
+        "promote_when: total_return > -5%\n  checks: {min_trades: 0, no_breaker_trip: false}\n"
+        "  stages: [{capital: 50%, days: 2}, {capital: 100%}]")
+    policy = load_policy(_project(tmp_path, text))
+    data = {"BTCUSDT.BINANCE": load_bars(EXAMPLE)}
+    full = run_portfolio_fast(policy, data, compare=False)
+    trial = run_portfolio_fast(policy, data, compare=False, traces=False, full_challenge=False)
+    moves = full.challenge["transitions"]
+    back = [m for m in moves if m["subject"] == "portfolio" and m["from"] == "demoted"]
+    assert back and any(m["subject"] != "portfolio" for m in moves), moves      # the stages moved the capital
+    assert full.paper_track and full.metrics != full.paper_track                   # the headline is the capital line
+    assert trial.fills == full.fills and trial.final_equity == full.final_equity
+    np.testing.assert_array_equal(trial.equity, full.equity)
+    assert trial.metrics == full.metrics and trial.paper_track == full.paper_track
+    trial_moves = trial.challenge["transitions"]
+    assert trial_moves and all(m["subject"] == "portfolio" for m in trial_moves)
+    assert [m for m in trial_moves if m["from"] == "demoted"] == back

@@ -203,7 +203,8 @@ def policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
             from autobot.fast.program import Unsupported
             from autobot.portfolio.fast_engine import run_portfolio_fast
             try:
-                return run_portfolio_fast(policy, part, job.venue, job.instrument, compare=False, traces=False)
+                return run_portfolio_fast(policy, part, job.venue, job.instrument, compare=False, traces=False,
+                                          full_challenge=False)
             except Unsupported as err:
                 refused.append(str(err))
         return run_portfolio(policy, part, job.venue, job.instrument, compare=False)

@@ -29,7 +29,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-import numpy as np
 
 DAY_NS = 86_400_000_000_000
 PORTFOLIO = "portfolio"
@@ -85,13 +84,15 @@ class Criterion:
         from autobot.language import plan as P
         from autobot.language.check import ExprCompiler, ExprSite
         from autobot.language.compile import METRIC_NAMES
-        self.text, self.names = text, METRIC_NAMES
+        self.text = text
         sink = DiagnosticSink()
         self.compiler = ExprCompiler(sink, scalars={m: P.NUMBER for m in METRIC_NAMES}, series=False)
         self.node = self.compiler.compile(ExprSite(text, SourceFile("<promote_when>", text, None), None),
                                           expect=P.BOOL, what="promote_when condition")
         if self.node is None:
             raise ValueError(f"promote_when does not compile: {text!r}")   # validate refuses it first
+        self.names = sorted({n.name for n in self.compiler.plan.nodes if isinstance(n, P.External)}
+                            & set(METRIC_NAMES))              # the metrics it reads
 
     def __call__(self, metrics: dict[str, Any]) -> bool:
         # the language's small plan evaluator (constants, names, arithmetic, comparisons, and/or/not,

@@ -61,7 +61,7 @@ from autobot.backtest import metrics as M
 from autobot.strategy.clock import bar_open_ns
 from autobot.portfolio.breakers import (Breaker, ConsecutiveLosses, DailyLoss, View, action_for, bar_breakers,
                                         wall_breakers)
-from autobot.portfolio.challenge import PORTFOLIO, Challenge, Rules
+from autobot.portfolio.challenge import NEVER, PORTFOLIO, Challenge, Rules
 from autobot.evaluate.regime import RegimeDetector
 from autobot.strategy.rule_strategy import StrategyHooks, held_value
 from autobot.workspace import CompiledPolicy, load_runtime_policy
@@ -181,6 +181,10 @@ class PortfolioController(Controller):
         self.risk_scales: list[float] = []          # ... at each primary bar
         self.vol_scale = 1.0                        # risk.target_volatility's factor at the last allocation
         self.challenge = Challenge(Rules.of(policy.document.challenge))
+        # False in a study's trials: only the checks the headline equity depends on run (the
+        # portfolio's own track once a breaker demoted it: the capital line follows its stage);
+        # the members' tracks, which only the report and a real node read, are not checked
+        self.full_challenge = True
         self.apply_risk(policy)
         # the live layer's parity ledger: (subject, start, end) -> tracking_error, slippage_bps,
         # fill_ratio, or None while it is being computed; None here: the run is the backtest
@@ -508,6 +512,10 @@ class PortfolioController(Controller):
         if ch.next_check > ts:
             return
         for subject in ch.due(ts):
+            if not self.full_challenge and (subject != PORTFOLIO or self._demoted_from is None):
+                ch.tracks[subject].next_check = NEVER       # a demotion of the portfolio schedules it again
+                ch.changed()
+                continue
             start = ch.window_start(subject, ts)
             metrics = self.window_metrics(subject, start, ts)
             if metrics is None:

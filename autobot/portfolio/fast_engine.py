@@ -164,6 +164,8 @@ class Member:
         self.pp, self.sp, self.cp = int(self.pi[K.I_PP]), int(self.pi[K.I_SP]), int(self.pi[K.I_CP])
         self.bp = int(self.pi[K.I_BP])
         self.mult = float(self.pf[K.F_MULT])
+        self._marked: tuple[float, int] | None = None    # (close, fills) of the last unrealized()
+        self._mark = 0.0
         self._value = values_at(self.compiled.plan, self.values, self.prog) if self.traces else None
         if self.traces:
             self.conds = {name: T.conditions(self.compiled.plan, root)
@@ -184,13 +186,20 @@ class Member:
         return Held(self.iid, self.id, self.signed_qty(), self.mult, float(self.sx[K.X_ENTRY_PX]))
 
     def unrealized(self, close: float) -> float:
-        """``position.unrealized_pnl(Price(close)).as_double()``."""
+        """``position.unrealized_pnl(Price(close)).as_double()`` (kept until the close or a fill
+        moves it: the portfolio is valued at every bar of every instrument)."""
+        key = (close, int(self.si[K.S_NF]))
+        if key == self._marked:
+            return self._mark
         side = self.side
         if side == 0:
-            return 0.0
-        entry = float(self.sx[K.X_ENTRY_PX])
-        points = (close - entry) if side > 0 else (entry - close)
-        return K._dbl(K._units(float(self.sx[K.X_QE]) * self.mult * points, self.cp), self.cp)
+            value = 0.0
+        else:
+            entry = float(self.sx[K.X_ENTRY_PX])
+            points = (close - entry) if side > 0 else (entry - close)
+            value = K._dbl(K._units(float(self.sx[K.X_QE]) * self.mult * points, self.cp), self.cp)
+        self._marked, self._mark = key, value
+        return value
 
     def why(self, rule: str, t: int) -> T.Why | None:
         return why_at(self.conds, rule, self._value, t) if self.traces else None
@@ -258,6 +267,8 @@ class FastController:
         self.capital_units = K._units(capital, cp)
         self.by_position = sorted(members.values(), key=lambda m: m.position_id)   # the cache's order
         self._open: list[Held] | None = None
+        self._balance: int | None = None              # balance_units and portfolio_value until the state moves
+        self._value_now: float | None = None
         insts: dict[str, Member] = {}
         for m in members.values():
             insts.setdefault(m.iid, m)
@@ -267,8 +278,16 @@ class FastController:
 
     # what the controller reads from NautilusTrader
     def changed(self) -> None:
-        """A fill changed the positions."""
+        """A fill changed the positions (and the balance: every fill is followed by this call)."""
         self._open = None
+        self._balance = None
+        self._value_now = None
+
+    def set_close(self, iid: str, close: float) -> None:
+        """An instrument's last close (the venue's mark for the portfolio's value)."""
+        if self.closes.get(iid) != close:
+            self.closes[iid] = close
+            self._value_now = None
 
     def positions_open(self, instrument_id: str | None = None) -> list[Held]:
         if self._open is None:
@@ -278,12 +297,19 @@ class FastController:
         return [p for p in self._open if p.instrument_id == instrument_id]
 
     def balance_units(self) -> int:
-        return self.capital_units + sum(int(m.si[K.S_BALANCE]) for m in self.by_position)
+        if self._balance is None:
+            self._balance = self.capital_units + sum(int(m.si[K.S_BALANCE]) for m in self.by_position)
+        return self._balance
 
     def portfolio_value(self) -> float:
         """As :meth:`PortfolioController.portfolio_value`: the balance plus every open position
         marked to its instrument's last close (margin), or the cash plus every holding (cash), summed
-        in the order NautilusTrader's cache lists them."""
+        in the order NautilusTrader's cache lists them. Kept until a fill or a new close moves it."""
+        if self._value_now is None:
+            self._value_now = self._portfolio_value()
+        return self._value_now
+
+    def _portfolio_value(self) -> float:
         total = K._dbl(self.balance_units(), self.cp)
         if self.cash:
             bases: set[Any] = set()
@@ -301,11 +327,10 @@ class FastController:
                 else:
                     total += sum(p.signed_qty * p.multiplier * close for p in self.positions_open(first.iid))
             return total
-        for m in self.by_position:
-            if m.side != 0:
-                close = self.closes.get(m.iid)
-                if close is not None:
-                    total += m.unrealized(close)
+        for m in self.by_position:              # a flat member adds 0.0, which changes no sum
+            close = self.closes.get(m.iid)
+            if close is not None:
+                total += m.unrealized(close)
         return total
 
 
@@ -321,10 +346,12 @@ def _refuse(policy: CompiledPolicy, venue: VenueSettings, text: Any) -> None:
 def run_portfolio_fast(policy: CompiledPolicy, data: dict[str, Bars], venue: VenueSettings = VenueSettings(),
                        instrument: InstrumentSettings = InstrumentSettings(),
                        progress: Callable[[int, int], None] | None = None, compare: bool = True,
-                       text: Any = None, traces: bool = True) -> PortfolioResult:
+                       text: Any = None, traces: bool = True, full_challenge: bool = True) -> PortfolioResult:
     """Backtest the policy on ``data`` (instrument id -> bars) as :func:`autobot.portfolio.engine.run_portfolio`
-    does, with the same fills (see the module docstring). ``traces=False`` leaves the trades'
-    decision traces out (a study's trials)."""
+    does, with the same fills (see the module docstring). A study's trials leave out what their
+    score does not read: ``traces=False`` the trades' decision traces, ``full_challenge=False``
+    the paper challenge's checks of the members (the result's ``challenge`` is then partial; the
+    equity, fills and trades are the same, see ``PortfolioController.init_state``)."""
     _refuse(policy, venue, text)
     setup = prepare(policy, data, instrument, texts=text is not None)
     used, market, seconds, series = setup.used, setup.market, setup.seconds, setup.series
@@ -374,6 +401,7 @@ def run_portfolio_fast(policy: CompiledPolicy, data: dict[str, Bars], venue: Ven
                               pf, values, traces)
     primary_ns = seconds[used[0]] * NS
     ctl = FastController(policy, members, capital, cp, cash, primary_ns)
+    ctl.full_challenge = full_challenge
     reasons = list(K.REASONS)
 
     def reason_code(text_: str) -> int:
@@ -462,7 +490,7 @@ def run_portfolio_fast(policy: CompiledPolicy, data: dict[str, Bars], venue: Ven
             last_px[iid] = close
         # 2. the controller
         ctl._last_bar_ts = ts
-        ctl.closes[iid] = close
+        ctl.set_close(iid, close)
         if s == r_index:
             regime = regimes[j]
             if regime != ctl.regime:
