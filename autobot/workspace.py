@@ -258,6 +258,7 @@ class Workspace:
         check_policy(d.source, pol, self.sink, ids, regime_names)
         self._check_risk_targets(d, pol)
         self._check_universe(d, pol, base)
+        self._check_markets(d, pol, ids)
         self._check_priors(d, pol, base, ids)
         for regime, shares in pol.allocations.items():      # a policy does not run quoting strategies (yet)
             for sid in shares:
@@ -271,6 +272,73 @@ class Workspace:
                                                       "remove it from the allocations; run it alone: autobot "
                                                       f"backtest {sid}.yaml --data BOOKFILE, or autobot live "
                                                       f"{sid}.yaml --replay BOOKFILE"))
+
+    def _check_markets(self, d: Loaded, pol: PolicyDocument, ids: set[str]) -> None:
+        """subsets and markets: only with a universe; a subset's members universe instruments;
+        each markets key a strategy of the policy, each entry an instrument of the universe, an
+        asset class or a subset, and every strategy named left with at least one market."""
+        from autobot.diagnostics import did_you_mean
+        universe = list(pol.universe or {})
+        subsets = pol.subsets or {}
+        for section in ("subsets", "markets"):
+            if getattr(pol, section) and not universe:
+                key = d.source.root.keys.get(section) if d.source.root is not None and \
+                    d.source.root.kind == "mapping" else None
+                where = key or d.source.root
+                if where is not None:
+                    self.sink.add(d.source.diagnostic(where.start, where.end, "no-universe",
+                                                      f"{section} chooses among a universe's instruments, and this "
+                                                      "policy has no universe",
+                                                      "add a universe: (instrument id -> bar file) or remove "
+                                                      f"{section}"))
+                return
+        for name, members in subsets.items():
+            if name in ASSET_CLASSES:
+                key = self._key(d, ("subsets",), name)
+                if key is not None:
+                    self.sink.add(d.source.diagnostic(key.start, key.end, "subset-name",
+                                                      f"subset '{name}' has an asset class's name",
+                                                      "call it something else, e.g. my_" + name))
+            for k, iid in enumerate(members):
+                if iid not in universe:
+                    node = d.source.node_at(("subsets", name, k))[0]
+                    if node is not None:
+                        self.sink.add(d.source.diagnostic(node.start, node.end, "unknown-instrument",
+                                                          f"subset '{name}' names {iid}, which is not in the "
+                                                          "universe" + did_you_mean(iid, universe),
+                                                          "use the universe's ids: " + ", ".join(universe[:10])))
+        choices = list(dict.fromkeys([*universe, *ASSET_CLASSES, *subsets]))
+        for sid, names in (pol.markets or {}).items():
+            key = self._key(d, ("markets",), sid)
+            if sid not in ids:
+                if key is not None:
+                    self.sink.add(d.source.diagnostic(key.start, key.end, "unknown-strategy",
+                                                      f"markets names '{sid}', which is not a strategy of this "
+                                                      "policy" + did_you_mean(sid, sorted(ids)),
+                                                      "use a strategy id from the policy's strategies"
+                                                      + (f": {', '.join(sorted(ids))}" if ids else "")))
+                continue
+            bad = False
+            for k, name in enumerate(names):
+                if name not in choices:
+                    bad = True
+                    node = d.source.node_at(("markets", sid, k))[0]
+                    if node is not None:
+                        self.sink.add(d.source.diagnostic(node.start, node.end, "unknown-market",
+                                                          f"'{name}' is not an instrument of the universe, an asset "
+                                                          "class or a subset" + did_you_mean(name, choices),
+                                                          "use one of: " + ", ".join(choices[:15])))
+            if not bad and not markets_of(pol, sid) and key is not None:
+                self.sink.add(d.source.diagnostic(key.start, key.end, "no-markets",
+                                                  f"'{sid}' trades none of the universe's instruments: "
+                                                  f"{', '.join(names) or 'an empty list'} selects nothing",
+                                                  "name at least one instrument, asset class or subset that "
+                                                  "the universe has"))
+
+    @staticmethod
+    def _key(d: Loaded, path: tuple[str, ...], name: str) -> Any:
+        parent, found = d.source.node_at(path)
+        return parent.keys.get(name) if found and parent is not None and parent.kind == "mapping" else None
 
     def _check_priors(self, d: Loaded, pol: PolicyDocument, base: Path, ids: set[str]) -> None:
         """evidence_priors: each key a strategy of the policy (or a universe member 'id@INSTRUMENT'),
@@ -521,25 +589,59 @@ def universe_member(sid: str, iid: str) -> str:
     return f"{sid}@{iid}"
 
 
+ASSET_CLASSES = ("equity", "fx", "crypto")
+
+
+def markets_of(doc: PolicyDocument, sid: str) -> list[str]:
+    """The universe instruments strategy ``sid`` trades, in the universe's order: those its
+    ``markets`` entry names (instrument ids, asset classes as
+    :func:`autobot.venue.instruments.asset_class` tells them, subset names), every instrument when
+    it has none. Names that are not in the universe (``--universe`` replaced it) select nothing."""
+    universe = list(doc.universe or {})
+    wanted = (doc.markets or {}).get(sid)
+    if wanted is None:
+        return universe
+    from autobot.venue.instruments import asset_class
+    subsets = doc.subsets or {}
+    chosen: set[str] = set()
+    for name in wanted:
+        if name in subsets:
+            chosen.update(subsets[name])
+        elif name in ASSET_CLASSES:
+            chosen.update(iid for iid in universe if _instrument_problem(iid) is None and asset_class(iid) == name)
+        else:
+            chosen.add(name)
+    return [iid for iid in universe if iid in chosen]
+
+
 def expand_universe(policy: CompiledPolicy) -> CompiledPolicy:
     """A universe policy as one strategy per (strategy, instrument): each used strategy bound to
     every universe instrument, with its share split evenly between them (then the allocation method
-    weighs them); the regimes run on their document's instrument when it is in the universe, else
+    weighs them); a strategy with ``markets`` on those only (:func:`markets_of`; none left: its share
+    stays in cash). The regimes run on their document's instrument when it is in the universe, else
     on the universe's first."""
     from dataclasses import replace
     universe = list(policy.document.universe or {})
     if not universe:
         return policy
+    own = {sid: markets_of(policy.document, sid) for sid in policy.used}
     strategies: dict[str, CompiledStrategy] = {}
     for sid in policy.used:
         cs = policy.strategies[sid]
-        for iid in universe:
+        for iid in own[sid]:
             strategies[universe_member(sid, iid)] = rebind_strategy(cs, {cs.document.market.instrument: iid})
-    allocations = {regime: {universe_member(sid, iid): share / len(universe) for sid, share in shares.items()
-                            for iid in universe} for regime, shares in policy.allocations.items()}
+    if not strategies:
+        from autobot.diagnostics import Position
+        raise UserError([Diagnostic.at(str(policy.path), Position(1, 1), None, "no-markets",
+                                       "no strategy of the policy trades an instrument of its universe: their "
+                                       "markets select none of " + ", ".join(universe[:10]),
+                                       "check markets: against the universe's instruments (--universe replaces "
+                                       "them; asset classes and subsets follow the new files)")])
+    allocations = {regime: {universe_member(sid, iid): share / len(own[sid]) for sid, share in shares.items()
+                            for iid in own.get(sid, ())} for regime, shares in policy.allocations.items()}
     priors = {}
     for sid in policy.used:                  # a member's own prior, else its strategy's
-        for iid in universe:
+        for iid in own[sid]:
             prior = policy.priors.get(universe_member(sid, iid)) or policy.priors.get(sid)
             if prior is not None:
                 priors[universe_member(sid, iid)] = prior

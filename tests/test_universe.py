@@ -335,3 +335,88 @@ def test_rebalance_every_reweights_the_sleeves_alike_in_both_engines(tmp_path: P
     assert [[t[k] for k in keys] for t in runs["fast"]["trade_list"]] == \
         [[t[k] for k in keys] for t in doc["trade_list"]]
     assert runs["fast"]["final_equity"] == pytest.approx(doc["final_equity"], rel=1e-12)
+
+
+SUBSETS = """policy: subsets
+regimes: regimes/always.yaml
+strategies: [strategies/*.yaml]
+universe:
+  SPY.SIM: data/universe/spy_1d.csv
+  IWM.SIM: data/universe/iwm_1d.csv
+  EURUSD.SIM: data/universe/eurusd_mid_1d.csv
+  GBPUSD.SIM: data/universe/gbpusd_mid_1d.csv
+  XAUUSD.SIM: data/universe/xauusd_mid_1d.csv
+subsets:
+  metals: [XAUUSD.SIM]
+markets:
+  tsmom: [equity]
+  tsmom_fast: [fx, metals]
+allocations:
+  always: {tsmom: 50%, tsmom_fast: 50%}
+capital: 100000
+"""
+
+
+def _subsets_project(tmp: Path, policy: str = SUBSETS) -> Path:
+    """The shipped universe policy's folder (its strategies, regimes and bundled data) with a
+    second momentum strategy (a shorter lookback) and ``policy``."""
+    shutil.copytree(ROOT / "policies", tmp / "p")
+    doc = (tmp / "p" / "strategies" / "tsmom.yaml").read_text()
+    (tmp / "p" / "strategies" / "tsmom_fast.yaml").write_text(
+        doc.replace("strategy: tsmom", "strategy: tsmom_fast").replace("default: 63", "default: 21"))
+    (tmp / "p" / "policy.yaml").write_text(policy)
+    return tmp / "p" / "policy.yaml"
+
+
+def test_markets_give_each_strategy_its_instruments_asset_classes_or_subsets(tmp_path: Path) -> None:
+    """markets: (issue 28: a strategy on a named subset or an asset class of the universe): each
+    strategy's members are the instruments its entries select, its share split between them only;
+    both engines trade it alike; --universe replaces the files and an asset class follows them."""
+    from autobot.portfolio.engine import run_portfolio
+    from autobot.portfolio.fast_engine import run_portfolio_fast
+    from autobot.workspace import load_runtime_policy
+    path = _subsets_project(tmp_path)
+    r = CliRunner().invoke(app, ["validate", str(path.parent)])
+    assert r.exit_code == 0, r.output
+    policy = load_runtime_policy(path)
+    # asset classes as the venue models the instruments: on a simulated venue XAUUSD.SIM is an
+    # equity (whole units, autobot.venue.instruments), so it is in both: two members, two positions
+    assert sorted(policy.strategies) == ["tsmom@IWM.SIM", "tsmom@SPY.SIM", "tsmom@XAUUSD.SIM",
+                                         "tsmom_fast@EURUSD.SIM", "tsmom_fast@GBPUSD.SIM", "tsmom_fast@XAUUSD.SIM"]
+    shares = policy.allocations["always"]
+    assert all(shares[m] == pytest.approx(0.5 / 3) for m in policy.strategies)
+    data = {iid: load_bars(path.parent / f).slice(-700, None) for iid, f in (policy.document.universe or {}).items()}
+    a = run_portfolio(policy, data, compare=False)
+    b = run_portfolio_fast(policy, data, compare=False)
+    assert a.fills == b.fills and a.final_equity == b.final_equity
+    assert all(a.fills[m] for m in policy.strategies)                    # every member traded its own market
+    # --universe: the asset class follows the new files (a subset's ids that are gone select nothing)
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(app, ["backtest", "--policy", str(path), "--engine", "fast", "--json", str(out),
+                                 "--start", "2018-01-01", "--universe",
+                                 f"EEM.SIM={path.parent / 'data/universe/eem_1d.csv'}", "--universe",
+                                 f"EURUSD.SIM={path.parent / 'data/universe/eurusd_mid_1d.csv'}"])
+    assert r.exit_code == 0, r.output
+    assert sorted(json.loads(out.read_text())["sleeves"]) == ["tsmom@EEM.SIM", "tsmom_fast@EURUSD.SIM"]
+
+
+def test_markets_and_subsets_are_checked_at_their_lines(tmp_path: Path) -> None:
+    bad = SUBSETS.replace("metals: [XAUUSD.SIM]", "metals: [XAUUSD.SIM, XAGUSD.SIM]\n  fx: [EURUSD.SIM]").replace(
+        "tsmom_fast: [fx, metals]", "tsmom_fast: [fx, metals, bonds]\n  tsmon: [equity]")
+    path = _subsets_project(tmp_path, bad)
+    r = CliRunner().invoke(app, ["validate", str(path)])
+    assert r.exit_code == 1
+    lines = bad.splitlines()
+    expect = [(lines.index("  metals: [XAUUSD.SIM, XAGUSD.SIM]") + 1, "XAGUSD.SIM, which is not in the universe"),
+              (lines.index("  fx: [EURUSD.SIM]") + 1, "subset 'fx' has an asset class's name"),
+              (lines.index("  tsmom_fast: [fx, metals, bonds]") + 1, "'bonds' is not an instrument of the universe"),
+              (lines.index("  tsmon: [equity]") + 1, "did you mean 'tsmom'?")]
+    for line, text in expect:
+        assert any(f"policy.yaml:{line}:" in row and text in row for row in r.output.splitlines()), (line, r.output)
+    none = SUBSETS.replace("tsmom: [equity]", "tsmom: [crypto]")     # nothing in the universe is crypto
+    path.write_text(none)
+    r = CliRunner().invoke(app, ["validate", str(path)])
+    assert r.exit_code == 1 and "'tsmom' trades none of the universe's instruments" in r.output, r.output
+    path.write_text(SUBSETS.split("universe:")[0] + "markets: {tsmom: [fx]}\nallocations: {always: {tsmom: 100%}}\n")
+    r = CliRunner().invoke(app, ["validate", str(path)])
+    assert r.exit_code == 1 and "this policy has no universe" in r.output, r.output

@@ -368,6 +368,14 @@ class PolicyDocument(_Model):
         description="Instrument id -> bar file (relative to this file): every strategy runs on every instrument, "
                     "each (strategy, instrument) with its own position; a strategy's share is split evenly "
                     "between its instruments before the allocation method (docs/portfolio.md, Universes).")
+    subsets: dict[str, list[str]] | None = Field(
+        None, max_length=100,
+        description="Named groups of universe instruments, e.g. {energy: [USO.ARCA, BNO.ARCA]}, for markets.")
+    markets: dict[str, list[str]] | None = Field(
+        None, max_length=1000,
+        description="Strategy id -> the universe markets it trades: instrument ids, asset classes (equity, fx, "
+                    "crypto) or subset names, e.g. {tsmom: [equity, fx], gold: [XAUUSD.SIM]}; a strategy not "
+                    "named trades every instrument of the universe.")
     allocation_method: Literal["fixed", "inverse_volatility", "performance", "hrp", "evidence"] = Field(
         "fixed", description="How shares are set: as written, risk parity, tilted to recent performance, "
                              "hierarchical risk parity (hrp: the portfolio extra), or only to strategies whose "
