@@ -328,6 +328,16 @@ class Challenge(_Model):
                             "promote' (manual).")
 
 
+class SelfDiscover(_Model):
+    """The node searches new strategy documents on its own recent bars (``autobot discover``)."""
+
+    budget: int = Field(200, ge=10, le=100_000, description="Candidates each search evaluates (all counted).")
+    seed: int = Field(42, ge=0, le=2**31 - 1, description="The first search's seed (each later search adds 1).")
+    sides: Literal["long", "short", "both"] = Field("both", description="The sides candidates may trade.")
+    equity_pct: Share = Field("10%", description="Every candidate's sizing: this share of equity a trade.")
+    holdout: Share = Field("30%", description="The final share of the window the search never sees.")
+
+
 class SelfOptimize(_Model):
     """The node re-optimises its strategies on its own recent bars (docs/challenge.md)."""
 
@@ -338,7 +348,11 @@ class SelfOptimize(_Model):
     objective: Literal["sharpe", "sortino", "calmar", "annual_return", "seed_bar"] = Field(
         "sharpe", description="What the study maximises.")
     strategies: list[str] | None = Field(None, description="Strategy ids to study (default: every strategy of the "
-                                                           "policy with params: ranges).")
+                                                           "policy with params: ranges; [] studies none).")
+    discover: SelfDiscover | None = Field(
+        None, description="Also search new strategies on the window (docs/discover.md): a discovered one trades as "
+                          "a shadow through the paper challenge and, when it passes, is written beside the policy "
+                          "(discovered/) as a candidate; it never gets capital by itself.")
 
 
 class LiveMarket(_Model):

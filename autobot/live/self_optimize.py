@@ -19,6 +19,14 @@ at the bar they were asked at and a replay stays reproducible).
   first, both versions in the journal so ``autobot rollback`` restores the old one) and
   hot-reloaded at the next bar; the strategy itself goes back to ``candidate`` so the new params
   climb the capital stages again. Never straight to capital.
+
+With ``self_optimize.discover`` the node also runs ``autobot discover`` (:mod:`autobot.discover`)
+on the same window of its first market's bars, in the same child process. A ``discovered``
+verdict's best survivor becomes a shadow ``discovered#d<n>`` that trades on paper through the
+challenge as above (its holdout and the paper window are two looks the search never had). When it
+passes, its document is written beside the policy, ``discovered/discovered_d<n>.yaml`` (never
+over an existing file), journaled (``discovered``) and notified as a **candidate**: a person adds
+it to the allocations to trade it; discovery never gives capital by itself.
 """
 
 from __future__ import annotations
@@ -84,6 +92,44 @@ def study(policy_path: str, state: str, strategy: str, options: dict[str, Any]) 
             "bars": len(bars), "from": int(bars.ts[0]), "to": int(bars.ts[-1])}
 
 
+DISCOVER = "@discover"            # the job key of a discovery search (strategy ids hold no '@')
+
+
+def explore(policy_path: str, state: str, instrument: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``autobot discover`` on the journal's last ``window`` seconds of ``instrument``'s bars (run
+    in a child process): the verdict and the survivors a shadow needs (their candidates too, which
+    stay in the node's memory, never in the journal)."""
+    from autobot.diagnostics import UserError
+    from autobot.discover.run import discover, load_series
+    from autobot.discover.search import Options
+    from autobot.persistence.journal import open_readonly
+
+    db = open_readonly(state)
+    try:
+        bars = _journal_series(db, instrument)
+    finally:
+        db.close()
+    if bars is None or len(bars) < 2:
+        return {"verdict": "error", "reasons": ["no bars journaled yet"]}
+    bars = bars.slice(int(np.searchsorted(bars.ts, int(bars.ts[-1]) - int(options["window"] * NS))), len(bars))
+    sides = ("long", "short") if options["sides"] == "both" else (options["sides"],)
+    opts = Options(budget=options["budget"], seed=options["seed"], sides=sides, sizing=options["sizing"],
+                   capital=options["capital"])
+    try:
+        series = load_series([(f"journal:{instrument}", bars, instrument)], options["holdout"], 1 / 3)
+        found = discover(series, opts)
+    except (UserError, ValueError) as exc:
+        detail = "; ".join(d.message for d in exc.diagnostics) if isinstance(exc, UserError) else str(exc)
+        return {"verdict": "error", "reasons": [detail[:500]]}
+    s0 = series[0]
+    return {"verdict": found.verdict, "reasons": found.reasons, "candidates": found.candidates,
+            "spa_pvalue": found.spa_pvalue, "pbo": found.pbo, "seed": opts.seed, "bars": len(bars),
+            "from": int(bars.ts[0]), "to": int(bars.ts[-1]), "instrument": instrument, "bar": s0.bar,
+            "sizing": opts.sizing,
+            "survivors": [{"name": v.name, "candidate": v.candidate, "oos": v.oos, "holdout_metrics": v.holdout_metrics,
+                           "dsr": v.dsr, "complexity": v.complexity} for v in found.survivors]}
+
+
 class SelfOptimizer:
     """The node's side (module docstring): the controller calls :meth:`step` at each primary bar,
     :meth:`metrics` for a shadow's window and :meth:`moved` for every challenge transition."""
@@ -98,6 +144,15 @@ class SelfOptimizer:
         self.options = {"window": window, "trials": cfg.trials, "windows": cfg.windows,
                         "objective": cfg.objective}
         self.wanted = cfg.strategies
+        self.discovery: dict[str, Any] | None = None
+        if cfg.discover is not None:
+            from autobot.workspace import share_value
+            d = cfg.discover
+            self.discovery = {"window": window, "budget": d.budget, "seed": d.seed, "sides": d.sides,
+                              "sizing": f"equity_pct: {share_value(d.equity_pct) * 100:g}%",
+                              "holdout": share_value(d.holdout),
+                              "capital": float(controller.policy.document.capital or 100_000.0)}
+        self.searches = 0
         self.next_run: int | None = None
         self.jobs: dict[str, Any] = {}
         self.shadows: dict[str, dict[str, Any]] = {}
@@ -106,7 +161,8 @@ class SelfOptimizer:
 
     def targets(self) -> list[str]:
         pol = self.c.policy
-        return [s for s in (self.wanted or pol.used) if s in self.c.strategies and s in pol.strategies
+        return [s for s in (self.wanted if self.wanted is not None else pol.used)
+                if s in self.c.strategies and s in pol.strategies
                 and any(p.min is not None and p.max is not None for p in pol.strategies[s].document.params.values())]
 
     # ------------------------------------------------------------------ studies
@@ -118,9 +174,15 @@ class SelfOptimizer:
             if self.c.journal is not None:
                 self.c.journal.commit()                 # the child reads the bars up to this one
             for sid in self.targets():
-                self.jobs[sid] = self._submit(sid)
+                self.jobs[sid] = self._submit(study, str(self.policy_path), str(self.state), sid, self.options)
+            market = self.market()
+            if self.discovery is not None and market is not None:
+                options = {**self.discovery, "seed": self.discovery["seed"] + self.searches}
+                self.searches += 1
+                self.jobs[DISCOVER] = self._submit(explore, str(self.policy_path), str(self.state), market, options)
             if self.jobs:
-                self.c.notify(f"self-optimisation: studying {', '.join(self.jobs)} on the last "
+                what = ", ".join("new strategies" if k == DISCOVER else k for k in self.jobs)
+                self.c.notify(f"self-optimisation: studying {what} on the last "
                               f"{self.window / NS / 86_400:g} days of bars")
         if self.jobs and self.blocking:
             import concurrent.futures
@@ -132,14 +194,25 @@ class SelfOptimizer:
                     result = job.result()
                 except Exception as exc:     # noqa: BLE001 - a failed study is reported, never the end
                     result = {"strategy": sid, "verdict": "error", "reasons": [f"{type(exc).__name__}: {exc}"]}
-                self._studied(ts, result)
+                if sid == DISCOVER:
+                    self._discovered(ts, result)
+                else:
+                    self._studied(ts, result)
 
-    def _submit(self, sid: str) -> Any:
+    def market(self) -> str | None:
+        """The instrument discovery searches: the first traded strategy's."""
+        for sid in self.c.policy.used:
+            cs = self.c.policy.strategies.get(sid)
+            if cs is not None:
+                return str(cs.document.market.instrument)
+        return None
+
+    def _submit(self, function: Any, *args: Any) -> Any:
         import concurrent.futures
         import multiprocessing
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool.submit(study, str(self.policy_path), str(self.state), sid, self.options)
+        return self._pool.submit(function, *args)
 
     def _studied(self, ts: int, r: dict[str, Any]) -> None:
         c, sid = self.c, r["strategy"]
@@ -167,10 +240,55 @@ class SelfOptimizer:
         c.notify(f"proposal {subject}: {', '.join(f'{k}={v}' for k, v in r['params'].items())} ({numbers}); "
                  "it trades as a shadow on paper through the challenge before it replaces anything")
 
+    def _discovered(self, ts: int, r: dict[str, Any]) -> None:
+        """A discovery search's result: journaled and notified; a ``discovered`` verdict's best
+        survivor becomes a shadow on paper (module docstring)."""
+        c = self.c
+        survivors = r.get("survivors") or []
+        summary = {k: v for k, v in r.items() if k != "survivors"}
+        summary["survivors"] = [{k: v for k, v in x.items() if k != "candidate"} for x in survivors]
+        if c.journal is not None:
+            c.journal.event("discover", ts, None, **summary)
+        head = (f"discovery on {r.get('instrument', 'the node')}'s last {self.window / NS / 86_400:g} days: "
+                f"{r['verdict']} ({r.get('candidates', 0)} candidates, SPA p {_g(r.get('spa_pvalue'))})")
+        if r["verdict"] != "discovered" or not survivors:
+            c.notify(head + "; no shadow: " + ("; ".join(r.get("reasons", [])) or "nothing survived")[:300])
+            return
+        from autobot.discover import genome as G
+        self.proposals += 1
+        best = survivors[0]
+        name = f"discovered_d{self.proposals}"
+        text = G.render_document(best["candidate"], name, r["instrument"], r["bar"], r["sizing"],
+                                 f"found by the node's self_optimize.discover (seed {r['seed']}, "
+                                 f"{r['candidates']} candidates)")
+        subject = f"discovered#d{self.proposals}"
+        proposal = {"subject": subject, "kind": "discover", "name": name, "text": text,
+                    "instrument": r["instrument"], "ts": ts, "oos": best["oos"], "dsr": best["dsr"],
+                    "holdout_metrics": best["holdout_metrics"], "params": {}}
+        self.shadows[subject] = proposal
+        c.challenge.join(subject, ts)
+        if c.journal is not None:
+            c.journal.event("proposal", ts, None, subject=subject, origin="discover", document=text,
+                            oos=best["oos"], dsr=best["dsr"], holdout_metrics=best["holdout_metrics"])
+            c.journal.set("challenge", c.challenge.snapshot())
+        c.notify(head + f"; shadow {subject} trades on paper through the challenge (OOS Sharpe "
+                 f"{_g(best['oos'].get('sharpe'))}, holdout Sharpe {_g(best['holdout_metrics'].get('sharpe'))}, "
+                 f"DSR {_g(best['dsr'])}); it never gets capital by itself")
+
     # ------------------------------------------------------------------ shadows
+    def _shadow(self, p: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+        """The compiled strategy a shadow trades and its param overrides."""
+        if p.get("kind") == "discover":
+            if "compiled" not in p:
+                from autobot.language.compile import compile_strategy_text
+                p["compiled"] = compile_strategy_text(p["text"], f"{p['name']}.yaml")
+            return p["compiled"], {}
+        return self.c.policy.strategies[p["strategy"]], {k: float(v) for k, v in p["params"].items()}
+
     def metrics(self, subject: str, start: int, end: int) -> dict[str, Any] | None:
-        """The shadow's paper result over the bars closing in [start, end]: the proposed params on
-        the node's own bars (the fast engine), from the proposal on (with the warm-up before it)."""
+        """The shadow's paper result over the bars closing in [start, end]: the proposed params
+        (or the discovered document) on the node's own bars (the fast engine), from the proposal on
+        (with the warm-up before it)."""
         from autobot.fast.engine import run_fast
         from autobot.optimize.trial import lead_bars
         from autobot.venue.settings import VenueSettings
@@ -178,7 +296,7 @@ class SelfOptimizer:
         c = self.c
         if p is None or c.journal is None:
             return {}
-        cs = c.policy.strategies[p["strategy"]]
+        cs, overrides = self._shadow(p)
         bars = _journal_series(c.journal.db, cs.document.market.instrument)
         if bars is None:
             return {}
@@ -186,7 +304,7 @@ class SelfOptimizer:
         k0 = max(int(np.searchsorted(bars.ts + step, p["ts"], side="left")) - lead_bars(cs), 0)
         k1 = int(np.searchsorted(bars.ts + step, end, side="right"))
         run = run_fast(cs, bars.slice(k0, k1), VenueSettings(capital=float(c.policy.document.capital or 100_000.0)),
-                       overrides={k: float(v) for k, v in p["params"].items()}, traces=False)
+                       overrides=overrides, traces=False)
         ts, eq = np.asarray(run.equity_ts), np.asarray(run.equity, dtype=np.float64)
         i0 = max(int(np.searchsorted(ts, start, side="right")) - 1, 0)
         i1 = int(np.searchsorted(ts, end, side="right"))
@@ -208,7 +326,38 @@ class SelfOptimizer:
         p = self.shadows.get(move["subject"])
         if p is None or move["to"] != "candidate":
             return
-        self._apply(p, move["ts"])
+        if p.get("kind") == "discover":
+            self._adopt(p, move["ts"])
+        else:
+            self._apply(p, move["ts"])
+
+    def _adopt(self, p: dict[str, Any], ts: int) -> None:
+        """A discovered shadow that passed: its document written beside the policy (never over a
+        file), a candidate a person may add to the allocations."""
+        c = self.c
+        del self.shadows[p["subject"]]
+        c.challenge.tracks.pop(p["subject"], None)
+        c.challenge.changed()
+        folder = self.policy_path.parent / "discovered"
+        try:
+            folder.mkdir(exist_ok=True)
+            path = folder / f"{p['name']}.yaml"
+            k = 1
+            while path.exists():
+                k += 1
+                path = folder / f"{p['name']}_{k}.yaml"
+            with open(path, "x", encoding="utf-8") as fh:
+                fh.write(p["text"])
+        except OSError as exc:
+            c.notify(f"discovered {p['subject']} passed the paper challenge but cannot be written: {exc}")
+            if c.journal is not None:
+                c.journal.event("apply_refused", ts, None, proposal=p["subject"], error=str(exc)[:500])
+            return
+        if c.journal is not None:
+            c.journal.event("discovered", ts, None, proposal=p["subject"], file=str(path.resolve()),
+                            oos=p["oos"], dsr=p["dsr"], holdout_metrics=p["holdout_metrics"])
+        c.notify(f"discovered {p['subject']} passed the paper challenge: written to {path}; a candidate, not "
+                 "capital: add it to the policy's allocations to trade it")
 
     def _apply(self, p: dict[str, Any], ts: int) -> None:
         import os
