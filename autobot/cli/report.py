@@ -93,6 +93,8 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
         strategies.add_row(sid, num(rep["strategies_period"].get(sid, {}).get("realized")), num(s["realized"]),
                            num(s["turnover"]), f"{s['round_trips']:,}", pct(s["win_rate"]))
     console.print(strategies)
+    from autobot.report.universe_render import print_universe
+    print_universe(console, rep["universe"])            # a node trading more than one instrument
     for subject, t in rep["challenge"]["stages"].items():
         console.print(f"challenge {subject}: {t['stage']} (capital {t['capital']:.0%})")
     if rep["parity"] is not None:

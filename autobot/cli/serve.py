@@ -20,7 +20,7 @@ def serve(state: Optional[Path] = typer.Option(None, "--state", help="The node's
                                         "token that requests from outside this machine must send.")) -> None:
     """Serve a node's dashboard page and /api/v1, read from its state store.
 
-    Endpoints: health, status, trades, profit, performance, daily, regimes, challenge, reloads,
+    Endpoints: health, status, trades, profit, performance, daily, regimes, challenge, universe, reloads,
     logs, and pause/resume/stop (docs/live.md)."""
     import uvicorn
 

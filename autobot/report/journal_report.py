@@ -1,8 +1,10 @@
 """``autobot report daily|weekly``: a period of a node's run, from its journal (the SQLite state
 store), with the whole run's risk statistics (:mod:`autobot.report.analytics`): equity and PnL
 for the portfolio and per strategy (realised by average cost from the journal's fills, before
-fees), risk figures, regimes, breaker trips and cooldowns, reloads. Read-only: a running node's
-store is read beside it."""
+fees), risk figures, regimes, breaker trips and cooldowns, reloads; for a node trading more than
+one instrument, its universe (:mod:`autobot.report.universe_view`): PnL per instrument and per
+sleeve over the period, weights and cash at its end, realised volatility. Read-only: a running
+node's store is read beside it."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 from autobot.backtest.data import iso
 from autobot.persistence.journal import open_readonly, read_equity, read_events, read_fills, read_run
 from autobot.report.analytics import DAY_NS, daily_returns, days_per_year, exposed_at, fill_stats, risk_metrics
+from autobot.report.universe_view import UniverseRecords, period_rows, read_universe, universe_view
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7}
 CONTEXT_DAYS = {"daily": 6, "weekly": 21}       # drawn before the period, for context
@@ -34,6 +37,7 @@ class Journal:
     fills: list[tuple]          # (strategy, ts, side, qty, price)
     events: list[dict[str, Any]]
     challenge: dict[str, Any]   # the challenge's stages as the node last recorded them
+    universe: UniverseRecords | None = None     # what the universe view reads (None: not read)
 
 
 def read(path: pathlib.Path) -> Journal:
@@ -45,11 +49,13 @@ def read(path: pathlib.Path) -> Journal:
         events = read_events(db, run)
         import json
         saved = db.execute("SELECT value FROM meta WHERE key = 'challenge'").fetchone()
+        universe = read_universe(db, run)
     finally:
         db.close()
     ts = np.array([r[0] for r in eq], dtype=np.int64)
     equity = np.array([r[1] for r in eq], dtype=np.float64)
-    return Journal(run, ts, equity, [r[2] for r in eq], fills, events, json.loads(saved[0]) if saved else {})
+    return Journal(run, ts, equity, [r[2] for r in eq], fills, events, json.loads(saved[0]) if saved else {},
+                   universe)
 
 
 def regime_share(names: list[Any]) -> dict[str, float]:
@@ -119,6 +125,7 @@ def build(j: Journal, period: str, day: str | None = None, year_days: float | No
     per_period, portfolio_period = fill_stats(fills_in)
     per_run, portfolio_run = fill_stats(j.fills)
     held = exposed_at(j.fills, j.ts)              # from every fill of the run: positions opened before count
+    risk_period = risk_metrics(r[(days >= first_day) & (days <= last_day)], per_year)
     return {
         "period": period, "from": day_text(lo), "to": day_text(hi - 1), "run": j.run,
         "first_bar": iso(int(j.ts[inside][0])), "last_bar": iso(int(j.ts[end_at])),
@@ -131,7 +138,7 @@ def build(j: Journal, period: str, day: str | None = None, year_days: float | No
         "portfolio_period": {"exposure": float(held[inside].mean()), **portfolio_period},
         "portfolio_run": {"exposure": float(held.mean()), **portfolio_run},
         "risk": risk_metrics(r, per_year),
-        "risk_period": risk_metrics(r[(days >= first_day) & (days <= last_day)], per_year),
+        "risk_period": risk_period,
         "year_days": "given" if year_days else "measured",
         "events": events,
         "trips": [e for e in events if e["kind"] == "breaker"],
@@ -144,7 +151,22 @@ def build(j: Journal, period: str, day: str | None = None, year_days: float | No
             "days": [row for row in parity.days if day_text(lo) <= row["day"] <= day_text(hi - 1)],
             "differences": [_timed(d) for d in parity.differences if lo <= d["ts"] < hi][:200],
             "notes": parity.notes},
+        "universe": universe_period(j.universe, lo, hi, risk_period["annual_volatility"]),
     }
+
+
+def universe_period(rec: UniverseRecords | None, lo: int, hi: int, volatility: float | None) -> dict[str, Any] | None:
+    """The universe view of the period [lo, hi) (its PnL between the equity rows the report's own
+    PnL is measured between; weights and cash at its end; risk shares over its days, or over the
+    run's up to its end when it has under 3; ``realised_volatility_period``: the period's daily
+    returns' ``volatility``, as the risk table's), or None for a node trading one instrument."""
+    rows = period_rows(rec.ts, lo, hi) if rec is not None and rec.is_universe else None
+    if rec is None or rows is None:
+        return None
+    view = universe_view(rec, *rows, points=200, risk_start=rows[0])      # risk shares: the period's days,
+    if view.risk_days < 3:                                                # or the run's up to its end
+        view = universe_view(rec, *rows, points=200)
+    return {**view.to_json(), "realised_volatility_period": volatility}
 
 
 def _fmt(v: Any, pct: bool = False) -> str:
@@ -189,6 +211,7 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
 
     from autobot.report.events import describe
     from autobot.report.html import CSS, ms_axis, thin
+    from autobot.report.universe_render import universe_html
     e = html.escape
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, row_heights=[0.5, 0.25, 0.25], vertical_spacing=0.06,
                         subplot_titles=("equity", "drawdown (% below the run's peak)", "daily return (%)"))
@@ -250,6 +273,7 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
 <div><h2>Strategies</h2><table><tr><th class="l">Strategy</th><th>PnL (period)</th><th>PnL (run)</th><th>Turnover</th>
 <th>Fills</th><th>Round trips</th><th>Win rate</th><th>Profit factor</th></tr>{strat_rows}</table>
 <div class="sub">realised by average cost from the journal's fills, before fees</div></div></div>
+{universe_html(rep.get("universe"))}
 <h2>Chart</h2><div class="sub">the period (shaded) and the {context} days before it; drawdowns are positive
 fractions below a peak, drawn downwards</div>{plot}
 <div class="row"><div><h2>Paper challenge</h2>{challenge_html}</div><div><h2>Parity ledger</h2>{parity_html}</div></div>

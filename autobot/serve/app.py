@@ -15,6 +15,9 @@
 * pause/resume/stop are queued in the store's ``commands`` table; the node runs each at its next
   bar (exactly as the Telegram commands) and writes the reply, which the API waits for (a few
   seconds at most).
+* ``/api/v1/universe``: per instrument and per sleeve PnL, positions, weights over time, risk
+  shares, cash and realised volatility of a node trading more than one instrument
+  (:mod:`autobot.report.universe_view`); the page shows it as its universe panel.
 * The page (``/``) uses plotly.js served by this app from the installed plotly package: no CDN,
   it works offline.
 """
@@ -38,6 +41,7 @@ from autobot.persistence.journal import (StateStoreError, command_reply, open_re
 from autobot.persistence.status import summary
 from autobot.report.analytics import DAY_NS, daily_returns, days_per_year, realized_by_strategy, risk_metrics
 from autobot.report.journal_report import day_text, regime_share
+from autobot.serve.universe import UniverseCache
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
@@ -217,6 +221,16 @@ def make_app(state: Path, token: str | None = None, allowed_hosts: set[str] | No
         top = ch["stages"].get("portfolio", {})
         return {"stage": top.get("stage"), "capital": top.get("capital"), "stages": ch["stages"],
                 "checks": ch["checks"], "transitions": safe(lambda: _events(p, ("challenge",), 100))}
+
+    universe_cache = UniverseCache()
+
+    @app.get("/api/v1/universe", dependencies=api)
+    def universe(points: int = 400) -> dict[str, Any]:
+        """Per instrument and per sleeve: PnL, position, weight, allocated weight, risk share; the
+        cash, the realised volatility against the policy's target, the weights over time (about
+        ``points`` times). ``universe`` is false for a node trading one instrument."""
+        p = store()
+        return safe(lambda: universe_cache.view(p, max(10, min(points, 5_000))))
 
     @app.get("/api/v1/reloads", dependencies=api)
     def reloads() -> dict[str, Any]:
