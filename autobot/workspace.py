@@ -380,6 +380,7 @@ class Workspace:
         bar size and calendar are checked when a run loads it, at this line)."""
         if not pol.universe:
             return
+        from autobot.data.catalog import is_catalog
         parent, found = d.source.node_at(("universe",))
         venues = sorted({iid.rpartition(".")[2] for iid in pol.universe})
         if len(venues) > 1 and found and parent is not None:
@@ -402,7 +403,7 @@ class Workspace:
                 self.sink.add(d.source.diagnostic(where.start, where.end, "outside-project",
                                                   f"the universe file '{file}' reaches outside the project folder",
                                                   "keep the data inside the project, or write an absolute path"))
-            elif not path.is_file():
+            elif not path.is_file() and not is_catalog(path):
                 self.sink.add(d.source.diagnostic(where.start, where.end, "missing-file",
                                                   f"universe file '{file}' of {iid} not found",
                                                   "give a bar file's path relative to the policy file"))
@@ -414,7 +415,7 @@ class Workspace:
         is not the others' (a universe runs on one bar size; each file's bars are read, bounded)."""
         from statistics import median
 
-        from autobot.data.bars import load_bars
+        from autobot.data.catalog import is_catalog, load_member_bars
         from autobot.venue.instruments import quote_currency
         assert pol.universe is not None
         ok = [iid for iid in pol.universe if _instrument_problem(iid) is None]
@@ -446,10 +447,11 @@ class Workspace:
         steps: dict[str, int] = {}
         for iid in ok:
             path = base / pol.universe[iid]
-            if not (path.is_file() and (_inside(path, base) or Path(pol.universe[iid]).is_absolute())):
+            if not ((path.is_file() or is_catalog(path)) and (_inside(path, base) or
+                                                               Path(pol.universe[iid]).is_absolute())):
                 continue
             try:
-                bars = load_bars(path)
+                bars = load_member_bars(path, iid)
             except UserError as err:
                 where = line_of(iid, True)
                 first = err.diagnostics[0] if err.diagnostics else None

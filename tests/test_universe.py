@@ -420,3 +420,67 @@ def test_markets_and_subsets_are_checked_at_their_lines(tmp_path: Path) -> None:
     path.write_text(SUBSETS.split("universe:")[0] + "markets: {tsmom: [fx]}\nallocations: {always: {tsmom: 100%}}\n")
     r = CliRunner().invoke(app, ["validate", str(path)])
     assert r.exit_code == 1 and "this policy has no universe" in r.output, r.output
+
+
+def _catalog(folder: Path, files: dict[str, str], last: int = 800) -> dict[str, Path]:
+    """A NautilusTrader ParquetDataCatalog of the bundled universe files' last ``last`` days, and
+    the same bars as CSV files (what the catalog must trade like)."""
+    from nautilus_trader.model.data import BarType
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    from autobot.backtest.data import to_nautilus
+    from autobot.data.bars import write_bars_csv
+    from autobot.venue.instruments import make_instrument
+    catalog = ParquetDataCatalog(str(folder / "catalog"))
+    csv = {}
+    for iid, name in files.items():
+        bars = load_bars(ROOT / "policies" / "data" / "universe" / name)
+        bars = bars.slice(len(bars) - last, len(bars))
+        inst = make_instrument(iid, [bars.close])
+        catalog.write_data([inst])
+        catalog.write_data(to_nautilus(bars, BarType.from_str(f"{iid}-1-DAY-LAST-EXTERNAL"), inst, 86_400))
+        csv[iid] = folder / name
+        write_bars_csv(bars, csv[iid])
+    return csv
+
+
+def test_a_nautilus_catalog_is_a_universe(tmp_path: Path) -> None:
+    """--universe CATALOG (every instrument the catalog holds bars of) and a policy whose universe
+    names a catalog folder trade exactly as the same bars in CSV files, on both engines."""
+    files = {"SPY.SIM": "spy_1d.csv", "EURUSD.SIM": "eurusd_mid_1d.csv", "XAUUSD.SIM": "xauusd_mid_1d.csv"}
+    csv = _catalog(tmp_path, files)
+    policy = ROOT / "policies" / "universe_daily.yaml"
+    runs = {}
+    for engine in ("fast", "nautilus"):
+        for how, spec in (("catalog", [str(tmp_path / "catalog")]),
+                          ("csv", [f"{iid}={csv[iid]}" for iid in sorted(csv)])):   # the catalog's order
+            out = tmp_path / f"{engine}-{how}.json"
+            args = ["backtest", "--policy", str(policy), "--engine", engine, "--json", str(out)]
+            for s in spec:
+                args += ["--universe", s]
+            r = CliRunner().invoke(app, args)
+            assert r.exit_code == 0, r.output
+            runs[engine, how] = json.loads(out.read_text())
+    a, b = runs["fast", "catalog"], runs["fast", "csv"]
+    assert sorted(a["sleeves"]) == sorted(f"tsmom@{iid}" for iid in files)
+    assert a["trades"] > 5 and a["trade_list"] == b["trade_list"] and a["total_return"] == b["total_return"]
+    assert runs["nautilus", "catalog"]["trade_list"] == a["trade_list"]
+    # in the policy: each instrument's value the catalog folder, checked by validate like a file
+    (tmp_path / "p").mkdir()
+    shutil.copytree(ROOT / "policies" / "strategies", tmp_path / "p" / "strategies")
+    shutil.copytree(ROOT / "policies" / "regimes", tmp_path / "p" / "regimes")
+    shutil.copytree(tmp_path / "catalog", tmp_path / "p" / "catalog")
+    head, _, tail = policy.read_text().partition("universe:")
+    rest = tail[tail.index("\nallocations:") + 1:]                  # the shipped allocation and risk
+    text = head + "universe:\n" + "".join(f"  {iid}: catalog\n" for iid in sorted(files)) + rest
+    (tmp_path / "p" / "policy.yaml").write_text(text)
+    r = CliRunner().invoke(app, ["validate", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "p.json"
+    r = CliRunner().invoke(app, ["backtest", "--policy", str(tmp_path / "p" / "policy.yaml"), "--engine", "fast",
+                                 "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(out.read_text())["trade_list"] == a["trade_list"]
+    (tmp_path / "p" / "policy.yaml").write_text(text.replace("  XAUUSD.SIM: catalog", "  IWM.SIM: catalog"))
+    r = CliRunner().invoke(app, ["validate", str(tmp_path / "p")])                # no bars of IWM in it
+    assert r.exit_code == 1 and "no bars for IWM.SIM" in r.output, r.output

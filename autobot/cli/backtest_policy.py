@@ -95,7 +95,8 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
         start = parse_when(opts["start"], "--start") if opts["start"] else None
         end = parse_when(opts["end"], "--end") if opts["end"] else None
         if universe:
-            series = {iid: load_bars(path.resolve().parent / file) for iid, file in universe.items()}
+            from autobot.data.catalog import load_member_bars
+            series = {iid: load_member_bars(path.resolve().parent / file, iid) for iid, file in universe.items()}
         elif catalog is not None:
             from autobot.data.catalog import load_catalog_bars
             series = {iid: load_catalog_bars(catalog, iid) for iid in needed}

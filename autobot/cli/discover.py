@@ -88,7 +88,6 @@ def discover(
     except ArchMissing as err:
         raise fail_usage(str(err)) from None
     from autobot.cli.inputs import example_data
-    from autobot.data.bars import load_bars
     from autobot.diagnostics import UserError
     from autobot.cli.output import fail_user
     bound: list[tuple[str, Path]] = []
@@ -97,7 +96,8 @@ def discover(
     else:
         bound = [(instrument, Path(p)) for p in data] or [(instrument, example_data(Path.cwd() / "x.yaml"))]
     try:
-        loaded = [(str(p), load_bars(p), iid) for iid, p in bound]
+        from autobot.data.catalog import load_member_bars
+        loaded = [(str(p), load_member_bars(Path(p), iid), iid) for iid, p in bound]
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     from autobot.discover.run import discover as run_discovery

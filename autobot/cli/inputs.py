@@ -51,7 +51,10 @@ def universe_files(specs: list[str], venue: str) -> dict[str, Path]:
     """``--universe DIR | FILE... | ID=FILE...`` as instrument id -> file: a folder's bar files
     (``.csv``, ``.csv.gz``, ``.txt``; sorted by name), or files; a file's instrument id is its
     name's first part upper-cased, on ``venue`` (``aapl_1d.csv`` -> ``AAPL.<venue>``), unless
-    ``ID=FILE`` names it (an ``ID`` without a venue is put on ``venue``). Usage errors: a missing file, an empty folder, two files of one id."""
+    ``ID=FILE`` names it (an ``ID`` without a venue is put on ``venue``); a NautilusTrader catalog
+    folder gives every instrument it holds bars of (its ids as written; ``ID=CATALOG`` one of them).
+    Usage errors: a missing file, an empty folder, two files of one id."""
+    from autobot.data.catalog import catalog_instruments, is_catalog
     out: dict[str, Path] = {}
     named: dict[str, str] = {}
     for spec in specs:
@@ -63,7 +66,12 @@ def universe_files(specs: list[str], venue: str) -> dict[str, Path]:
         else:
             plain.append(Path(spec))
         for path in plain:
-            if path.is_dir():
+            if is_catalog(path):                  # a Nautilus catalog: every instrument it has bars of
+                ids = catalog_instruments(path)
+                if not ids:
+                    raise fail_usage(f"--universe {spec}: the catalog holds no bars")
+                items.extend((iid, path) for iid in ids)
+            elif path.is_dir():
                 found = sorted(f for f in path.iterdir()
                                if f.is_file() and f.name.lower().endswith(UNIVERSE_SUFFIXES))
                 if not found:
@@ -72,7 +80,7 @@ def universe_files(specs: list[str], venue: str) -> dict[str, Path]:
             else:
                 items.append((None, path))
         for iid, file in items:
-            if not file.is_file():
+            if not (file.is_file() or is_catalog(file)):
                 raise fail_usage(f"--universe {spec}: no such file: {file}")
             if iid is None:
                 symbol = file.name.split(".")[0].split("_")[0].split("-")[0].upper()

@@ -96,7 +96,6 @@ def live(
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     from autobot.cli.backtest_policy import bind_all, instrument_mapping
-    from autobot.data.bars import load_bars
     from autobot.live.node import run_replay
     from autobot.workspace import expand_universe, rebind_instruments, universe_venue, with_universe
 
@@ -118,7 +117,8 @@ def live(
         compiled = rebind_instruments(compiled, mapping)
         files = bind_all(replay, compiled.instruments, Path(replay[0]))
     try:
-        data = {iid: load_bars(f) for iid, f in files.items()}
+        from autobot.data.catalog import load_member_bars
+        data = {iid: load_member_bars(Path(f), iid) for iid, f in files.items()}
         journal = state or (path.resolve().parent / ".autobot" / "state.sqlite")
         from autobot.notify.telegram import Notifier
         from autobot.live.view import LineView, StatusView

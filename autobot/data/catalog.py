@@ -54,3 +54,30 @@ def load_catalog_bars(path: Path, instrument_id: str, bar_seconds: int | None = 
         raise _error(path, f"{chosen}: bar {int(bad[0])} has a non-positive price or high < low",
                      "fix the catalog's data")
     return Bars(f"{path}[{chosen}]", ts, *cols, format="catalog")
+
+
+def is_catalog(path: Path) -> bool:
+    """A folder a ParquetDataCatalog wrote bars to (``data/bar/<BAR TYPE>/``)."""
+    return path.is_dir() and (path / "data" / "bar").is_dir()
+
+
+def catalog_instruments(path: Path) -> list[str]:
+    """The instrument ids the catalog holds bars of (from its bar-type folders), sorted."""
+    from nautilus_trader.model.data import BarType
+
+    found: set[str] = set()
+    for folder in sorted((path / "data" / "bar").iterdir())[:100_000]:
+        if not folder.is_dir():
+            continue
+        try:
+            found.add(str(BarType.from_str(folder.name).instrument_id))
+        except (ValueError, TypeError):       # not a bar type: not written by the catalog
+            continue
+    return sorted(found)
+
+
+def load_member_bars(path: Path, instrument_id: str) -> Bars:
+    """A universe member's bars: a bar file (:func:`autobot.data.bars.load_bars`), or a
+    ParquetDataCatalog folder holding the instrument's bars (its finest bar type)."""
+    from autobot.data.bars import load_bars
+    return load_catalog_bars(path, instrument_id) if is_catalog(path) else load_bars(path)
