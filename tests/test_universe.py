@@ -253,6 +253,10 @@ def test_the_shipped_universe_policy_runs_on_its_own_data(tmp_path: Path) -> Non
         mine = [t for t in doc["trade_list"] if t["strategy"] == name]
         assert all(int(t["entry_ts"]) in closes for t in mine), name      # entries at its own closes only
     assert doc["trades"] > 20
+    # BTCUSD.SIM is a crypto pair on the SIM venue (a coin Nautilus knows): fractional sizes, not shares
+    btc = [t["qty"] for t in doc["trade_list"] if t["strategy"] == "tsmom@BTCUSD.SIM"]
+    assert btc and any(q != int(q) for q in btc), btc
+    assert {u["instrument"]: u["asset_class"] for u in doc["universe"]}["BTCUSD.SIM"] == "crypto"
 
 
 def _universe_files(policy: Path) -> dict[str, str]:

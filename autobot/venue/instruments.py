@@ -3,6 +3,8 @@
 * ``BTCUSDT.BINANCE`` (a crypto venue, or a symbol ending in a crypto quote currency):
   a crypto ``CurrencyPair`` (base/quote split at the known quote currency), size precision 6,
   Binance-like fees (0.1% maker and taker) on crypto venues.
+  The same on any venue when the symbol's base is a coin Nautilus' currency registry knows (BTC,
+  ETH, SOL, ...): ``BTCUSD.SIM`` is a crypto pair (fractional sizes), not a share.
 * ``GBPUSD.FXCM`` (two ISO currencies): an FX ``CurrencyPair``, whole units, no fees.
 * anything else (``ORCL.NASDAQ``, ``6EH4.XCME``): an ``Equity`` quoted in USD (or ``currency``),
   whole units, no fees.
@@ -150,6 +152,11 @@ def _fiat(code: str) -> bool:
     return c is not None and c.currency_type == CurrencyType.FIAT
 
 
+def _crypto(code: str) -> bool:
+    c = Currency.from_str(code, strict=True)
+    return c is not None and c.currency_type == CurrencyType.CRYPTO
+
+
 def asset_class(instrument_id: str) -> str:
     """``crypto``, ``fx`` or ``equity`` for an instrument id (see the module docstring)."""
     iid = InstrumentId.from_str(instrument_id)
@@ -160,6 +167,8 @@ def asset_class(instrument_id: str) -> str:
     if len(symbol) == 6 and _fiat(symbol[:3]) and _fiat(symbol[3:]):
         return "fx"
     if pair is not None and pair[1] in ("USDT", "USDC", "BTC", "ETH", "BNB", "FDUSD", "BUSD"):
+        return "crypto"
+    if pair is not None and _crypto(pair[0]):     # BTCUSD.SIM: a coin Nautilus knows, on any venue
         return "crypto"
     return "equity"
 
