@@ -12,8 +12,11 @@ universe policy: nine daily markets of ``../shared/data/universe``, bundled unde
 * ``cli``: the whole ``autobot backtest --policy P --engine nautilus|fast --json OUT`` process,
   wall time from start to exit (imports, loading, the run, each member alone for the comparison
   table, the JSON); the two JSON files must be equal but for the fast engine's note;
-* ``run``: ``run_portfolio`` / ``run_portfolio_fast`` with ``compare=False`` (what a study's trial
-  runs), timed inside the process from the bars in memory to the result, its fills checked equal.
+* ``run``: ``run_portfolio`` / ``run_portfolio_fast`` with ``compare=False``, timed inside the
+  process from the bars in memory to the result, its fills checked equal;
+* ``trial``: the fast run as ``optimize --policy``'s trials make it (``traces=False``,
+  ``full_challenge=False``: same fills and equity, checked) against the Nautilus run (a Nautilus
+  trial runs everything).
 
 Target (issue 28): fast >= 50x faster. Prints one JSON document.
 """
@@ -47,7 +50,13 @@ else:
 t0 = time.perf_counter()
 result = run(policy, data, compare=False)
 seconds = time.perf_counter() - t0
-pickle.dump({"seconds": seconds, "fills": result.fills, "final": result.final_equity,
+trial = None
+if engine == "fast":                      # as optimize --policy's trials run it
+    t0 = time.perf_counter()
+    other = run(policy, data, compare=False, traces=False, full_challenge=False)
+    trial = time.perf_counter() - t0
+    assert other.fills == result.fills and list(other.equity) == list(result.equity)
+pickle.dump({"seconds": seconds, "trial": trial, "fills": result.fills, "final": result.final_equity,
              "bars": sum(len(b) for b in data.values())}, open(out, "wb"))
 """
 
@@ -70,6 +79,8 @@ def main() -> None:
         out["fills"] = sum(map(len, runs["fast"]["fills"].values()))
         out["run"] = {"nautilus_s": round(runs["nautilus"]["seconds"], 2), "fast_s": round(runs["fast"]["seconds"], 2),
                       "ratio": round(runs["nautilus"]["seconds"] / runs["fast"]["seconds"], 1), "identical_fills": same}
+        out["trial"] = {"nautilus_s": round(runs["nautilus"]["seconds"], 2), "fast_s": round(runs["fast"]["trial"], 2),
+                        "ratio": round(runs["nautilus"]["seconds"] / runs["fast"]["trial"], 1)}
         cli = {}
         docs = {}
         for engine in ("nautilus", "fast"):
