@@ -29,6 +29,7 @@ from numba import njit
 
 from autobot.fast import program as G
 from autobot.strategy import costs as fees
+from autobot.strategy import sizing
 
 # fill and exit reasons (codes in the output arrays)
 R_ENTRY_LONG, R_ENTRY_SHORT, R_EXIT_LONG, R_EXIT_SHORT, R_REVERSE, R_STOP, R_TAKE, R_TRAIL, R_OPEN = range(9)
@@ -41,8 +42,8 @@ I_CASH, I_SIZING, I_PP, I_SP, I_CP, I_TRAIL_BPS, I_BP, I_MAKER_D, I_TAKER_D = ra
 # float parameters
 F_CAPITAL, F_LEVERAGE, F_TAKER, F_MULT, F_MAXQ, F_MINQ, F_SIZE, F_TRAIL_BPS, F_MAKER_N, F_TAKER_N, F_UNIT, F_UNIT_MIN, \
     F_UNIT_CAP = range(13)
-EQUITY_PCT, RISK_PER_TRADE, FIXED_QTY = 0, 1, 2
-SIZING = {"equity_pct": EQUITY_PCT, "risk_per_trade": RISK_PER_TRADE, "fixed_qty": FIXED_QTY}
+EQUITY_PCT, RISK_PER_TRADE, FIXED_QTY = sizing.EQUITY_PCT, sizing.RISK_PER_TRADE, sizing.FIXED_QTY
+SIZING = sizing.METHODS
 
 
 @njit(cache=True, inline="always")
@@ -130,19 +131,8 @@ def _fee(notional: int, qty: float, fee_num: float, fee_digits: int, per_unit: f
         _units(_unit_commission(qty, _dbl(notional, cp), per_unit, unit_min, unit_cap), cp)
 
 
-@njit(cache=True)
-def _floor_qty(qty: float, sp: int) -> float:
-    """``qty`` rounded down to a multiple of 10^-sp (as ``Decimal(repr(qty))`` floored would), as
-    a count of 10^-sp."""
-    scale = 10.0 ** sp
-    k = math.floor(qty * scale)
-    if k >= 9007199254740992.0:   # 2^53: no longer exact (sizes are capped below it: max_order_qty)
-        return k
-    while (k + 1.0) / scale <= qty:
-        k += 1.0
-    while k > 0 and k / scale > qty:
-        k -= 1.0
-    return k
+_floor_qty = njit(cache=True)(sizing.floor_count)      # one home: autobot/strategy/sizing.py
+_sized_units = njit(cache=True, inline="always")(sizing.units)
 
 
 @njit(cache=True)
@@ -629,16 +619,10 @@ def _size(sizing, value, equity, close, stop_kind, stop_fraction, stop_distance,
           leverage, mult, maxq, minq, sp):
     """The entry's quantity as a count of 10^-sp (0: no order): the sizing method, capped by the account (leverage, or
     free cash less the taker fee), the instrument's maximum, rounded down to the size increment."""
-    raw = math.nan
-    if sizing == FIXED_QTY:
-        raw = value
-    elif equity > 0 and close > 0:
-        if sizing == EQUITY_PCT:
-            raw = equity * value / close
-        else:
-            d = close * stop_fraction if stop_kind == 1 else (stop_distance if stop_kind == 2 else math.nan)
-            if d == d and d > 0:
-                raw = equity * value / d
+    d = math.nan
+    if sizing == RISK_PER_TRADE:
+        d = close * stop_fraction if stop_kind == 1 else (stop_distance if stop_kind == 2 else math.nan)
+    raw = _sized_units(sizing, value, equity, close, d)
     if close > 0:
         unit = close * mult
         if cash:

@@ -192,7 +192,6 @@ class RuleStrategy(Strategy):
             self.stop()
             return
         self._bar_ns = cfg.bar_type.spec.timedelta.value
-        self._increment = float(self.instrument.size_increment)
         self._min_qty = float(self.instrument.min_quantity) if self.instrument.min_quantity is not None else None
         self._max_qty = max_order_qty(self.instrument)
         self.subscribe_bars(cfg.bar_type)
@@ -375,7 +374,7 @@ class RuleStrategy(Strategy):
         method, value = cs.sizing
         distance = self._distance(cs.stop_loss, close) if method == "risk_per_trade" else None
         qty = min(raw_quantity(method, value, equity, close, distance), self._affordable(close, equity))
-        return round_quantity(qty, self._increment, self._min_qty, self._max_qty)
+        return round_quantity(qty, self.instrument.size_precision, self._min_qty, self._max_qty)
 
     def _affordable(self, close: float, equity: float) -> float:
         """The most units an entry may buy or sell at ``close``: its notional at most equity x the

@@ -4,8 +4,13 @@
 * ``equity_pct`` p: ``equity * p / price`` worth of the instrument.
 * ``fixed_qty`` q: q units.
 
-The result is rounded *down* to the instrument's size increment and clamped to its
-maximum; below its minimum (or zero) there is no order.
+The result is rounded *down* to the instrument's size increment (10^-size precision) and clamped
+to its maximum; below its minimum (or zero) there is no order.
+
+:func:`units` and :func:`floor_count` are plain Python that numba also compiles: the fast kernel
+(:mod:`autobot.fast.kernel`) sizes with the same functions :class:`RuleStrategy` calls on
+NautilusTrader, so the two engines cannot size differently (as :mod:`autobot.strategy.costs` does
+for the fees).
 """
 
 from __future__ import annotations
@@ -15,32 +20,59 @@ from decimal import Decimal
 from typing import Any
 
 
-def raw_quantity(method: str, value: float, equity: float, price: float, stop_distance: float | None) -> float:
-    """Units before rounding; NaN when the inputs do not allow a size (no stop, no price...)."""
-    if method == "fixed_qty":
+EQUITY_PCT, RISK_PER_TRADE, FIXED_QTY = 0, 1, 2
+METHODS = {"equity_pct": EQUITY_PCT, "risk_per_trade": RISK_PER_TRADE, "fixed_qty": FIXED_QTY}
+
+
+def units(kind: int, value: float, equity: float, price: float, distance: float) -> float:
+    """Units before rounding for sizing ``kind`` (:data:`METHODS`); NaN when the inputs do not
+    allow a size (no price, no equity, no stop distance: ``distance`` NaN or not above 0).
+    Numba-compatible."""
+    if kind == FIXED_QTY:
         return value
     if not (equity > 0 and price > 0):
         return math.nan
-    if method == "equity_pct":
+    if kind == EQUITY_PCT:
         return equity * value / price
-    if method == "risk_per_trade":
-        if stop_distance is None or not stop_distance > 0:
-            return math.nan
-        return equity * value / stop_distance
-    raise ValueError(f"unknown sizing method {method!r}")
+    if distance == distance and distance > 0:
+        return equity * value / distance
+    return math.nan
 
 
-def round_quantity(qty: float, increment: float, minimum: float | None, maximum: float | None) -> Decimal | None:
-    """Round down to a multiple of ``increment`` (as a Decimal) and clamp; None when no order."""
-    qty = float(qty)          # a NumPy float's repr is 'np.float64(...)', which Decimal cannot read
+def floor_count(qty: float, sp: int) -> float:
+    """``qty`` rounded down to a multiple of 10^-sp (as ``Decimal(repr(qty))`` floored would), as
+    a count of 10^-sp. Numba-compatible."""
+    scale = 10.0 ** sp
+    k = math.floor(qty * scale)
+    if k >= 9007199254740992.0:   # 2^53: no longer exact (sizes are capped below it: max_order_qty)
+        return k
+    while (k + 1.0) / scale <= qty:
+        k += 1.0
+    while k > 0 and k / scale > qty:
+        k -= 1.0
+    return k
+
+
+def raw_quantity(method: str, value: float, equity: float, price: float, stop_distance: float | None) -> float:
+    """:func:`units` of a document's sizing method; NaN when the inputs do not allow a size."""
+    if method not in METHODS:
+        raise ValueError(f"unknown sizing method {method!r}")
+    return units(METHODS[method], value, equity, price, math.nan if stop_distance is None else stop_distance)
+
+
+def round_quantity(qty: float, precision: int, minimum: float | None, maximum: float | None) -> Decimal | None:
+    """Clamp to ``maximum``, round down to a multiple of 10^-``precision`` (:func:`floor_count`,
+    as a Decimal); None when no order (zero, or below ``minimum``)."""
+    qty = float(qty)
     if not qty > 0 or not math.isfinite(qty):
         return None
     if maximum is not None and qty > maximum:
         qty = maximum
-    inc = Decimal(str(increment))
-    steps = (Decimal(repr(qty)) / inc).to_integral_value(rounding="ROUND_FLOOR")
-    out = steps * inc
-    if out <= 0 or (minimum is not None and out < Decimal(str(minimum))):
+    k = floor_count(qty, precision)
+    if not k > 0:
+        return None
+    out = Decimal(int(k)).scaleb(-precision)
+    if minimum is not None and out < Decimal(str(minimum)):
         return None
     return out
 
