@@ -488,3 +488,35 @@ def test_a_nautilus_catalog_is_a_universe(tmp_path: Path) -> None:
     (tmp_path / "p" / "policy.yaml").write_text(text.replace("  XAUUSD.SIM: catalog", "  IWM.SIM: catalog"))
     r = CliRunner().invoke(app, ["validate", str(tmp_path / "p")])                # no bars of IWM in it
     assert r.exit_code == 1 and "no bars for IWM.SIM" in r.output, r.output
+
+
+def test_a_cash_account_policy_trades_alike_in_backtest_and_on_the_paper_node(tmp_path: Path) -> None:
+    """account: cash in the policy (issue 25's cash accounts, assembled): backtests (both engines,
+    no --account) and the paper node trade in a cash account, a share (SPY), an FX pair (EUR/USD,
+    held as euros) and a coin (BTC) long only, fill for fill alike; the parity ledger agrees."""
+    shutil.copytree(ROOT / "policies", tmp_path / "p")
+    data = tmp_path / "p" / "data" / "universe"
+    keep = {"SPY.SIM": "spy_1d.csv", "EURUSD.SIM": "eurusd_mid_1d.csv", "BTCUSD.SIM": "btcusd_coinbase_1d.csv"}
+    for name in keep.values():
+        lines = (data / name).read_text().splitlines(keepends=True)           # 2017-01 .. 2018-06
+        (data / name).write_text("".join(lines[:1] + [x for x in lines[1:] if "2017-01-01" <= x[:10] < "2018-07-01"]))
+    head, _, tail = (tmp_path / "p" / "universe_daily.yaml").read_text().partition("universe:")
+    rest = tail[tail.index("\nallocations:") + 1:]
+    policy = tmp_path / "p" / "policy.yaml"
+    policy.write_text(head + "universe:\n" + "".join(f"  {k}: data/universe/{v}\n" for k, v in keep.items())
+                      + rest + "account: cash\n")
+    runs = {}
+    for name, args in (("fast", ["backtest", "--engine", "fast"]), ("nautilus", ["backtest"]),
+                       ("margin", ["backtest", "--account", "margin"]),
+                       ("live", ["live", "--replay", "universe", "--state", str(tmp_path / "s.sqlite")])):
+        out = tmp_path / f"{name}.json"
+        r = CliRunner().invoke(app, [*args, "--policy", str(policy), "--json", str(out)])
+        assert r.exit_code == 0, (name, r.output)
+        runs[name] = json.loads(out.read_text())
+    keys = ("strategy", "side", "qty", "entry_ts", "entry_price", "exit_ts", "exit_price", "exit_reason")
+    trades = {k: [[t[x] for x in keys] for t in v["trade_list"]] for k, v in runs.items()}
+    assert trades["live"] == trades["nautilus"] == trades["fast"]
+    assert {t[0] for t in trades["live"]} == {f"tsmom@{iid}" for iid in keep} and all(t[1] == "long" for t in trades["live"])
+    assert trades["margin"] != trades["nautilus"]          # the account is the policy's: cash caps the entries
+    from autobot.live.parity import ledger
+    assert ledger(policy, tmp_path / "s.sqlite").differences == []

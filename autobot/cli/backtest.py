@@ -63,7 +63,8 @@ def backtest(
     start: Optional[str] = typer.Option(None, "--start", help="First bar (ISO date or date-time, UTC)."),
     end: Optional[str] = typer.Option(None, "--end", help="Stop before this time (ISO date or date-time, UTC)."),
     capital: float = typer.Option(100_000.0, "--capital", help="Starting capital, in the quote currency."),
-    account: str = typer.Option("margin", "--account", help="margin (long and short) or cash (long only)."),
+    account: Optional[str] = typer.Option(None, "--account", help="margin (long and short) or cash (long only); "
+                                          "default margin, with --policy the policy's account:."),
     leverage: float = typer.Option(1.0, "--leverage", help="Account leverage (margin accounts)."),
     instrument: Optional[str] = typer.Option(None, "--instrument", help="Trade this instrument id instead of the "
                                              "document's market.instrument (a policy: every strategy of a "
@@ -90,7 +91,7 @@ def backtest(
                                "compiled screening engine; same fills, refuses what it cannot reproduce)."),
 ) -> None:
     """Backtest one strategy document (or, with --policy, the whole portfolio) against buy-and-hold and the success bar."""
-    if account not in ("margin", "cash"):
+    if account not in (None, "margin", "cash"):
         raise fail_usage("--account must be 'margin' or 'cash'")
     if engine not in ("nautilus", "fast"):
         raise fail_usage(f"--engine {engine!r}: give 'nautilus' or 'fast'")
@@ -187,7 +188,7 @@ def load_inputs(strategy: Path, overrides: dict[str, float], instrument: Optiona
     ``backtest`` and ``optimize`` take them from the command line (usage and positioned errors
     raised as ``typer.Exit``). ``compiled``: the document already compiled by :func:`compile_for_run`."""
     from autobot.diagnostics import UserError
-    capital, account, leverage, slippage = v["capital"], v["account"], v["leverage"], v["slippage"]
+    capital, account, leverage, slippage = v["capital"], v["account"] or "margin", v["leverage"], v["slippage"]
     price_precision, size_precision, maker_fee, taker_fee = (v["price_precision"], v["size_precision"],
                                                              v["maker_fee"], v["taker_fee"])
     currency = v["currency"]

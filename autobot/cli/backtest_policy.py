@@ -122,7 +122,7 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
     except UserError as err:
         raise fail_user(err.diagnostics) from None
     venue = VenueSettings(capital=opts["capital"] if policy.document.capital is None else policy.document.capital,
-                          leverage=opts["leverage"], slippage=opts["slippage"], account=opts.get("account") or "margin")
+                          leverage=opts["leverage"], slippage=opts["slippage"], account=opts.get("account") or policy.document.account)
     settings = InstrumentSettings(price_precision=opts["price_precision"], size_precision=opts["size_precision"],
                                   maker_fee=opts["maker_fee"], taker_fee=opts["taker_fee"], currency=opts["currency"])
     return policy, series, venue, settings

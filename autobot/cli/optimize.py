@@ -63,7 +63,8 @@ def optimize(
     state: Optional[Path] = typer.Option(None, "--state", help="With --apply: the SQLite journal that keeps the "
                                          "versions 'autobot rollback' restores (default: the project's)."),
     capital: float = typer.Option(100_000.0, "--capital", help="Starting capital, in the quote currency."),
-    account: str = typer.Option("margin", "--account", help="margin (long and short) or cash (long only)."),
+    account: Optional[str] = typer.Option(None, "--account", help="margin (long and short) or cash (long only); "
+                                          "default margin, with --policy the policy's account:."),
     leverage: float = typer.Option(1.0, "--leverage", help="Account leverage (margin accounts)."),
     instrument: Optional[str] = typer.Option(None, "--instrument", help="Trade this instrument id instead."),
     currency: str = typer.Option("USD", "--currency", help="Quote currency of non-FX, non-crypto instruments."),
@@ -85,7 +86,7 @@ def optimize(
         raise fail_usage("give a strategy document or --policy, not both")
     if only is not None and policy is None:
         raise fail_usage("--only goes with --policy")
-    if account not in ("margin", "cash"):
+    if account not in (None, "margin", "cash"):
         raise fail_usage("--account must be 'margin' or 'cash'")
     if objective not in ST.OBJECTIVES:
         raise fail_usage(f"--objective {objective!r}: give one of {', '.join(ST.OBJECTIVES)}")

@@ -404,6 +404,10 @@ class PolicyDocument(_Model):
                     "returns, as at a regime switch); without it, shares change only at regime switches.")
     capital: float | None = Field(None, gt=0, le=MAX_CAPITAL, allow_inf_nan=False,
                                   description="Starting capital for backtests and paper trading, above 0 up to 1e12.")
+    account: Literal["margin", "cash"] = Field(
+        "margin", description="The account the policy trades in: margin (long and short, leverage) or cash (long "
+                              "only, each entry paid in full from the free cash). Backtests (unless --account) and "
+                              "the paper node use it.")
     on_stop: Literal["keep", "cancel_orders", "flatten"] = Field(
         "keep", description="When a live node stops (SIGINT/SIGTERM): keep orders and positions, cancel the open "
                             "orders, or flatten everything.")

@@ -66,6 +66,7 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
 
     asyncio.set_event_loop(asyncio.new_event_loop())      # a node closes its loop when it is disposed
     name, data_config, data_factory = data
+    cash = policy.document.account == "cash"
     # a replay ends by itself: no long waits for venues that are not there
     timeouts = dict(timeout_connection=10.0, timeout_reconciliation=1.0, timeout_portfolio=2.0,
                     timeout_disconnection=2.0, timeout_post_stop=0.5) if replay else \
@@ -80,9 +81,12 @@ def paper_node(policy: CompiledPolicy, venue: str, currency: str, capital: float
                                          max_order_modify_rate="1000000/00:00:01") if accelerated
         else LiveRiskEngineConfig(),
         data_clients={name: data_config},
+        # the policy's account: margin (one currency), or cash (multi-currency: a crypto or FX
+        # holding is its base currency, as in a backtest, autobot.venue.settings.add_venue)
         exec_clients={execution[0]: execution[1]} if execution is not None else {venue: SandboxExecutionClientConfig(
-            venue=venue, starting_balances=[f"{capital} {currency}"], base_currency=currency,
-            oms_type=VENUE_OMS, account_type="MARGIN", default_leverage=_decimal(leverage),
+            venue=venue, starting_balances=[f"{capital} {currency}"],
+            base_currency=None if cash else currency, oms_type=VENUE_OMS,
+            account_type="CASH" if cash else "MARGIN", default_leverage=_decimal(leverage),
             bar_execution=True, trade_execution=False)},
         controller=ImportableControllerConfig(
             controller_path="autobot.portfolio.controller:PortfolioController",

@@ -132,7 +132,8 @@ def ledger(policy_path: Path, state: Path, progress: Any = None) -> Ledger:
         return Ledger([], [], {}, 0, ["the journal holds no bars (written before bars were journaled)"])
     data = journal_bars(rows)
     policy = load_runtime_policy(policy_path, universe=universe if isinstance(universe, dict) else None)
-    bt = run_portfolio(policy, data, progress=progress, compare=False)
+    from autobot.venue.settings import VenueSettings
+    bt = run_portfolio(policy, data, VenueSettings(account=policy.document.account), progress=progress, compare=False)
     journaled: dict[str, list[tuple[int, str, float, float]]] = {}
     for strategy, ts, side, qty, price, _ in fills:
         journaled.setdefault(strategy, []).append((int(ts), str(side), float(qty), float(price)))
