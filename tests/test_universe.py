@@ -520,3 +520,26 @@ def test_a_cash_account_policy_trades_alike_in_backtest_and_on_the_paper_node(tm
     assert trades["margin"] != trades["nautilus"]          # the account is the policy's: cash caps the entries
     from autobot.live.parity import ledger
     assert ledger(policy, tmp_path / "s.sqlite").differences == []
+
+
+def test_optimize_a_universe_policy_whose_files_are_beside_it(tmp_path: Path) -> None:
+    """optimize --policy on a universe policy as shipped (its files relative to it), run from another
+    folder: each trial rebuilds the project in a folder of its own, so the universe must travel as
+    absolute paths (it once failed every trial: 'universe file ... not found'); and a window in
+    which a market has no bars yet (BTC before 2014-12) lets that market sit out, as backtest
+    --policy does (it was an IndexError)."""
+    shutil.copytree(ROOT / "policies", tmp_path / "p")
+    head, _, tail = (tmp_path / "p" / "universe_daily.yaml").read_text().partition("universe:")
+    rest = tail[tail.index("\nallocations:") + 1:]
+    keep = {"SPY.SIM": "spy_1d.csv", "EURUSD.SIM": "eurusd_mid_1d.csv", "BTCUSD.SIM": "btcusd_coinbase_1d.csv"}
+    policy = tmp_path / "p" / "three.yaml"
+    policy.write_text(head + "universe:\n" + "".join(f"  {k}: data/universe/{v}\n" for k, v in keep.items()) + rest)
+    out = tmp_path / "o.json"
+    r = CliRunner().invoke(app, ["optimize", "--policy", str(policy), "--start", "2013-01-01", "--end", "2016-07-01",
+                                 "--trials", "4", "--windows", "2", "--workers", "1", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["verdict"] in ("significant", "not significant", "likely overfit")
+    final = doc["statistics"]["final"]
+    assert final["failed"] == 0 and final["scored"] == 4                    # every trial ran and scored
+    assert doc["windows"][0]["train_start"] < "2014-12-01"                  # BTC sat out of its first folds

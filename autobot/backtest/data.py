@@ -67,6 +67,8 @@ def resample(bars: Bars, seconds: int, notes: list[str] | None = None) -> Bars:
     keeps the next bucket's label, so it closes when the next bucket closes (nothing is seen
     earlier than before). Both engines, ``autobot signals``, the optimizer and the portfolio get
     these bars; ``notes`` (when given) is told how many stubs were merged."""
+    if not len(bars):
+        return bars
     bucket = bars.ts // (seconds * NS)
     starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
     if seconds >= DAY_SECONDS and len(starts) > 2:

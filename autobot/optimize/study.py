@@ -345,6 +345,23 @@ def _windows(n: int, longest: int, options: Options) -> tuple[list[Window], int,
     return windows, purge, min_trades
 
 
+def _portable_policy(path: Path, document: Any) -> str:
+    """The policy's text for a trial's own folder (:class:`autobot.optimize.trial.PolicySpec`): its
+    universe files and evidence studies as absolute paths, since a relative one names a file
+    beside the policy, which that folder does not hold (the strategies and regimes it does)."""
+    text = path.read_text(encoding="utf-8")
+    if not document.universe and not document.evidence_priors:
+        return text
+    import yaml
+    data = yaml.safe_load(text)                       # validated (bounded) by load_policy already
+    base = path.resolve().parent
+    for key in ("universe", "evidence_priors"):
+        if isinstance(data.get(key), dict):
+            data[key] = {k: v if Path(str(v)).is_absolute() else str((base / str(v)).resolve())
+                         for k, v in data[key].items()}
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
 def plan_policy(path: Path, data: dict[str, Bars], options: Options, only: str | None = None,
                 universe: dict[str, str] | None = None) -> Plan:
     """A policy study: the params of every strategy the policy uses and of its regimes document
@@ -381,8 +398,9 @@ def plan_policy(path: Path, data: dict[str, Bars], options: Options, only: str |
                          "optimise (give a param a range, e.g. 'adx_min: {default: 25, min: 15, max: 35}')")
     setup = prepare(runtime, data, options.instrument)
     primary = setup.primary
-    spec = PolicySpec(tuple((rel, p.read_text(encoding="utf-8")) for p, rel in files.items()), path.name,
-                      tuple(owners), tuple(sorted(data.items())), chosen)
+    texts = {rel: (_portable_policy(p, policy.document) if p == path.resolve() else p.read_text(encoding="utf-8"))
+             for p, rel in files.items()}
+    spec = PolicySpec(tuple(texts.items()), path.name, tuple(owners), tuple(sorted(data.items())), chosen)
     seconds = setup.primary_key[1]
     windows, purge, min_trades = _windows(len(primary), policy_warmup(runtime), options)
     searched = {d.owner for d in dims}

@@ -147,13 +147,14 @@ def strategy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
     return run, lead_bars(compiled)
 
 
-def compile_policy(spec: PolicySpec, owner_params: dict[str, dict[str, float]]) -> Any:
-    """The policy with each document's params set as its defaults, compiled from the job's texts."""
+def compile_policy(spec: PolicySpec, owner_params: dict[str, dict[str, float]], expand: bool = True) -> Any:
+    """The policy with each document's params set as its defaults, compiled from the job's texts
+    (``expand`` False: its universe, replaced by the spec's, not yet expanded into members)."""
     import tempfile
     from pathlib import Path
 
     from autobot.optimize.apply import set_defaults
-    from autobot.workspace import load_policy
+    from autobot.workspace import load_policy, with_universe
     by_path = {rel: owner for owner, rel in spec.owners}
     with tempfile.TemporaryDirectory(prefix="autobot-trial-") as tmp:
         root = Path(tmp)
@@ -164,7 +165,9 @@ def compile_policy(spec: PolicySpec, owner_params: dict[str, dict[str, float]]) 
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-        return runtime_policy(load_policy(root / spec.policy), spec.universe)
+        loaded = load_policy(root / spec.policy)
+        return runtime_policy(loaded, spec.universe) if expand else \
+            (with_universe(loaded, dict(spec.universe)) if spec.universe else loaded)
 
 
 def runtime_policy(policy: Any, universe: tuple[tuple[str, str], ...] = ()) -> Any:
@@ -187,9 +190,24 @@ def policy_lead(policy: Any) -> int:
 def policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
     from autobot.backtest.data import slice_bars
     from autobot.portfolio.engine import run_portfolio
+    from autobot.workspace import expand_universe, with_universe
     assert job.policy is not None
-    policy = compile_policy(job.policy, job.owner_params)
+    listed = compile_policy(job.policy, job.owner_params, expand=False)
+    policy = expand_universe(listed)
     data = dict(job.policy.data)
+    universe = dict(listed.document.universe or {})
+    sitting_out: dict[frozenset[str], Any] = {}
+
+    def members_for(part: dict[str, Any]) -> Any:
+        """As ``backtest --policy`` on that range: a universe market without bars in it sits out
+        (the others' members share its capital)."""
+        present = frozenset(iid for iid, b in part.items() if len(b))
+        if not universe or present >= set(universe):
+            return policy
+        if present not in sitting_out:
+            sitting_out[present] = expand_universe(with_universe(listed, {iid: f for iid, f in universe.items()
+                                                                          if iid in present}))
+        return sitting_out[present]
     primary = job.bars
     step = int(primary.ts[1] - primary.ts[0]) if len(primary) > 1 else NS
 
@@ -199,15 +217,18 @@ def policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
         t0 = int(primary.ts[start])
         t1 = int(primary.ts[stop - 1]) + step
         part = {iid: slice_bars(bars, t0, t1) for iid, bars in data.items()}
+        chosen = members_for(part)
+        if chosen is not policy:
+            part = {iid: b for iid, b in part.items() if len(b)}
         if job.engine != "nautilus" and not refused:     # the same fills as NautilusTrader's (docs/fast.md)
             from autobot.fast.program import Unsupported
             from autobot.portfolio.fast_engine import run_portfolio_fast
             try:
-                return run_portfolio_fast(policy, part, job.venue, job.instrument, compare=False, traces=False,
+                return run_portfolio_fast(chosen, part, job.venue, job.instrument, compare=False, traces=False,
                                           full_challenge=False)
             except Unsupported as err:
                 refused.append(str(err))
-        return run_portfolio(policy, part, job.venue, job.instrument, compare=False)
+        return run_portfolio(chosen, part, job.venue, job.instrument, compare=False)
     return run, policy_lead(policy)
 
 
