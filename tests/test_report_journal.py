@@ -55,6 +55,10 @@ def test_daily_and_weekly_reports_agree_with_the_journal(node: tuple[Path, dict]
         assert rep["pnl"] == pytest.approx(end - start)
         assert rep["risk"]["days"] == len(np.unique(ts // DAY))
         assert "plotly" in out.read_text() and "AutoBot " + period in out.read_text()
+        # a day or a week is too short to annualise (the backtests' 30-day rule): not shown, and said
+        assert all(rep["risk_period"][k] is None for k in ("annual_return", "sharpe", "sortino", "calmar"))
+        assert rep["risk"]["sharpe"] is not None and "need 30 days or more" in r.output
+        assert rep["risk_period"]["total_return"] == pytest.approx(end / start - 1, abs=1e-9)
     # realised by average cost from the fills = each strategy's closed trades' PnL plus their fees
     strategies = rep["strategies_run"]
     for sid, trades in _by_strategy(live).items():

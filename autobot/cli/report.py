@@ -85,10 +85,14 @@ def report(period: str = typer.Argument(..., help="daily or weekly."),
         table.add_row(name, f(rep["risk_period"].get(name)), f(rep["risk"].get(name)))
     console.print(table)
     console.print("drawdowns are positive fractions below a peak; the period's are its own days'")
+    if rep["risk_period"].get("annualised_note"):
+        console.print(rep["risk_period"]["annualised_note"])
     strategies = Table(title="strategies (realised, before fees)")
-    for col in ("strategy", "PnL period", "PnL run", "turnover", "round trips", "win rate"):   # numbers whole,
-        strategies.add_column(col, justify="left" if col == "strategy" else "right",   # a long name wraps
-                              overflow="fold", no_wrap=col != "strategy")
+    widest = max((len(str(s)) for s in rep["strategies_run"]), default=8)
+    for col in ("strategy", "PnL period", "PnL run", "turnover", "trips", "win rate"):   # numbers whole, a name
+        strategies.add_column(col, justify="left" if col == "strategy" else "right",   # whole up to 24 characters
+                              overflow="fold", no_wrap=col != "strategy",
+                              min_width=min(widest, 24) if col == "strategy" else None)
     for sid, s in rep["strategies_run"].items():
         strategies.add_row(sid, num(rep["strategies_period"].get(sid, {}).get("realized")), num(s["realized"]),
                            num(s["turnover"]), f"{s['round_trips']:,}", pct(s["win_rate"]))

@@ -125,7 +125,7 @@ def build(j: Journal, period: str, day: str | None = None, year_days: float | No
     per_period, portfolio_period = fill_stats(fills_in)
     per_run, portfolio_run = fill_stats(j.fills)
     held = exposed_at(j.fills, j.ts)              # from every fill of the run: positions opened before count
-    risk_period = risk_metrics(r[(days >= first_day) & (days <= last_day)], per_year)
+    risk_period = short_period(risk_metrics(r[(days >= first_day) & (days <= last_day)], per_year))
     return {
         "period": period, "from": day_text(lo), "to": day_text(hi - 1), "run": j.run,
         "first_bar": iso(int(j.ts[inside][0])), "last_bar": iso(int(j.ts[end_at])),
@@ -153,6 +153,23 @@ def build(j: Journal, period: str, day: str | None = None, year_days: float | No
             "notes": parity.notes},
         "universe": universe_period(j.universe, lo, hi, risk_period["annual_volatility"]),
     }
+
+
+ANNUALISED = ("annual_return", "sharpe", "sortino", "calmar")
+
+
+def short_period(risk: dict[str, Any]) -> dict[str, Any]:
+    """A period's risk figures with the backtests' rule (:data:`autobot.backtest.metrics.MIN_ANNUAL_DAYS`):
+    annualised returns and ratios over fewer than 30 days are not meaningful (a good week is not a
+    Sharpe of 6), so they are None, said in ``annualised_note``; the volatility stays (a daily
+    spread scaled to a year, labelled so)."""
+    from autobot.backtest.metrics import MIN_ANNUAL_DAYS
+    days = risk.get("days") or 0
+    if days >= MIN_ANNUAL_DAYS:
+        return risk
+    return {**risk, **{k: None for k in ANNUALISED},
+            "annualised_note": f"annual return, Sharpe, Sortino and Calmar need {MIN_ANNUAL_DAYS:g} days or more; "
+                               f"the period has {days}: not shown"}
 
 
 def universe_period(rec: UniverseRecords | None, lo: int, hi: int, volatility: float | None) -> dict[str, Any] | None:
@@ -269,7 +286,8 @@ def write_html(j: Journal, rep: dict[str, Any], path: pathlib.Path) -> None:
 &middot; {len(rep['trips'])} breaker trip(s) &middot; bars {e(rep['first_bar'])} to {e(rep['last_bar'])}</div>
 <div class="row"><div><h2>Risk</h2><table><tr><th class="l">Metric</th><th>This period</th><th>Whole run</th></tr>
 {risk_rows}</table><div class="sub">daily returns, {risk['periods_per_year']:g}-day years{
-    ' (the UTC days with equity a year)' if rep.get('year_days') == 'measured' else ''}</div></div>
+    ' (the UTC days with equity a year)' if rep.get('year_days') == 'measured' else ''}{
+    '; ' + e(rp['annualised_note']) if rp.get('annualised_note') else ''}</div></div>
 <div><h2>Strategies</h2><table><tr><th class="l">Strategy</th><th>PnL (period)</th><th>PnL (run)</th><th>Turnover</th>
 <th>Fills</th><th>Round trips</th><th>Win rate</th><th>Profit factor</th></tr>{strat_rows}</table>
 <div class="sub">realised by average cost from the journal's fills, before fees</div></div></div>
