@@ -120,7 +120,9 @@ def metrics_table(result: BacktestResult | PortfolioResult, label: str = "Strate
     rows = "".join(f'<tr><td class="l">{LABELS[m]}</td><td>{fmt(m, result.metrics.get(m))}</td>{extra(m)}'
                    f"<td>{fmt(m, result.buy_and_hold.get(m))}</td></tr>" for m in METRICS)
     head = f"{label} (capital)</th><th>Paper track (no capital)" if paper else label
-    return (f'<table class="metrics"><tr><th class="l">Metric</th><th>{head}</th><th>Buy &amp; hold</th></tr>'
+    bh = "Buy &amp; hold (equal weight)" if str(result.buy_and_hold.get("method", "")).startswith("equal weight") \
+        else "Buy &amp; hold"
+    return (f'<table class="metrics"><tr><th class="l">Metric</th><th>{head}</th><th>{bh}</th></tr>'
             f"{rows}</table>")
 
 
@@ -423,6 +425,16 @@ details summary{cursor:pointer;font-size:15px;font-weight:600;margin:18px 0 8px}
 """
 
 
+def _series_notes(notes: list[str]) -> list[str]:
+    """The run's notes, its 'ID: N bars of S s' lines as one when there are more than three."""
+    import re
+    counts = [n for n in notes if re.fullmatch(r"\S+: [\d,]+ bars of \d+ s", n)]
+    if len(counts) <= 3:
+        return list(notes)
+    short = [n.replace(" bars of ", " x ").replace(" s", "s") for n in counts]
+    return [f"{len(counts)} series (bars x size): " + ", ".join(short)] + [n for n in notes if n not in counts]
+
+
 def write_portfolio_report(result: PortfolioResult, policy: CompiledPolicy, path: pathlib.Path) -> None:
     """Write the HTML report of the portfolio backtest ``result`` (of ``policy``) to ``path``."""
     e = html.escape
@@ -435,7 +447,7 @@ def write_portfolio_report(result: PortfolioResult, policy: CompiledPolicy, path
     bars = result.bars
     start = time_text(int(bars.ts[0])) if len(bars) else "-"
     end = time_text(int(bars.ts[-1]) + result.bar_seconds * NS) if len(bars) else "-"
-    notes = "".join(f"<div>{e(n)}</div>" for n in [*result.notes, *fig_notes])
+    notes = "".join(f"<div>{e(n)}</div>" for n in [*_series_notes(result.notes), *fig_notes])
     source = e(str(getattr(policy, "path", "") or ""))
     method = e(str(getattr(policy.document, "allocation_method", "") or "-"))
     page = f"""<!DOCTYPE html>
@@ -606,12 +618,23 @@ def _weights_figure(result: PortfolioResult) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
 
 
+def _listed(items: list[str], most: int = 4) -> str:
+    """``a, b, c and 6 more``."""
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
 def _allocation_text(shares: dict[str, float] | None) -> str:
+    """A regime's shares, rounded; a universe's members (``tsmom@SPY.SIM``) by their strategy:
+    ``tsmom 100% over 9 markets``."""
     if shares is None:
         return "-"
     if not shares:
         return "stand aside"
-    return ", ".join(f"{sid} {100 * v:g}%" for sid, v in shares.items())
+    grouped: dict[str, list[float]] = {}
+    for sid, v in shares.items():
+        grouped.setdefault(sid.partition("@")[0] if "@" in sid else sid, []).append(v)
+    return ", ".join(f"{sid} {100 * sum(v):.4g}%" + (f" over {len(v)} markets" if len(v) > 1 else "")
+                     for sid, v in grouped.items())
 
 
 def _regime_table(result: PortfolioResult, policy: CompiledPolicy, colours: dict[str, str]) -> str:
@@ -711,13 +734,17 @@ def _portfolio_figure(result: PortfolioResult, policy: CompiledPolicy, primary: 
     _price(fig, go, bars, x, e(primary))
     _regime_band(fig, go, result, regime_colours, ex, bar_ms, notes)
     size = 10 if len(result.trades) <= 300 else 7
+    elsewhere: list[str] = []
     for sid, colour in strategy_colours.items():
         trades = [t for t in result.trades if t.get("strategy") == sid]
         instrument = _strategy_instrument(policy, sid)
         if trades and instrument is not None and instrument != primary:
-            notes.append(f"{sid} trades {instrument}: its trades are not marked on the {primary} price chart.")
+            elsewhere.append(f"{sid} trades {instrument}")
             continue
         _strategy_markers(fig, go, sid, colour, trades, size)
+    if elsewhere:
+        notes.append(f"{_listed(elsewhere)}: {'its' if len(elsewhere) == 1 else 'their'} trades are not marked on "
+                     f"the {primary} price chart (the trade list has them).")
 
     # portfolio equity against buy-and-hold, with the breaker trips
     k = thin(eq)
@@ -735,7 +762,9 @@ def _portfolio_figure(result: PortfolioResult, policy: CompiledPolicy, primary: 
         fee = float(result.buy_and_hold.get("fees") or 0.0) / result.capital if result.capital else 0.0
         bh = result.capital * (1.0 - fee) / float(bars.close[0]) * np.asarray(bars.close, dtype=np.float64)
         k = thin(bh)
-        fig.add_trace(go.Scatter(x=x[k], y=bh[k], mode="lines", name="Buy & hold equity", legendgroup="portfolio",
+        universe = str(result.buy_and_hold.get("method", "")).startswith("equal weight")
+        fig.add_trace(go.Scatter(x=x[k], y=bh[k], mode="lines", legendgroup="portfolio",
+                                 name=f"Buy & hold {e(primary)} alone" if universe else "Buy & hold equity",
                                  line=dict(color="#9aa5b1", width=1.2, dash="dot")), row=3, col=1)
     trips = [t for t in result.trips if t.get("ts") is not None]
     if trips:
@@ -752,20 +781,23 @@ def _portfolio_figure(result: PortfolioResult, policy: CompiledPolicy, primary: 
 
     # each strategy's own PnL on the primary bars
     n = len(ex)
+    undrawn: list[str] = []
     for sid, colour in strategy_colours.items():
         pnl = result.strategy_pnl.get(sid)
         if pnl is None:
             continue
         pnl = np.asarray(pnl, dtype=np.float64)
         if len(pnl) not in (n, n + 1) or n == 0:
-            notes.append(f"{sid}: its PnL curve has {len(pnl):,} points on its own bars, not one per "
-                         f"{result.bar} bar of {primary}; it is not drawn.")
+            undrawn.append(f"{sid} ({len(pnl):,} points)")
             continue
         y = pnl[:n]
         k = thin(y)
         fig.add_trace(go.Scatter(x=ex[k], y=y[k], mode="lines", name=f"{e(sid)} PnL", legendgroup=e(sid),
                                  line=dict(color=colour, width=1.4)), row=4, col=1)
     fig.add_hline(y=0, line=dict(color="#9aa5b1", width=1), row=4, col=1, exclude_empty_subplots=False)
+    if undrawn:
+        notes.append(f"PnL curves on their own markets' bars, not one per {result.bar} bar of {primary}, are not "
+                     f"drawn: {_listed(undrawn)} (the strategy and universe tables have their PnL).")
 
     if len(eq):
         dd = 100.0 * (1.0 - eq / np.maximum.accumulate(eq))        # positive, drawn downwards
