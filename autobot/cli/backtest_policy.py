@@ -173,8 +173,11 @@ def print_result(result: Any) -> None:
     short = short_series_note(result.metrics)
     if short:
         console.print(short)
+    by_model: dict[str, list[str]] = {}                 # a universe's markets of one cost model together
     for iid, costs in result.cost_models.items():
-        console.print(f"costs of {iid}: {costs}")
+        by_model.setdefault(costs, []).append(iid)
+    for costs, iids in by_model.items():
+        console.print(f"costs of {', '.join(iids)}: {costs}")
     for note in result.notes:
         if not note.endswith(" s"):             # the bar counts per series are in the JSON
             console.print(f"note: {note}")

@@ -168,7 +168,8 @@ def metrics_table(title: str, m: dict[str, Any], bh: dict[str, Any], currency: s
     short = (m.get("span_days") or 0.0) < MIN_ANNUAL_DAYS
     table = Table(title=title)
     cols = [("metric", "left"), (first, "right")] + ([("paper track (no capital)", "right")] if paper else []) + \
-        [("buy & hold", "right"), ("success bar", "right")]
+        [("equal-weight b&h" if str(bh.get("method", "")).startswith("equal weight") else "buy & hold", "right"),
+         ("success bar", "right")]
     for col, just in cols:
         table.add_column(col, justify=just)  # type: ignore[arg-type]
 
