@@ -269,6 +269,15 @@ class FastController:
         self._open: list[Held] | None = None
         self._balance: int | None = None              # balance_units and portfolio_value until the state moves
         self._value_now: float | None = None
+        # margin: the balance, then each member's unrealized PnL in the cache's order; the value is
+        # their sum in that order (np.cumsum adds one after another, as the loop over positions
+        # does), and a new close re-marks only its instrument's members
+        self._marks = np.zeros(len(self.by_position) + 1)
+        self._slot = {id(m): k + 1 for k, m in enumerate(self.by_position)}
+        self._on_iid: dict[str, list[Member]] = {}
+        for m in self.by_position:
+            self._on_iid.setdefault(m.iid, []).append(m)
+        self._stale: set[str] | None = None            # instruments to re-mark (None: every member)
         insts: dict[str, Member] = {}
         for m in members.values():
             insts.setdefault(m.iid, m)
@@ -282,12 +291,15 @@ class FastController:
         self._open = None
         self._balance = None
         self._value_now = None
+        self._stale = None
 
     def set_close(self, iid: str, close: float) -> None:
         """An instrument's last close (the venue's mark for the portfolio's value)."""
         if self.closes.get(iid) != close:
             self.closes[iid] = close
             self._value_now = None
+            if self._stale is not None:
+                self._stale.add(iid)
 
     def positions_open(self, instrument_id: str | None = None) -> list[Held]:
         if self._open is None:
@@ -327,11 +339,14 @@ class FastController:
                 else:
                     total += sum(p.signed_qty * p.multiplier * close for p in self.positions_open(first.iid))
             return total
-        for m in self.by_position:              # a flat member adds 0.0, which changes no sum
-            close = self.closes.get(m.iid)
-            if close is not None:
-                total += m.unrealized(close)
-        return total
+        marks = self._marks
+        for m in (self.by_position if self._stale is None else
+                  [m for iid in self._stale for m in self._on_iid.get(iid, ())]):
+            close = self.closes.get(m.iid)             # a flat or unpriced member adds 0.0: no sum changes
+            marks[self._slot[id(m)]] = m.unrealized(close) if close is not None else 0.0
+        self._stale = set()
+        marks[0] = total
+        return float(np.cumsum(marks)[-1])
 
 
 def _refuse(policy: CompiledPolicy, venue: VenueSettings, text: Any) -> None:
