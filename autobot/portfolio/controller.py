@@ -69,6 +69,13 @@ from autobot.workspace import CompiledPolicy, load_runtime_policy
 DAY_NS = 86_400_000_000_000
 
 
+def _window_trade(t: Any) -> dict[str, Any]:
+    """What a challenge window's metrics read of a trade (``Trade.to_json`` renders its decision
+    traces too, which a daily check of every subject does not need)."""
+    return {"entry_ts": t.entry_ts, "exit_ts": t.exit_ts, "exit_reason": t.exit_reason, "pnl": t.pnl,
+            "fees": t.fees}
+
+
 def _since(trades: list[Any], start: int) -> list[Any]:
     """A strategy's trades still open or closed after ``start``. Its trades follow one another (one
     position at a time), so they are the list's tail: walked from the end, a challenge check costs
@@ -572,7 +579,7 @@ class PortfolioController(Controller):
             ts, curve = self.equity_ts, self.equity
             i0, i1 = max(bisect.bisect_right(ts, start) - 1, 0), bisect.bisect_right(ts, end)
             t, equity = np.array(ts[i0:i1], dtype=np.int64), np.array(curve[i0:i1], dtype=np.float64)
-            trades = [t_.to_json() for s in self.strategies.values() for t_ in _since(s.trades, start)]
+            trades = [_window_trade(t_) for s in self.strategies.values() for t_ in _since(s.trades, start)]
             exposure = np.array(self.open_counts[i0:i1])
         else:
             strategy = self.strategies.get(subject)
@@ -589,7 +596,7 @@ class PortfolioController(Controller):
             t = np.array(ts[i0:i1], dtype=np.int64)
             pnl = np.array(strategy.pnl[i0:i1], dtype=np.float64)
             equity = base + pnl - (pnl[0] if len(pnl) else 0.0)
-            trades = [t_.to_json() for t_ in _since(strategy.trades, start)]
+            trades = [_window_trade(t_) for t_ in _since(strategy.trades, start)]
             exposure = np.zeros(len(t), dtype=np.int64)
             for x in trades:                        # bars with a position of its own open
                 stop = len(t) if x["exit_ts"] is None else np.searchsorted(t, x["exit_ts"], side="left")
