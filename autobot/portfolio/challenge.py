@@ -93,18 +93,18 @@ class Criterion:
             raise ValueError(f"promote_when does not compile: {text!r}")   # validate refuses it first
         self.names = sorted({n.name for n in self.compiler.plan.nodes if isinstance(n, P.External)}
                             & set(METRIC_NAMES))              # the metrics it reads
+        from autobot.language.constraints import compile_one
+        self.run = compile_one(self.compiler.plan)
 
     def __call__(self, metrics: dict[str, Any]) -> bool:
-        # the language's small plan evaluator (constants, names, arithmetic, comparisons, and/or/not,
-        # with the batch evaluator's semantics; a test checks the two agree): a challenge checks every
-        # subject daily, and a one-row batch evaluation cost ~0.2 ms a check
-        from autobot.language.constraints import evaluate_one
-
+        # the language's one-row evaluator (constants, names, arithmetic, comparisons, and/or/not,
+        # with the batch evaluator's semantics; a test checks the two agree), compiled once: a
+        # challenge checks every subject daily
         externals = {}
         for name in self.names:
             v = metrics.get(name)
             externals[name] = float(v) if v is not None and math.isfinite(float(v)) else math.nan
-        return bool(evaluate_one(self.compiler.plan, externals)[self.node])
+        return bool(self.run(externals)[self.node])
 
 
 @dataclass(frozen=True)
