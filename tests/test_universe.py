@@ -535,8 +535,9 @@ def test_optimize_a_universe_policy_whose_files_are_beside_it(tmp_path: Path) ->
     policy = tmp_path / "p" / "three.yaml"
     policy.write_text(head + "universe:\n" + "".join(f"  {k}: data/universe/{v}\n" for k, v in keep.items()) + rest)
     out = tmp_path / "o.json"
-    r = CliRunner().invoke(app, ["optimize", "--policy", str(policy), "--start", "2013-01-01", "--end", "2016-07-01",
-                                 "--trials", "4", "--windows", "2", "--workers", "1", "--json", str(out)])
+    r = CliRunner().invoke(app, ["optimize", "--policy", str(policy), "--start", "2013-06-01", "--end", "2016-01-01",
+                                 "--trials", "4", "--windows", "2", "--workers", "1", "--confirm", "1",
+                                 "--json", str(out)])
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
     assert doc["verdict"] in ("significant", "not significant", "likely overfit")
