@@ -262,9 +262,7 @@ class Workspace:
         self._check_priors(d, pol, base, ids)
         for regime, shares in pol.allocations.items():      # a policy does not run quoting strategies (yet)
             for sid in shares:
-                parent, found = d.source.node_at(("allocations", regime))
-                key = parent.keys.get(sid) if found and parent is not None and parent.kind == "mapping" else None
-                where = key or d.source.root
+                where = self._key(d, ("allocations", regime), sid) or d.source.root
                 if sid in quoting and where is not None:
                     self.sink.add(d.source.diagnostic(where.start, where.end, "not-in-a-policy",
                                                       f"'{sid}' is a quote: (market-making) strategy, which a "
@@ -301,12 +299,9 @@ class Workspace:
                                                       "call it something else, e.g. my_" + name))
             for k, iid in enumerate(members):
                 if iid not in universe:
-                    node = d.source.node_at(("subsets", name, k))[0]
-                    if node is not None:
-                        self.sink.add(d.source.diagnostic(node.start, node.end, "unknown-instrument",
-                                                          f"subset '{name}' names {iid}, which is not in the "
-                                                          "universe" + did_you_mean(iid, universe),
-                                                          "use the universe's ids: " + ", ".join(universe[:10])))
+                    self._entry(d, ("subsets", name, k), "unknown-instrument",
+                                f"subset '{name}' names {iid}, which is not in the universe" + did_you_mean(iid, universe),
+                                "use the universe's ids: " + ", ".join(universe[:10]))
         choices = list(dict.fromkeys([*universe, *ASSET_CLASSES, *subsets]))
         for sid, names in (pol.markets or {}).items():
             key = self._key(d, ("markets",), sid)
@@ -322,18 +317,21 @@ class Workspace:
             for k, name in enumerate(names):
                 if name not in choices:
                     bad = True
-                    node = d.source.node_at(("markets", sid, k))[0]
-                    if node is not None:
-                        self.sink.add(d.source.diagnostic(node.start, node.end, "unknown-market",
-                                                          f"'{name}' is not an instrument of the universe, an asset "
-                                                          "class or a subset" + did_you_mean(name, choices),
-                                                          "use one of: " + ", ".join(choices[:15])))
+                    self._entry(d, ("markets", sid, k), "unknown-market",
+                                f"'{name}' is not an instrument of the universe, an asset class or a subset"
+                                + did_you_mean(name, choices), "use one of: " + ", ".join(choices[:15]))
             if not bad and not markets_of(pol, sid) and key is not None:
                 self.sink.add(d.source.diagnostic(key.start, key.end, "no-markets",
                                                   f"'{sid}' trades none of the universe's instruments: "
                                                   f"{', '.join(names) or 'an empty list'} selects nothing",
                                                   "name at least one instrument, asset class or subset that "
                                                   "the universe has"))
+
+    def _entry(self, d: Loaded, path: tuple[Any, ...], code: str, message: str, hint: str) -> None:
+        """An error at the list entry ``path`` (when the source has it)."""
+        node = d.source.node_at(path)[0]
+        if node is not None:
+            self.sink.add(d.source.diagnostic(node.start, node.end, code, message, hint))
 
     @staticmethod
     def _key(d: Loaded, path: tuple[str, ...], name: str) -> Any:
@@ -346,9 +344,8 @@ class Workspace:
         if not pol.evidence_priors:
             return
         from autobot.documents.priors import read_prior
-        parent, found = d.source.node_at(("evidence_priors",))
         for sid, file in pol.evidence_priors.items():
-            key = parent.keys.get(sid) if found and parent is not None and parent.kind == "mapping" else None
+            key = self._key(d, ("evidence_priors",), sid)
             value = d.source.node_at(("evidence_priors", sid))[0]
             strategy, at, iid = sid.partition("@")
             if key is not None and (strategy not in ids or (at and iid not in (pol.universe or {}))):
@@ -389,7 +386,7 @@ class Workspace:
                                               f"{', '.join(venues)}",
                                               "name every instrument on one venue, e.g. SPY.ARCA and IWM.ARCA"))
         for iid, file in pol.universe.items():
-            key = parent.keys.get(iid) if found and parent is not None and parent.kind == "mapping" else None
+            key = self._key(d, ("universe",), iid)
             value, _ = d.source.node_at(("universe", iid))
             problem = _instrument_problem(iid)
             if problem and key is not None:
@@ -422,9 +419,7 @@ class Workspace:
 
         def line_of(iid: str, value: bool) -> Any:
             node = d.source.node_at(("universe", iid))[0] if value else None
-            parent, found = d.source.node_at(("universe",))
-            key = parent.keys.get(iid) if found and parent is not None and parent.kind == "mapping" else None
-            return node or key or d.source.root
+            return node or self._key(d, ("universe",), iid) or d.source.root
 
         def minority(of: dict[str, Any]) -> tuple[Any, list[str]]:
             counts: dict[Any, int] = {}
@@ -654,6 +649,15 @@ def expand_universe(policy: CompiledPolicy) -> CompiledPolicy:
             regimes = replace(regimes, document=regimes.document.model_copy(
                 update={"market": market.model_copy(update={"instrument": universe[0]})}))
     return replace(policy, strategies=strategies, allocations=allocations, regimes=regimes, priors=priors)
+
+
+def expand_present(listed: CompiledPolicy, present: set[str] | frozenset[str]) -> CompiledPolicy:
+    """A universe policy (not yet expanded) expanded over the instruments of ``present`` only: a
+    market with no bars in a run's window sits out, its strategies' shares going to the others
+    (``backtest --policy`` and a study's trials). Relative files stay relative to the policy."""
+    base = listed.path.parent
+    return expand_universe(with_universe(listed, {iid: base / f for iid, f in (listed.document.universe or {}).items()
+                                                  if iid in present}))
 
 
 def load_runtime_policy(path: Path, instrument_map: dict[str, str] | None = None,

@@ -85,7 +85,7 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
         if data or catalog is not None or opts.get("instrument") or opts.get("venue"):
             raise fail_usage(f"{path} names a universe (its instruments and files): drop --data, --catalog, "
                              "--instrument and --venue (or give --universe to replace it)")
-        from autobot.workspace import expand_universe
+        from autobot.workspace import expand_present, expand_universe
         listed = policy
         policy = expand_universe(policy)
     policy = _rebind(policy, opts.get("instrument"), opts.get("venue"))
@@ -113,8 +113,7 @@ def policy_inputs(path: Path, data: list[str], catalog: Optional[Path], opts: di
             typer.echo(f"note: no bars of {', '.join(empty)} in the window: the universe trades the other "
                        f"{len(series) - len(empty)}", err=True)
             series = {iid: b for iid, b in series.items() if len(b)}
-            policy = expand_universe(with_universe(listed, {iid: path.resolve().parent / f
-                                                            for iid, f in universe.items() if iid in series}))
+            policy = expand_present(listed, set(series))
         for iid, b in series.items():
             if len(b) == 0 and (start is not None or end is not None):
                 from autobot.cli.output import no_bars_in_window

@@ -190,7 +190,7 @@ def policy_lead(policy: Any) -> int:
 def policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
     from autobot.backtest.data import slice_bars
     from autobot.portfolio.engine import run_portfolio
-    from autobot.workspace import expand_universe, with_universe
+    from autobot.workspace import expand_present, expand_universe
     assert job.policy is not None
     listed = compile_policy(job.policy, job.owner_params, expand=False)
     policy = expand_universe(listed)
@@ -205,8 +205,7 @@ def policy_runner(job: Job) -> tuple[Callable[[int, int], Any], int]:
         if not universe or present >= set(universe):
             return policy
         if present not in sitting_out:
-            sitting_out[present] = expand_universe(with_universe(listed, {iid: f for iid, f in universe.items()
-                                                                          if iid in present}))
+            sitting_out[present] = expand_present(listed, present)
         return sitting_out[present]
     primary = job.bars
     step = int(primary.ts[1] - primary.ts[0]) if len(primary) > 1 else NS

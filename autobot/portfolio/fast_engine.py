@@ -164,8 +164,6 @@ class Member:
         self.pp, self.sp, self.cp = int(self.pi[K.I_PP]), int(self.pi[K.I_SP]), int(self.pi[K.I_CP])
         self.bp = int(self.pi[K.I_BP])
         self.mult = float(self.pf[K.F_MULT])
-        self._marked: tuple[float, int] | None = None    # (close, fills) of the last unrealized()
-        self._mark = 0.0
         self._value = values_at(self.compiled.plan, self.values, self.prog) if self.traces else None
         if self.traces:
             self.conds = {name: T.conditions(self.compiled.plan, root)
@@ -186,20 +184,13 @@ class Member:
         return Held(self.iid, self.id, self.signed_qty(), self.mult, float(self.sx[K.X_ENTRY_PX]))
 
     def unrealized(self, close: float) -> float:
-        """``position.unrealized_pnl(Price(close)).as_double()`` (kept until the close or a fill
-        moves it: the portfolio is valued at every bar of every instrument)."""
-        key = (close, int(self.si[K.S_NF]))
-        if key == self._marked:
-            return self._mark
+        """``position.unrealized_pnl(Price(close)).as_double()``."""
         side = self.side
         if side == 0:
-            value = 0.0
-        else:
-            entry = float(self.sx[K.X_ENTRY_PX])
-            points = (close - entry) if side > 0 else (entry - close)
-            value = K._dbl(K._units(float(self.sx[K.X_QE]) * self.mult * points, self.cp), self.cp)
-        self._marked, self._mark = key, value
-        return value
+            return 0.0
+        entry = float(self.sx[K.X_ENTRY_PX])
+        points = (close - entry) if side > 0 else (entry - close)
+        return K._dbl(K._units(float(self.sx[K.X_QE]) * self.mult * points, self.cp), self.cp)
 
     def why(self, rule: str, t: int) -> T.Why | None:
         return why_at(self.conds, rule, self._value, t) if self.traces else None
